@@ -1,0 +1,45 @@
+# Two commands on a fresh machine: `make run` and `make test`.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+export PYTHONPATH := $(CURDIR)
+
+.PHONY: run test test-fast migrate demo bench requirements clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.runtime: requirements.txt | $(BIN)/python
+	$(BIN)/pip install --quiet --require-hashes -r requirements.txt
+	touch $@
+
+$(VENV)/.dev: requirements.txt requirements-dev.txt | $(BIN)/python
+	$(BIN)/pip install --quiet --require-hashes -r requirements.txt -r requirements-dev.txt
+	touch $(VENV)/.runtime $@
+
+instance/dev.env: | $(VENV)/.runtime
+	$(BIN)/python -m receiver.devenv > $@.tmp && mv $@.tmp $@
+
+## make run: the service and its worker on the embedded defaults (SQLite, archives in instance/)
+run: $(VENV)/.runtime instance/dev.env
+	$(BIN)/honcho --env instance/dev.env --procfile Procfile run flask --app app db-upgrade
+	$(BIN)/honcho --env instance/dev.env --procfile Procfile start web worker
+
+## make test: the whole suite (installs the test tools first)
+test: $(VENV)/.dev
+	$(BIN)/python -m pytest
+
+migrate: $(VENV)/.runtime instance/dev.env
+	$(BIN)/honcho --env instance/dev.env --procfile Procfile run flask --app app db-upgrade
+
+requirements: | $(BIN)/python
+	$(BIN)/pip install --quiet pip-tools
+	$(BIN)/pip-compile --quiet --generate-hashes --strip-extras --allow-unsafe --no-emit-index-url --no-emit-find-links -o requirements.txt requirements.in
+	$(BIN)/pip-compile --quiet --generate-hashes --strip-extras --allow-unsafe --no-emit-index-url --no-emit-find-links -o requirements-dev.txt requirements-dev.in
+
+bench: $(VENV)/.dev
+	$(BIN)/python bench/verify_bench.py
+
+clean:
+	rm -rf $(VENV) instance .pytest_cache .hypothesis
