@@ -1,0 +1,1 @@
+"""Everything that persists: the database, the replay cache and the archive stores."""

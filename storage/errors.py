@@ -1,0 +1,34 @@
+"""The storage layer's one error type.
+
+Driver, boto and filesystem exceptions are translated into ``StorageError`` at the
+boundary, so callers above never import a driver to handle a failure.
+"""
+
+from __future__ import annotations
+
+#: The fixed vocabulary of ``StorageError.reason``.
+REASONS = frozenset(
+    {
+        "unavailable",  # the database, cache or object store cannot be reached now; retry later
+        "not_found",  # the record or object does not exist
+        "conflict",  # a uniqueness or state rule refused the write
+        "not_a_zip",  # an archive stream is not a complete ZIP file
+        "too_large",  # an archive stream went past its byte limit
+        "misconfigured",  # a store URL or option cannot work
+    }
+)
+
+
+class StorageError(Exception):
+    """A storage operation failed; ``reason`` is one of ``REASONS``."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        if reason not in REASONS:
+            raise ValueError(f"unknown storage error reason: {reason!r}")
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+
+    @property
+    def retryable(self) -> bool:
+        return self.reason == "unavailable"
