@@ -1,0 +1,78 @@
+"""The admin API for ops: register and read requests. Bearer ``ADMIN_TOKEN`` on every route."""
+
+from __future__ import annotations
+
+import hmac
+import json
+
+from flask import Blueprint, Response, jsonify, request
+
+from receiver import records, registration
+from receiver.errors import HttpProblem, invalid, unauthorized
+from receiver.services import services
+from storage import lifecycle, requests
+
+blueprint = Blueprint("admin", __name__, url_prefix="/api")
+MAX_PAGE = 200
+
+
+@blueprint.before_request
+def require_admin_token() -> None:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    expected = services().settings.admin_token
+    if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), expected.encode()):
+        raise unauthorized("admin_token")
+
+
+@blueprint.post("/requests/import")
+def import_request() -> tuple[Response, int]:
+    created = registration.import_messagebird_request(services(), _json_body())
+    return jsonify(records.request_summary(created)), 201
+
+
+@blueprint.get("/requests")
+def list_requests() -> Response:
+    state = _optional_arg("state", lifecycle.STATES)
+    kind = _optional_arg("kind", requests.MESSAGEBIRD_KINDS | {requests.VOODOOSMS_FORGET})
+    provider = _optional_arg("provider", requests.PROVIDERS)
+    limit = _limit()
+    try:
+        with services().database.transaction() as session:
+            page = requests.list_page(
+                session, state=state, kind=kind, provider=provider, limit=limit, cursor=request.args.get("cursor")
+            )
+            body = {"requests": [records.request_summary(r) for r in page.requests], "nextCursor": page.next_cursor}
+    except ValueError:
+        raise invalid("cursor is not valid", parameter="cursor") from None
+    return jsonify(body)
+
+
+@blueprint.get("/requests/<request_id>")
+def show_request(request_id: str) -> Response:
+    with services().database.transaction() as session:
+        found = requests.get(session, request_id)
+        return jsonify(records.request_detail(found, requests.callbacks_of(session, request_id)))
+
+
+def _json_body() -> object:
+    if request.mimetype != "application/json":
+        raise HttpProblem(415, 10, "Content-Type must be application/json", reason="unsupported_media_type")
+    try:
+        return json.loads(request.get_data(cache=False))
+    except (ValueError, RecursionError):
+        raise invalid("Body is not valid JSON", reason="malformed_json") from None
+
+
+def _optional_arg(name: str, allowed: object) -> str | None:
+    value = request.args.get(name) or None
+    if value is not None and value not in allowed:  # type: ignore[operator]
+        raise invalid(f"{name} is not one of the known values", parameter=name)
+    return value
+
+
+def _limit() -> int:
+    raw = request.args.get("limit", "50")
+    if not raw.isdigit() or not 1 <= int(raw) <= MAX_PAGE:
+        raise invalid(f"limit must be a whole number from 1 to {MAX_PAGE}", parameter="limit")
+    return int(raw)

@@ -1,0 +1,76 @@
+"""``flask`` commands for ops: migrations, the request registry and the worker."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+from flask import Flask
+from flask.cli import AppGroup
+
+from receiver import records, registration
+from receiver.errors import HttpProblem
+from receiver.services import services
+from storage import requests
+from storage.errors import StorageError
+
+db_commands = AppGroup("db", help="The database schema.")
+request_commands = AppGroup("requests", help="The request registry.")
+
+
+def register_commands(app: Flask) -> None:
+    app.cli.add_command(db_commands)
+    app.cli.add_command(request_commands)
+    app.cli.add_command(worker_command)
+
+
+@db_commands.command("upgrade")
+def db_upgrade() -> None:
+    """Apply every migration (the Procfile's release step)."""
+    services().database.upgrade()
+    click.echo("database is at the newest migration")
+
+
+@request_commands.command("list")
+@click.option("--state", default=None)
+@click.option("--kind", default=None)
+@click.option("--limit", default=50, type=click.IntRange(1, 1000))
+def requests_list(state: str | None, kind: str | None, limit: int) -> None:
+    """List requests, newest first, one line each."""
+    with services().database.transaction() as session:
+        page = requests.list_page(session, state=state, kind=kind, limit=limit)
+        for request in page.requests:
+            click.echo(f"{request.id}\t{request.provider}\t{request.kind}\t{request.state}\t{request.created_at:%Y-%m-%d %H:%M:%SZ}")
+
+
+@request_commands.command("show")
+@click.argument("request_id")
+def requests_show(request_id: str) -> None:
+    """Print one request's whole record as JSON."""
+    try:
+        with services().database.transaction() as session:
+            detail = records.request_detail(requests.get(session, request_id), requests.callbacks_of(session, request_id))
+    except StorageError as error:
+        raise click.ClickException(error.message) from None
+    click.echo(json.dumps(detail, indent=2))
+
+
+@request_commands.command("import")
+@click.argument("document", type=click.File("r"), default=sys.stdin)
+def requests_import(document: click.File) -> None:
+    """Register a request created elsewhere, from a JSON document (as /api/requests/import)."""
+    try:
+        created = registration.import_messagebird_request(services(), json.load(document))
+    except (ValueError, HttpProblem, StorageError) as error:
+        raise click.ClickException(getattr(error, "description", None) or str(error)) from None
+    click.echo(json.dumps(records.request_summary(created), indent=2))
+
+
+@click.command("worker")
+@click.option("--once", is_flag=True, help="Run the due jobs, then stop.")
+def worker_command(once: bool) -> None:
+    """Run the background worker until SIGTERM."""
+    from receiver.worker import Worker
+
+    Worker(services()).run(once=once)

@@ -1,0 +1,87 @@
+"""The web layer's one error type and the handlers that turn every failure into JSON.
+
+Answers use the provider's own error shape, ``{"errors": [{"code", "description"}]}``,
+with MessageBird's error codes. The description is generic; the precise
+``reason`` goes to the log only. No path answers with a traceback.
+"""
+
+from __future__ import annotations
+
+from flask import Flask, Response, jsonify
+from werkzeug.exceptions import HTTPException
+
+from receiver.logs import get_logger
+from storage.errors import StorageError
+
+log = get_logger(__name__)
+
+# MessageBird's documented error codes (API reference, "Error codes").
+REQUEST_NOT_ALLOWED = 2
+MISSING_PARAMS = 9
+INVALID_PARAMS = 10
+NOT_FOUND = 20
+BAD_REQUEST = 21
+INTERNAL_ERROR = 99
+SERVICE_UNAVAILABLE = 100
+DUPLICATE_ENTRY = 101
+
+
+class HttpProblem(Exception):
+    """An answer other than success: HTTP status, provider-style code, generic description, log reason."""
+
+    def __init__(self, status: int, code: int, description: str, *, reason: str, parameter: str | None = None):
+        super().__init__(description)
+        self.status = status
+        self.code = code
+        self.description = description
+        self.reason = reason
+        self.parameter = parameter
+
+    def response(self) -> tuple[Response, int]:
+        error: dict[str, object] = {"code": self.code, "description": self.description}
+        if self.parameter:
+            error["parameter"] = self.parameter
+        return jsonify(errors=[error]), self.status
+
+
+def unauthorized(reason: str) -> HttpProblem:
+    return HttpProblem(401, REQUEST_NOT_ALLOWED, "Request not allowed (signature or credentials)", reason=reason)
+
+
+def unavailable(reason: str = "storage_unavailable") -> HttpProblem:
+    return HttpProblem(503, SERVICE_UNAVAILABLE, "Service unavailable, please retry", reason=reason)
+
+
+def invalid(description: str, *, parameter: str | None = None, reason: str = "invalid_params") -> HttpProblem:
+    return HttpProblem(400, INVALID_PARAMS, description, reason=reason, parameter=parameter)
+
+
+def problem_from_storage(error: StorageError) -> HttpProblem:
+    if error.reason == "not_found":
+        return HttpProblem(404, NOT_FOUND, "Not found", reason="not_found")
+    if error.reason == "conflict":
+        return HttpProblem(409, DUPLICATE_ENTRY, "Conflicts with a stored record", reason="conflict")
+    return unavailable(f"storage_{error.reason}")
+
+
+def register_errorhandlers(app: Flask) -> None:
+    app.register_error_handler(HttpProblem, lambda problem: problem.response())
+    app.register_error_handler(StorageError, _storage_error)
+    app.register_error_handler(HTTPException, _http_exception)
+    app.register_error_handler(Exception, _unexpected)
+
+
+def _storage_error(error: StorageError) -> tuple[Response, int]:
+    log.warning("storage.failed", reason=error.reason, error=error.message)
+    return problem_from_storage(error).response()
+
+
+def _http_exception(error: HTTPException) -> tuple[Response, int]:
+    status = error.code or 500
+    code = {404: NOT_FOUND, 405: BAD_REQUEST, 413: INVALID_PARAMS}.get(status, BAD_REQUEST)
+    return HttpProblem(status, code, error.name, reason=f"http_{status}").response()
+
+
+def _unexpected(error: Exception) -> tuple[Response, int]:
+    log.error("request.crashed", error_type=type(error).__name__, exc_info=error)
+    return HttpProblem(500, INTERNAL_ERROR, "Internal error", reason="unexpected").response()

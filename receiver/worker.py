@@ -1,0 +1,202 @@
+"""The background worker: claims due jobs with a lease, runs them, retries with backoff.
+
+Any number of workers may run on any number of machines; the lease in the jobs
+table makes sure one job runs in one place at a time. While a job runs, a
+heartbeat thread extends its lease; a worker killed with ``kill -9`` stops
+extending it, the lease runs out, and another worker takes the job over.
+
+A handler ends its job itself, in the transaction that records its result
+(``jobs.finish`` beside the request's new state), so a result is never written
+without the job being done, nor the other way round. When a handler raises
+``JobFailure``, the worker either queues the job again after an exponential
+backoff with jitter, or gives up and marks the request ``failed`` with the reason.
+
+SIGTERM (and SIGINT) ask the worker to stop: the running handler sees
+``stop_requested()`` turn true, abandons its work with ``JobInterrupted``, and
+the job is released untouched for another worker.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import random
+import signal
+import socket
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from types import FrameType
+
+from receiver.logs import get_logger
+from receiver.services import Services
+from storage import jobs, lifecycle, requests
+from storage.errors import StorageError
+from storage.jobs import ClaimedJob
+from storage.models import utcnow
+
+log = get_logger("receiver.worker")
+
+BACKOFF_BASE_SECONDS = 5.0
+BACKOFF_CAP_SECONDS = 900.0
+
+
+class JobFailure(Exception):
+    """A job did not succeed; ``reason`` is readable by ops, ``retryable`` says whether to try again."""
+
+    def __init__(self, reason: str, *, retryable: bool) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.retryable = retryable
+
+
+class JobInterrupted(Exception):
+    """The worker is stopping or lost the lease: give the job back untouched."""
+
+
+@dataclass
+class JobContext:
+    services: Services
+    job: ClaimedJob
+    stop_requested: Callable[[], bool]
+
+
+Handler = Callable[[JobContext], None]
+
+
+def default_handlers() -> dict[str, Handler]:
+    from receiver.archiving import archive_job
+
+    return {jobs.ARCHIVE: archive_job}
+
+
+@dataclass
+class Worker:
+    services: Services
+    handlers: dict[str, Handler] = field(default_factory=default_handlers)
+    owner: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}:{random.randrange(16**6):06x}")
+    _stop: threading.Event = field(default_factory=threading.Event)
+
+    def run(self, *, once: bool = False) -> int:
+        """Run jobs until stopped (or, with ``once``, until none is due); return how many ran."""
+        self._install_signal_handlers()
+        log.info("worker.started", owner=self.owner)
+        ran = 0
+        while not self._stop.is_set():
+            claimed = self._claim()
+            if claimed is None:
+                if once:
+                    break
+                self._stop.wait(self.services.settings.worker_poll_seconds)
+                continue
+            self.run_job(claimed)
+            ran += 1
+        log.info("worker.stopped", owner=self.owner, jobs_run=ran)
+        return ran
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _install_signal_handlers(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return
+
+        def request_stop(signum: int, _frame: FrameType | None) -> None:
+            log.info("worker.stopping", signal=signal.Signals(signum).name)
+            self._stop.set()
+
+        signal.signal(signal.SIGTERM, request_stop)
+        signal.signal(signal.SIGINT, request_stop)
+
+    def _claim(self) -> ClaimedJob | None:
+        try:
+            with self.services.database.transaction() as session:
+                return jobs.claim_next(
+                    session, owner=self.owner, lease_seconds=self.services.settings.worker_lease_seconds
+                )
+        except StorageError as error:
+            log.warning("worker.claim_failed", reason=error.reason)
+            self._stop.wait(self.services.settings.worker_poll_seconds)
+            return None
+
+    def run_job(self, job: ClaimedJob) -> None:
+        log.info("job.started", job_id=job.id, kind=job.kind, request_id=job.request_id, attempt=job.attempts)
+        handler = self.handlers.get(job.kind)
+        heartbeat = _Heartbeat(self.services, job)
+        heartbeat.start()
+        try:
+            if handler is None:
+                raise JobFailure(f"no handler for job kind {job.kind}", retryable=False)
+            handler(JobContext(self.services, job, lambda: self._stop.is_set() or heartbeat.lost))
+            log.info("job.finished", job_id=job.id, kind=job.kind, request_id=job.request_id)
+        except JobInterrupted:
+            self._release(job)
+        except JobFailure as failure:
+            self._after_failure(job, failure)
+        except StorageError as error:
+            self._after_failure(job, JobFailure(f"storage {error.reason}: {error.message}", retryable=error.retryable))
+        finally:
+            heartbeat.stop()
+
+    def _release(self, job: ClaimedJob) -> None:
+        with self.services.database.transaction() as session:
+            jobs.release(session, job)
+        log.info("job.released", job_id=job.id, kind=job.kind, request_id=job.request_id)
+
+    def _after_failure(self, job: ClaimedJob, failure: JobFailure) -> None:
+        settings = self.services.settings
+        age = (utcnow() - job.created_at).total_seconds()
+        if failure.retryable and job.attempts < settings.worker_max_attempts and age < settings.worker_max_age_seconds:
+            delay = backoff_seconds(job.attempts)
+            with self.services.database.transaction() as session:
+                jobs.retry_later(session, job, run_after=utcnow() + dt.timedelta(seconds=delay), error=failure.reason)
+            log.warning("job.retrying", job_id=job.id, request_id=job.request_id, reason=failure.reason, attempt=job.attempts, delay_s=round(delay, 1))
+            return
+        with self.services.database.transaction() as session:
+            if jobs.give_up(session, job, error=failure.reason) and job.request_id:
+                mark_failed(session, job.request_id, failure.reason)
+        log.error("job.failed", job_id=job.id, request_id=job.request_id, reason=failure.reason, attempt=job.attempts)
+
+
+def mark_failed(session: object, request_id: str, reason: str) -> None:
+    request = requests.find(session, request_id, for_update=True)  # type: ignore[arg-type]
+    if request is not None and request.state != lifecycle.COMPLETED:
+        lifecycle.move(request, lifecycle.FAILED, reason=reason)
+
+
+def backoff_seconds(attempt: int) -> float:
+    """Exponential backoff with full jitter: up to base * 2^(attempt-1), capped."""
+    ceiling = min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2 ** max(0, attempt - 1))
+    return random.uniform(ceiling / 2, ceiling)
+
+
+class _Heartbeat:
+    """Extends a running job's lease every third of the lease, until stopped or the lease is lost."""
+
+    def __init__(self, services: Services, job: ClaimedJob) -> None:
+        self._services = services
+        self._job = job
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name=f"heartbeat-{job.id}", daemon=True)
+        self.lost = False
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopped.set()
+        self._thread.join()
+
+    def _beat(self) -> None:
+        lease = self._services.settings.worker_lease_seconds
+        while not self._stopped.wait(lease / 3):
+            try:
+                with self._services.database.transaction() as session:
+                    held = jobs.extend_lease(session, self._job, lease_seconds=lease)
+            except StorageError as error:
+                log.warning("job.heartbeat_failed", job_id=self._job.id, reason=error.reason)
+                continue
+            if not held:
+                self.lost = True
+                log.warning("job.lease_lost", job_id=self._job.id, request_id=self._job.request_id)
+                return

@@ -1,0 +1,286 @@
+"""The service's configuration: read once from the environment, validated at start-up.
+
+Every setting is declared once below with its parser and default. ``load_settings``
+reads them all, collects every problem, and raises one ``ConfigError`` that names
+each missing or malformed setting on its own line. Nothing else in the project
+reads ``os.environ`` for its own settings (boto3 reads its standard ``AWS_*``
+variables itself).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+PROJECT_ROOT = Path(__file__).resolve().parent
+INSTANCE_DIR = PROJECT_ROOT / "instance"
+
+JWT_ALLOWED_ALGORITHMS = ("HS256", "HS384", "HS512")
+GIB = 1024**3
+
+
+class ConfigError(Exception):
+    """One or more settings are missing or malformed; ``problems`` lists them."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("invalid configuration:\n" + "\n".join(f"  {p}" for p in problems))
+        self.problems = problems
+
+
+# -- parsers: each takes the raw string and returns the value or raises ValueError --
+
+
+def _text(raw: str) -> str:
+    if not raw.strip():
+        raise ValueError("must not be empty")
+    return raw.strip()
+
+
+def _int_at_least(minimum: int) -> Callable[[str], int]:
+    def parse(raw: str) -> int:
+        try:
+            value = int(raw.strip())
+        except ValueError:
+            raise ValueError(f"must be a whole number, got {raw!r}") from None
+        if value < minimum:
+            raise ValueError(f"must be at least {minimum}")
+        return value
+
+    return parse
+
+
+def _float_above_zero(raw: str) -> float:
+    try:
+        value = float(raw.strip())
+    except ValueError:
+        raise ValueError(f"must be a number, got {raw!r}") from None
+    if not value > 0:
+        raise ValueError("must be greater than zero")
+    return value
+
+
+def _bool(raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in {"1", "true", "yes", "on"}:
+        return True
+    if value in {"0", "false", "no", "off", ""}:
+        return False
+    raise ValueError(f"must be true or false, got {raw!r}")
+
+
+def _choice(*choices: str) -> Callable[[str], str]:
+    def parse(raw: str) -> str:
+        value = raw.strip()
+        if value not in choices:
+            raise ValueError(f"must be one of {', '.join(choices)}, got {value!r}")
+        return value
+
+    return parse
+
+
+def _secret_list(raw: str) -> tuple[str, ...]:
+    """A comma-separated list of secrets, newest first (rotation)."""
+    values = tuple(part.strip() for part in raw.split(",") if part.strip())
+    if not values:
+        raise ValueError("must hold at least one value")
+    return values
+
+
+def _strong_secret_list(raw: str) -> tuple[str, ...]:
+    values = _secret_list(raw)
+    if any(len(value) < 32 for value in values):
+        raise ValueError("each key must be at least 32 characters")
+    return values
+
+
+def _token(raw: str) -> str:
+    value = raw.strip()
+    if len(value) < 16:
+        raise ValueError("must be at least 16 characters")
+    return value
+
+
+def _http_base_url(raw: str) -> str:
+    value = raw.strip().rstrip("/")
+    parts = urlsplit(value)
+    if parts.scheme not in {"http", "https"} or not parts.hostname:
+        raise ValueError(f"must be an http(s) URL such as https://hooks.example.com, got {value!r}")
+    if parts.query or parts.fragment:
+        raise ValueError("must not carry a query string or fragment")
+    return value
+
+
+def _database_url(raw: str) -> str:
+    value = raw.strip()
+    if not value.startswith(("sqlite:", "postgresql:", "postgresql+psycopg:")):
+        raise ValueError("must start with sqlite:/// or postgresql+psycopg://")
+    return value
+
+
+def _archive_store_url(raw: str) -> str:
+    value = raw.strip()
+    parts = urlsplit(value)
+    if parts.scheme == "file" and parts.path.startswith("/") and not parts.netloc:
+        return value
+    if parts.scheme == "s3" and parts.netloc:
+        return value
+    raise ValueError("must be file:///absolute/path or s3://bucket/prefix")
+
+
+def _optional_redis_url(raw: str) -> str | None:
+    value = raw.strip()
+    if not value:
+        return None
+    if urlsplit(value).scheme not in {"redis", "rediss", "unix"}:
+        raise ValueError("must be a redis:// or rediss:// URL")
+    return value
+
+
+def _jwt_algorithms(raw: str) -> tuple[str, ...]:
+    values = tuple(part.strip().upper() for part in raw.split(",") if part.strip())
+    unknown = [v for v in values if v not in JWT_ALLOWED_ALGORITHMS]
+    if not values or unknown:
+        raise ValueError(f"must be a comma-separated subset of {', '.join(JWT_ALLOWED_ALGORITHMS)}")
+    return values
+
+
+def _host_patterns(raw: str) -> tuple[str, ...]:
+    values = tuple(part.strip().lower() for part in raw.split(",") if part.strip())
+    for value in values:
+        host = value.rsplit(":", 1)[0] if value.count(":") == 1 else value
+        if "*" in host and not (host.startswith("*.") and "*" not in host[2:]):
+            raise ValueError(f"{value!r}: a wildcard may only stand first, as in *.example.com")
+    return values
+
+
+def _optional_text(raw: str) -> str | None:
+    return raw.strip() or None
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """The validated configuration. Field names are the environment names in lower case."""
+
+    public_url: str
+    secret_key: tuple[str, ...]
+    admin_token: str
+    messagebird_signing_key: tuple[str, ...]
+    database_url: str
+    archive_store_url: str
+    messagebird_access_key: str | None
+    messagebird_api_url: str
+    signature_policy: str
+    signature_tolerance_seconds: int
+    jwt_leeway_seconds: int
+    jwt_algorithms: tuple[str, ...]
+    max_callback_bytes: int
+    log_format: str
+    log_level: str
+    database_timeout_seconds: float
+    replay_cache_url: str | None
+    archive_allowed_hosts: tuple[str, ...]
+    archive_allow_http: bool
+    archive_max_bytes: int
+    archive_connect_timeout_seconds: float
+    archive_read_timeout_seconds: float
+    archive_s3_sse: str | None
+    archive_s3_kms_key_id: str | None
+    archive_s3_checksum_when_required: bool
+    archive_s3_chunk_bytes: int
+    archive_presign_seconds: int
+    worker_poll_seconds: float
+    worker_lease_seconds: int
+    worker_max_attempts: int
+    worker_max_age_seconds: int
+
+    def redacted(self) -> dict[str, Any]:
+        """The settings as a dict with every secret replaced, fit for a log line."""
+        secret = {"secret_key", "admin_token", "messagebird_signing_key", "messagebird_access_key"}
+        return {
+            field.name: ("<set>" if getattr(self, field.name) else "<unset>")
+            if field.name in secret
+            else getattr(self, field.name)
+            for field in dataclasses.fields(self)
+        }
+
+
+REQUIRED = object()
+
+
+@dataclasses.dataclass(frozen=True)
+class _Setting:
+    parse: Callable[[str], Any]
+    default: Any = REQUIRED
+
+
+def _declared() -> dict[str, _Setting]:
+    return {
+        "PUBLIC_URL": _Setting(_http_base_url),
+        "SECRET_KEY": _Setting(_strong_secret_list),
+        "ADMIN_TOKEN": _Setting(_token),
+        "MESSAGEBIRD_SIGNING_KEY": _Setting(_secret_list),
+        "DATABASE_URL": _Setting(_database_url, f"sqlite:///{INSTANCE_DIR / 'receiver.db'}"),
+        "ARCHIVE_STORE_URL": _Setting(_archive_store_url, f"file://{INSTANCE_DIR / 'archives'}"),
+        "MESSAGEBIRD_ACCESS_KEY": _Setting(_optional_text, None),
+        "MESSAGEBIRD_API_URL": _Setting(_http_base_url, "https://rest.messagebird.com"),
+        "SIGNATURE_POLICY": _Setting(_choice("any", "both"), "any"),
+        "SIGNATURE_TOLERANCE_SECONDS": _Setting(_int_at_least(0), 300),
+        "JWT_LEEWAY_SECONDS": _Setting(_int_at_least(0), 1),
+        "JWT_ALGORITHMS": _Setting(_jwt_algorithms, ("HS256",)),
+        "MAX_CALLBACK_BYTES": _Setting(_int_at_least(1024), 65536),
+        "LOG_FORMAT": _Setting(_choice("json", "console"), "json"),
+        "LOG_LEVEL": _Setting(_choice("DEBUG", "INFO", "WARNING", "ERROR"), "INFO"),
+        "DATABASE_TIMEOUT_SECONDS": _Setting(_float_above_zero, 5.0),
+        "REPLAY_CACHE_URL": _Setting(_optional_redis_url, None),
+        "ARCHIVE_ALLOWED_HOSTS": _Setting(_host_patterns, ()),
+        "ARCHIVE_ALLOW_HTTP": _Setting(_bool, False),
+        "ARCHIVE_MAX_BYTES": _Setting(_int_at_least(1), 2 * GIB),
+        "ARCHIVE_CONNECT_TIMEOUT_SECONDS": _Setting(_float_above_zero, 10.0),
+        "ARCHIVE_READ_TIMEOUT_SECONDS": _Setting(_float_above_zero, 60.0),
+        "ARCHIVE_S3_SSE": _Setting(_choice("", "AES256", "aws:kms"), None),
+        "ARCHIVE_S3_KMS_KEY_ID": _Setting(_optional_text, None),
+        "ARCHIVE_S3_CHECKSUM_WHEN_REQUIRED": _Setting(_bool, False),
+        "ARCHIVE_S3_CHUNK_BYTES": _Setting(_int_at_least(5 * 1024 * 1024), 8 * 1024 * 1024),
+        "ARCHIVE_PRESIGN_SECONDS": _Setting(_int_at_least(1), 300),
+        "WORKER_POLL_SECONDS": _Setting(_float_above_zero, 1.0),
+        "WORKER_LEASE_SECONDS": _Setting(_int_at_least(5), 300),
+        "WORKER_MAX_ATTEMPTS": _Setting(_int_at_least(1), 8),
+        "WORKER_MAX_AGE_SECONDS": _Setting(_int_at_least(60), 6 * 3600),
+    }
+
+
+def setting_names() -> list[str]:
+    """Every environment name the service reads, in declaration order."""
+    return list(_declared())
+
+
+def load_settings(environ: Mapping[str, str]) -> Settings:
+    """Parse and validate every setting; raise ``ConfigError`` naming each problem."""
+    values: dict[str, Any] = {}
+    problems: list[str] = []
+    for name, setting in _declared().items():
+        raw = environ.get(name)
+        if raw is None or (raw.strip() == "" and setting.default is not REQUIRED):
+            if setting.default is REQUIRED:
+                problems.append(f"{name}: required but not set")
+            values[name.lower()] = setting.default
+            continue
+        try:
+            values[name.lower()] = setting.parse(raw)
+        except ValueError as error:
+            problems.append(f"{name}: {error}")
+    problems.extend(_cross_checks(values))
+    if problems:
+        raise ConfigError(problems)
+    values["archive_s3_sse"] = values["archive_s3_sse"] or None
+    return Settings(**values)
+
+
+def _cross_checks(values: Mapping[str, Any]) -> list[str]:
+    problems = []
+    if values.get("archive_s3_sse") == "aws:kms" and not values.get("archive_s3_kms_key_id"):
+        problems.append("ARCHIVE_S3_KMS_KEY_ID: required when ARCHIVE_S3_SSE is aws:kms")
+    return problems

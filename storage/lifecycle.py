@@ -1,0 +1,68 @@
+"""The states a request moves through, and the one function that moves it.
+
+    sent -> callback_received -> archiving -> completed
+      \\------------\\---------------\\------> failed (with a reason)
+
+Each move is written as a ``Transition`` row beside the request, so the record
+shows when and why (and on which callback's authority) every state was reached.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from storage.errors import StorageError
+from storage.models import Request, Transition, utcnow
+
+SENT = "sent"
+CALLBACK_RECEIVED = "callback_received"
+ARCHIVING = "archiving"
+COMPLETED = "completed"
+FAILED = "failed"
+STATES = (SENT, CALLBACK_RECEIVED, ARCHIVING, COMPLETED, FAILED)
+
+_ALLOWED = {
+    SENT: {CALLBACK_RECEIVED, COMPLETED, FAILED},
+    CALLBACK_RECEIVED: {ARCHIVING, COMPLETED, FAILED},
+    ARCHIVING: {ARCHIVING, CALLBACK_RECEIVED, COMPLETED, FAILED},
+    FAILED: {CALLBACK_RECEIVED, SENT, COMPLETED},
+    COMPLETED: set(),
+}
+
+_TIMESTAMP_COLUMN = {
+    CALLBACK_RECEIVED: "callback_received_at",
+    ARCHIVING: "archiving_at",
+    COMPLETED: "completed_at",
+    FAILED: "failed_at",
+}
+
+
+def move(
+    request: Request,
+    to_state: str,
+    *,
+    reason: str | None = None,
+    callback_id: int | None = None,
+    at: dt.datetime | None = None,
+) -> Transition:
+    """Move ``request`` to ``to_state``, stamping the time and recording the transition."""
+    if to_state not in _ALLOWED.get(request.state, set()):
+        raise StorageError("conflict", f"a request cannot go from {request.state} to {to_state}")
+    at = at or utcnow()
+    transition = Transition(from_state=request.state, to_state=to_state, at=at, reason=reason, callback_id=callback_id)
+    request.transitions.append(transition)
+    request.state = to_state
+    request.state_reason = reason
+    request.updated_at = at
+    column = _TIMESTAMP_COLUMN.get(to_state)
+    if column:
+        setattr(request, column, at)
+    return transition
+
+
+def start(request: Request, *, at: dt.datetime | None = None, reason: str | None = None) -> None:
+    """Give a new request its first state, ``sent``, with a transition from nothing."""
+    at = at or utcnow()
+    request.state = SENT
+    request.created_at = request.updated_at = at
+    request.transitions.append(Transition(from_state=None, to_state=SENT, at=at, reason=reason))

@@ -1,0 +1,174 @@
+"""The database tables. Alembic migrations in ``migrations/`` create them.
+
+What is never stored: personal data values (only a keyed hash), raw callback
+bodies (only their SHA-256) and signature keys in clear (only encrypted).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class UTCDateTime(TypeDecorator[dt.datetime]):
+    """A timestamp that always comes back timezone-aware in UTC (SQLite drops the zone)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(dt.UTC)
+
+    def process_result_value(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class Request(Base):
+    """One personal-data request at one provider, from creation to proof of completion."""
+
+    __tablename__ = "requests"
+
+    id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    provider: Mapped[str] = mapped_column(String(32))
+    kind: Mapped[str] = mapped_column(String(32))
+    field: Mapped[str | None] = mapped_column(String(32))
+    value_hash: Mapped[str | None] = mapped_column(String(64), index=True)
+    reason: Mapped[str | None] = mapped_column(Text)
+    subject_ref: Mapped[str | None] = mapped_column(String(200), index=True)
+    signature_key_sealed: Mapped[str | None] = mapped_column(Text)
+    state: Mapped[str] = mapped_column(String(32))
+    state_reason: Mapped[str | None] = mapped_column(Text)
+    result: Mapped[str | None] = mapped_column(Text)
+    provider_state: Mapped[str | None] = mapped_column(String(32))
+    provider_created_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    callback_missing: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    callback_received_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    archiving_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    completed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    failed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    authorising_callback_id: Mapped[int | None] = mapped_column(ForeignKey("callbacks.id"))
+    archive_uri: Mapped[str | None] = mapped_column(Text)
+    archive_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    archive_sha256: Mapped[str | None] = mapped_column(String(64))
+    archive_version_id: Mapped[str | None] = mapped_column(String(1024))
+    archive_stored_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+    transitions: Mapped[list[Transition]] = relationship(
+        order_by="Transition.id", cascade="all, delete-orphan", back_populates="request"
+    )
+
+    __table_args__ = (Index("ix_requests_state_created", "state", "created_at"),)
+
+
+class Transition(Base):
+    """One change of a request's state: the audit trail behind its current state."""
+
+    __tablename__ = "transitions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    request_id: Mapped[str] = mapped_column(ForeignKey("requests.id"), index=True)
+    from_state: Mapped[str | None] = mapped_column(String(32))
+    to_state: Mapped[str] = mapped_column(String(32))
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    reason: Mapped[str | None] = mapped_column(Text)
+    callback_id: Mapped[int | None] = mapped_column(ForeignKey("callbacks.id"))
+
+    request: Mapped[Request] = relationship(back_populates="transitions")
+
+
+class Callback(Base):
+    """Every callback delivery, accepted or refused, with the verdict of each signature scheme."""
+
+    __tablename__ = "callbacks"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    provider: Mapped[str] = mapped_column(String(32))
+    request_id: Mapped[str | None] = mapped_column(String(128), index=True)
+    request_kind: Mapped[str | None] = mapped_column(String(32))
+    received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    remote_addr: Mapped[str | None] = mapped_column(String(64))
+    http_request_id: Mapped[str | None] = mapped_column(String(64))
+    body_sha256: Mapped[str | None] = mapped_column(String(64))
+    body_bytes: Mapped[int | None] = mapped_column(Integer)
+    verdict: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str | None] = mapped_column(String(64))
+    status_code: Mapped[int] = mapped_column(Integer)
+    jwt_verdict: Mapped[str] = mapped_column(String(16))
+    jwt_reason: Mapped[str | None] = mapped_column(String(64))
+    jwt_id: Mapped[str | None] = mapped_column(String(200))
+    hmac_verdict: Mapped[str] = mapped_column(String(16))
+    hmac_reason: Mapped[str | None] = mapped_column(String(64))
+    hmac_key_encoding: Mapped[str | None] = mapped_column(String(16))
+    hmac_timestamp: Mapped[int | None] = mapped_column(BigInteger)
+    has_archive_url: Mapped[bool] = mapped_column(Boolean, default=False)
+    result: Mapped[str | None] = mapped_column(Text)
+
+
+class Job(Base):
+    """A unit of background work, claimed by one worker at a time through a lease."""
+
+    __tablename__ = "jobs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    request_id: Mapped[str | None] = mapped_column(ForeignKey("requests.id"), index=True)
+    callback_id: Mapped[int | None] = mapped_column(ForeignKey("callbacks.id"))
+    payload_sealed: Mapped[str | None] = mapped_column(Text)
+    state: Mapped[str] = mapped_column(String(16), default="queued")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    run_after: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    lease_owner: Mapped[str | None] = mapped_column(String(128))
+    lease_expires_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    __table_args__ = (Index("ix_jobs_state_run_after", "state", "run_after"),)
+
+
+class ReplayKey(Base):
+    """A signature or token id seen once, kept until it could no longer verify."""
+
+    __tablename__ = "replay_keys"
+
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    expires_at: Mapped[float] = mapped_column(Float, index=True)

@@ -1,0 +1,144 @@
+"""Replay caches shared by every process: the database (default) and Redis.
+
+Both follow ``verification``'s ReplayCache protocol: ``add(key, expires_at)``
+records the key atomically and answers False when it was already there and has
+not yet expired.
+
+The callback endpoint records a token inside the transaction that records the
+callback (``within(session)``), so a callback that fails to commit does not burn
+its token. Redis cannot join that transaction; its scope remembers what it added
+and ``undo()`` removes it when the transaction fails.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Protocol
+
+import redis
+from sqlalchemy import delete
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from storage.db import Database
+from storage.errors import StorageError
+from storage.models import ReplayKey
+
+Clock = Callable[[], float]
+
+
+class ReplayScope(Protocol):
+    def add(self, key: str, expires_at: float) -> bool: ...
+
+    def undo(self) -> None: ...
+
+
+class _SessionReplayScope:
+    """Adds keys inside the caller's transaction; a rollback undoes them by itself."""
+
+    def __init__(self, session: Session, clock: Clock) -> None:
+        self._session = session
+        self._clock = clock
+
+    def add(self, key: str, expires_at: float) -> bool:
+        return _insert_unless_live(self._session, key, expires_at, self._clock())
+
+    def undo(self) -> None:
+        """Nothing to do: the rolled-back transaction took the key with it."""
+
+
+class DatabaseReplayCache:
+    """Replay keys in the ``replay_keys`` table: atomic through a conditional upsert."""
+
+    def __init__(self, database: Database, *, clock: Clock = time.time) -> None:
+        self._database = database
+        self._clock = clock
+
+    def add(self, key: str, expires_at: float) -> bool:
+        with self._database.transaction() as session:
+            return _insert_unless_live(session, key, expires_at, self._clock())
+
+    def within(self, session: Session) -> ReplayScope:
+        return _SessionReplayScope(session, self._clock)
+
+    def purge_expired(self) -> int:
+        with self._database.transaction() as session:
+            result = session.execute(delete(ReplayKey).where(ReplayKey.expires_at < self._clock()))
+            return result.rowcount
+
+    def ping(self) -> None:
+        self._database.ping()
+
+
+def _insert_unless_live(session: Session, key: str, expires_at: float, now: float) -> bool:
+    """Insert the key, or take over an expired one; False while a live one is there."""
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = insert(ReplayKey).values(key=key, expires_at=expires_at)
+    statement = statement.on_conflict_do_update(
+        index_elements=[ReplayKey.key],
+        set_={"expires_at": statement.excluded.expires_at},
+        where=ReplayKey.expires_at <= now,
+    ).returning(ReplayKey.key)
+    return session.execute(statement).first() is not None
+
+
+class RedisReplayCache:
+    """Replay keys in Redis: ``SET key NX PXAT expiry``, atomic across every process."""
+
+    PREFIX = "gdpr-receiver:replay:"
+
+    def __init__(self, url: str, *, timeout_seconds: float = 2.0) -> None:
+        self._client = redis.Redis.from_url(
+            url, socket_timeout=timeout_seconds, socket_connect_timeout=timeout_seconds
+        )
+
+    def add(self, key: str, expires_at: float) -> bool:
+        expires_ms = int(expires_at * 1000)
+        if expires_ms <= int(time.time() * 1000):
+            return True  # already expired: nothing left to guard against
+        try:
+            return bool(self._client.set(self.PREFIX + key, b"1", nx=True, pxat=expires_ms))
+        except redis.RedisError as error:
+            raise StorageError("unavailable", f"replay cache unavailable ({type(error).__name__})") from error
+
+    def forget(self, key: str) -> None:
+        try:
+            self._client.delete(self.PREFIX + key)
+        except redis.RedisError as error:
+            raise StorageError("unavailable", f"replay cache unavailable ({type(error).__name__})") from error
+
+    def within(self, session: Session) -> ReplayScope:
+        return _RedisReplayScope(self)
+
+    def purge_expired(self) -> int:
+        return 0  # Redis expires keys by itself
+
+    def ping(self) -> None:
+        try:
+            self._client.ping()
+        except redis.RedisError as error:
+            raise StorageError("unavailable", f"replay cache unavailable ({type(error).__name__})") from error
+
+
+class _RedisReplayScope:
+    def __init__(self, cache: RedisReplayCache) -> None:
+        self._cache = cache
+        self._added: list[str] = []
+
+    def add(self, key: str, expires_at: float) -> bool:
+        added = self._cache.add(key, expires_at)
+        if added:
+            self._added.append(key)
+        return added
+
+    def undo(self) -> None:
+        for key in self._added:
+            self._cache.forget(key)
+        self._added.clear()
+
+
+def open_replay_cache(url: str | None, database: Database) -> DatabaseReplayCache | RedisReplayCache:
+    """The replay cache ``REPLAY_CACHE_URL`` names, or the database when it is unset."""
+    return RedisReplayCache(url) if url else DatabaseReplayCache(database)
