@@ -128,6 +128,13 @@ def _sign(algorithm: str, signing_input: bytes, key: Any) -> bytes:
     return other.sign(signing_input, other.prepare_key(key))
 
 
+def refusal_reason(verify: Callable[..., Any], *args: Any, **kwargs: Any) -> str:
+    """The ``reason`` of the ``SignatureError`` that ``verify(*args, **kwargs)`` raises; fails the test if none."""
+    with pytest.raises(SignatureError) as refused:
+        verify(*args, **kwargs)
+    return refused.value.reason
+
+
 def new_signing_key() -> str:
     """A random JWT signing key."""
     return secrets.token_urlsafe(32)
