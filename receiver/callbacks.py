@@ -260,9 +260,9 @@ def _record_unparsed(services: Services, delivery: Delivery, problem: HttpProble
     return outcome
 
 
-def record_refused(services: Services, delivery: Delivery, problem: HttpProblem) -> None:
+def record_refused(services: Services, delivery: Delivery, problem: HttpProblem) -> Outcome:
     """Record a delivery the web layer refused before reading it (too large, wrong type)."""
-    _record_unparsed(services, delivery, problem, time.time())
+    return _record_unparsed(services, delivery, problem, time.time())
 
 
 def _clip(text: str | None) -> str | None:

@@ -31,8 +31,7 @@ def messagebird_personal_data() -> tuple[Response, int]:
     try:
         delivery = _delivery(_read_body(services().settings.max_callback_bytes))
     except HttpProblem as problem:
-        callbacks.record_refused(services(), _delivery(b""), problem)
-        _log_outcome(callbacks.Outcome(problem.status, callbacks.REJECTED, problem.reason), started)
+        _log_outcome(callbacks.record_refused(services(), _delivery(b""), problem), started)
         return problem.response()
     outcome = callbacks.receive(services(), delivery)
     _log_outcome(outcome, started)
