@@ -15,6 +15,7 @@ from receiver.services import Services
 pytest_plugins = [
     "verification.testing",
     "tests.support.databases",
+    "tests.support.redis_server",
 ]
 
 PUBLIC_URL = "https://hooks.example.test"

@@ -11,7 +11,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from verification import SignatureError, VerifiedTimestamp, verify_hmac_signature
-from verification.hmac_signature import MAX_HEADER_LENGTH, _readings, compute_v1
+from verification.hmac_signature import MAX_HEADER_LENGTH, compute_v1, key_readings, keyed_mac
 from verification.testing import new_signature_key, refusal_reason, sign_hmac
 
 NOW = 1_700_000_000
@@ -25,6 +25,10 @@ any_text = st.text(st.characters(exclude_categories=()), max_size=200)
 
 def hex_hmac(key: bytes, message: bytes) -> str:
     return hmac.new(key, message, hashlib.sha256).hexdigest()
+
+
+def v1_for(t: int | str, body: bytes) -> str:
+    return compute_v1(keyed_mac(KEY_BYTES), t, body)
 
 
 def verify(header: str, **overrides: object) -> VerifiedTimestamp:
@@ -66,23 +70,23 @@ class TestAccepts:
         assert verify(sign_hmac(KEY, BODY, NOW), body=body) == NOW
 
     def test_spaces_around_items_names_and_values_are_tolerated(self) -> None:
-        v1 = compute_v1(KEY_BYTES, NOW, BODY)
+        v1 = v1_for(NOW, BODY)
         assert verify(f" t = {NOW} ,  v1 = {v1} ") == NOW
 
     @pytest.mark.parametrize("position", [0, 1, 2])
     def test_one_matching_v1_among_several_is_enough(self, position: int) -> None:
         candidates = ["0" * 64, "f" * 64]
-        candidates.insert(position, compute_v1(KEY_BYTES, NOW, BODY))
+        candidates.insert(position, v1_for(NOW, BODY))
         header = f"t={NOW}," + ",".join(f"v1={c}" for c in candidates)
         assert verify(header).signature == candidates[position]
 
     def test_unknown_schemes_and_stray_items_are_ignored(self) -> None:
-        v1 = compute_v1(KEY_BYTES, NOW, BODY)
+        v1 = v1_for(NOW, BODY)
         assert verify(f"v0=abc,t={NOW},,stray,v2={'1' * 64},v1={v1}") == NOW
 
     def test_the_timestamp_is_signed_as_sent(self) -> None:
         sent = f"0{NOW}"
-        assert verify(f"t={sent},v1={compute_v1(KEY_BYTES, sent, BODY)}") == NOW
+        assert verify(f"t={sent},v1={v1_for(sent, BODY)}") == NOW
 
     def test_the_replay_key_names_the_scheme_timestamp_and_signature(self) -> None:
         verified = verify(sign_hmac(KEY, BODY, NOW))
@@ -134,14 +138,14 @@ class TestRefuses:
         assert refusal_reason(verify, sign_hmac(KEY, BODY, NOW), body=BODY.decode()) == "malformed"
 
     def test_a_v1_in_uppercase_hex(self) -> None:
-        header = f"t={NOW},v1={compute_v1(KEY_BYTES, NOW, BODY).upper()}"
+        header = f"t={NOW},v1={v1_for(NOW, BODY).upper()}"
         assert refusal_reason(verify, header) == "bad_signature"
 
     def test_a_v1_with_non_ascii_characters(self) -> None:
         assert refusal_reason(verify, f"t={NOW},v1=é{'0' * 63}") == "bad_signature"
 
     def test_a_timestamp_swapped_under_a_valid_v1(self) -> None:
-        v1 = compute_v1(KEY_BYTES, NOW, BODY)
+        v1 = v1_for(NOW, BODY)
         assert refusal_reason(verify, f"t={NOW + 1},v1={v1}") == "bad_signature"
 
     def test_the_signature_is_checked_before_the_timestamp(self) -> None:
@@ -211,7 +215,7 @@ class TestProperties:
     @settings(max_examples=150, deadline=None)
     @given(key=st.text(min_size=1, max_size=64))
     def test_any_key_with_other_bytes_is_refused(self, key: str) -> None:
-        readings = {key_bytes for _, key_bytes in _readings(key, "auto")}
+        readings = {key_bytes for _, key_bytes in key_readings(key, "auto")}
         assume(readings and not readings & {KEY_BYTES, KEY.encode()})
         assert refusal_reason(verify, sign_hmac(KEY, BODY, NOW), key=key) == "bad_signature"
 
@@ -224,7 +228,7 @@ class TestProperties:
     @settings(max_examples=300, deadline=None)
     @given(
         t=st.one_of(st.integers(min_value=0).map(str), any_text),
-        v1s=st.lists(st.one_of(st.just(compute_v1(KEY_BYTES, NOW, BODY)), any_text), max_size=3),
+        v1s=st.lists(st.one_of(st.just(v1_for(NOW, BODY)), any_text), max_size=3),
         noise=st.lists(st.tuples(any_text, any_text), max_size=3),
         separator=st.sampled_from([",", ", ", " , ", ";"]),
         body=st.binary(max_size=64),

