@@ -1,0 +1,158 @@
+"""The ArchiveStore contract, run against every backend: the file store, moto and SeaweedFS."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from datetime import UTC
+
+import pytest
+
+from storage.archives import ArchiveStream
+from storage.errors import StorageError
+from tests.storage.archives.conftest import MiB, Backend
+from tests.support import zips
+
+KEY = "messagebird/3f2b8c1e-request.zip"
+METADATA = {"request-id": "3f2b8c1e-request"}
+
+
+class SourceBroke(Exception):
+    """What a download raises when the connection drops part-way."""
+
+
+class BreaksAfter:
+    def __init__(self, data: bytes, limit: int) -> None:
+        self._data = io.BytesIO(data)
+        self._limit = limit
+
+    def read(self, size: int = -1) -> bytes:
+        if self._data.tell() >= self._limit:
+            raise SourceBroke("connection reset")
+        return self._data.read(min(size, self._limit - self._data.tell()))
+
+
+def stream_of(data: bytes, *, max_bytes: int = 64 * MiB) -> ArchiveStream:
+    return ArchiveStream(io.BytesIO(data), max_bytes=max_bytes)
+
+
+def multipart_sized() -> bytes:
+    """12 MiB: three parts with the backends' 5 MiB part size."""
+    return b"".join(zips.StreamedZip(12 * MiB, entry_size=4 * MiB).chunks())
+
+
+def read_back(backend: Backend, uri: str) -> bytes:
+    with backend.store.open(uri) as stored:
+        return stored.read()
+
+
+def assert_nothing_left(backend: Backend) -> None:
+    assert backend.stored() == []
+    assert backend.leftovers() == []
+
+
+def test_put_stores_the_exact_bytes_with_their_hash_and_size(backend: Backend) -> None:
+    archive = zips.zip_bytes()
+    stored = backend.store.put(KEY, stream_of(archive), metadata=METADATA)
+    assert stored.size == len(archive)
+    assert stored.sha256 == hashlib.sha256(archive).hexdigest()
+    assert stored.uri.endswith("/" + KEY)
+    assert stored.uri.startswith("file:///" if backend.name == "file" else "s3://")
+    assert stored.stored_at.tzinfo is UTC
+    assert read_back(backend, stored.uri) == archive
+    assert backend.leftovers() == []
+
+
+def test_an_archive_larger_than_one_part_is_stored_whole(backend: Backend) -> None:
+    archive = multipart_sized()
+    stored = backend.store.put(KEY, stream_of(archive), metadata=METADATA)
+    assert stored.sha256 == hashlib.sha256(archive).hexdigest()
+    assert read_back(backend, stored.uri) == archive
+
+
+def test_an_empty_archive_is_stored(backend: Backend) -> None:
+    stored = backend.store.put(KEY, stream_of(zips.empty_zip()), metadata=METADATA)
+    assert stored.size == 22
+    assert read_back(backend, stored.uri) == zips.empty_zip()
+
+
+def test_a_truncated_archive_leaves_nothing_behind(backend: Backend) -> None:
+    with pytest.raises(StorageError) as refused:
+        backend.store.put(KEY, stream_of(multipart_sized()[:-100]), metadata=METADATA)
+    assert refused.value.reason == "not_a_zip"
+    assert_nothing_left(backend)
+
+
+def test_a_file_that_is_not_a_zip_leaves_nothing_behind(backend: Backend) -> None:
+    with pytest.raises(StorageError) as refused:
+        backend.store.put(KEY, stream_of(zips.self_extracting()), metadata=METADATA)
+    assert refused.value.reason == "not_a_zip"
+    assert_nothing_left(backend)
+
+
+def test_an_archive_over_the_limit_leaves_nothing_behind(backend: Backend) -> None:
+    with pytest.raises(StorageError) as refused:
+        backend.store.put(KEY, stream_of(multipart_sized(), max_bytes=11 * MiB), metadata=METADATA)
+    assert refused.value.reason == "too_large"
+    assert_nothing_left(backend)
+
+
+def test_a_download_that_breaks_part_way_leaves_nothing_behind(backend: Backend) -> None:
+    source = BreaksAfter(multipart_sized(), limit=11 * MiB)
+    with pytest.raises(SourceBroke):
+        backend.store.put(KEY, ArchiveStream(source, max_bytes=64 * MiB), metadata=METADATA)
+    assert_nothing_left(backend)
+
+
+def test_a_failed_retry_keeps_the_archive_already_stored(backend: Backend) -> None:
+    first = backend.store.put(KEY, stream_of(zips.zip_bytes()), metadata=METADATA)
+    with pytest.raises(StorageError):
+        backend.store.put(KEY, stream_of(zips.truncated()), metadata=METADATA)
+    assert read_back(backend, first.uri) == zips.zip_bytes()
+    assert backend.leftovers() == []
+
+
+def test_putting_the_same_key_again_replaces_the_archive(backend: Backend) -> None:
+    first = backend.store.put(KEY, stream_of(zips.zip_bytes({"a.txt": b"first"})), metadata=METADATA)
+    second_archive = zips.zip_bytes({"a.txt": b"second attempt"})
+    second = backend.store.put(KEY, stream_of(second_archive), metadata=METADATA)
+    assert second.uri == first.uri
+    assert len(backend.stored()) == 1
+    assert read_back(backend, second.uri) == second_archive
+
+
+def test_delete_removes_the_archive_and_is_idempotent(backend: Backend) -> None:
+    stored = backend.store.put(KEY, stream_of(zips.zip_bytes()), metadata=METADATA)
+    backend.store.delete(stored.uri)
+    backend.store.delete(stored.uri)
+    assert backend.stored() == []
+    with pytest.raises(StorageError) as missing:
+        backend.store.open(stored.uri)
+    assert missing.value.reason == "not_found"
+
+
+def test_a_uri_from_elsewhere_is_not_found(backend: Backend) -> None:
+    for uri in ("s3://another-bucket/evidence/x.zip", "file:///etc/passwd", "https://example.com/x.zip"):
+        with pytest.raises(StorageError) as missing:
+            backend.store.open(uri)
+        assert missing.value.reason == "not_found"
+
+
+@pytest.mark.parametrize(
+    "key", ["../escape.zip", "/absolute.zip", "a//b.zip", "a/../b.zip", "a/.hidden.zip", "a b.zip", "", "a/b/"]
+)
+def test_unsafe_keys_are_refused_before_anything_is_written(backend: Backend, key: str) -> None:
+    with pytest.raises(StorageError) as refused:
+        backend.store.put(key, stream_of(zips.zip_bytes()), metadata=METADATA)
+    assert refused.value.reason == "misconfigured"
+    assert_nothing_left(backend)
+
+
+def test_metadata_that_no_backend_can_keep_is_refused(backend: Backend) -> None:
+    with pytest.raises(StorageError) as refused:
+        backend.store.put(KEY, stream_of(zips.zip_bytes()), metadata={"Request Id": "é"})
+    assert refused.value.reason == "misconfigured"
+
+
+def test_a_reachable_store_is_ready(backend: Backend) -> None:
+    backend.store.check()
