@@ -31,7 +31,7 @@ from jwt.utils import base64url_encode
 
 from verification.errors import SignatureError
 from verification.hmac_signature import HEADER as HMAC_HEADER
-from verification.hmac_signature import compute_v1, signing_key_bytes
+from verification.hmac_signature import compute_v1, signing_mac
 from verification.jwt_signature import HEADER as JWT_HEADER
 from verification.jwt_signature import (
     HMAC_ALGORITHMS,
@@ -67,7 +67,7 @@ def sign_hmac(key: str, body: bytes, t: int | None = None, *, key_encoding: str 
     requested way raises ``SignatureError("no_key")``, exactly as the verifier would.
     """
     t = int(time.time()) if t is None else t
-    return f"t={t},v1={compute_v1(signing_key_bytes(key, key_encoding), t, body)}"
+    return f"t={t},v1={compute_v1(signing_mac(key, key_encoding), t, body)}"
 
 
 def sign_jwt(
