@@ -1,0 +1,108 @@
+"""The archive store interface: what every backend promises, and the record of a stored archive.
+
+An archive store keeps downloaded personal-data archives as chain-of-custody evidence.
+Every backend (``FileArchiveStore``, ``S3ArchiveStore``) promises:
+
+* **Atomic.** ``put`` publishes the whole archive or nothing. On any failure (the
+  source, the ZIP check, the byte limit, the backend) it removes what it started (the
+  temporary file; the multipart upload) and raises. A reader never sees half a file.
+* **Idempotent.** Keys are deterministic (``<provider>/<request id>.zip``); putting
+  the same key again replaces the archive (a new version where the bucket keeps them)
+  rather than adding a second copy.
+* **Measured.** The ``StoredArchive`` record carries the SHA-256 and byte count of
+  exactly the bytes stored, computed while they streamed by.
+* **Plain errors.** Every failure is ``StorageError`` with a reason code; messages never
+  hold credentials, signed URLs or personal data.
+
+The shared contract suite in ``tests/storage/archives/test_contract.py`` pins these
+promises down against every backend.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import BinaryIO, Protocol
+
+from storage.archives.stream import ArchiveStream
+from storage.errors import StorageError
+
+_KEY_SEGMENT = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+MAX_KEY_LENGTH = 512
+
+
+@dataclass(frozen=True)
+class StoredArchive:
+    """Where an archive now lives and what exactly was stored.
+
+    ``sha256_tagged`` says whether the backend also attached the SHA-256 to the stored
+    object itself (an S3 object tag): ``None`` where the backend has no such place
+    (the file store), ``False`` where the endpoint refused the tag. The record here is
+    the evidence either way; the tag is a convenience for people browsing the bucket.
+    """
+
+    uri: str
+    size: int
+    sha256: str
+    version_id: str | None
+    stored_at: datetime
+    sha256_tagged: bool | None = None
+
+
+class ArchiveStore(Protocol):
+    """Keeps archives under deterministic keys; see the module docstring for the promises."""
+
+    def put(self, key: str, stream: ArchiveStream, *, metadata: Mapping[str, str]) -> StoredArchive:
+        """Read ``stream`` to its end and publish it under ``key``, atomically.
+
+        ``metadata`` (for example ``{"request-id": ...}``) goes where the backend keeps
+        object metadata; lower-case ASCII names, ASCII values, no personal data.
+        """
+        ...
+
+    def check(self) -> None:
+        """Readiness: raise ``StorageError("unavailable")`` when the backend cannot be reached."""
+        ...
+
+    def presigned_url(self, uri: str, expires_in: int | None = None) -> str | None:
+        """A time-limited download URL for ``uri``, or ``None`` if the backend cannot sign one."""
+        ...
+
+    def open(self, uri: str) -> BinaryIO:
+        """A readable stream of the archive at ``uri``; ``StorageError("not_found")`` if absent."""
+        ...
+
+    def delete(self, uri: str) -> None:
+        """Remove the archive at ``uri``; removing one that is already gone is not an error."""
+        ...
+
+
+def check_key(key: str) -> str:
+    """Return ``key`` if it is a safe relative key (``provider/request-id.zip``), else refuse it.
+
+    Segments start with a letter or digit and hold only letters, digits, ``.``, ``_``
+    and ``-``; no ``..`` anywhere, no leading ``/``, no empty segments.
+    """
+    segments = key.split("/")
+    if (
+        len(key) > MAX_KEY_LENGTH
+        or ".." in key
+        or not all(_KEY_SEGMENT.fullmatch(segment) for segment in segments)
+    ):
+        raise StorageError("misconfigured", f"archive key refused: {key[:80]!r}")
+    return key
+
+
+def check_metadata(metadata: Mapping[str, str]) -> dict[str, str]:
+    """Metadata every backend can keep: short lower-case ASCII names, printable ASCII values."""
+    names_ok = all(re.fullmatch(r"[a-z0-9][a-z0-9-]{0,63}", name) for name in metadata)
+    values_ok = all(re.fullmatch(r"[\x20-\x7e]{0,256}", value) for value in metadata.values())
+    if not (names_ok and values_ok) or len(metadata) > 16:
+        raise StorageError("misconfigured", "archive metadata refused: names or values out of range")
+    return dict(metadata)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)

@@ -1,0 +1,137 @@
+"""``FileArchiveStore``: archives as files under one local directory.
+
+``put`` streams into a temporary file next to the final one (``.<name>.<random>.part``,
+same directory, so the rename cannot cross filesystems), fsyncs it, renames it into
+place with ``os.replace`` (atomic on POSIX) and fsyncs the directory so the rename
+survives a power cut. On any failure the temporary file is removed before the error
+propagates. A process killed outright can leave a ``.part`` file behind; such files
+start with a dot and are never served.
+
+The root directory must exist (``check`` says so when it does not); the store creates
+the per-provider directories beneath it. The file store keeps no object metadata: the
+database row holding the ``StoredArchive`` record is the evidence.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import tempfile
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from pathlib import Path
+from typing import BinaryIO
+from urllib.parse import unquote, urlsplit
+
+from storage.archives.base import StoredArchive, check_key, check_metadata, utcnow
+from storage.archives.stream import ArchiveStream
+from storage.errors import StorageError
+
+_COPY_CHUNK = 1 << 20
+_MISCONFIGURED_ERRNOS = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOTDIR, errno.EISDIR}
+
+
+class FileArchiveStore:
+    """An ``ArchiveStore`` on a local (or mounted) filesystem; ``uri`` is ``file:///abs/path``."""
+
+    def __init__(self, root: Path, *, clock: Callable[[], datetime] = utcnow) -> None:
+        if not root.is_absolute():
+            raise StorageError("misconfigured", "file archive store root must be an absolute path")
+        self._root = root
+        self._clock = clock
+
+    def put(self, key: str, stream: ArchiveStream, *, metadata: Mapping[str, str]) -> StoredArchive:
+        check_metadata(metadata)
+        target = self._root / check_key(key)
+        self._require_root()
+        try:
+            self._write_atomically(target, stream)
+        except OSError as error:
+            raise _storage_error(error, "write") from error
+        return StoredArchive(
+            uri=target.as_uri(),
+            size=stream.size,
+            sha256=stream.sha256,
+            version_id=None,
+            stored_at=self._clock(),
+        )
+
+    def check(self) -> None:
+        self._require_root()
+        if not os.access(self._root, os.W_OK | os.X_OK):
+            raise StorageError("unavailable", "archive directory is not writable")
+
+    def presigned_url(self, uri: str, expires_in: int | None = None) -> str | None:
+        return None
+
+    def open(self, uri: str) -> BinaryIO:
+        try:
+            return self._path(uri).open("rb")
+        except FileNotFoundError as error:
+            raise StorageError("not_found", "archive file does not exist") from error
+        except OSError as error:
+            raise _storage_error(error, "open") from error
+
+    def delete(self, uri: str) -> None:
+        path = self._path(uri)
+        try:
+            path.unlink(missing_ok=True)
+            _fsync_directory(path.parent)
+        except FileNotFoundError:
+            return
+        except OSError as error:
+            raise _storage_error(error, "delete") from error
+
+    def _require_root(self) -> None:
+        if not self._root.is_dir():
+            raise StorageError("unavailable", "archive directory does not exist or is not mounted")
+
+    def _path(self, uri: str) -> Path:
+        """The file a ``file://`` URI names, refused unless it is a key under this store's root."""
+        parts = urlsplit(uri)
+        path = Path(unquote(parts.path))
+        if parts.scheme != "file" or parts.netloc not in ("", "localhost") or not path.is_relative_to(self._root):
+            raise StorageError("not_found", "archive URI is not in this file store")
+        check_key(path.relative_to(self._root).as_posix())
+        return path
+
+    def _write_atomically(self, target: Path, stream: ArchiveStream) -> None:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        descriptor, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
+        published = False
+        try:
+            with os.fdopen(descriptor, "wb") as file:
+                _copy(stream, file)
+                file.flush()
+                os.fsync(file.fileno())
+            os.replace(temporary, target)
+            published = True
+        finally:
+            if not published:
+                Path(temporary).unlink(missing_ok=True)
+        self._fsync_up_to_root(target.parent)
+
+    def _fsync_up_to_root(self, directory: Path) -> None:
+        """Make the rename, and any directory made for it, durable."""
+        _fsync_directory(directory)
+        while directory != self._root:
+            directory = directory.parent
+            _fsync_directory(directory)
+
+
+def _copy(stream: ArchiveStream, file: BinaryIO) -> None:
+    while chunk := stream.read(_COPY_CHUNK):
+        file.write(chunk)
+
+
+def _fsync_directory(directory: Path) -> None:
+    descriptor = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+def _storage_error(error: OSError, action: str) -> StorageError:
+    reason = "misconfigured" if error.errno in _MISCONFIGURED_ERRNOS else "unavailable"
+    return StorageError(reason, f"archive file {action} failed: {error.strerror or type(error).__name__}")

@@ -1,0 +1,328 @@
+"""``S3ArchiveStore``: archives as objects in an S3 (or S3-compatible) bucket.
+
+Where the bucket is and who we are come only from boto3's own standard configuration:
+``AWS_ENDPOINT_URL_S3`` (or ``AWS_ENDPOINT_URL``), ``AWS_ACCESS_KEY_ID``,
+``AWS_SECRET_ACCESS_KEY``, ``AWS_SESSION_TOKEN``, ``AWS_DEFAULT_REGION``, ``AWS_PROFILE``
+and ``AWS_CONFIG_FILE`` (for ``s3 = addressing_style = path``), ``AWS_MAX_ATTEMPTS``,
+``AWS_CA_BUNDLE``, instance roles. ``S3Options`` holds only how we upload.
+
+Upload. ``put`` streams with s3transfer's managed upload (``upload_fileobj``): one
+PutObject below ``chunk_size``, otherwise a multipart upload whose memory is bounded by
+``max_in_memory_chunks * chunk_size`` (s3transfer's ``max_in_memory_upload_chunks``),
+not by ``max_concurrency``. The classic transfer client is forced so an installed CRT
+client cannot ignore those bounds. When the stream fails (not a ZIP, too large, the
+download broke) or S3 does, s3transfer aborts the multipart upload before the error
+reaches us, so no part is left behind; an abort that itself fails is what the bucket's
+lifecycle rule below cleans up.
+
+Evidence. S3's multipart ETag and checksums are hashes of part hashes, so the
+whole-file SHA-256 from ``ArchiveStream`` is what we record. Object metadata is fixed
+when the upload starts, before the hash is known, so the caller's metadata (the
+``request-id``) goes into metadata and the SHA-256 is attached afterwards as the object
+tag ``sha256`` on the exact version written. Some S3-compatible endpoints do not
+support tags: a refused tag is logged (``archive.tag_failed``) and reported as
+``StoredArchive.sha256_tagged = False``; the archive stays stored.
+
+Versions. ``upload_fileobj`` returns nothing, so the store listens to its own client's
+``after-call`` events for ``CompleteMultipartUpload`` and ``PutObject`` and records the
+``VersionId`` S3 answered for that key (``None`` when the bucket is not versioned);
+``head_object`` is the fallback when no answer was seen.
+
+The bucket should carry this lifecycle rule, so that a multipart upload whose abort
+failed (S3 unreachable at that moment, the process killed) stops costing storage:
+
+    {
+      "Rules": [
+        {
+          "ID": "abort-incomplete-archive-uploads",
+          "Status": "Enabled",
+          "Filter": {"Prefix": ""},
+          "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 1}
+        }
+      ]
+    }
+
+(``aws s3api put-bucket-lifecycle-configuration --bucket B --lifecycle-configuration
+file://rule.json``; set ``Filter.Prefix`` to the store's prefix to scope it.)
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, BinaryIO, Literal
+
+import boto3
+from boto3.s3.transfer import TransferConfig
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError
+from botocore.exceptions import ConnectionError as BotoConnectionError
+
+from storage.archives.base import StoredArchive, check_key, check_metadata, utcnow
+from storage.archives.stream import ArchiveStream
+from storage.errors import StorageError
+
+log = logging.getLogger(__name__)
+
+MiB = 1 << 20
+_MIN_PART = 5 * MiB  # S3's smallest part but the last
+_MAX_PART = 5 * 1024 * MiB
+_MAX_PRESIGN = 7 * 24 * 3600
+
+_NOT_FOUND_CODES = frozenset({"NoSuchKey", "NoSuchVersion", "NotFound", "404"})
+_UNAVAILABLE_CODES = frozenset(
+    {
+        "SlowDown",
+        "Throttling",
+        "ThrottlingException",
+        "RequestThrottled",
+        "RequestLimitExceeded",
+        "TooManyRequestsException",
+        "RequestTimeout",
+        "InternalError",
+        "ServiceUnavailable",
+        "OperationAborted",
+        "NoSuchUpload",
+    }
+)
+
+
+@dataclass(frozen=True)
+class S3Options:
+    """How the store uploads; where and as whom come from boto3's standard environment."""
+
+    chunk_size: int = 8 * MiB
+    max_concurrency: int = 4
+    max_in_memory_chunks: int = 4
+    sse: Literal["AES256", "aws:kms"] | None = None
+    kms_key_id: str | None = None
+    #: botocore >= 1.36 sends CRC32 checksums by default, which several S3-compatible
+    #: endpoints reject; True sends checksums only where an operation requires them.
+    checksum_when_required: bool = False
+    presign_expiry: int = 300
+
+    def __post_init__(self) -> None:
+        problems = [
+            (not _MIN_PART <= self.chunk_size <= _MAX_PART, "chunk_size must be between 5 MiB and 5 GiB"),
+            (self.max_concurrency < 1, "max_concurrency must be at least 1"),
+            (self.max_in_memory_chunks < 1, "max_in_memory_chunks must be at least 1"),
+            (self.sse not in (None, "AES256", "aws:kms"), "sse must be AES256, aws:kms or None"),
+            (self.kms_key_id is not None and self.sse != "aws:kms", "kms_key_id needs sse='aws:kms'"),
+            (not 1 <= self.presign_expiry <= _MAX_PRESIGN, "presign_expiry must be 1 s to 7 days"),
+        ]
+        for failed, message in problems:
+            if failed:
+                raise StorageError("misconfigured", f"S3 options: {message}")
+
+
+def default_client(options: S3Options) -> Any:
+    """An S3 client configured by boto3's standard environment, plus ``options``."""
+    settings: dict[str, Any] = {"max_pool_connections": max(10, options.max_concurrency * 2)}
+    if options.checksum_when_required:
+        settings["request_checksum_calculation"] = "when_required"
+        settings["response_checksum_validation"] = "when_required"
+    try:
+        return boto3.session.Session().client("s3", config=Config(**settings))
+    except (BotoCoreError, ValueError) as error:
+        raise StorageError("misconfigured", f"S3 client cannot be built: {type(error).__name__}") from error
+
+
+class S3ArchiveStore:
+    """An ``ArchiveStore`` on one bucket and prefix; ``uri`` is ``s3://bucket/prefix/key``."""
+
+    def __init__(
+        self,
+        bucket: str,
+        prefix: str,
+        options: S3Options,
+        *,
+        client: Any | None = None,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self._bucket = bucket
+        self._prefix = prefix.strip("/")
+        if self._prefix:
+            check_key(self._prefix)
+        self._options = options
+        self._client = client if client is not None else default_client(options)
+        self._clock = clock
+        self._transfer = _transfer_config(options)
+        self._versions = _VersionRecorder(self._client)
+
+    def put(self, key: str, stream: ArchiveStream, *, metadata: Mapping[str, str]) -> StoredArchive:
+        object_key = self._object_key(check_key(key))
+        extra_args = self._upload_args(check_metadata(metadata))
+        self._versions.forget(self._bucket, object_key)
+        try:
+            self._client.upload_fileobj(stream, self._bucket, object_key, ExtraArgs=extra_args, Config=self._transfer)
+        except (ClientError, BotoCoreError) as error:
+            raise storage_error_from_boto(error, "upload") from error
+        version_id = self._version_of(object_key)
+        return StoredArchive(
+            uri=f"s3://{self._bucket}/{object_key}",
+            size=stream.size,
+            sha256=stream.sha256,
+            version_id=version_id,
+            stored_at=self._clock(),
+            sha256_tagged=self._tag_sha256(object_key, version_id, stream.sha256),
+        )
+
+    def check(self) -> None:
+        try:
+            self._client.head_bucket(Bucket=self._bucket)
+        except (ClientError, BotoCoreError) as error:
+            failure = storage_error_from_boto(error, "head bucket")
+            if failure.reason == "not_found":
+                raise StorageError("misconfigured", "S3 bucket does not exist") from error
+            raise failure from error
+
+    def presigned_url(self, uri: str, expires_in: int | None = None) -> str | None:
+        object_key = self._key_of(uri)
+        filename = object_key.rsplit("/", 1)[-1]
+        params = {
+            "Bucket": self._bucket,
+            "Key": object_key,
+            "ResponseContentDisposition": f'attachment; filename="{filename}"',
+        }
+        expiry = self._options.presign_expiry if expires_in is None else expires_in
+        try:
+            return self._client.generate_presigned_url("get_object", Params=params, ExpiresIn=expiry)
+        except BotoCoreError as error:
+            raise storage_error_from_boto(error, "presign") from error
+
+    def open(self, uri: str) -> BinaryIO:
+        """The object's body as a stream (botocore's ``StreamingBody``)."""
+        try:
+            return self._client.get_object(Bucket=self._bucket, Key=self._key_of(uri))["Body"]
+        except (ClientError, BotoCoreError) as error:
+            raise storage_error_from_boto(error, "get object") from error
+
+    def delete(self, uri: str) -> None:
+        """Delete the current object; in a versioned bucket this adds a delete marker."""
+        try:
+            self._client.delete_object(Bucket=self._bucket, Key=self._key_of(uri))
+        except (ClientError, BotoCoreError) as error:
+            raise storage_error_from_boto(error, "delete object") from error
+
+    def _object_key(self, key: str) -> str:
+        return f"{self._prefix}/{key}" if self._prefix else key
+
+    def _key_of(self, uri: str) -> str:
+        """The object key an ``s3://`` URI names, refused unless it is under this store."""
+        stem = f"s3://{self._bucket}/{self._prefix}/" if self._prefix else f"s3://{self._bucket}/"
+        if not uri.startswith(stem):
+            raise StorageError("not_found", "archive URI is not in this S3 store")
+        check_key(uri[len(stem) :])
+        return uri[len(f"s3://{self._bucket}/") :]
+
+    def _upload_args(self, metadata: dict[str, str]) -> dict[str, Any]:
+        args: dict[str, Any] = {"Metadata": metadata, "ContentType": "application/zip"}
+        if self._options.sse is not None:
+            args["ServerSideEncryption"] = self._options.sse
+        if self._options.kms_key_id is not None:
+            args["SSEKMSKeyId"] = self._options.kms_key_id
+        return args
+
+    def _version_of(self, object_key: str) -> str | None:
+        recorded, version_id = self._versions.take(self._bucket, object_key)
+        if recorded:
+            return version_id
+        try:
+            return self._client.head_object(Bucket=self._bucket, Key=object_key).get("VersionId")
+        except (ClientError, BotoCoreError) as error:
+            raise storage_error_from_boto(error, "head object") from error
+
+    def _tag_sha256(self, object_key: str, version_id: str | None, sha256: str) -> bool:
+        """Attach the SHA-256 as an object tag; a refusal is logged, never fatal."""
+        request: dict[str, Any] = {
+            "Bucket": self._bucket,
+            "Key": object_key,
+            "Tagging": {"TagSet": [{"Key": "sha256", "Value": sha256}]},
+        }
+        if version_id is not None:
+            request["VersionId"] = version_id
+        try:
+            self._client.put_object_tagging(**request)
+        except (ClientError, BotoCoreError) as error:
+            reason = storage_error_from_boto(error, "tag object").reason
+            log.warning("archive.tag_failed", extra={"archive_key": object_key, "reason": reason})
+            return False
+        return True
+
+
+class _VersionRecorder:
+    """Remembers the ``VersionId`` S3 answered when an upload to a key completed.
+
+    One handler per client, registered once; ``upload_fileobj`` completes uploads on
+    s3transfer's threads, so the answers go through a lock.
+    """
+
+    _OPERATIONS = ("CompleteMultipartUpload", "PutObject")
+
+    def __init__(self, client: Any) -> None:
+        self._lock = threading.Lock()
+        self._answers: dict[tuple[str, str], str | None] = {}
+        for operation in self._OPERATIONS:
+            client.meta.events.register(
+                f"after-call.s3.{operation}", self._record, unique_id=f"archive-version-{id(self)}-{operation}"
+            )
+
+    def forget(self, bucket: str, key: str) -> None:
+        with self._lock:
+            self._answers.pop((bucket, key), None)
+
+    def take(self, bucket: str, key: str) -> tuple[bool, str | None]:
+        with self._lock:
+            if (bucket, key) not in self._answers:
+                return False, None
+            return True, self._answers.pop((bucket, key))
+
+    def _record(self, *, parsed: Mapping[str, Any], context: Mapping[str, Any], **_: Any) -> None:
+        target = context.get("input_params", {})
+        if "Error" in parsed or "Bucket" not in target or "Key" not in target:
+            return
+        with self._lock:
+            self._answers[(target["Bucket"], target["Key"])] = parsed.get("VersionId")
+
+
+def _transfer_config(options: S3Options) -> TransferConfig:
+    config = TransferConfig(
+        multipart_threshold=options.chunk_size,
+        multipart_chunksize=options.chunk_size,
+        max_concurrency=options.max_concurrency,
+        preferred_transfer_client="classic",
+    )
+    # Not a constructor keyword; it is what bounds a streamed upload's memory.
+    config.max_in_memory_upload_chunks = options.max_in_memory_chunks
+    return config
+
+
+def storage_error_from_boto(error: ClientError | BotoCoreError, action: str) -> StorageError:
+    """The ``StorageError`` for a boto failure; the message names only the action and S3's code."""
+    if isinstance(error, ClientError):
+        return _from_client_error(error, action)
+    if isinstance(error, (BotoConnectionError, HTTPClientError)):
+        return StorageError("unavailable", f"S3 {action} failed: endpoint unreachable ({type(error).__name__})")
+    return StorageError("misconfigured", f"S3 {action} failed: {type(error).__name__}")
+
+
+def _from_client_error(error: ClientError, action: str) -> StorageError:
+    code = str(error.response.get("Error", {}).get("Code", ""))
+    status = int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
+    message = f"S3 {action} failed: {_printable(code) or status}"
+    if code in _NOT_FOUND_CODES or (status == 404 and code != "NoSuchBucket"):
+        return StorageError("not_found", message)
+    if code in _UNAVAILABLE_CODES or status >= 500 or status in (408, 429):
+        return StorageError("unavailable", message)
+    if code == "EntityTooLarge":
+        return StorageError("too_large", message)
+    return StorageError("misconfigured", message)
+
+
+def _printable(code: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]", "", code)[:64]
+
