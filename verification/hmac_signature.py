@@ -6,8 +6,8 @@ SDK uses its other keys as the raw string's bytes, and no real callback settles
 which one the signer uses. So by default both are tried, and the result says
 which one matched, for the caller's log; ``key_encoding`` pins one.
 
-The signing helpers in ``verification.testing`` call ``compute_v1`` and
-``signing_key_bytes`` from here, so the signer and the verifier cannot drift apart.
+The signing helpers in ``verification.testing`` call ``signing_mac`` and
+``compute_v1`` from here, so the signer and the verifier cannot drift apart.
 """
 
 from __future__ import annotations
@@ -50,6 +50,9 @@ class VerifiedTimestamp(int):
         verified.signature = signature
         return verified
 
+    def __getnewargs__(self) -> tuple[int, str, str]:  # type: ignore[override]
+        return int(self), self.key_encoding, self.signature
+
     @property
     def replay_key(self) -> str:
         """A ``ReplayCache`` key for this delivery, namespaced apart from the JWT's ``jwt:<jti>``."""
@@ -78,7 +81,7 @@ def compute_v1(mac: hmac.HMAC, t: int | str, body: bytes) -> str:
 
 
 def signing_mac(key: str, key_encoding: str) -> hmac.HMAC:
-    """The keyed MAC for one reading ("base64" or "raw") of ``key``; ``no_key`` if it cannot be read so."""
+    """The keyed MAC for one reading, "base64" or "raw", of ``key``; ``no_key`` if it cannot be read so."""
     if key_encoding not in KEY_ENCODINGS:
         raise SignatureError("no_key")
     return _usable_keys(key, key_encoding)[0][1]
@@ -161,11 +164,15 @@ def _usable_keys(key: object, key_encoding: object) -> tuple[tuple[str, hmac.HMA
 @functools.lru_cache(maxsize=64)
 def _keyed_readings(key: str, key_encoding: str) -> tuple[tuple[str, hmac.HMAC], ...]:
     """Cached because the same few configured keys arrive on every request."""
-    return tuple((encoding, keyed_mac(key_bytes)) for encoding, key_bytes in key_readings(key, key_encoding))
+    readings = key_readings(key, key_encoding)
+    return tuple((encoding, keyed_mac(key_bytes)) for encoding, key_bytes in readings)
 
 
 def key_readings(key: str, key_encoding: str) -> tuple[tuple[str, bytes], ...]:
-    """The byte strings ``key`` may stand for, as (encoding, bytes), base64 first; empty or unusable ones left out."""
+    """The byte strings ``key`` may stand for, as (encoding, bytes), base64 first.
+
+    Readings that fail or come out empty are left out.
+    """
     readings = []
     if key_encoding in ("auto", "base64"):
         decoded = _b64decode(key)

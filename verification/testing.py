@@ -129,7 +129,10 @@ def _sign(algorithm: str, signing_input: bytes, key: Any) -> bytes:
 
 
 def refusal_reason(verify: Callable[..., Any], *args: Any, **kwargs: Any) -> str:
-    """The ``reason`` of the ``SignatureError`` that ``verify(*args, **kwargs)`` raises; fails the test if none."""
+    """The ``reason`` of the ``SignatureError`` that ``verify(*args, **kwargs)`` raises.
+
+    Fails the test when the call raises nothing.
+    """
     with pytest.raises(SignatureError) as refused:
         verify(*args, **kwargs)
     return refused.value.reason

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import base64
+import copy
 import hashlib
 import hmac
+import pickle
 
 import pytest
 from hypothesis import assume, given, settings
@@ -19,6 +21,7 @@ BODY = b'{"requestId":"4a2a1b","result":"done"}'
 # Bytes chosen so the standard alphabet needs "+" and "/" and the encoding needs padding.
 KEY_BYTES = bytes([0xFB, 0xEF, 0xFF, 0x01]) * 8 + b"\x7f"
 KEY = base64.b64encode(KEY_BYTES).decode()
+URLSAFE_KEY = base64.urlsafe_b64encode(KEY_BYTES).decode()
 
 any_text = st.text(st.characters(exclude_categories=()), max_size=200)
 
@@ -50,7 +53,7 @@ class TestAccepts:
 
     @pytest.mark.parametrize(
         "spelling",
-        [KEY, KEY.rstrip("="), base64.urlsafe_b64encode(KEY_BYTES).decode(), base64.urlsafe_b64encode(KEY_BYTES).decode().rstrip("=")],
+        [KEY, KEY.rstrip("="), URLSAFE_KEY, URLSAFE_KEY.rstrip("=")],
         ids=["standard-padded", "standard-unpadded", "urlsafe-padded", "urlsafe-unpadded"],
     )
     def test_every_base64_spelling_of_the_key_decodes_to_the_same_bytes(self, spelling: str) -> None:
@@ -244,7 +247,20 @@ class TestProperties:
             assert refused.reason in {"malformed", "no_key", "bad_signature", "timestamp_out_of_tolerance"}
 
     @settings(max_examples=100, deadline=None)
-    @given(header=any_text, body=st.binary(max_size=64), key=any_text, encoding=st.sampled_from(["auto", "base64", "raw"]))
-    def test_no_combination_of_inputs_raises_anything_else(self, header: str, body: bytes, key: str, encoding: str) -> None:
+    @given(
+        header=any_text,
+        body=st.binary(max_size=64),
+        key=any_text,
+        encoding=st.sampled_from(["auto", "base64", "raw"]),
+    )
+    def test_no_combination_of_inputs_raises_anything_else(
+        self, header: str, body: bytes, key: str, encoding: str
+    ) -> None:
         with pytest.raises(SignatureError):
             verify(header, body=body, key=key, key_encoding=encoding)
+
+
+def test_the_verified_timestamp_survives_pickling_and_copying() -> None:
+    verified = verify(sign_hmac(KEY, BODY, NOW))
+    for restored in (pickle.loads(pickle.dumps(verified)), copy.copy(verified)):
+        assert (restored, restored.key_encoding, restored.signature) == (NOW, "base64", verified.signature)

@@ -159,7 +159,7 @@ class TestClaims:
 
 
 class TestTimeWindow:
-    """Both ends are inclusive: exactly ``leeway`` seconds past ``exp`` still passes, as in MessageBird's Go SDK."""
+    """Both ends are inclusive, as in MessageBird's Go SDK: exactly ``leeway`` past ``exp`` passes."""
 
     def test_exactly_leeway_before_nbf_passes(self) -> None:
         assert verify(signed(nbf=NOW + 1, exp=NOW + 60))
@@ -364,10 +364,16 @@ class TestProperties:
 
     @settings(max_examples=300, deadline=None)
     @given(
-        header=st.dictionaries(st.sampled_from(["alg", "typ", "kid", "crit", "b64", "x"]), json_values, max_size=4),
-        segments=st.lists(st.text(string.ascii_letters + string.digits + "-_=", max_size=30), min_size=2, max_size=2),
+        header=st.dictionaries(
+            st.sampled_from(["alg", "typ", "kid", "crit", "b64", "x"]), json_values, max_size=4
+        ),
+        segments=st.lists(
+            st.text(string.ascii_letters + string.digits + "-_=", max_size=30), min_size=2, max_size=2
+        ),
     )
-    def test_arbitrary_headers_only_ever_raise_signature_error(self, header: dict[str, Any], segments: list[str]) -> None:
+    def test_arbitrary_headers_only_ever_raise_signature_error(
+        self, header: dict[str, Any], segments: list[str]
+    ) -> None:
         token = base64url_encode(json.dumps(header).encode()).decode() + "." + ".".join(segments)
         with pytest.raises(SignatureError):
             verify(token)

@@ -157,7 +157,8 @@ class TestKeyFixturesCanBeOverridden:
 
     def test_the_signer_uses_the_overriding_keys(self, messagebird_signer: MessageBirdSigner) -> None:
         headers = messagebird_signer(URL, BODY)
-        verify_jwt(headers["MessageBird-Signature-JWT"], url=URL, body=BODY, keys=["the-key-the-app-is-configured-with"])
+        token = headers["MessageBird-Signature-JWT"]
+        verify_jwt(token, url=URL, body=BODY, keys=["the-key-the-app-is-configured-with"])
         verify_hmac_signature(headers["X-MessageBird-Signature"], body=BODY, key="c2lnbmF0dXJlS2V5")
 
 
