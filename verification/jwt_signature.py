@@ -81,7 +81,8 @@ def verify_jwt(
 
     ``keys`` lists the signing keys in use (more than one while a key is rotated);
     any one verifying is enough. An empty or unusable key list is ``no_key``.
-    The ``jti`` is recorded in ``replay_cache`` only after every other check has
+    The token passes when ``nbf - leeway <= now <= exp + leeway`` (both ends
+    inclusive, as in MessageBird's Go SDK). The ``jti`` is recorded in ``replay_cache`` only after every other check has
     passed, so a forged token cannot burn the ``jti`` of a real one. Exceptions of
     the cache itself (its store being unreachable) propagate unchanged.
     """
