@@ -22,16 +22,16 @@ instance/dev.env: | $(VENV)/.runtime
 	$(BIN)/python -m receiver.devenv > $@.tmp && mv $@.tmp $@
 
 ## make run: the service and its worker on the embedded defaults (SQLite, archives in instance/)
-run: $(VENV)/.runtime instance/dev.env
-	$(BIN)/honcho --env instance/dev.env --procfile Procfile run flask --app app db-upgrade
-	$(BIN)/honcho --env instance/dev.env --procfile Procfile start web worker
+run: migrate
+	@echo "admin token: grep ADMIN_TOKEN instance/dev.env; callbacks: http://127.0.0.1:8000/webhooks/messagebird/personal-data"
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/honcho --env instance/dev.env --procfile Procfile start --port 8000 web worker
 
 ## make test: the whole suite (installs the test tools first)
 test: $(VENV)/.dev
 	$(BIN)/python -m pytest
 
 migrate: $(VENV)/.runtime instance/dev.env
-	$(BIN)/honcho --env instance/dev.env --procfile Procfile run flask --app app db-upgrade
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/honcho --env instance/dev.env run flask --app wsgi db upgrade
 
 requirements: | $(BIN)/python
 	$(BIN)/pip install --quiet pip-tools

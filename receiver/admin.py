@@ -5,10 +5,10 @@ from __future__ import annotations
 import hmac
 import json
 
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Response, jsonify, request, send_file
 
-from receiver import records, registration
-from receiver.errors import HttpProblem, invalid, unauthorized
+from receiver import archiving, records, registration
+from receiver.errors import NOT_FOUND, HttpProblem, invalid, unauthorized
 from receiver.services import services
 from storage import lifecycle, requests
 
@@ -53,6 +53,28 @@ def show_request(request_id: str) -> Response:
     with services().database.transaction() as session:
         found = requests.get(session, request_id)
         return jsonify(records.request_detail(found, requests.callbacks_of(session, request_id)))
+
+
+@blueprint.post("/requests/<request_id>/retry")
+def retry_request(request_id: str) -> tuple[Response, int]:
+    retried = archiving.retry_archive(services(), request_id)
+    return jsonify(records.request_summary(retried)), 202
+
+
+@blueprint.get("/requests/<request_id>/archive")
+def download_archive(request_id: str) -> Response:
+    """A short-lived presigned URL for an S3 archive, or the file itself from the file store."""
+    svc = services()
+    with svc.database.transaction() as session:
+        uri = requests.get(session, request_id).archive_uri
+    if uri is None:
+        raise HttpProblem(404, NOT_FOUND, "No archive is stored for this request", reason="no_archive")
+    expires_in = svc.settings.archive_presign_seconds
+    url = svc.archive_store.presigned_url(uri, expires_in)
+    if url is not None:
+        return jsonify(url=url, expiresIn=expires_in)
+    return send_file(svc.archive_store.open(uri), mimetype="application/zip", as_attachment=True,
+                     download_name=f"{request_id}.zip")
 
 
 def _json_body() -> object:

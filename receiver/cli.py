@@ -9,9 +9,10 @@ import click
 from flask import Flask
 from flask.cli import AppGroup
 
-from receiver import records, registration
+from receiver import archiving, records, registration
 from receiver.errors import HttpProblem
 from receiver.services import services
+from receiver.worker import Worker
 from storage import requests
 from storage.errors import StorageError
 
@@ -67,10 +68,19 @@ def requests_import(document: click.File) -> None:
     click.echo(json.dumps(records.request_summary(created), indent=2))
 
 
+@request_commands.command("retry")
+@click.argument("request_id")
+def requests_retry(request_id: str) -> None:
+    """Queue a failed request's archive download again."""
+    try:
+        retried = archiving.retry_archive(services(), request_id)
+    except StorageError as error:
+        raise click.ClickException(error.message) from None
+    click.echo(f"{retried.id} queued again ({retried.state})")
+
+
 @click.command("worker")
 @click.option("--once", is_flag=True, help="Run the due jobs, then stop.")
 def worker_command(once: bool) -> None:
     """Run the background worker until SIGTERM."""
-    from receiver.worker import Worker
-
     Worker(services()).run(once=once)

@@ -7,9 +7,12 @@ from dataclasses import dataclass
 
 from flask import current_app
 
-from settings import Settings
+from receiver.fetching import FetchPolicy
+from settings import ConfigError, Settings
+from storage.archives import ArchiveStore, S3Options, open_archive_store
 from storage.crypto import SecretBox
 from storage.db import Database
+from storage.errors import StorageError
 from storage.replay import DatabaseReplayCache, RedisReplayCache, open_replay_cache
 
 
@@ -19,9 +22,11 @@ class Services:
     database: Database
     secrets: SecretBox
     replay_cache: DatabaseReplayCache | RedisReplayCache
+    archive_store: ArchiveStore
+    fetch_policy: FetchPolicy
 
     def readiness_probes(self) -> dict[str, Callable[[], None]]:
-        probes: dict[str, Callable[[], None]] = {"database": self.database.ping}
+        probes: dict[str, Callable[[], None]] = {"database": self.database.ping, "archive_store": self.archive_store.check}
         if isinstance(self.replay_cache, RedisReplayCache):
             probes["replay_cache"] = self.replay_cache.ping
         return probes
@@ -31,12 +36,42 @@ class Services:
 
 
 def build_services(settings: Settings) -> Services:
+    """Every collaborator; a setting that only fails here is reported as a ``ConfigError``."""
     database = Database(settings.database_url, timeout_seconds=settings.database_timeout_seconds)
+    try:
+        archive_store = open_archive_store(settings.archive_store_url, s3=s3_options(settings))
+    except StorageError as error:
+        raise ConfigError([f"ARCHIVE_STORE_URL: {error.message}"]) from None
+    try:
+        policy = fetch_policy(settings)
+    except ValueError as error:
+        raise ConfigError([f"ARCHIVE_ALLOWED_HOSTS: {error}"]) from None
     return Services(
         settings=settings,
         database=database,
         secrets=SecretBox(settings.secret_key),
         replay_cache=open_replay_cache(settings.replay_cache_url, database),
+        archive_store=archive_store,
+        fetch_policy=policy,
+    )
+
+
+def s3_options(settings: Settings) -> S3Options:
+    return S3Options(
+        chunk_size=settings.archive_s3_chunk_bytes,
+        sse=settings.archive_s3_sse,  # type: ignore[arg-type]
+        kms_key_id=settings.archive_s3_kms_key_id,
+        checksum_when_required=settings.archive_s3_checksum_when_required,
+        presign_expiry=settings.archive_presign_seconds,
+    )
+
+
+def fetch_policy(settings: Settings) -> FetchPolicy:
+    return FetchPolicy(
+        allowed_hosts=settings.archive_allowed_hosts,
+        allow_http=settings.archive_allow_http,
+        connect_timeout=settings.archive_connect_timeout_seconds,
+        read_timeout=settings.archive_read_timeout_seconds,
     )
 
 

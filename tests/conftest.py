@@ -16,6 +16,8 @@ pytest_plugins = [
     "verification.testing",
     "tests.support.databases",
     "tests.support.redis_server",
+    "tests.support.https_server",
+    "tests.support.s3server",
 ]
 
 PUBLIC_URL = "https://hooks.example.test"

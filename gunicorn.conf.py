@@ -1,0 +1,34 @@
+"""gunicorn settings for the web process (``web:`` in the Procfile).
+
+The platform's ``PORT`` and ``WEB_CONCURRENCY`` size the server, as gunicorn
+itself expects; gunicorn's own loggers go through the service's one logging
+pipeline, so its lines are JSON like every other.
+"""
+
+import os
+
+from settings import load_settings
+
+_settings = load_settings(os.environ)  # fail at start-up, naming every bad setting
+
+bind = f"0.0.0.0:{os.environ.get('PORT', '8000')}"
+workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+timeout = 30
+graceful_timeout = 20
+keepalive = 5
+limit_request_line = 8190
+limit_request_field_size = 8190
+forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+accesslog = None  # the app logs one structured http.request event per request
+
+logconfig_dict = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"structured": {"()": "receiver.logs.formatter", "log_format": _settings.log_format}},
+    "handlers": {"stdout": {"class": "logging.StreamHandler", "stream": "ext://sys.stdout", "formatter": "structured"}},
+    "root": {"handlers": ["stdout"], "level": _settings.log_level},
+    "loggers": {
+        "gunicorn.error": {"handlers": [], "propagate": True, "level": "INFO"},
+        "gunicorn.access": {"handlers": [], "propagate": True, "level": "INFO"},
+    },
+}
