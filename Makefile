@@ -31,6 +31,7 @@ test: $(VENV)/.dev
 	$(BIN)/python -m pytest
 
 migrate: $(VENV)/.runtime instance/dev.env
+	mkdir -p instance/archives
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/honcho --env instance/dev.env run flask --app wsgi db upgrade
 
 requirements: | $(BIN)/python
