@@ -121,7 +121,10 @@ class S3Options:
 
 def default_client(options: S3Options) -> Any:
     """An S3 client configured by boto3's standard environment, plus ``options``."""
-    settings: dict[str, Any] = {"max_pool_connections": max(10, options.max_concurrency * 2)}
+    settings: dict[str, Any] = {
+        "max_pool_connections": max(10, options.max_concurrency * 2),
+        "signature_version": "s3v4",  # presigned URLs too: botocore would sign some with SigV2
+    }
     if options.checksum_when_required:
         settings["request_checksum_calculation"] = "when_required"
         settings["response_checksum_validation"] = "when_required"
@@ -181,13 +184,7 @@ class S3ArchiveStore:
             raise failure from error
 
     def presigned_url(self, uri: str, expires_in: int | None = None) -> str | None:
-        object_key = self._key_of(uri)
-        filename = object_key.rsplit("/", 1)[-1]
-        params = {
-            "Bucket": self._bucket,
-            "Key": object_key,
-            "ResponseContentDisposition": f'attachment; filename="{filename}"',
-        }
+        params = {"Bucket": self._bucket, "Key": self._key_of(uri)}
         expiry = self._options.presign_expiry if expires_in is None else expires_in
         try:
             return self._client.generate_presigned_url("get_object", Params=params, ExpiresIn=expiry)

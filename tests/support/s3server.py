@@ -14,6 +14,7 @@ Both yield an ``S3Endpoint``: its URL and credentials, ``client()`` for a boto3 
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import os
@@ -37,6 +38,9 @@ from botocore.exceptions import BotoCoreError, ClientError
 ACCESS_KEY = "archive-test-access"
 SECRET_KEY = "archive-test-secret-0123456789"
 REGION = "us-east-1"
+#: A second SeaweedFS identity that may read and write but not tag objects.
+UNTAGGING_ACCESS_KEY = "archive-test-no-tags"
+UNTAGGING_SECRET_KEY = "archive-test-no-tags-secret-0123"
 _SEAWEEDFS_SERVICES = ("master", "volume", "filer", "s3", "admin")
 
 
@@ -49,7 +53,12 @@ class S3Endpoint:
 
     def client(self, **config: Any) -> Any:
         """A boto3 S3 client for this endpoint; ``config`` goes to ``botocore.config.Config``."""
-        settings = {"retries": {"max_attempts": 2, "mode": "standard"}, "connect_timeout": 5, **config}
+        settings = {
+            "retries": {"max_attempts": 2, "mode": "standard"},
+            "connect_timeout": 5,
+            "signature_version": "s3v4",
+            **config,
+        }
         return boto3.session.Session().client(
             "s3",
             endpoint_url=self.url,
@@ -58,6 +67,9 @@ class S3Endpoint:
             region_name=self.region,
             config=Config(**settings),
         )
+
+    def as_identity(self, access_key: str, secret_key: str) -> S3Endpoint:
+        return dataclasses.replace(self, access_key=access_key, secret_key=secret_key)
 
     def env(self) -> dict[str, str]:
         """boto3's standard variables naming this endpoint."""
@@ -139,7 +151,12 @@ def _identities() -> dict[str, Any]:
                 "name": "archive-tests",
                 "credentials": [{"accessKey": ACCESS_KEY, "secretKey": SECRET_KEY}],
                 "actions": ["Admin", "Read", "Write", "List", "Tagging"],
-            }
+            },
+            {
+                "name": "archive-tests-no-tagging",
+                "credentials": [{"accessKey": UNTAGGING_ACCESS_KEY, "secretKey": UNTAGGING_SECRET_KEY}],
+                "actions": ["Read", "Write", "List"],
+            },
         ]
     }
 
