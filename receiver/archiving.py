@@ -53,7 +53,7 @@ def _download_and_store(context: JobContext, url: str) -> StoredArchive:
     key = f"{requests.MESSAGEBIRD}/{job.request_id}.zip"
     metadata = {"request-id": job.request_id or "", "callback-id": str(job.callback_id or "")}
     try:
-        with open_archive(url, services.fetch_policy) as source:
+        with context.interruptible(), open_archive(url, services.fetch_policy) as source:
             stream = ArchiveStream(_StopAware(source, context), max_bytes=services.settings.archive_max_bytes)
             return services.archive_store.put(key, stream, metadata=metadata)
     except FetchError as error:

@@ -11,9 +11,11 @@ without the job being done, nor the other way round. When a handler raises
 ``JobFailure``, the worker either queues the job again after an exponential
 backoff with jitter, or gives up and marks the request ``failed`` with the reason.
 
-SIGTERM (and SIGINT) ask the worker to stop: the running handler sees
-``stop_requested()`` turn true, abandons its work with ``JobInterrupted``, and
-the job is released untouched for another worker.
+SIGTERM (and SIGINT) ask the worker to stop. A handler inside its
+``interruptible()`` section (a download that may block on a slow server) is
+interrupted at once; elsewhere it sees ``stop_requested()`` turn true. Either way
+it abandons its work with ``JobInterrupted`` and the job is released untouched
+for another worker, its attempt not counted.
 """
 
 from __future__ import annotations
@@ -24,7 +26,8 @@ import random
 import signal
 import socket
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from types import FrameType
 
@@ -59,6 +62,7 @@ class JobContext:
     services: Services
     job: ClaimedJob
     stop_requested: Callable[[], bool]
+    interruptible: Callable[[], AbstractContextManager[None]]
 
 
 Handler = Callable[[JobContext], None]
@@ -76,6 +80,7 @@ class Worker:
     handlers: dict[str, Handler] = field(default_factory=default_handlers)
     owner: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}:{random.randrange(16**6):06x}")
     _stop: threading.Event = field(default_factory=threading.Event)
+    _in_interruptible: bool = False
 
     def run(self, *, once: bool = False) -> int:
         """Run jobs until stopped (or, with ``once``, until none is due); return how many ran."""
@@ -104,6 +109,9 @@ class Worker:
         def request_stop(signum: int, _frame: FrameType | None) -> None:
             log.info("worker.stopping", signal=signal.Signals(signum).name)
             self._stop.set()
+            if self._in_interruptible:
+                self._in_interruptible = False
+                raise JobInterrupted("worker stopping")
 
         signal.signal(signal.SIGTERM, request_stop)
         signal.signal(signal.SIGINT, request_stop)
@@ -127,7 +135,7 @@ class Worker:
         try:
             if handler is None:
                 raise JobFailure(f"no handler for job kind {job.kind}", retryable=False)
-            handler(JobContext(self.services, job, lambda: self._stop.is_set() or heartbeat.lost))
+            handler(JobContext(self.services, job, lambda: self._stop.is_set() or heartbeat.lost, self._interruptible))
             log.info("job.finished", job_id=job.id, kind=job.kind, request_id=job.request_id)
         except JobInterrupted:
             self._release(job)
@@ -137,6 +145,17 @@ class Worker:
             self._after_failure(job, JobFailure(f"storage {error.reason}: {error.message}", retryable=error.retryable))
         finally:
             heartbeat.stop()
+
+    @contextmanager
+    def _interruptible(self) -> Iterator[None]:
+        """A section that SIGTERM interrupts at once by raising ``JobInterrupted`` in it."""
+        if self._stop.is_set():
+            raise JobInterrupted("worker stopping")
+        self._in_interruptible = True
+        try:
+            yield
+        finally:
+            self._in_interruptible = False
 
     def _release(self, job: ClaimedJob) -> None:
         with self.services.database.transaction() as session:

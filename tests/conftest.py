@@ -18,6 +18,7 @@ pytest_plugins = [
     "tests.support.redis_server",
     "tests.support.https_server",
     "tests.support.s3server",
+    "tests.support.processes",
 ]
 
 PUBLIC_URL = "https://hooks.example.test"

@@ -97,6 +97,7 @@ class FileArchiveStore:
 
     def _write_atomically(self, target: Path, stream: ArchiveStream) -> None:
         target.parent.mkdir(parents=True, exist_ok=True)
+        _remove_abandoned_parts(target)
         descriptor, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
         published = False
         try:
@@ -117,6 +118,16 @@ class FileArchiveStore:
         while directory != self._root:
             directory = directory.parent
             _fsync_directory(directory)
+
+
+def _remove_abandoned_parts(target: Path) -> None:
+    """Delete temporary files an earlier attempt left when its process was killed.
+
+    Keys are deterministic and one key is written under one job lease at a time, so
+    a temporary file for this key that exists now belongs to a dead attempt.
+    """
+    for leftover in target.parent.glob(f".{target.name}.*.part"):
+        leftover.unlink(missing_ok=True)
 
 
 def _copy(stream: ArchiveStream, file: BinaryIO) -> None:

@@ -1,0 +1,113 @@
+"""Real service processes for tests: gunicorn web servers and ``flask worker`` processes.
+
+``start_web(env, workers=2)`` runs the Procfile's web command on a free loopback
+port and waits until ``/healthz`` answers; ``start_worker(env)`` runs the worker.
+Every process started is stopped (SIGKILL if SIGTERM does not do it) at teardown.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import requests
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@dataclass
+class ServiceProcess:
+    process: subprocess.Popen
+    base_url: str | None
+    log_path: Path
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def kill(self, sig: int = signal.SIGKILL) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+
+    def stop(self, timeout: float = 15) -> int:
+        self.kill(signal.SIGTERM)
+        try:
+            return self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.kill(signal.SIGKILL)
+            return self.process.wait(timeout=timeout)
+
+
+def process_env(env: Mapping[str, str]) -> dict[str, str]:
+    inherited = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "COV_"))}
+    return {**inherited, **env, "PYTHONPATH": str(PROJECT_ROOT), "PYTHONUNBUFFERED": "1"}
+
+
+class Launcher:
+    def __init__(self, tmp_path: Path) -> None:
+        self._tmp_path = tmp_path
+        self._started: list[ServiceProcess] = []
+
+    def start_web(self, env: Mapping[str, str], *, workers: int = 2, timeout: float = 30) -> ServiceProcess:
+        port = free_port()
+        command = [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "--workers", str(workers), "wsgi:app"]
+        service = self._spawn(command, {**env, "PORT": str(port)}, f"web-{port}", f"http://127.0.0.1:{port}")
+        _wait_healthy(service, timeout)
+        return service
+
+    def start_worker(self, env: Mapping[str, str]) -> ServiceProcess:
+        command = [sys.executable, "-m", "flask", "--app", "wsgi", "worker"]
+        return self._spawn(command, env, f"worker-{len(self._started)}", None)
+
+    def _spawn(self, command: list[str], env: Mapping[str, str], name: str, base_url: str | None) -> ServiceProcess:
+        log_path = self._tmp_path / f"{name}.log"
+        with log_path.open("wb") as log:
+            process = subprocess.Popen(
+                command, cwd=PROJECT_ROOT, env=process_env(env), stdout=log, stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+            )
+        service = ServiceProcess(process, base_url, log_path)
+        self._started.append(service)
+        return service
+
+    def stop_all(self) -> None:
+        for service in reversed(self._started):
+            service.stop()
+
+
+def _wait_healthy(service: ServiceProcess, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if service.process.poll() is not None:
+            raise RuntimeError(f"gunicorn exited early:\n{service.log()[-3000:]}")
+        try:
+            if requests.get(f"{service.base_url}/healthz", timeout=1).status_code == 200:
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"gunicorn did not become healthy:\n{service.log()[-3000:]}")
+
+
+@pytest.fixture
+def launcher(tmp_path: Path) -> Iterator[Launcher]:
+    launcher = Launcher(tmp_path)
+    yield launcher
+    launcher.stop_all()
