@@ -19,6 +19,7 @@ $(VENV)/.dev: requirements.txt requirements-dev.txt | $(BIN)/python
 	touch $(VENV)/.runtime $@
 
 instance/dev.env: | $(VENV)/.runtime
+	mkdir -p instance
 	$(BIN)/python -m receiver.devenv > $@.tmp && mv $@.tmp $@
 
 ## make run: the service and its worker on the embedded defaults (SQLite, archives in instance/)

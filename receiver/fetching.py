@@ -109,7 +109,8 @@ class ArchiveBody:
         except urllib3.exceptions.ReadTimeoutError as error:
             raise FetchError("timeout", f"reading {self.url} timed out", retryable=True) from error
         except urllib3.exceptions.HTTPError as error:
-            raise FetchError("connection", f"reading {self.url} failed: {type(error).__name__}", retryable=True) from error
+            failure = f"reading {self.url} failed: {type(error).__name__}"
+            raise FetchError("connection", failure, retryable=True) from error
 
 
 @contextmanager
@@ -231,7 +232,8 @@ def _follow_redirects(session: HTTPSession, url: str, policy: FetchPolicy, *, ve
             request = _checked_request(session, location, policy)
         except FetchError as error:
             raise FetchError("redirect_refused", f"redirect refused: {error.message}", retryable=False) from error
-    raise FetchError("redirect_refused", f"more than {policy.max_redirects} redirects from {redact(url)}", retryable=False)
+    too_many = f"more than {policy.max_redirects} redirects from {redact(url)}"
+    raise FetchError("redirect_refused", too_many, retryable=False)
 
 
 def _checked_request(session: HTTPSession, url: str, policy: FetchPolicy) -> requests.PreparedRequest:
@@ -246,20 +248,23 @@ def _checked_request(session: HTTPSession, url: str, policy: FetchPolicy) -> req
     if parts.scheme not in schemes:
         raise FetchError("scheme_not_allowed", f"{parts.scheme or 'no'} scheme is not allowed", retryable=False)
     if "@" in parts.netloc or not parts.hostname:
-        raise FetchError("bad_url", f"archive URL has credentials or no host: {redact(request.url or '')}", retryable=False)
+        raise FetchError("bad_url", "archive URL has credentials or no host", retryable=False)
     port = _port_or_none(parts) or _DEFAULT_PORTS[parts.scheme]
     if not host_allowed(parts.scheme, parts.hostname, port, policy.allowed_hosts)[0]:
         raise FetchError("host_not_allowed", f"{redact(request.url or '')}: host not in allowed_hosts", retryable=False)
     return request
 
 
-def _send(session: HTTPSession, request: requests.PreparedRequest, policy: FetchPolicy, *, verify: str | bool) -> requests.Response:
+def _send(
+    session: HTTPSession, request: requests.PreparedRequest, policy: FetchPolicy, *, verify: str | bool
+) -> requests.Response:
     where = redact(request.url or "")
     timeout = (policy.connect_timeout, policy.read_timeout)
     try:
         return session.send(request, stream=True, timeout=timeout, verify=verify, allow_redirects=False)
     except InvalidIPAddress as error:
-        raise FetchError("address_not_allowed", f"{where}: host resolves to a refused address ({error})", retryable=False) from error
+        refused = f"{where}: host resolves to a refused address ({error})"
+        raise FetchError("address_not_allowed", refused, retryable=False) from error
     except requests.Timeout as error:
         raise FetchError("timeout", f"{where}: timed out", retryable=True) from error
     except requests.exceptions.SSLError as error:

@@ -31,6 +31,7 @@ from storage.errors import StorageError
 
 _KEY_SEGMENT = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 MAX_KEY_LENGTH = 512
+MAX_METADATA_BYTES = 2048  # S3's limit for user metadata
 
 
 @dataclass(frozen=True)
@@ -96,10 +97,11 @@ def check_key(key: str) -> str:
 
 
 def check_metadata(metadata: Mapping[str, str]) -> dict[str, str]:
-    """Metadata every backend can keep: short lower-case ASCII names, printable ASCII values."""
+    """Metadata every backend can keep: lower-case ASCII names, printable ASCII values, 2 KiB in all."""
     names_ok = all(re.fullmatch(r"[a-z0-9][a-z0-9-]{0,63}", name) for name in metadata)
-    values_ok = all(re.fullmatch(r"[\x20-\x7e]{0,256}", value) for value in metadata.values())
-    if not (names_ok and values_ok) or len(metadata) > 16:
+    values_ok = all(re.fullmatch(r"[\x20-\x7e]*", value) for value in metadata.values())
+    total = sum(len(name) + len(value) for name, value in metadata.items())
+    if not (names_ok and values_ok) or total > MAX_METADATA_BYTES:
         raise StorageError("misconfigured", "archive metadata refused: names or values out of range")
     return dict(metadata)
 

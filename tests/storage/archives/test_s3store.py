@@ -34,9 +34,11 @@ class Trickle(io.RawIOBase):
         return self._data.read(min(self._step, size if size >= 0 else self._step))
 
 
-def store_on(endpoint: S3Endpoint, *, versioned: bool = False, options: S3Options = SMALL_PARTS, **client_config) -> tuple[S3ArchiveStore, str]:
+def store_on(
+    endpoint: S3Endpoint, *, versioned: bool = False, options: S3Options = SMALL_PARTS
+) -> tuple[S3ArchiveStore, str]:
     bucket = endpoint.new_bucket(versioned=versioned)
-    return S3ArchiveStore(bucket, "evidence", options, client=endpoint.client(**client_config)), bucket
+    return S3ArchiveStore(bucket, "evidence", options, client=endpoint.client()), bucket
 
 
 def twelve_mib() -> bytes:
