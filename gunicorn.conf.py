@@ -29,6 +29,6 @@ logconfig_dict = {
     "root": {"handlers": ["stdout"], "level": _settings.log_level},
     "loggers": {
         "gunicorn.error": {"handlers": [], "propagate": True, "level": "INFO"},
-        "gunicorn.access": {"handlers": [], "propagate": True, "level": "INFO"},
+        "gunicorn.access": {"handlers": [], "propagate": True, "level": "WARNING"},  # the app logs http.request
     },
 }

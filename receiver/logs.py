@@ -39,6 +39,11 @@ SECRET_FIELD_NAMES = frozenset(
 )
 
 
+#: Library loggers whose routine lines would drown ours; ``http.request`` replaces gunicorn's access log.
+QUIET_LOGGERS = {"gunicorn.access": "WARNING", "alembic.runtime.plugins": "WARNING", "botocore": "WARNING",
+                 "urllib3": "WARNING", "s3transfer": "WARNING"}
+
+
 def drop_secret_fields(_logger: Any, _method: str, event_dict: dict[str, Any]) -> dict[str, Any]:
     """Replace any field whose name marks it as secret or personal with a placeholder."""
     for name in list(event_dict):
@@ -87,6 +92,8 @@ def configure_logging(log_format: str = "json", level: str = "INFO", stream: Any
     for name in ("gunicorn.error", "gunicorn.access", "werkzeug"):
         logging.getLogger(name).handlers.clear()
         logging.getLogger(name).propagate = True
+    for name, quieter in QUIET_LOGGERS.items():
+        logging.getLogger(name).setLevel(quieter)
     structlog.configure(
         processors=[*_shared_processors(), structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
         logger_factory=structlog.stdlib.LoggerFactory(),
