@@ -18,15 +18,16 @@ from dataclasses import dataclass
 from functools import cached_property
 
 _ZIP64_LIMIT = 0xFFFFFFFF
+_FIXED_TIME = (2026, 1, 1, 12, 0, 0)
 
 
 def zip_bytes(files: dict[str, bytes] | None = None, *, comment: bytes = b"") -> bytes:
-    """A small deflated archive made by ``zipfile``."""
+    """A small deflated archive made by ``zipfile``; the same bytes on every call."""
     files = {"data.json": b'{"name": "Jane Doe"}', "notes.txt": b"x" * 5000} if files is None else files
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         for name, content in files.items():
-            archive.writestr(name, content)
+            archive.writestr(zipfile.ZipInfo(name, date_time=_FIXED_TIME), content, compress_type=zipfile.ZIP_DEFLATED)
         archive.comment = comment
     return buffer.getvalue()
 
