@@ -195,10 +195,20 @@ class Settings:
     worker_lease_seconds: int
     worker_max_attempts: int
     worker_max_age_seconds: int
+    voodoosms_api_url: str
+    voodoosms_api_key: str | None
+    provider_timeout_seconds: float
+    provider_max_retries: int
+    provider_retry_max_wait_seconds: float
+    reconcile_interval_seconds: int
+    callback_grace_seconds: int
+    voodoosms_poll_interval_seconds: int
+    voodoosms_poll_max_interval_seconds: int
+    voodoosms_poll_max_age_seconds: int
 
     def redacted(self) -> dict[str, Any]:
         """The settings as a dict with every secret replaced, fit for a log line."""
-        secret = {"secret_key", "admin_token", "messagebird_signing_key", "messagebird_access_key"}
+        secret = {"secret_key", "admin_token", "messagebird_signing_key", "messagebird_access_key", "voodoosms_api_key"}
         return {
             field.name: ("<set>" if getattr(self, field.name) else "<unset>")
             if field.name in secret
@@ -249,6 +259,20 @@ def _declared() -> dict[str, _Setting]:
         "WORKER_LEASE_SECONDS": _Setting(_int_at_least(5), 300),
         "WORKER_MAX_ATTEMPTS": _Setting(_int_at_least(1), 8),
         "WORKER_MAX_AGE_SECONDS": _Setting(_int_at_least(60), 6 * 3600),
+        # Outbound provider APIs (receiver/providers): timeouts and retries of one call.
+        "VOODOOSMS_API_URL": _Setting(_http_base_url, "https://api.voodoosms.com"),
+        "VOODOOSMS_API_KEY": _Setting(_optional_text, None),
+        "PROVIDER_TIMEOUT_SECONDS": _Setting(_float_above_zero, 10.0),
+        "PROVIDER_MAX_RETRIES": _Setting(_int_at_least(0), 2),
+        "PROVIDER_RETRY_MAX_WAIT_SECONDS": _Setting(_float_above_zero, 5.0),
+        # MessageBird reconciliation: how often, and how long a STATE_DONE may wait for its callback.
+        "RECONCILE_INTERVAL_SECONDS": _Setting(_int_at_least(1), 600),
+        "CALLBACK_GRACE_SECONDS": _Setting(_int_at_least(0), 900),
+        # VoodooSMS status polling: first interval, doubling up to the cap, given up after the age
+        # (the docs say removal takes up to 24 h).
+        "VOODOOSMS_POLL_INTERVAL_SECONDS": _Setting(_int_at_least(1), 900),
+        "VOODOOSMS_POLL_MAX_INTERVAL_SECONDS": _Setting(_int_at_least(1), 4 * 3600),
+        "VOODOOSMS_POLL_MAX_AGE_SECONDS": _Setting(_int_at_least(60), 3 * 24 * 3600),
     }
 
 
