@@ -27,7 +27,7 @@ ADMIN_TOKEN = "admin-" + "x" * 26
 
 
 @pytest.fixture
-def app_env(database_url: str, messagebird_signing_key: str, tmp_path) -> dict[str, str]:
+def app_env(backend, messagebird_signing_key: str, tmp_path) -> dict[str, str]:
     """The environment a test app is built from; tests change entries before asking for ``app``."""
     archives = tmp_path / "archives"
     archives.mkdir()
@@ -36,10 +36,11 @@ def app_env(database_url: str, messagebird_signing_key: str, tmp_path) -> dict[s
         "SECRET_KEY": secrets.token_urlsafe(32),
         "ADMIN_TOKEN": ADMIN_TOKEN,
         "MESSAGEBIRD_SIGNING_KEY": messagebird_signing_key,
-        "DATABASE_URL": database_url,
+        "DATABASE_URL": backend.database_url,
         "ARCHIVE_STORE_URL": f"file://{archives}",
         "LOG_FORMAT": "json",
         "DATABASE_TIMEOUT_SECONDS": "2",
+        **({"REPLAY_CACHE_URL": backend.replay_cache_url} if backend.replay_cache_url else {}),
     }
 
 

@@ -104,7 +104,7 @@ def worker_env(app_env, https_server):
 
 
 def test_a_worker_killed_mid_download_loses_nothing(
-    launcher, worker_env, https_server, messagebird_signer, messagebird_signature_key, database_url
+    launcher, worker_env, https_server, messagebird_signer, messagebird_signature_key
 ):
     url = https_server.route("/slow.zip", ARCHIVE, stall_after=2000, stall=60)
     web = launcher.start_web(worker_env, workers=1)
@@ -112,17 +112,17 @@ def test_a_worker_killed_mid_download_loses_nothing(
     body = callback_body("req-1", data=url)
     assert post_callback(web.base_url, body, messagebird_signer(CALLBACK_URL, body)).status_code == 200
     doomed = launcher.start_worker(worker_env)
-    wait_for_state(database_url, "archiving")
+    wait_for_state(worker_env["DATABASE_URL"], "archiving")
     time.sleep(0.5)
     doomed.kill()
     doomed.process.wait(timeout=10)
     https_server.route("/slow.zip", ARCHIVE)
     launcher.start_worker(worker_env)
-    request = wait_for_state(database_url, "completed")
+    request = wait_for_state(worker_env["DATABASE_URL"], "completed")
     assert request.archive_sha256 == hashlib.sha256(ARCHIVE).hexdigest()
     stored = sorted(p for p in Path(worker_env["ARCHIVE_STORE_URL"].removeprefix("file://")).rglob("*") if p.is_file())
     assert [p.name for p in stored] == ["req-1.zip"]
-    database = Database(database_url)
+    database = Database(worker_env["DATABASE_URL"])
     with database.transaction() as session:
         job = session.scalars(select(Job)).one()
         assert (job.state, job.attempts) == ("done", 2)
@@ -130,7 +130,7 @@ def test_a_worker_killed_mid_download_loses_nothing(
 
 
 def test_sigterm_stops_a_worker_that_then_releases_its_job(
-    launcher, worker_env, https_server, messagebird_signer, messagebird_signature_key, database_url
+    launcher, worker_env, https_server, messagebird_signer, messagebird_signature_key
 ):
     url = https_server.route("/slow.zip", ARCHIVE, stall_after=2000, stall=60)
     web = launcher.start_web(worker_env, workers=1)
@@ -138,11 +138,11 @@ def test_sigterm_stops_a_worker_that_then_releases_its_job(
     body = callback_body("req-1", data=url)
     post_callback(web.base_url, body, messagebird_signer(CALLBACK_URL, body))
     worker = launcher.start_worker(worker_env)
-    wait_for_state(database_url, "archiving")
+    wait_for_state(worker_env["DATABASE_URL"], "archiving")
     started = time.monotonic()
     assert worker.stop(timeout=30) == 0
     assert time.monotonic() - started < 30
-    database = Database(database_url)
+    database = Database(worker_env["DATABASE_URL"])
     with database.transaction() as session:
         job = session.scalars(select(Job)).one()
         assert (job.state, job.lease_owner) == ("queued", None)

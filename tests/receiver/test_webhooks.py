@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from app import create_app
 from storage.models import Callback, Job, Request
 from tests.conftest import CALLBACK_URL
+from tests.support.databases import Backend
 from tests.receiver.conftest import CALLBACK_PATH, callback_body
 
 
@@ -222,13 +223,13 @@ class TestPolicyBoth:
 
 class TestStorageUnavailable:
     @pytest.fixture
-    def database_url(self, sqlite_url):
+    def backend(self, sqlite_url):
         """Locking the database file is SQLite's way of being unavailable; PostgreSQL's is below."""
-        return sqlite_url
+        return Backend(sqlite_url)
 
-    def test_a_locked_sqlite_database_answers_503_and_records_nothing(self, register, deliver, services, database_url):
+    def test_a_locked_sqlite_database_answers_503_and_records_nothing(self, register, deliver, services, app_env):
         register("req-1", "KIND_USER_DELETE")
-        locker = sqlite3.connect(database_url.removeprefix("sqlite:///"), isolation_level=None)
+        locker = sqlite3.connect(app_env["DATABASE_URL"].removeprefix("sqlite:///"), isolation_level=None)
         locker.execute("BEGIN EXCLUSIVE")
         try:
             response = deliver(callback_body("req-1", "KIND_USER_DELETE"))
@@ -250,11 +251,11 @@ class TestStorageUnavailable:
         assert b"Traceback" not in response.data
         app.extensions["services"].close()
 
-    def test_the_token_is_not_burned_when_the_database_fails(self, register, client, messagebird_signer, database_url):
+    def test_the_token_is_not_burned_when_the_database_fails(self, register, client, messagebird_signer, app_env):
         register("req-1", "KIND_USER_DELETE")
         body = callback_body("req-1", "KIND_USER_DELETE")
         headers = messagebird_signer(CALLBACK_URL, body)
-        locker = sqlite3.connect(database_url.removeprefix("sqlite:///"), isolation_level=None)
+        locker = sqlite3.connect(app_env["DATABASE_URL"].removeprefix("sqlite:///"), isolation_level=None)
         locker.execute("BEGIN EXCLUSIVE")
         try:
             assert client.post(CALLBACK_PATH, data=body, headers=headers, content_type="application/json").status_code == 503
@@ -262,6 +263,19 @@ class TestStorageUnavailable:
             locker.execute("ROLLBACK")
             locker.close()
         assert client.post(CALLBACK_PATH, data=body, headers=headers, content_type="application/json").status_code == 200
+
+
+class TestReplayCacheUnavailable:
+    @pytest.fixture
+    def app_env(self, app_env):
+        return {**app_env, "REPLAY_CACHE_URL": "redis://127.0.0.1:9/0"}
+
+    def test_an_unreachable_redis_answers_503_never_an_unchecked_200(self, register, deliver, services):
+        register("req-1", "KIND_USER_DELETE")
+        response = deliver(callback_body("req-1", "KIND_USER_DELETE"))
+        assert response.status_code == 503
+        assert request_state(services) == "sent"
+        assert stored(services, Callback) == []
 
 
 def test_every_answer_is_json_without_a_traceback(client):

@@ -1,6 +1,7 @@
 """Database fixtures: every test gets its own migrated database, on SQLite and on PostgreSQL.
 
-``database_url`` is parametrised over the backends. SQLite copies a migrated
+``database_url`` is parametrised over the databases (for storage tests); ``backend``
+over the service's combinations, adding PostgreSQL with the Redis replay cache. SQLite copies a migrated
 template file; PostgreSQL gets a fresh schema (dropped afterwards) on the server
 named by ``TEST_POSTGRES_URL`` (default: the local server's ``test`` database).
 Where that server cannot be reached the PostgreSQL runs are skipped with one line
@@ -13,6 +14,7 @@ import os
 import shutil
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
@@ -87,6 +89,29 @@ def database_url(request: pytest.FixtureRequest, sqlite_template: Path, tmp_path
     if request.param == "sqlite":
         return _sqlite_url(sqlite_template, tmp_path)
     return request.getfixturevalue("postgres_url")
+
+
+@dataclass(frozen=True)
+class Backend:
+    """The backing services one run of the service tests uses."""
+
+    database_url: str
+    replay_cache_url: str | None = None
+
+
+@pytest.fixture(
+    params=[
+        "sqlite",
+        pytest.param("postgres", marks=pytest.mark.postgres),
+        pytest.param("postgres+redis", marks=[pytest.mark.postgres, pytest.mark.redis]),
+    ]
+)
+def backend(request: pytest.FixtureRequest, sqlite_template: Path, tmp_path: Path) -> Backend:
+    """The service's backends in turn: SQLite, PostgreSQL, and PostgreSQL with the Redis replay cache."""
+    if request.param == "sqlite":
+        return Backend(_sqlite_url(sqlite_template, tmp_path))
+    replay = request.getfixturevalue("redis_url") if request.param.endswith("redis") else None
+    return Backend(request.getfixturevalue("postgres_url"), replay)
 
 
 @pytest.fixture
