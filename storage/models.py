@@ -79,6 +79,12 @@ class Request(Base):
     provider_state: Mapped[str | None] = mapped_column(String(32))
     provider_created_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     callback_missing: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: What ops must do by hand, when the service cannot finish the request itself.
+    action_needed: Mapped[str | None] = mapped_column(Text)
+    #: When reconciliation or status polling last asked the provider about this request.
+    provider_checked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    #: VoodooSMS forget option: true removes the number from the account's blacklist too.
+    blacklist: Mapped[bool | None] = mapped_column(Boolean)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     callback_received_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
@@ -96,7 +102,10 @@ class Request(Base):
         order_by="Transition.id", cascade="all, delete-orphan", back_populates="request"
     )
 
-    __table_args__ = (Index("ix_requests_state_created", "state", "created_at"),)
+    __table_args__ = (
+        Index("ix_requests_state_created", "state", "created_at"),
+        Index("ix_requests_callback_missing", "callback_missing"),
+    )
 
 
 class Transition(Base):
