@@ -18,6 +18,8 @@ from sqlalchemy.orm import Session
 from storage.models import Job, utcnow
 
 ARCHIVE = "archive"
+RECONCILE = "reconcile"  #: periodic: compare MessageBird's listing with ours
+VOODOOSMS_POLL = "voodoosms_poll"  #: one per forget request: ask VoodooSMS for its status
 
 QUEUED = "queued"
 RUNNING = "running"
@@ -107,6 +109,18 @@ def retry_later(session: Session, job: ClaimedJob, *, run_after: dt.datetime, er
     return _update_held(
         session, job, state=QUEUED, run_after=run_after, lease_owner=None, lease_expires_at=None, last_error=error
     )
+
+
+def reschedule(session: Session, job: ClaimedJob, *, run_after: dt.datetime, note: str | None = None) -> bool:
+    """Queue the job again at ``run_after`` as planned work, not a failure (status polling)."""
+    return _update_held(
+        session, job, state=QUEUED, run_after=run_after, lease_owner=None, lease_expires_at=None, last_error=note
+    )
+
+
+def pending_count(session: Session, kind: str) -> int:
+    """How many jobs of ``kind`` are queued or running."""
+    return session.scalar(select(func.count(Job.id)).where(Job.kind == kind, Job.state.in_([QUEUED, RUNNING]))) or 0
 
 
 def give_up(session: Session, job: ClaimedJob, *, error: str) -> bool:

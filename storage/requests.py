@@ -86,6 +86,19 @@ def get(session: Session, request_id: str) -> Request:
     return request
 
 
+def awaiting_provider(session: Session, provider: str) -> Sequence[Request]:
+    """The provider's requests still in state ``sent``: no callback or final status yet."""
+    return session.scalars(
+        select(Request).where(Request.provider == provider, Request.state == lifecycle.SENT).order_by(Request.created_at)
+    ).all()
+
+
+def ids_with_value_hash(session: Session, value_hash: str, *, limit: int = 20) -> list[str]:
+    """The ids of the newest requests about the same personal data value (a keyed hash)."""
+    statement = select(Request.id).where(Request.value_hash == value_hash)
+    return list(session.scalars(statement.order_by(Request.created_at.desc()).limit(limit)))
+
+
 def callbacks_of(session: Session, request_id: str) -> Sequence[Callback]:
     return session.scalars(
         select(Callback).where(Callback.request_id == request_id).order_by(Callback.id)
@@ -112,10 +125,13 @@ def list_page(
     provider: str | None = None,
     limit: int = 50,
     cursor: str | None = None,
+    callback_missing: bool | None = None,
 ) -> Page:
     """Requests newest first, ``limit`` at a time; ``cursor`` continues a previous page."""
     statement = select(Request).order_by(Request.created_at.desc(), Request.id.desc())
-    for column, value in ((Request.state, state), (Request.kind, kind), (Request.provider, provider)):
+    filters = ((Request.state, state), (Request.kind, kind), (Request.provider, provider),
+               (Request.callback_missing, callback_missing))
+    for column, value in filters:
         if value is not None:
             statement = statement.where(column == value)
     if cursor:
