@@ -11,7 +11,7 @@ from collections.abc import Mapping
 import structlog
 from flask import Flask, Response, g, request
 
-from receiver import admin, health, webhooks
+from receiver import admin, health, metrics, webhooks
 from receiver.cli import register_commands
 from receiver.errors import register_errorhandlers
 from receiver.logs import configure_logging, get_logger
@@ -42,7 +42,7 @@ def register_extensions(app: Flask, settings: Settings) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
-    for blueprint in (health.blueprint, webhooks.blueprint, admin.blueprint):
+    for blueprint in (health.blueprint, webhooks.blueprint, admin.blueprint, metrics.blueprint):
         app.register_blueprint(blueprint)
 
 

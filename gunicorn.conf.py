@@ -6,6 +6,9 @@ pipeline, so its lines are JSON like every other.
 """
 
 import os
+import shutil
+import tempfile
+from pathlib import Path
 
 from settings import load_settings
 
@@ -20,6 +23,22 @@ limit_request_line = 8190
 limit_request_field_size = 8190
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
 accesslog = None  # the app logs one structured http.request event per request
+
+# prometheus-client's multiprocess mode: each worker writes its counters here, /metrics adds them up.
+_metrics_dir = Path(os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="receiver-metrics-")))
+
+
+def on_starting(server):
+    """Start from empty counters: files left by an earlier run would be added in."""
+    shutil.rmtree(_metrics_dir, ignore_errors=True)
+    _metrics_dir.mkdir(parents=True, exist_ok=True)
+
+
+def child_exit(server, worker):
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
+
 
 logconfig_dict = {
     "version": 1,

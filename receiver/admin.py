@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import hmac
 import json
 
 from flask import Blueprint, Response, jsonify, request, send_file
 
 from receiver import archiving, records, registration
-from receiver.errors import NOT_FOUND, HttpProblem, invalid, unauthorized
+from receiver.auth import require_admin_token
+from receiver.errors import NOT_FOUND, HttpProblem, invalid
 from receiver.services import services
 from storage import lifecycle, requests
 
@@ -16,13 +16,7 @@ blueprint = Blueprint("admin", __name__, url_prefix="/api")
 MAX_PAGE = 200
 
 
-@blueprint.before_request
-def require_admin_token() -> None:
-    header = request.headers.get("Authorization", "")
-    scheme, _, token = header.partition(" ")
-    expected = services().settings.admin_token
-    if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), expected.encode()):
-        raise unauthorized("admin_token")
+blueprint.before_request(require_admin_token)
 
 
 @blueprint.post("/requests/import")

@@ -11,9 +11,11 @@ overwrites the same object instead of storing a second copy.
 from __future__ import annotations
 
 import json
+import time
 
 from receiver.fetching import FetchError, open_archive
 from receiver.logs import get_logger
+from receiver.metrics import ARCHIVE_BYTES, ARCHIVE_SECONDS
 from receiver.worker import JobContext, JobFailure, JobInterrupted
 from storage import jobs, lifecycle, requests
 from storage.archives import ArchiveStream, StoredArchive
@@ -30,8 +32,11 @@ def archive_job(context: JobContext) -> None:
     url = _begin(context)
     if url is None:
         return
+    started = time.monotonic()
     stored = _download_and_store(context, url)
     _complete(context, stored)
+    ARCHIVE_BYTES.inc(stored.size)
+    ARCHIVE_SECONDS.observe(time.monotonic() - started)
 
 
 def _begin(context: JobContext) -> str | None:

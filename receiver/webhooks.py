@@ -15,6 +15,7 @@ from flask import Blueprint, Response, jsonify, request
 from receiver import callbacks
 from receiver.errors import INVALID_PARAMS, HttpProblem
 from receiver.logs import get_logger
+from receiver.metrics import CALLBACKS
 from receiver.services import services
 
 MESSAGEBIRD_PATH = "/webhooks/messagebird/personal-data"
@@ -71,6 +72,7 @@ def _delivery(body: bytes) -> callbacks.Delivery:
 
 
 def _log_outcome(outcome: callbacks.Outcome, started: float) -> None:
+    CALLBACKS.labels(outcome.verdict, outcome.reason or "ok").inc()
     event = {"accepted": "callback.accepted", "duplicate": "callback.duplicate"}.get(outcome.verdict, "callback.rejected")
     emit = log.warning if outcome.verdict == callbacks.REJECTED else log.info
     emit(

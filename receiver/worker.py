@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from types import FrameType
 
 from receiver.logs import get_logger
+from receiver.metrics import JOB_OUTCOMES
 from receiver.services import Services
 from storage import jobs, lifecycle, requests
 from storage.errors import StorageError
@@ -137,12 +138,15 @@ class Worker:
                 raise JobFailure(f"no handler for job kind {job.kind}", retryable=False)
             handler(JobContext(self.services, job, lambda: self._stop.is_set() or heartbeat.lost, self._interruptible))
             log.info("job.finished", job_id=job.id, kind=job.kind, request_id=job.request_id)
+            JOB_OUTCOMES.labels(job.kind, "finished").inc()
         except JobInterrupted:
             self._release(job)
+            JOB_OUTCOMES.labels(job.kind, "released").inc()
         except JobFailure as failure:
-            self._after_failure(job, failure)
+            JOB_OUTCOMES.labels(job.kind, self._after_failure(job, failure)).inc()
         except StorageError as error:
-            self._after_failure(job, JobFailure(f"storage {error.reason}: {error.message}", retryable=error.retryable))
+            failure = JobFailure(f"storage {error.reason}: {error.message}", retryable=error.retryable)
+            JOB_OUTCOMES.labels(job.kind, self._after_failure(job, failure)).inc()
         finally:
             heartbeat.stop()
 
@@ -162,19 +166,22 @@ class Worker:
             jobs.release(session, job)
         log.info("job.released", job_id=job.id, kind=job.kind, request_id=job.request_id)
 
-    def _after_failure(self, job: ClaimedJob, failure: JobFailure) -> None:
+    def _after_failure(self, job: ClaimedJob, failure: JobFailure) -> str:
+        """Queue the job again or give it up; returns which ("retrying" or "failed")."""
         settings = self.services.settings
         age = (utcnow() - job.created_at).total_seconds()
         if failure.retryable and job.attempts < settings.worker_max_attempts and age < settings.worker_max_age_seconds:
             delay = backoff_seconds(job.attempts)
             with self.services.database.transaction() as session:
                 jobs.retry_later(session, job, run_after=utcnow() + dt.timedelta(seconds=delay), error=failure.reason)
-            log.warning("job.retrying", job_id=job.id, request_id=job.request_id, reason=failure.reason, attempt=job.attempts, delay_s=round(delay, 1))
-            return
+            log.warning("job.retrying", job_id=job.id, request_id=job.request_id, reason=failure.reason,
+                        attempt=job.attempts, delay_s=round(delay, 1))
+            return "retrying"
         with self.services.database.transaction() as session:
             if jobs.give_up(session, job, error=failure.reason) and job.request_id:
                 mark_failed(session, job.request_id, failure.reason)
         log.error("job.failed", job_id=job.id, request_id=job.request_id, reason=failure.reason, attempt=job.attempts)
+        return "failed"
 
 
 def mark_failed(session: object, request_id: str, reason: str) -> None:
