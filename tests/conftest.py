@@ -19,6 +19,7 @@ pytest_plugins = [
     "tests.support.https_server",
     "tests.support.s3server",
     "tests.support.processes",
+    "tests.support.tcp_proxy",
 ]
 
 PUBLIC_URL = "https://hooks.example.test"
