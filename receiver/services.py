@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from flask import current_app
 
 from receiver.fetching import FetchPolicy
+from receiver.providers.clients import ProviderClients, build_provider_clients
 from settings import ConfigError, Settings
 from storage.archives import ArchiveStore, S3Options, open_archive_store
 from storage.crypto import SecretBox
@@ -24,6 +25,7 @@ class Services:
     replay_cache: DatabaseReplayCache | RedisReplayCache
     archive_store: ArchiveStore
     fetch_policy: FetchPolicy
+    providers: ProviderClients
 
     def readiness_probes(self) -> dict[str, Callable[[], None]]:
         probes: dict[str, Callable[[], None]] = {"database": self.database.ping, "archive_store": self.archive_store.check}
@@ -53,6 +55,7 @@ def build_services(settings: Settings) -> Services:
         replay_cache=open_replay_cache(settings.replay_cache_url, database),
         archive_store=archive_store,
         fetch_policy=policy,
+        providers=build_provider_clients(settings),
     )
 
 
