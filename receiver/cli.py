@@ -14,15 +14,18 @@ from receiver.errors import HttpProblem
 from receiver.services import services
 from receiver.worker import Worker
 from storage import requests
+from storage.crypto import reseal_all
 from storage.errors import StorageError
 
 db_commands = AppGroup("db", help="The database schema.")
 request_commands = AppGroup("requests", help="The request registry.")
+secret_commands = AppGroup("secrets", help="Secrets at rest.")
 
 
 def register_commands(app: Flask) -> None:
     app.cli.add_command(db_commands)
     app.cli.add_command(request_commands)
+    app.cli.add_command(secret_commands)
     app.cli.add_command(worker_command)
 
 
@@ -77,6 +80,15 @@ def requests_retry(request_id: str) -> None:
     except StorageError as error:
         raise click.ClickException(error.message) from None
     click.echo(f"{retried.id} queued again ({retried.state})")
+
+
+@secret_commands.command("rotate")
+def secrets_rotate() -> None:
+    """Re-seal every stored secret with the newest SECRET_KEY (run after adding a key in front)."""
+    svc = services()
+    with svc.database.transaction() as session:
+        count = reseal_all(session, svc.secrets)
+    click.echo(f"re-sealed {count} secrets with the newest key; older keys may now be removed")
 
 
 @click.command("worker")

@@ -16,10 +16,13 @@ import hmac
 from collections.abc import Sequence
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from storage.errors import StorageError
+from storage.models import Job, Request
 
 
 def _derive(secret: str, purpose: bytes) -> bytes:
@@ -56,6 +59,16 @@ class SecretBox:
         """A keyed hash of a personal data value: equal inputs match, the value is not kept."""
         message = f"{field}\x00{normalise_value(field, value)}".encode()
         return hmac.new(self._hash_key, message, hashlib.sha256).hexdigest()
+
+
+def reseal_all(session: Session, box: SecretBox) -> int:
+    """Re-seal every signature key and job payload with the newest key; returns how many."""
+    count = 0
+    for model, column in ((Request, "signature_key_sealed"), (Job, "payload_sealed")):
+        for row in session.scalars(select(model).where(getattr(model, column).is_not(None))):
+            setattr(row, column, box.reseal(getattr(row, column)))
+            count += 1
+    return count
 
 
 def normalise_value(field: str, value: str) -> str:
