@@ -16,6 +16,7 @@ import time
 from receiver.fetching import FetchError, open_archive
 from receiver.logs import get_logger
 from receiver.metrics import ARCHIVE_BYTES, ARCHIVE_SECONDS
+from receiver.services import Services
 from receiver.worker import JobContext, JobFailure, JobInterrupted
 from storage import jobs, lifecycle, requests
 from storage.archives import ArchiveStream, StoredArchive
@@ -104,9 +105,9 @@ class _StopAware:
         return self._source.read(size)  # type: ignore[attr-defined]
 
 
-def retry_archive(services: object, request_id: str) -> Request:
+def retry_archive(services: Services, request_id: str) -> Request:
     """Queue a failed request's archive download again (``POST /api/requests/<id>/retry``)."""
-    with services.database.transaction() as session:  # type: ignore[attr-defined]
+    with services.database.transaction() as session:
         request = requests.find(session, request_id, for_update=True)
         if request is None:
             raise StorageError("not_found", "no request with this id")

@@ -31,6 +31,8 @@ from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from types import FrameType
 
+from sqlalchemy.orm import Session
+
 from receiver.logs import get_logger
 from receiver.metrics import JOB_OUTCOMES
 from receiver.services import Services
@@ -184,8 +186,8 @@ class Worker:
         return "failed"
 
 
-def mark_failed(session: object, request_id: str, reason: str) -> None:
-    request = requests.find(session, request_id, for_update=True)  # type: ignore[arg-type]
+def mark_failed(session: Session, request_id: str, reason: str) -> None:
+    request = requests.find(session, request_id, for_update=True)
     if request is not None and request.state != lifecycle.COMPLETED:
         lifecycle.move(request, lifecycle.FAILED, reason=reason)
 
