@@ -186,6 +186,7 @@ class Settings:
     archive_max_bytes: int
     archive_connect_timeout_seconds: float
     archive_read_timeout_seconds: float
+    archive_download_max_seconds: float
     archive_s3_sse: str | None
     archive_s3_kms_key_id: str | None
     archive_s3_checksum_when_required: bool
@@ -250,6 +251,7 @@ def _declared() -> dict[str, _Setting]:
         "ARCHIVE_MAX_BYTES": _Setting(_int_at_least(1), 2 * GIB),
         "ARCHIVE_CONNECT_TIMEOUT_SECONDS": _Setting(_float_above_zero, 10.0),
         "ARCHIVE_READ_TIMEOUT_SECONDS": _Setting(_float_above_zero, 60.0),
+        "ARCHIVE_DOWNLOAD_MAX_SECONDS": _Setting(_float_above_zero, 3600.0),
         "ARCHIVE_S3_SSE": _Setting(_choice("", "AES256", "aws:kms"), None),
         "ARCHIVE_S3_KMS_KEY_ID": _Setting(_optional_text, None),
         "ARCHIVE_S3_CHECKSUM_WHEN_REQUIRED": _Setting(_bool, False),

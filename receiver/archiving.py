@@ -93,15 +93,21 @@ def _record_archive(request: Request, stored: StoredArchive) -> None:
 
 
 class _StopAware:
-    """Passes reads through until the worker is asked to stop or loses its lease."""
+    """Passes reads through until the worker must stop, loses its lease, or the download runs too long.
+
+    The per-read timeout alone would let a server that trickles bytes hold a worker for ever.
+    """
 
     def __init__(self, source: object, context: JobContext) -> None:
         self._source = source
         self._context = context
+        self._deadline = time.monotonic() + context.services.settings.archive_download_max_seconds
 
     def read(self, size: int = -1, /) -> bytes:
         if self._context.stop_requested():
             raise JobInterrupted("worker stopping")
+        if time.monotonic() > self._deadline:
+            raise JobFailure("download took longer than ARCHIVE_DOWNLOAD_MAX_SECONDS", retryable=True)
         return self._source.read(size)  # type: ignore[attr-defined]
 
 

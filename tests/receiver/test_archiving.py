@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import random
 import hashlib
 import threading
 from pathlib import Path
@@ -148,6 +149,17 @@ def test_an_archive_over_the_limit_fails(callback_for, services):
     callback_for("/big.zip")
     run_worker(services)
     assert (record(services).state, record(services).state_reason) == ("failed", "archive larger than ARCHIVE_MAX_BYTES")
+    assert archive_files(services) == []
+
+
+def test_a_download_past_its_deadline_is_abandoned_and_retried(callback_for, services):
+    services.settings = dataclasses.replace(services.settings, archive_download_max_seconds=0.5)
+    callback_for("/trickle.zip", zip_bytes({"a": random.Random(5).randbytes(50_000)}),
+                 stall_after=10_000, stall=1.0)
+    run_worker(services)
+    with services.database.transaction() as session:
+        job = session.scalars(select(Job)).one()
+        assert (job.state, job.last_error) == ("queued", "download took longer than ARCHIVE_DOWNLOAD_MAX_SECONDS")
     assert archive_files(services) == []
 
 
