@@ -73,8 +73,10 @@ Handler = Callable[[JobContext], None]
 
 def default_handlers() -> dict[str, Handler]:
     from receiver.archiving import archive_job
+    from receiver.polling import voodoosms_poll_job
+    from receiver.reconciliation import reconcile_job
 
-    return {jobs.ARCHIVE: archive_job}
+    return {jobs.ARCHIVE: archive_job, jobs.RECONCILE: reconcile_job, jobs.VOODOOSMS_POLL: voodoosms_poll_job}
 
 
 @dataclass
@@ -89,6 +91,7 @@ class Worker:
         """Run jobs until stopped (or, with ``once``, until none is due); return how many ran."""
         self._install_signal_handlers()
         log.info("worker.started", owner=self.owner)
+        self._schedule_periodic_jobs()
         ran = 0
         while not self._stop.is_set():
             claimed = self._claim()
@@ -104,6 +107,17 @@ class Worker:
 
     def stop(self) -> None:
         self._stop.set()
+
+    def _schedule_periodic_jobs(self) -> None:
+        """Queue the MessageBird reconciliation if this worker runs it and none is queued."""
+        if jobs.RECONCILE not in self.handlers:
+            return
+        from receiver.reconciliation import schedule_reconciliation
+
+        try:
+            schedule_reconciliation(self.services)
+        except StorageError as error:
+            log.warning("reconcile.schedule_failed", reason=error.reason)
 
     def _install_signal_handlers(self) -> None:
         if threading.current_thread() is not threading.main_thread():
