@@ -6,7 +6,7 @@ import json
 
 from flask import Blueprint, Response, jsonify, request, send_file
 
-from receiver import archiving, records, registration
+from receiver import archiving, records, registration, sending
 from receiver.auth import require_admin_token
 from receiver.errors import NOT_FOUND, HttpProblem, invalid
 from receiver.services import services
@@ -25,16 +25,34 @@ def import_request() -> tuple[Response, int]:
     return jsonify(records.request_summary(created)), 201
 
 
+@blueprint.post("/requests")
+def create_request() -> tuple[Response, int]:
+    """Send a MessageBird Personal Data request and register what MessageBird answered."""
+    return _sent(sending.send_messagebird_request(services(), _json_body()))
+
+
+@blueprint.post("/forget")
+def forget_number() -> tuple[Response, int]:
+    """Send a VoodooSMS forget request; the worker polls its status."""
+    return _sent(sending.forget_number(services(), _json_body()))
+
+
+def _sent(sent: sending.Sent) -> tuple[Response, int]:
+    return jsonify({**records.request_summary(sent.request), "earlierRequests": sent.earlier}), 201
+
+
 @blueprint.get("/requests")
 def list_requests() -> Response:
     state = _optional_arg("state", lifecycle.STATES)
     kind = _optional_arg("kind", requests.MESSAGEBIRD_KINDS | {requests.VOODOOSMS_FORGET})
     provider = _optional_arg("provider", requests.PROVIDERS)
+    missing = _optional_arg("callbackMissing", ("true", "false"))
     limit = _limit()
     try:
         with services().database.transaction() as session:
             page = requests.list_page(
-                session, state=state, kind=kind, provider=provider, limit=limit, cursor=request.args.get("cursor")
+                session, state=state, kind=kind, provider=provider, limit=limit, cursor=request.args.get("cursor"),
+                callback_missing=None if missing is None else missing == "true",
             )
             body = {"requests": [records.request_summary(r) for r in page.requests], "nextCursor": page.next_cursor}
     except ValueError:

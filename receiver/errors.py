@@ -11,6 +11,7 @@ from flask import Flask, Response, jsonify
 from werkzeug.exceptions import HTTPException
 
 from receiver.logs import get_logger
+from receiver.providers.errors import ProviderError
 from storage.errors import StorageError
 
 log = get_logger(__name__)
@@ -29,19 +30,23 @@ DUPLICATE_ENTRY = 101
 class HttpProblem(Exception):
     """An answer other than success: HTTP status, provider-style code, generic description, log reason."""
 
-    def __init__(self, status: int, code: int, description: str, *, reason: str, parameter: str | None = None):
+    def __init__(self, status: int, code: int, description: str, *, reason: str, parameter: str | None = None,
+                 headers: dict[str, str] | None = None):
         super().__init__(description)
         self.status = status
         self.code = code
         self.description = description
         self.reason = reason
         self.parameter = parameter
+        self.headers = headers or {}
 
     def response(self) -> tuple[Response, int]:
         error: dict[str, object] = {"code": self.code, "description": self.description}
         if self.parameter:
             error["parameter"] = self.parameter
-        return jsonify(errors=[error]), self.status
+        response = jsonify(errors=[error])
+        response.headers.update(self.headers)
+        return response, self.status
 
 
 def unauthorized(reason: str) -> HttpProblem:
@@ -64,9 +69,33 @@ def problem_from_storage(error: StorageError) -> HttpProblem:
     return unavailable(f"storage_{error.reason}")
 
 
+_PROVIDER_NAMES = {"messagebird": ("MessageBird", "MESSAGEBIRD_ACCESS_KEY"), "voodoosms": ("VoodooSMS", "VOODOOSMS_API_KEY")}
+
+
+def problem_from_provider(error: ProviderError) -> HttpProblem:
+    """Our answer when a provider call failed: its documented code and description when it refused."""
+    name, key = _PROVIDER_NAMES.get(error.provider, (error.provider, "the provider key"))
+    reason = f"provider_{error.reason}"
+    if error.reason == "rejected":
+        return HttpProblem(422, error.code if error.code is not None else INVALID_PARAMS,
+                           f"{name}: {error.description or 'request refused'}", reason=reason, parameter=error.parameter)
+    if error.reason in ("not_configured", "unauthorized"):
+        what = "is not configured" if error.reason == "not_configured" else "refused our credentials"
+        return HttpProblem(503 if error.reason == "not_configured" else 502, SERVICE_UNAVAILABLE,
+                           f"{name} {what}: configuration error, check {key}", reason=reason)
+    if error.reason == "timeout":
+        return HttpProblem(504, SERVICE_UNAVAILABLE, f"{name} did not answer in time; the request may have been "
+                           "created there: check the request list before sending it again", reason=reason)
+    if error.reason == "bad_response":
+        return HttpProblem(502, INTERNAL_ERROR, f"{name} answered in an undocumented way", reason=reason)
+    headers = {"Retry-After": str(max(1, round(error.retry_after)))} if error.retry_after is not None else None
+    return HttpProblem(503, SERVICE_UNAVAILABLE, f"{name} is unavailable, please retry", reason=reason, headers=headers)
+
+
 def register_errorhandlers(app: Flask) -> None:
     app.register_error_handler(HttpProblem, lambda problem: problem.response())
     app.register_error_handler(StorageError, _storage_error)
+    app.register_error_handler(ProviderError, _provider_error)
     app.register_error_handler(HTTPException, _http_exception)
     app.register_error_handler(Exception, _unexpected)
 
@@ -74,6 +103,11 @@ def register_errorhandlers(app: Flask) -> None:
 def _storage_error(error: StorageError) -> tuple[Response, int]:
     log.warning("storage.failed", reason=error.reason, error=error.message)
     return problem_from_storage(error).response()
+
+
+def _provider_error(error: ProviderError) -> tuple[Response, int]:
+    log.warning("provider.failed", provider=error.provider, reason=error.reason, code=error.code, status=error.status)
+    return problem_from_provider(error).response()
 
 
 def _http_exception(error: HTTPException) -> tuple[Response, int]:

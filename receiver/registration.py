@@ -8,8 +8,10 @@ through it too.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
+
+from sqlalchemy.orm import Session
 
 from receiver.errors import MISSING_PARAMS, HttpProblem, invalid
 from receiver.services import Services
@@ -37,9 +39,17 @@ def import_messagebird_request(services: Services, document: Any) -> Request:
     return store(services, new)
 
 
-def store(services: Services, new: requests.NewRequest) -> Request:
+#: Work done in the transaction that stores a request (queue its first job...), given the stored request.
+After = Callable[[Session, Request], None]
+
+
+def store(services: Services, new: requests.NewRequest, *, after: After | None = None) -> Request:
+    """Register ``new`` in state ``sent``; ``after`` runs in the same transaction."""
     with services.database.transaction() as session:
-        return requests.register(session, new)
+        request = requests.register(session, new)
+        if after is not None:
+            after(session, request)
+        return request
 
 
 def _object(document: Any) -> Mapping[str, Any]:
