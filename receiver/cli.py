@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 
 import click
 from flask import Flask
 from flask.cli import AppGroup
 
-from receiver import archiving, records, registration
-from receiver.errors import HttpProblem
-from receiver.services import services
+from receiver import archiving, records, registration, sending
+from receiver.errors import HttpProblem, problem_from_provider
+from receiver.providers import ProviderError
+from receiver.services import Services, services
 from receiver.worker import Worker
 from storage import requests
 from storage.crypto import reseal_all
@@ -69,6 +71,31 @@ def requests_import(document: click.File) -> None:
     except (ValueError, HttpProblem, StorageError) as error:
         raise click.ClickException(getattr(error, "description", None) or str(error)) from None
     click.echo(json.dumps(records.request_summary(created), indent=2))
+
+
+@request_commands.command("create")
+@click.argument("document", type=click.File("r"), default=sys.stdin)
+def requests_create(document: click.File) -> None:
+    """Send a MessageBird Personal Data request from a JSON document (as POST /api/requests)."""
+    _send(sending.send_messagebird_request, document)
+
+
+@request_commands.command("forget")
+@click.argument("document", type=click.File("r"), default=sys.stdin)
+def requests_forget(document: click.File) -> None:
+    """Send a VoodooSMS forget request from a JSON document (as POST /api/forget)."""
+    _send(sending.forget_number, document)
+
+
+def _send(send: Callable[[Services, object], sending.Sent], document: click.File) -> None:
+    """Read the document (a file or stdin, so personal data stays out of the shell history) and send it."""
+    try:
+        sent = send(services(), json.load(document))  # type: ignore[arg-type]
+    except ProviderError as error:
+        raise click.ClickException(problem_from_provider(error).description) from None
+    except (ValueError, HttpProblem, StorageError) as error:
+        raise click.ClickException(getattr(error, "description", None) or str(error)) from None
+    click.echo(json.dumps({**records.request_summary(sent.request), "earlierRequests": sent.earlier}, indent=2))
 
 
 @request_commands.command("retry")
