@@ -103,16 +103,30 @@ def worker_env(app_env, https_server):
             "REQUESTS_CA_BUNDLE": str(https_server.ca_bundle)}
 
 
-def test_a_worker_killed_mid_download_loses_nothing(
-    launcher, worker_env, https_server, messagebird_signer, messagebird_signature_key
-):
+@pytest.fixture
+def downloading_worker(launcher, worker_env, https_server, messagebird_signer, messagebird_signature_key):
+    """A worker process stuck in the middle of a download that the archive server stalls."""
     url = https_server.route("/slow.zip", ARCHIVE, stall_after=2000, stall=60)
     web = launcher.start_web(worker_env, workers=1)
     import_request(web.base_url, messagebird_signature_key)
     body = callback_body("req-1", data=url)
     assert post_callback(web.base_url, body, messagebird_signer(CALLBACK_URL, body)).status_code == 200
-    doomed = launcher.start_worker(worker_env)
+    worker = launcher.start_worker(worker_env)
     wait_for_state(worker_env["DATABASE_URL"], "archiving")
+    return worker
+
+
+def only_job(database_url: str) -> Job:
+    database = Database(database_url)
+    try:
+        with database.transaction() as session:
+            return session.scalars(select(Job)).one()
+    finally:
+        database.dispose()
+
+
+def test_a_worker_killed_mid_download_loses_nothing(launcher, worker_env, https_server, downloading_worker):
+    doomed = downloading_worker
     time.sleep(0.5)
     doomed.kill()
     doomed.process.wait(timeout=10)
@@ -122,28 +136,13 @@ def test_a_worker_killed_mid_download_loses_nothing(
     assert request.archive_sha256 == hashlib.sha256(ARCHIVE).hexdigest()
     stored = sorted(p for p in Path(worker_env["ARCHIVE_STORE_URL"].removeprefix("file://")).rglob("*") if p.is_file())
     assert [p.name for p in stored] == ["req-1.zip"]
-    database = Database(worker_env["DATABASE_URL"])
-    with database.transaction() as session:
-        job = session.scalars(select(Job)).one()
-        assert (job.state, job.attempts) == ("done", 2)
-    database.dispose()
+    job = only_job(worker_env["DATABASE_URL"])
+    assert (job.state, job.attempts) == ("done", 2)
 
 
-def test_sigterm_stops_a_worker_that_then_releases_its_job(
-    launcher, worker_env, https_server, messagebird_signer, messagebird_signature_key
-):
-    url = https_server.route("/slow.zip", ARCHIVE, stall_after=2000, stall=60)
-    web = launcher.start_web(worker_env, workers=1)
-    import_request(web.base_url, messagebird_signature_key)
-    body = callback_body("req-1", data=url)
-    post_callback(web.base_url, body, messagebird_signer(CALLBACK_URL, body))
-    worker = launcher.start_worker(worker_env)
-    wait_for_state(worker_env["DATABASE_URL"], "archiving")
+def test_sigterm_stops_a_worker_that_then_releases_its_job(worker_env, downloading_worker):
     started = time.monotonic()
-    assert worker.stop(timeout=30) == 0
+    assert downloading_worker.stop(timeout=30) == 0
     assert time.monotonic() - started < 30
-    database = Database(worker_env["DATABASE_URL"])
-    with database.transaction() as session:
-        job = session.scalars(select(Job)).one()
-        assert (job.state, job.lease_owner) == ("queued", None)
-    database.dispose()
+    job = only_job(worker_env["DATABASE_URL"])
+    assert (job.state, job.lease_owner) == ("queued", None)
