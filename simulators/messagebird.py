@@ -124,6 +124,8 @@ class MessageBirdSimulator:
         self.knobs = knobs or Knobs()
         self.requests: dict[str, SimulatedRequest] = {}
         self.api_calls = 0
+        #: Every API request seen: method, path and the headers the docs ask for.
+        self.seen: list[dict[str, str | None]] = []
         self.base_url = ""
         self._lock = threading.Lock()
         self._timers: list[threading.Timer] = []
@@ -135,6 +137,7 @@ class MessageBirdSimulator:
 
     def _build_app(self) -> Flask:
         app = Flask("simulators.messagebird")
+        app.before_request(self._record)
         app.add_url_rule("/personaldata/requests", view_func=self._create, methods=["POST"])
         app.add_url_rule("/personaldata/requests", view_func=self._list, methods=["GET"], endpoint="list")
         app.add_url_rule("/archives/<token>.zip", view_func=self._archive, methods=["GET"])
@@ -142,6 +145,14 @@ class MessageBirdSimulator:
         app.add_url_rule("/_simulator/knobs", view_func=self._set_knobs, methods=["POST", "GET"])
         app.add_url_rule("/_simulator/reset", view_func=self._reset, methods=["POST"])
         return app
+
+    def _record(self) -> None:
+        if not request.path.startswith("/_simulator"):
+            with self._lock:
+                self.seen.append({"method": request.method, "path": request.path,
+                                  "authorization": request.headers.get("Authorization"),
+                                  "accept": request.headers.get("Accept"),
+                                  "contentType": request.headers.get("Content-Type")})
 
     def _gate(self) -> tuple[Response, int] | None:
         """The misbehaviour and the authentication every API call goes through first."""
@@ -300,6 +311,7 @@ class MessageBirdSimulator:
         with self._lock:
             self.requests.clear()
             self.api_calls = 0
+            self.seen.clear()
             self.knobs = Knobs()
         return jsonify(reset=True)
 

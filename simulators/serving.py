@@ -43,7 +43,8 @@ class Server:
         self.port = self._server.server_port
         scheme = "https" if context is not None else "http"
         self.url = f"{scheme}://{host}:{self.port}"
-        self._thread = threading.Thread(target=self._server.serve_forever, name=f"simulator-{self.port}", daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
+                                        name=f"simulator-{self.port}", daemon=True)
 
     def start(self) -> Server:
         self._thread.start()

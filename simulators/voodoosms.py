@@ -77,17 +77,29 @@ class VoodooSmsSimulator:
         self.knobs = knobs or Knobs()
         self.requests: dict[str, ForgetRequest] = {}
         self.api_calls = 0
+        #: Every API request seen: method, path and the headers the docs ask for.
+        self.seen: list[dict[str, str | None]] = []
+        self.base_url = ""
         self._lock = threading.Lock()
         self.app = self._build_app()
 
     def _build_app(self) -> Flask:
         app = Flask("simulators.voodoosms")
+        app.before_request(self._record)
         app.add_url_rule("/gdpr/forget", view_func=self._forget, methods=["POST"])
         app.add_url_rule("/gdpr/status", view_func=self._status, methods=["GET", "POST"])
         app.add_url_rule("/_simulator/requests", view_func=self._show, methods=["GET"])
         app.add_url_rule("/_simulator/knobs", view_func=self._set_knobs, methods=["GET", "POST"])
         app.add_url_rule("/_simulator/reset", view_func=self._reset, methods=["POST"])
         return app
+
+    def _record(self) -> None:
+        if not request.path.startswith("/_simulator"):
+            with self._lock:
+                self.seen.append({"method": request.method, "path": request.path,
+                                  "authorization": request.headers.get("Authorization"),
+                                  "accept": request.headers.get("Accept"),
+                                  "contentType": request.headers.get("Content-Type")})
 
     def _gate(self) -> tuple[Response, int] | None:
         with self._lock:
@@ -119,7 +131,7 @@ class VoodooSmsSimulator:
             if not number.isdigit() or not number.startswith("44") or number in unaffiliated:
                 return error(400, 76, "Cannot use this number")
             created = ForgetRequest(_reference(), number, document.get("blacklist"),
-                                    dt.datetime.now(dt.UTC).replace(microsecond=0), dataclasses.replace(self.knobs))
+                                    dt.datetime.now(dt.UTC), dataclasses.replace(self.knobs))
             self.requests[created.reference] = created
         return jsonify(status="SUCCESS", msg=ACCEPTED, reference=created.reference,
                        created_at=int(created.created_at.timestamp()))
@@ -180,6 +192,7 @@ class VoodooSmsSimulator:
         with self._lock:
             self.requests.clear()
             self.api_calls = 0
+            self.seen.clear()
             self.knobs = Knobs()
         return jsonify(reset=True)
 
@@ -214,7 +227,9 @@ def _reference() -> str:
 
 def start(simulator: VoodooSmsSimulator, *, host: str = "127.0.0.1", port: int = 0) -> Server:
     """Serve ``simulator`` over plain HTTP in a background thread."""
-    return Server(simulator.app, host=host, port=port).start()
+    server = Server(simulator.app, host=host, port=port)
+    simulator.base_url = server.url
+    return server.start()
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -20,6 +20,7 @@ pytest_plugins = [
     "tests.support.s3server",
     "tests.support.processes",
     "tests.support.tcp_proxy",
+    "tests.support.simulators",
 ]
 
 PUBLIC_URL = "https://hooks.example.test"
