@@ -5,14 +5,13 @@
   trust it the way production trusts a private CA); the account signing key is the
   ``messagebird_signing_key`` the app verifies with.
 - ``voodoosms_simulator``: ``simulators.voodoosms`` over plain HTTP.
-- ``provider_env``: ``app_env`` pointed at both, with short intervals, and a ``PUBLIC_URL``
-  on a reserved loopback port, where ``live_service`` serves the app for real callbacks.
-- ``worker_thread``: a ``Worker`` running in the background until the test ends.
+- ``provider_settings``: the settings that point the app at both, with short intervals and
+  a ``PUBLIC_URL`` on a free loopback port, where ``live_service`` serves the app so that
+  callbacks arrive over real HTTP. Merge them into ``app_env`` in a conftest.
 """
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -22,7 +21,6 @@ import pytest
 from flask import Flask
 
 from receiver.services import Services
-from receiver.worker import Worker
 from simulators import messagebird, voodoosms
 from simulators.serving import Server
 from tests.support.processes import free_port
@@ -55,15 +53,15 @@ def voodoosms_simulator() -> Iterator[voodoosms.VoodooSmsSimulator]:
 
 
 @pytest.fixture
-def provider_env(
-    app_env: dict[str, str],
-    messagebird_simulator: messagebird.MessageBirdSimulator,
-    voodoosms_simulator: voodoosms.VoodooSmsSimulator,
+def provider_settings(
+    messagebird_simulator: messagebird.MessageBirdSimulator, voodoosms_simulator: voodoosms.VoodooSmsSimulator
 ) -> dict[str, str]:
-    port = free_port()
+    """Settings that point the service at both simulators; merge them into ``app_env``.
+
+    ``PUBLIC_URL`` names a free loopback port, where ``live_service`` serves the app.
+    """
     return {
-        **app_env,
-        "PUBLIC_URL": f"http://127.0.0.1:{port}",
+        "PUBLIC_URL": f"http://127.0.0.1:{free_port()}",
         "MESSAGEBIRD_ACCESS_KEY": ACCESS_KEY,
         "MESSAGEBIRD_API_URL": messagebird_simulator.base_url,
         "VOODOOSMS_API_KEY": VOODOOSMS_API_KEY,
@@ -71,7 +69,7 @@ def provider_env(
         "ARCHIVE_ALLOWED_HOSTS": messagebird_simulator.base_url.removeprefix("https://"),
         "PROVIDER_TIMEOUT_SECONDS": "5",
         "PROVIDER_RETRY_MAX_WAIT_SECONDS": "3",
-        "CALLBACK_GRACE_SECONDS": "0",
+        "CALLBACK_GRACE_SECONDS": "60",
         "RECONCILE_INTERVAL_SECONDS": "3600",
         "VOODOOSMS_POLL_INTERVAL_SECONDS": "1",
         "VOODOOSMS_POLL_MAX_INTERVAL_SECONDS": "1",
@@ -90,22 +88,12 @@ class LiveService:
 
 
 @pytest.fixture
-def live_service(app: Flask, provider_env: dict[str, str]) -> Iterator[LiveService]:
-    """The app (built from ``provider_env``: override ``app_env`` with it) served on its PUBLIC_URL's port."""
+def live_service(app: Flask) -> Iterator[LiveService]:
+    """The app served on its ``PUBLIC_URL``'s loopback port (``app_env`` must hold ``provider_settings``)."""
     base_url = app.extensions["services"].settings.public_url
     server = Server(app, port=int(base_url.rsplit(":", 1)[1])).start()
     yield LiveService(base_url, app)
     server.close()
-
-
-@pytest.fixture
-def worker_thread(services: Services) -> Iterator[Worker]:
-    worker = Worker(services)
-    thread = threading.Thread(target=worker.run, name="test-worker", daemon=True)
-    thread.start()
-    yield worker
-    worker.stop()
-    thread.join(timeout=15)
 
 
 def eventually(check: Callable[[], object], *, timeout: float = 15, interval: float = 0.05) -> object:
