@@ -74,14 +74,14 @@ def requests_import(document: click.File) -> None:
 
 
 @request_commands.command("create")
-@click.argument("document", type=click.File("r"), default=sys.stdin)
+@click.argument("document", type=click.File("r"), default="-")
 def requests_create(document: click.File) -> None:
     """Send a MessageBird Personal Data request from a JSON document (as POST /api/requests)."""
     _send(sending.send_messagebird_request, document)
 
 
 @request_commands.command("forget")
-@click.argument("document", type=click.File("r"), default=sys.stdin)
+@click.argument("document", type=click.File("r"), default="-")
 def requests_forget(document: click.File) -> None:
     """Send a VoodooSMS forget request from a JSON document (as POST /api/forget)."""
     _send(sending.forget_number, document)
