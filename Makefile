@@ -35,6 +35,10 @@ migrate: $(VENV)/.runtime instance/dev.env
 	mkdir -p instance/archives
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/honcho --env instance/dev.env run flask --app wsgi db upgrade
 
+## make demo: the service against the MessageBird and VoodooSMS simulators, in a temporary folder; prints the records
+demo: $(VENV)/.dev
+	$(BIN)/python -m simulators.demo
+
 requirements: | $(BIN)/python
 	$(BIN)/pip install --quiet pip-tools
 	$(BIN)/pip-compile --quiet --generate-hashes --strip-extras --allow-unsafe --no-emit-index-url --no-emit-find-links -o requirements.txt requirements.in

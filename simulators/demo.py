@@ -1,0 +1,253 @@
+"""``make demo``: the service end to end against both simulators, without any account.
+
+Starts, each in its own process group and all on 127.0.0.1: the MessageBird simulator
+(HTTPS, a fresh trustme CA), the VoodooSMS simulator, the web service (gunicorn) and
+its worker, on the embedded defaults in a temporary instance folder (its own SQLite
+database and archive folder: ``instance/`` is not touched). Then it sends one request
+of each MessageBird kind and one VoodooSMS forget through the admin API, waits for
+them to finish, prints the final records as a table, and stops every process it
+started, whatever happened. The folder (database, archives, logs) is kept for a look.
+
+    python -m simulators.demo [--workdir DIR] [--timeout SECONDS]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import secrets
+import select
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import requests
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+TERMINAL_STATES = ("completed", "failed")
+DEMO_REQUESTS: tuple[tuple[str, dict[str, Any]], ...] = (
+    ("/api/requests", {"kind": "KIND_PERSONAL_GET", "field": "email", "value": "jane.doe@example.org",
+                       "reason": "Art. 15 access request", "subjectRef": "DEMO-1"}),
+    ("/api/requests", {"kind": "KIND_PERSONAL_DELETE", "field": "phone_number", "value": "+31612345678",
+                       "reason": "Art. 17 erasure request", "subjectRef": "DEMO-2"}),
+    ("/api/requests", {"kind": "KIND_USER_GET", "reason": "account export", "subjectRef": "DEMO-3"}),
+    ("/api/requests", {"kind": "KIND_USER_DELETE", "reason": "account closure", "subjectRef": "DEMO-4"}),
+    ("/api/forget", {"number": "447700900123", "blacklist": False, "subjectRef": "DEMO-5"}),
+)
+
+
+class DemoError(Exception):
+    """A step of the demo did not work; the message says which, and where its log is."""
+
+
+class Processes:
+    """The processes the demo started, each the leader of its own process group."""
+
+    def __init__(self, workdir: Path, environ: Mapping[str, str]) -> None:
+        self.workdir = workdir
+        self.environ = dict(environ)
+        self.started: list[tuple[str, subprocess.Popen[bytes]]] = []
+
+    def start(self, name: str, command: list[str], env: Mapping[str, str] | None = None,
+              stdout: int | None = None) -> subprocess.Popen[bytes]:
+        log = (self.workdir / f"{name}.log").open("wb")
+        process = subprocess.Popen(
+            [sys.executable, *command], cwd=PROJECT_ROOT, env={**self.environ, **(env or {})},
+            stdout=stdout if stdout is not None else log, stderr=log, stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        log.close()
+        self.started.append((name, process))
+        return process
+
+    def stop_all(self) -> None:
+        """SIGTERM every process group, then SIGKILL what is still there after a few seconds."""
+        for _name, process in reversed(self.started):
+            _signal_group(process, signal.SIGTERM)
+        deadline = time.monotonic() + 10
+        for _name, process in reversed(self.started):
+            try:
+                process.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                pass
+            _signal_group(process, signal.SIGKILL)
+            process.wait()
+            if process.stdout is not None:
+                process.stdout.close()
+
+
+def _signal_group(process: subprocess.Popen[bytes], sig: int) -> None:
+    try:
+        os.killpg(process.pid, sig)
+    except ProcessLookupError:
+        pass
+
+
+def read_ready_line(process: subprocess.Popen[bytes], name: str, timeout: float = 20) -> dict[str, Any]:
+    """The JSON line a simulator prints once it listens."""
+    assert process.stdout is not None
+    ready, _, _ = select.select([process.stdout], [], [], timeout)
+    line = process.stdout.readline() if ready else b""
+    if not line:
+        raise DemoError(f"the {name} simulator did not start (see {name}.log)")
+    return json.loads(line)
+
+
+def wait_healthy(base_url: str, process: subprocess.Popen[bytes], timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise DemoError("the web service exited (see web.log)")
+        try:
+            if requests.get(f"{base_url}/healthz", timeout=1).status_code == 200:
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.1)
+    raise DemoError("the web service did not become healthy (see web.log)")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def service_env(workdir: Path, messagebird: Mapping[str, Any], voodoosms: Mapping[str, Any], keys: Mapping[str, str],
+                port: int) -> dict[str, str]:
+    """The service's settings: embedded defaults in ``workdir``, both providers on their simulators."""
+    return {
+        "PUBLIC_URL": f"http://127.0.0.1:{port}",
+        "PORT": str(port),
+        "WEB_CONCURRENCY": "2",
+        "SECRET_KEY": secrets.token_urlsafe(32),
+        "ADMIN_TOKEN": keys["admin_token"],
+        "MESSAGEBIRD_SIGNING_KEY": keys["signing_key"],
+        "MESSAGEBIRD_ACCESS_KEY": keys["access_key"],
+        "MESSAGEBIRD_API_URL": messagebird["url"],
+        "VOODOOSMS_API_KEY": keys["api_key"],
+        "VOODOOSMS_API_URL": voodoosms["url"],
+        "DATABASE_URL": f"sqlite:///{workdir / 'receiver.db'}",
+        "ARCHIVE_STORE_URL": f"file://{workdir / 'archives'}",
+        "ARCHIVE_ALLOWED_HOSTS": messagebird["url"].removeprefix("https://"),
+        "REQUESTS_CA_BUNDLE": messagebird["ca_bundle"],
+        "NO_PROXY": "127.0.0.1,localhost",
+        "LOG_FORMAT": "console",
+        "WORKER_POLL_SECONDS": "0.2",
+        "RECONCILE_INTERVAL_SECONDS": "5",
+        "CALLBACK_GRACE_SECONDS": "10",
+        "VOODOOSMS_POLL_INTERVAL_SECONDS": "1",
+        "VOODOOSMS_POLL_MAX_INTERVAL_SECONDS": "2",
+    }
+
+
+@contextmanager
+def running_stack(workdir: Path) -> Iterator[tuple[str, str]]:
+    """Both simulators, the migrated database, the web service and the worker; yields (base URL, admin token)."""
+    environ = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT), "PYTHONUNBUFFERED": "1", "NO_PROXY": "127.0.0.1,localhost"}
+    processes = Processes(workdir, environ)
+    keys = {"admin_token": secrets.token_urlsafe(24), "signing_key": secrets.token_urlsafe(32),
+            "access_key": "test_" + secrets.token_hex(12), "api_key": secrets.token_hex(16)}
+    try:
+        messagebird = read_ready_line(processes.start("messagebird", [
+            "-m", "simulators.messagebird", "--port", "0", "--ca-file", str(workdir / "messagebird-ca.pem"),
+            "--access-key", keys["access_key"], "--signing-key", keys["signing_key"], "--callback-delay", "1"],
+            stdout=subprocess.PIPE), "messagebird")
+        voodoosms = read_ready_line(processes.start("voodoosms", [
+            "-m", "simulators.voodoosms", "--port", "0", "--api-key", keys["api_key"], "--removal-delay", "3"],
+            stdout=subprocess.PIPE), "voodoosms")
+        env = service_env(workdir, messagebird, voodoosms, keys, free_port())
+        migrate = subprocess.run([sys.executable, "-m", "flask", "--app", "wsgi", "db", "upgrade"], cwd=PROJECT_ROOT,
+                                 env={**environ, **env}, capture_output=True, timeout=60)
+        if migrate.returncode != 0:
+            raise DemoError(f"the migration failed:\n{migrate.stderr.decode(errors='replace')[-2000:]}")
+        web = processes.start("web", ["-m", "gunicorn", "-c", "gunicorn.conf.py", "--bind", f"127.0.0.1:{env['PORT']}",
+                                      "wsgi:app"], env)
+        processes.start("worker", ["-m", "flask", "--app", "wsgi", "worker"], env)
+        wait_healthy(env["PUBLIC_URL"], web)
+        yield env["PUBLIC_URL"], keys["admin_token"]
+    finally:
+        processes.stop_all()
+
+
+def send_all(base_url: str, headers: Mapping[str, str]) -> list[str]:
+    """Send every demo request through the admin API; their ids."""
+    ids = []
+    for path, document in DEMO_REQUESTS:
+        response = requests.post(base_url + path, json=document, headers=headers, timeout=30)
+        if response.status_code != 201:
+            raise DemoError(f"POST {path} answered {response.status_code}: {response.text[:500]}")
+        ids.append(response.json()["id"])
+    return ids
+
+
+def wait_for_all(base_url: str, headers: Mapping[str, str], ids: list[str], timeout: float) -> list[dict[str, Any]]:
+    """The records of ``ids`` once every one is completed or failed (or as they are at the timeout)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = [requests.get(f"{base_url}/api/requests/{i}", headers=headers, timeout=10).json() for i in ids]
+        if all(r["state"] in TERMINAL_STATES for r in found) or time.monotonic() > deadline:
+            return found
+        time.sleep(0.3)
+
+
+def seconds_between(start: str | None, end: str | None) -> str:
+    if not start or not end:
+        return "-"
+    parse = dt.datetime.fromisoformat
+    return f"{(parse(end) - parse(start)).total_seconds():.1f}"
+
+
+def render(found: list[dict[str, Any]]) -> str:
+    """The records as a table, then each stored archive in full."""
+    header = ("PROVIDER", "KIND", "STATE", "CALLBACK s", "DONE s", "BYTES", "SHA-256", "SUBJECT")
+    rows = [header]
+    for r in found:
+        archive = r.get("archive") or {}
+        rows.append((r["provider"], r["kind"], r["state"], seconds_between(r["createdAt"], r["callbackReceivedAt"]),
+                     seconds_between(r["createdAt"], r["completedAt"] or r["failedAt"]),
+                     str(archive.get("bytes") or "-"), (archive.get("sha256") or "-")[:16], r.get("subjectRef") or ""))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in rows]
+    lines.insert(1, "  ".join("-" * width for width in widths))
+    lines.append("")
+    for r in found:
+        lines.append(f"{r['provider']} {r['kind']} {r['id']}: {r['state']} ({r.get('stateReason') or ''})")
+        if r.get("archive"):
+            lines.append(f"    archive {r['archive']['uri']}\n    sha256  {r['archive']['sha256']}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m simulators.demo", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--workdir", type=Path, default=None, help="instance folder (default: a new temporary one)")
+    parser.add_argument("--timeout", type=float, default=40, help="seconds to wait for the requests to finish")
+    arguments = parser.parse_args(argv)
+    workdir = arguments.workdir or Path(tempfile.mkdtemp(prefix="gdpr-demo-"))
+    (workdir / "archives").mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    print(f"demo instance folder: {workdir}", flush=True)
+    try:
+        with running_stack(workdir) as (base_url, admin_token):
+            headers = {"Authorization": f"Bearer {admin_token}"}
+            print(f"service on {base_url}; sending 4 MessageBird requests and 1 VoodooSMS forget", flush=True)
+            found = wait_for_all(base_url, headers, send_all(base_url, headers), arguments.timeout)
+    except DemoError as error:
+        print(f"demo failed: {error} (logs in {workdir})", file=sys.stderr)
+        return 1
+    print(render(found))
+    print(f"\nfinished in {time.monotonic() - started:.1f} s; every process stopped; logs and data in {workdir}")
+    return 0 if all(r["state"] == "completed" for r in found) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
