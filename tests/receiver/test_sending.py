@@ -110,3 +110,9 @@ def test_the_cli_reports_a_provider_refusal(app, voodoosms_simulator):
     voodoosms_simulator.knobs.update({"unaffiliated": "447700900123"})
     result = app.test_cli_runner().invoke(args=["requests", "forget"], input='{"number": 447700900123}')
     assert result.exit_code == 1 and "VoodooSMS: Cannot use this number" in result.output
+
+
+def test_sending_needs_the_admin_token(client, messagebird_simulator, voodoosms_simulator):
+    for path, document in (("/api/requests", GOOD), ("/api/forget", {"number": "447700900123"})):
+        assert client.post(path, json=document).status_code == 401
+    assert messagebird_simulator.seen == [] and voodoosms_simulator.seen == []
