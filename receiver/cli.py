@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Callable
 
 import click
@@ -63,7 +62,7 @@ def requests_show(request_id: str) -> None:
 
 
 @request_commands.command("import")
-@click.argument("document", type=click.File("r"), default=sys.stdin)
+@click.argument("document", type=click.File("r"), default="-")
 def requests_import(document: click.File) -> None:
     """Register a request created elsewhere, from a JSON document (as /api/requests/import)."""
     try:
