@@ -1,0 +1,80 @@
+"""Fixtures of the fault-injection suite: backends, a signer, gunicorn's workers, the counts report.
+
+Every fault test ends by reporting what it counted (sent, 200s, records, archives):
+in its assertion messages, as ``record_property`` entries (the JUnit XML), and in a
+"fault-injection counts" section at the end of the pytest run.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import PUBLIC_URL
+from tests.support.databases import Backend
+from tests.support.load import CallbackSigner
+from tests.support.processes import ServiceProcess
+
+_REPORTED: list[tuple[str, str]] = []
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def backend(request: pytest.FixtureRequest) -> Backend:
+    """SQLite and PostgreSQL (the Redis replay cache is covered by the service tests)."""
+    return Backend(request.getfixturevalue(f"{request.param}_url"))
+
+
+@pytest.fixture
+def signer(messagebird_signing_key: str, messagebird_signature_key: str) -> CallbackSigner:
+    return CallbackSigner(PUBLIC_URL, messagebird_signing_key, messagebird_signature_key)
+
+
+@pytest.fixture
+def report(request: pytest.FixtureRequest, record_property: Callable[[str, object], None]) -> Callable[..., str]:
+    """``report(sent=..., ...)``: record the counts and return them as one line for assertion messages."""
+
+    def report(**counts: object) -> str:
+        line = " ".join(f"{name}={value}" for name, value in counts.items())
+        for name, value in counts.items():
+            record_property(name, value)
+        _REPORTED.append((request.node.nodeid, line))
+        print(f"counts: {line}")
+        return line
+
+    return report
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if _REPORTED:
+        terminalreporter.section("fault-injection counts")
+        for nodeid, line in _REPORTED:
+            terminalreporter.write_line(f"{nodeid}: {line}")
+
+
+def address(service: ServiceProcess) -> tuple[str, int]:
+    host, port = (service.base_url or "").removeprefix("http://").split(":")
+    return host, int(port)
+
+
+def gunicorn_workers(master: ServiceProcess) -> list[int]:
+    """The pids of gunicorn's worker processes: the master's children."""
+    children: list[int] = []
+    for task in Path(f"/proc/{master.pid}/task").iterdir():
+        try:
+            children += [int(pid) for pid in (task / "children").read_text().split()]
+        except FileNotFoundError:
+            continue
+    return sorted(children)
+
+
+def wait_until(predicate: Callable[[], object], *, timeout: float, interval: float = 0.2, what: str = "condition"):
+    """Poll ``predicate`` until it returns something truthy; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if value := predicate():
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"{what} not reached within {timeout} s")

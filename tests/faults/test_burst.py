@@ -1,0 +1,44 @@
+"""A mass erasure arriving at once: 5,000 distinct signed callbacks through gunicorn, nothing lost."""
+
+from __future__ import annotations
+
+import random
+import time
+
+import pytest
+
+from tests.faults.audit import audit_callbacks
+from tests.faults.conftest import address
+from tests.support.load import DELETE_KIND, deliver_until_answered, fire, register_requests, sign_callbacks
+
+pytestmark = pytest.mark.slow
+
+BURST = 5000
+CONCURRENCY = 32
+
+
+def test_a_burst_of_5000_callbacks_loses_none(launcher, app_env, signer, report):
+    """Invariant: every 200 has its own durable ``callbacks`` row (accepted, the request
+    completed by it); rows recorded = 200s received; each request accepted exactly once;
+    a replayed token is refused. What failed (no answer, 5xx) is re-signed and resent."""
+    kinds = {f"burst-{i:05d}": DELETE_KIND for i in range(BURST)}
+    register_requests(app_env["DATABASE_URL"], secret_key=app_env["SECRET_KEY"],
+                      signature_key=signer.signature_key, kinds=kinds)
+    corpus = sign_callbacks(signer, kinds)
+    web = launcher.start_web(app_env, workers=4)
+
+    started = time.perf_counter()
+    first = fire(address(web), corpus, concurrency=CONCURRENCY)
+    seconds = time.perf_counter() - started
+    failed = [answer.delivery for answer in first if answer.status != 200]
+    resent, final = deliver_until_answered(address(web), signer, [signer.resign(d) for d in failed],
+                                           concurrency=CONCURRENCY)
+    replays = fire(address(web), random.Random(5).sample(corpus, 50), concurrency=8)
+
+    audit = audit_callbacks(app_env["DATABASE_URL"], first + resent + replays)
+    counts = report(**audit.counts(), first_pass_200s=len(first) - len(failed), resent=len(resent),
+                    per_second=round(BURST / seconds), replays_refused=sum(a.status == 401 for a in replays))
+    assert not audit.problems, f"{counts}: {audit.problems[:5]}"
+    assert audit.accepted == BURST and audit.records == audit.ok, counts
+    assert all(answer.status == 200 for answer in first + final), counts
+    assert [answer.status for answer in replays] == [401] * len(replays), counts
