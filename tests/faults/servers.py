@@ -1,0 +1,122 @@
+"""Servers a fault test may stop and start again: its own PostgreSQL cluster, its own SeaweedFS.
+
+The shared PostgreSQL and Redis on this machine serve other test runs: a fault test
+never stops them. ``PrivatePostgres`` is a throwaway cluster (``initdb`` into a
+temporary directory, a free port, its socket in that directory), run as the
+``postgres`` user when the tests run as root, since PostgreSQL refuses to run as root.
+``RestartableSeaweedFS`` is ``weed mini`` (as in ``tests/support/s3server.py``) that keeps
+its ports and data directory across a stop and a start, so clients configured with its
+URL reach it again.
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import pwd
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from tests.support.processes import free_port
+from tests.support.s3server import _SEAWEEDFS_SERVICES, S3Endpoint, _identities, _stop, _weed_arguments
+from tests.support.s3server import free_port_pairs, weed_binary
+
+
+def postgres_bindir() -> Path | None:
+    """Where ``initdb`` and ``pg_ctl`` are, or None when PostgreSQL's server binaries are absent."""
+    found = shutil.which("initdb")
+    if found:
+        return Path(found).parent
+    candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+    return Path(candidates[-1]).parent if candidates else None
+
+
+class PrivatePostgres:
+    """A PostgreSQL cluster of our own: ``start()``, ``stop()`` (immediate: a crash), ``destroy()``."""
+
+    def __init__(self, bindir: Path) -> None:
+        self._bindir = bindir
+        self._as_postgres = os.geteuid() == 0
+        self.directory = Path(tempfile.mkdtemp(prefix="fault-pg-"))
+        if self._as_postgres:
+            account = pwd.getpwnam("postgres")
+            os.chown(self.directory, account.pw_uid, account.pw_gid)
+        self.data = self.directory / "data"
+        self.port = free_port()
+        self.url = f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/postgres"
+        self._run("initdb", "-D", str(self.data), "-A", "trust", "-U", "postgres", "--no-sync", "-E", "UTF8")
+
+    def start(self) -> None:
+        options = f"-p {self.port} -k {self.directory} -c listen_addresses=127.0.0.1"
+        self._run("pg_ctl", "-D", str(self.data), "-o", options, "-l", str(self.directory / "log"), "-w", "start")
+
+    def stop(self) -> None:
+        """``pg_ctl stop -m immediate``: every backend killed at once, recovery at the next start."""
+        self._run("pg_ctl", "-D", str(self.data), "-m", "immediate", "-w", "stop")
+
+    def running(self) -> bool:
+        return (self.data / "postmaster.pid").exists()
+
+    def destroy(self) -> None:
+        if self.running():
+            self.stop()
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+    def log(self) -> str:
+        path = self.directory / "log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def _run(self, program: str, *arguments: str) -> None:
+        command = [str(self._bindir / program), *arguments]
+        if self._as_postgres:
+            command = ["runuser", "-u", "postgres", "--", *command]
+        subprocess.run(command, check=True, capture_output=True, timeout=60, cwd=self.directory)
+
+
+class RestartableSeaweedFS:
+    """``weed mini`` on fixed loopback ports and a fixed data directory: ``start()``, ``stop()``, again."""
+
+    def __init__(self, workdir: Path) -> None:
+        self._workdir = workdir
+        self._data = workdir / "data"
+        self._data.mkdir(parents=True, exist_ok=True)
+        self._identities = workdir / "s3.json"
+        self._identities.write_text(json.dumps(_identities()))
+        self._ports = dict(zip(_SEAWEEDFS_SERVICES, free_port_pairs(len(_SEAWEEDFS_SERVICES)), strict=True))
+        self._process: subprocess.Popen[bytes] | None = None
+        self.endpoint = S3Endpoint(url=f"http://127.0.0.1:{self._ports['s3']}")
+
+    def start(self, *, timeout: float = 60) -> None:
+        with (self._workdir / "weed.log").open("ab") as log:
+            self._process = subprocess.Popen(
+                [weed_binary(), "mini", *_weed_arguments(self._data, self._identities, self._ports, self._workdir)],
+                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+            )  # fmt: skip
+        self._wait_until_writable(timeout)
+
+    def stop(self) -> None:
+        if self._process is not None:
+            _stop(self._process)
+            self._process = None
+
+    def _wait_until_writable(self, timeout: float) -> None:
+        client = self.endpoint.client(retries={"max_attempts": 1}, connect_timeout=1, read_timeout=5)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self._process is not None
+            if self._process.poll() is not None:
+                raise RuntimeError(f"weed mini exited with {self._process.returncode}")
+            try:
+                if not client.list_buckets().get("Buckets"):
+                    client.create_bucket(Bucket="readiness-probe")
+                client.put_object(Bucket="readiness-probe", Key="probe", Body=b"ok")
+                return
+            except (ClientError, BotoCoreError):
+                time.sleep(0.2)
+        raise RuntimeError(f"weed mini not writable after {timeout} s")
