@@ -12,8 +12,11 @@ PutObject below ``chunk_size``, otherwise a multipart upload whose memory is bou
 not by ``max_concurrency``. The classic transfer client is forced so an installed CRT
 client cannot ignore those bounds. When the stream fails (not a ZIP, too large, the
 download broke) or S3 does, s3transfer aborts the multipart upload before the error
-reaches us, so no part is left behind; an abort that itself fails is what the bucket's
-lifecycle rule below cleans up.
+reaches us, so no part is left behind. An abort that itself fails (S3 unreachable at that
+moment) or never runs (the worker killed) leaves an incomplete upload on the key; since keys
+are per request and one worker holds a request's job at a time, ``put`` first aborts any
+upload an earlier attempt left on its key (a fault test stops SeaweedFS mid-upload and found
+them left behind). The bucket's lifecycle rule below covers keys that are never retried.
 
 Evidence. S3's multipart ETag and checksums are hashes of part hashes, so the
 whole-file SHA-256 from ``ArchiveStream`` is what we record. Object metadata is fixed
@@ -160,6 +163,7 @@ class S3ArchiveStore:
         object_key = self._object_key(check_key(key))
         extra_args = self._upload_args(check_metadata(metadata))
         self._versions.forget(self._bucket, object_key)
+        self._abort_earlier_uploads(object_key)
         try:
             self._client.upload_fileobj(stream, self._bucket, object_key, ExtraArgs=extra_args, Config=self._transfer)
         except (ClientError, BotoCoreError) as error:
@@ -232,6 +236,19 @@ class S3ArchiveStore:
             return self._client.head_object(Bucket=self._bucket, Key=object_key).get("VersionId")
         except (ClientError, BotoCoreError) as error:
             raise storage_error_from_boto(error, "head object") from error
+
+    def _abort_earlier_uploads(self, object_key: str) -> None:
+        """Abort multipart uploads an earlier attempt left on this key; a refusal is logged, never fatal."""
+        try:
+            listing = self._client.list_multipart_uploads(Bucket=self._bucket, Prefix=object_key)
+            for upload in listing.get("Uploads", []):
+                if upload["Key"] == object_key:
+                    upload_id = upload["UploadId"]
+                    self._client.abort_multipart_upload(Bucket=self._bucket, Key=object_key, UploadId=upload_id)
+                    log.info("archive.upload_aborted", extra={"archive_key": object_key})
+        except (ClientError, BotoCoreError) as error:
+            reason = storage_error_from_boto(error, "abort earlier upload").reason
+            log.warning("archive.abort_failed", extra={"archive_key": object_key, "reason": reason})
 
     def _tag_sha256(self, object_key: str, version_id: str | None, sha256: str) -> bool:
         """Attach the SHA-256 as an object tag; a refusal is logged, never fatal."""

@@ -56,6 +56,19 @@ def test_a_slowly_arriving_archive_is_still_uploaded_in_parts(seaweedfs: S3Endpo
 
 
 @pytest.mark.parametrize("server", ["moto_s3", "seaweedfs"])
+def test_an_upload_an_earlier_attempt_left_on_the_key_is_aborted(request: pytest.FixtureRequest, server: str) -> None:
+    """A killed worker, or an abort that failed while S3 was down, leaves an upload the retry cleans up."""
+    endpoint: S3Endpoint = request.getfixturevalue(server)
+    store, bucket = store_on(endpoint)
+    client = endpoint.client()
+    client.create_multipart_upload(Bucket=bucket, Key="evidence/" + KEY)
+    client.create_multipart_upload(Bucket=bucket, Key="evidence/" + KEY + ".other")
+    store.put(KEY, ArchiveStream(io.BytesIO(zips.zip_bytes()), max_bytes=MiB), metadata=METADATA)
+    left = [upload["Key"] for upload in client.list_multipart_uploads(Bucket=bucket).get("Uploads", [])]
+    assert left == ["evidence/" + KEY + ".other"]
+
+
+@pytest.mark.parametrize("server", ["moto_s3", "seaweedfs"])
 def test_the_version_written_is_recorded(request: pytest.FixtureRequest, server: str) -> None:
     endpoint: S3Endpoint = request.getfixturevalue(server)
     store, bucket = store_on(endpoint, versioned=True)
