@@ -3,10 +3,21 @@
 The platform's ``PORT`` and ``WEB_CONCURRENCY`` size the server, as gunicorn
 itself expects; gunicorn's own loggers go through the service's one logging
 pipeline, so its lines are JSON like every other.
+
+Slow clients. A sync worker reads a request with no timeout of its own: two clients
+that sent half a body and stalled held both default workers until gunicorn's
+``timeout`` killed them 30 s later (and answered them 500), and everyone else waited
+(tests/faults/test_hostile_input.py). So each worker runs ``WEB_THREADS`` threads
+(a stalled client holds one thread, not the process), and every connection's reads
+time out after ``WEB_READ_TIMEOUT`` seconds (``SO_RCVTIMEO`` on the listening socket,
+which accepted connections inherit; gunicorn has no read timeout): a stalled body is
+answered 400, stalled headers are closed.
 """
 
 import os
 import shutil
+import socket
+import struct
 import tempfile
 from pathlib import Path
 
@@ -16,6 +27,9 @@ _settings = load_settings(os.environ)  # fail at start-up, naming every bad sett
 
 bind = f"0.0.0.0:{os.environ.get('PORT', '8000')}"
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+worker_class = "gthread"
+threads = int(os.environ.get("WEB_THREADS", "4"))
+_read_timeout = float(os.environ.get("WEB_READ_TIMEOUT", "10"))
 timeout = 30
 graceful_timeout = 20
 keepalive = 5
@@ -32,6 +46,14 @@ def on_starting(server):
     """Start from empty counters: files left by an earlier run would be added in."""
     shutil.rmtree(_metrics_dir, ignore_errors=True)
     _metrics_dir.mkdir(parents=True, exist_ok=True)
+
+
+def when_ready(server):
+    """Time out reads on every connection the listeners accept (the kernel copies the option)."""
+    seconds, fraction = divmod(_read_timeout, 1)
+    timeout = struct.pack("ll", int(seconds), int(fraction * 1_000_000))
+    for listener in server.LISTENERS:
+        listener.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, timeout)
 
 
 def child_exit(server, worker):
