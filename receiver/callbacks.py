@@ -89,7 +89,19 @@ def parse_body(body: bytes) -> CallbackBody:
     for name, value in (("result", result), ("data", data)):
         if value is not None and not isinstance(value, str):
             raise invalid(f"{name} must be a string", parameter=name)
+    for name, value in (("requestId", request_id), ("requestKind", kind), ("result", result), ("data", data)):
+        if value is not None and not _storable(value):
+            raise invalid(f"{name} holds characters that cannot be stored", parameter=name)
     return CallbackBody(request_id.strip(), kind.strip(), result, (data or "").strip() or None)
+
+
+def _storable(text: str) -> bool:
+    """Text every database keeps: encodable as UTF-8 (JSON's lone surrogates are not), no NUL (PostgreSQL)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return "\x00" not in text
 
 
 def receive(services: Services, delivery: Delivery, *, now: float | None = None) -> Outcome:

@@ -8,6 +8,7 @@ with MessageBird's error codes. The description is generic; the precise
 from __future__ import annotations
 
 from flask import Flask, Response, jsonify
+from gunicorn.http.errors import ParseException
 from werkzeug.exceptions import HTTPException
 
 from receiver.logs import get_logger
@@ -97,6 +98,7 @@ def register_errorhandlers(app: Flask) -> None:
     app.register_error_handler(StorageError, _storage_error)
     app.register_error_handler(ProviderError, _provider_error)
     app.register_error_handler(HTTPException, _http_exception)
+    app.register_error_handler(ParseException, _unreadable_body)
     app.register_error_handler(Exception, _unexpected)
 
 
@@ -114,6 +116,12 @@ def _http_exception(error: HTTPException) -> tuple[Response, int]:
     status = error.code or 500
     code = {404: NOT_FOUND, 405: BAD_REQUEST, 413: INVALID_PARAMS}.get(status, BAD_REQUEST)
     return HttpProblem(status, code, error.name, reason=f"http_{status}").response()
+
+
+def _unreadable_body(error: ParseException) -> tuple[Response, int]:
+    """gunicorn parses a chunked body as the app reads it: broken framing is the client's fault."""
+    log.warning("request.unreadable_body", error_type=type(error).__name__)
+    return HttpProblem(400, BAD_REQUEST, "Malformed request body", reason="unreadable_body").response()
 
 
 def _unexpected(error: Exception) -> tuple[Response, int]:

@@ -183,7 +183,10 @@ class TestRefused:
     @pytest.mark.parametrize(
         "body",
         [b"{not json", b"[1,2]", b'"text"', b"\xff\xfe\x00", b"[" * 30000 + b"]" * 30000, b'{"requestKind":"KIND_USER_GET"}',
-         b'{"requestId":"r","requestKind":5}', b'{"requestId":"r","requestKind":"KIND_USER_GET","data":[]}'],
+         b'{"requestId":"r","requestKind":5}', b'{"requestId":"r","requestKind":"KIND_USER_GET","data":[]}',
+         # what no database stores (found through gunicorn by tests/faults): a lone surrogate, NUL (PostgreSQL)
+         b'{"requestId":"\\ud800","requestKind":"KIND_USER_GET"}', b'{"requestId":"r\\u0000","requestKind":"KIND_USER_GET"}',
+         b'{"requestId":"r","requestKind":"KIND_USER_GET","result":"\\udfff"}'],
     )
     def test_malformed_bodies_are_400(self, client, body):
         response = client.post(CALLBACK_PATH, data=body, content_type="application/json")
