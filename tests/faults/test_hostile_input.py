@@ -228,7 +228,7 @@ bodies = st.one_of(
 )
 
 
-@settings(max_examples=60, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=150, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 @given(body=bodies, headers=st.dictionaries(header_names, header_values, max_size=8), sign=st.booleans(),
        truncate=st.integers(min_value=0, max_value=3))
 def test_generated_requests_are_never_answered_500(target, body, headers, sign, truncate):
