@@ -164,7 +164,8 @@ def bench_backend(name: str, database_url: str, workdir: Path, archive_url: str,
         fire(address, [get_request("/healthz") for _ in range(200)], concurrency=args.concurrency)  # warm up
         rounds = []
         for r in range(args.rounds):
-            health = timed_fire(address, [get_request("/healthz") for _ in range(args.requests)], args.concurrency, None)
+            probes = [get_request("/healthz") for _ in range(args.requests)]
+            health = timed_fire(address, probes, args.concurrency, None)
             batch = corpus[r * args.requests : (r + 1) * args.requests]
             rounds.append({"healthz": health, "callback": timed_fire(address, batch, args.concurrency, "accepted")})
         ack = fire(address, acks, concurrency=1)
@@ -206,7 +207,8 @@ def median_ratio(rounds: list[dict], metric: str) -> float:
 
 
 def print_tables(results: list[dict], args: argparse.Namespace) -> None:
-    print(f"\nthroughput: gunicorn --workers {args.workers}, concurrency {args.concurrency}, "
+    threads = os.environ.get("WEB_THREADS", "4")
+    print(f"\nthroughput: gunicorn --workers {args.workers} (WEB_THREADS={threads}), concurrency {args.concurrency}, "
           f"{args.rounds} rounds x {args.requests} requests, medians over rounds (ratio: per round, then median)")
     print(f"{'backend':<10}{'what':<26}{'per s':>9}{'p50 ms':>9}{'p99 ms':>9}")
     for result in results:

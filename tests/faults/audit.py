@@ -84,7 +84,7 @@ def _acceptance_problems(recorded: list[Callback], states: dict[str, tuple[str, 
             continue
         state, authorised_by = states.get(row.request_id or "", (None, None))
         if state in (None, "sent") or authorised_by != row.id:
-            problems.append(f"{row.request_id} accepted by callback {row.id} but is {state}, authorised by {authorised_by}")
+            problems.append(f"{row.request_id} accepted by callback {row.id}, but {state} by {authorised_by}")
     return problems
 
 

@@ -168,7 +168,8 @@ def corpus(target: Target) -> dict[str, tuple[bytes, bool]]:
     }
     cases = {name: (post(target, body), False) for name, body in bodies.items() if body is not None}
     cases |= {name: (post(target, body, signed(target, body)), False) for name, body in signed_bodies.items()}
-    garbage_jwt = {"MessageBird-Signature-JWT": "e30.e30.\xff\xfe", "X-MessageBird-Signature": "t=99999999999999999999,v1=zz"}
+    garbage_jwt = {"MessageBird-Signature-JWT": "e30.e30.\xff\xfe",
+                   "X-MessageBird-Signature": "t=99999999999999999999,v1=zz"}
     body = callback_json(known, DELETE_KIND)
     cases |= {
         "latin-1 garbage in both signature headers": (post(target, body, garbage_jwt), False),

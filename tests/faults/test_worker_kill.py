@@ -61,7 +61,8 @@ def test_a_worker_killed_repeatedly_mid_download_still_stores_each_archive_once(
     bucket = seaweedfs.new_bucket()
     bodies = {f"wk-{i}": b"".join(StreamedZip(8 * MiB, entry_size=4 * MiB, seed=10 + i).chunks())
               for i in range(REQUESTS)}
-    urls = {rid: https_server.route(f"/{rid}.zip", body, stall_after=6 * MiB, stall=1.5) for rid, body in bodies.items()}
+    urls = {rid: https_server.route(f"/{rid}.zip", body, stall_after=6 * MiB, stall=1.5)
+            for rid, body in bodies.items()}
     env = {**app_env, **seaweedfs.env(), "ARCHIVE_STORE_URL": f"s3://{bucket}/evidence",
            "ARCHIVE_S3_CHUNK_BYTES": str(5 * MiB), "ARCHIVE_ALLOWED_HOSTS": urls["wk-0"].split("/")[2],
            "REQUESTS_CA_BUNDLE": https_server.ca_bundle, "WORKER_POLL_SECONDS": "0.2", "WORKER_LEASE_SECONDS": "5"}

@@ -9,8 +9,8 @@ Used by the fault-injection suite (``tests/faults/``) and ``bench/callback_bench
   a unique ``X-Request-Id`` the service records in ``callbacks.http_request_id``), so
   signing never competes with the server for the CPU while it is being measured.
 * ``fire`` sends them with asyncio over raw sockets, ``concurrency`` at a time, one
-  connection per request (gunicorn's sync worker closes every connection anyway), and
-  answers with one ``Answer`` per delivery: the status, or the error that stood in its way.
+  connection per request (as separate deliveries arrive), and answers with one ``Answer``
+  per delivery: the status, or the error that stood in its way.
 """
 
 from __future__ import annotations
@@ -153,7 +153,9 @@ def fire(
     return asyncio.run(_fire(address, deliveries, concurrency, timeout))
 
 
-async def _fire(address: tuple[str, int], deliveries: Sequence[Delivery], concurrency: int, timeout: float) -> list[Answer]:
+async def _fire(
+    address: tuple[str, int], deliveries: Sequence[Delivery], concurrency: int, timeout: float
+) -> list[Answer]:
     answers: list[Answer | None] = [None] * len(deliveries)
     indexes = iter(range(len(deliveries)))
 
