@@ -214,9 +214,15 @@ def test_a_hostile_request_is_refused_without_a_500(target, case, record_propert
 
 header_names = st.text(string.ascii_letters + string.digits + "-_", min_size=1, max_size=40)
 header_values = st.binary(max_size=300).map(lambda b: b.replace(b"\r", b"").replace(b"\n", b"").decode("latin-1"))
+
+
+def containers(children: st.SearchStrategy) -> st.SearchStrategy:
+    return st.lists(children, max_size=5) | st.dictionaries(st.text(max_size=10), children, max_size=5)
+
+
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=50),
-    lambda children: st.lists(children, max_size=5) | st.dictionaries(st.text(max_size=10), children, max_size=5),
+    containers,
     max_leaves=30,
 )
 bodies = st.one_of(
