@@ -101,8 +101,16 @@ class RestartableSeaweedFS:
         self._wait_until_writable(timeout)
 
     def stop(self) -> None:
+        """SIGTERM, as an operator or the platform stops it (SIGKILL after 15 s)."""
         if self._process is not None:
             _stop(self._process)
+            self._process = None
+
+    def kill(self) -> None:
+        """SIGKILL: for the end of a test, when nothing of it is needed any more."""
+        if self._process is not None:
+            self._process.kill()
+            self._process.wait(timeout=10)
             self._process = None
 
     def _wait_until_writable(self, timeout: float) -> None:

@@ -36,7 +36,7 @@ def s3(tmp_path_factory):
     try:
         yield server
     finally:
-        server.stop()
+        server.kill()
 
 
 def archives() -> dict[str, bytes]:
