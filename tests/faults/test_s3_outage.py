@@ -69,7 +69,7 @@ def test_an_s3_outage_mid_upload_completes_every_job_and_leaves_no_upload_behind
     exactly one object per request, and no incomplete multipart upload is left in the bucket."""
     bucket = s3.endpoint.new_bucket()
     bodies = archives()
-    urls = {rid: https_server.route(f"/{rid}.zip", body, stall_after=7 * MiB, stall=3) for rid, body in bodies.items()}
+    urls = {rid: https_server.route(f"/{rid}.zip", body, stall_after=7 * MiB, stall=4) for rid, body in bodies.items()}
     env = {**app_env, **s3.endpoint.env(), "AWS_MAX_ATTEMPTS": "2", "AWS_RETRY_MODE": "standard",
            "ARCHIVE_STORE_URL": f"s3://{bucket}/evidence", "ARCHIVE_S3_CHUNK_BYTES": str(PART),
            "ARCHIVE_ALLOWED_HOSTS": urls["s3-0"].split("/")[2], "REQUESTS_CA_BUNDLE": https_server.ca_bundle,
