@@ -40,11 +40,16 @@ def report(request: pytest.FixtureRequest, record_property: Callable[[str, objec
         line = " ".join(f"{name}={value}" for name, value in counts.items())
         for name, value in counts.items():
             record_property(name, value)
-        _REPORTED.append((request.node.nodeid, line))
-        print(f"counts: {line}")
+        report_line(request.node.nodeid, line)
         return line
 
     return report
+
+
+def report_line(nodeid: str, line: str) -> None:
+    """Print one line of counts and keep it for the summary at the end of the run."""
+    _REPORTED.append((nodeid, line))
+    print(f"counts: {line}")
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

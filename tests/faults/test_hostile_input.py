@@ -12,14 +12,19 @@ import secrets
 import socket
 import string
 import time
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from sqlalchemy import select
+
+from storage.db import Database
+from storage.models import Callback
 from tests.conftest import PUBLIC_URL
-from tests.faults.conftest import address
+from tests.faults.conftest import address, report_line
 from tests.support.load import (
     CALLBACK_PATH,
     DELETE_KIND,
@@ -44,6 +49,7 @@ class Target:
     port: int
     signer: CallbackSigner
     known: str  # a registered request id
+    statuses: Counter[int | None] = field(default_factory=Counter)  # every answer of the module
 
 
 @pytest.fixture(scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -66,8 +72,10 @@ def target(request, sqlite_template, tmp_path_factory):
     try:
         web = launcher.start_web(env, workers=2)
         host, port = address(web)
-        yield Target(host, port, signer, "known-1")
+        target = Target(host, port, signer, "known-1")
+        yield target
         web.stop()
+        check_records(f"{request.node.nodeid}[{request.param}]", database_url, target)
         assert '"status": 500' not in web.log(), "the server logged a 500"
     finally:
         launcher.stop_all()
@@ -98,8 +106,29 @@ def postgres_url_for_module(postgres_available):
         admin.execute(f'DROP SCHEMA "{schema}" CASCADE')
 
 
+def check_records(nodeid: str, database_url: str, target: Target) -> None:
+    """What the module's hostile traffic left: a row for every 200, and ``known-1`` accepted once at most."""
+    database = Database(database_url)
+    with database.transaction() as session:
+        verdicts = Counter(session.scalars(select(Callback.verdict)))
+    database.dispose()
+    records = verdicts["accepted"] + verdicts["duplicate"]
+    line = (f"sent={sum(target.statuses.values())} 200s={target.statuses[200]} records={records} "
+            f"accepted={verdicts['accepted']} rejected_rows={verdicts['rejected']} archives=0 "
+            f"statuses={dict(sorted(target.statuses.items(), key=str))}")
+    report_line(nodeid, line)
+    assert records == target.statuses[200] and verdicts["accepted"] <= 1, line
+    assert not any(status is not None and status >= 500 for status in target.statuses), line
+
+
 def exchange(target: Target, raw: bytes, *, half_close: bool = False) -> tuple[int | None, float]:
     """Send raw bytes; the status of the answer (None: closed without one) and how long it took."""
+    status, seconds = _exchange(target, raw, half_close)
+    target.statuses[status] += 1
+    return status, seconds
+
+
+def _exchange(target: Target, raw: bytes, half_close: bool) -> tuple[int | None, float]:
     started = time.monotonic()
     with socket.create_connection((target.host, target.port), timeout=TIMEOUT) as connection:
         try:
