@@ -44,8 +44,11 @@ requirements: | $(BIN)/python
 	$(BIN)/pip-compile --quiet --generate-hashes --strip-extras --allow-unsafe --no-emit-index-url --no-emit-find-links -o requirements.txt requirements.in
 	$(BIN)/pip-compile --quiet --generate-hashes --strip-extras --allow-unsafe --no-emit-index-url --no-emit-find-links -o requirements-dev.txt requirements-dev.in
 
+## make bench: every benchmark (about 5 minutes); each prints ratios against a baseline run beside it
 bench: $(VENV)/.dev
 	$(BIN)/python bench/verify_bench.py
+	$(BIN)/python bench/archive_bench.py
+	$(BIN)/python bench/callback_bench.py
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache .hypothesis

@@ -37,6 +37,7 @@ limit_request_line = 8190
 limit_request_field_size = 8190
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
 accesslog = None  # the app logs one structured http.request event per request
+control_socket_disable = True  # gunicorn's per-user control socket would be shared by every server of the user
 
 # prometheus-client's multiprocess mode: each worker writes its counters here, /metrics adds them up.
 _metrics_dir = Path(os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="receiver-metrics-")))

@@ -55,6 +55,7 @@ def drop_secret_fields(_logger: Any, _method: str, event_dict: dict[str, Any]) -
 def _shared_processors() -> list[Any]:
     return [
         structlog.contextvars.merge_contextvars,
+        structlog.stdlib.ExtraAdder(),
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
         structlog.processors.TimeStamper(fmt="iso", utc=True),

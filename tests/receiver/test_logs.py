@@ -76,3 +76,11 @@ def test_console_format_writes_readable_lines(app):
         configure_logging("json", "INFO")
     assert "http.request" in buffer.getvalue()
     assert not buffer.getvalue().lstrip().startswith("{")
+
+
+def test_standard_library_extra_fields_are_kept_and_still_redacted(log_lines):
+    import logging
+
+    logging.getLogger("storage.archives").warning("archive.tag_failed", extra={"reason": "AccessDenied", "token": "t"})
+    [line] = [line for line in log_lines() if line["event"] == "archive.tag_failed"]
+    assert (line["reason"], line["token"]) == ("AccessDenied", "[redacted]")
