@@ -31,6 +31,10 @@ run: migrate
 test: $(VENV)/.dev
 	$(BIN)/python -m pytest
 
+## make test-fast: the suite without the real-process and fault-injection tests (marked slow)
+test-fast: $(VENV)/.dev
+	$(BIN)/python -m pytest -m "not slow"
+
 migrate: $(VENV)/.runtime instance/dev.env
 	mkdir -p instance/archives
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/honcho --env instance/dev.env run flask --app wsgi db upgrade
