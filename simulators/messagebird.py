@@ -42,7 +42,7 @@ import requests
 from flask import Flask, Response, jsonify, request
 from jwt.utils import base64url_encode
 
-from simulators.serving import Server
+from simulators.serving import Server, SimulatorBase
 from verification.hmac_signature import HEADER as HMAC_HEADER
 from verification.hmac_signature import compute_v1, signing_mac
 from verification.jwt_signature import HEADER as JWT_HEADER
@@ -114,20 +114,17 @@ class SimulatedRequest:
         return document
 
 
-class MessageBirdSimulator:
+class MessageBirdSimulator(SimulatorBase):
     """The simulated API, its callbacks and its archives; ``app`` is the Flask app to serve."""
+
+    knobs_type = Knobs
 
     def __init__(self, *, access_key: str = DEFAULT_ACCESS_KEY, signing_key: str = DEFAULT_SIGNING_KEY,
                  knobs: Knobs | None = None) -> None:
+        super().__init__(knobs)
         self.access_key = access_key
         self.signing_key = signing_key
-        self.knobs = knobs or Knobs()
         self.requests: dict[str, SimulatedRequest] = {}
-        self.api_calls = 0
-        #: Every API request seen: method, path and the headers the docs ask for.
-        self.seen: list[dict[str, str | None]] = []
-        self.base_url = ""
-        self._lock = threading.Lock()
         self._timers: list[threading.Timer] = []
         self._http = requests.Session()
         self._http.trust_env = False  # callbacks go to the receiver on loopback, never through a proxy
@@ -137,32 +134,15 @@ class MessageBirdSimulator:
 
     def _build_app(self) -> Flask:
         app = Flask("simulators.messagebird")
-        app.before_request(self._record)
+        self.add_simulator_routes(app)
         app.add_url_rule("/personaldata/requests", view_func=self._create, methods=["POST"])
         app.add_url_rule("/personaldata/requests", view_func=self._list, methods=["GET"], endpoint="list")
         app.add_url_rule("/archives/<token>.zip", view_func=self._archive, methods=["GET"])
-        app.add_url_rule("/_simulator/requests", view_func=self._show, methods=["GET"])
-        app.add_url_rule("/_simulator/knobs", view_func=self._set_knobs, methods=["POST", "GET"])
-        app.add_url_rule("/_simulator/reset", view_func=self._reset, methods=["POST"])
         return app
-
-    def _record(self) -> None:
-        if not request.path.startswith("/_simulator"):
-            with self._lock:
-                self.seen.append({"method": request.method, "path": request.path,
-                                  "authorization": request.headers.get("Authorization"),
-                                  "accept": request.headers.get("Accept"),
-                                  "contentType": request.headers.get("Content-Type")})
 
     def _gate(self) -> tuple[Response, int] | None:
         """The misbehaviour and the authentication every API call goes through first."""
-        with self._lock:
-            self.api_calls += 1
-            knobs = dataclasses.replace(self.knobs)
-            if self.knobs.rate_limit > 0:
-                self.knobs.rate_limit -= 1
-            elif self.knobs.server_errors > 0:
-                self.knobs.server_errors -= 1
+        knobs = self._take_knobs()
         time.sleep(knobs.api_delay)
         if knobs.rate_limit > 0:
             response, status = error(429, None, "Rate limited. Reduce the number of requests")
@@ -297,23 +277,6 @@ class MessageBirdSimulator:
                 for r in self.requests.values()
             ]
         return jsonify(requests=shown, apiCalls=self.api_calls)
-
-    def _set_knobs(self) -> tuple[Response, int] | Response:
-        if request.method == "POST":
-            try:
-                with self._lock:
-                    self.knobs.update(request.get_json(force=True) or {})
-            except (ValueError, TypeError) as problem:
-                return jsonify(error=str(problem)), 400
-        return jsonify(dataclasses.asdict(self.knobs))
-
-    def _reset(self) -> Response:
-        with self._lock:
-            self.requests.clear()
-            self.api_calls = 0
-            self.seen.clear()
-            self.knobs = Knobs()
-        return jsonify(reset=True)
 
     def close(self) -> None:
         for timer in self._timers:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import ssl
 import threading
 from pathlib import Path
+from typing import Any
 
 import trustme
-from flask import Flask
+from flask import Flask, Response, jsonify, request
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 #: The names the simulator certificate covers.
@@ -58,3 +60,67 @@ class Server:
             self._server.shutdown()
             self._thread.join(timeout=5)
         self._server.server_close()
+
+
+class SimulatorBase:
+    """What both simulators share: the API calls seen, the misbehaviour knobs, and the ``/_simulator`` routes.
+
+    A subclass sets ``knobs_type`` (a dataclass with ``rate_limit``, ``server_errors`` and
+    ``update(changes)``), and provides ``_show()``; its ``requests`` dict is what ``reset`` clears.
+    """
+
+    knobs_type: Any
+
+    def __init__(self, knobs: Any = None) -> None:
+        self.knobs = knobs or self.knobs_type()
+        self.requests: dict[str, Any] = {}
+        self.api_calls = 0
+        #: Every API request seen: method, path and the headers the docs ask for.
+        self.seen: list[dict[str, str | None]] = []
+        self.base_url = ""
+        self._lock = threading.Lock()
+
+    def add_simulator_routes(self, app: Flask) -> None:
+        app.before_request(self._record)
+        app.add_url_rule("/_simulator/requests", view_func=self._show, methods=["GET"])
+        app.add_url_rule("/_simulator/knobs", view_func=self._set_knobs, methods=["GET", "POST"])
+        app.add_url_rule("/_simulator/reset", view_func=self._reset, methods=["POST"])
+
+    def _show(self) -> Response:
+        raise NotImplementedError
+
+    def _record(self) -> None:
+        if not request.path.startswith("/_simulator"):
+            with self._lock:
+                self.seen.append({"method": request.method, "path": request.path,
+                                  "authorization": request.headers.get("Authorization"),
+                                  "accept": request.headers.get("Accept"),
+                                  "contentType": request.headers.get("Content-Type")})
+
+    def _take_knobs(self) -> Any:
+        """Count one API call and return the knobs it meets, using up one planned 429 or 500."""
+        with self._lock:
+            self.api_calls += 1
+            knobs = dataclasses.replace(self.knobs)
+            if self.knobs.rate_limit > 0:
+                self.knobs.rate_limit -= 1
+            elif self.knobs.server_errors > 0:
+                self.knobs.server_errors -= 1
+        return knobs
+
+    def _set_knobs(self) -> tuple[Response, int] | Response:
+        if request.method == "POST":
+            try:
+                with self._lock:
+                    self.knobs.update(request.get_json(force=True) or {})
+            except (ValueError, TypeError) as problem:
+                return jsonify(error=str(problem)), 400
+        return jsonify(dataclasses.asdict(self.knobs))
+
+    def _reset(self) -> Response:
+        with self._lock:
+            self.requests.clear()
+            self.api_calls = 0
+            self.seen.clear()
+            self.knobs = self.knobs_type()
+        return jsonify(reset=True)

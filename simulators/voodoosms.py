@@ -23,14 +23,13 @@ import datetime as dt
 import json
 import secrets
 import string
-import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from flask import Flask, Response, jsonify, request
 
-from simulators.serving import Server
+from simulators.serving import Server, SimulatorBase
 
 DEFAULT_API_KEY = "simulated-voodoosms-api-key"
 ACCEPTED = "Your request has been accepted"
@@ -71,44 +70,26 @@ class ForgetRequest:
     status_checks: int = 0
 
 
-class VoodooSmsSimulator:
+class VoodooSmsSimulator(SimulatorBase):
+    """The simulated GDPR Forget API; ``app`` is the Flask app to serve."""
+
+    knobs_type = Knobs
+
     def __init__(self, *, api_key: str = DEFAULT_API_KEY, knobs: Knobs | None = None) -> None:
+        super().__init__(knobs)
         self.api_key = api_key
-        self.knobs = knobs or Knobs()
         self.requests: dict[str, ForgetRequest] = {}
-        self.api_calls = 0
-        #: Every API request seen: method, path and the headers the docs ask for.
-        self.seen: list[dict[str, str | None]] = []
-        self.base_url = ""
-        self._lock = threading.Lock()
         self.app = self._build_app()
 
     def _build_app(self) -> Flask:
         app = Flask("simulators.voodoosms")
-        app.before_request(self._record)
+        self.add_simulator_routes(app)
         app.add_url_rule("/gdpr/forget", view_func=self._forget, methods=["POST"])
         app.add_url_rule("/gdpr/status", view_func=self._status, methods=["GET", "POST"])
-        app.add_url_rule("/_simulator/requests", view_func=self._show, methods=["GET"])
-        app.add_url_rule("/_simulator/knobs", view_func=self._set_knobs, methods=["GET", "POST"])
-        app.add_url_rule("/_simulator/reset", view_func=self._reset, methods=["POST"])
         return app
 
-    def _record(self) -> None:
-        if not request.path.startswith("/_simulator"):
-            with self._lock:
-                self.seen.append({"method": request.method, "path": request.path,
-                                  "authorization": request.headers.get("Authorization"),
-                                  "accept": request.headers.get("Accept"),
-                                  "contentType": request.headers.get("Content-Type")})
-
     def _gate(self) -> tuple[Response, int] | None:
-        with self._lock:
-            self.api_calls += 1
-            knobs = dataclasses.replace(self.knobs)
-            if self.knobs.rate_limit > 0:
-                self.knobs.rate_limit -= 1
-            elif self.knobs.server_errors > 0:
-                self.knobs.server_errors -= 1
+        knobs = self._take_knobs()
         if knobs.rate_limit > 0:
             response, status = error(429, None, "Too many requests")
             response.headers["Retry-After"] = str(knobs.retry_after)
@@ -178,24 +159,6 @@ class VoodooSmsSimulator:
             shown = [{"reference": r.reference, "blacklist": r.blacklist, "statusChecks": r.status_checks,
                       "createdAt": int(r.created_at.timestamp())} for r in self.requests.values()]
         return jsonify(requests=shown, apiCalls=self.api_calls)
-
-    def _set_knobs(self) -> tuple[Response, int] | Response:
-        if request.method == "POST":
-            try:
-                with self._lock:
-                    self.knobs.update(request.get_json(force=True) or {})
-            except (ValueError, TypeError) as problem:
-                return jsonify(error=str(problem)), 400
-        return jsonify(dataclasses.asdict(self.knobs))
-
-    def _reset(self) -> Response:
-        with self._lock:
-            self.requests.clear()
-            self.api_calls = 0
-            self.seen.clear()
-            self.knobs = Knobs()
-        return jsonify(reset=True)
-
 
 def error(status: int, code: int | None, message: str) -> tuple[Response, int]:
     """An answer in the documented error shape, ``{"error": {"code", "msg"}}``."""
