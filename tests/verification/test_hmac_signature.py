@@ -13,7 +13,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from verification import SignatureError, VerifiedTimestamp, verify_hmac_signature
-from verification.hmac_signature import MAX_HEADER_LENGTH, HmacSha256, compute_v1, key_readings
+from verification.hmac_signature import MAX_HEADER_LENGTH, compute_v1, key_readings, keyed_mac
 from verification.testing import new_signature_key, refusal_reason, sign_hmac
 
 NOW = 1_700_000_000
@@ -31,7 +31,7 @@ def hex_hmac(key: bytes, message: bytes) -> str:
 
 
 def v1_for(t: int | str, body: bytes) -> str:
-    return compute_v1(HmacSha256(KEY_BYTES), t, body)
+    return compute_v1(keyed_mac(KEY_BYTES), t, body)
 
 
 def verify(header: str, **overrides: object) -> VerifiedTimestamp:
@@ -208,20 +208,23 @@ class TestTolerance:
         assert verify_hmac_signature(sign_hmac(KEY, BODY), body=BODY, key=KEY) > NOW
 
 
-class TestHmacSha256:
+class TestComputeV1:
     @pytest.mark.parametrize("length", [0, 1, 32, 63, 64, 65, 128, 200])
-    def test_it_equals_the_standard_library_at_every_key_length_edge(self, length: int) -> None:
+    def test_it_equals_hmac_new_at_every_key_length_edge(self, length: int) -> None:
         key = bytes(range(256))[:length]
-        assert HmacSha256(key).hexdigest(BODY) == hex_hmac(key, BODY)
+        assert compute_v1(keyed_mac(key), NOW, BODY) == hex_hmac(key, f"{NOW}.".encode() + BODY)
 
     @settings(max_examples=200, deadline=None)
-    @given(key=st.binary(max_size=160), message=st.binary(max_size=300))
-    def test_it_equals_the_standard_library_for_any_key_and_message(self, key: bytes, message: bytes) -> None:
-        assert HmacSha256(key).hexdigest(message) == hex_hmac(key, message)
+    @given(key=st.binary(max_size=160), t=st.integers(min_value=0, max_value=10**15), body=st.binary(max_size=300))
+    def test_it_equals_hmac_new_for_any_key_timestamp_and_body(self, key: bytes, t: int, body: bytes) -> None:
+        assert compute_v1(keyed_mac(key), t, body) == hex_hmac(key, f"{t}.".encode() + body)
 
-    def test_one_instance_serves_many_messages(self) -> None:
-        mac, messages = HmacSha256(KEY_BYTES), (b"a", b"b", b"a")
-        assert [mac.hexdigest(m) for m in messages] == [hex_hmac(KEY_BYTES, m) for m in messages]
+    def test_one_keyed_mac_serves_many_messages_unchanged(self) -> None:
+        mac, bodies = keyed_mac(KEY_BYTES), (b"a", b"b", b"a")
+        assert [compute_v1(mac, NOW, body) for body in bodies] == [
+            hex_hmac(KEY_BYTES, f"{NOW}.".encode() + body) for body in bodies
+        ]
+        assert mac.hexdigest() == hex_hmac(KEY_BYTES, b"")
 
 
 class TestProperties:
