@@ -1,0 +1,107 @@
+"""Stopping the clock: pauses while the controller waits for the data subject.
+
+UK GDPR Art. 12A: the days between asking the data subject for information the
+controller reasonably needs (to identify the information or processing the
+request is about) and receiving it do not count towards the time limit, nor
+towards the month within which an extension must be announced. The EDPB
+(Guidelines 01/2022) accepts the same for identity checks and clarification
+under the EU GDPR. The deadline therefore moves by the paused days: they are
+added to the calendar-month date, and the working-day rule applies afterwards.
+
+How paused days are counted:
+
+- A pause from ``started_on`` to ``resumed_on`` counts ``resumed_on - started_on``
+  days: the day the controller asks is a paused day, the day the answer arrives
+  is a running day, so a pause resumed on the day it started counts nothing.
+  These are the days the data subject took to reply. The wording used for the
+  same rule in DPA 2018 s.54(3C) ("the period beginning with the day on which the
+  controller makes the request and ending with the day on which the controller
+  receives the information") can be read to leave out both end days, one day
+  more; the engine takes the shorter count, so its deadline is never the later
+  of the two readings.
+- An open pause (no ``resumed_on``) counts up to ``today``, as if it were resumed
+  today: the projected deadline of a paused case moves one day for every day it
+  stays paused. Counting an open pause without ``today`` is an error
+  (``open_pause_needs_today``), never a silent zero.
+- Pauses may not overlap, and at most the last one may be open. A pause never
+  starts before the clock does, and never after the deadline it would move
+  (checked by ``compute_deadline``, which knows the deadline).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
+from datetime import date
+
+from deadlines.errors import DeadlineError
+
+
+@dataclass(frozen=True)
+class Pause:
+    """The clock stopped on ``started_on`` and, unless still stopped, resumed on ``resumed_on``."""
+
+    started_on: date
+    resumed_on: date | None = None
+    reason: str = ""
+
+    @property
+    def is_open(self) -> bool:
+        return self.resumed_on is None
+
+    def days(self, *, today: date | None) -> int:
+        """The days this pause adds to the deadline (see the module's counting rule)."""
+        end = self.resumed_on if self.resumed_on is not None else today
+        if end is None:
+            raise DeadlineError("open_pause_needs_today")
+        return (end - self.started_on).days
+
+
+def paused_days(pauses: Iterable[Pause], *, today: date | None) -> int:
+    """All the days ``pauses`` add, an open pause counted up to ``today``."""
+    return sum(pause.days(today=today) for pause in pauses)
+
+
+def checked_pauses(pauses: Iterable[Pause], *, counted_from: date, today: date | None) -> tuple[Pause, ...]:
+    """``pauses`` in date order, or a ``DeadlineError`` for one that cannot be right."""
+    ordered = tuple(sorted(pauses, key=lambda pause: pause.started_on))
+    for pause in ordered:
+        _check_pause(pause, counted_from=counted_from, today=today)
+    for earlier, later in zip(ordered, ordered[1:]):
+        if earlier.resumed_on is None or later.started_on < earlier.resumed_on:
+            raise DeadlineError("overlapping_pauses")
+    return ordered
+
+
+def _check_pause(pause: Pause, *, counted_from: date, today: date | None) -> None:
+    if pause.started_on < counted_from:
+        raise DeadlineError("pause_before_clock_start")
+    if pause.resumed_on is not None and pause.resumed_on < pause.started_on:
+        raise DeadlineError("resume_before_pause")
+    if pause.is_open and today is None:
+        raise DeadlineError("open_pause_needs_today")
+    if pause.is_open and today is not None and pause.started_on > today:
+        raise DeadlineError("pause_after_today")
+
+
+def pause_clock(pauses: Sequence[Pause], *, on: date, reason: str) -> tuple[Pause, ...]:
+    """``pauses`` with a new open pause from ``on``; ``already_paused`` while one is open.
+
+    Whether the case's clock may stop on that day (not before it starts, not after
+    its deadline) is ``compute_deadline``'s to say, on the returned pauses.
+    """
+    if any(pause.is_open for pause in pauses):
+        raise DeadlineError("already_paused")
+    if any(pause.resumed_on is not None and on < pause.resumed_on for pause in pauses):
+        raise DeadlineError("overlapping_pauses")
+    return (*pauses, Pause(on, None, reason))
+
+
+def resume_clock(pauses: Sequence[Pause], *, on: date) -> tuple[Pause, ...]:
+    """``pauses`` with the open one resumed on ``on``; ``not_paused`` when none is open."""
+    current = next((pause for pause in pauses if pause.is_open), None)
+    if current is None:
+        raise DeadlineError("not_paused")
+    if on < current.started_on:
+        raise DeadlineError("resume_before_pause")
+    return tuple(replace(pause, resumed_on=on) if pause is current else pause for pause in pauses)
