@@ -27,12 +27,14 @@ run: migrate
 	@echo "admin token: grep ADMIN_TOKEN instance/dev.env; callbacks: http://127.0.0.1:8000/webhooks/messagebird/personal-data"
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/honcho --env instance/dev.env --procfile Procfile start --port 8000 web worker
 
-## make test: the whole suite (installs the test tools first)
+## make test: the layering contracts (import-linter), then the whole suite (installs the test tools first)
 test: $(VENV)/.dev
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest
 
 ## make test-fast: the suite without the real-process and fault-injection tests (marked slow)
 test-fast: $(VENV)/.dev
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -m "not slow"
 
 migrate: $(VENV)/.runtime instance/dev.env

@@ -21,9 +21,11 @@ import struct
 import tempfile
 from pathlib import Path
 
-from settings import load_settings
+from receiver.services import check_configuration
+from settings import exit_on_config_error
 
-_settings = load_settings(os.environ)  # fail at start-up, naming every bad setting
+# A bad setting stops the server here, before any worker starts: one line per problem, exit status 2.
+_settings = exit_on_config_error(lambda: check_configuration(os.environ))
 
 bind = f"0.0.0.0:{os.environ.get('PORT', '8000')}"
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
@@ -66,7 +68,7 @@ def child_exit(server, worker):
 logconfig_dict = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"structured": {"()": "receiver.logs.formatter", "log_format": _settings.log_format}},
+    "formatters": {"structured": {"()": "receiver.observability.logs.formatter", "log_format": _settings.log_format}},
     "handlers": {"stdout": {"class": "logging.StreamHandler", "stream": "ext://sys.stdout", "formatter": "structured"}},
     "root": {"handlers": ["stdout"], "level": _settings.log_level},
     "loggers": {

@@ -10,9 +10,10 @@ variables itself).
 from __future__ import annotations
 
 import dataclasses
+import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 PROJECT_ROOT = Path(__file__).resolve().parent
@@ -28,6 +29,21 @@ class ConfigError(Exception):
     def __init__(self, problems: list[str]) -> None:
         super().__init__("invalid configuration:\n" + "\n".join(f"  {p}" for p in problems))
         self.problems = problems
+
+
+#: The exit status of every entry point (gunicorn, the ``flask`` commands, the worker) on a bad configuration.
+CONFIG_ERROR_EXIT_STATUS = 2
+_Built = TypeVar("_Built")
+
+
+def exit_on_config_error(build: Callable[[], _Built]) -> _Built:
+    """``build()``; on ``ConfigError``, one line per problem on stderr and exit status 2, no traceback."""
+    try:
+        return build()
+    except ConfigError as error:
+        for problem in error.problems:
+            print(f"configuration error: {problem}", file=sys.stderr)
+        raise SystemExit(CONFIG_ERROR_EXIT_STATUS) from None
 
 
 # -- parsers: each takes the raw string and returns the value or raises ValueError --

@@ -45,7 +45,7 @@ sys.path.insert(0, str(ROOT))
 from sqlalchemy import func, select  # noqa: E402
 
 from storage.db import Database  # noqa: E402
-from storage.models import Job, Request  # noqa: E402
+from storage.models import Job, ProcessorRequest  # noqa: E402
 from tests.support.load import (  # noqa: E402
     DELETE_KIND,
     GET_KIND,
@@ -181,7 +181,7 @@ def check_acks(database_url: str, answers: list[Answer], archives: int) -> None:
     database = Database(database_url)
     with database.transaction() as session:
         queued = session.scalar(select(func.count(Job.id)).where(Job.kind == "archive", Job.state == "queued"))
-        waiting = session.scalar(select(func.count(Request.id)).where(Request.state == "callback_received"))
+        waiting = session.scalar(select(func.count(ProcessorRequest.id)).where(ProcessorRequest.state == "callback_received"))
     database.dispose()
     if queued != archives or waiting != archives:
         raise SystemExit(f"expected {archives} queued archive jobs, found {queued} ({waiting} requests waiting)")

@@ -9,12 +9,14 @@ import click
 from flask import Flask
 from flask.cli import AppGroup
 
-from receiver import archiving, records, registration, sending
-from receiver.errors import HttpProblem, problem_from_provider
+from receiver.jobs.worker import Worker
 from receiver.providers import ProviderError
-from receiver.services import Services, services
-from receiver.worker import Worker
-from storage import requests
+from receiver.services import Services
+from receiver.web.current import services
+from receiver.usecases import archives, records, registration, sending
+from receiver.usecases.errors import UseCaseError
+from receiver.web.errors import problem_from_provider
+from storage import registry
 from storage.crypto import reseal_all
 from storage.errors import StorageError
 
@@ -44,7 +46,7 @@ def db_upgrade() -> None:
 def requests_list(state: str | None, kind: str | None, limit: int) -> None:
     """List requests, newest first, one line each."""
     with services().database.transaction() as session:
-        page = requests.list_page(session, state=state, kind=kind, limit=limit)
+        page = registry.list_page(session, state=state, kind=kind, limit=limit)
         for request in page.requests:
             click.echo(f"{request.id}\t{request.provider}\t{request.kind}\t{request.state}\t{request.created_at:%Y-%m-%d %H:%M:%SZ}")
 
@@ -55,7 +57,7 @@ def requests_show(request_id: str) -> None:
     """Print one request's whole record as JSON."""
     try:
         with services().database.transaction() as session:
-            detail = records.request_detail(requests.get(session, request_id), requests.callbacks_of(session, request_id))
+            detail = records.request_detail(registry.get(session, request_id), registry.callbacks_of(session, request_id))
     except StorageError as error:
         raise click.ClickException(error.message) from None
     click.echo(json.dumps(detail, indent=2))
@@ -67,7 +69,7 @@ def requests_import(document: click.File) -> None:
     """Register a request created elsewhere, from a JSON document (as /api/requests/import)."""
     try:
         created = registration.import_messagebird_request(services(), json.load(document))
-    except (ValueError, HttpProblem, StorageError) as error:
+    except (ValueError, UseCaseError, StorageError) as error:
         raise click.ClickException(getattr(error, "description", None) or str(error)) from None
     click.echo(json.dumps(records.request_summary(created), indent=2))
 
@@ -92,7 +94,7 @@ def _send(send: Callable[[Services, object], sending.Sent], document: click.File
         sent = send(services(), json.load(document))  # type: ignore[arg-type]
     except ProviderError as error:
         raise click.ClickException(problem_from_provider(error).description) from None
-    except (ValueError, HttpProblem, StorageError) as error:
+    except (ValueError, UseCaseError, StorageError) as error:
         raise click.ClickException(getattr(error, "description", None) or str(error)) from None
     click.echo(json.dumps({**records.request_summary(sent.request), "earlierRequests": sent.earlier}, indent=2))
 
@@ -102,9 +104,9 @@ def _send(send: Callable[[Services, object], sending.Sent], document: click.File
 def requests_retry(request_id: str) -> None:
     """Queue a failed request's archive download again."""
     try:
-        retried = archiving.retry_archive(services(), request_id)
-    except StorageError as error:
-        raise click.ClickException(error.message) from None
+        retried = archives.retry_archive(services(), request_id)
+    except UseCaseError as error:
+        raise click.ClickException(error.description) from None
     click.echo(f"{retried.id} queued again ({retried.state})")
 
 

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-
-from flask import current_app
 
 from receiver.fetching import FetchPolicy
 from receiver.providers.clients import ProviderClients, build_provider_clients
-from settings import ConfigError, Settings
+from settings import ConfigError, Settings, load_settings
 from storage.archives import ArchiveStore, S3Options, open_archive_store
 from storage.crypto import SecretBox
 from storage.db import Database
@@ -59,6 +57,17 @@ def build_services(settings: Settings) -> Services:
     )
 
 
+def check_configuration(environ: Mapping[str, str]) -> Settings:
+    """What ``create_app`` would refuse, checked without serving: ``ConfigError`` naming each problem.
+
+    gunicorn's master runs it before forking, so a bad setting stops the server once,
+    instead of every worker failing to boot in turn.
+    """
+    settings = load_settings(environ)
+    build_services(settings).close()
+    return settings
+
+
 def s3_options(settings: Settings) -> S3Options:
     return S3Options(
         chunk_size=settings.archive_s3_chunk_bytes,
@@ -76,8 +85,3 @@ def fetch_policy(settings: Settings) -> FetchPolicy:
         connect_timeout=settings.archive_connect_timeout_seconds,
         read_timeout=settings.archive_read_timeout_seconds,
     )
-
-
-def services() -> Services:
-    """The current app's services (inside a request or an app context)."""
-    return current_app.extensions["services"]

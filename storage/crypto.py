@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from storage.errors import StorageError
-from storage.models import Job, Request
+from storage.models import Job, ProcessorRequest
 
 
 def _derive(secret: str, purpose: bytes) -> bytes:
@@ -64,7 +64,7 @@ class SecretBox:
 def reseal_all(session: Session, box: SecretBox) -> int:
     """Re-seal every signature key and job payload with the newest key; returns how many."""
     count = 0
-    for model, column in ((Request, "signature_key_sealed"), (Job, "payload_sealed")):
+    for model, column in ((ProcessorRequest, "signature_key_sealed"), (Job, "payload_sealed")):
         for row in session.scalars(select(model).where(getattr(model, column).is_not(None))):
             setattr(row, column, box.reseal(getattr(row, column)))
             count += 1

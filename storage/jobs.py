@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from storage.models import Job, utcnow
+from storage.clock import utcnow
+from storage.models import Job
 
 ARCHIVE = "archive"
 RECONCILE = "reconcile"  #: periodic: compare MessageBird's listing with ours

@@ -12,7 +12,8 @@ from __future__ import annotations
 import datetime as dt
 
 from storage.errors import StorageError
-from storage.models import Request, Transition, utcnow
+from storage.clock import utcnow
+from storage.models import ProcessorRequest, Transition
 
 SENT = "sent"
 CALLBACK_RECEIVED = "callback_received"
@@ -38,7 +39,7 @@ _TIMESTAMP_COLUMN = {
 
 
 def move(
-    request: Request,
+    request: ProcessorRequest,
     to_state: str,
     *,
     reason: str | None = None,
@@ -60,7 +61,7 @@ def move(
     return transition
 
 
-def start(request: Request, *, at: dt.datetime | None = None, reason: str | None = None) -> None:
+def start(request: ProcessorRequest, *, at: dt.datetime | None = None, reason: str | None = None) -> None:
     """Give a new request its first state, ``sent``, with a transition from nothing."""
     at = at or utcnow()
     request.state = SENT

@@ -24,6 +24,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from storage.clock import utcnow
+
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",
@@ -31,10 +33,6 @@ NAMING_CONVENTION = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
-
-
-def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 class UTCDateTime(TypeDecorator[dt.datetime]):
@@ -60,7 +58,7 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 
-class Request(Base):
+class ProcessorRequest(Base):
     """One personal-data request at one provider, from creation to proof of completion."""
 
     __tablename__ = "requests"
@@ -121,7 +119,7 @@ class Transition(Base):
     reason: Mapped[str | None] = mapped_column(Text)
     callback_id: Mapped[int | None] = mapped_column(ForeignKey("callbacks.id"))
 
-    request: Mapped[Request] = relationship(back_populates="transitions")
+    request: Mapped[ProcessorRequest] = relationship(back_populates="transitions")
 
 
 class Callback(Base):

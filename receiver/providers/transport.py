@@ -17,7 +17,6 @@ from __future__ import annotations
 import datetime as dt
 import email.utils
 import json
-import random
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -26,7 +25,8 @@ from typing import Any
 import requests
 import urllib3.exceptions
 
-from receiver.logs import get_logger
+from receiver.backoff import backoff_seconds
+from receiver.observability.logs import get_logger
 from receiver.providers.errors import ProviderError
 
 log = get_logger("receiver.providers")
@@ -140,7 +140,7 @@ class JsonTransport:
         if answer is not None and answer.status not in RETRY_STATUSES:
             return None
         asked = answer.retry_after if answer is not None else None
-        delay = asked if asked is not None else backoff(self.retry.base_delay, attempt)
+        delay = asked if asked is not None else backoff_seconds(attempt, base=self.retry.base_delay)
         return delay if waited + delay <= self.retry.max_wait else None
 
 
@@ -165,12 +165,6 @@ def _may_have_arrived(error: requests.RequestException) -> bool:
         return False
     reason = getattr(error.args[0] if error.args else None, "reason", None)
     return not isinstance(reason, urllib3.exceptions.NewConnectionError | urllib3.exceptions.ConnectTimeoutError)
-
-
-def backoff(base: float, attempt: int) -> float:
-    """Exponential backoff with jitter: between half and all of ``base * 2^(attempt-1)``."""
-    ceiling = base * 2 ** max(0, attempt - 1)
-    return random.uniform(ceiling / 2, ceiling)
 
 
 def retry_after_seconds(headers: Mapping[str, str], *, now: dt.datetime | None = None) -> float | None:

@@ -23,7 +23,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import BinaryIO, Protocol
 
 from storage.archives.stream import ArchiveStream
@@ -104,7 +104,3 @@ def check_metadata(metadata: Mapping[str, str]) -> dict[str, str]:
     if not (names_ok and values_ok) or total > MAX_METADATA_BYTES:
         raise StorageError("misconfigured", "archive metadata refused: names or values out of range")
     return dict(metadata)
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)

@@ -23,7 +23,8 @@ from pathlib import Path
 from typing import BinaryIO
 from urllib.parse import unquote, urlsplit
 
-from storage.archives.base import StoredArchive, check_key, check_metadata, utcnow
+from storage.archives.base import StoredArchive, check_key, check_metadata
+from storage.clock import utcnow
 from storage.archives.stream import ArchiveStream
 from storage.errors import StorageError
 

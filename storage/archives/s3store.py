@@ -65,7 +65,8 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
-from storage.archives.base import StoredArchive, check_key, check_metadata, utcnow
+from storage.archives.base import StoredArchive, check_key, check_metadata
+from storage.clock import utcnow
 from storage.archives.stream import ArchiveStream
 from storage.errors import StorageError
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import select
 
 from storage.db import Database
-from storage.models import Callback, Job, Request
+from storage.models import Callback, Job, ProcessorRequest
 from tests.support.load import Answer
 
 RECORDED = ("accepted", "duplicate")
@@ -50,7 +50,7 @@ def audit_callbacks(database_url: str, answers: Iterable[Answer]) -> Audit:
             rows: dict[str | None, list[Callback]] = {}
             for row in session.scalars(select(Callback)):
                 rows.setdefault(row.http_request_id, []).append(row)
-            states = {r.id: (r.state, r.authorising_callback_id) for r in session.scalars(select(Request))}
+            states = {r.id: (r.state, r.authorising_callback_id) for r in session.scalars(select(ProcessorRequest))}
     finally:
         database.dispose()
     audit = Audit(sent=len(answers), ok=sum(1 for a in answers if a.status == 200))
@@ -108,7 +108,7 @@ def archive_records(database_url: str, request_ids: Iterable[str]) -> dict[str, 
                 jobs.setdefault(job.request_id or "", []).append(job.state)
             return {
                 r.id: ArchiveRecord(r.state, r.state_reason, r.archive_sha256, r.archive_uri, tuple(jobs.get(r.id, ())))
-                for r in session.scalars(select(Request).where(Request.id.in_(wanted)))
+                for r in session.scalars(select(ProcessorRequest).where(ProcessorRequest.id.in_(wanted)))
             }
     finally:
         database.dispose()

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from storage.db import Database
-from storage.models import Job, Request
+from storage.models import Job, ProcessorRequest
 from tests.faults.audit import archive_problems, archive_records, audit_callbacks
 from tests.faults.conftest import address, wait_until
 from tests.support.databases import Backend
@@ -35,8 +35,8 @@ def downloading(database_url: str, pid: int) -> str | None:
     try:
         with database.transaction() as session:
             return session.scalars(
-                select(Request.id).join(Job, Job.request_id == Request.id)
-                .where(Job.kind == "archive", Job.state == "running", Request.state == "archiving",
+                select(ProcessorRequest.id).join(Job, Job.request_id == ProcessorRequest.id)
+                .where(Job.kind == "archive", Job.state == "running", ProcessorRequest.state == "archiving",
                        Job.lease_owner.like(f"%:{pid}:%"))
             ).first()
     finally:

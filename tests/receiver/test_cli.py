@@ -6,7 +6,7 @@ import json
 
 from app import create_app
 from storage.crypto import SecretBox
-from storage.models import Request
+from storage.models import ProcessorRequest
 
 
 def test_import_list_show(app, tmp_path, messagebird_signature_key):
@@ -43,6 +43,6 @@ def test_secrets_rotate_reseals_with_the_new_key(app_env, register, services, me
     result = rotated.test_cli_runner().invoke(args=["secrets", "rotate"])
     assert result.exit_code == 0 and "re-sealed 1 secrets" in result.output
     with services.database.transaction() as session:
-        sealed = session.get(Request, "req-1").signature_key_sealed
+        sealed = session.get(ProcessorRequest, "req-1").signature_key_sealed
     assert SecretBox(["n" * 40]).open(sealed) == messagebird_signature_key
     rotated.extensions["services"].close()

@@ -15,7 +15,7 @@ import requests
 from sqlalchemy import select
 
 from storage.db import Database
-from storage.models import Job, Request
+from storage.models import Job, ProcessorRequest
 from tests.conftest import ADMIN_TOKEN, CALLBACK_URL
 from tests.receiver.conftest import CALLBACK_PATH, callback_body
 from tests.support.zips import zip_bytes
@@ -36,13 +36,13 @@ def post_callback(base_url: str, body: bytes, headers: dict[str, str]) -> reques
                          headers={**headers, "Content-Type": "application/json"})
 
 
-def wait_for_state(database_url: str, state: str, request_id: str = "req-1", timeout: float = 40) -> Request:
+def wait_for_state(database_url: str, state: str, request_id: str = "req-1", timeout: float = 40) -> ProcessorRequest:
     database = Database(database_url)
     try:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             with database.transaction() as session:
-                request = session.get(Request, request_id)
+                request = session.get(ProcessorRequest, request_id)
                 if request is not None and request.state == state:
                     return request
             time.sleep(0.2)

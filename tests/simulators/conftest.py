@@ -11,11 +11,11 @@ import pytest
 import requests
 from sqlalchemy import update
 
-from receiver import records
+from receiver.usecases import records
 from receiver.services import Services
-from receiver.worker import Worker
+from receiver.jobs.worker import Worker
 from storage import jobs
-from storage.models import Job, Request
+from storage.models import Job, ProcessorRequest
 from tests.conftest import ADMIN_TOKEN
 from tests.support.databases import Backend
 from tests.support.simulators import eventually
@@ -51,7 +51,7 @@ def configure(services: Services, **changes: Any) -> None:
 
 def record(services: Services, request_id: str) -> dict[str, Any]:
     with services.database.transaction() as session:
-        request = session.get(Request, request_id)
+        request = session.get(ProcessorRequest, request_id)
         assert request is not None
         return {**records.request_summary(request), "transitions": [t.to_state for t in request.transitions],
                 "valueHash": request.value_hash}

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from receiver.logs import configure_logging
+from receiver.observability.logs import configure_logging
 from receiver.providers.clients import build_provider_clients
 from storage import jobs
 from tests.simulators.conftest import configure, make_due, reconcile_now, record, run_jobs, settle

@@ -7,7 +7,7 @@ import io
 import pytest
 from sqlalchemy import select
 
-from receiver.logs import configure_logging
+from receiver.observability.logs import configure_logging
 from storage import jobs
 from storage.models import Job
 from tests.simulators.conftest import configure, make_due, record, run_jobs, settle

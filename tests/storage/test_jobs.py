@@ -6,7 +6,8 @@ import datetime as dt
 import threading
 
 from storage import jobs
-from storage.models import Job, utcnow
+from storage.clock import utcnow
+from storage.models import Job
 
 
 def enqueue(database, count=1, **fields):

@@ -6,11 +6,11 @@ import pytest
 
 from storage import lifecycle
 from storage.errors import StorageError
-from storage.models import Request
+from storage.models import ProcessorRequest
 
 
-def new_request() -> Request:
-    request = Request(id="r", provider="messagebird", kind="KIND_USER_GET")
+def new_request() -> ProcessorRequest:
+    request = ProcessorRequest(id="r", provider="messagebird", kind="KIND_USER_GET")
     lifecycle.start(request)
     return request
 

@@ -3,7 +3,7 @@
 Used by the fault-injection suite (``tests/faults/``) and ``bench/callback_bench.py``.
 
 * ``register_requests`` stores requests straight into the database through
-  ``storage.requests.register`` (signature keys sealed with ``SecretBox``): thousands in
+  ``storage.registry.register`` (signature keys sealed with ``SecretBox``): thousands in
   seconds, where the admin API would take one HTTP round trip each.
 * ``sign_callbacks`` builds each delivery's exact bytes up front (both signature schemes,
   a unique ``X-Request-Id`` the service records in ``callbacks.http_request_id``), so
@@ -23,7 +23,7 @@ import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from storage import requests
+from storage import registry
 from storage.crypto import SecretBox
 from storage.db import Database
 from verification.testing import sign_hmac, sign_jwt
@@ -78,8 +78,8 @@ def register_requests(
         while chunk := list(itertools.islice(items, batch)):
             with database.transaction() as session:
                 for request_id, kind in chunk:
-                    new = requests.NewRequest(request_id, requests.MESSAGEBIRD, kind, signature_key_sealed=sealed)
-                    requests.register(session, new)
+                    new = registry.NewRequest(request_id, registry.MESSAGEBIRD, kind, signature_key_sealed=sealed)
+                    registry.register(session, new)
     finally:
         database.dispose()
 

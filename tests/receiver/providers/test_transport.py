@@ -1,4 +1,4 @@
-"""The transport's pure parts: reading Retry-After, the backoff, the meaning of a status."""
+"""The transport's pure parts: reading Retry-After and the meaning of a status."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 
 from receiver.providers.errors import ProviderError
-from receiver.providers.transport import Answer, backoff, error_for, retry_after_seconds
+from receiver.providers.transport import Answer, error_for, retry_after_seconds
 
 NOW = dt.datetime(2026, 11, 23, 12, 0, 0, tzinfo=dt.UTC)
 
@@ -19,11 +19,6 @@ NOW = dt.datetime(2026, 11, 23, 12, 0, 0, tzinfo=dt.UTC)
 )
 def test_retry_after_reads_seconds_and_http_dates(header, seconds):
     assert retry_after_seconds({"Retry-After": header}, now=NOW) == seconds
-
-
-def test_backoff_doubles_with_jitter():
-    for attempt, ceiling in ((1, 0.5), (2, 1.0), (3, 2.0)):
-        assert all(ceiling / 2 <= backoff(0.5, attempt) <= ceiling for _ in range(50))
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,216 @@
+"""The background worker: claims due jobs with a lease, runs them, retries with backoff.
+
+Any number of workers may run on any number of machines; the lease in the jobs
+table makes sure one job runs in one place at a time. While a job runs, a
+heartbeat thread extends its lease; a worker killed with ``kill -9`` stops
+extending it, the lease runs out, and another worker takes the job over.
+
+A handler ends its job itself, in the transaction that records its result
+(``jobs.finish`` beside the request's new state), so a result is never written
+without the job being done, nor the other way round. When a handler raises
+``JobFailure``, the worker either queues the job again after an exponential
+backoff with jitter, or gives up and marks the request ``failed`` with the reason.
+
+SIGTERM (and SIGINT) ask the worker to stop. A handler inside its
+``interruptible()`` section (a download that may block on a slow server) is
+interrupted at once; elsewhere it sees ``stop_requested()`` turn true. Either way
+it abandons its work with ``JobInterrupted`` and the job is released untouched
+for another worker, its attempt not counted.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import random
+import signal
+import socket
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from types import FrameType
+
+from sqlalchemy.orm import Session
+
+from receiver.backoff import backoff_seconds
+from receiver.jobs import archive, reconcile, voodoosms_poll
+from receiver.jobs.contract import Handler, JobContext, JobFailure, JobInterrupted
+from receiver.observability.logs import get_logger
+from receiver.observability.metrics import JOB_OUTCOMES
+from receiver.services import Services
+from storage import jobs, lifecycle, registry
+from storage.clock import utcnow
+from storage.errors import StorageError
+from storage.jobs import ClaimedJob
+
+log = get_logger("receiver.jobs.worker")
+
+BACKOFF_BASE_SECONDS = 5.0
+BACKOFF_CAP_SECONDS = 900.0
+
+
+def default_handlers() -> dict[str, Handler]:
+    """One handler per job kind."""
+    return {
+        jobs.ARCHIVE: archive.archive_job,
+        jobs.RECONCILE: reconcile.reconcile_job,
+        jobs.VOODOOSMS_POLL: voodoosms_poll.voodoosms_poll_job,
+    }
+
+
+@dataclass
+class Worker:
+    services: Services
+    handlers: dict[str, Handler] = field(default_factory=default_handlers)
+    owner: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}:{random.randrange(16**6):06x}")
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _in_interruptible: bool = False
+
+    def run(self, *, once: bool = False) -> int:
+        """Run jobs until stopped (or, with ``once``, until none is due); return how many ran."""
+        self._install_signal_handlers()
+        log.info("worker.started", owner=self.owner)
+        self._schedule_periodic_jobs()
+        ran = 0
+        while not self._stop.is_set():
+            claimed = self._claim()
+            if claimed is None:
+                if once:
+                    break
+                self._stop.wait(self.services.settings.worker_poll_seconds)
+                continue
+            self.run_job(claimed)
+            ran += 1
+        log.info("worker.stopped", owner=self.owner, jobs_run=ran)
+        return ran
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _schedule_periodic_jobs(self) -> None:
+        """Queue the MessageBird reconciliation if this worker runs it and none is queued."""
+        if jobs.RECONCILE not in self.handlers:
+            return
+        try:
+            reconcile.schedule_reconciliation(self.services)
+        except StorageError as error:
+            log.warning("reconcile.schedule_failed", reason=error.reason)
+
+    def _install_signal_handlers(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return
+
+        def request_stop(signum: int, _frame: FrameType | None) -> None:
+            log.info("worker.stopping", signal=signal.Signals(signum).name)
+            self._stop.set()
+            if self._in_interruptible:
+                self._in_interruptible = False
+                raise JobInterrupted("worker stopping")
+
+        signal.signal(signal.SIGTERM, request_stop)
+        signal.signal(signal.SIGINT, request_stop)
+
+    def _claim(self) -> ClaimedJob | None:
+        try:
+            with self.services.database.transaction() as session:
+                return jobs.claim_next(
+                    session, owner=self.owner, lease_seconds=self.services.settings.worker_lease_seconds
+                )
+        except StorageError as error:
+            log.warning("worker.claim_failed", reason=error.reason)
+            self._stop.wait(self.services.settings.worker_poll_seconds)
+            return None
+
+    def run_job(self, job: ClaimedJob) -> None:
+        log.info("job.started", job_id=job.id, kind=job.kind, request_id=job.request_id, attempt=job.attempts)
+        handler = self.handlers.get(job.kind)
+        heartbeat = _Heartbeat(self.services, job)
+        heartbeat.start()
+        try:
+            if handler is None:
+                raise JobFailure(f"no handler for job kind {job.kind}", retryable=False)
+            handler(JobContext(self.services, job, lambda: self._stop.is_set() or heartbeat.lost, self._interruptible))
+            log.info("job.finished", job_id=job.id, kind=job.kind, request_id=job.request_id)
+            JOB_OUTCOMES.labels(job.kind, "finished").inc()
+        except JobInterrupted:
+            self._release(job)
+            JOB_OUTCOMES.labels(job.kind, "released").inc()
+        except JobFailure as failure:
+            JOB_OUTCOMES.labels(job.kind, self._after_failure(job, failure)).inc()
+        except StorageError as error:
+            failure = JobFailure(f"storage {error.reason}: {error.message}", retryable=error.retryable)
+            JOB_OUTCOMES.labels(job.kind, self._after_failure(job, failure)).inc()
+        finally:
+            heartbeat.stop()
+
+    @contextmanager
+    def _interruptible(self) -> Iterator[None]:
+        """A section that SIGTERM interrupts at once by raising ``JobInterrupted`` in it."""
+        if self._stop.is_set():
+            raise JobInterrupted("worker stopping")
+        self._in_interruptible = True
+        try:
+            yield
+        finally:
+            self._in_interruptible = False
+
+    def _release(self, job: ClaimedJob) -> None:
+        with self.services.database.transaction() as session:
+            jobs.release(session, job)
+        log.info("job.released", job_id=job.id, kind=job.kind, request_id=job.request_id)
+
+    def _after_failure(self, job: ClaimedJob, failure: JobFailure) -> str:
+        """Queue the job again or give it up; returns which ("retrying" or "failed")."""
+        settings = self.services.settings
+        age = (utcnow() - job.created_at).total_seconds()
+        if failure.retryable and job.attempts < settings.worker_max_attempts and age < settings.worker_max_age_seconds:
+            delay = backoff_seconds(job.attempts, base=BACKOFF_BASE_SECONDS, cap=BACKOFF_CAP_SECONDS)
+            with self.services.database.transaction() as session:
+                jobs.retry_later(session, job, run_after=utcnow() + dt.timedelta(seconds=delay), error=failure.reason)
+            log.warning("job.retrying", job_id=job.id, request_id=job.request_id, reason=failure.reason,
+                        attempt=job.attempts, delay_s=round(delay, 1))
+            return "retrying"
+        with self.services.database.transaction() as session:
+            if jobs.give_up(session, job, error=failure.reason) and job.request_id:
+                mark_failed(session, job.request_id, failure.reason)
+        log.error("job.failed", job_id=job.id, request_id=job.request_id, reason=failure.reason, attempt=job.attempts)
+        return "failed"
+
+
+def mark_failed(session: Session, request_id: str, reason: str) -> None:
+    request = registry.find(session, request_id, for_update=True)
+    if request is not None and request.state != lifecycle.COMPLETED:
+        lifecycle.move(request, lifecycle.FAILED, reason=reason)
+
+
+class _Heartbeat:
+    """Extends a running job's lease every third of the lease, until stopped or the lease is lost."""
+
+    def __init__(self, services: Services, job: ClaimedJob) -> None:
+        self._services = services
+        self._job = job
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name=f"heartbeat-{job.id}", daemon=True)
+        self.lost = False
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopped.set()
+        self._thread.join()
+
+    def _beat(self) -> None:
+        lease = self._services.settings.worker_lease_seconds
+        while not self._stopped.wait(lease / 3):
+            try:
+                with self._services.database.transaction() as session:
+                    held = jobs.extend_lease(session, self._job, lease_seconds=lease)
+            except StorageError as error:
+                log.warning("job.heartbeat_failed", job_id=self._job.id, reason=error.reason)
+                continue
+            if not held:
+                self.lost = True
+                log.warning("job.lease_lost", job_id=self._job.id, request_id=self._job.request_id)
+                return

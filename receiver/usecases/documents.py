@@ -1,0 +1,236 @@
+"""Every document the service accepts, declared once as a pydantic model.
+
+The admin API and the CLI read the same JSON documents, and MessageBird's
+callback body is one too; each use case validates its input here, so a rule is
+written once and the OpenAPI document can be derived from the same models.
+Field names on the wire are camelCase (``subjectRef``), as MessageBird's own.
+
+``parse`` and ``parse_json`` turn the first validation problem into a
+``UseCaseError`` naming the parameter (``missing`` for an absent or blank
+required one, ``invalid`` otherwise) and never echo the offending value, which
+may be personal data.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from typing import Annotated, Any, Literal, TypeVar
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StringConstraints,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
+from pydantic.alias_generators import to_camel
+from pydantic_core import PydanticCustomError
+
+from receiver.usecases.errors import UseCaseError
+from storage.registry import DELETE_KINDS, GET_KINDS, PERSONAL_KINDS
+
+MAX_TEXT = 1000
+# The documented values of the Personal Data API's ``field`` attribute.
+MESSAGEBIRD_FIELDS = ("phone_number", "email", "ipv4", "ipv6", "address", "name", "chat api contact ID")
+EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+PHONE = re.compile(r"\+?[0-9][0-9 ().-]{4,24}")
+UK_NUMBER = re.compile(r"44[0-9]{8,13}")
+
+Kind = Literal["KIND_PERSONAL_GET", "KIND_PERSONAL_DELETE", "KIND_USER_GET", "KIND_USER_DELETE"]
+MessageBirdField = Literal["phone_number", "email", "ipv4", "ipv6", "address", "name", "chat api contact ID"]
+assert set(Kind.__args__) == GET_KINDS | DELETE_KINDS  # type: ignore[attr-defined]
+
+
+def _blank_is_absent(value: Any) -> Any:
+    """A blank string counts as not given: ``""`` and ``"  "`` are ``None``."""
+    return None if isinstance(value, str) and not value.strip() else value
+
+
+def _storable(value: str) -> str:
+    """Text every database keeps: encodable as UTF-8 (JSON's lone surrogates are not), no NUL (PostgreSQL)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise PydanticCustomError("unstorable", "holds characters that cannot be stored") from None
+    if "\x00" in value:
+        raise PydanticCustomError("unstorable", "holds characters that cannot be stored")
+    return value
+
+
+def value_fits(field_name: str | None, value: str) -> bool:
+    """Whether ``value`` has the form its ``field`` calls for (checked before anything is sent)."""
+    if field_name == "email":
+        return EMAIL.fullmatch(value) is not None
+    if field_name == "phone_number":
+        return PHONE.fullmatch(value) is not None and 6 <= sum(c.isdigit() for c in value) <= 15
+    if field_name in ("ipv4", "ipv6"):
+        try:
+            address = ipaddress.ip_address(value)
+        except ValueError:
+            return False
+        return address.version == int(field_name[-1])
+    return True
+
+
+def _uk_number(raw: Any) -> int:
+    if raw is None or raw == "":
+        raise PydanticCustomError("missing", "is required")
+    text = str(raw) if isinstance(raw, int) and not isinstance(raw, bool) else raw
+    if not isinstance(text, str) or not UK_NUMBER.fullmatch(text):
+        raise PydanticCustomError(
+            "uk_number", "must be digits only, beginning with 44 as VoodooSMS requires (e.g. 447700900123)")
+    return int(text)
+
+
+def _blank_is_missing(value: Any) -> Any:
+    """A required text given blank is missing, as if it were not given at all."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        raise PydanticCustomError("missing", "is required")
+    return value
+
+
+def _url_text(value: str | None) -> str | None:
+    return (_storable(value).strip() or None) if value else None
+
+
+def _text(limit: int) -> Any:
+    return Annotated[
+        str,
+        StringConstraints(strip_whitespace=True, max_length=limit),
+        AfterValidator(_storable),
+    ]
+
+
+Text = _text(MAX_TEXT)
+ShortText = _text(200)
+RequiredText = Annotated[Text, BeforeValidator(_blank_is_missing)]
+OptionalText = Annotated[Text | None, BeforeValidator(_blank_is_absent)]
+OptionalShortText = Annotated[ShortText | None, BeforeValidator(_blank_is_absent)]
+RequestId = Annotated[
+    str, BeforeValidator(_blank_is_missing),
+    StringConstraints(strip_whitespace=True, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"),
+]
+CallbackText = Annotated[str, BeforeValidator(_blank_is_missing), StringConstraints(strip_whitespace=True),
+                         AfterValidator(_storable)]
+
+
+class Document(BaseModel):
+    """A document from ops: camelCase on the wire, unknown parameters refused, values trimmed."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True, strict=True,
+        hide_input_in_errors=True,
+    )
+
+
+class ImportRequestDocument(Document):
+    """``POST /api/requests/import``: a MessageBird request created elsewhere, with its ``signatureKey``."""
+
+    id: RequestId = Field(description="MessageBird's request id")
+    signature_key: RequiredText = Field(repr=False, description="The request's signatureKey, stored sealed, never shown")
+    kind: Kind
+    field: Annotated[MessageBirdField | None, BeforeValidator(_blank_is_absent)] = None
+    reason: OptionalText = None
+    subject_ref: OptionalShortText = Field(None, description="The Controller's reference; never personal data")
+
+
+class MessageBirdRequestDocument(Document):
+    """``POST /api/requests``: a Personal Data request to send to MessageBird.
+
+    ``field`` and ``value`` are required for ``KIND_PERSONAL_*`` and must be absent for
+    ``KIND_USER_*``; ``value`` must have the form its ``field`` calls for. It is sent
+    and never kept: the record holds only its keyed hash.
+    """
+
+    kind: Kind
+    field: Annotated[MessageBirdField | None, BeforeValidator(_blank_is_absent)] = Field(None, validate_default=True)
+    value: Annotated[Text | None, BeforeValidator(_blank_is_absent)] = Field(None, repr=False, validate_default=True)
+    reason: RequiredText
+    subject_ref: OptionalShortText = None
+
+    @field_validator("field", "value")
+    @classmethod
+    def _given_exactly_for_personal_kinds(cls, given: str | None, info: ValidationInfo) -> str | None:
+        kind = info.data.get("kind")
+        if kind is None:
+            return given
+        if kind not in PERSONAL_KINDS and given is not None:
+            raise PydanticCustomError("not_allowed", "must not be given for {kind}", {"kind": kind})
+        if kind in PERSONAL_KINDS and given is None:
+            raise PydanticCustomError("missing", "is required")
+        if info.field_name == "value" and given is not None and not value_fits(info.data.get("field"), given):
+            raise PydanticCustomError("value_form", "is not a valid {field}", {"field": info.data.get("field")})
+        return given
+
+
+class ForgetDocument(Document):
+    """``POST /api/forget``: a VoodooSMS forget request for one UK number (digits, starting 44)."""
+
+    number: Annotated[int, BeforeValidator(_uk_number)] = Field(repr=False)
+    blacklist: StrictBool | None = None
+    reason: OptionalText = None
+    subject_ref: OptionalShortText = None
+
+
+class CallbackBody(BaseModel):
+    """MessageBird's Personal Data callback: ``{requestId, requestKind, result, data}``; other keys ignored."""
+
+    model_config = ConfigDict(alias_generator=to_camel, extra="ignore", frozen=True, strict=True,
+                              hide_input_in_errors=True)
+
+    request_id: CallbackText
+    request_kind: CallbackText
+    result: Annotated[str, AfterValidator(_storable)] | None = None
+    #: The archive URL, for GET kinds: a bearer secret, sealed at rest and never logged.
+    data: Annotated[str | None, AfterValidator(_url_text)] = Field(None, repr=False)
+
+
+Model = TypeVar("Model", bound=BaseModel)
+_OWN_ERROR_TYPES = frozenset({"unstorable", "not_allowed", "value_form", "uk_number"})
+
+
+def parse(model: type[Model], document: Any) -> Model:
+    """``document`` (parsed JSON) as ``model``; ``UseCaseError`` naming the first problem."""
+    try:
+        return model.model_validate(document)
+    except ValidationError as error:
+        raise _refusal(model, error) from None
+
+
+def parse_json(model: type[Model], raw: bytes) -> Model:
+    """The raw JSON bytes as ``model``; ``UseCaseError`` for bad JSON or the first problem."""
+    try:
+        return model.model_validate_json(raw)
+    except ValidationError as error:
+        raise _refusal(model, error) from None
+
+
+def _refusal(model: type[BaseModel], error: ValidationError) -> UseCaseError:
+    first = error.errors(include_input=False, include_url=False)[0]
+    kind, location = first["type"], first["loc"]
+    if kind in ("json_invalid", "recursion_loop") or (kind == "model_type" and not location):
+        message = "Body is not valid JSON" if kind != "model_type" else "Body must be a JSON object"
+        return UseCaseError("invalid", message, reason="malformed_json")
+    if kind in ("model_attributes_type", "dict_type", "model_type") and not location:
+        return UseCaseError("invalid", "Body must be a JSON object", reason="malformed_json")
+    name = _wire_name(model, location)
+    if kind == "missing":
+        return UseCaseError("missing", f"{name} is required", reason="missing_field", parameter=name)
+    if kind == "extra_forbidden":
+        return UseCaseError("invalid", f"unknown parameter {name}", reason="unknown_parameter", parameter=name)
+    own_words = kind in _OWN_ERROR_TYPES  # written to follow the parameter's name: "value is not a valid email"
+    description = f"{name} {first['msg']}" if own_words else f"{name}: {first['msg']}"
+    return UseCaseError("invalid", description, parameter=name)
+
+
+def _wire_name(model: type[BaseModel], location: tuple[int | str, ...]) -> str:
+    """The parameter as the caller wrote it (``subjectRef``), from pydantic's error location."""
+    head = str(location[0]) if location else "body"
+    info = model.model_fields.get(head)
+    return (info.alias or head) if info is not None else head

@@ -1,0 +1,99 @@
+"""How a request looks to ops: the JSON the admin API answers and the CLI prints.
+
+The signature key never appears here, nor the personal data value (only that a
+keyed hash of it is held).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from typing import Any
+
+from storage.models import Callback, ProcessorRequest, Transition
+
+
+def _time(value: dt.datetime | None) -> str | None:
+    return value.isoformat().replace("+00:00", "Z") if value else None
+
+
+def request_summary(request: ProcessorRequest) -> dict[str, Any]:
+    return {
+        "id": request.id,
+        "provider": request.provider,
+        "kind": request.kind,
+        "field": request.field,
+        "state": request.state,
+        "stateReason": request.state_reason,
+        "subjectRef": request.subject_ref,
+        "reason": request.reason,
+        "result": request.result,
+        "providerState": request.provider_state,
+        "callbackMissing": request.callback_missing,
+        "actionNeeded": request.action_needed,
+        "providerCreatedAt": _time(request.provider_created_at),
+        "providerCheckedAt": _time(request.provider_checked_at),
+        "blacklist": request.blacklist,
+        "hasValueHash": request.value_hash is not None,
+        "createdAt": _time(request.created_at),
+        "updatedAt": _time(request.updated_at),
+        "callbackReceivedAt": _time(request.callback_received_at),
+        "archivingAt": _time(request.archiving_at),
+        "completedAt": _time(request.completed_at),
+        "failedAt": _time(request.failed_at),
+        "archive": _archive(request),
+    }
+
+
+def request_detail(request: ProcessorRequest, callbacks: Sequence[Callback]) -> dict[str, Any]:
+    """The whole record: summary, state history, every callback, and the chain of custody."""
+    return {
+        **request_summary(request),
+        "transitions": [_transition(t) for t in request.transitions],
+        "callbacks": [_callback(c) for c in callbacks],
+        "authorisingCallbackId": request.authorising_callback_id,
+    }
+
+
+def _archive(request: ProcessorRequest) -> dict[str, Any] | None:
+    if request.archive_uri is None:
+        return None
+    return {
+        "uri": request.archive_uri,
+        "bytes": request.archive_bytes,
+        "sha256": request.archive_sha256,
+        "versionId": request.archive_version_id,
+        "storedAt": _time(request.archive_stored_at),
+    }
+
+
+def _transition(transition: Transition) -> dict[str, Any]:
+    return {
+        "from": transition.from_state,
+        "to": transition.to_state,
+        "at": _time(transition.at),
+        "reason": transition.reason,
+        "callbackId": transition.callback_id,
+    }
+
+
+def _callback(callback: Callback) -> dict[str, Any]:
+    return {
+        "id": callback.id,
+        "receivedAt": _time(callback.received_at),
+        "verdict": callback.verdict,
+        "reason": callback.reason,
+        "status": callback.status_code,
+        "requestKind": callback.request_kind,
+        "jwt": {"verdict": callback.jwt_verdict, "reason": callback.jwt_reason, "jti": callback.jwt_id},
+        "hmac": {
+            "verdict": callback.hmac_verdict,
+            "reason": callback.hmac_reason,
+            "keyEncoding": callback.hmac_key_encoding,
+            "timestamp": callback.hmac_timestamp,
+        },
+        "bodySha256": callback.body_sha256,
+        "bodyBytes": callback.body_bytes,
+        "hasArchiveUrl": callback.has_archive_url,
+        "remoteAddr": callback.remote_addr,
+    }

@@ -1,0 +1,45 @@
+"""Registering requests: the one path by which a request and its signature key are stored.
+
+``/api/requests/import`` and ``flask requests import`` use it for requests created
+elsewhere; sending a request stores what the provider answered through it too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from receiver.services import Services
+from receiver.usecases.documents import ImportRequestDocument, parse
+from storage import registry
+from storage.models import ProcessorRequest
+
+
+def import_messagebird_request(services: Services, document: Any) -> ProcessorRequest:
+    """Validate an import document and store the request in state ``sent``."""
+    imported = parse(ImportRequestDocument, document)
+    new = registry.NewRequest(
+        id=imported.id,
+        provider=registry.MESSAGEBIRD,
+        kind=imported.kind,
+        field=imported.field,
+        reason=imported.reason,
+        subject_ref=imported.subject_ref,
+        signature_key_sealed=services.secrets.seal(imported.signature_key),
+    )
+    return store(services, new)
+
+
+#: Work done in the transaction that stores a request (queue its first job...), given the stored request.
+After = Callable[[Session, ProcessorRequest], None]
+
+
+def store(services: Services, new: registry.NewRequest, *, after: After | None = None) -> ProcessorRequest:
+    """Register ``new`` in state ``sent``; ``after`` runs in the same transaction."""
+    with services.database.transaction() as session:
+        request = registry.register(session, new)
+        if after is not None:
+            after(session, request)
+        return request

@@ -1,0 +1,27 @@
+"""Everything that speaks HTTP: the blueprints, the bearer check, the error answers, the request context.
+
+    webhooks (MessageBird's callbacks) ──┐
+    admin (/api, ops)                    ├──▶ receiver.usecases ──▶ storage
+    health, metrics                      ┘
+
+``register_web(app)`` wires it all into the application factory. Nothing here
+imports ``receiver.jobs``.
+"""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from receiver.web import admin, health, metrics, webhooks
+from receiver.web.context import register_request_context
+from receiver.web.errors import register_errorhandlers
+
+BLUEPRINTS = (health.blueprint, webhooks.blueprint, admin.blueprint, metrics.blueprint)
+
+
+def register_web(app: Flask) -> None:
+    """Blueprints, the per-request id and access log, and the handlers that answer every failure."""
+    for blueprint in BLUEPRINTS:
+        app.register_blueprint(blueprint)
+    register_request_context(app)
+    register_errorhandlers(app)

@@ -1,0 +1,105 @@
+"""The admin API for ops: register and read requests. Bearer ``ADMIN_TOKEN`` on every route."""
+
+from __future__ import annotations
+
+import json
+
+from flask import Blueprint, Response, jsonify, request, send_file
+
+from receiver.web.current import services
+from receiver.usecases import archives, records, registration, sending
+from receiver.web.auth import require_admin_token
+from receiver.web.errors import HttpProblem, invalid
+from storage import lifecycle, registry
+
+blueprint = Blueprint("admin", __name__, url_prefix="/api")
+MAX_PAGE = 200
+
+
+blueprint.before_request(require_admin_token)
+
+
+@blueprint.post("/requests/import")
+def import_request() -> tuple[Response, int]:
+    created = registration.import_messagebird_request(services(), _json_body())
+    return jsonify(records.request_summary(created)), 201
+
+
+@blueprint.post("/requests")
+def create_request() -> tuple[Response, int]:
+    """Send a MessageBird Personal Data request and register what MessageBird answered."""
+    return _sent(sending.send_messagebird_request(services(), _json_body()))
+
+
+@blueprint.post("/forget")
+def forget_number() -> tuple[Response, int]:
+    """Send a VoodooSMS forget request; the worker polls its status."""
+    return _sent(sending.forget_number(services(), _json_body()))
+
+
+def _sent(sent: sending.Sent) -> tuple[Response, int]:
+    return jsonify({**records.request_summary(sent.request), "earlierRequests": sent.earlier}), 201
+
+
+@blueprint.get("/requests")
+def list_requests() -> Response:
+    state = _optional_arg("state", lifecycle.STATES)
+    kind = _optional_arg("kind", registry.MESSAGEBIRD_KINDS | {registry.VOODOOSMS_FORGET})
+    provider = _optional_arg("provider", registry.PROVIDERS)
+    missing = _optional_arg("callbackMissing", ("true", "false"))
+    limit = _limit()
+    try:
+        with services().database.transaction() as session:
+            page = registry.list_page(
+                session, state=state, kind=kind, provider=provider, limit=limit, cursor=request.args.get("cursor"),
+                callback_missing=None if missing is None else missing == "true",
+            )
+            body = {"requests": [records.request_summary(r) for r in page.requests], "nextCursor": page.next_cursor}
+    except ValueError:
+        raise invalid("cursor is not valid", parameter="cursor") from None
+    return jsonify(body)
+
+
+@blueprint.get("/requests/<request_id>")
+def show_request(request_id: str) -> Response:
+    with services().database.transaction() as session:
+        found = registry.get(session, request_id)
+        return jsonify(records.request_detail(found, registry.callbacks_of(session, request_id)))
+
+
+@blueprint.post("/requests/<request_id>/retry")
+def retry_request(request_id: str) -> tuple[Response, int]:
+    retried = archives.retry_archive(services(), request_id)
+    return jsonify(records.request_summary(retried)), 202
+
+
+@blueprint.get("/requests/<request_id>/archive")
+def download_archive(request_id: str) -> Response:
+    """A short-lived presigned URL for an S3 archive, or the file itself from the file store."""
+    access = archives.archive_access(services(), request_id)
+    if access.url is not None:
+        return jsonify(url=access.url, expiresIn=access.expires_in)
+    return send_file(access.file, mimetype="application/zip", as_attachment=True, download_name=f"{request_id}.zip")
+
+
+def _json_body() -> object:
+    if request.mimetype != "application/json":
+        raise HttpProblem(415, 10, "Content-Type must be application/json", reason="unsupported_media_type")
+    try:
+        return json.loads(request.get_data(cache=False))
+    except (ValueError, RecursionError):
+        raise invalid("Body is not valid JSON", reason="malformed_json") from None
+
+
+def _optional_arg(name: str, allowed: object) -> str | None:
+    value = request.args.get(name) or None
+    if value is not None and value not in allowed:  # type: ignore[operator]
+        raise invalid(f"{name} is not one of the known values", parameter=name)
+    return value
+
+
+def _limit() -> int:
+    raw = request.args.get("limit", "50")
+    if not raw.isdigit() or not 1 <= int(raw) <= MAX_PAGE:
+        raise invalid(f"limit must be a whole number from 1 to {MAX_PAGE}", parameter="limit")
+    return int(raw)

@@ -1,0 +1,48 @@
+"""Per request: an id bound to every log event, echoed in ``X-Request-Id``, and one access event."""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+
+import structlog
+from flask import Flask, Response, g, request
+
+from receiver.observability.logs import get_logger
+
+_SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+access_log = get_logger("receiver.access")
+
+
+def register_request_context(app: Flask) -> None:
+    """Bind a request id to every log event of a request, and log one access event."""
+    app.before_request(_bind_request_id)
+    app.after_request(_log_access)
+    app.teardown_request(_unbind)
+
+
+def _bind_request_id() -> None:
+    offered = request.headers.get("X-Request-Id", "")
+    request_id = offered if _SAFE_REQUEST_ID.match(offered) else uuid.uuid4().hex
+    request.environ["receiver.request_id"] = request_id
+    g.started = time.perf_counter()
+    structlog.contextvars.clear_contextvars()
+    structlog.contextvars.bind_contextvars(http_request_id=request_id)
+
+
+def _log_access(response: Response) -> Response:
+    response.headers["X-Request-Id"] = request.environ.get("receiver.request_id", "")
+    elapsed = time.perf_counter() - g.get("started", time.perf_counter())
+    access_log.info(
+        "http.request",
+        method=request.method,
+        path=request.path,
+        status=response.status_code,
+        duration_ms=round(elapsed * 1000, 2),
+    )
+    return response
+
+
+def _unbind(_error: BaseException | None) -> None:
+    structlog.contextvars.clear_contextvars()

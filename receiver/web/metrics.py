@@ -1,0 +1,18 @@
+"""``GET /metrics``: every process's counters and the database's facts, for Prometheus."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from receiver.observability.metrics import registry_for
+from receiver.web.current import services
+from receiver.web.auth import require_admin_token
+
+blueprint = Blueprint("metrics", __name__)
+
+
+@blueprint.get("/metrics")
+def metrics() -> Response:
+    require_admin_token()
+    return Response(generate_latest(registry_for(services().database)), mimetype=CONTENT_TYPE_LATEST)

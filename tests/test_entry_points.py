@@ -1,0 +1,61 @@
+"""Every entry point refuses a bad configuration the same way: one line per problem, exit status 2, no traceback.
+
+The Procfile's three commands (release: ``flask db upgrade``; web: gunicorn; worker:
+``flask worker``) and any other ``flask`` command are run as real processes.
+"""
+
+from __future__ import annotations
+
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from settings import CONFIG_ERROR_EXIT_STATUS
+from tests.support.processes import PROJECT_ROOT, process_env
+
+pytestmark = pytest.mark.slow
+
+BIN = Path(sys.executable).parent
+PROCFILE_COMMANDS = dict(line.split(": ", 1) for line in (PROJECT_ROOT / "Procfile").read_text().splitlines() if line)
+ENTRY_POINTS = {**PROCFILE_COMMANDS, "a flask command": "flask --app wsgi requests list"}
+
+#: Two problems at once: a missing secret and a malformed number.
+BAD_ENVIRONMENT = {
+    "PUBLIC_URL": "https://hooks.example.test",
+    "ADMIN_TOKEN": "a" * 20,
+    "MESSAGEBIRD_SIGNING_KEY": "signing-key",
+    "DATABASE_TIMEOUT_SECONDS": "soon",
+}
+
+
+def run(command: str, environment: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    env = process_env(environment)
+    env["PATH"] = f"{BIN}:{env.get('PATH', '')}"
+    for inherited in {"SECRET_KEY", "DATABASE_URL", "ARCHIVE_STORE_URL"} - set(environment):
+        env.pop(inherited, None)
+    return subprocess.run(shlex.split(command), cwd=PROJECT_ROOT, env=env, capture_output=True, text=True,
+                          timeout=60)
+
+
+@pytest.mark.parametrize("entry_point", ENTRY_POINTS)
+def test_a_bad_configuration_is_one_line_per_problem_and_status_2(entry_point):
+    result = run(ENTRY_POINTS[entry_point], BAD_ENVIRONMENT)
+    assert result.returncode == CONFIG_ERROR_EXIT_STATUS, result.stdout + result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
+    assert result.stderr.splitlines() == [
+        "configuration error: SECRET_KEY: required but not set",
+        "configuration error: DATABASE_TIMEOUT_SECONDS: must be a number, got 'soon'",
+    ]
+
+
+def test_a_setting_that_fails_only_when_the_services_are_built_stops_gunicorn_before_any_worker():
+    environment = {**BAD_ENVIRONMENT, "SECRET_KEY": "s" * 40, "DATABASE_TIMEOUT_SECONDS": "5",
+                   "ARCHIVE_STORE_URL": "s3://NOT_A_BUCKET/x"}
+    result = run(PROCFILE_COMMANDS["web"], environment)
+    assert result.returncode == CONFIG_ERROR_EXIT_STATUS, result.stdout + result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("configuration error: ARCHIVE_STORE_URL:")
