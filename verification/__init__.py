@@ -18,6 +18,9 @@ from verification.jwt_signature import HEADER as JWT_HEADER
 from verification.jwt_signature import verify_jwt
 from verification.replay import MemoryReplayCache, ReplayCache
 
+#: The release; ``pyproject.toml`` reads it from here and CHANGELOG.md says what each one brought.
+__version__ = "0.1.0"
+
 __all__ = [
     "HMAC_HEADER",
     "JWT_HEADER",

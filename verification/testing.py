@@ -1,7 +1,9 @@
 """A pytest plugin that signs requests the way MessageBird does, for this project and its integrators.
 
-Load it with ``pytest_plugins = ["verification.testing"]`` in the root ``conftest.py``
-(or ``pytest -p verification.testing``). It provides:
+Installed with pip (``messagebird-signature-verification[pytest]``), it loads itself through
+its ``pytest11`` entry point. From a checkout, load it with ``pytest_plugins =
+["verification.testing"]`` in the root ``conftest.py`` (or ``pytest -p verification.testing``);
+the entry point bears the module's name, so either also works beside it. It provides:
 
 - ``sign_hmac`` and ``sign_jwt``: header values for one request, built with the
   same payload and hash helpers the verifiers use, so the two cannot drift apart;
