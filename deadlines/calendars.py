@@ -160,6 +160,8 @@ def _country_info(country: str, subdivision: str | None) -> _CountryInfo:
         empty = holidays.country_holidays(country, subdiv=subdivision, years=(), expand=False)
     except NotImplementedError:
         raise DeadlineError("invalid_setting") from None
+    if subdivision is not None and subdivision not in empty.subdivisions:
+        raise DeadlineError("invalid_setting")  # an alias such as "Scotland": only the codes are settings
     language = next((name for name in _ENGLISH if name in empty.supported_languages), empty.default_language)
     return _CountryInfo(empty.start_year, empty.end_year, language)
 

@@ -1,4 +1,4 @@
-"""Calendars the deadline tests share."""
+"""The calendar most deadline tests use: England and Wales, the UK default."""
 
 from __future__ import annotations
 
@@ -10,8 +10,3 @@ from deadlines import Calendar
 @pytest.fixture
 def england() -> Calendar:
     return Calendar.for_jurisdiction("UK")
-
-
-@pytest.fixture
-def eu() -> Calendar:
-    return Calendar.for_jurisdiction("EU")
