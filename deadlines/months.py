@@ -1,9 +1,10 @@
 """Counting calendar months, the unit of every GDPR time limit.
 
-GDPR Art. 12(3) gives "one month of receipt of the request", and the ICO's counting
-rule (the same as Regulation 1182/71 Art. 3(2)(c)) reads it as: from the day of
-receipt to the corresponding date of the next month; when the next month has no
-such date, the last day of that month (31 January → 28 or 29 February).
+GDPR Art. 12(3) gives "one month of receipt of the request". The ICO's counting
+rule, which matches Regulation 1182/71 Art. 3(2)(c) for periods in months, reads
+it as: from the day of receipt to the corresponding date of the next month; when
+the next month has no such date, the last day of that month (31 January → 28 or
+29 February).
 ``dateutil.relativedelta`` clamps to the month's end in exactly this way.
 
 An extension is counted the ICO's way, three months from the original start, not

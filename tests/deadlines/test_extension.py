@@ -48,7 +48,8 @@ def test_the_extended_deadline_is_three_calendar_months_from_the_start(
 
 
 def test_the_extension_is_counted_from_the_uk_clock_start() -> None:
-    deadline = extended(date(2025, 1, 20), clock_starts_on=date(2025, 1, 31), extension=Extension(date(2025, 2, 3), "x"))
+    notice = Extension(date(2025, 2, 3), "complex")
+    deadline = extended(date(2025, 1, 20), clock_starts_on=date(2025, 1, 31), extension=notice)
     assert (deadline.original_due_on, deadline.due_on) == (date(2025, 2, 28), date(2025, 4, 30))
 
 
