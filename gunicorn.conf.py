@@ -76,3 +76,4 @@ logconfig_dict = {
         "gunicorn.access": {"handlers": [], "propagate": True, "level": "WARNING"},  # the app logs http.request
     },
 }
+

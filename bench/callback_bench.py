@@ -1,16 +1,19 @@
-"""Callback endpoint bench: verified callbacks per second and latency through gunicorn, against ``GET /healthz``.
+"""Callback endpoint bench: verified callbacks per second and latency through gunicorn, against two baselines.
 
 For each backend (a fresh SQLite file; a fresh schema on the PostgreSQL named by
 ``TEST_POSTGRES_URL``, default the local server) the bench starts the Procfile's web
 command (``gunicorn -c gunicorn.conf.py``, ``--workers`` processes) on a free loopback
-port, registers every request straight into the database, signs the whole corpus (both
-schemes, a fresh ``jti`` each) before anything is timed, and then:
+port, and beside it the durable-ack floor (``bench/floor_app.py``: one row inserted and
+committed per POST, same gunicorn settings, same database); it registers every request
+straight into the database, signs the whole corpus (both schemes, a fresh ``jti`` each)
+before anything is timed, and then:
 
-1. throughput: ``--rounds`` rounds, each ``--requests`` bare ``GET /healthz`` (the baseline:
-   gunicorn, Flask and the access log, nothing else) then as many distinct signed
-   ``KIND_USER_DELETE`` callbacks (JWT + HMAC verified, replay key, callback row, request
-   completed, one transaction), ``--concurrency`` at a time from an asyncio client on raw
-   sockets, one connection per request;
+1. throughput: ``--rounds`` rounds, each ``--requests`` bare ``GET /healthz`` (gunicorn,
+   Flask and the access log, nothing else), as many ``POST /floor`` (the floor: nothing
+   acknowledges durably for less) and as many distinct signed ``KIND_USER_DELETE``
+   callbacks (JWT + HMAC verified, replay key, callback row, request completed, one
+   transaction), ``--concurrency`` at a time from an asyncio client on raw sockets, one
+   connection per request, interleaved round by round;
 2. ack latency, one request at a time, interleaved: a ``KIND_PERSONAL_GET`` callback whose
    ``data`` points at a 1 GiB ZIP (served over loopback HTTPS; no worker runs, so it is
    never downloaded: the callback only seals the URL and enqueues the job) against one
@@ -46,13 +49,16 @@ from sqlalchemy import func, select  # noqa: E402
 
 from storage.db import Database  # noqa: E402
 from storage.models import Job, ProcessorRequest  # noqa: E402
+from bench.floor_app import create_floor_tables  # noqa: E402
 from tests.support.load import (  # noqa: E402
     DELETE_KIND,
     GET_KIND,
     Answer,
     CallbackSigner,
+    Delivery,
     fire,
     get_request,
+    http_request,
     register_requests,
     sign_callbacks,
 )
@@ -152,26 +158,45 @@ def bench_backend(name: str, database_url: str, workdir: Path, archive_url: str,
     latency = {f"ack-{kind}-{i}": GET_KIND for i in range(args.latency_requests) for kind in ("archive", "none")}
     register_requests(database_url, secret_key=env["SECRET_KEY"], signature_key=signer.signature_key,
                       kinds={**burst, **latency})
+    create_floor_tables(database_url)
     launcher = Launcher(workdir)
     try:
-        web = launcher.start_web(env, workers=args.workers)
-        host, port = (web.base_url or "").removeprefix("http://").split(":")
-        address = (host, int(port))
+        address = address_of(launcher.start_web(env, workers=args.workers))
+        floor = address_of(launcher.start_web(env, workers=args.workers, app="bench.floor_app:create_floor_app()"))
         data = {rid: archive_url for rid in latency if rid.startswith("ack-archive")}
         corpus = sign_callbacks(signer, burst)
         acks = sign_callbacks(signer, latency, data=data)
-        fire(address, [get_request("/healthz") for _ in range(200)], concurrency=args.concurrency)  # warm up
+        for server in (address, floor):  # warm up
+            fire(server, [get_request("/healthz") for _ in range(200)], concurrency=args.concurrency)
         rounds = []
         for r in range(args.rounds):
             probes = [get_request("/healthz") for _ in range(args.requests)]
             health = timed_fire(address, probes, args.concurrency, None)
+            durable = timed_fire(floor, floor_posts(corpus[r * args.requests : (r + 1) * args.requests]),
+                                 args.concurrency, "accepted")
             batch = corpus[r * args.requests : (r + 1) * args.requests]
-            rounds.append({"healthz": health, "callback": timed_fire(address, batch, args.concurrency, "accepted")})
+            callback = timed_fire(address, batch, args.concurrency, "accepted")
+            rounds.append({"healthz": health, "floor": durable, "callback": callback})
         ack = fire(address, acks, concurrency=1)
         check_acks(database_url, ack, len(data))
     finally:
         launcher.stop_all()
     return {"backend": name, "rounds": rounds, "ack": ack_latency(ack)}
+
+
+def address_of(web) -> tuple[str, int]:
+    host, port = (web.base_url or "").removeprefix("http://").split(":")
+    return host, int(port)
+
+
+def floor_posts(callbacks: list[Delivery]) -> list[Delivery]:
+    """``POST /floor`` requests carrying the same bodies as ``callbacks`` (without their signatures)."""
+    posts = []
+    for delivery in callbacks:
+        body = delivery.raw.split(b"\r\n\r\n", 1)[1]
+        raw = http_request("POST", "/floor", host="127.0.0.1", headers={"Content-Type": "application/json"}, body=body)
+        posts.append(Delivery(delivery.request_id, delivery.http_id, raw))
+    return posts
 
 
 def check_acks(database_url: str, answers: list[Answer], archives: int) -> None:
@@ -201,8 +226,8 @@ def median_of(rounds: list[dict], what: str, metric: str) -> float:
     return statistics.median(r[what][metric] for r in rounds)
 
 
-def median_ratio(rounds: list[dict], metric: str) -> float:
-    return statistics.median(r["callback"][metric] / r["healthz"][metric] for r in rounds)
+def median_ratio(rounds: list[dict], metric: str, baseline: str) -> float:
+    return statistics.median(r["callback"][metric] / r[baseline][metric] for r in rounds)
 
 
 def print_tables(results: list[dict], args: argparse.Namespace) -> None:
@@ -212,11 +237,14 @@ def print_tables(results: list[dict], args: argparse.Namespace) -> None:
     print(f"{'backend':<10}{'what':<26}{'per s':>9}{'p50 ms':>9}{'p99 ms':>9}")
     for result in results:
         rounds = result["rounds"]
-        for what, label in (("healthz", "GET /healthz"), ("callback", "verified callback")):
+        for what, label in (("healthz", "GET /healthz"), ("floor", "floor: insert + commit"),
+                            ("callback", "verified callback")):
             print(f"{result['backend']:<10}{label:<26}{median_of(rounds, what, 'per_s'):>9.0f}"
                   f"{median_of(rounds, what, 'p50'):>9.1f}{median_of(rounds, what, 'p99'):>9.1f}")
-        print(f"{result['backend']:<10}{'callback / healthz':<26}{median_ratio(rounds, 'per_s'):>8.2f}x"
-              f"{median_ratio(rounds, 'p50'):>8.1f}x{median_ratio(rounds, 'p99'):>8.1f}x")
+        for baseline in ("healthz", "floor"):
+            print(f"{result['backend']:<10}{'callback / ' + baseline:<26}"
+                  f"{median_ratio(rounds, 'per_s', baseline):>8.2f}x{median_ratio(rounds, 'p50', baseline):>8.1f}x"
+                  f"{median_ratio(rounds, 'p99', baseline):>8.1f}x")
     print(f"\nack latency, one at a time, {args.latency_requests} of each, interleaved")
     print(f"{'backend':<10}{'callback':<26}{'p50 ms':>9}{'p99 ms':>9}")
     for result in results:

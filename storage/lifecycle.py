@@ -10,6 +10,9 @@ shows when and why (and on which callback's authority) every state was reached.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
 
 from storage.errors import StorageError
 from storage.clock import utcnow
@@ -47,8 +50,7 @@ def move(
     at: dt.datetime | None = None,
 ) -> Transition:
     """Move ``request`` to ``to_state``, stamping the time and recording the transition."""
-    if to_state not in _ALLOWED.get(request.state, set()):
-        raise StorageError("conflict", f"a request cannot go from {request.state} to {to_state}")
+    check_move(request.state, to_state)
     at = at or utcnow()
     transition = Transition(from_state=request.state, to_state=to_state, at=at, reason=reason, callback_id=callback_id)
     request.transitions.append(transition)
@@ -59,6 +61,41 @@ def move(
     if column:
         setattr(request, column, at)
     return transition
+
+
+def check_move(from_state: str, to_state: str) -> None:
+    """``StorageError("conflict")`` unless a request may go from ``from_state`` to ``to_state``."""
+    if to_state not in _ALLOWED.get(from_state, set()):
+        raise StorageError("conflict", f"a request cannot go from {from_state} to {to_state}")
+
+
+@dataclass(frozen=True)
+class Move:
+    """One step of a request's way: the state it goes to, and why."""
+
+    to_state: str
+    reason: str | None = None
+
+
+def moves_as_rows(
+    from_state: str, moves: Sequence[Move], *, callback_id: int | None, at: dt.datetime
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The request's new column values and the ``transitions`` rows for ``moves``, checked one by one.
+
+    For paths that write with Core statements instead of the ORM (the callback's):
+    the same rules and the same columns as ``move``.
+    """
+    columns: dict[str, Any] = {"updated_at": at}
+    rows = []
+    for step in moves:
+        check_move(from_state, step.to_state)
+        rows.append({"from_state": from_state, "to_state": step.to_state, "at": at, "reason": step.reason,
+                     "callback_id": callback_id})
+        columns.update(state=step.to_state, state_reason=step.reason)
+        if step.to_state in _TIMESTAMP_COLUMN:
+            columns[_TIMESTAMP_COLUMN[step.to_state]] = at
+        from_state = step.to_state
+    return columns, rows
 
 
 def start(request: ProcessorRequest, *, at: dt.datetime | None = None, reason: str | None = None) -> None:

@@ -5,7 +5,7 @@ records the key atomically and answers False when it was already there and has
 not yet expired.
 
 The callback endpoint records a token inside the transaction that records the
-callback (``within(session)``), so a callback that fails to commit does not burn
+callback (``within(connection)``), so a callback that fails to commit does not burn
 its token. Redis cannot join that transaction; its scope remembers what it added
 and ``undo()`` removes it when the transaction fails.
 """
@@ -14,12 +14,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Protocol
+from typing import Any, Protocol
 
 import redis
-from sqlalchemy import delete
+from sqlalchemy import Connection, bindparam, delete
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session
 
 from storage.db import Database
 from storage.errors import StorageError
@@ -34,15 +33,15 @@ class ReplayScope(Protocol):
     def undo(self) -> None: ...
 
 
-class _SessionReplayScope:
+class _TransactionReplayScope:
     """Adds keys inside the caller's transaction; a rollback undoes them by itself."""
 
-    def __init__(self, session: Session, clock: Clock) -> None:
-        self._session = session
+    def __init__(self, connection: Connection, clock: Clock) -> None:
+        self._connection = connection
         self._clock = clock
 
     def add(self, key: str, expires_at: float) -> bool:
-        return _insert_unless_live(self._session, key, expires_at, self._clock())
+        return _insert_unless_live(self._connection, key, expires_at, self._clock())
 
     def undo(self) -> None:
         """Nothing to do: the rolled-back transaction took the key with it."""
@@ -56,11 +55,12 @@ class DatabaseReplayCache:
         self._clock = clock
 
     def add(self, key: str, expires_at: float) -> bool:
-        with self._database.transaction() as session:
-            return _insert_unless_live(session, key, expires_at, self._clock())
+        with self._database.connection() as connection:
+            return _insert_unless_live(connection, key, expires_at, self._clock())
 
-    def within(self, session: Session) -> ReplayScope:
-        return _SessionReplayScope(session, self._clock)
+    def within(self, connection: Connection) -> ReplayScope:
+        """A scope that records keys in ``connection``'s transaction, committed or rolled back with it."""
+        return _TransactionReplayScope(connection, self._clock)
 
     def purge_expired(self) -> int:
         with self._database.transaction() as session:
@@ -71,17 +71,26 @@ class DatabaseReplayCache:
         self._database.ping()
 
 
-def _insert_unless_live(session: Session, key: str, expires_at: float, now: float) -> bool:
+def _insert_unless_live(connection: Connection, key: str, expires_at: float, now: float) -> bool:
     """Insert the key, or take over an expired one; False while a live one is there."""
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = insert(ReplayKey).values(key=key, expires_at=expires_at)
-    statement = statement.on_conflict_do_update(
+    statement = _INSERT_UNLESS_LIVE[connection.dialect.name]
+    return connection.execute(statement, {"key": key, "expires_at": expires_at, "now": now}).first() is not None
+
+
+def _insert_unless_live_statement(insert: Callable[..., Any]) -> Any:
+    """The conditional upsert, built once per dialect (its values come as parameters)."""
+    statement = insert(ReplayKey).values(key=bindparam("key"), expires_at=bindparam("expires_at"))
+    return statement.on_conflict_do_update(
         index_elements=[ReplayKey.key],
         set_={"expires_at": statement.excluded.expires_at},
-        where=ReplayKey.expires_at <= now,
+        where=ReplayKey.expires_at <= bindparam("now"),
     ).returning(ReplayKey.key)
-    return session.execute(statement).first() is not None
+
+
+_INSERT_UNLESS_LIVE = {
+    "postgresql": _insert_unless_live_statement(postgresql.insert),
+    "sqlite": _insert_unless_live_statement(sqlite.insert),
+}
 
 
 class RedisReplayCache:
@@ -109,7 +118,8 @@ class RedisReplayCache:
         except redis.RedisError as error:
             raise StorageError("unavailable", f"replay cache unavailable ({type(error).__name__})") from error
 
-    def within(self, session: Session) -> ReplayScope:
+    def within(self, connection: Connection) -> ReplayScope:
+        """A scope that remembers the keys it added, for ``undo()`` when the caller's transaction fails."""
         return _RedisReplayScope(self)
 
     def purge_expired(self) -> int:

@@ -94,7 +94,7 @@ def verify_jwt(
     claims = _load_claims(payload)
     _check_claims(claims, url=url, body=body, now=current_time(now), leeway=leeway)
     if replay_cache is not None:
-        _record_jti(replay_cache, claims, leeway)
+        record_jti(replay_cache, claims, leeway=leeway)
     return claims
 
 
@@ -218,7 +218,13 @@ def _hex_digest_equal(expected: str, claimed: object) -> bool:
     return claimed.isascii() and hmac.compare_digest(expected, claimed)
 
 
-def _record_jti(replay_cache: ReplayCache, claims: dict[str, Any], leeway: int) -> None:
+def record_jti(replay_cache: ReplayCache, claims: dict[str, Any], *, leeway: int = DEFAULT_LEEWAY) -> None:
+    """Record a verified token's ``jti`` until it could no longer verify; ``replayed`` if it is already there.
+
+    ``verify_jwt(replay_cache=...)`` calls it last. A caller that verifies first and
+    records later (inside the transaction that stores the delivery) passes the claims
+    ``verify_jwt`` returned and the same ``leeway``.
+    """
     expires_at = float(claims["exp"]) + leeway + REPLAY_MARGIN
     if not replay_cache.add(replay_key(claims["jti"]), expires_at):
         raise SignatureError("replayed")

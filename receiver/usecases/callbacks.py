@@ -14,18 +14,19 @@ import hashlib
 import json
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
-from sqlalchemy.orm import Session
+from sqlalchemy import Connection
 
 from receiver.observability.logs import get_logger
 from receiver.services import Services
 from receiver.usecases.documents import CallbackBody, parse_json
 from receiver.usecases.errors import UseCaseError
-from storage import jobs, lifecycle, registry
+from storage import deliveries, lifecycle, registry
+from storage.deliveries import ArchiveDownload, RequestHead
 from storage.errors import StorageError
-from storage.models import Callback, ProcessorRequest
 from storage.replay import ReplayScope
-from verification import SignatureError, verify_hmac_signature, verify_jwt
+from verification import SignatureError, record_jti, verify_hmac_signature, verify_jwt
 
 #: Where MessageBird sends Personal Data callbacks; the URL given in each request is ``PUBLIC_URL`` + this.
 MESSAGEBIRD_CALLBACK_PATH = "/webhooks/messagebird/personal-data"
@@ -56,6 +57,8 @@ class SchemeVerdict:
     key_encoding: str | None = None
     timestamp: int | None = None
     jwt_id: str | None = None
+    #: The verified JWT's claims, until its ``jti`` is recorded (never stored, never logged).
+    claims: dict[str, Any] | None = field(default=None, repr=False)
 
 
 @dataclass
@@ -81,11 +84,12 @@ def receive(services: Services, delivery: Delivery, *, now: float | None = None)
     except UseCaseError as error:
         refused = Outcome(400, REJECTED, error.reason, description=error.description, parameter=error.parameter)
         return _record_unparsed(services, delivery, refused, now)
+    jwt = _check_jwt(services, delivery, now)  # pure CPU: done before the transaction, which stays short
     scope: ReplayScope | None = None
     try:
-        with services.database.transaction() as session:
-            scope = services.replay_cache.within(session)
-            return _decide_and_record(session, services, delivery, body, scope, now)
+        with services.database.connection() as connection:
+            scope = services.replay_cache.within(connection)
+            return _decide_and_record(connection, services, delivery, body, jwt, scope, now)
     except StorageError:
         if scope is not None:
             _undo_quietly(scope)
@@ -100,24 +104,27 @@ def _undo_quietly(scope: ReplayScope) -> None:
 
 
 def _decide_and_record(
-    session: Session, services: Services, delivery: Delivery, body: CallbackBody, scope: ReplayScope, now: float
+    connection: Connection, services: Services, delivery: Delivery, body: CallbackBody, jwt: SchemeVerdict,
+    scope: ReplayScope, now: float,
 ) -> Outcome:
-    request = registry.find(session, body.request_id, for_update=True)
+    request = deliveries.lock_request(connection, body.request_id)
     if request is not None and request.provider != registry.MESSAGEBIRD:
         request = None
-    hmac_verdict = _check_hmac(services, delivery, body, request, now)
+    hmac_verdict = _check_hmac(services, delivery, request, now)
     may_record_token = request is not None and request.kind == body.request_kind and hmac_verdict.verdict != FAILED
-    jwt_verdict = _check_jwt(services, delivery, scope if may_record_token else None, now)
-    outcome = _decide(services, request, body, jwt_verdict, hmac_verdict)
-    callback = registry.record_callback(session, _callback_row(delivery, body, outcome, now))
-    outcome.callback_id = callback.id
+    if may_record_token:
+        jwt = _record_token(services, jwt, scope)
+    outcome = _decide(services, request, body, jwt, hmac_verdict)
+    row = _callback_row(delivery, body, outcome, now)
     if outcome.verdict == ACCEPTED and request is not None:
-        _advance(session, services, request, body, callback)
+        outcome.callback_id = _record_accepted(connection, services, request, body, row, now)
+    else:
+        outcome.callback_id = deliveries.record_delivery(connection, row)
     return outcome
 
 
 def _decide(
-    services: Services, request: ProcessorRequest | None, body: CallbackBody, jwt: SchemeVerdict, hmac: SchemeVerdict
+    services: Services, request: RequestHead | None, body: CallbackBody, jwt: SchemeVerdict, hmac: SchemeVerdict
 ) -> Outcome:
     def outcome(status: int, verdict: str, reason: str | None, description: str | None = None) -> Outcome:
         return Outcome(status, verdict, reason, body.request_id, body.request_kind, jwt=jwt, hmac=hmac,
@@ -149,9 +156,7 @@ def _signature_failure(policy: str, jwt: SchemeVerdict, hmac: SchemeVerdict, req
     return None
 
 
-def _check_hmac(
-    services: Services, delivery: Delivery, body: CallbackBody, request: ProcessorRequest | None, now: float
-) -> SchemeVerdict:
+def _check_hmac(services: Services, delivery: Delivery, request: RequestHead | None, now: float) -> SchemeVerdict:
     if delivery.hmac_header is None:
         return SchemeVerdict(ABSENT)
     if request is None:
@@ -172,7 +177,8 @@ def _check_hmac(
     return SchemeVerdict(PASSED, key_encoding=getattr(verified, "key_encoding", None), timestamp=int(verified))
 
 
-def _check_jwt(services: Services, delivery: Delivery, replay: ReplayScope | None, now: float) -> SchemeVerdict:
+def _check_jwt(services: Services, delivery: Delivery, now: float) -> SchemeVerdict:
+    """Every rule of the JWT but its replay, which ``_record_token`` checks inside the transaction."""
     if delivery.jwt_header is None:
         return SchemeVerdict(ABSENT)
     settings = services.settings
@@ -185,29 +191,47 @@ def _check_jwt(services: Services, delivery: Delivery, replay: ReplayScope | Non
             now=now,
             leeway=settings.jwt_leeway_seconds,
             algorithms=settings.jwt_algorithms,
-            replay_cache=replay,
         )
     except SignatureError as error:
         return SchemeVerdict(FAILED, error.reason)
-    return SchemeVerdict(PASSED, jwt_id=str(claims.get("jti"))[:200])
+    return SchemeVerdict(PASSED, jwt_id=str(claims.get("jti"))[:200], claims=claims)
 
 
-def _advance(session: Session, services: Services, request: ProcessorRequest, body: CallbackBody, callback: Callback) -> None:
-    """Move an accepted request on: complete it, or queue its archive download."""
-    request.result = _clip(body.result)
-    request.authorising_callback_id = callback.id
-    lifecycle.move(request, lifecycle.CALLBACK_RECEIVED, reason=_clip(body.result), callback_id=callback.id)
+def _record_token(services: Services, jwt: SchemeVerdict, scope: ReplayScope) -> SchemeVerdict:
+    """A verified token's ``jti`` recorded in the delivery's transaction; ``replayed`` when it was seen before.
+
+    Recorded only for a delivery that names a known request of its kind with no failed
+    HMAC, so a forgery cannot burn the ``jti`` of a genuine token.
+    """
+    if jwt.verdict != PASSED or jwt.claims is None:
+        return jwt
+    try:
+        record_jti(scope, jwt.claims, leeway=services.settings.jwt_leeway_seconds)
+    except SignatureError as error:
+        return SchemeVerdict(FAILED, error.reason, jwt_id=jwt.jwt_id)
+    return jwt
+
+
+def _record_accepted(
+    connection: Connection, services: Services, request: RequestHead, body: CallbackBody, row: dict[str, Any],
+    now: float,
+) -> int:
+    """Record the accepted delivery and move its request on: completed, or its archive download queued."""
+    result = _clip(body.result)
+    moves = [lifecycle.Move(lifecycle.CALLBACK_RECEIVED, result)]
+    download = None
     if request.kind in registry.DELETE_KINDS:
-        lifecycle.move(request, lifecycle.COMPLETED, reason="erasure confirmed", callback_id=callback.id)
+        moves.append(lifecycle.Move(lifecycle.COMPLETED, "erasure confirmed"))
     elif body.data is None:
-        lifecycle.move(request, lifecycle.COMPLETED, reason="no personal data held", callback_id=callback.id)
+        moves.append(lifecycle.Move(lifecycle.COMPLETED, "no personal data held"))
     else:
-        payload = services.secrets.seal(json.dumps({"url": body.data}))
-        jobs.enqueue(session, kind=jobs.ARCHIVE, request_id=request.id, callback_id=callback.id, payload_sealed=payload)
+        download = ArchiveDownload(services.secrets.seal(json.dumps({"url": body.data})))
+    at = dt.datetime.fromtimestamp(now, dt.UTC)
+    return deliveries.record_accepted(connection, request, row, moves, at=at, result=result, download=download)
 
 
-def _callback_row(delivery: Delivery, body: CallbackBody | None, outcome: Outcome, now: float) -> Callback:
-    return Callback(
+def _callback_row(delivery: Delivery, body: CallbackBody | None, outcome: Outcome, now: float) -> dict[str, Any]:
+    return dict(
         provider=registry.MESSAGEBIRD,
         request_id=body.request_id[:128] if body else None,
         request_kind=body.request_kind[:32] if body else None,
@@ -234,8 +258,8 @@ def _callback_row(delivery: Delivery, body: CallbackBody | None, outcome: Outcom
 def _record_unparsed(services: Services, delivery: Delivery, outcome: Outcome, now: float) -> Outcome:
     """Record a refused delivery if the database lets us; the refusal stands either way."""
     try:
-        with services.database.transaction() as session:
-            outcome.callback_id = registry.record_callback(session, _callback_row(delivery, None, outcome, now)).id
+        with services.database.connection() as connection:
+            outcome.callback_id = deliveries.record_delivery(connection, _callback_row(delivery, None, outcome, now))
     except StorageError as error:
         log.warning("callback.record_failed", reason=error.reason, status=outcome.status)
     return outcome

@@ -1,4 +1,9 @@
-"""Per request: an id bound to every log event, echoed in ``X-Request-Id``, and one access event."""
+"""Per request: an id bound to every log event, echoed in ``X-Request-Id``, and one access event.
+
+A view that logs its own event for the request, with the status and the latency (the
+callback endpoint's ``callback.accepted``...), calls ``access_logged()`` so that the
+request has one event, not two.
+"""
 
 from __future__ import annotations
 
@@ -31,8 +36,15 @@ def _bind_request_id() -> None:
     structlog.contextvars.bind_contextvars(http_request_id=request_id)
 
 
+def access_logged() -> None:
+    """The current request's own event stands as its access event."""
+    g.access_logged = True
+
+
 def _log_access(response: Response) -> Response:
     response.headers["X-Request-Id"] = request.environ.get("receiver.request_id", "")
+    if g.get("access_logged"):
+        return response
     elapsed = time.perf_counter() - g.get("started", time.perf_counter())
     access_log.info(
         "http.request",

@@ -17,6 +17,7 @@ from receiver.observability.metrics import CALLBACKS
 from receiver.web.current import services
 from receiver.usecases import callbacks
 from receiver.usecases.callbacks import MESSAGEBIRD_CALLBACK_PATH
+from receiver.web.context import access_logged
 from receiver.web.errors import BAD_REQUEST, INVALID_PARAMS, MISSING_PARAMS, NOT_FOUND, REQUEST_NOT_ALLOWED, HttpProblem
 from verification import HMAC_HEADER, JWT_HEADER
 
@@ -82,7 +83,9 @@ def _delivery(body: bytes) -> callbacks.Delivery:
 
 
 def _log_outcome(outcome: callbacks.Outcome, started: float) -> None:
+    """One event per delivery, which is also the request's access event."""
     CALLBACKS.labels(outcome.verdict, outcome.reason or "ok").inc()
+    access_logged()
     event = {"accepted": "callback.accepted", "duplicate": "callback.duplicate"}.get(outcome.verdict, "callback.rejected")
     emit = log.warning if outcome.verdict == callbacks.REJECTED else log.info
     emit(

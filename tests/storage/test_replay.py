@@ -22,8 +22,8 @@ class TestDatabaseReplayCache(ReplayCacheContract):
     def test_a_key_added_in_a_rolled_back_transaction_is_not_kept(self, database):
         cache, key = DatabaseReplayCache(database), f"k:{uuid.uuid4().hex}"
         with pytest.raises(RuntimeError):
-            with database.transaction() as session:
-                assert cache.within(session).add(key, time.time() + 60) is True
+            with database.connection() as connection:
+                assert cache.within(connection).add(key, time.time() + 60) is True
                 raise RuntimeError("the callback failed to record")
         assert cache.add(key, time.time() + 60) is True
 
@@ -43,7 +43,7 @@ class TestRedisReplayCache(ReplayCacheContract):
 
     def test_undo_forgets_what_the_scope_added(self, redis_url):
         cache, key = RedisReplayCache(redis_url), f"k:{uuid.uuid4().hex}"
-        scope = cache.within(session=None)
+        scope = cache.within(connection=None)
         assert scope.add(key, time.time() + 60) is True
         scope.undo()
         assert cache.add(key, time.time() + 60) is True

@@ -65,9 +65,12 @@ class Launcher:
         self._tmp_path = tmp_path
         self._started: list[ServiceProcess] = []
 
-    def start_web(self, env: Mapping[str, str], *, workers: int = 2, timeout: float = 30) -> ServiceProcess:
+    def start_web(
+        self, env: Mapping[str, str], *, workers: int = 2, timeout: float = 30, app: str = "wsgi:app"
+    ) -> ServiceProcess:
+        """gunicorn as the Procfile runs it (``app`` names another WSGI app under the same settings)."""
         port = free_port()
-        command = [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "--workers", str(workers), "wsgi:app"]
+        command = [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "--workers", str(workers), app]
         service = self._spawn(command, {**env, "PORT": str(port)}, f"web-{port}", f"http://127.0.0.1:{port}")
         _wait_healthy(service, timeout)
         return service
