@@ -144,7 +144,7 @@ def service_env(database_url: str, workdir: Path, signing_key: str) -> dict[str,
         "MESSAGEBIRD_SIGNING_KEY": signing_key,
         "DATABASE_URL": database_url,
         "ARCHIVE_STORE_URL": f"file://{archives}",
-        "LOG_FORMAT": "json",
+        "LOG_FORMAT": "json", "LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "INFO"),
     }
 
 

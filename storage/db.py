@@ -2,25 +2,12 @@
 
 SQLite is the embedded default (WAL, a busy timeout, every write transaction
 begun IMMEDIATE so concurrent writers queue instead of failing); PostgreSQL
-through psycopg runs the same code.
-
-SQLite has one writer at a time. Writers that all ``BEGIN IMMEDIATE`` at once
-wait in SQLite's busy handler, which sleeps in steps of 1, 2, 5, 10 ... up to
-100 ms and so wakes long after the lock is free: under load most of the time goes
-to sleeping, and the slowest callbacks waited over a second. So on SQLite every
-transaction first takes the writer's turn (``WriterTurn``): the threads of one
-process queue on a lock that wakes the next one as soon as it is free, and the
-processes sharing the file take turns through an ``flock`` on ``<database>-writer.lock``
-beside it, polled every fraction of a millisecond. SQLite's own lock and busy
-timeout stay in place for any other writer (a migration, the ``sqlite3`` shell).
+through psycopg runs the same code. On SQLite every transaction first takes the
+writer's turn (``storage.sqlite_writing``).
 """
 
 from __future__ import annotations
 
-import fcntl
-import os
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
@@ -30,10 +17,11 @@ from alembic import command
 from alembic.config import Config as AlembicConfig
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from storage.errors import StorageError
+from storage.errors import StorageError, storage_error_from
+from storage.sqlite_writing import WriterTurn
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 
@@ -76,18 +64,16 @@ class Database:
         """On SQLite, the writer's turn (see the module's docstring); elsewhere nothing."""
         return self._writer.held() if self._writer is not None else nullcontext()
 
+    @staticmethod
     @contextmanager
-    def _storage_errors(self) -> Iterator[None]:
+    def _storage_errors() -> Iterator[None]:
         try:
             yield
-        except IntegrityError as error:
-            raise StorageError("conflict", "the write conflicts with a stored record") from error
-        except (OperationalError, InterfaceError) as error:
-            raise _unavailable(error) from error
         except DBAPIError as error:
-            if not error.connection_invalidated:
+            translated = storage_error_from(error)
+            if translated is None:
                 raise
-            raise _unavailable(error) from error
+            raise translated from error
 
     def ping(self) -> None:
         """Raise ``StorageError("unavailable")`` unless the database answers a query."""
@@ -108,76 +94,9 @@ class Database:
         self.engine.dispose()
 
 
-class WriterTurn:
-    """One writer at a time on a SQLite file: a lock between this process's threads, an ``flock`` between processes.
-
-    ``held()`` waits at most ``timeout`` seconds for the turn, then raises
-    ``StorageError("unavailable")``; the turn is given back when the block ends.
-    For ``:memory:`` (one process only) the thread lock alone is the turn.
-    """
-
-    FIRST_POLL_SECONDS = 0.0001
-    LONGEST_POLL_SECONDS = 0.002
-
-    def __init__(self, database_path: str | None, timeout: float) -> None:
-        self._threads = threading.Lock()
-        self._timeout = timeout
-        self._lock_path = f"{database_path}-writer.lock" if database_path else None
-        self._fd: int | None = None
-        self._opened_by: int | None = None
-
-    @contextmanager
-    def held(self) -> Iterator[None]:
-        deadline = time.monotonic() + self._timeout
-        if not self._threads.acquire(timeout=self._timeout):
-            raise _no_turn()
-        try:
-            fd = self._lock_file()
-            if fd is not None:
-                _flock_until(fd, deadline)
-            try:
-                yield
-            finally:
-                if fd is not None:
-                    fcntl.flock(fd, fcntl.LOCK_UN)
-        finally:
-            self._threads.release()
-
-    def _lock_file(self) -> int | None:
-        """The lock file's descriptor, opened once per process (a forked child opens its own)."""
-        if self._lock_path is None:
-            return None
-        if self._fd is None or self._opened_by != os.getpid():
-            self._fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-            self._opened_by = os.getpid()
-        return self._fd
-
-
-def _flock_until(fd: int, deadline: float) -> None:
-    """Take the exclusive ``flock`` on ``fd``, polling with short growing sleeps until ``deadline``."""
-    pause = WriterTurn.FIRST_POLL_SECONDS
-    while True:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return
-        except BlockingIOError:
-            if time.monotonic() >= deadline:
-                raise _no_turn() from None
-            time.sleep(pause)
-            pause = min(pause * 2, WriterTurn.LONGEST_POLL_SECONDS)
-
-
-def _no_turn() -> StorageError:
-    return StorageError("unavailable", "database busy: no turn to write within DATABASE_TIMEOUT_SECONDS")
-
-
 def _sqlite_path(url: str) -> str | None:
     database = make_url(url).database
     return None if not database or database == ":memory:" else str(Path(database).resolve())
-
-
-def _unavailable(error: DBAPIError) -> StorageError:
-    return StorageError("unavailable", f"database unavailable ({type(error.orig).__name__})")
 
 
 def alembic_config() -> AlembicConfig:

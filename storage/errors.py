@@ -6,6 +6,8 @@ boundary, so callers above never import a driver to handle a failure.
 
 from __future__ import annotations
 
+from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
+
 #: The fixed vocabulary of ``StorageError.reason``.
 REASONS = frozenset(
     {
@@ -32,3 +34,13 @@ class StorageError(Exception):
     @property
     def retryable(self) -> bool:
         return self.reason == "unavailable"
+
+
+
+def storage_error_from(error: DBAPIError) -> StorageError | None:
+    """The ``StorageError`` a database driver's error stands for; None for a programming error, which stays a bug."""
+    if isinstance(error, IntegrityError):
+        return StorageError("conflict", "the write conflicts with a stored record")
+    if isinstance(error, OperationalError | InterfaceError) or error.connection_invalidated:
+        return StorageError("unavailable", f"database unavailable ({type(error.orig).__name__})")
+    return None
