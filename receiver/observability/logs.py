@@ -1,9 +1,13 @@
-"""The one logging pipeline: structlog for our events, the standard library routed through it.
+"""The one logging pipeline: structlog renders every line, ours and the standard library's.
 
 JSON lines on stdout by default, readable lines with ``LOG_FORMAT=console``.
-gunicorn's and every other library's loggers pass through the same processors
-(see ``gunicorn.conf.py``), and the request id bound per request rides along in
-a context variable.
+Our events go through structlog's own filtering loggers (a call below the level
+costs nothing; one at the level is rendered by structlog alone, without building
+a standard-library ``LogRecord``, which cost three times as much on the callback's
+hot path). gunicorn's and every other library's records pass through the same
+processors and renderer (a ``ProcessorFormatter``; see also ``gunicorn.conf.py``).
+Both end in one ``_Sink``: one stream, one lock, whole lines. The request id bound
+per request rides along in a context variable.
 
 Events are named ``noun.verb`` with stable fields. Signature keys, tokens,
 bodies and personal data values never enter an event; ``drop_secret_fields``
@@ -14,7 +18,8 @@ from __future__ import annotations
 
 import logging
 import sys
-from typing import Any
+import threading
+from typing import Any, TextIO
 
 import structlog
 
@@ -53,14 +58,52 @@ def drop_secret_fields(_logger: Any, _method: str, event_dict: dict[str, Any]) -
 
 
 def _shared_processors() -> list[Any]:
+    """What every line gets, whoever wrote it: the request's context, level, logger, time, redaction."""
     return [
         structlog.contextvars.merge_contextvars,
-        structlog.stdlib.ExtraAdder(),
-        structlog.stdlib.add_log_level,
+        structlog.processors.add_log_level,
         structlog.stdlib.add_logger_name,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         drop_secret_fields,
     ]
+
+
+class _Sink:
+    """Where every line goes: one stream (stdout unless configured), written a whole line at a time."""
+
+    def __init__(self) -> None:
+        self.stream: TextIO = sys.stdout
+        self._lock = threading.Lock()
+
+    def write(self, line: str) -> None:
+        with self._lock:
+            self.stream.write(line + "\n")
+            self.stream.flush()
+
+
+_SINK = _Sink()
+
+
+class _LineLogger:
+    """structlog's end of the pipeline: every level's method hands the rendered line to the sink."""
+
+    def __init__(self, name: str = "") -> None:
+        self.name = name
+
+    def _write(self, line: str) -> None:
+        _SINK.write(line)
+
+    debug = info = warning = warn = error = critical = exception = fatal = msg = _write
+
+
+class _SinkHandler(logging.Handler):
+    """The standard library's end: a record formatted by the same processors, written to the same sink."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            _SINK.write(self.format(record))
+        except Exception:  # noqa: BLE001 - logging must never raise into the caller (stdlib convention)
+            self.handleError(record)
 
 
 def _renderer(log_format: str) -> Any:
@@ -72,7 +115,7 @@ def _renderer(log_format: str) -> Any:
 def formatter(log_format: str) -> structlog.stdlib.ProcessorFormatter:
     """The formatter every standard-library handler uses (also gunicorn's, via its config)."""
     return structlog.stdlib.ProcessorFormatter(
-        foreign_pre_chain=_shared_processors(),
+        foreign_pre_chain=[structlog.stdlib.ExtraAdder(), *_shared_processors()],
         processors=[
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
             structlog.processors.format_exc_info,
@@ -82,8 +125,9 @@ def formatter(log_format: str) -> structlog.stdlib.ProcessorFormatter:
 
 
 def configure_logging(log_format: str = "json", level: str = "INFO", stream: Any = None) -> None:
-    """Send structlog and the standard library through one handler on ``stream`` (stdout)."""
-    handler = logging.StreamHandler(stream or sys.stdout)
+    """Send structlog's events and the standard library's records through one pipeline to ``stream`` (stdout)."""
+    _SINK.stream = stream or sys.stdout
+    handler = _SinkHandler()
     handler.setFormatter(formatter(log_format))
     root = logging.getLogger()
     for existing in list(root.handlers):
@@ -96,12 +140,13 @@ def configure_logging(log_format: str = "json", level: str = "INFO", stream: Any
     for name, quieter in QUIET_LOGGERS.items():
         logging.getLogger(name).setLevel(quieter)
     structlog.configure(
-        processors=[*_shared_processors(), structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
-        logger_factory=structlog.stdlib.LoggerFactory(),
-        wrapper_class=structlog.stdlib.BoundLogger,
-        cache_logger_on_first_use=True,
+        processors=[*_shared_processors(), structlog.processors.format_exc_info, _renderer(log_format)],
+        logger_factory=_LineLogger,
+        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level)),
+        cache_logger_on_first_use=False,  # a later configure_logging (another level or stream) applies at once
     )
 
 
-def get_logger(name: str) -> structlog.stdlib.BoundLogger:
+def get_logger(name: str) -> Any:
+    """A structlog logger named ``name`` (the ``logger`` field of its lines)."""
     return structlog.get_logger(name)
