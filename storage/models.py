@@ -150,6 +150,25 @@ class Callback(Base):
     result: Mapped[str | None] = mapped_column(Text)
 
 
+class RefusedDelivery(Base):
+    """One sampled refused delivery: when, why, from where, the body's hash and size, never its content.
+
+    A fixed number of slots (``REFUSAL_SAMPLE_CAP``) is reused in turn, so the table
+    never grows past the cap however many deliveries are refused; the counters in
+    ``/metrics`` count every refusal.
+    """
+
+    __tablename__ = "refused_deliveries"
+
+    slot: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True)
+    status_code: Mapped[int] = mapped_column(Integer)
+    reason: Mapped[str] = mapped_column(String(64))
+    remote_addr: Mapped[str | None] = mapped_column(String(64))
+    body_sha256: Mapped[str | None] = mapped_column(String(64))
+    body_bytes: Mapped[int | None] = mapped_column(Integer)
+
+
 class Job(Base):
     """A unit of background work, claimed by one worker at a time through a lease."""
 
