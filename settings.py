@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
+from limits import parse_many
+
 PROJECT_ROOT = Path(__file__).resolve().parent
 INSTANCE_DIR = PROJECT_ROOT / "instance"
 
@@ -172,6 +174,16 @@ def _host_patterns(raw: str) -> tuple[str, ...]:
     return values
 
 
+def _rate_limit(raw: str) -> str:
+    """A rate in Flask-Limiter's syntax, e.g. ``120 per minute`` or ``10/second;500/hour``."""
+    value = raw.strip()
+    try:
+        parse_many(value)
+    except ValueError:
+        raise ValueError(f"must be a rate such as '120 per minute', got {value!r}") from None
+    return value
+
+
 def _optional_text(raw: str) -> str | None:
     return raw.strip() or None
 
@@ -193,6 +205,10 @@ class Settings:
     jwt_leeway_seconds: int
     jwt_algorithms: tuple[str, ...]
     max_callback_bytes: int
+    trusted_proxies: int
+    refusal_rate_limit: str
+    refusal_sample_cap: int
+    refusal_sample_retention_days: int
     log_format: str
     log_level: str
     database_timeout_seconds: float
@@ -258,6 +274,12 @@ def _declared() -> dict[str, _Setting]:
         "JWT_LEEWAY_SECONDS": _Setting(_int_at_least(0), 1),
         "JWT_ALGORITHMS": _Setting(_jwt_algorithms, ("HS256",)),
         "MAX_CALLBACK_BYTES": _Setting(_int_at_least(1024), 65536),
+        # Refused deliveries: the client address through this many proxies (werkzeug's ProxyFix; 0: the
+        # peer itself), refusals allowed per address (Flask-Limiter syntax), the sample kept of them.
+        "TRUSTED_PROXIES": _Setting(_int_at_least(0), 0),
+        "REFUSAL_RATE_LIMIT": _Setting(_rate_limit, "120 per minute"),
+        "REFUSAL_SAMPLE_CAP": _Setting(_int_at_least(0), 1000),
+        "REFUSAL_SAMPLE_RETENTION_DAYS": _Setting(_int_at_least(1), 7),
         "LOG_FORMAT": _Setting(_choice("json", "console"), "json"),
         "LOG_LEVEL": _Setting(_choice("DEBUG", "INFO", "WARNING", "ERROR"), "INFO"),
         "DATABASE_TIMEOUT_SECONDS": _Setting(_float_above_zero, 5.0),

@@ -1,0 +1,115 @@
+"""A bounded sample of refused callback deliveries: what ops need to see an attack, and nothing more.
+
+A refused delivery (bad JSON, no or bad signature, unknown request, wrong kind, too
+large ...) is counted in the metrics and logged, but its content is never kept: not
+its text, not the request id it names. Some of them are sampled into
+``refused_deliveries`` with the time, the status, the reason, the client address and
+the body's SHA-256 and size. The table has ``cap`` slots that are reused in turn, so
+it never grows however many deliveries are refused, and each process samples at
+most ``per_second`` of them, so a flood of refusals costs the database almost
+nothing (on SQLite every write waits for the one writer's turn).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import itertools
+import random
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, bindparam, delete, select
+from sqlalchemy.dialects import postgresql, sqlite
+
+from storage.db import Database
+from storage.models import RefusedDelivery
+
+_table = RefusedDelivery.__table__
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """What a sample keeps of a refused delivery."""
+
+    received_at: dt.datetime
+    status_code: int
+    reason: str
+    remote_addr: str | None
+    body_sha256: str | None
+    body_bytes: int | None
+
+
+_REFUSAL_FIELDS = ("received_at", "status_code", "reason", "remote_addr", "body_sha256", "body_bytes")
+
+
+def _take_slot_statement(insert: Callable[..., Any]) -> Any:
+    """An upsert of one slot, built once per dialect."""
+    statement = insert(_table).values(
+        slot=bindparam("slot"), received_at=bindparam("received_at", type_=_table.c.received_at.type),
+        status_code=bindparam("status_code"), reason=bindparam("reason"), remote_addr=bindparam("remote_addr"),
+        body_sha256=bindparam("body_sha256"), body_bytes=bindparam("body_bytes"),
+    )
+    return statement.on_conflict_do_update(
+        index_elements=[_table.c.slot],
+        set_={name: statement.excluded[name] for name in _REFUSAL_FIELDS},
+    )
+
+
+_TAKE_SLOT = {"postgresql": _take_slot_statement(postgresql.insert), "sqlite": _take_slot_statement(sqlite.insert)}
+
+
+class RefusalSamples:
+    """Samples refusals into ``cap`` reused slots, at most ``per_second`` per process."""
+
+    def __init__(self, database: Database, *, cap: int, per_second: float = 10.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self._database = database
+        self._cap = cap
+        self._interval = 1.0 / per_second if per_second > 0 else float("inf")
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._next_allowed = 0.0
+        self._slots = itertools.count(random.randrange(cap)) if cap > 0 else None
+
+    def offer(self, refusal: Refusal) -> bool:
+        """Store ``refusal`` in the next slot if this process's rate allows; whether it was stored."""
+        slot = self._claim_slot()
+        if slot is None:
+            return False
+        with self._database.connection() as connection:
+            take_slot(connection, slot, refusal)
+        return True
+
+    def _claim_slot(self) -> int | None:
+        if self._slots is None:
+            return None
+        with self._lock:
+            now = self._clock()
+            if now < self._next_allowed:
+                return None
+            self._next_allowed = now + self._interval
+            return next(self._slots) % self._cap
+
+
+def take_slot(connection: Connection, slot: int, refusal: Refusal) -> None:
+    """Write ``refusal`` into ``slot``, over whatever it held."""
+    statement = _TAKE_SLOT[connection.dialect.name]
+    connection.execute(statement, {"slot": slot, **dataclasses.asdict(refusal)})
+
+
+def recent(connection: Connection, *, since: dt.datetime, limit: int = 100) -> list[Refusal]:
+    """The sampled refusals received after ``since``, newest first."""
+    columns = [_table.c[name] for name in _REFUSAL_FIELDS]
+    rows = connection.execute(
+        select(*columns).where(_table.c.received_at >= since).order_by(_table.c.received_at.desc()).limit(limit)
+    )
+    return [Refusal(*row) for row in rows]
+
+
+def purge_older_than(connection: Connection, cutoff: dt.datetime) -> int:
+    """Delete the samples received before ``cutoff``; how many."""
+    return connection.execute(delete(_table).where(_table.c.received_at < cutoff)).rowcount
