@@ -12,6 +12,7 @@ from storage.archives import ArchiveStore, S3Options, open_archive_store
 from storage.crypto import SecretBox
 from storage.db import Database
 from storage.errors import StorageError
+from storage.refusals import RefusalSamples
 from storage.replay import DatabaseReplayCache, RedisReplayCache, open_replay_cache
 
 
@@ -24,6 +25,7 @@ class Services:
     archive_store: ArchiveStore
     fetch_policy: FetchPolicy
     providers: ProviderClients
+    refusal_samples: RefusalSamples
 
     def readiness_probes(self) -> dict[str, Callable[[], None]]:
         probes: dict[str, Callable[[], None]] = {"database": self.database.ping, "archive_store": self.archive_store.check}
@@ -54,6 +56,7 @@ def build_services(settings: Settings) -> Services:
         archive_store=archive_store,
         fetch_policy=policy,
         providers=build_provider_clients(settings),
+        refusal_samples=RefusalSamples(database, cap=settings.refusal_sample_cap),
     )
 
 

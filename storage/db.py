@@ -60,6 +60,14 @@ class Database:
         with self._storage_errors(), self._one_writer(), self.engine.begin() as connection:
             yield connection
 
+    @contextmanager
+    def reading(self) -> Iterator[Connection]:
+        """A transaction for reading only: on SQLite a deferred one, which neither waits for the writer's
+        turn nor holds up a writer (WAL lets readers and the writer through side by side)."""
+        with self._storage_errors(), self.engine.connect() as connection:
+            with connection.execution_options(read_only=True).begin():
+                yield connection
+
     def _one_writer(self) -> AbstractContextManager[object]:
         """On SQLite, the writer's turn (see the module's docstring); elsewhere nothing."""
         return self._writer.held() if self._writer is not None else nullcontext()
@@ -133,6 +141,7 @@ def _create_sqlite_engine(url: str, timeout_seconds: float) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _begin_immediate(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        read_only = connection.get_execution_options().get("read_only", False)
+        connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
     return engine

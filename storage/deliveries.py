@@ -52,6 +52,12 @@ _FIND_REQUEST = select(
 _LOCK_REQUEST = {"postgresql": _FIND_REQUEST.with_for_update()}
 
 
+def find_request(connection: Connection, request_id: str) -> RequestHead | None:
+    """The request, read without a lock (to check a delivery's signature before any write)."""
+    row = connection.execute(_FIND_REQUEST, {"request_id": request_id}).first()
+    return RequestHead(*row) if row is not None else None
+
+
 def lock_request(connection: Connection, request_id: str) -> RequestHead | None:
     """The request, its row locked until the transaction ends."""
     statement = _LOCK_REQUEST.get(connection.dialect.name, _FIND_REQUEST)

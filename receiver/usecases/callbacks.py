@@ -1,10 +1,24 @@
-"""Receiving a MessageBird Personal Data callback: verify, decide, record, in one transaction.
+"""Receiving a MessageBird Personal Data callback: verify, decide, record.
 
 The web view (``receiver/web/webhooks.py``) hands over a ``Delivery``: the raw body,
-the URL MessageBird signed and the two signature headers. ``receive`` answers
-with an ``Outcome``; the callback row, the request's next state and the archive
-job are written in the same transaction, so a 200 is only ever given for a
-callback that is durably recorded.
+the URL MessageBird signed and the two signature headers. ``receive`` answers with an
+``Outcome``. What is kept of a delivery depends on what it proved:
+
+- accepted (the request moves on, even from ``failed``) and duplicate (a genuine, newly
+  signed repeat): a ``callbacks`` row, written in the same transaction as the request's
+  next state, its archive job and the delivery's replay keys, so a 200 is only given
+  for a callback that is durably recorded;
+- resent (every signature it carries was seen before: a sender's retry after our answer
+  was lost, or a replay): 200 ``duplicate`` and nothing written or changed, so a
+  captured callback replayed later cannot restart anything;
+- refused (4xx): nothing of its content, not even the request id it names; a count in
+  the metrics, a log event, and perhaps a sample (``storage.refusals``).
+
+A refusal answers the same whether or not the delivery names a known request: 401 for
+every delivery whose signatures do not verify, and 404 (unknown requestId) only after a
+JWT has verified. Refusals are cheap: a failed JWT or a missing signature is refused
+before the database is touched; an HMAC-only delivery has its request read (no lock, no
+writer's turn) to check its signature before any write transaction opens.
 """
 
 from __future__ import annotations
@@ -25,6 +39,7 @@ from receiver.usecases.errors import UseCaseError
 from storage import deliveries, lifecycle, registry
 from storage.deliveries import ArchiveDownload, RequestHead
 from storage.errors import StorageError
+from storage.refusals import Refusal
 from storage.replay import ReplayScope
 from verification import SignatureError, record_jti, verify_hmac_signature, verify_jwt
 
@@ -36,6 +51,11 @@ ACCEPTED, DUPLICATE, REJECTED = "accepted", "duplicate", "rejected"
 MAX_RESULT_CHARS = 2000
 #: The one answer to every signature failure: the precise reason goes to the log, not to the caller.
 NOT_ALLOWED = "Request not allowed (signature or credentials)"
+#: An HMAC's replay key outlives its timestamp's tolerance by this much.
+HMAC_REPLAY_MARGIN_SECONDS = 60
+#: A verified callback moves a request on from these states (a failed one too: its new archive URL is fetched).
+_MAY_MOVE_ON = frozenset({lifecycle.SENT, lifecycle.FAILED})
+_HMAC_PENDING = "hmac_pending"
 
 log = get_logger(__name__)
 
@@ -59,6 +79,8 @@ class SchemeVerdict:
     jwt_id: str | None = None
     #: The verified JWT's claims, until its ``jti`` is recorded (never stored, never logged).
     claims: dict[str, Any] | None = field(default=None, repr=False)
+    #: The verified HMAC's replay key and until when it must be kept.
+    replay_key: tuple[str, float] | None = field(default=None, repr=False)
 
 
 @dataclass
@@ -83,13 +105,49 @@ def receive(services: Services, delivery: Delivery, *, now: float | None = None)
         body = parse_json(CallbackBody, delivery.body)
     except UseCaseError as error:
         refused = Outcome(400, REJECTED, error.reason, description=error.description, parameter=error.parameter)
-        return _record_unparsed(services, delivery, refused, now)
-    jwt = _check_jwt(services, delivery, now)  # pure CPU: done before the transaction, which stays short
+        return refuse(services, delivery, refused, now)
+    jwt = _check_jwt(services, delivery, now)  # pure CPU: done before any transaction, which stays short
+    hmac = _absent_or_unchecked(delivery)
+    failure = _signature_failure(services.settings.signature_policy, jwt, hmac)
+    if failure == _HMAC_PENDING:  # HMAC only: check it against its request's key before any write
+        hmac = _check_hmac_before_writing(services, delivery, body, now)
+        failure = _signature_failure(services.settings.signature_policy, jwt, hmac)
+    if failure is not None:
+        return refuse(services, delivery, _unauthorized(body, jwt, hmac, failure), now)
+    outcome = _decide_and_record_in_transaction(services, delivery, body, jwt, hmac, now)
+    return refuse(services, delivery, outcome, now) if outcome.verdict == REJECTED else outcome
+
+
+def refuse(services: Services, delivery: Delivery, outcome: Outcome, now: float) -> Outcome:
+    """A refusal: nothing of the delivery is kept but, perhaps, a sample (time, reason, address, body hash)."""
+    refusal = Refusal(
+        received_at=dt.datetime.fromtimestamp(now, dt.UTC),
+        status_code=outcome.status,
+        reason=(outcome.reason or "refused")[:64],
+        remote_addr=(delivery.remote_addr or "")[:64] or None,
+        body_sha256=hashlib.sha256(delivery.body).hexdigest(),
+        body_bytes=len(delivery.body),
+    )
+    try:
+        services.refusal_samples.offer(refusal)
+    except StorageError as error:
+        log.warning("callback.sample_failed", reason=error.reason, status=outcome.status)
+    return outcome
+
+
+def record_refused(services: Services, delivery: Delivery, *, status: int, reason: str, description: str) -> Outcome:
+    """A delivery the web layer refused before reading it (too large, wrong type)."""
+    return refuse(services, delivery, Outcome(status, REJECTED, reason, description=description), time.time())
+
+
+def _decide_and_record_in_transaction(
+    services: Services, delivery: Delivery, body: CallbackBody, jwt: SchemeVerdict, hmac: SchemeVerdict, now: float
+) -> Outcome:
     scope: ReplayScope | None = None
     try:
         with services.database.connection() as connection:
             scope = services.replay_cache.within(connection)
-            return _decide_and_record(connection, services, delivery, body, jwt, scope, now)
+            return _decide_and_record(connection, services, delivery, body, jwt, hmac, scope, now)
     except StorageError:
         if scope is not None:
             _undo_quietly(scope)
@@ -105,16 +163,18 @@ def _undo_quietly(scope: ReplayScope) -> None:
 
 def _decide_and_record(
     connection: Connection, services: Services, delivery: Delivery, body: CallbackBody, jwt: SchemeVerdict,
-    scope: ReplayScope, now: float,
+    hmac: SchemeVerdict, scope: ReplayScope, now: float,
 ) -> Outcome:
     request = deliveries.lock_request(connection, body.request_id)
     if request is not None and request.provider != registry.MESSAGEBIRD:
         request = None
-    hmac_verdict = _check_hmac(services, delivery, request, now)
-    may_record_token = request is not None and request.kind == body.request_kind and hmac_verdict.verdict != FAILED
-    if may_record_token:
-        jwt = _record_token(services, jwt, scope)
-    outcome = _decide(services, request, body, jwt, hmac_verdict)
+    if hmac.verdict == UNCHECKED:
+        hmac = _check_hmac(services, delivery, request, now)
+    outcome = _decide(services, request, body, jwt, hmac)
+    if outcome.verdict == REJECTED:
+        return outcome
+    if not _recorded_as_new(services, jwt, hmac, scope):
+        return _outcome(body, jwt, hmac, 200, DUPLICATE, "resent")
     row = _callback_row(delivery, body, outcome, now)
     if outcome.verdict == ACCEPTED and request is not None:
         outcome.callback_id = _record_accepted(connection, services, request, body, row, now)
@@ -126,24 +186,35 @@ def _decide_and_record(
 def _decide(
     services: Services, request: RequestHead | None, body: CallbackBody, jwt: SchemeVerdict, hmac: SchemeVerdict
 ) -> Outcome:
-    def outcome(status: int, verdict: str, reason: str | None, description: str | None = None) -> Outcome:
-        return Outcome(status, verdict, reason, body.request_id, body.request_kind, jwt=jwt, hmac=hmac,
-                       description=description)
-
-    failure = _signature_failure(services.settings.signature_policy, jwt, hmac, request is not None)
+    failure = _signature_failure(services.settings.signature_policy, jwt, hmac)
     if failure:
-        return outcome(401, REJECTED, failure, NOT_ALLOWED)
+        return _unauthorized(body, jwt, hmac, failure)
     if request is None:
-        return outcome(404, REJECTED, "unknown_request", "Unknown requestId")
+        return _outcome(body, jwt, hmac, 404, REJECTED, "unknown_request", "Unknown requestId")
     if request.kind != body.request_kind:
-        return outcome(409, REJECTED, "kind_mismatch", "requestKind does not match the request")
-    if request.state != lifecycle.SENT:
-        return outcome(200, DUPLICATE, "already_received")
-    return outcome(200, ACCEPTED, None)
+        return _outcome(body, jwt, hmac, 409, REJECTED, "kind_mismatch", "requestKind does not match the request")
+    if request.state in _MAY_MOVE_ON:
+        return _outcome(body, jwt, hmac, 200, ACCEPTED, None)
+    return _outcome(body, jwt, hmac, 200, DUPLICATE, "already_received")
 
 
-def _signature_failure(policy: str, jwt: SchemeVerdict, hmac: SchemeVerdict, request_known: bool) -> str | None:
-    """Why the signatures do not authorise the delivery, or None when they do."""
+def _outcome(
+    body: CallbackBody, jwt: SchemeVerdict, hmac: SchemeVerdict, status: int, verdict: str, reason: str | None,
+    description: str | None = None,
+) -> Outcome:
+    return Outcome(status, verdict, reason, body.request_id, body.request_kind, jwt=jwt, hmac=hmac,
+                   description=description)
+
+
+def _unauthorized(body: CallbackBody, jwt: SchemeVerdict, hmac: SchemeVerdict, failure: str) -> Outcome:
+    return _outcome(body, jwt, hmac, 401, REJECTED, failure, NOT_ALLOWED)
+
+
+def _signature_failure(policy: str, jwt: SchemeVerdict, hmac: SchemeVerdict) -> str | None:
+    """Why the signatures do not authorise the delivery, or None when they do.
+
+    ``_HMAC_PENDING`` means only that the HMAC still has to be checked against its request's key.
+    """
     if jwt.verdict == ABSENT and hmac.verdict == ABSENT:
         return "no_signature"
     for scheme, verdict in (("jwt", jwt), ("hmac", hmac)):
@@ -151,16 +222,29 @@ def _signature_failure(policy: str, jwt: SchemeVerdict, hmac: SchemeVerdict, req
             return f"{scheme}_{verdict.reason}"
     if policy == "both" and ABSENT in (jwt.verdict, hmac.verdict):
         return "signature_missing"
-    if request_known and PASSED not in (jwt.verdict, hmac.verdict):
-        return "no_signature"
+    if PASSED not in (jwt.verdict, hmac.verdict):
+        return _HMAC_PENDING if hmac.verdict == UNCHECKED and hmac.reason is None else "unverified"
     return None
+
+
+def _absent_or_unchecked(delivery: Delivery) -> SchemeVerdict:
+    return SchemeVerdict(ABSENT) if delivery.hmac_header is None else SchemeVerdict(UNCHECKED)
+
+
+def _check_hmac_before_writing(services: Services, delivery: Delivery, body: CallbackBody, now: float) -> SchemeVerdict:
+    """The HMAC checked against its request's key, read without taking any lock: for HMAC-only deliveries."""
+    with services.database.reading() as connection:
+        request = deliveries.find_request(connection, body.request_id)
+    if request is not None and request.provider != registry.MESSAGEBIRD:
+        request = None
+    return _check_hmac(services, delivery, request, now)
 
 
 def _check_hmac(services: Services, delivery: Delivery, request: RequestHead | None, now: float) -> SchemeVerdict:
     if delivery.hmac_header is None:
         return SchemeVerdict(ABSENT)
     if request is None:
-        return SchemeVerdict(UNCHECKED, "unknown_request")
+        return SchemeVerdict(UNCHECKED, "unknown_request")  # no key to check it with: unverified
     if not request.signature_key_sealed:
         return SchemeVerdict(FAILED, "no_signature_key")
     key = services.secrets.open(request.signature_key_sealed)
@@ -174,7 +258,9 @@ def _check_hmac(services: Services, delivery: Delivery, request: RequestHead | N
         )
     except SignatureError as error:
         return SchemeVerdict(FAILED, error.reason)
-    return SchemeVerdict(PASSED, key_encoding=getattr(verified, "key_encoding", None), timestamp=int(verified))
+    expires_at = int(verified) + services.settings.signature_tolerance_seconds + HMAC_REPLAY_MARGIN_SECONDS
+    return SchemeVerdict(PASSED, key_encoding=verified.key_encoding, timestamp=int(verified),
+                         replay_key=(verified.replay_key, float(expires_at)))
 
 
 def _check_jwt(services: Services, delivery: Delivery, now: float) -> SchemeVerdict:
@@ -197,19 +283,23 @@ def _check_jwt(services: Services, delivery: Delivery, now: float) -> SchemeVerd
     return SchemeVerdict(PASSED, jwt_id=str(claims.get("jti"))[:200], claims=claims)
 
 
-def _record_token(services: Services, jwt: SchemeVerdict, scope: ReplayScope) -> SchemeVerdict:
-    """A verified token's ``jti`` recorded in the delivery's transaction; ``replayed`` when it was seen before.
+def _recorded_as_new(services: Services, jwt: SchemeVerdict, hmac: SchemeVerdict, scope: ReplayScope) -> bool:
+    """Record the replay key of each scheme that passed; whether the delivery is new (not a resend).
 
-    Recorded only for a delivery that names a known request of its kind with no failed
-    HMAC, so a forgery cannot burn the ``jti`` of a genuine token.
+    A verified JWT decides: only MessageBird can sign a fresh ``jti``. Without one, the
+    HMAC's key (its timestamp and signature) decides. Both keys are recorded, so a
+    resend stripped of its JWT is still known. Keys are recorded only for a delivery
+    that names a known request of its kind with every signature it carries verified,
+    so a forgery cannot burn a genuine token's key.
     """
+    hmac_new = scope.add(*hmac.replay_key) if hmac.verdict == PASSED and hmac.replay_key else True
     if jwt.verdict != PASSED or jwt.claims is None:
-        return jwt
+        return hmac_new
     try:
         record_jti(scope, jwt.claims, leeway=services.settings.jwt_leeway_seconds)
-    except SignatureError as error:
-        return SchemeVerdict(FAILED, error.reason, jwt_id=jwt.jwt_id)
-    return jwt
+    except SignatureError:
+        return False
+    return True
 
 
 def _record_accepted(
@@ -253,21 +343,6 @@ def _callback_row(delivery: Delivery, body: CallbackBody | None, outcome: Outcom
         has_archive_url=bool(body and body.data),
         result=_clip(body.result) if body else None,
     )
-
-
-def _record_unparsed(services: Services, delivery: Delivery, outcome: Outcome, now: float) -> Outcome:
-    """Record a refused delivery if the database lets us; the refusal stands either way."""
-    try:
-        with services.database.connection() as connection:
-            outcome.callback_id = deliveries.record_delivery(connection, _callback_row(delivery, None, outcome, now))
-    except StorageError as error:
-        log.warning("callback.record_failed", reason=error.reason, status=outcome.status)
-    return outcome
-
-
-def record_refused(services: Services, delivery: Delivery, *, status: int, reason: str, description: str) -> Outcome:
-    """Record a delivery the web layer refused before reading it (too large, wrong type)."""
-    return _record_unparsed(services, delivery, Outcome(status, REJECTED, reason, description=description), time.time())
 
 
 def _clip(text: str | None) -> str | None:

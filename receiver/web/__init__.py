@@ -12,11 +12,11 @@ from __future__ import annotations
 
 from flask import Flask
 
-from receiver.web import admin, health, metrics, webhooks
+from receiver.web import admin, health, metrics, refusals, webhooks
 from receiver.web.context import register_request_context
 from receiver.web.errors import register_errorhandlers
 
-BLUEPRINTS = (health.blueprint, webhooks.blueprint, admin.blueprint, metrics.blueprint)
+BLUEPRINTS = (health.blueprint, webhooks.blueprint, admin.blueprint, metrics.blueprint, refusals.blueprint)
 
 
 def register_web(app: Flask) -> None:
@@ -25,3 +25,4 @@ def register_web(app: Flask) -> None:
         app.register_blueprint(blueprint)
     register_request_context(app)
     register_errorhandlers(app)
+    refusals.register_refusal_limits(app, app.extensions["services"].settings)

@@ -93,17 +93,17 @@ class TestList:
 
 
 class TestShow:
-    def test_the_record_holds_the_history_and_every_callback(self, register, deliver, client, admin_headers):
+    def test_the_record_holds_the_history_and_every_verified_callback(self, register, deliver, client, admin_headers):
         register("a", "KIND_USER_DELETE")
-        deliver(callback_body("a", "KIND_USER_DELETE"), wrong_key=True)
+        deliver(callback_body("a", "KIND_USER_DELETE"), wrong_key=True)  # refused: nothing attached to the request
         deliver(callback_body("a", "KIND_USER_DELETE"))
         record = client.get("/api/requests/a", headers=admin_headers).json
         assert record["state"] == "completed"
         assert [t["to"] for t in record["transitions"]] == ["sent", "callback_received", "completed"]
-        assert [c["verdict"] for c in record["callbacks"]] == ["rejected", "accepted"]
-        assert record["authorisingCallbackId"] == record["callbacks"][1]["id"]
-        assert record["transitions"][2]["callbackId"] == record["callbacks"][1]["id"]
-        assert record["callbacks"][1]["jwt"]["verdict"] == "passed"
+        assert [c["verdict"] for c in record["callbacks"]] == ["accepted"]
+        assert record["authorisingCallbackId"] == record["callbacks"][0]["id"]
+        assert record["transitions"][2]["callbackId"] == record["callbacks"][0]["id"]
+        assert record["callbacks"][0]["jwt"]["verdict"] == "passed"
         assert record["completedAt"] is not None
 
     def test_an_unknown_id_is_404(self, client, admin_headers):

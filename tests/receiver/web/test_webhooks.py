@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sqlite3
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from app import create_app
-from storage.models import Callback, Job, ProcessorRequest
+from storage import lifecycle, registry
+from storage.models import Callback, Job, ProcessorRequest, RefusedDelivery, Transition
 from tests.conftest import CALLBACK_URL
 from tests.support.databases import Backend
 from tests.receiver.conftest import CALLBACK_PATH, callback_body
@@ -23,6 +25,17 @@ def stored(services, model, **filters):
 def request_state(services, request_id="req-1") -> str:
     with services.database.transaction() as session:
         return session.get(ProcessorRequest, request_id).state
+
+
+def samples(services) -> list[RefusedDelivery]:
+    with services.database.transaction() as session:
+        return session.scalars(select(RefusedDelivery).order_by(RefusedDelivery.received_at)).all()
+
+
+def refused_reason(services) -> str:
+    """The reason of the one refusal a test made (a fresh app samples its first refusal)."""
+    [sample] = samples(services)
+    return sample.reason
 
 
 class TestAccepted:
@@ -107,13 +120,24 @@ class TestDuplicatesAndReplays:
         assert deliver(body).json["status"] == "duplicate"
         assert request_state(services) == "completed"
 
-    def test_a_replayed_token_is_refused(self, register, deliver, services):
+    def test_an_identical_resend_is_a_duplicate_that_writes_nothing(self, register, deliver, services):
         register("req-1", "KIND_USER_DELETE")
         body = callback_body("req-1", "KIND_USER_DELETE")
         assert deliver(body, schemes=("jwt",)).status_code == 200
-        replay = deliver(body, schemes=("jwt",), replayed=True)
-        assert replay.status_code == 401
-        assert stored(services, Callback)[-1].reason == "jwt_replayed"
+        resend = deliver(body, schemes=("jwt",), replayed=True)
+        assert (resend.status_code, resend.json["status"]) == (200, "duplicate")
+        assert [c.verdict for c in stored(services, Callback)] == ["accepted"]
+        assert samples(services) == []
+
+    def test_a_resend_stripped_of_its_jwt_is_still_known(self, register, client, messagebird_signer, services):
+        register("req-1", "KIND_USER_DELETE")
+        body = callback_body("req-1", "KIND_USER_DELETE")
+        headers = messagebird_signer(CALLBACK_URL, body)
+        assert client.post(CALLBACK_PATH, data=body, headers=headers, content_type="application/json").status_code == 200
+        hmac_only = {"X-MessageBird-Signature": headers["X-MessageBird-Signature"]}
+        resend = client.post(CALLBACK_PATH, data=body, headers=hmac_only, content_type="application/json")
+        assert resend.json["status"] == "duplicate"
+        assert len(stored(services, Callback)) == 1
 
     def test_a_token_refused_for_its_hmac_is_not_burned(self, register, client, deliver, messagebird_signer):
         register("req-1", "KIND_USER_DELETE")
@@ -122,6 +146,36 @@ class TestDuplicatesAndReplays:
         bad_hmac = {**good, "X-MessageBird-Signature": good["X-MessageBird-Signature"].replace("v1=", "v1=00")}
         assert client.post(CALLBACK_PATH, data=body, headers=bad_hmac, content_type="application/json").status_code == 401
         assert client.post(CALLBACK_PATH, data=body, headers=good, content_type="application/json").status_code == 200
+
+
+def fail_request(services, request_id="req-1", reason="download failed: http_404") -> None:
+    with services.database.transaction() as session:
+        lifecycle.move(registry.find(session, request_id, for_update=True), lifecycle.FAILED, reason=reason)
+
+
+class TestFailedRequests:
+    def test_a_newly_signed_callback_moves_a_failed_request_on(self, register, deliver, services):
+        register("req-1", "KIND_PERSONAL_GET")
+        deliver(callback_body("req-1", data="https://files.example.test/expired.zip"))
+        fail_request(services)
+        response = deliver(callback_body("req-1", data="https://files.example.test/fresh.zip"))
+        assert (response.status_code, response.json["status"]) == (200, "accepted")
+        assert request_state(services) == "callback_received"
+        assert [job.state for job in stored(services, Job)] == ["queued", "queued"]
+        moves = [(t.from_state, t.to_state) for t in stored(services, Transition, request_id="req-1")]
+        assert moves[-1] == ("failed", "callback_received")
+
+    def test_a_resend_of_the_first_callback_cannot_restart_a_failed_request(self, register, client, messagebird_signer,
+                                                                            services):
+        register("req-1", "KIND_PERSONAL_GET")
+        body = callback_body("req-1", data="https://files.example.test/expired.zip")
+        headers = messagebird_signer(CALLBACK_URL, body)
+        assert client.post(CALLBACK_PATH, data=body, headers=headers, content_type="application/json").status_code == 200
+        fail_request(services)
+        resend = client.post(CALLBACK_PATH, data=body, headers=headers, content_type="application/json")
+        assert (resend.status_code, resend.json["status"]) == (200, "duplicate")
+        assert request_state(services) == "failed"
+        assert len(stored(services, Job)) == 1
 
 
 class TestRefused:
@@ -140,8 +194,8 @@ class TestRefused:
         response = deliver(callback_body("req-1", "KIND_USER_DELETE"), schemes=("jwt",), **{switch: True})
         assert response.status_code == 401
         assert response.json == {"errors": [{"code": 2, "description": "Request not allowed (signature or credentials)"}]}
-        [callback] = stored(services, Callback)
-        assert (callback.verdict, callback.reason, callback.jwt_verdict) == ("rejected", reason, "failed")
+        assert stored(services, Callback) == []
+        assert refused_reason(services) == reason
         assert request_state(services) == "sent"
 
     @pytest.mark.parametrize(
@@ -152,7 +206,7 @@ class TestRefused:
         register("req-1", "KIND_USER_DELETE")
         response = deliver(callback_body("req-1", "KIND_USER_DELETE"), schemes=("hmac",), **{switch: True})
         assert response.status_code == 401
-        assert stored(services, Callback)[0].reason == reason
+        assert refused_reason(services) == reason
 
     def test_every_present_scheme_must_pass(self, register, deliver, services):
         register("req-1", "KIND_USER_DELETE")
@@ -165,13 +219,28 @@ class TestRefused:
         register("req-1", "KIND_USER_DELETE")
         assert deliver(callback_body("req-1", "KIND_USER_DELETE"), schemes=()).status_code == 401
 
-    def test_unknown_request_id_is_404(self, deliver, services):
+    def test_unknown_request_id_is_404_once_a_jwt_has_verified(self, deliver, services):
         response = deliver(callback_body("nobody"))
         assert response.status_code == 404
-        assert stored(services, Callback)[0].reason == "unknown_request"
+        assert refused_reason(services) == "unknown_request"
 
     def test_a_bad_token_for_an_unknown_request_is_401_not_404(self, deliver):
         assert deliver(callback_body("nobody"), wrong_key=True).status_code == 401
+
+    def test_an_unverifiable_delivery_gets_the_same_answer_whether_its_request_exists_or_not(
+        self, register, client, messagebird_signer
+    ):
+        """An HMAC forged with a guessed key tells nobody which request ids exist."""
+        register("req-1", "KIND_USER_DELETE")
+        answers = []
+        for request_id in ("req-1", "nobody"):
+            body = callback_body(request_id, "KIND_USER_DELETE")
+            forged = {"X-MessageBird-Signature": messagebird_signer(CALLBACK_URL, body, wrong_key=True)[
+                "X-MessageBird-Signature"]}
+            response = client.post(CALLBACK_PATH, data=body, headers=forged, content_type="application/json")
+            answers.append((response.status_code, response.json))
+        assert answers[0] == answers[1]
+        assert answers[0][0] == 401
 
     def test_kind_mismatch_is_409(self, register, deliver, services):
         register("req-1", "KIND_PERSONAL_DELETE")
@@ -202,10 +271,17 @@ class TestRefused:
         response = client.post(CALLBACK_PATH, data=b"{" + b" " * size + b"}", content_type="application/json")
         assert response.status_code == 413
 
-    def test_refusals_are_recorded_without_the_body(self, client, services):
-        client.post(CALLBACK_PATH, data=b'{"requestId": "secret@example.com"', content_type="application/json")
-        [callback] = stored(services, Callback)
-        assert (callback.verdict, callback.status_code, callback.request_id) == ("rejected", 400, None)
+    def test_a_refusal_keeps_a_sample_without_the_senders_text(self, register, client, deliver, services):
+        register("req-1", "KIND_USER_DELETE")
+        body = callback_body("req-1", "KIND_USER_DELETE", result="sender text jane@example.com")
+        deliver(body, wrong_key=True)
+        assert stored(services, Callback) == []
+        [sample] = samples(services)
+        assert (sample.status_code, sample.reason, sample.body_bytes) == (401, "jwt_bad_signature", len(body))
+        assert sample.body_sha256 == hashlib.sha256(body).hexdigest()
+        assert sample.remote_addr == "127.0.0.1"
+        kept = json.dumps([str(value) for value in vars(sample).values()])
+        assert "jane@example.com" not in kept and "req-1" not in kept
 
 
 class TestPolicyBoth:
@@ -217,7 +293,7 @@ class TestPolicyBoth:
         register("req-1", "KIND_USER_DELETE")
         response = deliver(callback_body("req-1", "KIND_USER_DELETE"), schemes=("jwt",))
         assert response.status_code == 401
-        assert stored(services, Callback)[0].reason == "signature_missing"
+        assert refused_reason(services) == "signature_missing"
 
     def test_both_schemes_pass(self, register, deliver):
         register("req-1", "KIND_USER_DELETE")

@@ -1,0 +1,94 @@
+"""Refused deliveries, seen from the web: who is refused too often, and what ops can read of refusals.
+
+- ``register_refusal_limits``: the client address comes through werkzeug's ``ProxyFix``
+  for ``TRUSTED_PROXIES`` proxies (0: the peer itself), and each address may be refused
+  at most ``REFUSAL_RATE_LIMIT`` times (Flask-Limiter, counted in Redis when
+  ``REPLAY_CACHE_URL`` names one, else per process). Only refusals count, so a genuine
+  burst is never limited; past the limit an address is answered 429 before its
+  delivery is read.
+- ``GET /api/deliveries/refused``: the sampled refusals of the last
+  ``REFUSAL_SAMPLE_RETENTION_DAYS`` days, newest first (time, status, reason, address,
+  the body's SHA-256 and size; never its content).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from flask import Blueprint, Flask, Response, jsonify, request
+from flask_limiter import Limiter, RateLimitExceeded
+from flask_limiter.util import get_remote_address
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from receiver.observability.metrics import CALLBACKS
+from receiver.web import webhooks
+from receiver.web.auth import require_admin_token
+from receiver.web.current import services
+from receiver.web.errors import BAD_REQUEST, HttpProblem, invalid
+from settings import Settings
+from storage import refusals
+from storage.clock import utcnow
+
+#: The answers that count against an address: every refusal of a delivery.
+REFUSED_STATUSES = frozenset({400, 401, 404, 409, 413, 415})
+MAX_PAGE = 500
+
+blueprint = Blueprint("refusals", __name__, url_prefix="/api/deliveries")
+blueprint.before_request(require_admin_token)
+
+
+def register_refusal_limits(app: Flask, settings: Settings) -> None:
+    if settings.trusted_proxies:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.trusted_proxies)  # type: ignore[method-assign]
+    limiter = Limiter(
+        get_remote_address,
+        app=app,
+        storage_uri=settings.replay_cache_url or "memory://",
+        storage_options=_storage_options(settings),
+        key_prefix="gdpr-receiver:refusals",
+        swallow_errors=True,  # the limit fails open when Redis is down: it only sheds load
+        headers_enabled=False,
+    )
+    limiter.limit(settings.refusal_rate_limit, deduct_when=lambda response: response.status_code in REFUSED_STATUSES)(
+        webhooks.blueprint
+    )
+    app.register_error_handler(RateLimitExceeded, _too_many_refusals)
+
+
+def _storage_options(settings: Settings) -> dict[str, str | int]:
+    if not settings.replay_cache_url:
+        return {}
+    seconds = max(1, round(settings.database_timeout_seconds))
+    return {"socket_timeout": seconds, "socket_connect_timeout": seconds}
+
+
+def _too_many_refusals(error: RateLimitExceeded) -> tuple[Response, int]:
+    CALLBACKS.labels("rejected", "rate_limited").inc()
+    retry_after = str(max(1, int(error.limit.limit.get_expiry()))) if error.limit else "60"
+    problem = HttpProblem(429, BAD_REQUEST, "Too many refused deliveries from this address", reason="rate_limited",
+                          headers={"Retry-After": retry_after})
+    return problem.response()
+
+
+@blueprint.get("/refused")
+def refused() -> Response:
+    """The sampled refusals of the retention period, newest first."""
+    limit = request.args.get("limit", "100")
+    if not limit.isdigit() or not 1 <= int(limit) <= MAX_PAGE:
+        raise invalid(f"limit must be a whole number from 1 to {MAX_PAGE}", parameter="limit")
+    svc = services()
+    since = utcnow() - dt.timedelta(days=svc.settings.refusal_sample_retention_days)
+    with svc.database.reading() as connection:
+        sampled = refusals.recent(connection, since=since, limit=int(limit))
+    return jsonify(refused=[_sample(refusal) for refusal in sampled])
+
+
+def _sample(refusal: refusals.Refusal) -> dict[str, object]:
+    return {
+        "receivedAt": refusal.received_at.isoformat().replace("+00:00", "Z"),
+        "status": refusal.status_code,
+        "reason": refusal.reason,
+        "remoteAddr": refusal.remote_addr,
+        "bodySha256": refusal.body_sha256,
+        "bodyBytes": refusal.body_bytes,
+    }
