@@ -64,13 +64,15 @@ def audit_callbacks(database_url: str, answers: Iterable[Answer]) -> Audit:
 
 
 def _unrecorded_200s(answers: list[Answer], rows: dict[str | None, list[Callback]]) -> list[str]:
-    """A replay resends the same bytes, so one ``X-Request-Id`` may own several rows."""
+    """Each 200 has its row; a resend of the same bytes (same ``X-Request-Id``), answered ``duplicate``
+    and recorded nothing, is covered by the row of the delivery it repeats."""
     problems = []
     for answer in answers:
         if answer.status != 200:
             continue
         own = [(row.verdict, row.request_id) for row in rows.get(answer.delivery.http_id, [])]
-        if (answer.verdict, answer.delivery.request_id) not in own:
+        resent = answer.verdict == "duplicate" and any(rid == answer.delivery.request_id for _, rid in own)
+        if (answer.verdict, answer.delivery.request_id) not in own and not resent:
             problems.append(f"200 ({answer.verdict}) for {answer.delivery.request_id} without its row: {own}")
     return problems
 
