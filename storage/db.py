@@ -4,10 +4,19 @@ SQLite is the embedded default (WAL, a busy timeout, every write transaction
 begun IMMEDIATE so concurrent writers queue instead of failing); PostgreSQL
 through psycopg runs the same code. On SQLite every transaction first takes the
 writer's turn (``storage.sqlite_writing``).
+
+Every wait has a bound, ``DATABASE_TIMEOUT_SECONDS`` (``timeout_seconds``): on SQLite the
+writer's turn and the busy timeout; on PostgreSQL the server's ``statement_timeout``,
+``lock_timeout`` and ``idle_in_transaction_session_timeout``, the connect timeout, TCP
+keepalives and ``tcp_user_timeout`` (a partition), the wait for a pooled connection, and
+a client-side deadline on every call for a server that cannot answer at all
+(``storage.connection_deadlines``). A hung database costs a caller at most about that
+long, then ``StorageError("unavailable")``.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
@@ -18,8 +27,10 @@ from alembic.config import Config as AlembicConfig
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, sessionmaker
 
+from storage.connection_deadlines import bound_calls
 from storage.errors import StorageError, storage_error_from
 from storage.sqlite_writing import WriterTurn
 
@@ -82,6 +93,8 @@ class Database:
             if translated is None:
                 raise
             raise translated from error
+        except PoolTimeout as error:
+            raise StorageError("unavailable", "no database connection free within DATABASE_TIMEOUT_SECONDS") from error
 
     def ping(self) -> None:
         """Raise ``StorageError("unavailable")`` unless the database answers a query."""
@@ -89,14 +102,24 @@ class Database:
             session.execute(text("SELECT 1"))
 
     def upgrade(self) -> None:
-        """Apply every Alembic migration up to the newest."""
+        """Apply every Alembic migration up to the newest.
+
+        On PostgreSQL through an engine of its own: a migration may run longer than any
+        callback statement, so it has no statement or client-side deadline (connecting and
+        waiting for a lock stay bounded).
+        """
+        own = self.dialect != "sqlite"
+        engine = _create_engine(self.url, self.timeout_seconds, for_migrations=True) if own else self.engine
         try:
-            with self.engine.begin() as connection:
+            with engine.begin() as connection:
                 config = alembic_config()
                 config.attributes["connection"] = connection
                 command.upgrade(config, "head")
         except OperationalError as error:
             raise StorageError("unavailable", "database unavailable for migration") from error
+        finally:
+            if own:
+                engine.dispose()
 
     def dispose(self) -> None:
         self.engine.dispose()
@@ -113,14 +136,48 @@ def alembic_config() -> AlembicConfig:
     return config
 
 
-def _create_engine(url: str, timeout_seconds: float) -> Engine:
+#: How long past the server's own ``statement_timeout`` the client waits before giving a call up.
+CLIENT_GRACE_SECONDS = 0.5
+
+
+def _create_engine(url: str, timeout_seconds: float, *, for_migrations: bool = False) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         return _create_sqlite_engine(url, timeout_seconds)
-    connect_args: dict[str, Any] = {"connect_timeout": max(1, int(timeout_seconds))}
+    connect_args = postgres_connect_args(parsed.query.get("options"), timeout_seconds, for_migrations=for_migrations)
     # No pre-ping: it costs a round trip on every checkout. A connection a restart broke fails its
     # first statement instead; SQLAlchemy then discards the whole pool, and that one answer is a 503.
-    return create_engine(url, pool_recycle=1800, connect_args=connect_args)
+    engine = create_engine(url, pool_recycle=1800, pool_timeout=timeout_seconds, connect_args=connect_args)
+    if not for_migrations:
+        bound_calls(engine, timeout_seconds + CLIENT_GRACE_SECONDS)
+    return engine
+
+
+def postgres_connect_args(
+    url_options: str | tuple[str, ...] | None, timeout_seconds: float, *, for_migrations: bool = False
+) -> dict[str, Any]:
+    """libpq parameters that bound every wait on the server and the network by ``timeout_seconds``.
+
+    The server's timeouts go in ``options`` after any the URL already sets (a ``search_path``,
+    say); a URL that sets one of them itself is overridden. Keepalives notice a silent peer on
+    an idle connection within about ``timeout_seconds``, ``tcp_user_timeout`` one that stopped
+    acknowledging what was sent.
+    """
+    milliseconds = max(1, round(timeout_seconds * 1000))
+    server = {"lock_timeout": milliseconds}
+    if not for_migrations:
+        server |= {"statement_timeout": milliseconds, "idle_in_transaction_session_timeout": milliseconds}
+    given = " ".join([url_options] if isinstance(url_options, str) else url_options or [])
+    half = max(1, int(timeout_seconds // 2))  # silent for half, then one probe a second for half
+    return {
+        "options": " ".join([given, *(f"-c {name}={value}" for name, value in server.items())]).strip(),
+        "connect_timeout": max(2, math.ceil(timeout_seconds)),  # libpq's minimum is 2 s
+        "keepalives": 1,
+        "keepalives_idle": half,
+        "keepalives_interval": 1,
+        "keepalives_count": half,
+        "tcp_user_timeout": milliseconds,
+    }
 
 
 def _create_sqlite_engine(url: str, timeout_seconds: float) -> Engine:

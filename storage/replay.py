@@ -17,6 +17,8 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 from sqlalchemy import Connection, bindparam, delete
 from sqlalchemy.dialects import postgresql, sqlite
 
@@ -94,14 +96,23 @@ _INSERT_UNLESS_LIVE = {
 
 
 class RedisReplayCache:
-    """Replay keys in Redis: ``SET key NX PXAT expiry``, atomic across every process."""
+    """Replay keys in Redis: ``SET key NX PXAT expiry``, atomic across every process.
+
+    Every call waits at most ``timeout_seconds`` (``DATABASE_TIMEOUT_SECONDS``) for the
+    connection and for each answer, and is tried once. That is redis-py's default for a
+    client made from a URL, said here explicitly: its ``Redis()`` constructor defaults to ten
+    retries with backoff, which would hold a callback for eleven timeouts on a frozen server.
+    A connection a restart closed is noticed and replaced when the pool hands it out, so no
+    health-check round trip is needed.
+    """
 
     PREFIX = "gdpr-receiver:replay:"
 
     def __init__(self, url: str, *, timeout_seconds: float = 2.0) -> None:
         self._client = redis.Redis.from_url(
-            url, socket_timeout=timeout_seconds, socket_connect_timeout=timeout_seconds
-        )
+            url, socket_timeout=timeout_seconds, socket_connect_timeout=timeout_seconds,
+            retry=Retry(NoBackoff(), retries=0),
+        )  # fmt: skip
 
     def add(self, key: str, expires_at: float) -> bool:
         expires_ms = int(expires_at * 1000)
@@ -150,5 +161,5 @@ class _RedisReplayScope:
 
 
 def open_replay_cache(url: str | None, database: Database) -> DatabaseReplayCache | RedisReplayCache:
-    """The replay cache ``REPLAY_CACHE_URL`` names, or the database when it is unset."""
-    return RedisReplayCache(url) if url else DatabaseReplayCache(database)
+    """The replay cache ``REPLAY_CACHE_URL`` names, or the database when it is unset; both bounded alike."""
+    return RedisReplayCache(url, timeout_seconds=database.timeout_seconds) if url else DatabaseReplayCache(database)

@@ -23,6 +23,7 @@ from __future__ import annotations
 import fcntl
 import os
 import threading
+import time
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -50,12 +51,13 @@ class WriterTurn:
 
     @contextmanager
     def held(self) -> Iterator[None]:
+        deadline = time.monotonic() + self._timeout  # one bound for both waits, not one each
         if not self._threads.acquire(timeout=self._timeout):
             raise _no_turn()
         try:
             fd = self._lock_file()
             if fd is not None:
-                self._flock(fd)
+                self._flock(fd, max(0.0, deadline - time.monotonic()))
             try:
                 yield
             finally:
@@ -64,7 +66,7 @@ class WriterTurn:
         finally:
             self._threads.release()
 
-    def _flock(self, fd: int) -> None:
+    def _flock(self, fd: int, timeout: float) -> None:
         """The exclusive ``flock``: at once if free, else through the turn thread, waiting at most ``timeout``.
 
         A wait that timed out stays queued in the turn thread and lets the lock go as soon as
@@ -81,7 +83,7 @@ class WriterTurn:
         assert self._waiter is not None
         taken: Future[None] = self._waiter.submit(fcntl.flock, fd, fcntl.LOCK_EX)
         try:
-            taken.result(timeout=self._timeout)
+            taken.result(timeout=timeout)
         except FutureTimeout:
             taken.add_done_callback(lambda _: fcntl.flock(fd, fcntl.LOCK_UN))
             self._abandoned = taken

@@ -1,6 +1,17 @@
-"""Liveness and readiness probes for the load balancer and the platform."""
+"""Liveness and readiness probes for the load balancer and the platform.
+
+``/healthz`` touches no backend, so it answers while one hangs. ``/readyz`` asks each
+backend at once, each in a thread of its own, and answers within
+``DATABASE_TIMEOUT_SECONDS`` plus ``READINESS_MARGIN_SECONDS`` whatever they do: a
+backend that has not answered by then is reported ``timeout`` (its probe ends by its own
+bound, in the background).
+"""
 
 from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Mapping
 
 from flask import Blueprint, Response, jsonify
 
@@ -10,6 +21,10 @@ from storage.errors import StorageError
 
 blueprint = Blueprint("health", __name__)
 log = get_logger(__name__)
+
+#: How long ``/readyz`` waits past ``DATABASE_TIMEOUT_SECONDS``: the probes' own bounds end within it.
+READINESS_MARGIN_SECONDS = 1.0
+TIMEOUT = "timeout"
 
 
 @blueprint.get("/healthz")
@@ -21,15 +36,37 @@ def healthz() -> Response:
 @blueprint.get("/readyz")
 def readyz() -> tuple[Response, int]:
     """Every backend the service needs answers: database, replay cache, archive store."""
-    checks = {name: _check(probe) for name, probe in services().readiness_probes().items()}
+    current = services()
+    wait = current.settings.database_timeout_seconds + READINESS_MARGIN_SECONDS
+    checks = probe_all(current.readiness_probes(), wait)
     ready = all(result == "ok" for result in checks.values())
     return jsonify(status="ready" if ready else "unavailable", checks=checks), 200 if ready else 503
 
 
-def _check(probe: object) -> str:
+def probe_all(probes: Mapping[str, Callable[[], None]], seconds: float) -> dict[str, str]:
+    """Run every probe at once; each one's result, or ``timeout`` for one still running after ``seconds``."""
+    results = dict.fromkeys(probes, TIMEOUT)
+
+    def run(name: str, probe: Callable[[], None]) -> None:
+        results[name] = _check(name, probe)
+
+    threads = [threading.Thread(target=run, args=item, name=f"readyz-{item[0]}", daemon=True)
+               for item in probes.items()]  # fmt: skip
+    deadline = time.monotonic() + seconds
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(max(0.0, deadline - time.monotonic()))
+    answered = dict(results)
+    for name in (name for name, result in answered.items() if result == TIMEOUT):
+        log.warning("readiness.failed", backend=name, reason=TIMEOUT)
+    return answered
+
+
+def _check(name: str, probe: Callable[[], None]) -> str:
     try:
-        probe()  # type: ignore[operator]
+        probe()
     except StorageError as error:
-        log.warning("readiness.failed", reason=error.reason, error=error.message)
+        log.warning("readiness.failed", backend=name, reason=error.reason, error=error.message)
         return error.reason
     return "ok"

@@ -48,6 +48,20 @@ class TestRedisReplayCache(ReplayCacheContract):
         scope.undo()
         assert cache.add(key, time.time() + 60) is True
 
+    def test_a_frozen_server_costs_one_timeout_then_the_thaw_is_used_at_once(self, redis_url, tcp_proxy):
+        proxy = tcp_proxy(int(redis_url.split(":")[2].split("/")[0]))
+        cache = RedisReplayCache(f"redis://127.0.0.1:{proxy.port}/0", timeout_seconds=0.5)
+        assert cache.add(f"k:{uuid.uuid4().hex}", time.time() + 60) is True
+        proxy.freeze()
+        began = time.monotonic()
+        with pytest.raises(StorageError) as error:
+            cache.add(f"k:{uuid.uuid4().hex}", time.time() + 60)
+        waited = time.monotonic() - began
+        proxy.thaw()
+        assert error.value.reason == "unavailable"
+        assert 0.5 <= waited < 0.9, f"one timeout, no retries: {waited:.2f} s"
+        assert cache.add(f"k:{uuid.uuid4().hex}", time.time() + 60) is True
+
     def test_an_unreachable_server_is_unavailable_not_a_pass(self):
         cache = RedisReplayCache("redis://127.0.0.1:9/0", timeout_seconds=0.5)
         with pytest.raises(StorageError) as error:

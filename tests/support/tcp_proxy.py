@@ -2,7 +2,9 @@
 
 ``proxy = TcpProxy(target_port)``; clients connect to ``proxy.port``. ``proxy.down()``
 closes the listening socket and every open connection (clients see refused or reset
-connections); ``proxy.up()`` listens again on the same port.
+connections); ``proxy.up()`` listens again on the same port. ``proxy.freeze()`` keeps
+every connection open but forwards nothing (a server that hangs, its kernel still
+acknowledging), ``proxy.thaw()`` delivers what waited and forwards again.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ class TcpProxy:
         self._lock = threading.Lock()
         self._connections: list[socket.socket] = []
         self._listener: socket.socket | None = None
+        self._flowing = threading.Event()
+        self._flowing.set()
         probe = socket.socket()
         probe.bind(("127.0.0.1", 0))
         self.port = probe.getsockname()[1]
@@ -38,7 +42,14 @@ class TcpProxy:
         self._listener = listener
         threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
 
+    def freeze(self) -> None:
+        self._flowing.clear()
+
+    def thaw(self) -> None:
+        self._flowing.set()
+
     def down(self) -> None:
+        self._flowing.set()  # a frozen pump lets go and finds its socket closed
         with self._lock:
             listener, self._listener = self._listener, None
             connections, self._connections = self._connections, []
@@ -62,12 +73,13 @@ class TcpProxy:
             with self._lock:
                 self._connections += [client, upstream]
             for source, sink in ((client, upstream), (upstream, client)):
-                threading.Thread(target=_pump, args=(source, sink), daemon=True).start()
+                threading.Thread(target=_pump, args=(source, sink, self._flowing), daemon=True).start()
 
 
-def _pump(source: socket.socket, sink: socket.socket) -> None:
+def _pump(source: socket.socket, sink: socket.socket, flowing: threading.Event) -> None:
     try:
         while chunk := source.recv(65536):
+            flowing.wait()
             sink.sendall(chunk)
     except OSError:
         pass

@@ -1,0 +1,91 @@
+"""Health probes: /healthz never waits for a backend, /readyz names what is down within a bound."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+from sqlalchemy.engine import make_url
+
+from app import create_app
+from receiver.web.health import READINESS_MARGIN_SECONDS, probe_all
+from storage.errors import StorageError
+from tests.support.databases import Backend
+from tests.support.redis_server import REDIS_URL
+
+TIMEOUT = 2.0  # DATABASE_TIMEOUT_SECONDS in app_env
+READYZ_BOUND = TIMEOUT + READINESS_MARGIN_SECONDS + 0.5  # and a shared machine's scheduling
+
+
+@pytest.fixture
+def backend(sqlite_url) -> Backend:
+    return Backend(sqlite_url)
+
+
+def test_probes_run_at_once_and_one_that_hangs_is_reported_as_a_timeout():
+    release = threading.Event()
+
+    def unavailable() -> None:
+        raise StorageError("unavailable", "down")
+
+    def slow_but_fine() -> None:
+        time.sleep(0.4)
+
+    began = time.monotonic()
+    checks = probe_all({"hangs": lambda: release.wait(10), "down": unavailable, "slow": slow_but_fine,
+                        "twin": slow_but_fine}, seconds=0.6)
+    release.set()
+    assert checks == {"hangs": "timeout", "down": "unavailable", "slow": "ok", "twin": "ok"}
+    assert 0.6 <= time.monotonic() - began < 0.8, "the probes ran side by side, and no one waited past the bound"
+
+
+def _timed_get(client, path: str):
+    began = time.monotonic()
+    response = client.get(path)
+    return response, time.monotonic() - began
+
+
+@pytest.mark.redis
+def test_readyz_names_a_frozen_replay_cache_within_its_bound(app_env, redis_url, tcp_proxy):
+    proxy = tcp_proxy(make_url(REDIS_URL).port or 6379)
+    app = create_app({**app_env, "REPLAY_CACHE_URL": f"redis://127.0.0.1:{proxy.port}/0"})
+    client = app.test_client()
+    try:
+        assert client.get("/readyz").status_code == 200
+        proxy.freeze()
+        frozen, seconds = _timed_get(client, "/readyz")
+        alive, alive_seconds = _timed_get(client, "/healthz")
+        proxy.thaw()
+        thawed = client.get("/readyz")
+    finally:
+        app.extensions["services"].close()
+    assert frozen.status_code == 503 and frozen.json["checks"]["replay_cache"] in ("unavailable", "timeout")
+    assert frozen.json["checks"]["database"] == "ok"
+    assert seconds < READYZ_BOUND, seconds
+    assert alive.status_code == 200 and alive_seconds < 0.5
+    assert thawed.status_code == 200, thawed.json
+
+
+@pytest.mark.postgres
+def test_readyz_names_a_frozen_database_within_its_bound(app_env, postgres_url, tcp_proxy):
+    url = make_url(postgres_url)
+    proxy = tcp_proxy(url.port or 5432)
+    app = create_app({**app_env, "DATABASE_URL": url.set(port=proxy.port).render_as_string(hide_password=False)})
+    client = app.test_client()
+    try:
+        assert client.get("/readyz").status_code == 200
+        proxy.freeze()
+        frozen, seconds = _timed_get(client, "/readyz")
+        again, seconds_again = _timed_get(client, "/readyz")  # now on a fresh connection: the connect timeout
+        alive, alive_seconds = _timed_get(client, "/healthz")
+        proxy.thaw()
+        thawed = client.get("/readyz")
+    finally:
+        app.extensions["services"].close()
+    for answer in (frozen, again):
+        assert answer.status_code == 503 and answer.json["checks"]["database"] in ("unavailable", "timeout")
+        assert answer.json["checks"]["archive_store"] == "ok"
+    assert max(seconds, seconds_again) < READYZ_BOUND, (seconds, seconds_again)
+    assert alive.status_code == 200 and alive_seconds < 0.5
+    assert thawed.status_code == 200, thawed.json

@@ -1,0 +1,160 @@
+"""Every wait on the database has a bound: a server that hangs costs a caller seconds, not forever."""
+
+from __future__ import annotations
+
+import threading
+import time
+from contextlib import ExitStack
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+
+from storage.connection_deadlines import TICK_SECONDS
+from storage.db import CLIENT_GRACE_SECONDS, Database, postgres_connect_args
+from storage.errors import StorageError
+
+TIMEOUT = 2.0
+#: A call on a frozen server gives up after the server's timeout, the client's grace and one watch tick.
+CALL_BOUND = TIMEOUT + CLIENT_GRACE_SECONDS + TICK_SECONDS
+SLACK = 0.75  # a shared machine's scheduling
+
+
+def test_the_server_timeouts_follow_the_options_the_url_already_sets():
+    args = postgres_connect_args("-csearch_path=t_1", 2.5)
+    assert args["options"] == ("-csearch_path=t_1 -c lock_timeout=2500 -c statement_timeout=2500"
+                               " -c idle_in_transaction_session_timeout=2500")
+    assert args["connect_timeout"] == 3
+    assert args["tcp_user_timeout"] == 2500
+    assert args["keepalives"] == 1
+    assert args["keepalives_idle"] + args["keepalives_interval"] * args["keepalives_count"] <= 2.5
+
+
+def test_migrations_keep_only_the_lock_bound():
+    assert postgres_connect_args(None, 5, for_migrations=True)["options"] == "-c lock_timeout=5000"
+
+
+def test_libpq_never_gets_a_connect_timeout_under_its_two_second_minimum():
+    assert postgres_connect_args(None, 0.5)["connect_timeout"] == 2
+
+
+@pytest.fixture
+def through_proxy(postgres_url, tcp_proxy):
+    """A database reached through a proxy the test can freeze, and the proxy."""
+    url = make_url(postgres_url)
+    proxy = tcp_proxy(url.port or 5432)
+    database = Database(url.set(port=proxy.port).render_as_string(hide_password=False), timeout_seconds=TIMEOUT)
+    yield database, proxy
+    proxy.thaw()
+    database.dispose()
+
+
+def _seconds_to_fail(call) -> tuple[float, StorageError]:
+    began = time.monotonic()
+    with pytest.raises(StorageError) as error:
+        call()
+    return time.monotonic() - began, error.value
+
+
+@pytest.mark.postgres
+def test_every_connection_carries_the_server_timeouts_and_keeps_the_urls_own(postgres_url):
+    database = Database(postgres_url, timeout_seconds=TIMEOUT)
+    try:
+        with database.transaction() as session:
+            shown = {name: session.execute(text(f"SHOW {name}")).scalar()
+                     for name in ("statement_timeout", "lock_timeout", "idle_in_transaction_session_timeout")}
+            search_path = session.execute(text("SHOW search_path")).scalar()
+    finally:
+        database.dispose()
+    assert shown == dict.fromkeys(shown, "2s")
+    assert search_path == make_url(postgres_url).query["options"].removeprefix("-csearch_path=")
+
+
+@pytest.mark.postgres
+def test_a_call_on_a_frozen_server_fails_within_its_bound_and_the_thaw_heals_the_pool(through_proxy):
+    database, proxy = through_proxy
+    database.ping()  # a pooled connection, open before the freeze
+    proxy.freeze()
+    on_open_connection, error = _seconds_to_fail(database.ping)
+    on_new_connection, second = _seconds_to_fail(database.ping)
+    proxy.thaw()
+    began = time.monotonic()
+    database.ping()
+    assert (error.reason, second.reason) == ("unavailable", "unavailable")
+    assert TIMEOUT <= on_open_connection < CALL_BOUND + SLACK, on_open_connection
+    assert on_new_connection < TIMEOUT + SLACK, on_new_connection  # libpq's connect timeout
+    assert time.monotonic() - began < 1, "the first call after the thaw is answered at once"
+
+
+@pytest.mark.postgres
+def test_a_commit_on_a_frozen_server_fails_within_its_bound(through_proxy):
+    database, proxy = through_proxy
+
+    def commit_after_freezing() -> None:
+        with database.transaction() as session:
+            session.execute(text("SELECT 1"))
+            proxy.freeze()
+
+    seconds, error = _seconds_to_fail(commit_after_freezing)
+    assert error.reason == "unavailable"
+    assert seconds < CALL_BOUND + SLACK, seconds
+
+
+@pytest.mark.postgres
+def test_a_lock_held_past_the_timeout_is_given_up_by_the_server(postgres_url):
+    holder, waiter = Database(postgres_url, timeout_seconds=10), Database(postgres_url, timeout_seconds=1.0)
+    holding, release = threading.Event(), threading.Event()
+
+    def hold_the_table_lock() -> None:
+        with holder.transaction() as session:
+            session.execute(text("LOCK TABLE jobs IN ACCESS EXCLUSIVE MODE"))
+            holding.set()
+            release.wait(5)
+
+    def read_jobs() -> None:
+        with waiter.transaction() as session:
+            session.execute(text("SELECT count(*) FROM jobs"))
+
+    thread = threading.Thread(target=hold_the_table_lock)
+    thread.start()
+    try:
+        assert holding.wait(5)
+        seconds, error = _seconds_to_fail(read_jobs)
+    finally:
+        release.set()
+        thread.join()
+        holder.dispose()
+        waiter.dispose()
+    assert error.reason == "unavailable"
+    assert error.message in ("database unavailable (LockNotAvailable)", "database unavailable (QueryCanceled)")
+    assert 1.0 <= seconds < 1.0 + CLIENT_GRACE_SECONDS, "the server gave up before the client had to"
+
+
+@pytest.mark.postgres
+def test_a_transaction_left_idle_past_the_timeout_is_ended_by_the_server(postgres_url):
+    database = Database(postgres_url, timeout_seconds=1.0)
+    try:
+        with pytest.raises(StorageError) as error:
+            with database.transaction() as session:
+                session.execute(text("SELECT 1"))
+                time.sleep(1.5)
+                session.execute(text("SELECT 1"))
+        database.ping()  # the pool replaced the ended connection
+    finally:
+        database.dispose()
+    assert error.value.reason == "unavailable"
+
+
+@pytest.mark.postgres
+def test_no_pooled_connection_free_within_the_timeout_is_unavailable(postgres_url):
+    database = Database(postgres_url, timeout_seconds=1.0)
+    pool = database.engine.pool
+    try:
+        with ExitStack() as held:
+            for _ in range(pool.size() + 10):  # every connection the pool may open (QueuePool overflows by 10)
+                held.enter_context(database.engine.connect())
+            seconds, error = _seconds_to_fail(database.ping)
+    finally:
+        database.dispose()
+    assert error.reason == "unavailable"
+    assert 1.0 <= seconds < 1.0 + SLACK, seconds
