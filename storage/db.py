@@ -7,7 +7,7 @@ writer's turn (``storage.sqlite_writing``).
 
 Every wait has a bound, ``DATABASE_TIMEOUT_SECONDS`` (``timeout_seconds``): on SQLite the
 writer's turn and the busy timeout; on PostgreSQL the server's ``statement_timeout``,
-``lock_timeout`` and ``idle_in_transaction_session_timeout``, the connect timeout, TCP
+``lock_timeout`` and ``idle_in_transaction_session_timeout`` (twice it), the connect timeout, TCP
 keepalives and ``tcp_user_timeout`` (a partition), the wait for a pooled connection, and
 a client-side deadline on every call for a server that cannot answer at all
 (``storage.connection_deadlines``). A hung database costs a caller at most about that
@@ -165,8 +165,8 @@ def postgres_connect_args(
     """
     milliseconds = max(1, round(timeout_seconds * 1000))
     server = {"lock_timeout": milliseconds}
-    if not for_migrations:
-        server |= {"statement_timeout": milliseconds, "idle_in_transaction_session_timeout": milliseconds}
+    if not for_migrations:  # a transaction may wait up to the timeout on the replay cache: idle twice that is lost
+        server |= {"statement_timeout": milliseconds, "idle_in_transaction_session_timeout": 2 * milliseconds}
     given = " ".join([url_options] if isinstance(url_options, str) else url_options or [])
     half = max(1, int(timeout_seconds // 2))  # silent for half, then one probe a second for half
     return {
