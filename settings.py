@@ -214,6 +214,7 @@ class Settings:
     database_timeout_seconds: float
     replay_cache_url: str | None
     archive_allowed_hosts: tuple[str, ...]
+    archive_private_hosts: tuple[str, ...]
     archive_allow_http: bool
     archive_max_bytes: int
     archive_connect_timeout_seconds: float
@@ -285,6 +286,8 @@ def _declared() -> dict[str, _Setting]:
         "DATABASE_TIMEOUT_SECONDS": _Setting(_float_above_zero, 5.0),
         "REPLAY_CACHE_URL": _Setting(_optional_redis_url, None),
         "ARCHIVE_ALLOWED_HOSTS": _Setting(_host_patterns, ()),
+        # Allowed hosts that may resolve to loopback or private addresses; never implies allowed.
+        "ARCHIVE_PRIVATE_HOSTS": _Setting(_host_patterns, ()),
         "ARCHIVE_ALLOW_HTTP": _Setting(_bool, False),
         "ARCHIVE_MAX_BYTES": _Setting(_int_at_least(1), 2 * GIB),
         "ARCHIVE_CONNECT_TIMEOUT_SECONDS": _Setting(_float_above_zero, 10.0),

@@ -93,7 +93,8 @@ def run_pipeline(args: argparse.Namespace) -> dict[str, Any]:
     )
     store = S3ArchiveStore(args.bucket, "pipeline", options)
     port = args.url.split(":")[2].split("/")[0]
-    policy = FetchPolicy(allowed_hosts=(f"127.0.0.1:{port}",), ca_bundle=args.ca_bundle)
+    loopback = (f"127.0.0.1:{port}",)
+    policy = FetchPolicy(allowed_hosts=loopback, private_hosts=loopback, ca_bundle=args.ca_bundle)
     before, cpu = high_water_kib(), cpu_seconds()
     started = time.perf_counter()
     with open_archive(args.url, policy) as source:

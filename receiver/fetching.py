@@ -7,12 +7,14 @@ and again for every redirect hop:
 1. accepts only ``https`` (``http`` only with the explicit ``allow_http`` dev setting),
    refuses URLs with credentials, and refuses a host that matches no ``allowed_hosts``
    pattern, all before any connection;
-2. resolves the host once and connects to exactly that address (requests-hardened's
-   ``IPFilterAdapter``: no DNS-rebinding gap; the hostname is still what SNI and the
-   certificate check use), refusing loopback, private, link-local (cloud metadata),
-   special-purpose (CG-NAT, 6to4, NAT64), multicast, reserved and unspecified
-   addresses, and IPv4-mapped IPv6 forms of them,
-   unless the URL's exact host (and port) is itself named in ``allowed_hosts``;
+2. resolves the host once and connects to exactly that address (no DNS-rebinding gap;
+   the hostname is still what SNI and the certificate check use), refusing loopback,
+   private, link-local (cloud metadata), special-purpose (CG-NAT, 6to4, NAT64),
+   multicast, reserved and unspecified addresses and IPv4-mapped IPv6 forms of them.
+   This holds for every host, however it is allow-listed; a host matched by
+   ``private_hosts`` (which must also be allowed) may resolve to a loopback or
+   private address, and is pinned all the same. Link-local, multicast, reserved and
+   unspecified addresses stay refused for every host;
 3. ignores proxy and CA settings from the environment (``trust_env=False``; the CA
    bundle is resolved explicitly), asks for ``Accept-Encoding: identity`` and refuses a
    body with any other ``Content-Encoding``, and verifies certificates.
@@ -21,9 +23,12 @@ Host patterns: ``files.example.com`` (the scheme's default port only),
 ``files.example.com:8443``, ``*.example.com`` (any subdomain, not the apex, default
 port) or ``*.example.com:8443``; IPv6 literals as ``[2001:db8::1]:8443``.
 
-Every failure is ``FetchError`` with a ``reason`` and a ``retryable`` flag. Messages
-carry the redacted URL (scheme, host, path), never the query string, which may hold an
-access token.
+Every failure is ``FetchError`` with a ``reason`` (a fixed word, ``http_<status>`` for
+an answer other than 200) and a ``retryable`` flag. An archive URL is a bearer secret,
+in its path as much as in its query, so a ``FetchError`` knows only the URL's origin
+(``describe_url``: ``scheme://host[:port]``), its message is built from the reason and
+that origin alone, and it never chains the HTTP library's exception, whose text holds
+the whole URL.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
+import socket
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -40,38 +46,60 @@ from urllib.parse import urljoin, urlsplit
 import requests
 import urllib3.exceptions
 from requests.adapters import HTTPAdapter
+from requests.structures import CaseInsensitiveDict
 from requests_hardened import Config, HTTPSession
-from requests_hardened.ip_filter import InvalidIPAddress
-from requests_hardened.ip_filter_adapter import IPFilterAdapter
+from requests_hardened.ip_filter import EXTRA_BLOCKED_NET_RANGES
+from urllib3.util.connection import allowed_gai_family  # type: ignore[attr-defined]
+
+from receiver.observability.redaction import describe_url
 
 USER_AGENT = "gdpr-callback-receiver/0.1 (archive download)"
 _DEFAULT_PORTS = {"https": 443, "http": 80}
 _HOST_PATTERN = re.compile(r"(?P<host>\*\.[a-z0-9.-]+|[a-z0-9.-]+|\[[0-9a-f:.]+\])(?::(?P<port>[0-9]{1,5}))?")
+_WORD = re.compile(r"[A-Za-z0-9_]{1,40}")
 
-#: Special-purpose ranges refused beyond what ``ipaddress`` flags (requests-hardened refuses them too).
+#: Special-purpose ranges refused beyond what ``ipaddress`` flags: ours and requests-hardened's.
 _EXTRA_REFUSED = (
     ipaddress.ip_network("100.64.0.0/10"),  # carrier-grade NAT, often internal
     ipaddress.ip_network("192.0.0.0/24"),  # IETF protocol assignments
     ipaddress.ip_network("64:ff9b::/96"),  # NAT64: embeds any IPv4 address
     ipaddress.ip_network("64:ff9b:1::/48"),
     ipaddress.ip_network("2002::/16"),  # 6to4: embeds any IPv4 address
+    *EXTRA_BLOCKED_NET_RANGES,
 )
+
+#: What ``classify_address`` may answer for a host named in ``private_hosts`` and still be connected to.
+PRIVATE_ADDRESS_CLASSES = frozenset({"loopback", "private", "site_local", "special"})
 
 
 class FetchError(Exception):
-    """The archive could not be downloaded; ``reason`` is a stable code for logs and metrics.
+    """The archive could not be downloaded; ``reason`` is a stable code for logs, metrics and reasons.
 
     Reasons: ``bad_url``, ``scheme_not_allowed``, ``host_not_allowed``,
-    ``address_not_allowed``, ``redirect_refused``, ``http_status``, ``content_encoding``,
-    ``timeout``, ``connection``, ``tls``.
+    ``address_not_allowed``, ``redirect_refused``, ``http_<status>`` (``http_404``),
+    ``content_encoding``, ``dns``, ``timeout``, ``connection``, ``tls``.
+
+    ``origin`` is ``describe_url(url)``; ``detail`` is a fixed word (an address class,
+    the refused hop's reason, an exception's type), anything else in it is dropped.
+    The message reads ``<reason> at <origin> (<detail>)``.
     """
 
-    def __init__(self, reason: str, message: str, *, retryable: bool, status: int | None = None) -> None:
-        super().__init__(message)
+    def __init__(
+        self, reason: str, url: str, *, retryable: bool, status: int | None = None, detail: str | None = None
+    ) -> None:
         self.reason = reason
-        self.message = message
+        self.origin = describe_url(url)
         self.retryable = retryable
         self.status = status
+        self.detail = detail if detail and _WORD.fullmatch(detail) else None
+        self.message = f"{reason} at {self.origin}" + (f" ({self.detail})" if self.detail else "")
+        super().__init__(self.message)
+
+
+def host_pattern_problems(patterns: tuple[str, ...]) -> list[str]:
+    """One line per pattern that is not a ``host``, ``host:port`` or ``*.domain[:port]`` pattern."""
+    return [f"not a host or host:port pattern: {pattern!r}" for pattern in patterns
+            if not _HOST_PATTERN.fullmatch(pattern.lower())]
 
 
 @dataclass(frozen=True)
@@ -79,6 +107,8 @@ class FetchPolicy:
     """Where archives may be downloaded from, and how patiently."""
 
     allowed_hosts: tuple[str, ...]
+    #: Allowed hosts that may resolve to loopback or private addresses (tests, demos, an on-premise store).
+    private_hosts: tuple[str, ...] = ()
     allow_http: bool = False
     connect_timeout: float = 10
     read_timeout: float = 60
@@ -87,9 +117,9 @@ class FetchPolicy:
     ca_bundle: str | None = None
 
     def __post_init__(self) -> None:
-        for pattern in self.allowed_hosts:
-            if not _HOST_PATTERN.fullmatch(pattern.lower()):
-                raise ValueError(f"allowed_hosts: not a host or host:port pattern: {pattern!r}")
+        for name in ("allowed_hosts", "private_hosts"):
+            if problems := host_pattern_problems(getattr(self, name)):
+                raise ValueError(f"{name}: {problems[0]}")
         if self.connect_timeout <= 0 or self.read_timeout <= 0 or self.max_redirects < 0:
             raise ValueError("timeouts must be positive and max_redirects not negative")
 
@@ -97,20 +127,19 @@ class FetchPolicy:
 class ArchiveBody:
     """The response body as a raw byte stream: ``read(n)``, empty at the end, no decoding."""
 
-    def __init__(self, response: requests.Response, *, url: str) -> None:
+    def __init__(self, response: requests.Response) -> None:
         self._raw = response.raw
-        self.url = url  #: the redacted URL the body came from (after redirects)
+        self.origin = describe_url(response.url)  #: where the body came from (after redirects), as people may read it
         length = response.headers.get("Content-Length", "")
         self.content_length = int(length) if length.isdigit() else None
 
     def read(self, size: int = -1, /) -> bytes:
         try:
             return self._raw.read(size if size >= 0 else None, decode_content=False)
-        except urllib3.exceptions.ReadTimeoutError as error:
-            raise FetchError("timeout", f"reading {self.url} timed out", retryable=True) from error
+        except urllib3.exceptions.ReadTimeoutError:
+            raise FetchError("timeout", self.origin, retryable=True) from None
         except urllib3.exceptions.HTTPError as error:
-            failure = f"reading {self.url} failed: {type(error).__name__}"
-            raise FetchError("connection", failure, retryable=True) from error
+            raise FetchError("connection", self.origin, retryable=True, detail=type(error).__name__) from None
 
 
 @contextmanager
@@ -119,20 +148,10 @@ def open_archive(url: str, policy: FetchPolicy, *, environ: Mapping[str, str] = 
     with _session(policy) as session:
         response = _follow_redirects(session, url, policy, verify=_ca_bundle(policy, environ))
         try:
-            redacted = redact(response.url)
-            _check_response(response, redacted)
-            yield ArchiveBody(response, url=redacted)
+            _check_response(response)
+            yield ArchiveBody(response)
         finally:
             response.close()
-
-
-def redact(url: str) -> str:
-    """``scheme://host[:port]/path``: no credentials, query or fragment."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    host = f"[{host}]" if ":" in host else host
-    port = f":{parts.port}" if _port_or_none(parts) else ""
-    return f"{parts.scheme}://{host}{port}{parts.path}"
 
 
 def classify_address(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str | None:
@@ -153,10 +172,9 @@ def classify_address(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> 
     return next((name for name, refused in checks if refused), None)
 
 
-def host_allowed(scheme: str, host: str, port: int, patterns: tuple[str, ...]) -> tuple[bool, bool]:
-    """``(allowed, named_exactly)`` for ``host:port`` under ``patterns``."""
+def host_matches(scheme: str, host: str, port: int, patterns: tuple[str, ...]) -> bool:
+    """Whether ``host:port`` (of a ``scheme`` URL) matches one of ``patterns``."""
     host = host.lower().strip("[]")
-    allowed = named = False
     for pattern in patterns:
         match = _HOST_PATTERN.fullmatch(pattern.lower())
         if match is None:
@@ -165,47 +183,69 @@ def host_allowed(scheme: str, host: str, port: int, patterns: tuple[str, ...]) -
         pattern_port = int(match["port"]) if match["port"] else _DEFAULT_PORTS.get(scheme)
         if pattern_port != port:
             continue
-        if pattern_host.startswith("*."):
-            allowed = allowed or host.endswith(pattern_host[1:])
-        elif pattern_host == host:
-            allowed = named = True
-    return allowed, named
+        if host.endswith(pattern_host[1:]) if pattern_host.startswith("*.") else host == pattern_host:
+            return True
+    return False
 
 
-class _CheckedAddressAdapter(IPFilterAdapter):
-    """requests-hardened's address pinning and filter, plus ``classify_address``, per request.
+class _AddressRefused(requests.RequestException):
+    """The host resolved to an address its policy refuses; ``args[0]`` is the address class."""
 
-    A host named exactly in ``allowed_hosts`` skips the address rules (plain requests
-    adapter); every other host is resolved once by requests-hardened, which refuses
-    private and loopback addresses and connects to the address it checked, and the
-    address it chose must also pass ``classify_address``.
+
+class _NameNotResolved(requests.ConnectionError):
+    """The host's name did not resolve (or not in time)."""
+
+
+class _PinnedAddressAdapter(HTTPAdapter):
+    """Resolve the host once, check that address, connect to exactly it (every host, every hop).
+
+    The URL keeps its hostname, so the ``Host`` header, SNI and the certificate check
+    still speak of the name, while the connection goes to the address that was
+    checked: a name that resolves elsewhere a moment later (DNS rebinding) changes
+    nothing. The same construction as requests-hardened's ``IPFilterAdapter``, whose
+    fixed filter knows no per-host exception for ``private_hosts``.
     """
 
     def __init__(self, *, https: bool, policy: FetchPolicy) -> None:
-        super().__init__(is_https_proto=https, allow_loopback=False)
+        super().__init__()
+        self._https = https
         self._policy = policy
 
     def build_connection_pool_key_attributes(
         self, request: requests.PreparedRequest, verify: Any, cert: Any = None
     ) -> tuple[dict[str, Any], dict[str, Any]]:
-        if self._named_exactly(request.url or ""):
-            return HTTPAdapter.build_connection_pool_key_attributes(self, request, verify, cert)
         host_params, pool_kwargs = super().build_connection_pool_key_attributes(request, verify, cert)
-        address = ipaddress.ip_address(host_params["host"].strip("[]"))
-        refused = classify_address(address)
-        if refused is not None:
-            raise InvalidIPAddress(f"{refused} address")
+        hostname, port = host_params["host"], host_params["port"]
+        request.headers = CaseInsensitiveDict(request.headers or {})  # a copy: never mutate a shared dict
+        request.headers["Host"] = (f"[{hostname}]" if ":" in hostname else hostname) + (f":{port}" if port else "")
+        if self._https:
+            pool_kwargs["assert_hostname"] = pool_kwargs["server_hostname"] = hostname
+        host_params["host"] = self._checked_address(host_params["scheme"], hostname, port)
         return host_params, pool_kwargs
 
-    def _named_exactly(self, url: str) -> bool:
-        parts = urlsplit(url)
-        port = _port_or_none(parts) or _DEFAULT_PORTS.get(parts.scheme, 0)
-        return host_allowed(parts.scheme, parts.hostname or "", port, self._policy.allowed_hosts)[1]
+    def _checked_address(self, scheme: str, hostname: str, port: int | None) -> str:
+        """The one address ``hostname`` resolves to, as urllib3 takes it, if the policy lets us connect to it."""
+        address = resolve_once(hostname, port)
+        refused = classify_address(address)
+        default_port = port or _DEFAULT_PORTS.get(scheme, 0)
+        may_be_private = host_matches(scheme, hostname, default_port, self._policy.private_hosts)
+        if refused is not None and not (may_be_private and refused in PRIVATE_ADDRESS_CLASSES):
+            raise _AddressRefused(refused)
+        return f"[{address}]" if address.version == 6 else str(address)
+
+
+def resolve_once(hostname: str, port: int | None) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+    """The first address ``hostname`` resolves to (the one connected to), as requests-hardened picks it."""
+    try:
+        answers = socket.getaddrinfo(hostname, port, family=allowed_gai_family(), type=socket.SOCK_STREAM)
+    except (socket.gaierror, TimeoutError):
+        raise _NameNotResolved("name resolution failed") from None
+    return ipaddress.ip_address(answers[0][4][0])
 
 
 def _session(policy: FetchPolicy) -> HTTPSession:
     config = Config(
-        ip_filter_enable=False,  # the adapters below filter, with the exact-host exception
+        ip_filter_enable=False,  # the adapters below resolve, check and pin every host themselves
         ip_filter_allow_loopback_ips=False,
         never_redirect=True,  # hops are followed, and checked, by _follow_redirects
         default_timeout=(policy.connect_timeout, policy.read_timeout),
@@ -213,8 +253,8 @@ def _session(policy: FetchPolicy) -> HTTPSession:
     )
     session = HTTPSession(config)
     session.trust_env = False
-    session.mount("https://", _CheckedAddressAdapter(https=True, policy=policy))
-    session.mount("http://", _CheckedAddressAdapter(https=False, policy=policy))
+    session.mount("https://", _PinnedAddressAdapter(https=True, policy=policy))
+    session.mount("http://", _PinnedAddressAdapter(https=False, policy=policy))
     return session
 
 
@@ -230,10 +270,9 @@ def _follow_redirects(session: HTTPSession, url: str, policy: FetchPolicy, *, ve
             break
         try:
             request = _checked_request(session, location, policy)
-        except FetchError as error:
-            raise FetchError("redirect_refused", f"redirect refused: {error.message}", retryable=False) from error
-    too_many = f"more than {policy.max_redirects} redirects from {redact(url)}"
-    raise FetchError("redirect_refused", too_many, retryable=False)
+        except FetchError as refused:
+            raise FetchError("redirect_refused", location, retryable=False, detail=refused.reason) from None
+    raise FetchError("redirect_refused", url, retryable=False, detail="too_many_redirects")
 
 
 def _checked_request(session: HTTPSession, url: str, policy: FetchPolicy) -> requests.PreparedRequest:
@@ -242,49 +281,51 @@ def _checked_request(session: HTTPSession, url: str, policy: FetchPolicy) -> req
     try:
         request = session.prepare_request(requests.Request("GET", url, headers=headers))
     except (requests.RequestException, ValueError) as error:
-        raise FetchError("bad_url", f"archive URL cannot be used: {type(error).__name__}", retryable=False) from error
-    parts = urlsplit(request.url or "")
+        raise FetchError("bad_url", url, retryable=False, detail=type(error).__name__) from None
+    prepared = request.url or ""
+    parts = urlsplit(prepared)
     schemes = ("https", "http") if policy.allow_http else ("https",)
     if parts.scheme not in schemes:
-        raise FetchError("scheme_not_allowed", f"{parts.scheme or 'no'} scheme is not allowed", retryable=False)
+        raise FetchError("scheme_not_allowed", prepared, retryable=False)
     if "@" in parts.netloc or not parts.hostname:
-        raise FetchError("bad_url", "archive URL has credentials or no host", retryable=False)
-    port = _port_or_none(parts) or _DEFAULT_PORTS[parts.scheme]
-    if not host_allowed(parts.scheme, parts.hostname, port, policy.allowed_hosts)[0]:
-        raise FetchError("host_not_allowed", f"{redact(request.url or '')}: host not in allowed_hosts", retryable=False)
+        raise FetchError("bad_url", prepared, retryable=False, detail="credentials_or_no_host")
+    port = _port_or_none(prepared) or _DEFAULT_PORTS[parts.scheme]
+    if not host_matches(parts.scheme, parts.hostname, port, policy.allowed_hosts):
+        raise FetchError("host_not_allowed", prepared, retryable=False)
     return request
 
 
 def _send(
     session: HTTPSession, request: requests.PreparedRequest, policy: FetchPolicy, *, verify: str | bool
 ) -> requests.Response:
-    where = redact(request.url or "")
+    url = request.url or ""
     timeout = (policy.connect_timeout, policy.read_timeout)
     try:
         return session.send(request, stream=True, timeout=timeout, verify=verify, allow_redirects=False)
-    except InvalidIPAddress as error:
-        refused = f"{where}: host resolves to a refused address ({error})"
-        raise FetchError("address_not_allowed", refused, retryable=False) from error
-    except requests.Timeout as error:
-        raise FetchError("timeout", f"{where}: timed out", retryable=True) from error
-    except requests.exceptions.SSLError as error:
-        raise FetchError("tls", f"{where}: TLS handshake or certificate check failed", retryable=False) from error
-    except requests.ConnectionError as error:
-        raise FetchError("connection", f"{where}: connection failed", retryable=True) from error
-    except requests.exceptions.InvalidURL as error:
-        raise FetchError("bad_url", f"{where}: invalid URL", retryable=False) from error
+    except _AddressRefused as refused:
+        raise FetchError("address_not_allowed", url, retryable=False, detail=str(refused.args[0])) from None
+    except _NameNotResolved:
+        raise FetchError("dns", url, retryable=True) from None
+    except requests.Timeout:
+        raise FetchError("timeout", url, retryable=True) from None
+    except requests.exceptions.SSLError:
+        raise FetchError("tls", url, retryable=False) from None
+    except requests.ConnectionError:
+        raise FetchError("connection", url, retryable=True) from None
+    except requests.exceptions.InvalidURL:
+        raise FetchError("bad_url", url, retryable=False) from None
     except requests.RequestException as error:
-        raise FetchError("connection", f"{where}: request failed ({type(error).__name__})", retryable=True) from error
+        raise FetchError("connection", url, retryable=True, detail=type(error).__name__) from None
 
 
-def _check_response(response: requests.Response, where: str) -> None:
+def _check_response(response: requests.Response) -> None:
     status = response.status_code
     if status != 200:
         retryable = status >= 500 or status in (408, 429)
-        raise FetchError("http_status", f"{where} answered HTTP {status}", retryable=retryable, status=status)
+        raise FetchError(f"http_{status}", response.url, retryable=retryable, status=status)
     encoding = response.headers.get("Content-Encoding", "identity").strip().lower()
     if encoding not in ("", "identity"):
-        raise FetchError("content_encoding", f"{where} sent Content-Encoding {encoding[:32]!r}", retryable=False)
+        raise FetchError("content_encoding", response.url, retryable=False)
 
 
 def _ca_bundle(policy: FetchPolicy, environ: Mapping[str, str]) -> str | bool:
@@ -292,8 +333,8 @@ def _ca_bundle(policy: FetchPolicy, environ: Mapping[str, str]) -> str | bool:
     return policy.ca_bundle or environ.get("REQUESTS_CA_BUNDLE") or environ.get("SSL_CERT_FILE") or True
 
 
-def _port_or_none(parts: Any) -> int | None:
+def _port_or_none(url: str) -> int | None:
     try:
-        return parts.port
-    except ValueError as error:
-        raise FetchError("bad_url", "archive URL has an invalid port", retryable=False) from error
+        return urlsplit(url).port
+    except ValueError:
+        raise FetchError("bad_url", url, retryable=False, detail="invalid_port") from None

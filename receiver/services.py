@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from receiver.fetching import FetchPolicy
+from receiver.fetching import FetchPolicy, host_pattern_problems
 from receiver.providers.clients import ProviderClients, build_provider_clients
 from settings import ConfigError, Settings, load_settings
 from storage.archives import ArchiveStore, S3Options, open_archive_store
@@ -44,10 +44,7 @@ def build_services(settings: Settings) -> Services:
         archive_store = open_archive_store(settings.archive_store_url, s3=s3_options(settings))
     except StorageError as error:
         raise ConfigError([f"ARCHIVE_STORE_URL: {error.message}"]) from None
-    try:
-        policy = fetch_policy(settings)
-    except ValueError as error:
-        raise ConfigError([f"ARCHIVE_ALLOWED_HOSTS: {error}"]) from None
+    policy = fetch_policy(settings)
     return Services(
         settings=settings,
         database=database,
@@ -82,8 +79,15 @@ def s3_options(settings: Settings) -> S3Options:
 
 
 def fetch_policy(settings: Settings) -> FetchPolicy:
+    """The archive download's policy; ``ConfigError`` naming every malformed host pattern."""
+    problems = [f"{name}: {problem}" for name, patterns in (("ARCHIVE_ALLOWED_HOSTS", settings.archive_allowed_hosts),
+                                                            ("ARCHIVE_PRIVATE_HOSTS", settings.archive_private_hosts))
+                for problem in host_pattern_problems(patterns)]
+    if problems:
+        raise ConfigError(problems)
     return FetchPolicy(
         allowed_hosts=settings.archive_allowed_hosts,
+        private_hosts=settings.archive_private_hosts,
         allow_http=settings.archive_allow_http,
         connect_timeout=settings.archive_connect_timeout_seconds,
         read_timeout=settings.archive_read_timeout_seconds,

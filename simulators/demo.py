@@ -139,6 +139,7 @@ def service_env(workdir: Path, messagebird: Mapping[str, Any], voodoosms: Mappin
         "DATABASE_URL": f"sqlite:///{workdir / 'receiver.db'}",
         "ARCHIVE_STORE_URL": f"file://{workdir / 'archives'}",
         "ARCHIVE_ALLOWED_HOSTS": messagebird["url"].removeprefix("https://"),
+        "ARCHIVE_PRIVATE_HOSTS": messagebird["url"].removeprefix("https://"),  # the simulator runs on loopback
         "REQUESTS_CA_BUNDLE": messagebird["ca_bundle"],
         "NO_PROXY": "127.0.0.1,localhost",
         "LOG_FORMAT": "console",

@@ -22,6 +22,14 @@ def test_defaults_fill_everything_optional():
     assert (settings.max_callback_bytes, settings.log_format, settings.signature_policy) == (65536, "json", "any")
     assert settings.messagebird_api_url == "https://rest.messagebird.com"
     assert settings.archive_max_bytes == 2 * 1024**3
+    assert (settings.archive_allowed_hosts, settings.archive_private_hosts) == ((), ())
+
+
+def test_private_hosts_are_parsed_like_allowed_hosts():
+    settings = load_settings({**REQUIRED, "ARCHIVE_ALLOWED_HOSTS": " Files.Example.com , store.lan:8443",
+                              "ARCHIVE_PRIVATE_HOSTS": "STORE.lan:8443,"})
+    assert settings.archive_allowed_hosts == ("files.example.com", "store.lan:8443")
+    assert settings.archive_private_hosts == ("store.lan:8443",)
 
 
 def test_every_missing_required_setting_is_named_on_its_own_line():
@@ -45,6 +53,7 @@ def test_every_missing_required_setting_is_named_on_its_own_line():
         ("DATABASE_URL", "mysql://x", "sqlite"),
         ("ARCHIVE_STORE_URL", "ftp://x", "file:///"),
         ("ARCHIVE_ALLOWED_HOSTS", "files.*.example.com", "wildcard"),
+        ("ARCHIVE_PRIVATE_HOSTS", "files.*.example.com", "wildcard"),
         ("SIGNATURE_POLICY", "either", "one of"),
         ("REPLAY_CACHE_URL", "http://redis", "redis://"),
         ("ARCHIVE_ALLOW_HTTP", "maybe", "true or false"),

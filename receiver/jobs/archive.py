@@ -6,6 +6,11 @@
 
 The object key is ``<provider>/<request id>.zip``: a retry after a crash
 overwrites the same object instead of storing a second copy.
+
+The archive URL is a bearer secret: it is unsealed from the job's payload here and
+handed to ``open_archive`` only. A failure's reason (``jobs.last_error``, the request's
+``state_reason``, the ``job.*`` log events) is ``FetchError.message``: the failure class
+and the URL's origin, never its path or query; the stored object's metadata holds ids.
 """
 
 from __future__ import annotations

@@ -10,8 +10,10 @@ Both end in one ``_Sink``: one stream, one lock, whole lines. The request id bou
 per request rides along in a context variable.
 
 Events are named ``noun.verb`` with stable fields. Signature keys, tokens,
-bodies and personal data values never enter an event; ``drop_secret_fields``
-removes fields with such names as a second line of defence.
+bodies, archive URLs and personal data values never enter an event; as a second
+line of defence ``drop_secret_fields`` removes fields with such names, and
+``scrub_url_paths`` cuts every http(s) URL in any text (tracebacks included) down
+to ``scheme://host[:port]``.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ import threading
 from typing import Any, TextIO
 
 import structlog
+
+from receiver.observability.redaction import scrub_urls
 
 SECRET_FIELD_NAMES = frozenset(
     {
@@ -54,6 +58,14 @@ def drop_secret_fields(_logger: Any, _method: str, event_dict: dict[str, Any]) -
     for name in list(event_dict):
         if name.lower() in SECRET_FIELD_NAMES:
             event_dict[name] = "[redacted]"
+    return event_dict
+
+
+def scrub_url_paths(_logger: Any, _method: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+    """Cut every http(s) URL in every text field down to its origin: its path and query may be a bearer token."""
+    for name, value in event_dict.items():
+        if isinstance(value, str) and "://" in value:
+            event_dict[name] = scrub_urls(value)
     return event_dict
 
 
@@ -119,6 +131,7 @@ def formatter(log_format: str) -> structlog.stdlib.ProcessorFormatter:
         processors=[
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
             structlog.processors.format_exc_info,
+            scrub_url_paths,
             _renderer(log_format),
         ],
     )
@@ -140,7 +153,8 @@ def configure_logging(log_format: str = "json", level: str = "INFO", stream: Any
     for name, quieter in QUIET_LOGGERS.items():
         logging.getLogger(name).setLevel(quieter)
     structlog.configure(
-        processors=[*_shared_processors(), structlog.processors.format_exc_info, _renderer(log_format)],
+        processors=[*_shared_processors(), structlog.processors.format_exc_info, scrub_url_paths,
+                    _renderer(log_format)],
         logger_factory=_LineLogger,
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level)),
         cache_logger_on_first_use=False,  # a later configure_logging (another level or stream) applies at once

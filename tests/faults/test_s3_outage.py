@@ -72,7 +72,8 @@ def test_an_s3_outage_mid_upload_completes_every_job_and_leaves_no_upload_behind
     urls = {rid: https_server.route(f"/{rid}.zip", body, stall_after=7 * MiB, stall=4) for rid, body in bodies.items()}
     env = {**app_env, **s3.endpoint.env(), "AWS_MAX_ATTEMPTS": "2", "AWS_RETRY_MODE": "standard",
            "ARCHIVE_STORE_URL": f"s3://{bucket}/evidence", "ARCHIVE_S3_CHUNK_BYTES": str(PART),
-           "ARCHIVE_ALLOWED_HOSTS": urls["s3-0"].split("/")[2], "REQUESTS_CA_BUNDLE": https_server.ca_bundle,
+           "ARCHIVE_ALLOWED_HOSTS": urls["s3-0"].split("/")[2], "ARCHIVE_PRIVATE_HOSTS": urls["s3-0"].split("/")[2],
+           "REQUESTS_CA_BUNDLE": https_server.ca_bundle,
            "WORKER_POLL_SECONDS": "0.2", "WORKER_LEASE_SECONDS": "5"}
     kinds = dict.fromkeys(bodies, GET_KIND)
     register_requests(env["DATABASE_URL"], secret_key=env["SECRET_KEY"], signature_key=signer.signature_key,

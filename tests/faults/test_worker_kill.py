@@ -65,6 +65,7 @@ def test_a_worker_killed_repeatedly_mid_download_still_stores_each_archive_once(
             for rid, body in bodies.items()}
     env = {**app_env, **seaweedfs.env(), "ARCHIVE_STORE_URL": f"s3://{bucket}/evidence",
            "ARCHIVE_S3_CHUNK_BYTES": str(5 * MiB), "ARCHIVE_ALLOWED_HOSTS": urls["wk-0"].split("/")[2],
+           "ARCHIVE_PRIVATE_HOSTS": urls["wk-0"].split("/")[2],
            "REQUESTS_CA_BUNDLE": https_server.ca_bundle, "WORKER_POLL_SECONDS": "0.2", "WORKER_LEASE_SECONDS": "5"}
     kinds = dict.fromkeys(bodies, GET_KIND)
     register_requests(env["DATABASE_URL"], secret_key=env["SECRET_KEY"], signature_key=signer.signature_key,

@@ -99,7 +99,8 @@ def test_gunicorn_and_the_app_log_json_lines_only(launcher, app_env):
 @pytest.fixture
 def worker_env(app_env, https_server):
     host = https_server.url("/").split("/")[2]
-    return {**app_env, "ARCHIVE_ALLOWED_HOSTS": host, "WORKER_LEASE_SECONDS": "5", "WORKER_POLL_SECONDS": "0.2",
+    return {**app_env, "ARCHIVE_ALLOWED_HOSTS": host, "ARCHIVE_PRIVATE_HOSTS": host, "WORKER_LEASE_SECONDS": "5",
+            "WORKER_POLL_SECONDS": "0.2",
             "REQUESTS_CA_BUNDLE": str(https_server.ca_bundle)}
 
 

@@ -67,6 +67,7 @@ def provider_settings(
         "VOODOOSMS_API_KEY": VOODOOSMS_API_KEY,
         "VOODOOSMS_API_URL": voodoosms_simulator.base_url,
         "ARCHIVE_ALLOWED_HOSTS": messagebird_simulator.base_url.removeprefix("https://"),
+        "ARCHIVE_PRIVATE_HOSTS": messagebird_simulator.base_url.removeprefix("https://"),  # it runs on loopback
         "PROVIDER_TIMEOUT_SECONDS": "5",
         "PROVIDER_RETRY_MAX_WAIT_SECONDS": "3",
         "CALLBACK_GRACE_SECONDS": "60",

@@ -24,7 +24,7 @@ ARCHIVE = zip_bytes({"messages.csv": b"id,body\n1,hello\n" * 500, "profile.json"
 def app_env(app_env, https_server, monkeypatch):
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(https_server.ca_bundle))
     host = https_server.url("/").split("/")[2]
-    return {**app_env, "ARCHIVE_ALLOWED_HOSTS": host, "WORKER_MAX_ATTEMPTS": "3"}
+    return {**app_env, "ARCHIVE_ALLOWED_HOSTS": host, "ARCHIVE_PRIVATE_HOSTS": host, "WORKER_MAX_ATTEMPTS": "3"}
 
 
 @pytest.fixture
@@ -126,6 +126,28 @@ def test_retry_refuses_a_request_that_has_not_failed(callback_for, client, admin
     assert client.post("/api/requests/none/retry", headers=admin_headers).status_code == 404
 
 
+def test_a_failure_reason_names_the_host_and_the_class_never_the_path_or_query(callback_for, services, https_server):
+    callback_for("/tok-SECRET123/gone.zip", statuses=[404])
+    run_worker(services)
+    request = record(services)
+    origin = f"https://127.0.0.1:{https_server.port}"
+    assert (request.state, request.state_reason) == ("failed", f"download failed: http_404 at {origin}")
+    with services.database.transaction() as session:
+        job = session.scalars(select(Job)).one()
+        assert job.last_error == request.state_reason
+    assert all("SECRET" not in (t.reason or "") for t in request.transitions)
+
+
+def test_an_exactly_allowed_host_on_loopback_is_refused_unless_it_is_a_private_host(callback_for, services,
+                                                                                    https_server):
+    services.fetch_policy = dataclasses.replace(services.fetch_policy, private_hosts=())
+    callback_for("/a.zip")
+    run_worker(services)
+    reason = f"download failed: address_not_allowed at https://127.0.0.1:{https_server.port} (loopback)"
+    assert (record(services).state, record(services).state_reason) == ("failed", reason)
+    assert https_server.connections == 0
+
+
 def test_a_host_outside_the_allow_list_is_refused_without_a_connection(register, deliver, services, https_server):
     url = https_server.route("/a.zip", ARCHIVE).replace("127.0.0.1", "localhost")
     register("req-1", "KIND_PERSONAL_GET")
@@ -136,12 +158,13 @@ def test_a_host_outside_the_allow_list_is_refused_without_a_connection(register,
 
 
 def test_a_redirect_to_a_refused_host_fails(callback_for, services, https_server):
-    target = https_server.url("/a.zip", host="localhost")
+    target = https_server.url("/a.zip?X-Amz-Signature=SIG-SECRET456", host="localhost")
     callback_for("/redirect", b"", statuses=[302], location=target)
     run_worker(services)
     request = record(services)
-    assert request.state == "failed"
-    assert "localhost" not in [path for path, _ in https_server.requests]
+    reason = f"download failed: redirect_refused at https://localhost:{https_server.port} (host_not_allowed)"
+    assert (request.state, request.state_reason) == ("failed", reason)
+    assert [path for path, _ in https_server.requests] == ["/redirect"]
 
 
 def test_an_archive_over_the_limit_fails(callback_for, services):

@@ -42,11 +42,13 @@ def app_env(app_env, s3, https_server, monkeypatch):
         monkeypatch.setenv(name, value)
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(https_server.ca_bundle))
     host = https_server.url("/").split("/")[2]
-    return {**app_env, "ARCHIVE_STORE_URL": f"s3://{bucket}/evidence", "ARCHIVE_ALLOWED_HOSTS": host}
+    return {**app_env, "ARCHIVE_STORE_URL": f"s3://{bucket}/evidence", "ARCHIVE_ALLOWED_HOSTS": host,
+            "ARCHIVE_PRIVATE_HOSTS": host}
 
 
 def deliver_archive_callback(register, deliver, https_server) -> None:
-    url = https_server.route("/archive.zip", ARCHIVE)
+    """The archive at a URL with a token in its path and a signature in its query, as processors hand them out."""
+    url = https_server.route("/tok-SECRET123/archive.zip", ARCHIVE) + "?X-Amz-Signature=SIG-SECRET456"
     register("req-1", "KIND_PERSONAL_GET")
     assert deliver(callback_body("req-1", data=url)).status_code == 200
 
@@ -67,7 +69,9 @@ def test_the_archive_lands_in_s3_with_its_record(register, deliver, https_server
     assert request.archive_version_id
     stored = endpoint.client().get_object(Bucket=bucket, Key="evidence/messagebird/req-1.zip")
     assert stored["Body"].read() == ARCHIVE
-    assert stored["Metadata"]["request-id"] == "req-1"
+    assert stored["Metadata"] == {"request-id": "req-1", "callback-id": str(request.authorising_callback_id)}
+    tags = endpoint.client().get_object_tagging(Bucket=bucket, Key="evidence/messagebird/req-1.zip")["TagSet"]
+    assert tags == [{"Key": "sha256", "Value": request.archive_sha256}]
     link = client.get("/api/requests/req-1/archive", headers=admin_headers).json
     assert http.get(link["url"], timeout=10).content == ARCHIVE
 

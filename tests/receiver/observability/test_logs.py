@@ -84,3 +84,23 @@ def test_standard_library_extra_fields_are_kept_and_still_redacted(log_lines):
     logging.getLogger("storage.archives").warning("archive.tag_failed", extra={"reason": "AccessDenied", "token": "t"})
     [line] = [line for line in log_lines() if line["event"] == "archive.tag_failed"]
     assert (line["reason"], line["token"]) == ("AccessDenied", "[redacted]")
+
+
+def test_urls_in_any_field_and_in_tracebacks_are_cut_to_their_origin(log_lines):
+    import logging
+
+    from receiver.observability.logs import get_logger
+
+    secret_url = "https://files.example.test/tok-SECRET123/a.zip?X-Amz-Signature=SIG-SECRET456"
+    get_logger("test").warning("probe.failed", error=f"GET {secret_url} answered 404")
+    try:
+        raise ValueError(f"could not open {secret_url}")
+    except ValueError:
+        logging.getLogger("urllib3.probe").error("probe.raised %s", secret_url, exc_info=True)
+        get_logger("test").exception("probe.raised_too")
+    lines = [line for line in log_lines() if line["event"].startswith("probe.")]
+    assert len(lines) == 3
+    text = json.dumps(lines)
+    assert "SECRET123" not in text and "SIG-SECRET456" not in text
+    assert lines[0]["error"] == "GET https://files.example.test answered 404"
+    assert "https://files.example.test" in lines[1]["exception"] and "ValueError" in lines[2]["exception"]
