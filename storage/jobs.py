@@ -124,6 +124,12 @@ def pending_count(session: Session, kind: str) -> int:
     return session.scalar(select(func.count(Job.id)).where(Job.kind == kind, Job.state.in_([QUEUED, RUNNING]))) or 0
 
 
+def queued_by(session: Session, kind: str, at: dt.datetime) -> bool:
+    """Whether a job of ``kind`` is queued to run no later than ``at``."""
+    due = and_(Job.kind == kind, Job.state == QUEUED, Job.run_after <= at)
+    return bool(session.scalar(select(func.count(Job.id)).where(due)))
+
+
 def give_up(session: Session, job: ClaimedJob, *, error: str) -> bool:
     return _update_held(session, job, state=FAILED, lease_owner=None, lease_expires_at=None, last_error=error)
 

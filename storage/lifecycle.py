@@ -1,7 +1,14 @@
 """The states a request moves through, and the one function that moves it.
 
-    sent -> callback_received -> archiving -> completed
-      \\------------\\---------------\\------> failed (with a reason)
+    sending -> sent -> callback_received -> archiving -> completed
+       \\---------\\------------\\---------------\\------> failed (with a reason)
+
+A request we send starts ``sending``: the intent, recorded before the provider is
+called, under an id of our own (``intent-...``) because the provider's id is not
+known yet. The provider's answer moves it to ``sent`` under the provider's id
+(``registry.record_answer``); an answer that was lost is found again in the
+provider's own records by reconciliation. A request registered from elsewhere
+starts ``sent``.
 
 Each move is written as a ``Transition`` row beside the request, so the record
 shows when and why (and on which callback's authority) every state was reached.
@@ -18,14 +25,18 @@ from storage.errors import StorageError
 from storage.clock import utcnow
 from storage.models import ProcessorRequest, Transition
 
+SENDING = "sending"
 SENT = "sent"
 CALLBACK_RECEIVED = "callback_received"
 ARCHIVING = "archiving"
 COMPLETED = "completed"
 FAILED = "failed"
-STATES = (SENT, CALLBACK_RECEIVED, ARCHIVING, COMPLETED, FAILED)
+STATES = (SENDING, SENT, CALLBACK_RECEIVED, ARCHIVING, COMPLETED, FAILED)
+#: The states a request may begin in: ``sending`` (we send it) or ``sent`` (registered from elsewhere).
+FIRST_STATES = (SENDING, SENT)
 
 _ALLOWED = {
+    SENDING: {SENT, FAILED},
     SENT: {CALLBACK_RECEIVED, COMPLETED, FAILED},
     CALLBACK_RECEIVED: {ARCHIVING, COMPLETED, FAILED},
     ARCHIVING: {ARCHIVING, CALLBACK_RECEIVED, COMPLETED, FAILED},
@@ -98,9 +109,13 @@ def moves_as_rows(
     return columns, rows
 
 
-def start(request: ProcessorRequest, *, at: dt.datetime | None = None, reason: str | None = None) -> None:
-    """Give a new request its first state, ``sent``, with a transition from nothing."""
+def start(
+    request: ProcessorRequest, *, at: dt.datetime | None = None, reason: str | None = None, state: str = SENT
+) -> None:
+    """Give a new request its first state (``sent``, or ``sending`` for an intent) with a transition from nothing."""
+    if state not in FIRST_STATES:
+        raise StorageError("conflict", f"a request cannot begin in {state}")
     at = at or utcnow()
-    request.state = SENT
+    request.state = state
     request.created_at = request.updated_at = at
-    request.transitions.append(Transition(from_state=None, to_state=SENT, at=at, reason=reason))
+    request.transitions.append(Transition(from_state=None, to_state=state, at=at, reason=reason))

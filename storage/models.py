@@ -64,6 +64,9 @@ class ProcessorRequest(Base):
     __tablename__ = "requests"
 
     id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    #: Our own id of a request we sent (``intent-...``): its ``id`` until the provider's answer is recorded,
+    #: kept afterwards so that what the admin API answered about the intent still finds the request.
+    intent_id: Mapped[str | None] = mapped_column(String(64))
     provider: Mapped[str] = mapped_column(String(32))
     kind: Mapped[str] = mapped_column(String(32))
     field: Mapped[str | None] = mapped_column(String(32))
@@ -103,6 +106,7 @@ class ProcessorRequest(Base):
     __table_args__ = (
         Index("ix_requests_state_created", "state", "created_at"),
         Index("ix_requests_callback_missing", "callback_missing"),
+        Index("ix_requests_intent_id", "intent_id", unique=True),
     )
 
 

@@ -2,6 +2,14 @@
 
 Every function takes the caller's session, so a caller composes several of them
 into one transaction (the callback endpoint records, moves and enqueues at once).
+
+A request we send is registered before it is sent, as an intent in state
+``sending`` under an id of our own (``register(..., sending=True)``), and
+``record_answer`` gives it the provider's id once the answer is known. The
+reconciliation's reads (``awaiting_provider``, ``sending_intents``,
+``failed_downloads``) lock the rows they return, skipping rows another
+transaction holds (a callback being recorded), so the two never overwrite each
+other; ``known_ids`` looks up a whole listing in one query.
 """
 
 from __future__ import annotations
@@ -10,15 +18,16 @@ import base64
 import binascii
 import datetime as dt
 import json
-from collections.abc import Sequence
+import uuid
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import Select, and_, delete, exists, insert, or_, select, update
 from sqlalchemy.orm import Session, selectinload
 
-from storage import lifecycle
+from storage import jobs, lifecycle
 from storage.errors import StorageError
-from storage.models import Callback, ProcessorRequest
+from storage.models import Callback, Job, ProcessorRequest, Transition
 
 MESSAGEBIRD = "messagebird"
 VOODOOSMS = "voodoosms"
@@ -29,6 +38,10 @@ DELETE_KINDS = frozenset({"KIND_PERSONAL_DELETE", "KIND_USER_DELETE"})
 PERSONAL_KINDS = frozenset({"KIND_PERSONAL_GET", "KIND_PERSONAL_DELETE"})
 MESSAGEBIRD_KINDS = GET_KINDS | DELETE_KINDS
 VOODOOSMS_FORGET = "FORGET"
+#: The ids we give intents: never a provider's (MessageBird's are hex, VoodooSMS's alphanumeric).
+INTENT_PREFIX = "intent-"
+#: Ids per query when a listing is looked up (well under every backend's parameter limit).
+LOOKUP_BATCH = 2000
 
 
 @dataclass(frozen=True)
@@ -47,12 +60,21 @@ class NewRequest:
     provider_created_at: dt.datetime | None = None
 
 
-def register(session: Session, new: NewRequest) -> ProcessorRequest:
-    """Store a new request in state ``sent``; ``conflict`` if its id is already known."""
+def new_intent_id() -> str:
+    return INTENT_PREFIX + uuid.uuid4().hex
+
+
+def register(session: Session, new: NewRequest, *, sending: bool = False) -> ProcessorRequest:
+    """Store a new request in state ``sent``; ``conflict`` if its id is already known.
+
+    ``sending=True`` stores the intent of a request about to be sent, in state
+    ``sending``, under ``new.id`` (from ``new_intent_id()``), which it keeps as ``intent_id``.
+    """
     if session.get(ProcessorRequest, new.id) is not None:
         raise StorageError("conflict", "a request with this id is already registered")
     request = ProcessorRequest(
         id=new.id,
+        intent_id=new.id if sending else None,
         provider=new.provider,
         kind=new.kind,
         field=new.field,
@@ -64,10 +86,73 @@ def register(session: Session, new: NewRequest) -> ProcessorRequest:
         provider_created_at=new.provider_created_at,
         callback_missing=False,
     )
-    lifecycle.start(request)
+    if sending:
+        lifecycle.start(request, state=lifecycle.SENDING, reason="recorded before sending")
+    else:
+        lifecycle.start(request)
     session.add(request)
     session.flush()
     return request
+
+
+@dataclass(frozen=True)
+class ProviderAnswer:
+    """What the provider said it created for an intent: its id and what comes with it."""
+
+    id: str
+    signature_key_sealed: str | None = None
+    provider_state: str | None = None
+    provider_created_at: dt.datetime | None = None
+
+
+def record_answer(session: Session, intent_id: str, answer: ProviderAnswer, *, reason: str) -> ProcessorRequest:
+    """Give the intent ``intent_id`` the provider's id and move it to ``sent``.
+
+    Idempotent: an intent already resolved to ``answer.id`` (reconciliation was
+    first) is returned as it is. ``conflict`` when the intent was resolved
+    otherwise (failed, or to another id), or ``answer.id`` belongs to another request.
+    """
+    intent = find(session, intent_id, for_update=True)
+    if intent is None or intent.state != lifecycle.SENDING:
+        resolved = session.scalars(select(ProcessorRequest).where(ProcessorRequest.intent_id == intent_id)).first()
+        if resolved is not None and resolved.id == answer.id:
+            return resolved
+        raise StorageError("conflict", "the intent is no longer waiting for its answer")
+    if session.get(ProcessorRequest, answer.id) is not None:
+        raise StorageError("conflict", "the provider's id is already registered")
+    request = _renamed(session, intent, answer.id)
+    request.signature_key_sealed = answer.signature_key_sealed
+    request.provider_state = answer.provider_state
+    request.provider_created_at = answer.provider_created_at
+    lifecycle.move(request, lifecycle.SENT, reason=reason)
+    session.flush()
+    return request
+
+
+def remove_intent(session: Session, intent_id: str) -> bool:
+    """Delete an intent still ``sending``, with its transition (the provider refused it: nothing exists there)."""
+    intent = find(session, intent_id, for_update=True)
+    if intent is None or intent.state != lifecycle.SENDING:
+        return False
+    session.delete(intent)
+    session.flush()
+    return True
+
+
+def _renamed(session: Session, intent: ProcessorRequest, new_id: str) -> ProcessorRequest:
+    """The intent's row under ``new_id``, its transitions and jobs with it (a primary key is not updated in place)."""
+    table = ProcessorRequest.__table__
+    values = {column.key: getattr(intent, column.key) for column in table.columns}
+    old_id = intent.id
+    session.expunge(intent)
+    session.execute(update(table).where(table.c.id == old_id).values(intent_id=None))
+    session.execute(insert(table).values({**values, "id": new_id}))
+    for child in (Transition.__table__, Job.__table__):
+        session.execute(update(child).where(child.c.request_id == old_id).values(request_id=new_id))
+    session.execute(delete(table).where(table.c.id == old_id))
+    renamed = session.get(ProcessorRequest, new_id)
+    assert renamed is not None  # inserted just above, in this transaction
+    return renamed
 
 
 def find(session: Session, request_id: str, *, for_update: bool = False) -> ProcessorRequest | None:
@@ -78,8 +163,10 @@ def find(session: Session, request_id: str, *, for_update: bool = False) -> Proc
 
 
 def get(session: Session, request_id: str) -> ProcessorRequest:
+    """The request with this id, or with this intent id (what the admin API answered before the provider did)."""
+    named = or_(ProcessorRequest.id == request_id, ProcessorRequest.intent_id == request_id)
     request = session.scalars(
-        select(ProcessorRequest).where(ProcessorRequest.id == request_id).options(selectinload(ProcessorRequest.transitions))
+        select(ProcessorRequest).where(named).options(selectinload(ProcessorRequest.transitions))
     ).first()
     if request is None:
         raise StorageError("not_found", "no request with this id")
@@ -87,10 +174,63 @@ def get(session: Session, request_id: str) -> ProcessorRequest:
 
 
 def awaiting_provider(session: Session, provider: str) -> Sequence[ProcessorRequest]:
-    """The provider's requests still in state ``sent``: no callback or final status yet."""
-    return session.scalars(
-        select(ProcessorRequest).where(ProcessorRequest.provider == provider, ProcessorRequest.state == lifecycle.SENT).order_by(ProcessorRequest.created_at)
-    ).all()
+    """The provider's requests still in state ``sent``, locked (see ``_locked``)."""
+    statement = select(ProcessorRequest).where(ProcessorRequest.provider == provider,
+                                               ProcessorRequest.state == lifecycle.SENT)
+    return _locked(session, statement.order_by(ProcessorRequest.created_at), lifecycle.SENT)
+
+
+def sending_intents(session: Session, provider: str, *, lock: bool = True) -> Sequence[ProcessorRequest]:
+    """The provider's intents still ``sending`` (their answer not recorded), oldest first, locked unless ``lock=False``."""
+    statement = select(ProcessorRequest).where(ProcessorRequest.provider == provider,
+                                               ProcessorRequest.state == lifecycle.SENDING)
+    statement = statement.order_by(ProcessorRequest.created_at, ProcessorRequest.id)
+    return _locked(session, statement, lifecycle.SENDING) if lock else session.scalars(statement).all()
+
+
+def failed_downloads(session: Session, provider: str, among: Collection[str]) -> list[ProcessorRequest]:
+    """Those of the requests ``among`` that are access requests ``failed`` because their download failed, locked."""
+    download_failed = exists().where(Job.request_id == ProcessorRequest.id, Job.kind == jobs.ARCHIVE,
+                                     Job.state == jobs.FAILED)
+    wanted, found = sorted(set(among)), []
+    for start in range(0, len(wanted), LOOKUP_BATCH):
+        statement = select(ProcessorRequest).where(
+            ProcessorRequest.id.in_(wanted[start : start + LOOKUP_BATCH]), ProcessorRequest.provider == provider,
+            ProcessorRequest.state == lifecycle.FAILED, ProcessorRequest.kind.in_(GET_KINDS), download_failed,
+        )
+        found += _locked(session, statement.order_by(ProcessorRequest.id), lifecycle.FAILED)
+    return found
+
+
+def _locked(session: Session, statement: Select[tuple[ProcessorRequest]], state: str) -> list[ProcessorRequest]:
+    """The rows ``statement`` selects, each locked until the transaction ends, and still in ``state``.
+
+    PostgreSQL: ``FOR UPDATE SKIP LOCKED``, so a row a callback is recording right now is
+    left to that callback (its lock is held until it commits) instead of waited for and
+    overwritten. SQLite: the transaction already holds the database's one write lock.
+    The state is checked again on the rows as locked (``populate_existing``: never a stale copy).
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        statement = statement.with_for_update(skip_locked=True)
+    rows = session.scalars(statement.execution_options(populate_existing=True)).all()
+    return [row for row in rows if row.state == state]
+
+
+def known_ids(session: Session, ids: Collection[str]) -> set[str]:
+    """Which of ``ids`` the registry holds: one query per ``LOOKUP_BATCH`` ids, not one per id."""
+    wanted, known = sorted(set(ids)), set()
+    for start in range(0, len(wanted), LOOKUP_BATCH):
+        batch = wanted[start : start + LOOKUP_BATCH]
+        known.update(session.scalars(select(ProcessorRequest.id).where(ProcessorRequest.id.in_(batch))))
+    return known
+
+
+def archive_payloads(session: Session, request_ids: Collection[str]) -> dict[str, str]:
+    """Each request's newest archive job's sealed payload (the URL it downloaded from), in one query."""
+    statement = select(Job.request_id, Job.payload_sealed).where(
+        Job.kind == jobs.ARCHIVE, Job.request_id.in_(list(request_ids)), Job.payload_sealed.is_not(None)
+    ).order_by(Job.id)
+    return {request_id: payload for request_id, payload in session.execute(statement)} if request_ids else {}
 
 
 def ids_with_value_hash(session: Session, value_hash: str, *, limit: int = 20) -> list[str]:
