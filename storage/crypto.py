@@ -38,6 +38,7 @@ class SecretBox:
         fernets = [Fernet(base64.urlsafe_b64encode(_derive(k, b"seal/v1"))) for k in secret_keys]
         self._fernet = MultiFernet(fernets)
         self._hash_key = _derive(secret_keys[0], b"value-hash/v1")
+        self._token_keys = tuple(_derive(k, b"api-token/v1") for k in secret_keys)
 
     def seal(self, plaintext: str) -> str:
         return self._fernet.encrypt(plaintext.encode()).decode("ascii")
@@ -59,6 +60,14 @@ class SecretBox:
         """A keyed hash of a personal data value: equal inputs match, the value is not kept."""
         message = f"{field}\x00{normalise_value(field, value)}".encode()
         return hmac.new(self._hash_key, message, hashlib.sha256).hexdigest()
+
+    def token_hashes(self, token: str) -> tuple[str, ...]:
+        """The keyed hash of an API token under each key, newest first: a token made before a rotation still matches.
+
+        Tokens are long random strings, so one fast HMAC-SHA256 is right (no slow
+        password hash is needed for what cannot be guessed).
+        """
+        return tuple(hmac.new(key, token.encode(), hashlib.sha256).hexdigest() for key in self._token_keys)
 
 
 def reseal_all(session: Session, box: SecretBox) -> int:

@@ -59,11 +59,14 @@ def move(
     reason: str | None = None,
     callback_id: int | None = None,
     at: dt.datetime | None = None,
+    actor: str | None = None,
 ) -> Transition:
-    """Move ``request`` to ``to_state``, stamping the time and recording the transition."""
+    """Move ``request`` to ``to_state``, stamping the time and recording the transition (and the operator who
+    caused it: none when the service moved it on its own)."""
     check_move(request.state, to_state)
     at = at or utcnow()
-    transition = Transition(from_state=request.state, to_state=to_state, at=at, reason=reason, callback_id=callback_id)
+    transition = Transition(from_state=request.state, to_state=to_state, at=at, reason=reason, callback_id=callback_id,
+                            actor=actor)
     request.transitions.append(transition)
     request.state = to_state
     request.state_reason = reason
@@ -110,7 +113,8 @@ def moves_as_rows(
 
 
 def start(
-    request: ProcessorRequest, *, at: dt.datetime | None = None, reason: str | None = None, state: str = SENT
+    request: ProcessorRequest, *, at: dt.datetime | None = None, reason: str | None = None, state: str = SENT,
+    actor: str | None = None,
 ) -> None:
     """Give a new request its first state (``sent``, or ``sending`` for an intent) with a transition from nothing."""
     if state not in FIRST_STATES:
@@ -118,4 +122,4 @@ def start(
     at = at or utcnow()
     request.state = state
     request.created_at = request.updated_at = at
-    request.transitions.append(Transition(from_state=None, to_state=state, at=at, reason=reason))
+    request.transitions.append(Transition(from_state=None, to_state=state, at=at, reason=reason, actor=actor))

@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    Date,
     DateTime,
     Float,
     ForeignKey,
@@ -98,10 +99,14 @@ class ProcessorRequest(Base):
     archive_sha256: Mapped[str | None] = mapped_column(String(64))
     archive_version_id: Mapped[str | None] = mapped_column(String(1024))
     archive_stored_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    #: The data subject request (case) this request is part of; none for a request on its own.
+    case_id: Mapped[str | None] = mapped_column(ForeignKey("cases.id"), index=True)
 
     transitions: Mapped[list[Transition]] = relationship(
         order_by="Transition.id", cascade="all, delete-orphan", back_populates="request"
     )
+    #: What ops did with the request besides moving it (archive downloads), oldest first.
+    events: Mapped[list[RequestEvent]] = relationship(order_by="RequestEvent.id", viewonly=True)
 
     __table_args__ = (
         Index("ix_requests_state_created", "state", "created_at"),
@@ -122,6 +127,8 @@ class Transition(Base):
     at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     reason: Mapped[str | None] = mapped_column(Text)
     callback_id: Mapped[int | None] = mapped_column(ForeignKey("callbacks.id"))
+    #: The operator (API token name) who caused the move; none when the service moved it (a callback, the worker).
+    actor: Mapped[str | None] = mapped_column(String(64))
 
     request: Mapped[ProcessorRequest] = relationship(back_populates="transitions")
 
@@ -202,3 +209,102 @@ class ReplayKey(Base):
 
     key: Mapped[str] = mapped_column(String(255), primary_key=True)
     expires_at: Mapped[float] = mapped_column(Float, index=True)
+
+
+class RequestEvent(Base):
+    """Something ops did with a request that is not a move of its state: an archive downloaded."""
+
+    __tablename__ = "request_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    request_id: Mapped[str] = mapped_column(ForeignKey("requests.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    actor: Mapped[str] = mapped_column(String(64))
+    note: Mapped[str | None] = mapped_column(Text)
+
+
+class Case(Base):
+    """One data subject request (access, erasure...): the Controller's deadline, met with every processor's part.
+
+    The state is not stored: it follows the case's requests and is derived when read
+    (``storage.cases``). ``due_on`` is the deadline in force, stored so that cases can
+    be queried by urgency; every change to it is a ``CaseEvent``.
+    """
+
+    __tablename__ = "cases"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    #: The Controller's ticket or subject reference; never personal data in clear.
+    subject_ref: Mapped[str] = mapped_column(String(200), index=True)
+    right: Mapped[str] = mapped_column("subject_right", String(16))
+    jurisdiction: Mapped[str] = mapped_column(String(2))
+    received_on: Mapped[dt.date] = mapped_column(Date)
+    clock_starts_on: Mapped[dt.date | None] = mapped_column(Date)
+    notes: Mapped[str | None] = mapped_column(Text)
+    #: The calendar the deadline is counted on, fixed when the case is opened (a later setting leaves it).
+    calendar_country: Mapped[str | None] = mapped_column(String(8))
+    calendar_subdivision: Mapped[str | None] = mapped_column(String(8))
+    extension_informed_on: Mapped[dt.date | None] = mapped_column(Date)
+    extension_reason: Mapped[str | None] = mapped_column(Text)
+    #: The deadline in force; while the clock is stopped, as it stood on the day it stopped.
+    due_on: Mapped[dt.date] = mapped_column(Date)
+    original_due_on: Mapped[dt.date] = mapped_column(Date)
+    #: The day the clock stopped, while it is stopped.
+    paused_since: Mapped[dt.date | None] = mapped_column(Date)
+    #: Closing: the day the answer went to the data subject, and how.
+    responded_on: Mapped[dt.date | None] = mapped_column(Date)
+    delivered_by: Mapped[str | None] = mapped_column(Text)
+    closed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    closed_by: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(64))
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    pauses: Mapped[list[CasePause]] = relationship(order_by="CasePause.id", cascade="all, delete-orphan")
+    events: Mapped[list[CaseEvent]] = relationship(order_by="CaseEvent.id", cascade="all, delete-orphan")
+
+    __table_args__ = (Index("ix_cases_responded_due", "responded_on", "due_on"),)
+
+
+class CasePause(Base):
+    """A time the case's clock was stopped (UK GDPR Art. 12A; EDPB Guidelines 01/2022)."""
+
+    __tablename__ = "case_pauses"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.id"), index=True)
+    started_on: Mapped[dt.date] = mapped_column(Date)
+    resumed_on: Mapped[dt.date | None] = mapped_column(Date)
+    reason: Mapped[str] = mapped_column(Text)
+
+
+class CaseEvent(Base):
+    """One entry of a case's history: what changed, from what to what, why, who, when. Never updated."""
+
+    __tablename__ = "case_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.id"), index=True)
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    actor: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(32))
+    changed: Mapped[str | None] = mapped_column(String(32))
+    from_value: Mapped[str | None] = mapped_column(String(200))
+    to_value: Mapped[str | None] = mapped_column(String(200))
+    reason: Mapped[str | None] = mapped_column(Text)
+
+
+class ApiToken(Base):
+    """A named operator's API token: only its keyed hash is stored. Revoked tokens stay, so names stay unique."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    role: Mapped[str] = mapped_column(String(16))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(64))
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    revoked_by: Mapped[str | None] = mapped_column(String(64))

@@ -25,9 +25,9 @@ from dataclasses import dataclass
 from sqlalchemy import Select, and_, delete, exists, insert, or_, select, update
 from sqlalchemy.orm import Session, selectinload
 
-from storage import jobs, lifecycle
+from storage import cases, jobs, lifecycle
 from storage.errors import StorageError
-from storage.models import Callback, Job, ProcessorRequest, Transition
+from storage.models import Callback, Job, ProcessorRequest, RequestEvent, Transition
 
 MESSAGEBIRD = "messagebird"
 VOODOOSMS = "voodoosms"
@@ -58,6 +58,10 @@ class NewRequest:
     signature_key_sealed: str | None = None
     provider_state: str | None = None
     provider_created_at: dt.datetime | None = None
+    #: The case the request is part of, if any: it must exist and be open.
+    case_id: str | None = None
+    #: The operator who sent or imported it (the actor of its first transition).
+    registered_by: str | None = None
 
 
 def new_intent_id() -> str:
@@ -87,9 +91,11 @@ def register(session: Session, new: NewRequest, *, sending: bool = False) -> Pro
         callback_missing=False,
     )
     if sending:
-        lifecycle.start(request, state=lifecycle.SENDING, reason="recorded before sending")
+        lifecycle.start(request, state=lifecycle.SENDING, reason="recorded before sending", actor=new.registered_by)
     else:
-        lifecycle.start(request)
+        lifecycle.start(request, actor=new.registered_by)
+    if new.case_id is not None:
+        cases.add_request(session, new.case_id, request, actor=new.registered_by)
     session.add(request)
     session.flush()
     return request
@@ -298,3 +304,9 @@ def decode_cursor(cursor: str) -> tuple[dt.datetime, str]:
         return dt.datetime.fromisoformat(created_at), str(last_id)
     except (binascii.Error, ValueError, TypeError) as error:
         raise ValueError("not a valid cursor") from error
+
+
+def record_event(session: Session, request_id: str, *, kind: str, actor: str, note: str | None = None) -> None:
+    """Record something ops did with a request that does not move it (an archive downloaded)."""
+    session.add(RequestEvent(request_id=request_id, kind=kind, actor=actor, note=note))
+    session.flush()

@@ -1,0 +1,51 @@
+"""Named API tokens: stored as keyed hashes only, found by hash, revoked but never deleted.
+
+A token is a long random string, so a fast keyed hash (HMAC-SHA256, the key
+derived from ``SECRET_KEY`` by ``storage.crypto.SecretBox.token_hashes``) is
+enough: nothing short enough to guess is ever hashed. A revoked token keeps its
+row, so its name keeps meaning one operator in every history that names it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from storage.clock import utcnow
+from storage.errors import StorageError
+from storage.models import ApiToken
+
+
+def add(session: Session, *, name: str, role: str, token_hash: str, created_by: str) -> ApiToken:
+    """Store a new token; ``conflict`` when the name was ever used."""
+    if session.scalars(select(ApiToken.id).where(ApiToken.name == name)).first() is not None:
+        raise StorageError("conflict", "a token with this name exists, or existed")
+    token = ApiToken(name=name, role=role, token_hash=token_hash, created_by=created_by)
+    session.add(token)
+    session.flush()
+    return token
+
+
+def find_active(session: Session, token_hashes: Sequence[str]) -> ApiToken | None:
+    """The unrevoked token with one of ``token_hashes`` (one per ``SECRET_KEY``, newest first)."""
+    statement = select(ApiToken).where(ApiToken.token_hash.in_(token_hashes), ApiToken.revoked_at.is_(None))
+    return session.scalars(statement).first()
+
+
+def all_tokens(session: Session) -> Sequence[ApiToken]:
+    return session.scalars(select(ApiToken).order_by(ApiToken.name)).all()
+
+
+def revoke(session: Session, name: str, *, revoked_by: str, at: dt.datetime | None = None) -> ApiToken:
+    """Revoke the token named ``name``; ``not_found`` when there is none, ``conflict`` when already revoked."""
+    token = session.scalars(select(ApiToken).where(ApiToken.name == name).with_for_update()).first()
+    if token is None:
+        raise StorageError("not_found", "no token with this name")
+    if token.revoked_at is not None:
+        raise StorageError("conflict", "this token is already revoked")
+    token.revoked_at = at or utcnow()
+    token.revoked_by = revoked_by
+    return token
