@@ -5,6 +5,13 @@ SQLite: the write transaction itself, begun IMMEDIATE). A worker that dies keeps
 its lease until it expires, then another worker claims the job again. Every
 function that ends a job checks the caller still holds the lease, so a worker
 whose lease was taken over cannot overwrite the newer owner's result.
+
+``failures`` counts the attempts in a row that ended without a result: a handled
+failure (``retry_later``, ``give_up``) or an attempt whose lease expired (its
+worker died, or lost the database while recording). ``attempts`` counts every
+claim, planned polls included, so the limits on retries and on poison jobs are
+on ``failures``. A job whose lease expired on the attempt that used up its
+failures is never handed out again: ``fail_poison`` fails it instead.
 """
 
 from __future__ import annotations
@@ -12,7 +19,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import ColumnElement, Select, and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from storage.clock import utcnow
@@ -40,6 +47,19 @@ class ClaimedJob:
     attempts: int
     created_at: dt.datetime
     owner: str
+    #: Attempts in a row before this one that ended without a result.
+    failures: int = 0
+
+
+@dataclass(frozen=True)
+class PoisonJob:
+    """A job failed because its worker died (or lost the database) on each attempt it was allowed."""
+
+    id: int
+    kind: str
+    request_id: str | None
+    attempts: int
+    reason: str
 
 
 def enqueue(
@@ -69,20 +89,25 @@ def enqueue(
 
 
 def claim_next(
-    session: Session, *, owner: str, lease_seconds: int, now: dt.datetime | None = None
+    session: Session, *, owner: str, lease_seconds: int, max_failures: int, now: dt.datetime | None = None
 ) -> ClaimedJob | None:
-    """Take the lease on the next due job (queued and due, or running with an expired lease)."""
+    """Take the lease on the next due job (queued and due, or running with an expired lease).
+
+    Taking over an expired lease counts a failure for the attempt that held it; a
+    job for which that would be failure number ``max_failures`` is not handed out
+    (``fail_poison`` ends it).
+    """
     now = now or utcnow()
     due = or_(
         and_(Job.state == QUEUED, Job.run_after <= now),
-        and_(Job.state == RUNNING, Job.lease_expires_at < now),
+        and_(_lease_expired(now), Job.failures + 1 < max_failures),
     )
-    statement = select(Job).where(due).order_by(Job.run_after, Job.id).limit(1)
-    if session.get_bind().dialect.name == "postgresql":
-        statement = statement.with_for_update(skip_locked=True)
-    job = session.scalars(statement).first()
+    job = session.scalars(_locked(session, select(Job).where(due).order_by(Job.run_after, Job.id).limit(1))).first()
     if job is None:
         return None
+    if job.state == RUNNING:
+        job.failures += 1
+        job.last_error = f"attempt {job.attempts} ended without a result: {_WORKER_GONE}"
     job.state = RUNNING
     job.lease_owner = owner
     job.lease_expires_at = now + dt.timedelta(seconds=lease_seconds)
@@ -90,8 +115,43 @@ def claim_next(
     job.updated_at = now
     session.flush()
     return ClaimedJob(
-        job.id, job.kind, job.request_id, job.callback_id, job.payload_sealed, job.attempts, job.created_at, owner
+        job.id, job.kind, job.request_id, job.callback_id, job.payload_sealed, job.attempts, job.created_at, owner,
+        job.failures,
     )
+
+
+def fail_poison(session: Session, *, max_failures: int, now: dt.datetime | None = None) -> list[PoisonJob]:
+    """Fail every job whose expired lease is its failure number ``max_failures``; what was failed.
+
+    Such a job ends its worker (a crash, ``os._exit``, the OOM killer) or outlives
+    the database on every attempt: handing it out again would only end the next
+    worker too.
+    """
+    now = now or utcnow()
+    statement = select(Job).where(_lease_expired(now), Job.failures + 1 >= max_failures).order_by(Job.id)
+    poisoned = []
+    for job in session.scalars(_locked(session, statement)):
+        reason = (f"poison job: {_WORKER_GONE} during attempt {job.attempts}, "
+                  f"{job.failures + 1} failed attempts in a row, the limit")
+        job.state, job.failures, job.last_error, job.updated_at = FAILED, job.failures + 1, reason, now
+        job.lease_owner = job.lease_expires_at = None
+        poisoned.append(PoisonJob(job.id, job.kind, job.request_id, job.attempts, reason))
+    session.flush()
+    return poisoned
+
+
+_WORKER_GONE = "the worker died or lost the database (its lease expired)"
+
+
+def _lease_expired(now: dt.datetime) -> ColumnElement[bool]:
+    return and_(Job.state == RUNNING, Job.lease_expires_at < now)
+
+
+def _locked(session: Session, statement: Select[tuple[Job]]) -> Select[tuple[Job]]:
+    """On PostgreSQL, rows locked by another worker are skipped (SQLite's write transaction serialises)."""
+    if session.get_bind().dialect.name == "postgresql":
+        return statement.with_for_update(skip_locked=True)
+    return statement
 
 
 def extend_lease(session: Session, job: ClaimedJob, *, lease_seconds: int) -> bool:
@@ -106,16 +166,18 @@ def finish(session: Session, job: ClaimedJob) -> bool:
 
 
 def retry_later(session: Session, job: ClaimedJob, *, run_after: dt.datetime, error: str) -> bool:
-    """Give the job back to the queue, due again at ``run_after``."""
+    """Give the job back to the queue after a failed attempt, due again at ``run_after``."""
     return _update_held(
-        session, job, state=QUEUED, run_after=run_after, lease_owner=None, lease_expires_at=None, last_error=error
+        session, job, state=QUEUED, run_after=run_after, lease_owner=None, lease_expires_at=None, last_error=error,
+        failures=Job.failures + 1,
     )
 
 
 def reschedule(session: Session, job: ClaimedJob, *, run_after: dt.datetime, note: str | None = None) -> bool:
-    """Queue the job again at ``run_after`` as planned work, not a failure (status polling)."""
+    """Queue the job again at ``run_after`` as planned work, not a failure (status polling): failures start over."""
     return _update_held(
-        session, job, state=QUEUED, run_after=run_after, lease_owner=None, lease_expires_at=None, last_error=note
+        session, job, state=QUEUED, run_after=run_after, lease_owner=None, lease_expires_at=None, last_error=note,
+        failures=0,
     )
 
 
@@ -131,7 +193,11 @@ def queued_by(session: Session, kind: str, at: dt.datetime) -> bool:
 
 
 def give_up(session: Session, job: ClaimedJob, *, error: str) -> bool:
-    return _update_held(session, job, state=FAILED, lease_owner=None, lease_expires_at=None, last_error=error)
+    """End the job as ``failed`` with ``error``; False when the caller no longer holds the lease."""
+    return _update_held(
+        session, job, state=FAILED, lease_owner=None, lease_expires_at=None, last_error=error,
+        failures=Job.failures + 1,
+    )
 
 
 def release(session: Session, job: ClaimedJob) -> bool:
@@ -155,7 +221,7 @@ def requeue_for(session: Session, request_id: str, *, kind: str = ARCHIVE) -> Jo
     if job is None or job.state in {QUEUED, RUNNING}:
         return job
     now = utcnow()
-    job.state, job.attempts, job.run_after, job.created_at = QUEUED, 0, now, now
+    job.state, job.attempts, job.failures, job.run_after, job.created_at = QUEUED, 0, 0, now, now
     job.lease_owner = job.lease_expires_at = job.last_error = None
     job.updated_at = now
     session.flush()

@@ -192,6 +192,9 @@ class Job(Base):
     payload_sealed: Mapped[str | None] = mapped_column(Text)
     state: Mapped[str] = mapped_column(String(16), default="queued")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    #: Attempts in a row that ended without a result: a handled failure, or a worker that died or lost
+    #: the database (its lease expired). Planned work (``jobs.reschedule``) and ops' retry reset it.
+    failures: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     run_after: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     lease_owner: Mapped[str | None] = mapped_column(String(128))
     lease_expires_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
+from types import TracebackType
 
 from receiver.services import Services
 from storage.jobs import ClaimedJob
@@ -25,6 +26,32 @@ class JobFailure(Exception):
 
 class JobInterrupted(Exception):
     """The worker is stopping or lost the lease: give the job back untouched."""
+
+
+def unexpected_failure(error: Exception, kind: str) -> JobFailure:
+    """Any other exception from a handler, as a retryable failure of its job.
+
+    The reason names the exception's type and the line that raised it, never the
+    exception's text: that may quote an archive URL, a token, a key or a body.
+    """
+    return JobFailure(f"unexpected {type(error).__name__} in the {kind} job at {raised_at(error)}", retryable=True)
+
+
+def raised_at(error: BaseException) -> str:
+    """``module:function:line`` of the frame that raised ``error`` (the innermost), or ``unknown``."""
+    frames = stack_of(error)
+    return frames[-1] if frames else "unknown"
+
+
+def stack_of(error: BaseException) -> list[str]:
+    """``module:function:line`` of each frame ``error`` passed through, outermost first: no values, no text."""
+    frames = []
+    traceback: TracebackType | None = error.__traceback__
+    while traceback is not None:
+        frame = traceback.tb_frame
+        frames.append(f"{frame.f_globals.get('__name__', '?')}:{frame.f_code.co_name}:{traceback.tb_lineno}")
+        traceback = traceback.tb_next
+    return frames
 
 
 @dataclass

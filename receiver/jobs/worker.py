@@ -11,6 +11,23 @@ without the job being done, nor the other way round. When a handler raises
 ``JobFailure``, the worker either queues the job again after an exponential
 backoff with jitter, or gives up and marks the request ``failed`` with the reason.
 
+A worker never dies of a job:
+
+- Any other exception from a handler is a failure of that job too (retryable):
+  logged as ``job.crashed`` with its type and the frames it passed through, never
+  its text (which may quote an archive URL, a token or a body).
+- Retries stop after ``WORKER_MAX_ATTEMPTS`` failed attempts in a row or once the
+  job is ``WORKER_MAX_AGE_SECONDS`` old; the job is then ``failed`` and so is its
+  request, with the reason.
+- A handler that ends the process itself (a crash in C code, ``os._exit``, the OOM
+  killer) leaves its job ``running`` until the lease expires; taking it over
+  counts a failed attempt, and the attempt that would reach the limit is not run:
+  the job is failed as poison (``jobs.fail_poison``), its request with it.
+- A ``StorageError`` while recording an outcome (the database lost at that
+  moment) is logged as ``job.record_failed``; the job stays ``running``, its lease
+  runs out, and a worker takes it over once the database is back.
+- The loop ends only when asked to stop.
+
 SIGTERM (and SIGINT) ask the worker to stop. A handler inside its
 ``interruptible()`` section (a download that may block on a slow server) is
 interrupted at once; elsewhere it sees ``stop_requested()`` turn true. Either way
@@ -35,7 +52,7 @@ from sqlalchemy.orm import Session
 
 from receiver.backoff import backoff_seconds
 from receiver.jobs import archive, reconcile, voodoosms_poll
-from receiver.jobs.contract import Handler, JobContext, JobFailure, JobInterrupted
+from receiver.jobs.contract import Handler, JobContext, JobFailure, JobInterrupted, stack_of, unexpected_failure
 from receiver.observability.logs import get_logger
 from receiver.observability.metrics import JOB_OUTCOMES
 from receiver.services import Services
@@ -112,37 +129,73 @@ class Worker:
         signal.signal(signal.SIGINT, request_stop)
 
     def _claim(self) -> ClaimedJob | None:
+        """Fail the poison jobs, then take the lease on the next due job; None when none is due (or no database)."""
+        settings = self.services.settings
         try:
             with self.services.database.transaction() as session:
-                return jobs.claim_next(
-                    session, owner=self.owner, lease_seconds=self.services.settings.worker_lease_seconds
-                )
+                poisoned = jobs.fail_poison(session, max_failures=settings.worker_max_attempts)
+                for job in poisoned:
+                    mark_failed(session, job.request_id, job.reason)
+                claimed = jobs.claim_next(session, owner=self.owner, lease_seconds=settings.worker_lease_seconds,
+                                          max_failures=settings.worker_max_attempts)
         except StorageError as error:
             log.warning("worker.claim_failed", reason=error.reason)
-            self._stop.wait(self.services.settings.worker_poll_seconds)
+            self._stop.wait(settings.worker_poll_seconds)
             return None
+        for job in poisoned:
+            log.error("job.failed", job_id=job.id, kind=job.kind, request_id=job.request_id, reason=job.reason,
+                      attempt=job.attempts, poison=True)
+            JOB_OUTCOMES.labels(job.kind, "poison").inc()
+        return claimed
 
-    def run_job(self, job: ClaimedJob) -> None:
+    def run_job(self, job: ClaimedJob) -> str:
+        """Run one claimed job and record how it ended; never raises but to stop the process (``SystemExit``).
+
+        Returns the outcome: ``finished``, ``released``, ``retrying``, ``failed``, or
+        ``unrecorded`` (the outcome could not be written: the job comes back after its lease).
+        """
         log.info("job.started", job_id=job.id, kind=job.kind, request_id=job.request_id, attempt=job.attempts)
-        handler = self.handlers.get(job.kind)
         heartbeat = _Heartbeat(self.services, job)
         heartbeat.start()
         try:
-            if handler is None:
-                raise JobFailure(f"no handler for job kind {job.kind}", retryable=False)
-            handler(JobContext(self.services, job, lambda: self._stop.is_set() or heartbeat.lost, self._interruptible))
-            log.info("job.finished", job_id=job.id, kind=job.kind, request_id=job.request_id)
-            JOB_OUTCOMES.labels(job.kind, "finished").inc()
-        except JobInterrupted:
-            self._release(job)
-            JOB_OUTCOMES.labels(job.kind, "released").inc()
-        except JobFailure as failure:
-            JOB_OUTCOMES.labels(job.kind, self._after_failure(job, failure)).inc()
-        except StorageError as error:
-            failure = JobFailure(f"storage {error.reason}: {error.message}", retryable=error.retryable)
-            JOB_OUTCOMES.labels(job.kind, self._after_failure(job, failure)).inc()
+            outcome = self._record(job, self._ending_of(job, heartbeat))
         finally:
             heartbeat.stop()
+        JOB_OUTCOMES.labels(job.kind, outcome).inc()
+        return outcome
+
+    def _ending_of(self, job: ClaimedJob, heartbeat: _Heartbeat) -> JobFailure | JobInterrupted | None:
+        """Run the job's handler: None when it succeeded, else the failure or hand-back it ended with."""
+        handler = self.handlers.get(job.kind)
+        if handler is None:
+            return JobFailure(f"no handler for job kind {job.kind}", retryable=False)
+        try:
+            handler(JobContext(self.services, job, lambda: self._stop.is_set() or heartbeat.lost, self._interruptible))
+        except (JobFailure, JobInterrupted) as ending:
+            return ending
+        except StorageError as error:
+            return JobFailure(f"storage {error.reason}: {error.message}", retryable=error.retryable)
+        except Exception as error:  # noqa: BLE001 - any other exception is this job's failure, not the worker's end
+            log.error("job.crashed", job_id=job.id, kind=job.kind, request_id=job.request_id, attempt=job.attempts,
+                      error_type=type(error).__name__, stack=stack_of(error))
+            return unexpected_failure(error, job.kind)
+        return None
+
+    def _record(self, job: ClaimedJob, ending: JobFailure | JobInterrupted | None) -> str:
+        """Write how the job ended; on a ``StorageError`` leave it ``running`` for its lease to run out."""
+        try:
+            if ending is None:
+                log.info("job.finished", job_id=job.id, kind=job.kind, request_id=job.request_id)
+                return "finished"
+            if isinstance(ending, JobInterrupted):
+                self._release(job)
+                return "released"
+            return self._after_failure(job, ending)
+        except StorageError as error:
+            log.error("job.record_failed", job_id=job.id, kind=job.kind, request_id=job.request_id,
+                      attempt=job.attempts, reason=error.reason,
+                      retry_after_s=self.services.settings.worker_lease_seconds)
+            return "unrecorded"
 
     @contextmanager
     def _interruptible(self) -> Iterator[None]:
@@ -162,25 +215,31 @@ class Worker:
 
     def _after_failure(self, job: ClaimedJob, failure: JobFailure) -> str:
         """Queue the job again or give it up; returns which ("retrying" or "failed")."""
-        settings = self.services.settings
-        age = (utcnow() - job.created_at).total_seconds()
-        if failure.retryable and job.attempts < settings.worker_max_attempts and age < settings.worker_max_age_seconds:
-            delay = backoff_seconds(job.attempts, base=BACKOFF_BASE_SECONDS, cap=BACKOFF_CAP_SECONDS)
+        failures = job.failures + 1  # this attempt's included
+        if failure.retryable and self._may_retry(job, failures):
+            delay = backoff_seconds(failures, base=BACKOFF_BASE_SECONDS, cap=BACKOFF_CAP_SECONDS)
             with self.services.database.transaction() as session:
                 jobs.retry_later(session, job, run_after=utcnow() + dt.timedelta(seconds=delay), error=failure.reason)
-            log.warning("job.retrying", job_id=job.id, request_id=job.request_id, reason=failure.reason,
-                        attempt=job.attempts, delay_s=round(delay, 1))
+            log.warning("job.retrying", job_id=job.id, kind=job.kind, request_id=job.request_id, reason=failure.reason,
+                        attempt=job.attempts, failures=failures, delay_s=round(delay, 1))
             return "retrying"
         with self.services.database.transaction() as session:
-            if jobs.give_up(session, job, error=failure.reason) and job.request_id:
+            if jobs.give_up(session, job, error=failure.reason):
                 mark_failed(session, job.request_id, failure.reason)
-        log.error("job.failed", job_id=job.id, request_id=job.request_id, reason=failure.reason, attempt=job.attempts)
+        log.error("job.failed", job_id=job.id, kind=job.kind, request_id=job.request_id, reason=failure.reason,
+                  attempt=job.attempts, failures=failures)
         return "failed"
 
+    def _may_retry(self, job: ClaimedJob, failures: int) -> bool:
+        settings = self.services.settings
+        age = (utcnow() - job.created_at).total_seconds()
+        return failures < settings.worker_max_attempts and age < settings.worker_max_age_seconds
 
-def mark_failed(session: Session, request_id: str, reason: str) -> None:
-    request = registry.find(session, request_id, for_update=True)
-    if request is not None and request.state != lifecycle.COMPLETED:
+
+def mark_failed(session: Session, request_id: str | None, reason: str) -> None:
+    """Move a failed job's request to ``failed`` with ``reason``, unless it has ended already (completed or failed)."""
+    request = registry.find(session, request_id, for_update=True) if request_id else None
+    if request is not None and request.state not in (lifecycle.COMPLETED, lifecycle.FAILED):
         lifecycle.move(request, lifecycle.FAILED, reason=reason)
 
 

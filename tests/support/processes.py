@@ -75,8 +75,9 @@ class Launcher:
         _wait_healthy(service, timeout)
         return service
 
-    def start_worker(self, env: Mapping[str, str]) -> ServiceProcess:
-        command = [sys.executable, "-m", "flask", "--app", "wsgi", "worker"]
+    def start_worker(self, env: Mapping[str, str], *, app: str = "wsgi") -> ServiceProcess:
+        """``flask worker`` as the Procfile runs it (``app`` names another app module under the same settings)."""
+        command = [sys.executable, "-m", "flask", "--app", app, "worker"]
         return self._spawn(command, env, f"worker-{len(self._started)}", None)
 
     def _spawn(self, command: list[str], env: Mapping[str, str], name: str, base_url: str | None) -> ServiceProcess:
