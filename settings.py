@@ -236,6 +236,7 @@ class Settings:
     provider_retry_max_wait_seconds: float
     reconcile_interval_seconds: int
     callback_grace_seconds: int
+    send_resolution_max_seconds: int
     voodoosms_poll_interval_seconds: int
     voodoosms_poll_max_interval_seconds: int
     voodoosms_poll_max_age_seconds: int
@@ -311,6 +312,9 @@ def _declared() -> dict[str, _Setting]:
         # MessageBird reconciliation: how often, and how long a STATE_DONE may wait for its callback.
         "RECONCILE_INTERVAL_SECONDS": _Setting(_int_at_least(1), 600),
         "CALLBACK_GRACE_SECONDS": _Setting(_int_at_least(0), 900),
+        # A request sent whose answer was lost (a timeout, a database failure) is looked for in the
+        # provider's records for this long after it was sent; then it is failed as never created.
+        "SEND_RESOLUTION_MAX_SECONDS": _Setting(_int_at_least(0), 3600),
         # VoodooSMS status polling: first interval, doubling up to the cap, given up after the age
         # (the docs say removal takes up to 24 h).
         "VOODOOSMS_POLL_INTERVAL_SECONDS": _Setting(_int_at_least(1), 900),

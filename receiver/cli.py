@@ -61,7 +61,8 @@ def requests_show(request_id: str) -> None:
     """Print one request's whole record as JSON."""
     try:
         with services().database.transaction() as session:
-            detail = records.request_detail(registry.get(session, request_id), registry.callbacks_of(session, request_id))
+            found = registry.get(session, request_id)
+            detail = records.request_detail(found, registry.callbacks_of(session, found.id))
     except StorageError as error:
         raise click.ClickException(error.message) from None
     click.echo(json.dumps(detail, indent=2))
@@ -101,6 +102,8 @@ def _send(send: Callable[[Services, object], sending.Sent], document: click.File
     except (ValueError, UseCaseError, StorageError) as error:
         raise click.ClickException(getattr(error, "description", None) or str(error)) from None
     click.echo(json.dumps({**records.request_summary(sent.request), "earlierRequests": sent.earlier}, indent=2))
+    if sent.outcome != sending.CREATED:
+        raise click.ClickException(sent.explanation() or sent.outcome)
 
 
 @request_commands.command("retry")

@@ -3,9 +3,11 @@
 - ``POST /personaldata/requests``: ``Authorization: AccessKey <key>``; the documented
   errors (401 code 2, 422 codes 9 and 10); a 201 with the complete request object, a
   fresh ``id`` and a base64 ``signatureKey``.
-- ``GET /personaldata/requests``: ``{"requests": [...]}`` with each request's state
-  (``STATE_SENT``, ``STATE_DONE``, ``STATE_FAILED``, ``STATE_CALLBACK_OK``,
-  ``STATE_CALLBACK_FAIL``) and, once done, the ``dataArchiveUrl`` of a personal GET.
+- ``GET /personaldata/requests``: ``{"requests": [...]}``, the complete request objects
+  (``id``, ``kind``, ``field``, ``value``, ``reason``, ``signatureKey``, ``createdAt``...)
+  with each request's state (``STATE_SENT``, ``STATE_DONE``, ``STATE_FAILED``,
+  ``STATE_CALLBACK_OK``, ``STATE_CALLBACK_FAIL``) and, once done, the ``dataArchiveUrl``
+  of a personal GET.
 - Some moments after creation (``callback_delay``) the request is done and a callback
   goes to the registered URL, signed with BOTH schemes: ``MessageBird-Signature-JWT``
   with the account signing key and ``X-MessageBird-Signature`` with the request's
@@ -14,8 +16,10 @@
 
 Knobs (``Knobs``; ``POST /_simulator/knobs`` or command-line flags) make it misbehave:
 a late callback, none (``callback="none"``: the listing says STATE_DONE), a failed one
-(``"fail"``: STATE_CALLBACK_FAIL), a bad signature, 429 or 500 answers, a slow API, an
-oversize archive, a failed request. Each request keeps the knobs it was created under.
+(``"fail"``: STATE_CALLBACK_FAIL), a bad signature, 429 or 500 answers, a slow API, a
+request created but answered only after ``stall_after_create`` seconds (past the
+client's timeout), archive URLs that expire (``archive_gone``: 410, and the listing
+names a new URL), an oversize archive, a failed request. Each request keeps the knobs it was created under.
 ``GET /_simulator/requests`` shows what happened, ``POST /_simulator/reset`` forgets it.
 """
 
@@ -68,6 +72,8 @@ class Knobs:
     api_delay: float = 0.0  #: seconds before each API answer
     oversize_archive: int = 0  #: serve archives of this many bytes instead of a small ZIP
     callback_attempts: int = 3  #: deliveries tried before STATE_CALLBACK_FAIL
+    stall_after_create: float = 0.0  #: seconds between creating a request and answering (past the client's timeout)
+    archive_gone: int = 0  #: the next N archive downloads answer 410 and re-issue that archive's URL (it expired)
 
     _CHOICES = {"callback": ("send", "none", "fail"), "bad_signature": ("", "jwt", "hmac", "both"),
                 "outcome": ("done", "failed")}
@@ -164,6 +170,7 @@ class MessageBirdSimulator(SimulatorBase):
         if problem is not None:
             return problem
         created = self._register(document)
+        time.sleep(created.plan.stall_after_create)
         return jsonify(created.resource(self.base_url)), 201
 
     def _register(self, document: Mapping[str, Any]) -> SimulatedRequest:
@@ -189,20 +196,39 @@ class MessageBirdSimulator(SimulatorBase):
             return refused
         with self._lock:
             listed = [r.resource(self.base_url) for r in self.requests.values()]
-        for item in listed:
-            item.pop("signatureKey")
-            item.pop("value")
         return jsonify(requests=listed)
 
     def _archive(self, token: str) -> Response:
         with self._lock:
             found = next((r for r in self.requests.values() if r.archive_token == token), None)
+            if found is not None and self.knobs.archive_gone > 0:
+                self.knobs.archive_gone -= 1
+                found.archive_token = secrets.token_urlsafe(16)  # the listing names the new URL from now on
+                return Response(status=410)
         if found is None or found.archive is None:
             return Response(status=404)
         if found.plan.oversize_archive:
             size = found.plan.oversize_archive
             return Response(_zeros(size), mimetype="application/zip", headers={"Content-Length": str(size)})
         return Response(found.archive, mimetype="application/zip")
+
+    def add_request(self, request_id: str, kind: str, *, signature_key: str, state: str,
+                    callback_url: str = "") -> SimulatedRequest:
+        """A request created on this account by other means (another system, a lost answer), in ``state``;
+        a personal GET gets its archive (listed once it is done). Nothing is called back."""
+        added = SimulatedRequest(id=request_id, kind=kind, field=None, value=None, reason=None,
+                                 callback_url=callback_url, signature_key=signature_key,
+                                 plan=dataclasses.replace(self.knobs, callback="none"), state=state)
+        if kind == "KIND_PERSONAL_GET":  # listed once the request is no longer STATE_SENT
+            added.archive_token, added.archive = secrets.token_urlsafe(16), sample_archive(added)
+        with self._lock:
+            self.requests[request_id] = added
+        return added
+
+    def set_state(self, request_id: str, state: str) -> None:
+        """Move a request to ``state``, as processing it would (nothing is called back)."""
+        with self._lock:
+            self._set_state(self.requests[request_id], state)
 
     # -- the request's life after creation --------------------------------------------
 
@@ -377,11 +403,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--server-errors", type=int, default=0, help="answer the next N API calls with 500")
     parser.add_argument("--api-delay", type=float, default=0.0)
     parser.add_argument("--oversize-archive", type=int, default=0, metavar="BYTES")
+    parser.add_argument("--stall-after-create", type=float, default=0.0, metavar="SECONDS",
+                        help="create the request, then wait this long before answering")
     arguments = parser.parse_args(argv)
     knobs = Knobs(callback_delay=arguments.callback_delay, callback=arguments.callback,
                   bad_signature=arguments.bad_signature, outcome=arguments.outcome, rate_limit=arguments.rate_limit,
                   server_errors=arguments.server_errors, api_delay=arguments.api_delay,
-                  oversize_archive=arguments.oversize_archive)
+                  oversize_archive=arguments.oversize_archive, stall_after_create=arguments.stall_after_create)
     simulator = MessageBirdSimulator(access_key=arguments.access_key, signing_key=arguments.signing_key, knobs=knobs)
     server = Server(simulator.app, host=arguments.host, port=arguments.port, ca_file=arguments.ca_file)
     simulator.base_url = server.url

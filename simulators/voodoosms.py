@@ -12,7 +12,8 @@
 
 Knobs (``POST /_simulator/knobs`` or flags): ``removal_delay``, ``outcome`` (removed,
 pending, failed, no_records), ``status_methods`` (``"GET"`` makes ``POST`` a 405),
-``rate_limit`` and ``server_errors`` (the next N calls), ``unaffiliated``.
+``rate_limit`` and ``server_errors`` (the next N calls), ``unaffiliated``,
+``stall_after_forget`` (accept the forget, answer only that many seconds later).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import datetime as dt
 import json
 import secrets
 import string
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -46,6 +48,7 @@ class Knobs:
     retry_after: int = 1
     server_errors: int = 0  #: the next N calls answer 500
     unaffiliated: str = ""  #: comma-separated numbers answered with error 76
+    stall_after_forget: float = 0.0  #: seconds between accepting a forget and answering (past the client's timeout)
 
     _CHOICES = {"outcome": ("removed", "pending", "failed", "no_records")}
 
@@ -114,6 +117,7 @@ class VoodooSmsSimulator(SimulatorBase):
             created = ForgetRequest(_reference(), number, document.get("blacklist"),
                                     dt.datetime.now(dt.UTC), dataclasses.replace(self.knobs))
             self.requests[created.reference] = created
+        time.sleep(created.plan.stall_after_forget)
         return jsonify(status="SUCCESS", msg=ACCEPTED, reference=created.reference,
                        created_at=int(created.created_at.timestamp()))
 
@@ -206,10 +210,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rate-limit", type=int, default=0)
     parser.add_argument("--server-errors", type=int, default=0)
     parser.add_argument("--unaffiliated", default="", help="comma-separated numbers refused with error 76")
+    parser.add_argument("--stall-after-forget", type=float, default=0.0, metavar="SECONDS",
+                        help="accept the forget, then wait this long before answering")
     arguments = parser.parse_args(argv)
     knobs = Knobs(removal_delay=arguments.removal_delay, outcome=arguments.outcome,
                   status_methods=arguments.status_methods, rate_limit=arguments.rate_limit,
-                  server_errors=arguments.server_errors, unaffiliated=arguments.unaffiliated)
+                  server_errors=arguments.server_errors, unaffiliated=arguments.unaffiliated,
+                  stall_after_forget=arguments.stall_after_forget)
     server = Server(VoodooSmsSimulator(api_key=arguments.api_key, knobs=knobs).app, host=arguments.host,
                     port=arguments.port)
     print(json.dumps({"url": server.url}), flush=True)

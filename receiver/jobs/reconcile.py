@@ -1,18 +1,33 @@
-"""Reconciliation: compare MessageBird's listing with the registry and notice missing callbacks.
+"""Reconciliation: compare the providers' records with the registry, and act on what differs.
 
 A periodic ``reconcile`` job (every ``RECONCILE_INTERVAL_SECONDS``, queued when a
-worker starts and again by each run) calls ``GET /personaldata/requests`` and looks
-at every MessageBird request of ours still in state ``sent``:
+worker starts and again by each run; a send whose answer was lost queues one early)
+calls ``GET /personaldata/requests`` and, in one transaction:
 
-- ``STATE_SENT``: still being processed; nothing to do.
-- ``STATE_FAILED``: the request is ``failed``, and the record says what ops must do.
-- ``STATE_CALLBACK_OK`` or ``STATE_CALLBACK_FAIL``, or ``STATE_DONE`` for longer than
-  ``CALLBACK_GRACE_SECONDS``, with no callback accepted: the callback is missing. The
-  request is flagged (``callback_missing``, ``request.callback_missing`` in the log),
-  and then: a GET whose listing entry carries ``dataArchiveUrl`` gets that archive
-  downloaded by the archive job, as a callback would have had it; a DELETE is
-  ``completed`` on the listing's word (the transition says so); a GET without an
-  archive URL stays ``sent`` with ``action_needed`` telling ops what to do.
+1. resolves the intents whose answer was never recorded (``receiver.jobs.unrecorded``;
+   VoodooSMS's forgets too, by its status call, before the transaction);
+2. looks at every MessageBird request of ours still in state ``sent``:
+
+   - ``STATE_SENT``: still being processed; nothing to do.
+   - ``STATE_FAILED``: the request is ``failed``, and the record says what ops must do.
+   - ``STATE_CALLBACK_OK`` or ``STATE_CALLBACK_FAIL``, or ``STATE_DONE`` for longer than
+     ``CALLBACK_GRACE_SECONDS``, with no callback accepted: the callback is missing. The
+     request is flagged (``callback_missing``, ``request.callback_missing`` in the log),
+     and then: a GET whose listing entry carries ``dataArchiveUrl`` gets that archive
+     downloaded by the archive job, as a callback would have had it; a DELETE is
+     ``completed`` on the listing's word (the transition says so); a GET without an
+     archive URL stays ``sent`` with ``action_needed`` telling ops what to do.
+
+3. looks at every access request ``failed`` because its download failed: when the
+   listing carries a ``dataArchiveUrl`` other than the one that failed, the request
+   moves on again (``callback_received``, transition recorded) and that archive is queued.
+
+The callback endpoint moves the same requests, so every row reconciliation changes
+is locked first and its state checked again as locked (``registry.awaiting_provider``,
+``failed_downloads``: ``FOR UPDATE SKIP LOCKED`` on PostgreSQL, skipping a row a
+callback holds, which that callback moves; on SQLite the transaction holds the
+database's write lock). A move is made once, by whichever comes first: one
+transition, one archive job. The listing's unknown ids are counted in one query.
 
 The listing arrives over an authenticated HTTPS call with our access key, so it is
 trusted like a verified callback; the record keeps which of the two it came from.
@@ -27,6 +42,7 @@ from collections import Counter
 
 from sqlalchemy.orm import Session
 
+from receiver.jobs import unrecorded
 from receiver.jobs.contract import JobContext, JobInterrupted
 from receiver.observability.logs import get_logger
 from receiver.providers import ProviderError
@@ -41,6 +57,7 @@ from receiver.services import Services
 from settings import Settings
 from storage import jobs, lifecycle, registry
 from storage.clock import utcnow
+from storage.errors import StorageError
 from storage.models import ProcessorRequest
 
 log = get_logger("receiver.jobs.reconcile")
@@ -68,8 +85,9 @@ def assess(listed: Listed, *, now: dt.datetime, grace_seconds: int) -> str:
 
 
 def schedule_reconciliation(services: Services) -> bool:
-    """Queue a reconciliation due now, unless MessageBird is not configured or one is queued already."""
-    if not services.providers.messagebird.configured:
+    """Queue a reconciliation due now, unless no provider is configured or one is queued already."""
+    providers = services.providers
+    if not (providers.messagebird.configured or providers.voodoosms.configured):
         return False
     with services.database.transaction() as session:
         if jobs.pending_count(session, jobs.RECONCILE):
@@ -82,42 +100,66 @@ def schedule_reconciliation(services: Services) -> bool:
 def reconcile_job(context: JobContext) -> None:
     """Run one reconciliation and queue the next."""
     services = context.services
-    listing: list[Listed] | None = None
-    try:
-        with context.interruptible():
-            listing = services.providers.messagebird.list_requests()
-    except ProviderError as error:
-        log.warning("reconcile.failed", reason=error.reason, code=error.code, status=error.status)
+    listing = _listing(context)
+    counts = unrecorded.resolve_forgets(context)
     now = utcnow()
     with services.database.transaction() as session:
         if not jobs.finish(session, context.job):
             raise JobInterrupted("the lease passed to another worker")
-        counts = apply_listing(session, services, listing, now) if listing is not None else None
+        if listing is not None:
+            counts += apply_listing(session, services, listing, now)
         _schedule_next(session, services.settings, now)
-    if counts is not None:
-        log.info("reconcile.finished", listed=len(listing or ()), **counts)
+    log.info("reconcile.finished", listed=len(listing) if listing is not None else None, **counts)
 
 
-def apply_listing(session: Session, services: Services, listing: list[Listed], now: dt.datetime) -> dict[str, int]:
-    """Compare ``listing`` with our requests awaiting a callback and act; returns what was found."""
+def _listing(context: JobContext) -> list[Listed] | None:
+    """MessageBird's listing; None when MessageBird is not configured or the call failed (logged)."""
+    client = context.services.providers.messagebird
+    if not client.configured:
+        return None
+    try:
+        with context.interruptible():
+            return client.list_requests()
+    except ProviderError as error:
+        log.warning("reconcile.failed", reason=error.reason, code=error.code, status=error.status)
+        return None
+
+
+def apply_listing(session: Session, services: Services, listing: list[Listed], now: dt.datetime) -> Counter[str]:
+    """Resolve intents, then compare ``listing`` with our requests awaiting a callback or failed, and act.
+
+    Every request changed is locked first; returns the counts of what was found.
+    """
+    counts = unrecorded.resolve_from_listing(session, services, listing, now)
     by_id = {item.id: item for item in listing}
-    counts: Counter[str] = Counter()
     awaiting = registry.awaiting_provider(session, registry.MESSAGEBIRD)
     for request in awaiting:
         listed = by_id.get(request.id)
         if listed is None:
             counts["not_listed"] += 1
             continue
-        request.provider_state = (listed.state or "")[:32] or None
-        request.provider_checked_at = now
-        verdict = assess(listed, now=now, grace_seconds=services.settings.callback_grace_seconds)
+        verdict = _apply_state(session, services, request, listed, now)
         counts[verdict] += 1
-        if verdict == FAIL:
-            _provider_failed(request)
-        elif verdict == MISSING:
-            _callback_missing(session, services, request, listed)
-    counts["unknown"] = _count_unknown(session, set(by_id) - {r.id for r in awaiting})
-    return dict(counts)
+    counts += _retry_failed_downloads(session, services, by_id, now)
+    counts["unknown"] = len(by_id) - len(registry.known_ids(session, by_id))
+    return counts
+
+
+def _apply_state(session: Session, services: Services, request: ProcessorRequest, listed: Listed,
+                 now: dt.datetime) -> str:
+    """Record what MessageBird says of a request awaiting its callback, and act on it; the verdict."""
+    _note_checked(request, listed, now)
+    verdict = assess(listed, now=now, grace_seconds=services.settings.callback_grace_seconds)
+    if verdict == FAIL:
+        _provider_failed(request)
+    elif verdict == MISSING:
+        _callback_missing(session, services, request, listed)
+    return verdict
+
+
+def _note_checked(request: ProcessorRequest, listed: Listed, now: dt.datetime) -> None:
+    request.provider_state = (listed.state or "")[:32] or None
+    request.provider_checked_at = now
 
 
 def _provider_failed(request: ProcessorRequest) -> None:
@@ -139,15 +181,46 @@ def _callback_missing(session: Session, services: Services, request: ProcessorRe
         request.action_needed = None
         lifecycle.move(request, lifecycle.CALLBACK_RECEIVED,
                        reason=f"no callback; archive URL taken from MessageBird's listing ({listed.state})")
-        sealed = services.secrets.seal(json.dumps({"url": listed.data_archive_url}))
-        jobs.enqueue(session, kind=jobs.ARCHIVE, request_id=request.id, payload_sealed=sealed)
+        jobs.enqueue(session, kind=jobs.ARCHIVE, request_id=request.id,
+                     payload_sealed=_sealed_url(services, listed.data_archive_url))
     else:
         request.action_needed = NO_ARCHIVE_URL_ACTION
 
 
-def _count_unknown(session: Session, ids: set[str]) -> int:
-    """How many listed ids the registry has never heard of (created elsewhere, or lost)."""
-    return sum(1 for request_id in ids if registry.find(session, request_id) is None)
+def _retry_failed_downloads(
+    session: Session, services: Services, by_id: dict[str, Listed], now: dt.datetime
+) -> Counter[str]:
+    """Move on again the failed downloads for which the listing has a new archive URL (rows locked)."""
+    counts: Counter[str] = Counter()
+    with_url = [item.id for item in by_id.values() if item.data_archive_url]
+    failed = registry.failed_downloads(session, registry.MESSAGEBIRD, with_url)
+    tried = registry.archive_payloads(session, [r.id for r in failed])
+    for request in failed:
+        listed = by_id[request.id]
+        _note_checked(request, listed, now)
+        url = listed.data_archive_url
+        if not url or (request.id in tried and _archive_url(services, tried[request.id]) == url):
+            counts["failed_download_same_url"] += 1
+            continue
+        request.action_needed = None
+        lifecycle.move(request, lifecycle.CALLBACK_RECEIVED,
+                       reason=f"download failed before; archive URL taken again from MessageBird's listing ({listed.state})")
+        jobs.enqueue(session, kind=jobs.ARCHIVE, request_id=request.id, payload_sealed=_sealed_url(services, url))
+        log.warning("request.download_retried", request_id=request.id, kind=request.kind, provider_state=listed.state)
+        counts["failed_download_retried"] += 1
+    return counts
+
+
+def _sealed_url(services: Services, url: str) -> str:
+    """The archive job's payload: the URL sealed (it is a bearer secret)."""
+    return services.secrets.seal(json.dumps({"url": url}))
+
+
+def _archive_url(services: Services, payload_sealed: str) -> str | None:
+    try:
+        return json.loads(services.secrets.open(payload_sealed)).get("url")
+    except (StorageError, ValueError, AttributeError):
+        return None
 
 
 def _schedule_next(session: Session, settings: Settings, now: dt.datetime) -> None:

@@ -22,8 +22,11 @@ class ProviderError(Exception):
 
     ``code``, ``description`` and ``parameter`` are the provider's own documented
     error fields when it sent them; ``status`` the HTTP status; ``retry_after`` the
-    seconds its ``Retry-After`` header asked for. ``message`` holds no secret and no
-    personal data: it may be logged.
+    seconds its ``Retry-After`` header asked for. ``outcome_unknown`` is true when the
+    provider may have carried the request out all the same: no answer came after the
+    request went out (a timeout, a connection lost), or a success answer could not be
+    read. An error answer is taken at its word: nothing was done. ``message`` holds no
+    secret and no personal data: it may be logged.
     """
 
     def __init__(
@@ -37,6 +40,7 @@ class ProviderError(Exception):
         description: str | None = None,
         parameter: str | None = None,
         retry_after: float | None = None,
+        outcome_unknown: bool = False,
     ) -> None:
         if reason not in REASONS:
             raise ValueError(f"unknown provider error reason: {reason!r}")
@@ -49,6 +53,7 @@ class ProviderError(Exception):
         self.description = description
         self.parameter = parameter
         self.retry_after = retry_after
+        self.outcome_unknown = outcome_unknown
 
     @property
     def retryable(self) -> bool:

@@ -2,7 +2,8 @@
 
 ``create_request`` sends one request and returns what the 201 answer holds (the
 ``id`` and ``signatureKey`` the callback will be matched and verified with);
-``list_requests`` returns the provider's view of every request, for reconciliation.
+``list_requests`` returns the provider's view of every request (the complete request
+objects, ``signatureKey`` and ``value`` included), for reconciliation.
 Errors are read as the API reference documents them,
 ``{"errors": [{"code", "description", "parameter"}]}``, into one ``ProviderError``.
 """
@@ -58,7 +59,11 @@ class Created:
 
 @dataclass(frozen=True)
 class Listed:
-    """One request as ``GET /personaldata/requests`` shows it."""
+    """One request as ``GET /personaldata/requests`` shows it: the complete request object.
+
+    ``signature_key`` and ``value`` (personal data) are what find a request whose
+    creation answer we lost, and are never shown, logged or kept in clear.
+    """
 
     id: str
     kind: str | None
@@ -66,6 +71,10 @@ class Listed:
     data_archive_url: str | None = dataclasses.field(repr=False)
     created_at: dt.datetime | None
     updated_at: dt.datetime | None
+    signature_key: str | None = dataclasses.field(default=None, repr=False)
+    field: str | None = None
+    value: str | None = dataclasses.field(default=None, repr=False)
+    reason: str | None = None
 
 
 class MessageBirdClient:
@@ -118,7 +127,7 @@ def _created(document: Mapping[str, Any]) -> Created:
     request_id, key = _text(document.get("id")), _text(document.get("signatureKey"))
     if not request_id or not key:
         raise ProviderError("bad_response", "messagebird: the 201 answer lacks id or signatureKey", provider=PROVIDER,
-                            status=201)
+                            status=201, outcome_unknown=True)
     return Created(request_id, key, _text(document.get("state")), parse_time(document.get("createdAt")))
 
 
@@ -141,6 +150,10 @@ def _listed(item: Mapping[str, Any]) -> Listed:
         data_archive_url=_text(item.get("dataArchiveUrl")),
         created_at=parse_time(item.get("createdAt")),
         updated_at=parse_time(item.get("updatedAt")),
+        signature_key=_text(item.get("signatureKey")),
+        field=_text(item.get("field")),
+        value=item.get("value") if isinstance(item.get("value"), str) else None,
+        reason=item.get("reason") if isinstance(item.get("reason"), str) else None,
     )
 
 

@@ -9,6 +9,9 @@ idempotent call: a POST that timed out may have been carried out.
 
 Failures of the transport itself (timeout, no connection, unreadable JSON) raise
 ``ProviderError``; what a status means is for the client to say, through ``error_for``.
+A failure after the request may have reached the provider, or a success answer that
+cannot be read, is marked ``outcome_unknown``: the caller must find out from the
+provider's own records whether it was carried out, never by sending it again.
 Log events carry the provider, the method and the path, never a header or a body.
 """
 
@@ -126,7 +129,8 @@ class JsonTransport:
             raise self._failure("bad_response", f"HTTP {response.status_code} answer is not JSON", True) from None
 
     def _failure(self, reason: str, message: str, may_have_arrived: bool) -> _Failure:
-        error = ProviderError(reason, f"{self.provider}: {message}", provider=self.provider)
+        error = ProviderError(reason, f"{self.provider}: {message}", provider=self.provider,
+                              outcome_unknown=may_have_arrived)
         return _Failure(error, may_have_arrived=may_have_arrived)
 
     def _retry_delay(
@@ -207,6 +211,7 @@ def error_for(
         description=description,
         parameter=parameter,
         retry_after=answer.retry_after,
+        outcome_unknown=reason == "bad_response" and 200 <= answer.status < 300,  # a success we cannot read
     )
 
 

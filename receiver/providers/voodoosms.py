@@ -42,11 +42,16 @@ class Accepted:
 
 @dataclass(frozen=True)
 class Status:
-    """The answer to a status request: removed, or still pending (``message`` says which)."""
+    """The answer to a status request: removed, or still pending (``message`` says which).
+
+    ``reference`` and ``created_at`` name the forget request the answer is about: asked
+    by date alone, they are how a request whose forget answer was lost is found again.
+    """
 
     reference: str | None
     message: str
     removed: bool
+    created_at: dt.datetime | None = None
 
 
 class VoodooSmsClient:
@@ -70,16 +75,20 @@ class VoodooSmsClient:
         reference, created_at = fields.get("reference"), _unix_time(fields.get("created_at"))
         if not isinstance(reference, str) or not reference.strip() or created_at is None:
             raise ProviderError("bad_response", "voodoosms: the forget answer lacks reference or created_at",
-                                provider=PROVIDER, status=answer.status)
+                                provider=PROVIDER, status=answer.status, outcome_unknown=True)
         return Accepted(reference.strip(), created_at, _text(fields.get("msg")))
 
-    def status(self, *, submitted_at: dt.datetime, reference: str) -> Status:
-        """The status of the forget request ``reference`` submitted at ``submitted_at``."""
-        query = {"date": int(submitted_at.timestamp()), "reference": reference}
+    def status(self, *, submitted_at: dt.datetime, reference: str | None = None) -> Status:
+        """The status of the forget request ``reference`` submitted at ``submitted_at``; without a reference,
+        of the request VoodooSMS finds by that date alone."""
+        query: dict[str, Any] = {"date": int(submitted_at.timestamp())}
+        if reference:
+            query["reference"] = reference
         answer = self._status(query)
         fields = _success(answer)
         message = _text(fields.get("msg")) or ""
-        return Status(_text(fields.get("reference")), message, removed=message.lower() == REMOVED_MESSAGE.lower())
+        return Status(_text(fields.get("reference")), message, removed=message.lower() == REMOVED_MESSAGE.lower(),
+                      created_at=_unix_time(fields.get("created_at")))
 
     def _status(self, query: Mapping[str, Any]) -> Answer:
         if self._status_method == "POST":
@@ -107,7 +116,7 @@ def _success(answer: Answer) -> Mapping[str, Any]:
         raise _error(answer, error if isinstance(error, dict) else {})
     if str(document.get("status", "")).upper() != "SUCCESS":
         raise ProviderError("bad_response", "voodoosms: the answer is neither SUCCESS nor an error", provider=PROVIDER,
-                            status=answer.status)
+                            status=answer.status, outcome_unknown=True)
     return document
 
 

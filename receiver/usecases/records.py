@@ -20,6 +20,7 @@ def _time(value: dt.datetime | None) -> str | None:
 def request_summary(request: ProcessorRequest) -> dict[str, Any]:
     return {
         "id": request.id,
+        "intentId": request.intent_id,
         "provider": request.provider,
         "kind": request.kind,
         "field": request.field,

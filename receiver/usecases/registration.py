@@ -1,7 +1,8 @@
-"""Registering requests: the one path by which a request and its signature key are stored.
+"""Registering requests created elsewhere, with the signature key MessageBird gave for each.
 
 ``/api/requests/import`` and ``flask requests import`` use it for requests created
-elsewhere; sending a request stores what the provider answered through it too.
+elsewhere. A request the service sends itself is stored by ``sending``: first as an
+intent, then under the id the provider answered with.
 """
 
 from __future__ import annotations

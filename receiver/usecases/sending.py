@@ -1,15 +1,31 @@
-"""Sending requests to the processors: validate, send, store what they answered.
+"""Sending requests to the processors: record the intent, send, record the answer.
 
 ``POST /api/requests`` and ``flask requests create`` send a MessageBird Personal Data
 request; ``POST /api/forget`` and ``flask requests forget`` a VoodooSMS forget request.
-A document is validated completely before anything is sent: a bad one is a 400 from
-us, never a call. What the provider answers (MessageBird's ``id``, ``signatureKey``,
-``state`` and ``createdAt``; VoodooSMS's ``reference`` and ``created_at``) is stored
-through ``registration.store``, the one path that stores a request.
+A document is validated completely before anything is recorded or sent: a bad one is
+a 400 from us, never a call.
+
+Nothing sent is lost:
+
+1. The intent is recorded first: a request in state ``sending`` under an id of our
+   own (``intent-...``). If that fails, nothing is sent (503).
+2. The request is sent. An error answer means the provider did nothing: the intent is
+   removed and the error answered (422, 502, 503). No answer after the request went
+   out (a timeout, a connection lost) leaves the outcome unknown: the intent stays
+   ``sending`` (``OUTCOME_UNKNOWN``, answered 504) and is never sent again.
+3. The answer (MessageBird's ``id`` and ``signatureKey``, VoodooSMS's ``reference``) is
+   recorded: the intent becomes the request, under the provider's id, in state
+   ``sent``. If the database fails here, the answer exists only in this process: the
+   intent stays ``sending`` (``RECORDING_PENDING``, answered 202).
+
+A ``sending`` intent is resolved by reconciliation (``receiver.jobs.unrecorded``)
+from the provider's own records: MessageBird's listing holds every request with
+its ``signatureKey``; VoodooSMS's status call by date names the forget request.
+An early reconciliation is queued for when the send is surely over.
 
 The personal data value (an email address, a phone number...) is sent to the
-provider and never kept: the record holds only its keyed hash, so that requests
-about the same subject can be found (``earlier``) without holding the data.
+provider and never kept: the record holds only its keyed hash, which is also what
+finds the request in MessageBird's listing again.
 """
 
 from __future__ import annotations
@@ -21,11 +37,13 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from receiver.observability.logs import get_logger
+from receiver.providers import ProviderError
 from receiver.providers.messagebird import Order
 from receiver.services import Services
-from receiver.usecases import registration
 from receiver.usecases.callbacks import MESSAGEBIRD_CALLBACK_PATH
+from receiver.usecases.registration import After
 from receiver.usecases.documents import ForgetDocument, MessageBirdRequestDocument, parse
+from settings import Settings
 from storage import jobs, registry
 from storage.clock import utcnow
 from storage.errors import StorageError
@@ -33,13 +51,40 @@ from storage.models import ProcessorRequest
 
 log = get_logger("receiver.usecases.sending")
 
+#: How a send ended: the answer recorded; the answer received but not recorded; no answer to tell.
+CREATED, RECORDING_PENDING, OUTCOME_UNKNOWN = "created", "recording_pending", "outcome_unknown"
+
+PROVIDER_NAMES = {registry.MESSAGEBIRD: "MessageBird", registry.VOODOOSMS: "VoodooSMS"}
+#: Recorded with the resolved request: where its id came from.
+CREATED_AT_MESSAGEBIRD = "created at MessageBird"
+ACCEPTED_BY_VOODOOSMS = "accepted by VoodooSMS"
+
 
 @dataclass(frozen=True)
 class Sent:
-    """A request the provider accepted and we stored, and earlier requests about the same value."""
+    """What became of a send: the request (or its intent, still ``sending``), earlier requests about the same value.
+
+    ``outcome`` is ``CREATED``, ``RECORDING_PENDING`` or ``OUTCOME_UNKNOWN``; ``problem``
+    the provider's or the database's error behind anything but ``CREATED``.
+    """
 
     request: ProcessorRequest
     earlier: list[str] = field(default_factory=list)
+    outcome: str = CREATED
+    problem: ProviderError | StorageError | None = None
+    #: The provider's id of a request whose answer could not be recorded.
+    provider_id: str | None = None
+
+    def explanation(self) -> str | None:
+        """What ops are told about a send that did not end ``CREATED`` (no secret, no personal data)."""
+        name = PROVIDER_NAMES.get(self.request.provider, self.request.provider)
+        kept = (f"It is kept as {self.request.id} (state sending), and reconciliation resolves it from {name}'s "
+                "own records: do not send it again.")
+        if self.outcome == RECORDING_PENDING:
+            return f"{name} accepted the request as {self.provider_id}, but recording its answer failed. {kept}"
+        if self.outcome == OUTCOME_UNKNOWN:
+            return f"{name} did not answer in time or in a readable way: it may have created the request. {kept}"
+        return None
 
 
 def parse_messagebird_document(document: Any, *, callback_url: str) -> tuple[Order, str | None]:
@@ -55,68 +100,127 @@ def parse_forget_document(document: Any) -> ForgetDocument:
     return parse(ForgetDocument, document)
 
 
-# -- sending and storing -------------------------------------------------------------------
+def settle_seconds(settings: Settings) -> float:
+    """How long after its intent a send is surely over: every attempt timed out and every wait waited."""
+    attempts = settings.provider_max_retries + 1
+    return settings.provider_timeout_seconds * attempts + settings.provider_retry_max_wait_seconds + 5
+
+
+# -- the two sends ------------------------------------------------------------------------
 
 
 def send_messagebird_request(services: Services, document: Any) -> Sent:
-    """Validate, send to MessageBird, store the answer; ``ProviderError`` when MessageBird refuses."""
+    """Validate, record the intent, send to MessageBird, record the answer (see the module's docstring)."""
     callback_url = services.settings.public_url + MESSAGEBIRD_CALLBACK_PATH
     order, subject_ref = parse_messagebird_document(document, callback_url=callback_url)
-    created = services.providers.messagebird.create_request(order)
-    new = registry.NewRequest(
-        id=created.id,
-        provider=registry.MESSAGEBIRD,
-        kind=order.kind,
-        field=order.field,
-        value_hash=services.secrets.value_hash(order.field, order.value or "") if order.field else None,
-        reason=order.reason,
-        subject_ref=subject_ref,
-        signature_key_sealed=services.secrets.seal(created.signature_key),
-        provider_state=(created.state or "")[:32] or None,
-        provider_created_at=created.created_at,
+    value_hash = services.secrets.value_hash(order.field, order.value or "") if order.field else None
+    intent = _record_intent(services, registry.NewRequest(
+        id=registry.new_intent_id(), provider=registry.MESSAGEBIRD, kind=order.kind, field=order.field,
+        value_hash=value_hash, reason=order.reason, subject_ref=subject_ref,
+    ))
+    try:
+        created = services.providers.messagebird.create_request(order)
+    except ProviderError as error:
+        return _unanswered(services, intent, error)
+    answer = registry.ProviderAnswer(
+        id=created.id, signature_key_sealed=services.secrets.seal(created.signature_key),
+        provider_state=(created.state or "")[:32] or None, provider_created_at=created.created_at,
     )
-    return _store(services, new)
+    return _record_answer(services, intent, answer, reason=CREATED_AT_MESSAGEBIRD)
 
 
 def forget_number(services: Services, document: Any) -> Sent:
-    """Validate, send to VoodooSMS, store the reference and queue the status polling."""
+    """Validate, record the intent, send to VoodooSMS, record the reference and queue the status polling."""
     order = parse_forget_document(document)
-    accepted = services.providers.voodoosms.forget(order.number, blacklist=order.blacklist)
-    new = registry.NewRequest(
-        id=accepted.reference,
-        provider=registry.VOODOOSMS,
-        kind=registry.VOODOOSMS_FORGET,
-        field="phone_number",
-        value_hash=services.secrets.value_hash("phone_number", str(order.number)),
-        reason=order.reason,
-        subject_ref=order.subject_ref,
-        provider_state="accepted",
-        provider_created_at=accepted.created_at,
-    )
-
-    def then(session: Session, request: ProcessorRequest) -> None:
-        request.blacklist = order.blacklist
-        first_poll = utcnow() + dt.timedelta(seconds=services.settings.voodoosms_poll_interval_seconds)
-        jobs.enqueue(session, kind=jobs.VOODOOSMS_POLL, request_id=request.id, run_after=first_poll)
-
-    return _store(services, new, then=then)
-
-
-def _store(services: Services, new: registry.NewRequest, *, then: registration.After | None = None) -> Sent:
-    """Store what the provider created; a failure here is logged loudly, as the provider holds a request we lost."""
-    earlier: list[str] = []
-
-    def after(session: Session, request: ProcessorRequest) -> None:
-        if new.value_hash:
-            earlier.extend(i for i in registry.ids_with_value_hash(session, new.value_hash) if i != new.id)
-        if then is not None:
-            then(session, request)
-
+    intent = _record_intent(services, registry.NewRequest(
+        id=registry.new_intent_id(), provider=registry.VOODOOSMS, kind=registry.VOODOOSMS_FORGET,
+        field="phone_number", value_hash=services.secrets.value_hash("phone_number", str(order.number)),
+        reason=order.reason, subject_ref=order.subject_ref,
+    ), blacklist=order.blacklist)
     try:
-        stored = registration.store(services, new, after=after)
+        accepted = services.providers.voodoosms.forget(order.number, blacklist=order.blacklist)
+    except ProviderError as error:
+        return _unanswered(services, intent, error)
+    answer = registry.ProviderAnswer(id=accepted.reference, provider_state="accepted",
+                                     provider_created_at=accepted.created_at)
+    return _record_answer(services, intent, answer, reason=ACCEPTED_BY_VOODOOSMS,
+                          then=lambda session, request: queue_first_poll(session, services.settings, request))
+
+
+def queue_first_poll(session: Session, settings: Settings, request: ProcessorRequest) -> None:
+    """Queue the status polling of a forget request VoodooSMS accepted."""
+    first_poll = utcnow() + dt.timedelta(seconds=settings.voodoosms_poll_interval_seconds)
+    jobs.enqueue(session, kind=jobs.VOODOOSMS_POLL, request_id=request.id, run_after=first_poll)
+
+
+# -- the three steps ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Intent:
+    request: ProcessorRequest
+    earlier: list[str]
+
+
+def _record_intent(services: Services, new: registry.NewRequest, *, blacklist: bool | None = None) -> _Intent:
+    """Step 1: the request in state ``sending``, before any call; a ``StorageError`` here means nothing was sent."""
+    with services.database.transaction() as session:
+        request = registry.register(session, new, sending=True)
+        request.blacklist = blacklist
+        earlier = [i for i in registry.ids_with_value_hash(session, new.value_hash) if i != new.id] \
+            if new.value_hash else []
+        session.flush()
+    log.info("request.sending", intent_id=new.id, provider=new.provider, kind=new.kind)
+    return _Intent(request, earlier)
+
+
+def _unanswered(services: Services, intent: _Intent, error: ProviderError) -> Sent:
+    """Step 2 failed: an error answer removes the intent and is raised; an unknown outcome leaves it to be resolved."""
+    request = intent.request
+    if not error.outcome_unknown:
+        _remove_intent(services, request)
+        raise error
+    log.warning("request.outcome_unknown", intent_id=request.id, provider=request.provider, kind=request.kind,
+                reason=error.reason)
+    _resolve_soon(services)
+    return Sent(request, intent.earlier, OUTCOME_UNKNOWN, error)
+
+
+def _remove_intent(services: Services, request: ProcessorRequest) -> None:
+    """The provider refused: nothing exists there, so nothing is kept here. Failing that, reconciliation fails it."""
+    try:
+        with services.database.transaction() as session:
+            registry.remove_intent(session, request.id)
     except StorageError as error:
-        log.error("request.unrecorded", request_id=new.id, provider=new.provider, kind=new.kind, reason=error.reason)
-        raise
-    log.info("request.created", request_id=stored.id, provider=stored.provider, kind=stored.kind,
-             provider_state=stored.provider_state, earlier_requests=len(earlier))
-    return Sent(stored, earlier)
+        log.warning("request.intent_kept", intent_id=request.id, provider=request.provider, reason=error.reason)
+
+
+def _record_answer(
+    services: Services, intent: _Intent, answer: registry.ProviderAnswer, *, reason: str,
+    then: After | None = None,
+) -> Sent:
+    """Step 3: the intent becomes the request under the provider's id; a failure leaves it for reconciliation."""
+    try:
+        with services.database.transaction() as session:
+            stored = registry.record_answer(session, intent.request.id, answer, reason=reason)
+            if then is not None:
+                then(session, stored)
+    except StorageError as error:
+        log.error("request.unrecorded", intent_id=intent.request.id, request_id=answer.id,
+                  provider=intent.request.provider, kind=intent.request.kind, reason=error.reason)
+        _resolve_soon(services)
+        return Sent(intent.request, intent.earlier, RECORDING_PENDING, error, provider_id=answer.id)
+    log.info("request.created", request_id=stored.id, intent_id=stored.intent_id, provider=stored.provider,
+             kind=stored.kind, provider_state=stored.provider_state, earlier_requests=len(intent.earlier))
+    return Sent(stored, intent.earlier)
+
+
+def _resolve_soon(services: Services) -> None:
+    """Queue a reconciliation for when the send is surely over, unless one is queued by then already."""
+    at = utcnow() + dt.timedelta(seconds=settle_seconds(services.settings))
+    try:
+        with services.database.transaction() as session:
+            if not jobs.queued_by(session, jobs.RECONCILE, at):
+                jobs.enqueue(session, kind=jobs.RECONCILE, request_id=None, run_after=at)
+    except StorageError as error:
+        log.warning("reconcile.schedule_failed", reason=error.reason)

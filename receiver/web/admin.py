@@ -9,7 +9,7 @@ from flask import Blueprint, Response, jsonify, request, send_file
 from receiver.web.current import services
 from receiver.usecases import archives, records, registration, sending
 from receiver.web.auth import require_admin_token
-from receiver.web.errors import HttpProblem, invalid
+from receiver.web.errors import SERVICE_UNAVAILABLE, HttpProblem, invalid
 from storage import lifecycle, registry
 
 blueprint = Blueprint("admin", __name__, url_prefix="/api")
@@ -38,7 +38,16 @@ def forget_number() -> tuple[Response, int]:
 
 
 def _sent(sent: sending.Sent) -> tuple[Response, int]:
-    return jsonify({**records.request_summary(sent.request), "earlierRequests": sent.earlier}), 201
+    """201 with the request; 202 when it was sent but its answer is not recorded yet; 504 (502) when the
+    provider's answer never came (or was unreadable): both say the intent is kept and will be resolved."""
+    body = {**records.request_summary(sent.request), "earlierRequests": sent.earlier}
+    if sent.outcome == sending.RECORDING_PENDING:
+        return jsonify({**body, "status": sent.outcome, "providerRequestId": sent.provider_id,
+                        "description": sent.explanation()}), 202
+    if sent.outcome == sending.OUTCOME_UNKNOWN:
+        status = 504 if getattr(sent.problem, "reason", None) == "timeout" else 502
+        return jsonify(errors=[{"code": SERVICE_UNAVAILABLE, "description": sent.explanation()}], request=body), status
+    return jsonify(body), 201
 
 
 @blueprint.get("/requests")
@@ -64,7 +73,7 @@ def list_requests() -> Response:
 def show_request(request_id: str) -> Response:
     with services().database.transaction() as session:
         found = registry.get(session, request_id)
-        return jsonify(records.request_detail(found, registry.callbacks_of(session, request_id)))
+        return jsonify(records.request_detail(found, registry.callbacks_of(session, found.id)))
 
 
 @blueprint.post("/requests/<request_id>/retry")

@@ -11,6 +11,7 @@ import pytest
 import requests
 from sqlalchemy import update
 
+from receiver.providers.clients import build_provider_clients
 from receiver.usecases import records
 from receiver.services import Services
 from receiver.jobs.worker import Worker
@@ -85,3 +86,17 @@ def reconcile_now(services: Services) -> None:
     run_jobs(services)
     make_due(services, jobs.RECONCILE)
     run_jobs(services)
+
+
+def provider_timeout(services: Services, seconds: float) -> None:
+    """Give up on a provider's answer after ``seconds`` (the clients are rebuilt, as at start-up)."""
+    configure(services, provider_timeout_seconds=seconds)
+    services.providers = build_provider_clients(services.settings)
+
+
+def backdate(services: Services, request_id: str, seconds: float) -> None:
+    """Make a request ``seconds`` older (time passing, without the wait)."""
+    with services.database.transaction() as session:
+        request = session.get(ProcessorRequest, request_id)
+        assert request is not None
+        request.created_at -= dt.timedelta(seconds=seconds)

@@ -6,6 +6,7 @@ callbacks and archive downloads cross real sockets. The worker runs in the test'
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import time
@@ -15,7 +16,17 @@ import pytest
 from receiver.observability.logs import configure_logging
 from receiver.providers.clients import build_provider_clients
 from storage import jobs
-from tests.simulators.conftest import configure, make_due, reconcile_now, record, run_jobs, settle
+from storage.models import ProcessorRequest
+from tests.simulators.conftest import (
+    backdate,
+    configure,
+    make_due,
+    provider_timeout,
+    reconcile_now,
+    record,
+    run_jobs,
+    settle,
+)
 from tests.support.simulators import ACCESS_KEY, eventually
 
 EMAIL = "jane.doe.private@example.org"
@@ -54,7 +65,7 @@ def test_every_kind_is_sent_called_back_with_both_signatures_and_completed(api, 
     archived = record(services, created["KIND_PERSONAL_GET"]["id"])
     sample = simulated(messagebird_simulator, archived["id"]).archive
     assert (archived["archive"]["bytes"], archived["transitions"]) == (
-        len(sample), ["sent", "callback_received", "archiving", "completed"])
+        len(sample), ["sending", "sent", "callback_received", "archiving", "completed"])
     detail = api("GET", f"/api/requests/{archived['id']}").json()
     assert [(c["jwt"]["verdict"], c["hmac"]["verdict"]) for c in detail["callbacks"]] == [("passed", "passed")]
     assert record(services, created["KIND_USER_DELETE"]["id"])["stateReason"] == "erasure confirmed"
@@ -88,7 +99,7 @@ def test_a_missing_callback_is_flagged_and_the_listing_used(api, services, messa
     reconcile_now(services)
     get = settle(services, ids["KIND_PERSONAL_GET"], "completed")
     assert get["callbackMissing"] and get["archive"]["sha256"]
-    assert get["transitions"] == ["sent", "callback_received", "archiving", "completed"]
+    assert get["transitions"] == ["sending", "sent", "callback_received", "archiving", "completed"]
     delete = record(services, ids["KIND_PERSONAL_DELETE"])
     assert delete["state"] == "completed" and "MessageBird's listing (STATE_DONE)" in delete["stateReason"]
     no_url = record(services, ids["KIND_USER_GET"])
@@ -186,3 +197,82 @@ def test_a_422_from_messagebird_passes_on_its_code_and_parameter(api, messagebir
     assert response.status_code == 422
     assert response.json()["errors"] == [{"code": 10, "description": "MessageBird: field is invalid",
                                           "parameter": "field"}]
+
+
+def signature_key_of(services, request_id: str) -> str | None:
+    with services.database.transaction() as session:
+        sealed = session.get(ProcessorRequest, request_id).signature_key_sealed
+    return services.secrets.open(sealed) if sealed else None
+
+
+def test_the_listing_shows_the_complete_request_objects(services, api, messagebird_simulator):
+    request_id = api("POST", "/api/requests", json=PERSONAL_GET).json()["id"]
+    [listed] = services.providers.messagebird.list_requests()
+    stored = simulated(messagebird_simulator, request_id)
+    assert (listed.id, listed.kind, listed.field, listed.value, listed.reason, listed.signature_key) == (
+        request_id, "KIND_PERSONAL_GET", "email", EMAIL, "Art. 15 request", stored.signature_key)
+    assert EMAIL not in repr(listed) and stored.signature_key not in repr(listed)
+
+
+def test_a_send_that_times_out_after_creation_is_found_in_the_listing_not_sent_twice(
+    api, services, messagebird_simulator, log_text
+):
+    """The simulator creates the request, then answers only after our timeout: 504, the intent kept;
+    reconciliation finds the request in the listing with its signatureKey, and its callback verifies."""
+    messagebird_simulator.knobs.update({"stall_after_create": 2.0, "callback_delay": 5.0})
+    provider_timeout(services, 0.5)
+    response = api("POST", "/api/requests", json=PERSONAL_GET)
+    assert response.status_code == 504, response.text
+    intent = response.json()["request"]
+    assert (intent["state"], intent["intentId"]) == ("sending", intent["id"])
+    assert intent["id"] in response.json()["errors"][0]["description"]
+    [created] = messagebird_simulator.requests.values()
+    reconcile_now(services)
+    assert [c["method"] for c in messagebird_simulator.seen].count("POST") == 1  # never sent twice
+    resolved = api("GET", f"/api/requests/{intent['id']}").json()
+    assert (resolved["id"], resolved["state"], resolved["intentId"]) == (created.id, "sent", intent["id"])
+    assert [t["to"] for t in resolved["transitions"]] == ["sending", "sent"]
+    assert "found in MessageBird's listing" in resolved["transitions"][-1]["reason"]
+    assert signature_key_of(services, created.id) == created.signature_key
+    final = settle(services, created.id, "completed")
+    assert created.deliveries == [200] and final["callbackMissing"] is False
+    assert created.signature_key not in log_text() and EMAIL not in log_text()
+
+
+def test_a_send_nothing_shows_for_the_resolution_period_is_failed_with_what_to_do(api, services,
+                                                                                  messagebird_simulator):
+    messagebird_simulator.knobs.update({"api_delay": 2.0})  # the request never reaches the API in time
+    provider_timeout(services, 0.5)
+    intent_id = api("POST", "/api/requests", json=document("KIND_USER_DELETE")).json()["request"]["id"]
+    messagebird_simulator.knobs.update({"api_delay": 0.0})
+    reconcile_now(services)
+    assert record(services, intent_id)["state"] == "sending"
+    backdate(services, intent_id, services.settings.send_resolution_max_seconds + 60)
+    make_due(services, jobs.RECONCILE)
+    run_jobs(services)
+    failed = record(services, intent_id)
+    assert (failed["state"], failed["transitions"]) == ("failed", ["sending", "failed"])
+    assert "send it again" in failed["actionNeeded"]
+    assert messagebird_simulator.requests == {}
+
+
+def test_a_refused_send_keeps_no_intent(api, messagebird_simulator, monkeypatch):
+    monkeypatch.setattr("simulators.messagebird.FIELDS", ("phone_number",))
+    assert api("POST", "/api/requests", json=PERSONAL_GET).status_code == 422
+    assert api("GET", "/api/requests").json()["requests"] == []
+
+
+def test_a_failed_download_moves_on_when_the_listing_names_a_new_archive_url(api, services, messagebird_simulator):
+    """The archive link expired (410) before the worker fetched it: the request fails; reconciliation
+    finds a new link in the listing, moves the request on again once, and the archive is stored."""
+    messagebird_simulator.knobs.update({"archive_gone": 1})
+    request_id = api("POST", "/api/requests", json=PERSONAL_GET).json()["id"]
+    failed = settle(services, request_id, "failed")
+    assert "410" in failed["stateReason"]
+    reconcile_now(services)
+    make_due(services, jobs.RECONCILE)
+    run_jobs(services)  # a second look changes nothing: the request is on its way already
+    final = settle(services, request_id, "completed")
+    assert final["transitions"] == ["sending", "sent", "callback_received", "archiving", "failed",
+                                    "callback_received", "archiving", "completed"]
+    assert final["archive"]["sha256"] == hashlib.sha256(simulated(messagebird_simulator, request_id).archive).hexdigest()

@@ -10,7 +10,16 @@ from sqlalchemy import select
 from receiver.observability.logs import configure_logging
 from storage import jobs
 from storage.models import Job
-from tests.simulators.conftest import configure, make_due, record, run_jobs, settle
+from tests.simulators.conftest import (
+    backdate,
+    configure,
+    make_due,
+    provider_timeout,
+    reconcile_now,
+    record,
+    run_jobs,
+    settle,
+)
 from tests.support.simulators import VOODOOSMS_API_KEY
 
 NUMBER = "447700900123"
@@ -113,3 +122,59 @@ def test_the_number_and_the_api_key_never_reach_the_log(api, services, voodoosms
     logged = buffer.getvalue()
     assert "forget.removed" in logged and request_id in logged
     assert NUMBER not in logged and VOODOOSMS_API_KEY not in logged
+
+
+def forgets_sent(simulator) -> int:
+    return sum(1 for call in simulator.seen if call["path"] == "/gdpr/forget")
+
+
+def reconcile_later(services, *request_ids: str) -> None:
+    """Reconcile once the resolution period of these requests is over."""
+    for request_id in request_ids:
+        backdate(services, request_id, services.settings.send_resolution_max_seconds + 60)
+    make_due(services, jobs.RECONCILE)
+    run_jobs(services)
+
+
+def test_a_forget_that_times_out_is_found_by_the_status_call_and_polled(api, services, voodoosms_simulator):
+    voodoosms_simulator.knobs.update({"stall_after_forget": 2.0, "removal_delay": 0.2})
+    provider_timeout(services, 0.5)
+    response = forget(api, blacklist=True)
+    assert response.status_code == 504, response.text
+    intent = response.json()["request"]
+    assert (intent["state"], intent["blacklist"]) == ("sending", True)
+    [submitted] = voodoosms_simulator.requests.values()
+    reconcile_now(services)
+    resolved = record(services, submitted.reference)
+    assert (resolved["state"], resolved["intentId"], resolved["transitions"]) == (
+        "sent", intent["id"], ["sending", "sent"])
+    final = settle(services, submitted.reference, "completed")
+    assert (final["providerState"], final["blacklist"]) == ("removed", True)
+    assert forgets_sent(voodoosms_simulator) == 1
+
+
+def test_a_forget_voodoosms_has_no_record_of_is_failed_after_the_resolution_period(api, services,
+                                                                                    voodoosms_simulator):
+    voodoosms_simulator.knobs.update({"stall_after_forget": 2.0, "outcome": "no_records"})
+    provider_timeout(services, 0.5)
+    intent_id = forget(api).json()["request"]["id"]
+    reconcile_now(services)
+    assert record(services, intent_id)["state"] == "sending"
+    reconcile_later(services, intent_id)
+    failed = record(services, intent_id)
+    assert (failed["state"], failed["transitions"]) == ("failed", ["sending", "failed"])
+    assert "send it again" in failed["actionNeeded"] and forgets_sent(voodoosms_simulator) == 1
+
+
+def test_two_forgets_the_status_call_cannot_tell_apart_are_left_to_ops(api, services, voodoosms_simulator):
+    """Asked by date, VoodooSMS names one request: with two unresolved forgets that moment, neither is taken."""
+    voodoosms_simulator.knobs.update({"stall_after_forget": 2.0})
+    provider_timeout(services, 0.5)
+    first = forget(api).json()["request"]["id"]
+    second = forget(api, number="447700900456").json()["request"]["id"]
+    reconcile_now(services)
+    assert [record(services, i)["state"] for i in (first, second)] == ["sending", "sending"]
+    reconcile_later(services, first, second)
+    for intent_id in (first, second):
+        failed = record(services, intent_id)
+        assert failed["state"] == "failed" and "submit the number again" in failed["actionNeeded"]

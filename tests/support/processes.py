@@ -66,10 +66,12 @@ class Launcher:
         self._started: list[ServiceProcess] = []
 
     def start_web(
-        self, env: Mapping[str, str], *, workers: int = 2, timeout: float = 30, app: str = "wsgi:app"
+        self, env: Mapping[str, str], *, workers: int = 2, timeout: float = 30, app: str = "wsgi:app",
+        port: int | None = None,
     ) -> ServiceProcess:
-        """gunicorn as the Procfile runs it (``app`` names another WSGI app under the same settings)."""
-        port = free_port()
+        """gunicorn as the Procfile runs it (``app`` names another WSGI app under the same settings), on ``port``
+        (a free one by default; a given one when callers must know it first, e.g. for ``PUBLIC_URL``)."""
+        port = port or free_port()
         command = [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "--workers", str(workers), app]
         service = self._spawn(command, {**env, "PORT": str(port)}, f"web-{port}", f"http://127.0.0.1:{port}")
         _wait_healthy(service, timeout)
