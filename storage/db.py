@@ -11,7 +11,8 @@ writer's turn and the busy timeout; on PostgreSQL the server's ``statement_timeo
 keepalives and ``tcp_user_timeout`` (a partition), the wait for a pooled connection, and
 a client-side deadline on every call for a server that cannot answer at all
 (``storage.connection_deadlines``). A hung database costs a caller at most about that
-long, then ``StorageError("unavailable")``.
+long, then ``StorageError("unavailable")``; and while one call is finding out whether a
+server that stopped answering is back, the others fail at once (``storage.breaker``).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, sessionmaker
 
+from storage.breaker import Breaker
 from storage.connection_deadlines import bound_calls
 from storage.errors import StorageError, storage_error_from
 from storage.sqlite_writing import WriterTurn
@@ -46,6 +48,7 @@ class Database:
         self.engine = _create_engine(url, timeout_seconds)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._writer = WriterTurn(_sqlite_path(url), timeout_seconds) if self.dialect == "sqlite" else None
+        self._breaker = Breaker("database") if self.dialect != "sqlite" else None
 
     @property
     def dialect(self) -> str:
@@ -83,11 +86,12 @@ class Database:
         """On SQLite, the writer's turn (see the module's docstring); elsewhere nothing."""
         return self._writer.held() if self._writer is not None else nullcontext()
 
-    @staticmethod
     @contextmanager
-    def _storage_errors() -> Iterator[None]:
+    def _storage_errors(self) -> Iterator[None]:
+        """Driver errors as ``StorageError``; on PostgreSQL through the breaker (``storage.breaker``)."""
         try:
-            yield
+            with self._breaker.call(_did_not_answer) if self._breaker is not None else nullcontext():
+                yield
         except DBAPIError as error:
             translated = storage_error_from(error)
             if translated is None:
@@ -123,6 +127,14 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def _did_not_answer(error: BaseException) -> bool:
+    """A failure the server did not send: a timeout, a lost or refused connection (it would have sent a SQLSTATE)."""
+    if not isinstance(error, DBAPIError):
+        return False
+    translated = storage_error_from(error)
+    return translated is not None and translated.reason == "unavailable" and getattr(error.orig, "sqlstate", None) is None
 
 
 def _sqlite_path(url: str) -> str | None:

@@ -13,7 +13,8 @@ and ``undo()`` removes it when the transaction fails.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any, Protocol
 
 import redis
@@ -22,6 +23,7 @@ from redis.retry import Retry
 from sqlalchemy import Connection, bindparam, delete
 from sqlalchemy.dialects import postgresql, sqlite
 
+from storage.breaker import Breaker
 from storage.db import Database
 from storage.errors import StorageError
 from storage.models import ReplayKey
@@ -103,7 +105,8 @@ class RedisReplayCache:
     client made from a URL, said here explicitly: its ``Redis()`` constructor defaults to ten
     retries with backoff, which would hold a callback for eleven timeouts on a frozen server.
     A connection a restart closed is noticed and replaced when the pool hands it out, so no
-    health-check round trip is needed.
+    health-check round trip is needed. A server that stopped answering is tried by one
+    caller at a time (``storage.breaker``).
     """
 
     PREFIX = "gdpr-receiver:replay:"
@@ -113,21 +116,18 @@ class RedisReplayCache:
             url, socket_timeout=timeout_seconds, socket_connect_timeout=timeout_seconds,
             retry=Retry(NoBackoff(), retries=0),
         )  # fmt: skip
+        self._breaker = Breaker("replay cache")
 
     def add(self, key: str, expires_at: float) -> bool:
         expires_ms = int(expires_at * 1000)
         if expires_ms <= int(time.time() * 1000):
             return True  # already expired: nothing left to guard against
-        try:
+        with self._calling():
             return bool(self._client.set(self.PREFIX + key, b"1", nx=True, pxat=expires_ms))
-        except redis.RedisError as error:
-            raise StorageError("unavailable", f"replay cache unavailable ({type(error).__name__})") from error
 
     def forget(self, key: str) -> None:
-        try:
+        with self._calling():
             self._client.delete(self.PREFIX + key)
-        except redis.RedisError as error:
-            raise StorageError("unavailable", f"replay cache unavailable ({type(error).__name__})") from error
 
     def within(self, connection: Connection) -> ReplayScope:
         """A scope that remembers the keys it added, for ``undo()`` when the caller's transaction fails."""
@@ -137,10 +137,20 @@ class RedisReplayCache:
         return 0  # Redis expires keys by itself
 
     def ping(self) -> None:
-        try:
+        with self._calling():
             self._client.ping()
+
+    @contextmanager
+    def _calling(self) -> Iterator[None]:
+        try:
+            with self._breaker.call(_did_not_answer):
+                yield
         except redis.RedisError as error:
             raise StorageError("unavailable", f"replay cache unavailable ({type(error).__name__})") from error
+
+
+def _did_not_answer(error: BaseException) -> bool:
+    return isinstance(error, redis.ConnectionError | redis.TimeoutError)
 
 
 class _RedisReplayScope:

@@ -1,9 +1,12 @@
-"""Servers a fault test may stop and start again: its own PostgreSQL cluster, its own SeaweedFS.
+"""Servers a fault test may stop, freeze and start again: its own PostgreSQL cluster, Redis, SeaweedFS.
 
 The shared PostgreSQL and Redis on this machine serve other test runs: a fault test
-never stops them. ``PrivatePostgres`` is a throwaway cluster (``initdb`` into a
+never stops nor freezes them. ``PrivatePostgres`` is a throwaway cluster (``initdb`` into a
 temporary directory, a free port, its socket in that directory), run as the
 ``postgres`` user when the tests run as root, since PostgreSQL refuses to run as root.
+``PrivateRedis`` is a throwaway ``redis-server`` on a free loopback port, keeping nothing
+on disk. Both ``freeze()`` (SIGSTOP, as a stalled disk or a hung host behaves: connections
+stay open, the kernel still accepts and acknowledges, nothing answers) and ``thaw()``.
 ``RestartableSeaweedFS`` is ``weed mini`` (as in ``tests/support/s3server.py``) that keeps
 its ports and data directory across a stop and a start, so clients configured with its
 URL reach it again.
@@ -16,11 +19,13 @@ import json
 import os
 import pwd
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
 from pathlib import Path
 
+import redis
 from botocore.exceptions import BotoCoreError, ClientError
 
 from tests.support.processes import free_port
@@ -63,8 +68,26 @@ class PrivatePostgres:
     def running(self) -> bool:
         return (self.data / "postmaster.pid").exists()
 
+    def freeze(self) -> None:
+        """SIGSTOP the postmaster first (it forks no more), then every process it started."""
+        postmaster = self.postmaster_pid()
+        os.kill(postmaster, signal.SIGSTOP)
+        for pid in _children(postmaster):
+            _signal(pid, signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        """SIGCONT every backend, then the postmaster."""
+        postmaster = self.postmaster_pid()
+        for pid in _children(postmaster):
+            _signal(pid, signal.SIGCONT)
+        os.kill(postmaster, signal.SIGCONT)
+
+    def postmaster_pid(self) -> int:
+        return int((self.data / "postmaster.pid").read_text().split()[0])
+
     def destroy(self) -> None:
         if self.running():
+            self.thaw()  # a frozen cluster would not hear pg_ctl
             self.stop()
         shutil.rmtree(self.directory, ignore_errors=True)
 
@@ -77,6 +100,68 @@ class PrivatePostgres:
         if self._as_postgres:
             command = ["runuser", "-u", "postgres", "--", *command]
         subprocess.run(command, check=True, capture_output=True, timeout=60, cwd=self.directory)
+
+
+class PrivateRedis:
+    """A ``redis-server`` of our own on a free loopback port, nothing kept on disk: ``freeze()``, ``thaw()``."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self._process = subprocess.Popen(
+            ["redis-server", "--bind", "127.0.0.1", "--port", str(self.port), "--save", "", "--appendonly", "no",
+             "--dir", str(workdir)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL, start_new_session=True,
+        )  # fmt: skip
+        self._wait_until_answering()
+
+    def freeze(self) -> None:
+        self._process.send_signal(signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        self._process.send_signal(signal.SIGCONT)
+
+    def destroy(self) -> None:
+        self.thaw()
+        self._process.kill()
+        self._process.wait(timeout=10)
+
+    def _wait_until_answering(self, timeout: float = 10) -> None:
+        client = redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=1, socket_connect_timeout=1)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._process.poll() is not None:
+                raise RuntimeError(f"redis-server exited with {self._process.returncode}")
+            try:
+                client.ping()
+                return
+            except redis.RedisError:
+                time.sleep(0.1)
+            finally:
+                client.close()
+        raise RuntimeError(f"redis-server not answering after {timeout} s")
+
+
+def redis_server_binary() -> str | None:
+    return shutil.which("redis-server")
+
+
+def _children(pid: int) -> list[int]:
+    """The processes ``pid`` started (for a postmaster: its backends and background workers)."""
+    children: list[int] = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            children += [int(child) for child in (task / "children").read_text().split()]
+        except FileNotFoundError:
+            continue
+    return children
+
+
+def _signal(pid: int, sig: signal.Signals) -> None:
+    try:
+        os.kill(pid, sig)
+    except ProcessLookupError:
+        pass  # a backend that ended meanwhile
 
 
 class RestartableSeaweedFS:

@@ -158,3 +158,27 @@ def test_no_pooled_connection_free_within_the_timeout_is_unavailable(postgres_ur
         database.dispose()
     assert error.reason == "unavailable"
     assert 1.0 <= seconds < 1.0 + SLACK, seconds
+
+
+@pytest.mark.postgres
+def test_while_one_call_waits_on_a_frozen_server_the_others_fail_at_once(through_proxy):
+    database, proxy = through_proxy
+    database.ping()
+    proxy.freeze()
+    _seconds_to_fail(database.ping)  # the server did not answer: the breaker opens
+    outcomes: list[tuple[str, float]] = []
+
+    def ping() -> None:
+        seconds, error = _seconds_to_fail(database.ping)
+        outcomes.append((error.message, seconds))
+
+    probe = threading.Thread(target=ping)
+    probe.start()
+    time.sleep(0.5)  # the probe is waiting on the connect timeout
+    ping()
+    probe.join()
+    proxy.thaw()
+    database.ping()
+    [(at_once, at_once_seconds), (probed, probe_seconds)] = outcomes
+    assert "another call is trying it" in at_once and at_once_seconds < 0.1, outcomes
+    assert "ConnectionTimeout" in probed and TIMEOUT <= probe_seconds < TIMEOUT + SLACK, outcomes
