@@ -18,6 +18,8 @@ from urllib.parse import urlsplit
 
 from limits import parse_many
 
+from deadlines import DEFAULT_PROCESSOR_MARGIN_DAYS, DEFAULT_UK_SUBDIVISION, Calendar, DeadlineError
+
 PROJECT_ROOT = Path(__file__).resolve().parent
 INSTANCE_DIR = PROJECT_ROOT / "instance"
 
@@ -184,6 +186,25 @@ def _rate_limit(raw: str) -> str:
     return value
 
 
+#: The EU and EEA states, whose public holidays Regulation 1182/71's working-day move may follow.
+EU_EEA_COUNTRIES = ("AT", "BE", "BG", "CY", "CZ", "DE", "DK", "EE", "ES", "FI", "FR", "GR", "HR", "HU", "IE", "IS",
+                    "IT", "LI", "LT", "LU", "LV", "MT", "NL", "NO", "PL", "PT", "RO", "SE", "SI", "SK")
+
+
+def _eu_working_day_country(raw: str) -> str | None:
+    """Empty (EU deadlines never move), or the EU/EEA country whose public holidays move them."""
+    value = raw.strip().upper()
+    if not value:
+        return None
+    if value not in EU_EEA_COUNTRIES:
+        raise ValueError(f"must be empty or an EU/EEA country code such as DE or FR, got {raw.strip()!r}")
+    try:
+        Calendar.for_jurisdiction("EU", eu_country=value)
+    except DeadlineError:
+        raise ValueError(f"no public holidays are known for {value}") from None
+    return value
+
+
 def _optional_text(raw: str) -> str | None:
     return raw.strip() or None
 
@@ -240,6 +261,9 @@ class Settings:
     voodoosms_poll_interval_seconds: int
     voodoosms_poll_max_interval_seconds: int
     voodoosms_poll_max_age_seconds: int
+    processor_margin_days: int
+    deadline_uk_subdivision: str
+    deadline_eu_next_working_day: str | None
 
     def redacted(self) -> dict[str, Any]:
         """The settings as a dict with every secret replaced, fit for a log line."""
@@ -320,6 +344,10 @@ def _declared() -> dict[str, _Setting]:
         "VOODOOSMS_POLL_INTERVAL_SECONDS": _Setting(_int_at_least(1), 900),
         "VOODOOSMS_POLL_MAX_INTERVAL_SECONDS": _Setting(_int_at_least(1), 4 * 3600),
         "VOODOOSMS_POLL_MAX_AGE_SECONDS": _Setting(_int_at_least(60), 3 * 24 * 3600),
+        # Cases' deadlines (deadlines/): the processors' margin, the UK's bank holidays, the EU's working-day move.
+        "PROCESSOR_MARGIN_DAYS": _Setting(_int_at_least(0), DEFAULT_PROCESSOR_MARGIN_DAYS),
+        "DEADLINE_UK_SUBDIVISION": _Setting(_choice("ENG", "SCT", "NIR"), DEFAULT_UK_SUBDIVISION),
+        "DEADLINE_EU_NEXT_WORKING_DAY": _Setting(_eu_working_day_country, None),
     }
 
 

@@ -1,7 +1,13 @@
-"""``flask`` commands for ops: migrations, the request registry and the worker."""
+"""``flask`` commands for ops: migrations, the request registry, cases, API tokens and the worker.
+
+A command acts as the operator ``cli:<shell user>``: whoever has a shell on the
+service has its keys already, so the shell is trusted like ``ADMIN_TOKEN``.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
+import getpass
 import json
 from collections.abc import Callable
 
@@ -11,11 +17,12 @@ from flask.cli import AppGroup
 
 from receiver.jobs.worker import Worker, default_handlers
 from receiver.providers import ProviderError
-from receiver.services import Services
 from receiver.web.current import services
-from receiver.usecases import archives, records, registration, sending
+from receiver.usecases import archives, cases, operators, records, registration, sending
+from receiver.usecases.case_views import case_summary
 from receiver.usecases.errors import UseCaseError
 from receiver.web.errors import problem_from_provider
+from storage import cases as case_registry
 from storage import registry
 from storage.crypto import reseal_all
 from storage.errors import StorageError
@@ -23,6 +30,8 @@ from storage.errors import StorageError
 db_commands = AppGroup("db", help="The database schema.")
 request_commands = AppGroup("requests", help="The request registry.")
 secret_commands = AppGroup("secrets", help="Secrets at rest.")
+case_commands = AppGroup("cases", help="Data subject requests and their deadlines.")
+token_commands = AppGroup("tokens", help="Named operators' API tokens.")
 
 #: The ``app.extensions`` entry, if any, that gives ``flask worker`` its job handlers instead of
 #: ``default_handlers()``: an app built around ``create_app`` may run more job kinds (the fault tests do).
@@ -33,6 +42,8 @@ def register_commands(app: Flask) -> None:
     app.cli.add_command(db_commands)
     app.cli.add_command(request_commands)
     app.cli.add_command(secret_commands)
+    app.cli.add_command(case_commands)
+    app.cli.add_command(token_commands)
     app.cli.add_command(worker_command)
 
 
@@ -73,7 +84,7 @@ def requests_show(request_id: str) -> None:
 def requests_import(document: click.File) -> None:
     """Register a request created elsewhere, from a JSON document (as /api/requests/import)."""
     try:
-        created = registration.import_messagebird_request(services(), json.load(document))
+        created = registration.import_messagebird_request(services(), json.load(document), actor=cli_actor())
     except (ValueError, UseCaseError, StorageError) as error:
         raise click.ClickException(getattr(error, "description", None) or str(error)) from None
     click.echo(json.dumps(records.request_summary(created), indent=2))
@@ -93,10 +104,10 @@ def requests_forget(document: click.File) -> None:
     _send(sending.forget_number, document)
 
 
-def _send(send: Callable[[Services, object], sending.Sent], document: click.File) -> None:
+def _send(send: Callable[..., sending.Sent], document: click.File) -> None:
     """Read the document (a file or stdin, so personal data stays out of the shell history) and send it."""
     try:
-        sent = send(services(), json.load(document))  # type: ignore[arg-type]
+        sent = send(services(), json.load(document), actor=cli_actor())  # type: ignore[arg-type]
     except ProviderError as error:
         raise click.ClickException(problem_from_provider(error).description) from None
     except (ValueError, UseCaseError, StorageError) as error:
@@ -111,7 +122,7 @@ def _send(send: Callable[[Services, object], sending.Sent], document: click.File
 def requests_retry(request_id: str) -> None:
     """Queue a failed request's archive download again."""
     try:
-        retried = archives.retry_archive(services(), request_id)
+        retried = archives.retry_archive(services(), request_id, actor=cli_actor())
     except UseCaseError as error:
         raise click.ClickException(error.description) from None
     click.echo(f"{retried.id} queued again ({retried.state})")
@@ -131,3 +142,129 @@ def secrets_rotate() -> None:
 def worker_command(once: bool) -> None:
     """Run the background worker until SIGTERM."""
     Worker(services(), handlers=current_app.extensions.get(JOB_HANDLERS) or default_handlers()).run(once=once)
+
+
+def cli_actor() -> str:
+    """The actor a command records: ``cli:`` and the shell user."""
+    try:
+        return f"cli:{getpass.getuser()}"[:64]
+    except (KeyError, OSError):
+        return "cli"
+
+
+def _refused(error: ValueError | UseCaseError | StorageError) -> click.ClickException:
+    return click.ClickException(getattr(error, "description", None) or getattr(error, "message", None) or str(error))
+
+
+def _read(document: click.File) -> object:
+    """The JSON document of a file or stdin (so personal data stays out of the shell history)."""
+    return json.load(document)  # type: ignore[arg-type]
+
+
+def _print_case(change: Callable[[], dict[str, object]]) -> None:
+    try:
+        detail = change()
+    except (ValueError, UseCaseError, StorageError) as error:
+        raise _refused(error) from None
+    click.echo(json.dumps(detail, indent=2))
+
+
+@case_commands.command("create")
+@click.argument("document", type=click.File("r"), default="-")
+def cases_create(document: click.File) -> None:
+    """Open a case from a JSON document (as POST /api/cases), from a file or stdin."""
+    _print_case(lambda: cases.open_case(services(), _read(document), actor=cli_actor()))
+
+
+@case_commands.command("list")
+@click.option("--state", type=click.Choice(case_registry.STATES), default=None)
+@click.option("--overdue/--not-overdue", default=None)
+@click.option("--due-before", type=click.DateTime(["%Y-%m-%d"]), default=None, help="YYYY-MM-DD")
+@click.option("--right", type=click.Choice(case_registry.RIGHTS), default=None)
+@click.option("--jurisdiction", type=click.Choice(case_registry.JURISDICTIONS), default=None)
+@click.option("--limit", default=50, type=click.IntRange(1, 200))
+def cases_list(state: str | None, overdue: bool | None, due_before: dt.datetime | None, right: str | None,
+               jurisdiction: str | None, limit: int) -> None:
+    """List cases, most urgent first, one line each: id, state, due date, days left, subject reference."""
+    day = due_before.date() if due_before is not None else None
+    wanted = case_registry.CaseFilter(state=state, overdue=overdue, right=right, jurisdiction=jurisdiction,
+                                      due_before=day)
+    for view in cases.list_cases(services(), wanted, limit=limit).cases:
+        shown = case_summary(view)
+        left = "" if shown["daysLeft"] is None else f"{shown['daysLeft']:+d}d"
+        flags = ",".join(flag for flag in ("overdue", "paused", "extended") if shown[flag])
+        click.echo("\t".join(str(part) for part in (shown["id"], shown["state"], shown["dueOn"], left, flags,
+                                                    shown["right"], shown["jurisdiction"], shown["subjectRef"])))
+
+
+@case_commands.command("show")
+@click.argument("case_id")
+def cases_show(case_id: str) -> None:
+    """Print a case as JSON: its deadline explained, its requests and targets, its history."""
+    _print_case(lambda: cases.show_case(services(), case_id))
+
+
+@case_commands.command("extend")
+@click.argument("case_id")
+@click.argument("document", type=click.File("r"), default="-")
+def cases_extend(case_id: str, document: click.File) -> None:
+    """Extend the deadline by two months: {"reason": ..., "informedOn": "YYYY-MM-DD"}."""
+    _print_case(lambda: cases.extend_deadline(services(), case_id, _read(document), actor=cli_actor()))
+
+
+@case_commands.command("pause")
+@click.argument("case_id")
+@click.argument("document", type=click.File("r"), default="-")
+def cases_pause(case_id: str, document: click.File) -> None:
+    """Stop the clock: {"reason": ..., "date": "YYYY-MM-DD"}."""
+    _print_case(lambda: cases.pause(services(), case_id, _read(document), actor=cli_actor()))
+
+
+@case_commands.command("resume")
+@click.argument("case_id")
+@click.argument("document", type=click.File("r"), default="-")
+def cases_resume(case_id: str, document: click.File) -> None:
+    """Restart the clock: {"date": "YYYY-MM-DD"}."""
+    _print_case(lambda: cases.resume(services(), case_id, _read(document), actor=cli_actor()))
+
+
+@case_commands.command("close")
+@click.argument("case_id")
+@click.argument("document", type=click.File("r"), default="-")
+def cases_close(case_id: str, document: click.File) -> None:
+    """Close the case: {"respondedOn": "YYYY-MM-DD", "deliveredBy": ..., "overrideReason": optional}."""
+    _print_case(lambda: cases.close(services(), case_id, _read(document), actor=cli_actor()))
+
+
+@token_commands.command("create")
+@click.argument("name")
+@click.option("--role", type=click.Choice(operators.ROLES), required=True)
+def tokens_create(name: str, role: str) -> None:
+    """Make a token for NAME with ROLE; it is printed once, on the last line, and never stored in clear."""
+    try:
+        made = operators.create_token(services(), name, role, actor=cli_actor())
+    except (UseCaseError, StorageError) as error:
+        raise _refused(error) from None
+    click.echo(f"token {made.record.name} ({made.record.role}) created; it is shown once, keep it now:")
+    click.echo(made.token)
+
+
+@token_commands.command("list")
+def tokens_list() -> None:
+    """Every token: name, role, created (when, by whom), revoked."""
+    for token in operators.list_tokens(services()):
+        revoked = "active" if token.revoked_at is None else \
+            f"revoked {records.iso_time(token.revoked_at)} by {token.revoked_by}"
+        created = records.iso_time(token.created_at)
+        click.echo(f"{token.name}\t{token.role}\t{created}\t{token.created_by}\t{revoked}")
+
+
+@token_commands.command("revoke")
+@click.argument("name")
+def tokens_revoke(name: str) -> None:
+    """Revoke the token named NAME at once; the name is never given to another token."""
+    try:
+        revoked = operators.revoke_token(services(), name, actor=cli_actor())
+    except (UseCaseError, StorageError) as error:
+        raise _refused(error) from None
+    click.echo(f"token {revoked.name} revoked")

@@ -3,9 +3,11 @@
 Starts, each in its own process group and all on 127.0.0.1: the MessageBird simulator
 (HTTPS, a fresh trustme CA), the VoodooSMS simulator, the web service (gunicorn) and
 its worker, on the embedded defaults in a temporary instance folder (its own SQLite
-database and archive folder: ``instance/`` is not touched). Then it sends one request
-of each MessageBird kind and one VoodooSMS forget through the admin API, waits for
-them to finish, prints the final records as a table, and stops every process it
+database and archive folder: ``instance/`` is not touched). Then, as a named operator
+(a token made with ``flask tokens create``), it opens a case received today, sends one
+request of each MessageBird kind and one VoodooSMS forget as part of it, waits for them
+to finish, closes the case, prints the final records as a table and the case (its
+deadline explained, the processors' target, its history), and stops every process it
 started, whatever happened. The folder (database, archives, logs) is kept for a look.
 
     python -m simulators.demo [--workdir DIR] [--timeout SECONDS]
@@ -34,15 +36,17 @@ import requests
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 TERMINAL_STATES = ("completed", "failed")
+#: Each request is sent as part of the demo's case: ``POST /api/cases/<id>/requests`` or ``.../forget``.
 DEMO_REQUESTS: tuple[tuple[str, dict[str, Any]], ...] = (
-    ("/api/requests", {"kind": "KIND_PERSONAL_GET", "field": "email", "value": "jane.doe@example.org",
-                       "reason": "Art. 15 access request", "subjectRef": "DEMO-1"}),
-    ("/api/requests", {"kind": "KIND_PERSONAL_DELETE", "field": "phone_number", "value": "+31612345678",
-                       "reason": "Art. 17 erasure request", "subjectRef": "DEMO-2"}),
-    ("/api/requests", {"kind": "KIND_USER_GET", "reason": "account export", "subjectRef": "DEMO-3"}),
-    ("/api/requests", {"kind": "KIND_USER_DELETE", "reason": "account closure", "subjectRef": "DEMO-4"}),
-    ("/api/forget", {"number": "447700900123", "blacklist": False, "subjectRef": "DEMO-5"}),
+    ("requests", {"kind": "KIND_PERSONAL_GET", "field": "email", "value": "jane.doe@example.org",
+                  "reason": "Art. 15 access request", "subjectRef": "DEMO-1"}),
+    ("requests", {"kind": "KIND_PERSONAL_DELETE", "field": "phone_number", "value": "+31612345678",
+                  "reason": "Art. 17 erasure request", "subjectRef": "DEMO-2"}),
+    ("requests", {"kind": "KIND_USER_GET", "reason": "account export", "subjectRef": "DEMO-3"}),
+    ("requests", {"kind": "KIND_USER_DELETE", "reason": "account closure", "subjectRef": "DEMO-4"}),
+    ("forget", {"number": "447700900123", "blacklist": False, "subjectRef": "DEMO-5"}),
 )
+DEMO_OPERATOR = "demo-operator"
 
 
 class DemoError(Exception):
@@ -153,7 +157,7 @@ def service_env(workdir: Path, messagebird: Mapping[str, Any], voodoosms: Mappin
 
 @contextmanager
 def running_stack(workdir: Path) -> Iterator[tuple[str, str]]:
-    """Both simulators, the migrated database, the web service and the worker; yields (base URL, admin token)."""
+    """Both simulators, the migrated database, the web service and the worker; yields (base URL, operator token)."""
     environ = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT), "PYTHONUNBUFFERED": "1", "NO_PROXY": "127.0.0.1,localhost"}
     processes = Processes(workdir, environ)
     keys = {"admin_token": secrets.token_urlsafe(24), "signing_key": secrets.token_urlsafe(32),
@@ -171,19 +175,50 @@ def running_stack(workdir: Path) -> Iterator[tuple[str, str]]:
                                  env={**environ, **env}, capture_output=True, timeout=60)
         if migrate.returncode != 0:
             raise DemoError(f"the migration failed:\n{migrate.stderr.decode(errors='replace')[-2000:]}")
+        operator_token = make_token(environ, env, DEMO_OPERATOR, "operator")
         web = processes.start("web", ["-m", "gunicorn", "-c", "gunicorn.conf.py", "--bind", f"127.0.0.1:{env['PORT']}",
                                       "wsgi:app"], env)
         processes.start("worker", ["-m", "flask", "--app", "wsgi", "worker"], env)
         wait_healthy(env["PUBLIC_URL"], web)
-        yield env["PUBLIC_URL"], keys["admin_token"]
+        yield env["PUBLIC_URL"], operator_token
     finally:
         processes.stop_all()
 
 
-def send_all(base_url: str, headers: Mapping[str, str]) -> list[str]:
-    """Send every demo request through the admin API; their ids."""
+def make_token(environ: Mapping[str, str], env: Mapping[str, str], name: str, role: str) -> str:
+    """``flask tokens create``: the token is the last line it prints."""
+    made = subprocess.run([sys.executable, "-m", "flask", "--app", "wsgi", "tokens", "create", name, "--role", role],
+                          cwd=PROJECT_ROOT, env={**environ, **env}, capture_output=True, timeout=60)
+    if made.returncode != 0:
+        raise DemoError(f"making the operator's token failed:\n{made.stderr.decode(errors='replace')[-2000:]}")
+    return made.stdout.decode().strip().splitlines()[-1]
+
+
+def api(method: str, base_url: str, path: str, headers: Mapping[str, str], expected: int,
+        document: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    response = requests.request(method, base_url + path, json=document, headers=headers, timeout=30)
+    if response.status_code != expected:
+        raise DemoError(f"{method} {path} answered {response.status_code}: {response.text[:500]}")
+    return response.json()
+
+
+def open_case(base_url: str, headers: Mapping[str, str]) -> dict[str, Any]:
+    """A UK access request received today: its deadline comes back explained."""
+    document = {"subjectRef": "DEMO-CASE", "right": "access", "jurisdiction": "UK",
+                "receivedOn": dt.datetime.now(dt.UTC).date().isoformat(), "notes": "make demo"}
+    return api("POST", base_url, "/api/cases", headers, 201, document)
+
+
+def close_case(base_url: str, headers: Mapping[str, str], case_id: str) -> dict[str, Any]:
+    document = {"respondedOn": dt.datetime.now(dt.UTC).date().isoformat(), "deliveredBy": "secure email"}
+    return api("POST", base_url, f"/api/cases/{case_id}/close", headers, 200, document)
+
+
+def send_all(base_url: str, headers: Mapping[str, str], case_id: str) -> list[str]:
+    """Send every demo request as part of the case; their ids."""
     ids = []
-    for path, document in DEMO_REQUESTS:
+    for kind, document in DEMO_REQUESTS:
+        path = f"/api/cases/{case_id}/{kind}"
         response = requests.post(base_url + path, json=document, headers=headers, timeout=30)
         if response.status_code != 201:
             raise DemoError(f"POST {path} answered {response.status_code}: {response.text[:500]}")
@@ -228,6 +263,22 @@ def render(found: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def render_case(ready: dict[str, Any], closed: dict[str, Any]) -> str:
+    """The case: its deadline and why, the processors' target, the state before closing, the history."""
+    deadline = ready["deadline"]
+    lines = [f"case {ready['id']} ({ready['jurisdiction']}, right of {ready['right']}), received {ready['receivedOn']}",
+             f"    due      {ready['dueOn']}: {deadline['explanation']}",
+             f"    target   {ready['targetOn']} for every processor request "
+             f"({sum(not r['late'] for r in ready['requests'])} of {len(ready['requests'])} in time)",
+             f"    state    {ready['state']} once every request ended; then {closed['state']}, answered "
+             f"{closed['respondedOn']} by {closed['deliveredBy']} "
+             f"({'in time' if closed['answeredInTime'] else 'late'})",
+             "    history"]
+    lines += [f"      {e['at'][:19]}  {e['actor']:<14} {e['kind']:<14} {e['changed'] or ''} "
+              f"{e['from'] or ''}{' → ' if e['from'] else ''}{e['to'] or ''}".rstrip() for e in closed["history"]]
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m simulators.demo", description=__doc__.split("\n\n")[0])
     parser.add_argument("--workdir", type=Path, default=None, help="instance folder (default: a new temporary one)")
@@ -238,16 +289,23 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     print(f"demo instance folder: {workdir}", flush=True)
     try:
-        with running_stack(workdir) as (base_url, admin_token):
-            headers = {"Authorization": f"Bearer {admin_token}"}
-            print(f"service on {base_url}; sending 4 MessageBird requests and 1 VoodooSMS forget", flush=True)
-            found = wait_for_all(base_url, headers, send_all(base_url, headers), arguments.timeout)
+        with running_stack(workdir) as (base_url, operator_token):
+            headers = {"Authorization": f"Bearer {operator_token}"}
+            case = open_case(base_url, headers)
+            print(f"service on {base_url}; case {case['id']} opened by {DEMO_OPERATOR}, due {case['dueOn']}; "
+                  "sending 4 MessageBird requests and 1 VoodooSMS forget for it", flush=True)
+            found = wait_for_all(base_url, headers, send_all(base_url, headers, case["id"]), arguments.timeout)
+            ready = api("GET", base_url, f"/api/cases/{case['id']}", headers, 200)
+            closed = close_case(base_url, headers, case["id"])
     except DemoError as error:
         print(f"demo failed: {error} (logs in {workdir})", file=sys.stderr)
         return 1
     print(render(found))
+    print()
+    print(render_case(ready, closed))
     print(f"\nfinished in {time.monotonic() - started:.1f} s; every process stopped; logs and data in {workdir}")
-    return 0 if all(r["state"] == "completed" for r in found) else 1
+    done = all(r["state"] == "completed" for r in found) and (ready["state"], closed["state"]) == ("ready", "closed")
+    return 0 if done else 1
 
 
 if __name__ == "__main__":

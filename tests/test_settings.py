@@ -88,3 +88,27 @@ def test_the_documented_names_are_the_ones_read():
                  "MESSAGEBIRD_API_URL", "ADMIN_TOKEN", "SIGNATURE_TOLERANCE_SECONDS", "JWT_LEEWAY_SECONDS",
                  "JWT_ALGORITHMS", "MAX_CALLBACK_BYTES", "LOG_FORMAT", "SECRET_KEY", "SIGNATURE_POLICY", "REPLAY_CACHE_URL"):
         assert name in setting_names()
+
+
+def test_deadline_settings_default_to_england_no_eu_move_and_a_week_for_processors():
+    settings = load_settings(REQUIRED)
+    assert (settings.processor_margin_days, settings.deadline_uk_subdivision,
+            settings.deadline_eu_next_working_day) == (7, "ENG", None)
+    assert load_settings({**REQUIRED, "DEADLINE_EU_NEXT_WORKING_DAY": "de"}).deadline_eu_next_working_day == "DE"
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("PROCESSOR_MARGIN_DAYS", "-1", "at least 0"),
+        ("PROCESSOR_MARGIN_DAYS", "a week", "whole number"),
+        ("DEADLINE_UK_SUBDIVISION", "Scotland", "one of ENG, SCT, NIR"),
+        ("DEADLINE_EU_NEXT_WORKING_DAY", "GB", "EU/EEA country code"),
+        ("DEADLINE_EU_NEXT_WORKING_DAY", "Germany", "EU/EEA country code"),
+    ],
+)
+def test_a_malformed_deadline_setting_is_named(name, value, message):
+    with pytest.raises(ConfigError) as error:
+        load_settings({**REQUIRED, name: value})
+    [problem] = error.value.problems
+    assert problem.startswith(f"{name}: ") and message in problem

@@ -13,6 +13,7 @@ may be personal data.
 
 from __future__ import annotations
 
+import datetime as dt
 import ipaddress
 import re
 from typing import Annotated, Any, Literal, TypeVar
@@ -33,6 +34,7 @@ from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
 
 from receiver.usecases.errors import UseCaseError
+from storage.cases import JURISDICTIONS, RIGHTS
 from storage.registry import DELETE_KINDS, GET_KINDS, PERSONAL_KINDS
 
 MAX_TEXT = 1000
@@ -45,6 +47,10 @@ UK_NUMBER = re.compile(r"44[0-9]{8,13}")
 Kind = Literal["KIND_PERSONAL_GET", "KIND_PERSONAL_DELETE", "KIND_USER_GET", "KIND_USER_DELETE"]
 MessageBirdField = Literal["phone_number", "email", "ipv4", "ipv6", "address", "name", "chat api contact ID"]
 assert set(Kind.__args__) == GET_KINDS | DELETE_KINDS  # type: ignore[attr-defined]
+Right = Literal["access", "erasure", "rectification", "restriction", "portability", "objection"]
+Jurisdiction = Literal["EU", "UK"]
+assert Right.__args__ == RIGHTS and Jurisdiction.__args__ == JURISDICTIONS  # type: ignore[attr-defined]
+ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
 def _blank_is_absent(value: Any) -> Any:
@@ -99,6 +105,25 @@ def _url_text(value: str | None) -> str | None:
     return (_storable(value).strip() or None) if value else None
 
 
+def _iso_date(value: Any) -> dt.date:
+    """A calendar date written ``YYYY-MM-DD`` (JSON has no date type)."""
+    if isinstance(value, str) and ISO_DATE.fullmatch(value.strip()):
+        try:
+            return dt.date.fromisoformat(value.strip())
+        except ValueError:
+            pass
+    if value is None or value == "":
+        raise PydanticCustomError("missing", "is required")
+    raise PydanticCustomError("date_form", "must be a date written YYYY-MM-DD")
+
+
+def _a_reference(value: str) -> str:
+    """``subjectRef`` names a ticket or a subject, never carries personal data: no e-mail address or phone number."""
+    if EMAIL.fullmatch(value) or (value.startswith("+") and PHONE.fullmatch(value)):
+        raise PydanticCustomError("not_a_reference", "must be a reference, not an e-mail address or phone number")
+    return value
+
+
 def _text(limit: int) -> Any:
     return Annotated[
         str,
@@ -116,6 +141,12 @@ RequestId = Annotated[
     str, BeforeValidator(_blank_is_missing),
     StringConstraints(strip_whitespace=True, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"),
 ]
+IsoDate = Annotated[dt.date, BeforeValidator(_iso_date)]
+CaseId = Annotated[
+    str, BeforeValidator(_blank_is_absent),
+    StringConstraints(strip_whitespace=True, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,31}$"),
+]
+SubjectRef = Annotated[ShortText, BeforeValidator(_blank_is_missing), AfterValidator(_a_reference)]
 CallbackText = Annotated[str, BeforeValidator(_blank_is_missing), StringConstraints(strip_whitespace=True),
                          AfterValidator(_storable)]
 
@@ -138,6 +169,7 @@ class ImportRequestDocument(Document):
     field: Annotated[MessageBirdField | None, BeforeValidator(_blank_is_absent)] = None
     reason: OptionalText = None
     subject_ref: OptionalShortText = Field(None, description="The Controller's reference; never personal data")
+    case_id: CaseId | None = Field(None, description="The case (data subject request) the request is part of")
 
 
 class MessageBirdRequestDocument(Document):
@@ -153,6 +185,7 @@ class MessageBirdRequestDocument(Document):
     value: Annotated[Text | None, BeforeValidator(_blank_is_absent)] = Field(None, repr=False, validate_default=True)
     reason: RequiredText
     subject_ref: OptionalShortText = None
+    case_id: CaseId | None = None
 
     @field_validator("field", "value")
     @classmethod
@@ -176,6 +209,51 @@ class ForgetDocument(Document):
     blacklist: StrictBool | None = None
     reason: OptionalText = None
     subject_ref: OptionalShortText = None
+    case_id: CaseId | None = None
+
+
+class CaseDocument(Document):
+    """``POST /api/cases``: one data subject request, as the Controller received it.
+
+    ``clockStartsOn`` is the UK's later start of the clock (UK GDPR Art. 12A: the
+    latest of receipt, identity confirmed, fee paid); the deadline engine refuses it
+    for an EU case.
+    """
+
+    subject_ref: SubjectRef
+    right: Right
+    received_on: IsoDate
+    jurisdiction: Jurisdiction
+    clock_starts_on: Annotated[IsoDate | None, BeforeValidator(_blank_is_absent)] = None
+    notes: OptionalText = None
+
+
+class ExtendDocument(Document):
+    """``POST /api/cases/<id>/extend``: the reason given to the data subject, and the day they were told."""
+
+    reason: RequiredText
+    informed_on: IsoDate
+
+
+class PauseDocument(Document):
+    """``POST /api/cases/<id>/pause``: why the clock stops (information asked of the subject), and since when."""
+
+    reason: RequiredText
+    day: IsoDate = Field(alias="date")
+
+
+class ResumeDocument(Document):
+    """``POST /api/cases/<id>/resume``: the day the clock runs again (the information arrived)."""
+
+    day: IsoDate = Field(alias="date")
+
+
+class CloseDocument(Document):
+    """``POST /api/cases/<id>/close``: the day the answer went out and how; an override to close with requests open."""
+
+    responded_on: IsoDate
+    delivered_by: RequiredText
+    override_reason: OptionalText = None
 
 
 class CallbackBody(BaseModel):
@@ -192,7 +270,7 @@ class CallbackBody(BaseModel):
 
 
 Model = TypeVar("Model", bound=BaseModel)
-_OWN_ERROR_TYPES = frozenset({"unstorable", "not_allowed", "value_form", "uk_number"})
+_OWN_ERROR_TYPES = frozenset({"unstorable", "not_allowed", "value_form", "uk_number", "date_form", "not_a_reference"})
 
 
 def parse(model: type[Model], document: Any) -> Model:

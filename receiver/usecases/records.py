@@ -10,10 +10,10 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
-from storage.models import Callback, ProcessorRequest, Transition
+from storage.models import Callback, ProcessorRequest, RequestEvent, Transition
 
 
-def _time(value: dt.datetime | None) -> str | None:
+def iso_time(value: dt.datetime | None) -> str | None:
     return value.isoformat().replace("+00:00", "Z") if value else None
 
 
@@ -27,21 +27,22 @@ def request_summary(request: ProcessorRequest) -> dict[str, Any]:
         "state": request.state,
         "stateReason": request.state_reason,
         "subjectRef": request.subject_ref,
+        "caseId": request.case_id,
         "reason": request.reason,
         "result": request.result,
         "providerState": request.provider_state,
         "callbackMissing": request.callback_missing,
         "actionNeeded": request.action_needed,
-        "providerCreatedAt": _time(request.provider_created_at),
-        "providerCheckedAt": _time(request.provider_checked_at),
+        "providerCreatedAt": iso_time(request.provider_created_at),
+        "providerCheckedAt": iso_time(request.provider_checked_at),
         "blacklist": request.blacklist,
         "hasValueHash": request.value_hash is not None,
-        "createdAt": _time(request.created_at),
-        "updatedAt": _time(request.updated_at),
-        "callbackReceivedAt": _time(request.callback_received_at),
-        "archivingAt": _time(request.archiving_at),
-        "completedAt": _time(request.completed_at),
-        "failedAt": _time(request.failed_at),
+        "createdAt": iso_time(request.created_at),
+        "updatedAt": iso_time(request.updated_at),
+        "callbackReceivedAt": iso_time(request.callback_received_at),
+        "archivingAt": iso_time(request.archiving_at),
+        "completedAt": iso_time(request.completed_at),
+        "failedAt": iso_time(request.failed_at),
         "archive": _archive(request),
     }
 
@@ -51,6 +52,7 @@ def request_detail(request: ProcessorRequest, callbacks: Sequence[Callback]) -> 
     return {
         **request_summary(request),
         "transitions": [_transition(t) for t in request.transitions],
+        "events": [_event(e) for e in request.events],
         "callbacks": [_callback(c) for c in callbacks],
         "authorisingCallbackId": request.authorising_callback_id,
     }
@@ -64,7 +66,7 @@ def _archive(request: ProcessorRequest) -> dict[str, Any] | None:
         "bytes": request.archive_bytes,
         "sha256": request.archive_sha256,
         "versionId": request.archive_version_id,
-        "storedAt": _time(request.archive_stored_at),
+        "storedAt": iso_time(request.archive_stored_at),
     }
 
 
@@ -72,16 +74,21 @@ def _transition(transition: Transition) -> dict[str, Any]:
     return {
         "from": transition.from_state,
         "to": transition.to_state,
-        "at": _time(transition.at),
+        "at": iso_time(transition.at),
         "reason": transition.reason,
         "callbackId": transition.callback_id,
+        "actor": transition.actor,
     }
+
+
+def _event(event: RequestEvent) -> dict[str, Any]:
+    return {"at": iso_time(event.at), "kind": event.kind, "actor": event.actor, "note": event.note}
 
 
 def _callback(callback: Callback) -> dict[str, Any]:
     return {
         "id": callback.id,
-        "receivedAt": _time(callback.received_at),
+        "receivedAt": iso_time(callback.received_at),
         "verdict": callback.verdict,
         "reason": callback.reason,
         "status": callback.status_code,

@@ -18,8 +18,8 @@ from storage import registry
 from storage.models import ProcessorRequest
 
 
-def import_messagebird_request(services: Services, document: Any) -> ProcessorRequest:
-    """Validate an import document and store the request in state ``sent``."""
+def import_messagebird_request(services: Services, document: Any, *, actor: str) -> ProcessorRequest:
+    """Validate an import document and store the request in state ``sent``, in its case if it names one."""
     imported = parse(ImportRequestDocument, document)
     new = registry.NewRequest(
         id=imported.id,
@@ -29,6 +29,8 @@ def import_messagebird_request(services: Services, document: Any) -> ProcessorRe
         reason=imported.reason,
         subject_ref=imported.subject_ref,
         signature_key_sealed=services.secrets.seal(imported.signature_key),
+        case_id=imported.case_id,
+        registered_by=actor,
     )
     return store(services, new)
 

@@ -90,9 +90,12 @@ class Sent:
 def parse_messagebird_document(document: Any, *, callback_url: str) -> tuple[Order, str | None]:
     """The order to send and the Controller's ``subjectRef``; ``UseCaseError`` naming what is wrong."""
     parsed = parse(MessageBirdRequestDocument, document)
-    order = Order(kind=parsed.kind, reason=parsed.reason, callback_url=callback_url, field=parsed.field,
-                  value=parsed.value)
-    return order, parsed.subject_ref
+    return order_of(parsed, callback_url=callback_url), parsed.subject_ref
+
+
+def order_of(parsed: MessageBirdRequestDocument, *, callback_url: str) -> Order:
+    return Order(kind=parsed.kind, reason=parsed.reason, callback_url=callback_url, field=parsed.field,
+                 value=parsed.value)
 
 
 def parse_forget_document(document: Any) -> ForgetDocument:
@@ -109,14 +112,18 @@ def settle_seconds(settings: Settings) -> float:
 # -- the two sends ------------------------------------------------------------------------
 
 
-def send_messagebird_request(services: Services, document: Any) -> Sent:
-    """Validate, record the intent, send to MessageBird, record the answer (see the module's docstring)."""
-    callback_url = services.settings.public_url + MESSAGEBIRD_CALLBACK_PATH
-    order, subject_ref = parse_messagebird_document(document, callback_url=callback_url)
+def send_messagebird_request(services: Services, document: Any, *, actor: str) -> Sent:
+    """Validate, record the intent, send to MessageBird, record the answer (see the module's docstring).
+
+    ``actor`` is the operator sending it; a ``caseId`` makes the request part of that (open) case.
+    """
+    parsed = parse(MessageBirdRequestDocument, document)
+    order = order_of(parsed, callback_url=services.settings.public_url + MESSAGEBIRD_CALLBACK_PATH)
     value_hash = services.secrets.value_hash(order.field, order.value or "") if order.field else None
     intent = _record_intent(services, registry.NewRequest(
         id=registry.new_intent_id(), provider=registry.MESSAGEBIRD, kind=order.kind, field=order.field,
-        value_hash=value_hash, reason=order.reason, subject_ref=subject_ref,
+        value_hash=value_hash, reason=order.reason, subject_ref=parsed.subject_ref, case_id=parsed.case_id,
+        registered_by=actor,
     ))
     try:
         created = services.providers.messagebird.create_request(order)
@@ -129,13 +136,13 @@ def send_messagebird_request(services: Services, document: Any) -> Sent:
     return _record_answer(services, intent, answer, reason=CREATED_AT_MESSAGEBIRD)
 
 
-def forget_number(services: Services, document: Any) -> Sent:
+def forget_number(services: Services, document: Any, *, actor: str) -> Sent:
     """Validate, record the intent, send to VoodooSMS, record the reference and queue the status polling."""
     order = parse_forget_document(document)
     intent = _record_intent(services, registry.NewRequest(
         id=registry.new_intent_id(), provider=registry.VOODOOSMS, kind=registry.VOODOOSMS_FORGET,
         field="phone_number", value_hash=services.secrets.value_hash("phone_number", str(order.number)),
-        reason=order.reason, subject_ref=order.subject_ref,
+        reason=order.reason, subject_ref=order.subject_ref, case_id=order.case_id, registered_by=actor,
     ), blacklist=order.blacklist)
     try:
         accepted = services.providers.voodoosms.forget(order.number, blacklist=order.blacklist)

@@ -1,4 +1,8 @@
-"""The admin API for ops: register and read requests. Bearer ``ADMIN_TOKEN`` on every route."""
+"""The admin API for ops: send, register and read requests.
+
+Every route needs an operator's bearer token (``receiver.web.auth``): reads the
+``read`` permission, actions ``act``, an archive download ``export``.
+"""
 
 from __future__ import annotations
 
@@ -8,36 +12,38 @@ from flask import Blueprint, Response, jsonify, request, send_file
 
 from receiver.web.current import services
 from receiver.usecases import archives, records, registration, sending
-from receiver.web.auth import require_admin_token
+from receiver.usecases.operators import EXPORT
+from receiver.web.auth import current_actor, protect, requires
 from receiver.web.errors import SERVICE_UNAVAILABLE, HttpProblem, invalid
+from receiver.web.inputs import refuse_unstorable_path
 from storage import lifecycle, registry
 
 blueprint = Blueprint("admin", __name__, url_prefix="/api")
 MAX_PAGE = 200
 
-
-blueprint.before_request(require_admin_token)
+protect(blueprint)
+blueprint.before_request(refuse_unstorable_path)
 
 
 @blueprint.post("/requests/import")
 def import_request() -> tuple[Response, int]:
-    created = registration.import_messagebird_request(services(), _json_body())
+    created = registration.import_messagebird_request(services(), _json_body(), actor=current_actor())
     return jsonify(records.request_summary(created)), 201
 
 
 @blueprint.post("/requests")
 def create_request() -> tuple[Response, int]:
     """Send a MessageBird Personal Data request and register what MessageBird answered."""
-    return _sent(sending.send_messagebird_request(services(), _json_body()))
+    return sent_answer(sending.send_messagebird_request(services(), _json_body(), actor=current_actor()))
 
 
 @blueprint.post("/forget")
 def forget_number() -> tuple[Response, int]:
     """Send a VoodooSMS forget request; the worker polls its status."""
-    return _sent(sending.forget_number(services(), _json_body()))
+    return sent_answer(sending.forget_number(services(), _json_body(), actor=current_actor()))
 
 
-def _sent(sent: sending.Sent) -> tuple[Response, int]:
+def sent_answer(sent: sending.Sent) -> tuple[Response, int]:
     """201 with the request; 202 when it was sent but its answer is not recorded yet; 504 (502) when the
     provider's answer never came (or was unreadable): both say the intent is kept and will be resolved."""
     body = {**records.request_summary(sent.request), "earlierRequests": sent.earlier}
@@ -78,14 +84,15 @@ def show_request(request_id: str) -> Response:
 
 @blueprint.post("/requests/<request_id>/retry")
 def retry_request(request_id: str) -> tuple[Response, int]:
-    retried = archives.retry_archive(services(), request_id)
+    retried = archives.retry_archive(services(), request_id, actor=current_actor())
     return jsonify(records.request_summary(retried)), 202
 
 
 @blueprint.get("/requests/<request_id>/archive")
+@requires(EXPORT)
 def download_archive(request_id: str) -> Response:
-    """A short-lived presigned URL for an S3 archive, or the file itself from the file store."""
-    access = archives.archive_access(services(), request_id)
+    """A short-lived presigned URL for an S3 archive, or the file itself from the file store (audited)."""
+    access = archives.archive_access(services(), request_id, actor=current_actor())
     if access.url is not None:
         return jsonify(url=access.url, expiresIn=access.expires_in)
     return send_file(access.file, mimetype="application/zip", as_attachment=True, download_name=f"{request_id}.zip")

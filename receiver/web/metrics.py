@@ -1,4 +1,7 @@
-"""``GET /metrics``: every process's counters and the database's facts, for Prometheus."""
+"""``GET /metrics``: every process's counters and the database's facts, for Prometheus.
+
+Open to the ``metrics`` role (a scraper's token, which can read nothing else) and to operators.
+"""
 
 from __future__ import annotations
 
@@ -7,12 +10,13 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from receiver.observability.metrics import registry_for
 from receiver.web.current import services
-from receiver.web.auth import require_admin_token
+from receiver.usecases.operators import METRICS
+from receiver.web.auth import authorise
 
 blueprint = Blueprint("metrics", __name__)
 
 
 @blueprint.get("/metrics")
 def metrics() -> Response:
-    require_admin_token()
+    authorise(METRICS)
     return Response(generate_latest(registry_for(services().database)), mimetype=CONTENT_TYPE_LATEST)

@@ -1,7 +1,9 @@
-"""The ``flask`` commands ops use: import, list, show, retry, secrets rotate."""
+"""The ``flask`` commands ops use: import, list, show, retry, secrets rotate, cases, tokens."""
 
 from __future__ import annotations
 
+import datetime as dt
+import getpass
 import json
 
 from app import create_app
@@ -46,3 +48,46 @@ def test_secrets_rotate_reseals_with_the_new_key(app_env, register, services, me
         sealed = session.get(ProcessorRequest, "req-1").signature_key_sealed
     assert SecretBox(["n" * 40]).open(sealed) == messagebird_signature_key
     rotated.extensions["services"].close()
+
+
+def test_cases_from_the_shell_open_list_show_change_and_close(app, tmp_path):
+    runner = app.test_cli_runner()
+    document = tmp_path / "case.json"
+    document.write_text(json.dumps({"subjectRef": "TICKET-42", "right": "erasure", "receivedOn": "2024-11-25",
+                                    "jurisdiction": "UK"}))
+    opened = runner.invoke(args=["cases", "create", str(document)])
+    assert opened.exit_code == 0, opened.output
+    case = json.loads(opened.output)
+    assert (case["dueOn"], case["history"][0]["actor"]) == ("2024-12-27", f"cli:{getpass.getuser()}")
+    listed = runner.invoke(args=["cases", "list", "--overdue"])
+    days_left = (dt.date(2024, 12, 27) - dt.datetime.now(dt.UTC).date()).days
+    assert listed.output.split("\t")[:5] == [case["id"], "open", "2024-12-27", f"{days_left:+d}d", "overdue"]
+    assert json.loads(runner.invoke(args=["cases", "show", case["id"]]).output)["id"] == case["id"]
+    refused = runner.invoke(args=["cases", "extend", case["id"]], input='{"reason": "late", "informedOn": "2024-12-20"}')
+    assert refused.exit_code == 1 and "first deadline has passed" in refused.output
+    closed = runner.invoke(args=["cases", "close", case["id"]],
+                           input='{"respondedOn": "2024-12-20", "deliveredBy": "secure email"}')
+    assert closed.exit_code == 0 and json.loads(closed.output)["state"] == "closed"
+    assert runner.invoke(args=["cases", "list", "--overdue"]).output == ""
+
+
+def test_a_case_command_with_a_bad_document_fails_with_the_reason(app):
+    result = app.test_cli_runner().invoke(args=["cases", "create"], input='{"right": "access"}')
+    assert result.exit_code == 1 and "subjectRef is required" in result.output
+
+
+def test_tokens_are_made_shown_once_listed_and_revoked(app, client):
+    runner = app.test_cli_runner()
+    made = runner.invoke(args=["tokens", "create", "olivia", "--role", "viewer"])
+    assert made.exit_code == 0, made.output
+    token = made.output.strip().splitlines()[-1]
+    headers = {"Authorization": f"Bearer {token}"}
+    assert client.get("/api/cases", headers=headers).status_code == 200
+    assert client.post("/api/cases", json={}, headers=headers).status_code == 403
+    listed = runner.invoke(args=["tokens", "list"]).output
+    assert listed.startswith("olivia\tviewer\t") and token not in listed and "active" in listed
+    assert runner.invoke(args=["tokens", "revoke", "olivia"]).exit_code == 0
+    assert client.get("/api/cases", headers=headers).status_code == 401
+    assert "revoked" in runner.invoke(args=["tokens", "list"]).output
+    again = runner.invoke(args=["tokens", "create", "olivia", "--role", "operator"])
+    assert again.exit_code == 1 and "never reused" in again.output

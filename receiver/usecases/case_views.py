@@ -1,0 +1,194 @@
+"""How a case looks on a given day: its deadline from the engine, its derived state, and its JSON.
+
+The deadline is never computed here: a ``Case`` row becomes the engine's inputs
+(``deadline_of``) and ``deadlines`` answers, with the steps that explain it. The
+state follows ``storage.cases.case_state``; lateness follows ``deadlines.is_late``
+against ``deadlines.processor_target``, judged on the case's clock date (today,
+or the day its clock stopped), the same rule ``storage.cases`` applies in SQL.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from deadlines import (
+    Calendar,
+    Deadline,
+    Extension,
+    Jurisdiction,
+    Pause,
+    Step,
+    compute_deadline,
+    days_left,
+    explain,
+    is_late,
+    is_overdue,
+    processor_target,
+)
+from receiver.usecases import records
+from storage import cases
+from storage.models import Case, CaseEvent, CasePause, ProcessorRequest
+
+
+def calendar_of(case: Case) -> Calendar:
+    """The calendar the case was opened on (kept with the case, whatever the settings say later)."""
+    return Calendar(Jurisdiction(case.jurisdiction), case.calendar_country, case.calendar_subdivision)
+
+
+def pauses_of(case: Case) -> tuple[Pause, ...]:
+    return tuple(Pause(p.started_on, p.resumed_on, p.reason) for p in case.pauses)
+
+
+def extension_of(case: Case) -> Extension | None:
+    if case.extension_informed_on is None:
+        return None
+    return Extension(case.extension_informed_on, case.extension_reason or "")
+
+
+def deadline_of(
+    case: Case, *, today: dt.date, pauses: Sequence[Pause] | None = None, extension: Extension | None = None
+) -> Deadline:
+    """The engine's deadline for ``case`` on ``today`` (an open pause counted up to it); ``DeadlineError`` if none."""
+    return compute_deadline(
+        received_on=case.received_on,
+        calendar=calendar_of(case),
+        clock_starts_on=case.clock_starts_on,
+        pauses=pauses_of(case) if pauses is None else pauses,
+        extension=extension_of(case) if extension is None else extension,
+        today=today,
+    )
+
+
+def clock_date(case: Case, today: dt.date) -> dt.date:
+    """The day lateness is judged on: today, or the day the clock stopped while it is stopped."""
+    return case.paused_since if case.paused_since is not None else today
+
+
+@dataclass(frozen=True)
+class CaseView:
+    """A case on ``today``: its deadline in force, its processors' target, its state and urgency."""
+
+    case: Case
+    today: dt.date
+    deadline: Deadline
+    target_on: dt.date
+    #: The target and day a request's lateness is judged by (see the module's docstring).
+    judged_target_on: dt.date
+    judged_on: dt.date
+    state: str
+    request_count: int
+
+    @property
+    def closed(self) -> bool:
+        return self.case.responded_on is not None
+
+    @property
+    def overdue(self) -> bool:
+        running = not self.closed and self.case.paused_since is None
+        return running and is_overdue(self.deadline.due_on, today=self.today)
+
+    def is_request_late(self, state: str) -> bool:
+        ended = state in cases.ENDED_STATES
+        return not self.closed and is_late(self.judged_target_on, today=self.judged_on, ended=ended)
+
+
+def view_case(case: Case, request_states: Sequence[str], *, today: dt.date, margin_days: int) -> CaseView:
+    """``case`` as it stands on ``today``, its requests being in ``request_states``.
+
+    A closed case is seen as it stood the day it was answered: a clock stopped then
+    stops counting there.
+    """
+    deadline = deadline_of(case, today=case.responded_on or today)
+    judged_on = clock_date(case, today)
+    judged = deadline if judged_on == today else deadline_of(case, today=judged_on)
+    judged_target_on = processor_target(judged, margin_days=margin_days)
+    any_late = case.responded_on is None and any(
+        is_late(judged_target_on, today=judged_on, ended=state in cases.ENDED_STATES) for state in request_states)
+    state = cases.case_state(closed=case.responded_on is not None, request_states=request_states, any_late=any_late)
+    return CaseView(case, today, deadline, processor_target(deadline, margin_days=margin_days), judged_target_on,
+                    judged_on, state, len(request_states))
+
+
+# -- JSON ----------------------------------------------------------------------------------
+
+
+def _date(value: dt.date | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def case_summary(view: CaseView) -> dict[str, Any]:
+    """What a list shows of a case: who, which right, the deadline in force and how urgent it is."""
+    case, deadline = view.case, view.deadline
+    return {
+        "id": case.id,
+        "subjectRef": case.subject_ref,
+        "right": case.right,
+        "jurisdiction": case.jurisdiction,
+        "receivedOn": _date(case.received_on),
+        "clockStartsOn": _date(case.clock_starts_on),
+        "state": view.state,
+        "dueOn": _date(deadline.due_on),
+        "originalDueOn": _date(deadline.original_due_on),
+        "daysLeft": None if view.closed else days_left(deadline.due_on, today=view.today),
+        "overdue": view.overdue,
+        "targetOn": _date(view.target_on),
+        "extended": deadline.is_extended,
+        "paused": case.paused_since is not None,
+        "pausedSince": _date(case.paused_since),
+        "requestCount": view.request_count,
+        "respondedOn": _date(case.responded_on),
+        "deliveredBy": case.delivered_by,
+        "answeredInTime": None if not view.closed else case.responded_on <= deadline.due_on,
+        "notes": case.notes,
+        "createdAt": records.iso_time(case.created_at),
+        "createdBy": case.created_by,
+        "closedAt": records.iso_time(case.closed_at),
+        "closedBy": case.closed_by,
+    }
+
+
+def case_detail(view: CaseView, requests: Sequence[ProcessorRequest]) -> dict[str, Any]:
+    """The whole case: summary, the deadline with its explanation, each request with its target, the history."""
+    return {
+        **case_summary(view),
+        "deadline": deadline_json(view.deadline),
+        "requests": [
+            {**records.request_summary(r), "targetOn": _date(view.target_on), "late": view.is_request_late(r.state)}
+            for r in requests
+        ],
+        "history": [event_json(event) for event in view.case.events],
+    }
+
+
+def deadline_json(deadline: Deadline) -> dict[str, Any]:
+    calendar = deadline.calendar
+    return {
+        "dueOn": _date(deadline.due_on),
+        "originalDueOn": _date(deadline.original_due_on),
+        "explanation": explain(deadline.steps),
+        "steps": [step_json(step) for step in deadline.steps],
+        "calendar": {"jurisdiction": str(calendar.jurisdiction), "country": calendar.country,
+                     "subdivision": calendar.subdivision},
+        "pausedDays": deadline.paused_days,
+        "pauses": [{"startedOn": _date(p.started_on), "resumedOn": _date(p.resumed_on), "reason": p.reason}
+                   for p in deadline.pauses],
+        "extension": None if deadline.extension is None else {
+            "informedOn": _date(deadline.extension.informed_on), "reason": deadline.extension.reason},
+    }
+
+
+def step_json(step: Step) -> dict[str, Any]:
+    return {"rule": str(step.rule), "source": step.source, "from": _date(step.from_date), "to": _date(step.to_date),
+            "note": step.note}
+
+
+def event_json(event: CaseEvent) -> dict[str, Any]:
+    return {"at": records.iso_time(event.at), "actor": event.actor, "kind": event.kind, "changed": event.changed,
+            "from": event.from_value, "to": event.to_value, "reason": event.reason}
+
+
+def pause_row(pause: Pause) -> CasePause:
+    return CasePause(started_on=pause.started_on, resumed_on=pause.resumed_on, reason=pause.reason)
