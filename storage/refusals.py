@@ -65,7 +65,7 @@ _TAKE_SLOT = {"postgresql": _take_slot_statement(postgresql.insert), "sqlite": _
 class RefusalSamples:
     """Samples refusals into ``cap`` reused slots, at most ``per_second`` per process."""
 
-    def __init__(self, database: Database, *, cap: int, per_second: float = 10.0,
+    def __init__(self, database: Database, *, cap: int, per_second: float = 2.0,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self._database = database
         self._cap = cap

@@ -153,6 +153,12 @@ def fire(
     return asyncio.run(_fire(address, deliveries, concurrency, timeout))
 
 
+def with_header(delivery: Delivery, name: str, value: str) -> Delivery:
+    """The same request with one more header (after the request line)."""
+    line, rest = delivery.raw.split(b"\r\n", 1)
+    return Delivery(delivery.request_id, delivery.http_id, line + f"\r\n{name}: {value}".encode("latin-1") + b"\r\n" + rest)
+
+
 async def _fire(
     address: tuple[str, int], deliveries: Sequence[Delivery], concurrency: int, timeout: float
 ) -> list[Answer]:
