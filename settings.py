@@ -9,7 +9,10 @@ variables itself).
 
 from __future__ import annotations
 
+import base64
+import binascii
 import dataclasses
+import re
 import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -18,7 +21,7 @@ from urllib.parse import urlsplit
 
 from limits import parse_many
 
-from deadlines import DEFAULT_PROCESSOR_MARGIN_DAYS, DEFAULT_UK_SUBDIVISION, Calendar, DeadlineError
+from deadlines import DEFAULT_NOTIFY_DAYS, DEFAULT_PROCESSOR_MARGIN_DAYS, DEFAULT_UK_SUBDIVISION, Calendar, DeadlineError
 
 PROJECT_ROOT = Path(__file__).resolve().parent
 INSTANCE_DIR = PROJECT_ROOT / "instance"
@@ -209,6 +212,89 @@ def _optional_text(raw: str) -> str | None:
     return raw.strip() or None
 
 
+def _days_before(raw: str) -> tuple[int, ...]:
+    """Comma-separated whole days before a deadline (``7,3,1``), largest first, each once."""
+    try:
+        values = {int(part) for part in raw.split(",") if part.strip()}
+    except ValueError:
+        raise ValueError(f"must be comma-separated whole numbers of days such as 7,3,1, got {raw.strip()!r}") from None
+    if not values or min(values) < 0:
+        raise ValueError("must hold at least one number of days, none negative")
+    return tuple(sorted(values, reverse=True))
+
+
+def _optional_notify_url(raw: str) -> str | None:
+    """Empty, or the http(s) URL notifications are posted to (its path and query kept: they may hold a token)."""
+    value = raw.strip()
+    if not value:
+        return None
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+    except ValueError:
+        raise ValueError("must be an http(s) URL with a valid port") from None
+    if parts.scheme not in {"http", "https"} or not parts.hostname:
+        raise ValueError("must be an http(s) URL such as https://alerts.example.com/hooks/gdpr")
+    if parts.username or parts.password or parts.fragment:
+        raise ValueError("must carry no credentials and no fragment (put a token in the path or query)")
+    return value
+
+
+#: Standard Webhooks: a secret is ``whsec_`` and the base64 of 24 to 64 random bytes.
+WEBHOOK_SECRET_PREFIX = "whsec_"
+
+
+def _webhook_secret(raw: str) -> str:
+    value = raw.strip()
+    if not value.startswith(WEBHOOK_SECRET_PREFIX):
+        raise ValueError("must start with whsec_ (a Standard Webhooks secret)")
+    try:
+        encoded = value.removeprefix(WEBHOOK_SECRET_PREFIX)
+        key = base64.b64decode(encoded + "=" * (-len(encoded) % 4), validate=True)  # padding optional
+    except (binascii.Error, ValueError):
+        raise ValueError("must be whsec_ followed by base64") from None
+    if not 24 <= len(key) <= 64:
+        raise ValueError(f"must hold 24 to 64 bytes after whsec_, got {len(key)}")
+    return value
+
+
+def _optional_smtp_url(raw: str) -> str | None:
+    """Empty, or ``smtp://[user:password@]host[:port]`` (STARTTLS when offered) or ``smtps://`` (TLS from the start)."""
+    value = raw.strip()
+    if not value:
+        return None
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+    except ValueError:
+        raise ValueError("must be smtp://host[:port] or smtps://host[:port] with a valid port") from None
+    if parts.scheme not in {"smtp", "smtps"} or not parts.hostname:
+        raise ValueError("must be smtp://[user:password@]host[:port] or smtps://...")
+    if parts.path not in {"", "/"} or parts.query or parts.fragment:
+        raise ValueError("must carry no path, query or fragment")
+    if (parts.username is None) != (parts.password is None):
+        raise ValueError("must carry both a user and a password, or neither")
+    return value
+
+
+_EMAIL_ADDRESS = re.compile(r"[^@\s,<>\"]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
+
+
+def _email_address(raw: str) -> str:
+    value = raw.strip()
+    if not _EMAIL_ADDRESS.fullmatch(value):
+        raise ValueError(f"must be one e-mail address such as alerts@example.com, got {value!r}")
+    return value
+
+
+def _email_addresses(raw: str) -> tuple[str, ...]:
+    values = tuple(part.strip() for part in raw.split(",") if part.strip())
+    bad = [value for value in values if not _EMAIL_ADDRESS.fullmatch(value)]
+    if bad:
+        raise ValueError(f"must be comma-separated e-mail addresses; not one: {bad[0]!r}")
+    return values
+
+
 @dataclasses.dataclass(frozen=True)
 class Settings:
     """The validated configuration. Field names are the environment names in lower case."""
@@ -264,10 +350,21 @@ class Settings:
     processor_margin_days: int
     deadline_uk_subdivision: str
     deadline_eu_next_working_day: str | None
+    deadline_check_interval_seconds: int
+    notify_days_before: tuple[int, ...]
+    notify_webhook_url: str | None
+    notify_webhook_secret: str | None
+    notify_allow_http: bool
+    notify_private_hosts: tuple[str, ...]
+    notify_timeout_seconds: float
+    smtp_url: str | None
+    notify_email_to: tuple[str, ...]
+    notify_email_from: str | None
 
     def redacted(self) -> dict[str, Any]:
         """The settings as a dict with every secret replaced, fit for a log line."""
-        secret = {"secret_key", "admin_token", "messagebird_signing_key", "messagebird_access_key", "voodoosms_api_key"}
+        secret = {"secret_key", "admin_token", "messagebird_signing_key", "messagebird_access_key", "voodoosms_api_key",
+                  "notify_webhook_url", "notify_webhook_secret", "smtp_url"}
         return {
             field.name: ("<set>" if getattr(self, field.name) else "<unset>")
             if field.name in secret
@@ -348,6 +445,19 @@ def _declared() -> dict[str, _Setting]:
         "PROCESSOR_MARGIN_DAYS": _Setting(_int_at_least(0), DEFAULT_PROCESSOR_MARGIN_DAYS),
         "DEADLINE_UK_SUBDIVISION": _Setting(_choice("ENG", "SCT", "NIR"), DEFAULT_UK_SUBDIVISION),
         "DEADLINE_EU_NEXT_WORKING_DAY": _Setting(_eu_working_day_country, None),
+        # Alerts before it is late (receiver/jobs/deadline_check.py, receiver/notifications): how often the
+        # deadlines are checked, the reminders' days before a deadline, and where notifications go.
+        "DEADLINE_CHECK_INTERVAL_SECONDS": _Setting(_int_at_least(1), 300),
+        "NOTIFY_DAYS_BEFORE": _Setting(_days_before, DEFAULT_NOTIFY_DAYS),
+        "NOTIFY_WEBHOOK_URL": _Setting(_optional_notify_url, None),
+        "NOTIFY_WEBHOOK_SECRET": _Setting(_webhook_secret, None),
+        "NOTIFY_ALLOW_HTTP": _Setting(_bool, False),
+        # Hosts (same patterns as ARCHIVE_PRIVATE_HOSTS) a notification may reach on a loopback or private address.
+        "NOTIFY_PRIVATE_HOSTS": _Setting(_host_patterns, ()),
+        "NOTIFY_TIMEOUT_SECONDS": _Setting(_float_above_zero, 10.0),
+        "SMTP_URL": _Setting(_optional_smtp_url, None),
+        "NOTIFY_EMAIL_TO": _Setting(_email_addresses, ()),
+        "NOTIFY_EMAIL_FROM": _Setting(_email_address, None),
     }
 
 
@@ -382,4 +492,25 @@ def _cross_checks(values: Mapping[str, Any]) -> list[str]:
     problems = []
     if values.get("archive_s3_sse") == "aws:kms" and not values.get("archive_s3_kms_key_id"):
         problems.append("ARCHIVE_S3_KMS_KEY_ID: required when ARCHIVE_S3_SSE is aws:kms")
+    return problems + _notification_problems(values)
+
+
+def _notification_problems(values: Mapping[str, Any]) -> list[str]:
+    """The notification settings that only make sense together (a malformed one is reported once, by its parser)."""
+
+    def unset(name: str) -> bool:
+        return name in values and not values[name]
+
+    problems = []
+    url = values.get("notify_webhook_url")
+    if url and unset("notify_webhook_secret"):
+        problems.append("NOTIFY_WEBHOOK_SECRET: required when NOTIFY_WEBHOOK_URL is set (whsec_...)")
+    if url and urlsplit(url).scheme == "http" and unset("notify_allow_http"):
+        problems.append("NOTIFY_WEBHOOK_URL: must be https (plain http only with NOTIFY_ALLOW_HTTP)")
+    if values.get("notify_email_to") and unset("smtp_url"):
+        problems.append("SMTP_URL: required when NOTIFY_EMAIL_TO is set")
+    if values.get("notify_email_to") and unset("notify_email_from"):
+        problems.append("NOTIFY_EMAIL_FROM: required when NOTIFY_EMAIL_TO is set")
+    if values.get("smtp_url") and unset("notify_email_to"):
+        problems.append("NOTIFY_EMAIL_TO: required when SMTP_URL is set (whom to send notifications to)")
     return problems

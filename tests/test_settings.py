@@ -112,3 +112,70 @@ def test_a_malformed_deadline_setting_is_named(name, value, message):
         load_settings({**REQUIRED, name: value})
     [problem] = error.value.problems
     assert problem.startswith(f"{name}: ") and message in problem
+
+
+WEBHOOK_SECRET = "whsec_" + "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"  # 24 bytes, base64
+ALERTS = {"NOTIFY_WEBHOOK_URL": "https://alerts.example.com/hooks/gdpr?token=tok-123",
+          "NOTIFY_WEBHOOK_SECRET": WEBHOOK_SECRET, "SMTP_URL": "smtps://alerts:pw-456@smtp.example.com:465",
+          "NOTIFY_EMAIL_TO": "dpo@example.com, ops@example.com", "NOTIFY_EMAIL_FROM": "gdpr@example.com"}
+
+
+def test_alerts_are_off_by_default_and_remind_7_3_and_1_days_before_every_5_minutes():
+    settings = load_settings(REQUIRED)
+    assert (settings.deadline_check_interval_seconds, settings.notify_days_before) == (300, (7, 3, 1))
+    assert (settings.notify_webhook_url, settings.smtp_url, settings.notify_email_to) == (None, None, ())
+    assert (settings.notify_allow_http, settings.notify_private_hosts) == (False, ())
+
+
+def test_alert_channels_are_read_whole_and_their_secrets_never_shown():
+    settings = load_settings({**REQUIRED, **ALERTS, "NOTIFY_DAYS_BEFORE": "1, 14,3,3", "NOTIFY_PRIVATE_HOSTS": "Hooks.LAN:8443"})
+    assert settings.notify_webhook_url == ALERTS["NOTIFY_WEBHOOK_URL"]
+    assert settings.notify_email_to == ("dpo@example.com", "ops@example.com")
+    assert (settings.notify_days_before, settings.notify_private_hosts) == ((14, 3, 1), ("hooks.lan:8443",))
+    shown = str(settings.redacted())
+    for secret in ("tok-123", "hooks/gdpr", WEBHOOK_SECRET, "pw-456"):
+        assert secret not in shown
+
+
+@pytest.mark.parametrize(
+    ("environ", "problems"),
+    [
+        ({"NOTIFY_WEBHOOK_URL": "https://alerts.example.com/h"},
+         ["NOTIFY_WEBHOOK_SECRET: required when NOTIFY_WEBHOOK_URL is set (whsec_...)"]),
+        ({"NOTIFY_WEBHOOK_URL": "https://alerts.example.com/h", "NOTIFY_WEBHOOK_SECRET": "MfKQ9r8GKYqrTwjUPD8I"},
+         ["NOTIFY_WEBHOOK_SECRET: must start with whsec_ (a Standard Webhooks secret)"]),
+        ({"NOTIFY_WEBHOOK_URL": "https://alerts.example.com/h", "NOTIFY_WEBHOOK_SECRET": "whsec_not base64!"},
+         ["NOTIFY_WEBHOOK_SECRET: must be whsec_ followed by base64"]),
+        ({"NOTIFY_WEBHOOK_URL": "https://alerts.example.com/h", "NOTIFY_WEBHOOK_SECRET": "whsec_c2hvcnQ="},
+         ["NOTIFY_WEBHOOK_SECRET: must hold 24 to 64 bytes after whsec_, got 5"]),
+        ({"NOTIFY_WEBHOOK_URL": "http://alerts.example.com/h", "NOTIFY_WEBHOOK_SECRET": WEBHOOK_SECRET},
+         ["NOTIFY_WEBHOOK_URL: must be https (plain http only with NOTIFY_ALLOW_HTTP)"]),
+        ({"NOTIFY_WEBHOOK_URL": "https://user:pw@alerts.example.com/h", "NOTIFY_WEBHOOK_SECRET": WEBHOOK_SECRET},
+         ["NOTIFY_WEBHOOK_URL: must carry no credentials and no fragment (put a token in the path or query)"]),
+        ({"NOTIFY_EMAIL_TO": "dpo@example.com"},
+         ["SMTP_URL: required when NOTIFY_EMAIL_TO is set", "NOTIFY_EMAIL_FROM: required when NOTIFY_EMAIL_TO is set"]),
+        ({"SMTP_URL": "smtp://smtp.example.com"},
+         ["NOTIFY_EMAIL_TO: required when SMTP_URL is set (whom to send notifications to)"]),
+        ({"SMTP_URL": "imap://smtp.example.com", "NOTIFY_EMAIL_TO": "dpo", "NOTIFY_EMAIL_FROM": "gdpr@example.com"},
+         ["SMTP_URL: must be smtp://[user:password@]host[:port] or smtps://...",
+          "NOTIFY_EMAIL_TO: must be comma-separated e-mail addresses; not one: 'dpo'"]),
+        ({"SMTP_URL": "smtp://alerts@smtp.example.com", "NOTIFY_EMAIL_TO": "dpo@example.com",
+          "NOTIFY_EMAIL_FROM": "gdpr@example.com"},
+         ["SMTP_URL: must carry both a user and a password, or neither"]),
+        ({"NOTIFY_DAYS_BEFORE": "7,three"},
+         ["NOTIFY_DAYS_BEFORE: must be comma-separated whole numbers of days such as 7,3,1, got '7,three'"]),
+        ({"NOTIFY_DAYS_BEFORE": "7,-1"}, ["NOTIFY_DAYS_BEFORE: must hold at least one number of days, none negative"]),
+        ({"NOTIFY_PRIVATE_HOSTS": "hooks.*.lan"},
+         ["NOTIFY_PRIVATE_HOSTS: 'hooks.*.lan': a wildcard may only stand first, as in *.example.com"]),
+    ],
+)
+def test_every_alert_setting_problem_is_named_once(environ, problems):
+    with pytest.raises(ConfigError) as error:
+        load_settings({**REQUIRED, **environ})
+    assert error.value.problems == problems
+
+
+def test_plain_http_notifications_need_the_explicit_setting():
+    settings = load_settings({**REQUIRED, "NOTIFY_WEBHOOK_URL": "http://127.0.0.1:8080/h",
+                              "NOTIFY_WEBHOOK_SECRET": WEBHOOK_SECRET, "NOTIFY_ALLOW_HTTP": "true"})
+    assert settings.notify_webhook_url == "http://127.0.0.1:8080/h"
