@@ -19,7 +19,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, Select, and_, func, or_, select, update
+from sqlalchemy import ColumnElement, Connection, Select, and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from storage.clock import utcnow
@@ -213,8 +213,19 @@ def release(session: Session, job: ClaimedJob) -> bool:
     )
 
 
-def requeue_for(session: Session, request_id: str, *, kind: str = ARCHIVE) -> Job | None:
-    """Queue a request's newest job of ``kind`` again, from its first attempt (ops' retry)."""
+def latest_of(connection: Connection, request_id: str, *, kind: str) -> Job | None:
+    """A request's newest job of ``kind`` (detached: read only), or None."""
+    row = connection.execute(
+        select(Job.__table__).where(Job.request_id == request_id, Job.kind == kind).order_by(Job.id.desc()).limit(1)
+    ).first()
+    return Job(**row._mapping) if row is not None else None
+
+
+def requeue_for(
+    session: Session, request_id: str, *, kind: str = ARCHIVE, payload_sealed: str | None = None
+) -> Job | None:
+    """Queue a request's newest job of ``kind`` again, from its first attempt (ops' retry), with a new
+    payload when one is given."""
     job = session.scalars(
         select(Job).where(Job.request_id == request_id, Job.kind == kind).order_by(Job.id.desc()).limit(1)
     ).first()
@@ -223,6 +234,7 @@ def requeue_for(session: Session, request_id: str, *, kind: str = ARCHIVE) -> Jo
     now = utcnow()
     job.state, job.attempts, job.failures, job.run_after, job.created_at = QUEUED, 0, 0, now, now
     job.lease_owner = job.lease_expires_at = job.last_error = None
+    job.payload_sealed = payload_sealed or job.payload_sealed
     job.updated_at = now
     session.flush()
     return job

@@ -5,7 +5,9 @@
   at most ``REFUSAL_RATE_LIMIT`` times (Flask-Limiter, counted in Redis when
   ``REPLAY_CACHE_URL`` names one, else per process). Only refusals count, so a genuine
   burst is never limited; past the limit an address is answered 429 before its
-  delivery is read.
+  delivery is read. The limit only sheds load, so it never waits long for Redis: its
+  calls time out after ``LIMITER_REDIS_TIMEOUT_SECONDS`` and, while Redis does not
+  answer, the limits are kept in memory (Flask-Limiter's fallback) instead.
 - ``GET /api/deliveries/refused``: the sampled refusals of the last
   ``REFUSAL_SAMPLE_RETENTION_DAYS`` days, newest first (time, status, reason, address,
   the body's SHA-256 and size; never its content).
@@ -32,6 +34,7 @@ from storage.clock import utcnow
 #: The answers that count against an address: every refusal of a delivery.
 REFUSED_STATUSES = frozenset({400, 401, 404, 409, 413, 415})
 MAX_PAGE = 500
+LIMITER_REDIS_TIMEOUT_SECONDS = 0.25
 
 blueprint = Blueprint("refusals", __name__, url_prefix="/api/deliveries")
 blueprint.before_request(require_admin_token)
@@ -46,7 +49,8 @@ def register_refusal_limits(app: Flask, settings: Settings) -> None:
         storage_uri=settings.replay_cache_url or "memory://",
         storage_options=_storage_options(settings),
         key_prefix="gdpr-receiver:refusals",
-        swallow_errors=True,  # the limit fails open when Redis is down: it only sheds load
+        swallow_errors=True,
+        in_memory_fallback_enabled=True,
         headers_enabled=False,
     )
     limiter.limit(settings.refusal_rate_limit, deduct_when=lambda response: response.status_code in REFUSED_STATUSES)(
@@ -55,10 +59,10 @@ def register_refusal_limits(app: Flask, settings: Settings) -> None:
     app.register_error_handler(RateLimitExceeded, _too_many_refusals)
 
 
-def _storage_options(settings: Settings) -> dict[str, str | int]:
+def _storage_options(settings: Settings) -> dict[str, float]:
     if not settings.replay_cache_url:
         return {}
-    seconds = max(1, round(settings.database_timeout_seconds))
+    seconds = min(LIMITER_REDIS_TIMEOUT_SECONDS, settings.database_timeout_seconds)
     return {"socket_timeout": seconds, "socket_connect_timeout": seconds}
 
 

@@ -295,3 +295,28 @@ def test_a_callback_that_came_before_its_answer_was_recorded_is_made_up_for_by_t
     assert (final["intentId"], final["callbackMissing"], final["providerState"]) == (
         intent_id, True, "STATE_CALLBACK_FAIL")
     assert final["archive"]["sha256"] == hashlib.sha256(created.archive).hexdigest()
+
+
+def test_an_ops_retry_of_an_expired_archive_url_asks_the_listing_for_a_new_one(api, services, messagebird_simulator):
+    """The archive link expired (410); ops retry before reconciliation comes round: the retry takes the
+    listing's new link (the stored one would fail again) and the archive is stored."""
+    messagebird_simulator.knobs.update({"archive_gone": 1})
+    request_id = api("POST", "/api/requests", json=PERSONAL_GET).json()["id"]
+    assert "http_410" in settle(services, request_id, "failed")["stateReason"]
+    retried = api("POST", f"/api/requests/{request_id}/retry")
+    assert retried.status_code == 202, retried.json()
+    final = settle(services, request_id, "completed")
+    reasons = [t["reason"] or "" for t in api("GET", f"/api/requests/{request_id}").json()["transitions"]]
+    assert any("a new archive URL out of MessageBird's listing" in reason for reason in reasons)
+    assert final["archive"]["sha256"] == hashlib.sha256(simulated(messagebird_simulator, request_id).archive).hexdigest()
+
+
+def test_an_ops_retry_of_an_expired_url_the_listing_cannot_replace_is_refused(api, services, messagebird_simulator):
+    messagebird_simulator.knobs.update({"archive_gone": 1})
+    request_id = api("POST", "/api/requests", json=PERSONAL_GET).json()["id"]
+    settle(services, request_id, "failed")
+    simulated(messagebird_simulator, request_id).archive_token = None  # the listing has no archive URL now
+    retried = api("POST", f"/api/requests/{request_id}/retry")
+    assert retried.status_code == 409
+    assert "listing gives no new one" in retried.json()["errors"][0]["description"]
+    assert api("GET", f"/api/requests/{request_id}").json()["state"] == "failed"
