@@ -99,8 +99,10 @@ def view_case(case: Case, request_states: Sequence[str], *, today: dt.date, marg
     """``case`` as it stands on ``today``, its requests being in ``request_states``.
 
     A closed case is seen as it stood the day it was answered: a clock stopped then
-    stops counting there.
+    stops counting there. A clock stopped "today" by a server whose clock runs ahead
+    counts from its own day, never from before it.
     """
+    today = max(today, case.paused_since or today)
     deadline = deadline_of(case, today=case.responded_on or today)
     judged_on = clock_date(case, today)
     judged = deadline if judged_on == today else deadline_of(case, today=judged_on)

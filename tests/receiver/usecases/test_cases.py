@@ -142,6 +142,14 @@ class TestStoppingTheClock:
                                ("erin", "resumed", "2024-12-27", "2025-01-03")]
         assert resumed["history"][2]["reason"] == "clock stopped 2024-12-01 to 2024-12-10: 9 days"
 
+    def test_a_clock_stopped_by_a_server_a_day_ahead_reads_without_error(self, services):
+        case_id = open_uk(services)["id"]
+        cases.pause(services, case_id, {"reason": "id", "date": "2024-12-02"}, actor="dave", today=D("2024-12-02"))
+        behind = cases.show_case(services, case_id, today=D("2024-12-01"))
+        assert (behind["paused"], behind["dueOn"]) == (True, "2024-12-27")
+        listed = cases.list_cases(services, case_registry.CaseFilter(), limit=5, today=D("2024-12-01"))
+        assert [view.deadline.due_on.isoformat() for view in listed.cases] == ["2024-12-27"]
+
     @pytest.mark.parametrize(
         ("first", "then", "today", "kind", "reason"),
         [
