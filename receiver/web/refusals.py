@@ -24,7 +24,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from receiver.observability.metrics import CALLBACKS
 from receiver.web import webhooks
-from receiver.web.auth import require_admin_token
+from receiver.web.auth import protect
 from receiver.web.current import services
 from receiver.web.errors import BAD_REQUEST, HttpProblem, invalid
 from settings import Settings
@@ -37,7 +37,7 @@ MAX_PAGE = 500
 LIMITER_REDIS_TIMEOUT_SECONDS = 0.25
 
 blueprint = Blueprint("refusals", __name__, url_prefix="/api/deliveries")
-blueprint.before_request(require_admin_token)
+protect(blueprint)
 
 
 def register_refusal_limits(app: Flask, settings: Settings) -> None:
