@@ -311,3 +311,41 @@ class ApiToken(Base):
     created_by: Mapped[str] = mapped_column(String(64))
     revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     revoked_by: Mapped[str | None] = mapped_column(String(64))
+
+
+class Notification(Base):
+    """One alert about a case or one of its requests, recorded once and sent on every channel configured then.
+
+    ``dedupe_key`` (unique) names what it is about: the case or request, the type, the
+    threshold and the date it warns of, so a check that runs twice, or on two workers
+    at once, records it once. ``payload`` is the message as sent (Standard Webhooks:
+    ``{"type", "timestamp", "data"}``): ids, the subject reference and dates, never
+    personal data. ``id`` is its stable ``webhook-id``.
+    """
+
+    __tablename__ = "notifications"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    dedupe_key: Mapped[str] = mapped_column(String(255), unique=True)
+    type: Mapped[str] = mapped_column(String(32))
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.id"), index=True)
+    request_id: Mapped[str | None] = mapped_column(ForeignKey("requests.id"), index=True)
+    threshold_days: Mapped[int | None] = mapped_column(Integer)
+    payload: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class NotificationDelivery(Base):
+    """A notification on one channel (``webhook``, ``email``), sent by its own job: retried, leased, recorded."""
+
+    __tablename__ = "notification_deliveries"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    notification_id: Mapped[str] = mapped_column(ForeignKey("notifications.id"))
+    channel: Mapped[str] = mapped_column(String(16))
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id"), unique=True)
+    sent_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+    __table_args__ = (
+        Index("ix_notification_deliveries_notification_channel", "notification_id", "channel", unique=True),
+    )
