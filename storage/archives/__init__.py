@@ -9,7 +9,9 @@ The worker composes the pieces like this::
 
 ``stored`` (a ``StoredArchive``) is the record to keep: URI, size, SHA-256, version id
 and time. Every failure is a ``storage.errors.StorageError`` (or, from the download
-itself, a ``receiver.fetching.FetchError``), and nothing partial is left behind.
+itself, a ``receiver.fetching.FetchError``), and nothing partial is left behind. When
+the retention policy's time comes, ``store.delete_all_versions(uri)`` removes every
+version of the archive and answers what it removed (a ``DeletedArchive``).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import re
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-from storage.archives.base import ArchiveStore, StoredArchive, check_key
+from storage.archives.base import ArchiveStore, DeletedArchive, DeletedVersion, StoredArchive, check_key
 from storage.archives.filestore import FileArchiveStore
 from storage.archives.s3store import S3ArchiveStore, S3Options
 from storage.archives.stream import ArchiveStream
@@ -27,6 +29,8 @@ from storage.errors import StorageError
 __all__ = [
     "ArchiveStore",
     "ArchiveStream",
+    "DeletedArchive",
+    "DeletedVersion",
     "FileArchiveStore",
     "S3ArchiveStore",
     "S3Options",

@@ -11,6 +11,10 @@ Every backend (``FileArchiveStore``, ``S3ArchiveStore``) promises:
   rather than adding a second copy.
 * **Measured.** The ``StoredArchive`` record carries the SHA-256 and byte count of
   exactly the bytes stored, computed while they streamed by.
+* **Deleted means gone.** ``delete_all_versions`` removes every version of the key the
+  backend keeps (every S3 object version and delete marker; the file, its directory
+  entry made durable, and any temporary file an interrupted write left), checks that
+  nothing is left, and says what it removed. A delete marker alone is not deletion.
 * **Plain errors.** Every failure is ``StorageError`` with a reason code; messages never
   hold credentials, signed URLs or personal data.
 
@@ -52,6 +56,34 @@ class StoredArchive:
     sha256_tagged: bool | None = None
 
 
+@dataclass(frozen=True)
+class DeletedVersion:
+    """One stored thing ``delete_all_versions`` removed.
+
+    ``version_id`` is the S3 version (``"null"`` in a bucket that never had versioning
+    on), None for a file. ``size`` is what the backend listed for it just before the
+    deletion (None for a delete marker, which holds no data).
+    """
+
+    version_id: str | None
+    size: int | None
+    delete_marker: bool = False
+    #: A temporary file an interrupted write left beside the archive (the file store).
+    partial: bool = False
+
+
+@dataclass(frozen=True)
+class DeletedArchive:
+    """What deleting an archive removed: empty ``versions`` when nothing was there any more."""
+
+    uri: str
+    versions: tuple[DeletedVersion, ...]
+
+    @property
+    def data_bytes(self) -> int:
+        return sum(version.size or 0 for version in self.versions)
+
+
 class ArchiveStore(Protocol):
     """Keeps archives under deterministic keys; see the module docstring for the promises."""
 
@@ -75,8 +107,18 @@ class ArchiveStore(Protocol):
         """A readable stream of the archive at ``uri``; ``StorageError("not_found")`` if absent."""
         ...
 
-    def delete(self, uri: str) -> None:
-        """Remove the archive at ``uri``; removing one that is already gone is not an error."""
+    def delete_all_versions(self, uri: str) -> DeletedArchive:
+        """Remove every version of the archive at ``uri`` and check none is left; what was removed.
+
+        Removing one that is already gone is not an error (``versions`` is empty). When a
+        version cannot be removed (an S3 object lock, a permission), the others are removed,
+        and ``StorageError`` says how many remain.
+        """
+        ...
+
+    def deletion_blocker(self) -> str | None:
+        """Why the backend's own configuration would refuse deletions (an S3 bucket's default
+        object lock retention), or None when nothing there stands in the way."""
         ...
 
 

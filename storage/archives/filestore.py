@@ -7,6 +7,10 @@ survives a power cut. On any failure the temporary file is removed before the er
 propagates. A process killed outright can leave a ``.part`` file behind; such files
 start with a dot and are never served.
 
+``delete_all_versions`` removes the file (and any ``.part`` file an interrupted write
+left for the same key) and fsyncs the directory, so the removal of the directory entry
+is as durable as its creation was; a file store keeps no older versions.
+
 The root directory must exist (``check`` says so when it does not); the store creates
 the per-provider directories beneath it. The file store keeps no object metadata: the
 database row holding the ``StoredArchive`` record is the evidence.
@@ -23,7 +27,7 @@ from pathlib import Path
 from typing import BinaryIO
 from urllib.parse import unquote, urlsplit
 
-from storage.archives.base import StoredArchive, check_key, check_metadata
+from storage.archives.base import DeletedArchive, DeletedVersion, StoredArchive, check_key, check_metadata
 from storage.clock import utcnow
 from storage.archives.stream import ArchiveStream
 from storage.errors import StorageError
@@ -73,15 +77,23 @@ class FileArchiveStore:
         except OSError as error:
             raise _storage_error(error, "open") from error
 
-    def delete(self, uri: str) -> None:
+    def delete_all_versions(self, uri: str) -> DeletedArchive:
+        """Remove the file and any temporary file an interrupted write left beside it, then fsync the
+        directory so that the removal of their entries survives a power cut; what was removed."""
         path = self._path(uri)
         try:
-            path.unlink(missing_ok=True)
-            _fsync_directory(path.parent)
-        except FileNotFoundError:
-            return
+            removed = [_unlink(leftover, partial=True) for leftover in _abandoned_parts(path)]
+            removed.append(_unlink(path, partial=False))
+            if path.parent.is_dir():
+                _fsync_directory(path.parent)
         except OSError as error:
             raise _storage_error(error, "delete") from error
+        if path.exists():
+            raise StorageError("unavailable", "archive file still exists after its deletion")
+        return DeletedArchive(uri=uri, versions=tuple(version for version in removed if version is not None))
+
+    def deletion_blocker(self) -> str | None:
+        return None
 
     def _require_root(self) -> None:
         if not self._root.is_dir():
@@ -127,8 +139,22 @@ def _remove_abandoned_parts(target: Path) -> None:
     Keys are deterministic and one key is written under one job lease at a time, so
     a temporary file for this key that exists now belongs to a dead attempt.
     """
-    for leftover in target.parent.glob(f".{target.name}.*.part"):
+    for leftover in _abandoned_parts(target):
         leftover.unlink(missing_ok=True)
+
+
+def _abandoned_parts(target: Path) -> list[Path]:
+    return sorted(target.parent.glob(f".{target.name}.*.part")) if target.parent.is_dir() else []
+
+
+def _unlink(path: Path, *, partial: bool) -> DeletedVersion | None:
+    """Remove ``path``; what it was (its size), or None when it was not there."""
+    try:
+        size = path.stat().st_size
+        path.unlink()
+    except FileNotFoundError:
+        return None
+    return DeletedVersion(version_id=None, size=size, partial=partial)
 
 
 def _copy(stream: ArchiveStream, file: BinaryIO) -> None:

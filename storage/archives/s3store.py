@@ -31,6 +31,13 @@ Versions. ``upload_fileobj`` returns nothing, so the store listens to its own cl
 ``VersionId`` S3 answered for that key (``None`` when the bucket is not versioned);
 ``head_object`` is the fallback when no answer was seen.
 
+Deletion. ``delete_all_versions`` lists every version and delete marker of the key and
+deletes each by its version id, then lists again to prove nothing is left: a plain
+``DeleteObject`` in a versioned bucket only hides the object behind a delete marker. A
+bucket whose object lock has a default retention refuses those deletions until each
+version's retention ends; ``deletion_blocker`` says so (start-up and ``/readyz``), and
+the store never asks S3 to bypass a governance retention.
+
 The bucket should carry this lifecycle rule, so that a multipart upload whose abort
 failed (S3 unreachable at that moment, the process killed) stops costing storage:
 
@@ -65,7 +72,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
-from storage.archives.base import StoredArchive, check_key, check_metadata
+from storage.archives.base import DeletedArchive, DeletedVersion, StoredArchive, check_key, check_metadata
 from storage.clock import utcnow
 from storage.archives.stream import ArchiveStream
 from storage.errors import StorageError
@@ -77,6 +84,9 @@ _MIN_PART = 5 * MiB  # S3's smallest part but the last
 _MAX_PART = 5 * 1024 * MiB
 _MAX_PRESIGN = 7 * 24 * 3600
 
+#: What S3 answers ``GetObjectLockConfiguration`` for a bucket without object lock (or an endpoint without it).
+_NO_OBJECT_LOCK_CODES = frozenset({"ObjectLockConfigurationNotFoundError", "NotImplemented"})
+_DELETE_BATCH = 1000  # DeleteObjects' limit
 _NOT_FOUND_CODES = frozenset({"NoSuchKey", "NoSuchVersion", "NotFound", "404"})
 _UNAVAILABLE_CODES = frozenset(
     {
@@ -203,12 +213,59 @@ class S3ArchiveStore:
         except (ClientError, BotoCoreError) as error:
             raise storage_error_from_boto(error, "get object") from error
 
-    def delete(self, uri: str) -> None:
-        """Delete the current object; in a versioned bucket this adds a delete marker."""
+    def delete_all_versions(self, uri: str) -> DeletedArchive:
+        """Delete every version and delete marker of exactly this key, then list it again: nothing may be left.
+
+        A plain ``DeleteObject`` in a versioned bucket only adds a delete marker and keeps
+        every byte, so the versions are listed (``ListObjectVersions``) and deleted by id
+        (``DeleteObjects``). Uploads an interrupted attempt left on the key are aborted too.
+        """
+        object_key = self._key_of(uri)
+        self._abort_earlier_uploads(object_key)
+        found = self._versions_of(object_key)
+        refused = self._delete_versions(object_key, found)
+        left = self._versions_of(object_key)
+        if refused or left:
+            raise _incomplete_deletion(object_key, found, left, refused)
+        return DeletedArchive(uri=uri, versions=tuple(found))
+
+    def deletion_blocker(self) -> str | None:
+        """The bucket's default object lock retention, described, or None when it has none."""
         try:
-            self._client.delete_object(Bucket=self._bucket, Key=self._key_of(uri))
+            answer = self._client.get_object_lock_configuration(Bucket=self._bucket)
+        except ClientError as error:
+            if _error_code(error) in _NO_OBJECT_LOCK_CODES:
+                return None
+            raise storage_error_from_boto(error, "get object lock configuration") from error
+        except BotoCoreError as error:
+            raise storage_error_from_boto(error, "get object lock configuration") from error
+        return describe_default_retention(answer.get("ObjectLockConfiguration") or {})
+
+    def _versions_of(self, object_key: str) -> list[DeletedVersion]:
+        """Every version and delete marker of exactly ``object_key`` (the listing's prefix matches longer keys too)."""
+        found: list[DeletedVersion] = []
+        try:
+            pages = self._client.get_paginator("list_object_versions").paginate(Bucket=self._bucket, Prefix=object_key)
+            for page in pages:
+                found += [DeletedVersion(v["VersionId"], v.get("Size")) for v in page.get("Versions", [])
+                          if v["Key"] == object_key]
+                found += [DeletedVersion(m["VersionId"], None, delete_marker=True)
+                          for m in page.get("DeleteMarkers", []) if m["Key"] == object_key]
         except (ClientError, BotoCoreError) as error:
-            raise storage_error_from_boto(error, "delete object") from error
+            raise storage_error_from_boto(error, "list object versions") from error
+        return found
+
+    def _delete_versions(self, object_key: str, versions: list[DeletedVersion]) -> list[str]:
+        """``DeleteObjects`` on each version id, 1,000 at a time; the error codes of the versions S3 refused."""
+        refused: list[str] = []
+        for start in range(0, len(versions), _DELETE_BATCH):
+            batch = [{"Key": object_key, "VersionId": v.version_id} for v in versions[start : start + _DELETE_BATCH]]
+            try:
+                answer = self._client.delete_objects(Bucket=self._bucket, Delete={"Objects": batch, "Quiet": True})
+            except (ClientError, BotoCoreError) as error:
+                raise storage_error_from_boto(error, "delete object versions") from error
+            refused += [_printable(str(e.get("Code", ""))) or "refused" for e in answer.get("Errors", [])]
+        return refused
 
     def _object_key(self, key: str) -> str:
         return f"{self._prefix}/{key}" if self._prefix else key
@@ -314,6 +371,36 @@ def _transfer_config(options: S3Options) -> TransferConfig:
     # Not a constructor keyword; it is what bounds a streamed upload's memory.
     config.max_in_memory_upload_chunks = options.max_in_memory_chunks
     return config
+
+
+def _incomplete_deletion(
+    object_key: str, found: list[DeletedVersion], left: list[DeletedVersion], refused: list[str]
+) -> StorageError:
+    """The error for versions S3 kept (logged with the ids it did delete, which no receipt will list)."""
+    kept = {version.version_id for version in left}
+    deleted = [version.version_id for version in found if version.version_id not in kept]
+    codes = sorted(set(refused))
+    log.warning("archive.delete_incomplete", extra={"archive_key": object_key, "deleted_versions": deleted,
+                                                    "left": len(left), "refused": codes})
+    because = f" (refused: {', '.join(codes)})" if codes else " (written during the deletion)"
+    return StorageError("misconfigured" if codes else "conflict",
+                        f"S3 kept {len(left)} of {len(found)} versions of the archive{because}")
+
+
+def describe_default_retention(configuration: Mapping[str, Any]) -> str | None:
+    """What a bucket's ``ObjectLockConfiguration`` means for deleting archives, or None when it has no default retention."""
+    retention = (configuration.get("Rule") or {}).get("DefaultRetention") or {}
+    if configuration.get("ObjectLockEnabled") != "Enabled" or not retention:
+        return None
+    days, years = retention.get("Days") or 0, retention.get("Years") or 0
+    period = f"{days} days" if days else f"{years} years"
+    mode = _printable(str(retention.get("Mode", ""))) or "unknown mode"
+    return (f"the bucket's default object lock retention ({mode}, {period}) protects every archive version for "
+            f"{period} after it is written: S3 refuses to delete it before then")
+
+
+def _error_code(error: ClientError) -> str:
+    return str(error.response.get("Error", {}).get("Code", ""))
 
 
 def storage_error_from_boto(error: ClientError | BotoCoreError, action: str) -> StorageError:

@@ -23,6 +23,8 @@ class Backend:
     store: ArchiveStore
     stored: Callable[[], list[str]]  # what a reader could find
     leftovers: Callable[[], list[str]]  # temporary files, incomplete multipart uploads
+    remaining: Callable[[], list[str]]  # everything kept at all: every file, every object version and delete marker
+    versioned: bool = False
 
 
 def file_backend(root: Path) -> Backend:
@@ -36,6 +38,7 @@ def file_backend(root: Path) -> Backend:
         store=FileArchiveStore(root),
         stored=lambda: [name for name in files("*") if not Path(name).name.startswith(".")],
         leftovers=lambda: files(".*"),
+        remaining=lambda: files("*"),
     )
 
 
@@ -49,13 +52,31 @@ def s3_backend(name: str, endpoint: S3Endpoint, *, options: S3Options = SMALL_PA
     def leftovers() -> list[str]:
         return [upload["Key"] for upload in client.list_multipart_uploads(Bucket=bucket).get("Uploads", [])]
 
+    def remaining() -> list[str]:
+        listing = client.list_object_versions(Bucket=bucket)
+        return sorted(f"{item['Key']}@{item['VersionId']}"
+                      for item in listing.get("Versions", []) + listing.get("DeleteMarkers", []))
+
     store = S3ArchiveStore(bucket, "evidence", options, client=client)
-    return Backend(name=name, store=store, stored=stored, leftovers=leftovers)
+    return Backend(name=name, store=store, stored=stored, leftovers=leftovers, remaining=remaining,
+                   versioned=versioned)
+
+
+def backend_named(request: pytest.FixtureRequest, name: str, tmp_path: Path) -> Backend:
+    """``file``, ``moto`` or ``seaweedfs``, each S3 one with ``-versioned`` for a bucket that keeps every version."""
+    if name == "file":
+        return file_backend(tmp_path / "archives")
+    server, _, versioned = name.partition("-")
+    endpoint: S3Endpoint = request.getfixturevalue("moto_s3" if server == "moto" else "seaweedfs")
+    return s3_backend(name, endpoint, versioned=bool(versioned))
 
 
 @pytest.fixture(params=["file", "moto", "seaweedfs"])
 def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
-    if request.param == "file":
-        return file_backend(tmp_path / "archives")
-    endpoint: S3Endpoint = request.getfixturevalue("moto_s3" if request.param == "moto" else "seaweedfs")
-    return s3_backend(request.param, endpoint)
+    return backend_named(request, request.param, tmp_path)
+
+
+@pytest.fixture(params=["file", "moto", "seaweedfs", "moto-versioned", "seaweedfs-versioned"])
+def any_backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
+    """Every backend, and the S3 ones with versioning on too: what deletion must remove differs."""
+    return backend_named(request, request.param, tmp_path)

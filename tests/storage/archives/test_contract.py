@@ -121,21 +121,49 @@ def test_putting_the_same_key_again_replaces_the_archive(backend: Backend) -> No
     assert read_back(backend, second.uri) == second_archive
 
 
-def test_delete_removes_the_archive_and_is_idempotent(backend: Backend) -> None:
-    stored = backend.store.put(KEY, stream_of(zips.zip_bytes()), metadata=METADATA)
-    backend.store.delete(stored.uri)
-    backend.store.delete(stored.uri)
-    assert backend.stored() == []
+def test_deleting_removes_every_version_kept_and_says_what_it_removed(any_backend: Backend) -> None:
+    first, second = zips.zip_bytes({"a.txt": b"first"}), zips.zip_bytes({"a.txt": b"the second attempt"})
+    any_backend.store.put(KEY, stream_of(first), metadata=METADATA)
+    stored = any_backend.store.put(KEY, stream_of(second), metadata=METADATA)
+    deleted = any_backend.store.delete_all_versions(stored.uri)
+    assert any_backend.remaining() == []
+    assert deleted.uri == stored.uri
+    kept = [len(first), len(second)] if any_backend.versioned else [len(second)]
+    assert sorted(version.size for version in deleted.versions) == sorted(kept)
+    assert not any(version.delete_marker or version.partial for version in deleted.versions)
     with pytest.raises(StorageError) as missing:
-        backend.store.open(stored.uri)
+        any_backend.store.open(stored.uri)
     assert missing.value.reason == "not_found"
+
+
+def test_deleting_again_removes_nothing_and_is_not_an_error(any_backend: Backend) -> None:
+    stored = any_backend.store.put(KEY, stream_of(zips.zip_bytes()), metadata=METADATA)
+    any_backend.store.delete_all_versions(stored.uri)
+    again = any_backend.store.delete_all_versions(stored.uri)
+    assert again.versions == () and again.data_bytes == 0
+    assert any_backend.remaining() == []
+
+
+def test_deleting_an_archive_leaves_keys_that_merely_start_alike(any_backend: Backend) -> None:
+    """S3 lists versions by prefix: ``x.zip.bak`` must not go with ``x.zip``."""
+    stored = any_backend.store.put(KEY, stream_of(zips.zip_bytes()), metadata=METADATA)
+    neighbour = any_backend.store.put(KEY + ".bak", stream_of(zips.empty_zip()), metadata=METADATA)
+    deleted = any_backend.store.delete_all_versions(stored.uri)
+    assert len(deleted.versions) == 1
+    assert read_back(any_backend, neighbour.uri) == zips.empty_zip()
+    assert any_backend.stored() == [("evidence/" if any_backend.name != "file" else "") + KEY + ".bak"]
+
+
+def test_nothing_in_a_plain_store_stands_in_the_way_of_deletion(any_backend: Backend) -> None:
+    assert any_backend.store.deletion_blocker() is None
 
 
 def test_a_uri_from_elsewhere_is_not_found(backend: Backend) -> None:
     for uri in ("s3://another-bucket/evidence/x.zip", "file:///etc/passwd", "https://example.com/x.zip"):
-        with pytest.raises(StorageError) as missing:
-            backend.store.open(uri)
-        assert missing.value.reason == "not_found"
+        for use in (backend.store.open, backend.store.delete_all_versions):
+            with pytest.raises(StorageError) as missing:
+                use(uri)
+            assert missing.value.reason == "not_found"
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from storage.archives import ArchiveStream, FileArchiveStore
+from storage.archives import ArchiveStream, FileArchiveStore, filestore
 from storage.errors import StorageError
 from tests.support import zips
 
@@ -74,3 +74,30 @@ def test_uris_cannot_climb_out_of_the_root(tmp_path: Path) -> None:
 
 def test_the_file_store_signs_no_urls(tmp_path: Path) -> None:
     assert FileArchiveStore(tmp_path).presigned_url((tmp_path / KEY).as_uri(), 60) is None
+
+
+def test_deleting_removes_what_an_interrupted_write_left_too(tmp_path: Path) -> None:
+    """A worker killed mid-write leaves a hidden ``.part`` file of the same archive: personal data all the same."""
+    store = FileArchiveStore(tmp_path)
+    stored = store.put(KEY, ArchiveStream(io.BytesIO(zips.zip_bytes()), max_bytes=1 << 20), metadata={})
+    half = zips.zip_bytes()[:100]
+    (tmp_path / "messagebird" / ".req-7.zip.k1ll3d.part").write_bytes(half)
+    deleted = store.delete_all_versions(stored.uri)
+    assert sorted((v.size, v.partial) for v in deleted.versions) == [(len(half), True), (len(zips.zip_bytes()), False)]
+    assert list((tmp_path / "messagebird").iterdir()) == []
+
+
+def test_the_directory_is_synced_after_the_file_is_gone(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The removal of the directory entry is made durable, as its creation was."""
+    store = FileArchiveStore(tmp_path)
+    stored = store.put(KEY, ArchiveStream(io.BytesIO(zips.zip_bytes()), max_bytes=1 << 20), metadata={})
+    synced: list[tuple[Path, bool]] = []
+    original = filestore._fsync_directory
+
+    def recording(directory: Path) -> None:
+        synced.append((directory, (tmp_path / KEY).exists()))
+        original(directory)
+
+    monkeypatch.setattr(filestore, "_fsync_directory", recording)
+    store.delete_all_versions(stored.uri)
+    assert synced == [(tmp_path / "messagebird", False)]

@@ -7,13 +7,14 @@ import io
 import logging
 import socket
 import time
+import uuid
 
 import pytest
 import requests
 from botocore.exceptions import ClientError, EndpointConnectionError, NoCredentialsError, ReadTimeoutError
 
 from storage.archives import ArchiveStream, S3ArchiveStore, S3Options
-from storage.archives.s3store import _transfer_config, default_client, storage_error_from_boto
+from storage.archives.s3store import _transfer_config, default_client, describe_default_retention, storage_error_from_boto
 from storage.errors import StorageError
 from tests.storage.archives.conftest import SMALL_PARTS, MiB
 from tests.support import zips
@@ -223,3 +224,79 @@ def test_options_that_cannot_work_are_misconfigured(options: dict) -> None:
     with pytest.raises(StorageError) as refused:
         S3Options(**options)
     assert refused.value.reason == "misconfigured"
+
+
+@pytest.mark.parametrize("server", ["moto_s3", "seaweedfs"])
+def test_a_delete_marker_hides_the_versions_and_deletion_removes_both(request: pytest.FixtureRequest, server: str) -> None:
+    """A plain DeleteObject in a versioned bucket keeps every byte behind a marker: not deletion."""
+    endpoint: S3Endpoint = request.getfixturevalue(server)
+    store, bucket = store_on(endpoint, versioned=True)
+    client = endpoint.client()
+    stored = store.put(KEY, ArchiveStream(io.BytesIO(zips.zip_bytes()), max_bytes=MiB), metadata=METADATA)
+    client.delete_object(Bucket=bucket, Key="evidence/" + KEY)
+    assert client.list_object_versions(Bucket=bucket)["Versions"][0]["VersionId"] == stored.version_id
+    deleted = store.delete_all_versions(stored.uri)
+    assert sorted((v.delete_marker, v.size) for v in deleted.versions) == [(False, stored.size), (True, None)]
+    assert stored.version_id in {v.version_id for v in deleted.versions}
+    listing = client.list_object_versions(Bucket=bucket)
+    assert listing.get("Versions", []) == [] and listing.get("DeleteMarkers", []) == []
+
+
+@pytest.mark.parametrize("server", ["moto_s3", "seaweedfs"])
+def test_an_upload_left_on_the_key_goes_with_the_archive(request: pytest.FixtureRequest, server: str) -> None:
+    endpoint: S3Endpoint = request.getfixturevalue(server)
+    store, bucket = store_on(endpoint)
+    client = endpoint.client()
+    stored = store.put(KEY, ArchiveStream(io.BytesIO(zips.zip_bytes()), max_bytes=MiB), metadata=METADATA)
+    client.create_multipart_upload(Bucket=bucket, Key="evidence/" + KEY)
+    store.delete_all_versions(stored.uri)
+    assert client.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
+
+
+def locked_bucket(endpoint: S3Endpoint, mode: str = "GOVERNANCE") -> str:
+    bucket = f"locked-{uuid.uuid4().hex[:12]}"
+    client = endpoint.client()
+    client.create_bucket(Bucket=bucket, ObjectLockEnabledForBucket=True)
+    client.put_object_lock_configuration(Bucket=bucket, ObjectLockConfiguration={
+        "ObjectLockEnabled": "Enabled", "Rule": {"DefaultRetention": {"Mode": mode, "Days": 1}}})
+    return bucket
+
+
+@pytest.mark.parametrize("server", ["moto_s3", "seaweedfs"])
+def test_a_default_object_lock_retention_is_named_and_its_refusal_keeps_the_receipt_unwritten(
+    request: pytest.FixtureRequest, server: str
+) -> None:
+    endpoint: S3Endpoint = request.getfixturevalue(server)
+    bucket = locked_bucket(endpoint)
+    store = S3ArchiveStore(bucket, "evidence", SMALL_PARTS, client=endpoint.client())
+    blocker = store.deletion_blocker()
+    assert blocker is not None and "GOVERNANCE, 1 days" in blocker and "refuses to delete" in blocker
+    stored = store.put(KEY, ArchiveStream(io.BytesIO(zips.zip_bytes()), max_bytes=MiB), metadata=METADATA)
+    with pytest.raises(StorageError) as refused:
+        store.delete_all_versions(stored.uri)
+    assert refused.value.reason == "misconfigured"
+    assert refused.value.message == "S3 kept 1 of 1 versions of the archive (refused: AccessDenied)"
+    with store.open(stored.uri) as kept:
+        assert kept.read() == zips.zip_bytes()
+
+
+@pytest.mark.parametrize("server", ["moto_s3", "seaweedfs"])
+def test_a_bucket_without_object_lock_blocks_nothing(request: pytest.FixtureRequest, server: str) -> None:
+    store, _ = store_on(request.getfixturevalue(server), versioned=True)
+    assert store.deletion_blocker() is None
+
+
+@pytest.mark.parametrize(
+    ("configuration", "described"),
+    [
+        ({}, None),
+        ({"ObjectLockEnabled": "Enabled"}, None),
+        ({"ObjectLockEnabled": "Enabled", "Rule": {"DefaultRetention": {"Mode": "COMPLIANCE", "Years": 7}}},
+         "(COMPLIANCE, 7 years)"),
+        ({"ObjectLockEnabled": "Enabled", "Rule": {"DefaultRetention": {"Mode": "GOVERNANCE", "Days": 30, "Years": 0}}},
+         "(GOVERNANCE, 30 days)"),
+    ],
+)
+def test_object_lock_configurations_are_described_by_what_they_do_to_deletion(configuration, described) -> None:
+    answer = describe_default_retention(configuration)
+    assert answer == described if described is None else described in answer
