@@ -37,18 +37,24 @@ class ConnectionDeadlines:
         self._armed: dict[Any, float] = {}
         self._lock = threading.Lock()
         self._watching_in: int | None = None
-        self.shut_down = 0  # connections shut for outliving their deadline, for tests and curiosity
+        self.shut_down = 0  # connections shut for outliving their deadline
 
     def arm(self, dbapi_connection: Any, seconds: float) -> None:
         deadline = time.monotonic() + seconds
         with self._lock:
             self._armed[dbapi_connection] = deadline
-            if self._watching_in != os.getpid():  # the first call, or the first in a forked child
+            if self._watching_in is None:
                 self._start_watching()
 
     def disarm(self, dbapi_connection: Any) -> None:
         with self._lock:
             self._armed.pop(dbapi_connection, None)
+
+    def forget_parent(self) -> None:
+        """In a forked child: the parent's deadlines, its thread and the state of its lock are not ours."""
+        self._lock = threading.Lock()
+        self._armed = {}
+        self._watching_in = None
 
     def _start_watching(self) -> None:
         self._watching_in = os.getpid()
@@ -80,6 +86,7 @@ def _shut_down(dbapi_connection: Any) -> int:
 
 #: One watch thread for every engine of the process.
 DEADLINES = ConnectionDeadlines()
+os.register_at_fork(after_in_child=DEADLINES.forget_parent)
 
 
 class BoundedConnection(psycopg.Connection):

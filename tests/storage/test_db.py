@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
-from storage.connection_deadlines import TICK_SECONDS
+from storage.connection_deadlines import DEADLINES, TICK_SECONDS
 from storage.db import CLIENT_GRACE_SECONDS, Database, postgres_connect_args
 from storage.errors import StorageError
 
@@ -75,13 +75,16 @@ def test_a_call_on_a_frozen_server_fails_within_its_bound_and_the_thaw_heals_the
     database, proxy = through_proxy
     database.ping()  # a pooled connection, open before the freeze
     proxy.freeze()
+    shut_before = DEADLINES.shut_down
     on_open_connection, error = _seconds_to_fail(database.ping)
+    shut_by_its_deadline = DEADLINES.shut_down - shut_before
     on_new_connection, second = _seconds_to_fail(database.ping)
     proxy.thaw()
     began = time.monotonic()
     database.ping()
     assert (error.reason, second.reason) == ("unavailable", "unavailable")
     assert TIMEOUT <= on_open_connection < CALL_BOUND + SLACK, on_open_connection
+    assert shut_by_its_deadline == 1, "the client's deadline ended the call, not anything else"
     assert on_new_connection < TIMEOUT + SLACK, on_new_connection  # libpq's connect timeout
     assert time.monotonic() - began < 1, "the first call after the thaw is answered at once"
 
