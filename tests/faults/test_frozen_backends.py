@@ -273,6 +273,7 @@ def test_frozen_database_and_replay_cache_get_bounded_answers_and_lose_nothing(
               for i in range(ARCHIVES)}  # fmt: skip
     urls = {rid: https_server.route(f"/{rid}.zip", body, stall_after=MiB, stall=3.0) for rid, body in bodies.items()}
     host = urls[next(iter(urls))].split("/")[2]
+    app_env = {**app_env, "DATABASE_TIMEOUT_SECONDS": str(TIMEOUT)}
     database_env = {**app_env, "WORKER_POLL_SECONDS": "0.5", "WORKER_LEASE_SECONDS": "10",
                     "ARCHIVE_ALLOWED_HOSTS": host, "ARCHIVE_PRIVATE_HOSTS": host,
                     "REQUESTS_CA_BUNDLE": https_server.ca_bundle}  # fmt: skip
