@@ -360,6 +360,7 @@ class Settings:
     smtp_url: str | None
     notify_email_to: tuple[str, ...]
     notify_email_from: str | None
+    console_session_minutes: int
 
     def redacted(self) -> dict[str, Any]:
         """The settings as a dict with every secret replaced, fit for a log line."""
@@ -458,6 +459,8 @@ def _declared() -> dict[str, _Setting]:
         "SMTP_URL": _Setting(_optional_smtp_url, None),
         "NOTIFY_EMAIL_TO": _Setting(_email_addresses, ()),
         "NOTIFY_EMAIL_FROM": _Setting(_email_address, None),
+        # The ops console (receiver/web/console): how long a sign-in lasts before the operator signs in again.
+        "CONSOLE_SESSION_MINUTES": _Setting(_int_at_least(1), 60),
     }
 
 

@@ -110,6 +110,28 @@ def request_states(session: Session, case_ids: Collection[str]) -> dict[str, lis
     return found
 
 
+@dataclass(frozen=True)
+class Progress:
+    """Where one processor request of a case stands: which processor, which kind, which state."""
+
+    request_id: str
+    provider: str
+    kind: str
+    state: str
+
+
+def request_progress(session: Session, case_ids: Collection[str]) -> dict[str, list[Progress]]:
+    """Each case's requests as ``Progress``, oldest first, for the cases of one page."""
+    found: dict[str, list[Progress]] = defaultdict(list)
+    if case_ids:
+        columns = (ProcessorRequest.case_id, ProcessorRequest.id, ProcessorRequest.provider, ProcessorRequest.kind,
+                   ProcessorRequest.state)
+        statement = select(*columns).where(ProcessorRequest.case_id.in_(case_ids))
+        for case_id, *progress in session.execute(statement.order_by(ProcessorRequest.created_at, ProcessorRequest.id)):
+            found[case_id].append(Progress(*progress))
+    return found
+
+
 def add_request(session: Session, case_id: str, request: ProcessorRequest, *, actor: str | None) -> None:
     """Make ``request`` part of the case, which must exist and be open; its history says so.
 
@@ -232,6 +254,8 @@ class CaseFilter:
     due_before: dt.date | None = None
     right: str | None = None
     jurisdiction: str | None = None
+    #: Part of the ``subjectRef``, in any case (the console's search).
+    subject_ref_contains: str | None = None
 
 
 @dataclass(frozen=True)
@@ -273,6 +297,8 @@ def _filters(wanted: CaseFilter, *, today: dt.date, margin_days: int) -> list[Co
         filters.append(Case.right == wanted.right)
     if wanted.jurisdiction is not None:
         filters.append(Case.jurisdiction == wanted.jurisdiction)
+    if wanted.subject_ref_contains:
+        filters.append(func.lower(Case.subject_ref).contains(wanted.subject_ref_contains.lower(), autoescape=True))
     return filters
 
 

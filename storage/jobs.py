@@ -255,6 +255,15 @@ def queue_stats(session: Session) -> QueueStats:
     return QueueStats(depth, oldest)
 
 
+def last_ended(connection: Connection, kind: str) -> Job | None:
+    """The job of ``kind`` that ended last, done or failed (detached: read only), or None: the last reconciliation."""
+    row = connection.execute(
+        select(Job.__table__).where(Job.kind == kind, Job.state.in_([DONE, FAILED]))
+        .order_by(Job.updated_at.desc(), Job.id.desc()).limit(1)
+    ).first()
+    return Job(**row._mapping) if row is not None else None
+
+
 def _update_held(session: Session, job: ClaimedJob, **values: object) -> bool:
     result = session.execute(
         update(Job)

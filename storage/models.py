@@ -349,3 +349,19 @@ class NotificationDelivery(Base):
     __table_args__ = (
         Index("ix_notification_deliveries_notification_channel", "notification_id", "channel", unique=True),
     )
+
+
+class ConsoleSession(Base):
+    """A signed-in operator of the ops console. The cookie holds the session id; only its SHA-256 is stored.
+
+    A session ends at ``expires_at`` (``CONSOLE_SESSION_MINUTES`` after sign-in), at sign-out,
+    or when the token it was opened with is revoked.
+    """
+
+    __tablename__ = "console_sessions"
+
+    id_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    operator: Mapped[str] = mapped_column(String(64), index=True)
+    role: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True)
