@@ -23,6 +23,11 @@ Host patterns: ``files.example.com`` (the scheme's default port only),
 ``files.example.com:8443``, ``*.example.com`` (any subdomain, not the apex, default
 port) or ``*.example.com:8443``; IPv6 literals as ``[2001:db8::1]:8443``.
 
+Notifications go out under the same rules: ``post_checked`` sends one POST (a
+webhook) through the same checks and pinning, following no redirect, and
+``pinned_address`` resolves and checks a host for a connection made elsewhere (an
+SMTP server), each under a policy of its own (``NOTIFY_PRIVATE_HOSTS``).
+
 Every failure is ``FetchError`` with a ``reason`` (a fixed word, ``http_<status>`` for
 an answer other than 200) and a ``retryable`` flag. An archive URL is a bearer secret,
 in its path as much as in its query, so a ``FetchError`` knows only the URL's origin
@@ -54,7 +59,10 @@ from urllib3.util.connection import allowed_gai_family  # type: ignore[attr-defi
 from receiver.observability.redaction import describe_url
 
 USER_AGENT = "gdpr-callback-receiver/0.1 (archive download)"
-_DEFAULT_PORTS = {"https": 443, "http": 80}
+NOTIFY_USER_AGENT = "gdpr-callback-receiver/0.1 (notification)"
+_DEFAULT_PORTS = {"https": 443, "http": 80, "smtp": 25, "smtps": 465}
+_ARCHIVE_HEADERS = {"Accept-Encoding": "identity",
+                    "Accept": "application/zip, application/octet-stream;q=0.9, */*;q=0.1"}
 _HOST_PATTERN = re.compile(r"(?P<host>\*\.[a-z0-9.-]+|[a-z0-9.-]+|\[[0-9a-f:.]+\])(?::(?P<port>[0-9]{1,5}))?")
 _WORD = re.compile(r"[A-Za-z0-9_]{1,40}")
 
@@ -154,6 +162,51 @@ def open_archive(url: str, policy: FetchPolicy, *, environ: Mapping[str, str] = 
             response.close()
 
 
+def post_checked(
+    url: str, body: bytes, headers: Mapping[str, str], policy: FetchPolicy, *, environ: Mapping[str, str] = os.environ
+) -> int:
+    """POST ``body`` to ``url`` under ``policy``'s checks (scheme, host, the pinned address); the answer's status.
+
+    A redirect is not followed: it is answered as its status, like any other answer
+    that is not a success.
+    """
+    with _session(policy, user_agent=NOTIFY_USER_AGENT) as session:
+        request = _checked_request(session, url, policy, method="POST", headers=headers, data=body)
+        response = _send(session, request, policy, verify=_ca_bundle(policy, environ))
+        response.close()
+        return response.status_code
+
+
+def pinned_address(
+    scheme: str, hostname: str, port: int, policy: FetchPolicy
+) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+    """The one address ``hostname`` resolves to, if ``policy`` lets us connect to it: connect to exactly that one.
+
+    ``FetchError`` ``dns`` when the name does not resolve, ``address_not_allowed`` (the
+    address class as its detail) when the address is refused.
+    """
+    origin = f"{scheme}://{hostname}:{port}"
+    try:
+        address = resolve_once(hostname, port)
+    except _NameNotResolved:
+        raise FetchError("dns", origin, retryable=True) from None
+    refused = _refusal(scheme, hostname, port, address, policy)
+    if refused is not None:
+        raise FetchError("address_not_allowed", origin, retryable=False, detail=refused)
+    return address
+
+
+def _refusal(
+    scheme: str, hostname: str, port: int, address: ipaddress.IPv4Address | ipaddress.IPv6Address, policy: FetchPolicy
+) -> str | None:
+    """Why ``address`` (what ``hostname`` resolved to) must not be connected to under ``policy``, or None."""
+    refused = classify_address(address)
+    may_be_private = host_matches(scheme, hostname, port, policy.private_hosts)
+    if refused is not None and not (may_be_private and refused in PRIVATE_ADDRESS_CLASSES):
+        return refused
+    return None
+
+
 def classify_address(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str | None:
     """Why an address must not be connected to (``"loopback"``, ``"private"``...), or ``None``."""
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
@@ -226,10 +279,8 @@ class _PinnedAddressAdapter(HTTPAdapter):
     def _checked_address(self, scheme: str, hostname: str, port: int | None) -> str:
         """The one address ``hostname`` resolves to, as urllib3 takes it, if the policy lets us connect to it."""
         address = resolve_once(hostname, port)
-        refused = classify_address(address)
-        default_port = port or _DEFAULT_PORTS.get(scheme, 0)
-        may_be_private = host_matches(scheme, hostname, default_port, self._policy.private_hosts)
-        if refused is not None and not (may_be_private and refused in PRIVATE_ADDRESS_CLASSES):
+        refused = _refusal(scheme, hostname, port or _DEFAULT_PORTS.get(scheme, 0), address, self._policy)
+        if refused is not None:
             raise _AddressRefused(refused)
         return f"[{address}]" if address.version == 6 else str(address)
 
@@ -243,13 +294,13 @@ def resolve_once(hostname: str, port: int | None) -> ipaddress.IPv4Address | ipa
     return ipaddress.ip_address(answers[0][4][0])
 
 
-def _session(policy: FetchPolicy) -> HTTPSession:
+def _session(policy: FetchPolicy, *, user_agent: str = USER_AGENT) -> HTTPSession:
     config = Config(
         ip_filter_enable=False,  # the adapters below resolve, check and pin every host themselves
         ip_filter_allow_loopback_ips=False,
         never_redirect=True,  # hops are followed, and checked, by _follow_redirects
         default_timeout=(policy.connect_timeout, policy.read_timeout),
-        user_agent_override=USER_AGENT,
+        user_agent_override=user_agent,
     )
     session = HTTPSession(config)
     session.trust_env = False
@@ -275,11 +326,14 @@ def _follow_redirects(session: HTTPSession, url: str, policy: FetchPolicy, *, ve
     raise FetchError("redirect_refused", url, retryable=False, detail="too_many_redirects")
 
 
-def _checked_request(session: HTTPSession, url: str, policy: FetchPolicy) -> requests.PreparedRequest:
-    """The prepared GET for ``url``, refused before any connection if the URL is not allowed."""
-    headers = {"Accept-Encoding": "identity", "Accept": "application/zip, application/octet-stream;q=0.9, */*;q=0.1"}
+def _checked_request(
+    session: HTTPSession, url: str, policy: FetchPolicy, *, method: str = "GET",
+    headers: Mapping[str, str] = _ARCHIVE_HEADERS, data: bytes | None = None,
+) -> requests.PreparedRequest:
+    """The prepared request for ``url`` (an archive's GET by default), refused before any connection if the URL is
+    not allowed."""
     try:
-        request = session.prepare_request(requests.Request("GET", url, headers=headers))
+        request = session.prepare_request(requests.Request(method, url, headers=dict(headers), data=data))
     except (requests.RequestException, ValueError) as error:
         raise FetchError("bad_url", url, retryable=False, detail=type(error).__name__) from None
     prepared = request.url or ""

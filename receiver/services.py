@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from receiver.fetching import FetchPolicy, host_pattern_problems
+from receiver.notifications import Notifiers, build_notifiers
 from receiver.providers.clients import ProviderClients, build_provider_clients
 from settings import ConfigError, Settings, load_settings
 from storage.archives import ArchiveStore, S3Options, open_archive_store
@@ -26,6 +27,8 @@ class Services:
     fetch_policy: FetchPolicy
     providers: ProviderClients
     refusal_samples: RefusalSamples
+    #: Where the deadline check's notifications go (none configured: no check runs).
+    notifiers: Notifiers = field(default_factory=Notifiers)
 
     def readiness_probes(self) -> dict[str, Callable[[], None]]:
         probes: dict[str, Callable[[], None]] = {"database": self.database.ping, "archive_store": self.archive_store.check}
@@ -54,6 +57,7 @@ def build_services(settings: Settings) -> Services:
         fetch_policy=policy,
         providers=build_provider_clients(settings),
         refusal_samples=RefusalSamples(database, cap=settings.refusal_sample_cap),
+        notifiers=build_notifiers(settings),
     )
 
 

@@ -21,6 +21,7 @@ pytest_plugins = [
     "tests.support.processes",
     "tests.support.tcp_proxy",
     "tests.support.simulators",
+    "tests.support.smtp_server",
 ]
 
 PUBLIC_URL = "https://hooks.example.test"

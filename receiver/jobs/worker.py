@@ -51,12 +51,12 @@ from types import FrameType
 from sqlalchemy.orm import Session
 
 from receiver.backoff import backoff_seconds
-from receiver.jobs import archive, reconcile, voodoosms_poll
+from receiver.jobs import archive, deadline_check, notify, reconcile, voodoosms_poll
 from receiver.jobs.contract import Handler, JobContext, JobFailure, JobInterrupted, stack_of, unexpected_failure
 from receiver.observability.logs import get_logger
 from receiver.observability.metrics import JOB_OUTCOMES
 from receiver.services import Services
-from storage import jobs, lifecycle, registry
+from storage import jobs, lifecycle, notifications, registry
 from storage.clock import utcnow
 from storage.errors import StorageError
 from storage.jobs import ClaimedJob
@@ -73,6 +73,8 @@ def default_handlers() -> dict[str, Handler]:
         jobs.ARCHIVE: archive.archive_job,
         jobs.RECONCILE: reconcile.reconcile_job,
         jobs.VOODOOSMS_POLL: voodoosms_poll.voodoosms_poll_job,
+        deadline_check.DEADLINE_CHECK: deadline_check.deadline_check_job,
+        notifications.NOTIFY: notify.notify_job,
     }
 
 
@@ -106,13 +108,16 @@ class Worker:
         self._stop.set()
 
     def _schedule_periodic_jobs(self) -> None:
-        """Queue the MessageBird reconciliation if this worker runs it and none is queued."""
-        if jobs.RECONCILE not in self.handlers:
-            return
-        try:
-            reconcile.schedule_reconciliation(self.services)
-        except StorageError as error:
-            log.warning("reconcile.schedule_failed", reason=error.reason)
+        """Queue each periodic job this worker runs (reconciliation, the deadline check) unless one is queued."""
+        periodic = {jobs.RECONCILE: reconcile.schedule_reconciliation,
+                    deadline_check.DEADLINE_CHECK: deadline_check.schedule_deadline_check}
+        for kind, schedule in periodic.items():
+            if kind not in self.handlers:
+                continue
+            try:
+                schedule(self.services)
+            except StorageError as error:
+                log.warning(f"{kind}.schedule_failed", reason=error.reason)
 
     def _install_signal_handlers(self) -> None:
         if threading.current_thread() is not threading.main_thread():

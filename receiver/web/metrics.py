@@ -19,4 +19,5 @@ blueprint = Blueprint("metrics", __name__)
 @blueprint.get("/metrics")
 def metrics() -> Response:
     authorise(METRICS)
-    return Response(generate_latest(registry_for(services().database)), mimetype=CONTENT_TYPE_LATEST)
+    registry = registry_for(services().database, margin_days=services().settings.processor_margin_days)
+    return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)

@@ -5,9 +5,10 @@ Tests script what a path answers with ``server.route(path, ...)``: a body (bytes
 a redirect ``location``, extra headers such as ``Content-Encoding``, a delay before the
 headers, a stall part-way through the body, or a body cut short of its
 ``Content-Length``. The server counts TCP connections and records request paths, so a
-test can assert that nothing connected at all. Pass ``server.ca_bundle`` as
-``FetchPolicy.ca_bundle``; the certificate covers ``localhost``, ``127.0.0.1``, ``::1``
-and ``files.test`` / ``*.files.test``.
+test can assert that nothing connected at all. A POST (a webhook) is answered with the
+route's next status and an empty body, and kept whole in ``posts`` (path, headers,
+body). Pass ``server.ca_bundle`` as ``FetchPolicy.ca_bundle``; the certificate covers
+``localhost``, ``127.0.0.1``, ``::1`` and ``files.test`` / ``*.files.test``.
 
 Fixtures: ``https_server_session`` (one per test session) and ``https_server`` (the
 same server with its script and counters reset for each test); ``http_server`` is the
@@ -87,6 +88,19 @@ class _Handler(BaseHTTPRequestHandler):
         self._answer_headers(status, {**headers, "Content-Length": str(route.length())})
         self._send_body(route)
 
+    def do_POST(self) -> None:  # noqa: N802 - the stdlib's name
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self.server.seen(self.path, dict(self.headers))
+        route = self.server.routes.get(self.path.split("?", 1)[0])
+        status = 404 if route is None else route.next_status()
+        if route is not None:
+            time.sleep(route.delay)
+        self.server.posted(self.path, dict(self.headers), body)
+        headers = {"Content-Length": "0"}
+        if route is not None and route.location is not None and 300 <= status < 400:
+            headers["Location"] = route.location
+        self._answer_headers(status, headers)
+
     def _answer_headers(self, status: int, headers: dict[str, str]) -> None:
         self.send_response(status)
         for name, value in headers.items():
@@ -131,6 +145,7 @@ class _Server(ThreadingHTTPServer):
         self.routes: dict[str, Route] = {}
         self.connections = 0
         self.requests: list[tuple[str, dict[str, str]]] = []
+        self.posts: list[tuple[str, dict[str, str], bytes]] = []
         self._lock = threading.Lock()
 
     def get_request(self) -> tuple[socket.socket, object]:
@@ -157,6 +172,10 @@ class _Server(ThreadingHTTPServer):
     def seen(self, path: str, headers: dict[str, str]) -> None:
         with self._lock:
             self.requests.append((path, headers))
+
+    def posted(self, path: str, headers: dict[str, str], body: bytes) -> None:
+        with self._lock:
+            self.posts.append((path, headers, body))
 
 
 class ArchiveServer:
@@ -191,9 +210,15 @@ class ArchiveServer:
     def requests(self) -> list[tuple[str, dict[str, str]]]:
         return list(self._server.requests)
 
+    @property
+    def posts(self) -> list[tuple[str, dict[str, str], bytes]]:
+        """Every POST received: its path (with the query), headers and body."""
+        return list(self._server.posts)
+
     def reset(self) -> None:
         self._server.routes.clear()
         self._server.requests.clear()
+        self._server.posts.clear()
         self._server.connections = 0
 
     def close(self) -> None:
