@@ -58,7 +58,8 @@ def queued_archive_jobs(database_url: str) -> dict[str, int]:
 def test_workers_killed_mid_request_lose_no_acknowledged_callback(launcher, app_env, signer, report):
     """Invariant: every 200 the sender got has its durable row, and an accepted request moved on
     (a GET with an archive URL has exactly one archive job); no request is accepted twice, even
-    though the sender re-signs and resends whatever got no answer or a 5xx; a replay is refused."""
+    though the sender re-signs and resends whatever got no answer or a 5xx; a resend of an accepted
+    delivery is answered duplicate and records nothing."""
     kinds = {f"kill-{i:04d}": GET_KIND if i % 3 == 0 else DELETE_KIND for i in range(CALLBACKS)}
     gets = [rid for rid, kind in kinds.items() if kind == GET_KIND]
     register_requests(app_env["DATABASE_URL"], secret_key=app_env["SECRET_KEY"],
@@ -87,4 +88,4 @@ def test_workers_killed_mid_request_lose_no_acknowledged_callback(launcher, app_
         a.delivery.request_id for a in first if a.retryable}, counts
     assert audit.accepted == CALLBACKS, counts
     assert jobs == dict.fromkeys(gets, 1), f"archive jobs per GET request: {counts}"
-    assert {a.status for a in replays} == {401}, counts
+    assert {a.verdict for a in replays} == {"duplicate"}, counts
