@@ -13,6 +13,7 @@ from __future__ import annotations
 from flask import Flask
 
 from receiver.web import admin, cases, health, metrics, refusals, webhooks
+from receiver.web.console import register_console
 from receiver.web.context import register_request_context
 from receiver.web.errors import register_errorhandlers
 
@@ -27,3 +28,4 @@ def register_web(app: Flask) -> None:
     register_request_context(app)
     register_errorhandlers(app)
     refusals.register_refusal_limits(app, app.extensions["services"].settings)
+    register_console(app)

@@ -1,0 +1,111 @@
+"""The console's forms: fields and their labels, the CSRF token, and the documents they become.
+
+The rules of what is valid live once, in the use cases' pydantic documents
+(``receiver.usecases.documents``): a form here only carries what was typed. A
+form becomes the same JSON document the API takes (``document()``), and a use
+case's refusal comes back to the field it names (``show_refusal``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from flask_wtf import FlaskForm
+from pydantic.alias_generators import to_camel
+from wtforms import BooleanField, SelectChoice, DateField, HiddenField, PasswordField, SelectField, StringField, TextAreaField
+from wtforms.fields.core import Field
+
+from receiver.usecases.documents import MESSAGEBIRD_FIELDS
+from receiver.usecases.errors import UseCaseError
+from storage.cases import JURISDICTIONS, RIGHTS
+
+KINDS = [
+    SelectChoice("KIND_PERSONAL_GET", "Access: the data held about a value (KIND_PERSONAL_GET)"),
+    SelectChoice("KIND_PERSONAL_DELETE", "Erasure: delete the data held about a value (KIND_PERSONAL_DELETE)"),
+    SelectChoice("KIND_USER_GET", "Access: the account's own data (KIND_USER_GET)"),
+    SelectChoice("KIND_USER_DELETE", "Erasure: the account's own data (KIND_USER_DELETE)"),
+]
+
+
+def _today() -> dt.date:
+    return dt.datetime.now(dt.UTC).date()
+
+
+class DocumentForm(FlaskForm):
+    """A form whose fields are a use case's document; ``wire`` renames a field where the document differs."""
+
+    wire: dict[str, str] = {}
+
+    def document(self) -> dict[str, Any]:
+        """The typed values as the API's JSON document: camelCase names, dates as ISO text, blanks left out."""
+        document: dict[str, Any] = {}
+        for field in self:
+            if field.short_name == "csrf_token" or field.data in (None, ""):
+                continue
+            value = field.data.isoformat() if isinstance(field.data, dt.date) else field.data
+            document[self.wire.get(field.short_name, to_camel(field.short_name))] = value
+        return document
+
+    def show_refusal(self, refused: UseCaseError) -> None:
+        """Put the use case's description on the field it names, or above the form."""
+        named = {self.wire.get(field.short_name, to_camel(field.short_name)): field for field in self}
+        field: Field | None = named.get(refused.parameter or "")
+        if field is not None:
+            field.errors = [*field.errors, refused.description]
+        else:
+            self.form_errors.append(refused.description)
+
+
+class SignInForm(FlaskForm):
+    token = PasswordField("API token", render_kw={"autocomplete": "current-password", "spellcheck": "false"})
+    next = HiddenField()
+
+
+class CaseForm(DocumentForm):
+    subject_ref = StringField("Subject reference", description="Your ticket or reference; never an e-mail address or "
+                              "phone number.")
+    right = SelectField("Right", choices=[SelectChoice(r, r.capitalize()) for r in RIGHTS])
+    received_on = DateField("Received on", default=_today)
+    jurisdiction = SelectField("Jurisdiction", choices=[SelectChoice(j) for j in JURISDICTIONS], default="UK")
+    clock_starts_on = DateField("Clock starts on (UK only)", description="The latest of receipt, identity confirmed "
+                                "and fee paid, when later than receipt.")
+    notes = TextAreaField("Notes")
+
+
+class ExtendForm(DocumentForm):
+    reason = TextAreaField("Reason given to the data subject")
+    informed_on = DateField("Subject informed on", default=_today)
+
+
+class PauseForm(DocumentForm):
+    reason = StringField("Why the clock stops", description="E.g. identity to be confirmed, clarification asked.")
+    date = DateField("Stopped since", default=_today)
+
+
+class ResumeForm(DocumentForm):
+    date = DateField("Runs again from", default=_today)
+
+
+class CloseForm(DocumentForm):
+    responded_on = DateField("Answer sent on", default=_today)
+    delivered_by = StringField("Sent by", description="How the answer went out, e.g. secure email.")
+    override_reason = TextAreaField("Close with requests still open, because",
+                                    description="Only when a processor request has not ended.")
+
+
+class MessageBirdRequestForm(DocumentForm):
+    kind = SelectField("Kind", choices=KINDS)
+    field = SelectField("Field", choices=[SelectChoice("", "(none: account kinds)")] + [SelectChoice(f) for f in
+                                                                                   MESSAGEBIRD_FIELDS],
+                        default="email")
+    value = StringField("Value", description="Sent to MessageBird and never kept: only a keyed hash is stored.",
+                        render_kw={"autocomplete": "off", "spellcheck": "false"})
+    reason = StringField("Reason", default="Data subject request")
+
+
+class ForgetForm(DocumentForm):
+    number = StringField("UK number", description="Digits only, beginning with 44. Sent to VoodooSMS and never kept.",
+                         render_kw={"autocomplete": "off", "inputmode": "numeric"})
+    blacklist = BooleanField("Also remove it from the account's blacklist")
+    reason = StringField("Reason", default="Data subject request")
