@@ -77,7 +77,7 @@ def deadline_check_job(context: JobContext) -> None:
     for alert, notification_id in recorded:
         log.info("notification.recorded", notification_id=notification_id, type=alert.type, case_id=alert.case_id,
                  request_id=alert.request_id, threshold_days=alert.threshold_days, channels=list(channels))
-    log.info("deadline_check.finished", recorded=len(recorded), **Counter(alert.type for alert, _ in recorded))
+    log.info("deadline_check.finished", recorded=len(recorded), by_type=dict(Counter(a.type for a, _ in recorded)))
 
 
 def check_deadlines(
