@@ -3,9 +3,14 @@
 A frozen database or Redis holds each call for ``DATABASE_TIMEOUT_SECONDS`` before it
 fails. With every web thread of a process waiting on it, everything else the process
 serves (``/healthz``, ``/readyz``, the admin API) queues behind them. So once a call
-found the backend not answering, the breaker opens: the next caller is let through as
-the probe (its call bounded as usual) while every other caller meanwhile gets
-``StorageError("unavailable")`` at once. The first call that succeeds closes it.
+found the backend not answering, the breaker opens: every caller gets
+``StorageError("unavailable")`` at once for ``probe_interval_seconds``, then the next
+caller is let through as the probe (its call bounded as usual) while the others go on
+failing at once. The first call that succeeds closes it.
+
+The interval matters under load: the requests that queued behind the calls in flight at
+the freeze start as those calls fail; without it the first of them would become the
+probe and wait a second timeout, having waited one already.
 
 Only a backend that did not answer opens it (a timeout, a lost or refused connection);
 an error the server answered with (a lock timeout, a conflict) proves it is there.
@@ -14,6 +19,7 @@ an error the server answered with (a lock timeout, a conflict) proves it is ther
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
@@ -23,9 +29,13 @@ from storage.errors import StorageError
 class Breaker:
     """``with breaker.call(): ...`` around every call to one backend, named ``what`` in its errors."""
 
-    def __init__(self, what: str) -> None:
+    def __init__(self, what: str, *, probe_interval_seconds: float = 1.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self._what = what
         self._open = False
+        self._opened_at = 0.0
+        self._interval = probe_interval_seconds
+        self._clock = clock
         self._probe = threading.Lock()
 
     @property
@@ -36,17 +46,20 @@ class Breaker:
     def call(self, did_not_answer: Callable[[BaseException], bool]) -> Iterator[None]:
         """Run the block unless another caller is probing the open breaker; ``did_not_answer`` tells
         which of the block's exceptions open it."""
-        probing = self._open and self._probe.acquire(blocking=False)
+        probing = self._open and self._may_probe() and self._probe.acquire(blocking=False)
         if self._open and not probing:
-            raise StorageError("unavailable", f"{self._what} not answering; another call is trying it")
+            raise StorageError("unavailable", f"{self._what} not answering; another call tries it in turn")
         try:
             yield
         except BaseException as error:
             if did_not_answer(error):
-                self._open = True
+                self._opened_at, self._open = self._clock(), True
             raise
         else:
             self._open = False
         finally:
             if probing:
                 self._probe.release()
+
+    def _may_probe(self) -> bool:
+        return self._clock() - self._opened_at >= self._interval
