@@ -27,10 +27,12 @@ run: migrate
 	@echo "admin token: grep ADMIN_TOKEN instance/dev.env; callbacks: http://127.0.0.1:8000/webhooks/messagebird/personal-data"
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/honcho --env instance/dev.env --procfile Procfile start --port 8000 web worker
 
-## make test: the layering contracts (import-linter), then the whole suite (installs the test tools first)
+## make test: the layering contracts (import-linter), then the whole suite (installs the test tools first):
+## every test but the fault-injection ones spread over the cores, then those one at a time (they measure time)
 test: $(VENV)/.dev
 	$(BIN)/lint-imports
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest --numprocesses auto --ignore tests/faults
+	$(BIN)/python -m pytest tests/faults
 
 ## make test-fast: the suite without the real-process and fault-injection tests (marked slow)
 test-fast: $(VENV)/.dev

@@ -26,10 +26,14 @@ from contextlib import contextmanager
 from storage.errors import StorageError
 
 
+#: How long after a backend last failed to answer every caller fails at once, before one may try it again.
+PROBE_INTERVAL_SECONDS = 1.0
+
+
 class Breaker:
     """``with breaker.call(): ...`` around every call to one backend, named ``what`` in its errors."""
 
-    def __init__(self, what: str, *, probe_interval_seconds: float = 1.0,
+    def __init__(self, what: str, *, probe_interval_seconds: float = PROBE_INTERVAL_SECONDS,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self._what = what
         self._open = False
@@ -46,9 +50,11 @@ class Breaker:
     def call(self, did_not_answer: Callable[[BaseException], bool]) -> Iterator[None]:
         """Run the block unless another caller is probing the open breaker; ``did_not_answer`` tells
         which of the block's exceptions open it."""
-        probing = self._open and self._may_probe() and self._probe.acquire(blocking=False)
+        if self._open and not self._may_probe():
+            raise StorageError("unavailable", f"{self._what} not answering; tried again within {self._interval:g} s")
+        probing = self._open and self._probe.acquire(blocking=False)
         if self._open and not probing:
-            raise StorageError("unavailable", f"{self._what} not answering; another call tries it in turn")
+            raise StorageError("unavailable", f"{self._what} not answering; another call is trying it")
         try:
             yield
         except BaseException as error:

@@ -12,6 +12,7 @@ from sqlalchemy.engine import make_url
 
 from storage.connection_deadlines import DEADLINES, TICK_SECONDS
 from storage.db import CLIENT_GRACE_SECONDS, Database, postgres_connect_args
+from storage.breaker import PROBE_INTERVAL_SECONDS
 from storage.errors import StorageError
 
 TIMEOUT = 2.0
@@ -78,8 +79,10 @@ def test_a_call_on_a_frozen_server_fails_within_its_bound_and_the_thaw_heals_the
     shut_before = DEADLINES.shut_down
     on_open_connection, error = _seconds_to_fail(database.ping)
     shut_by_its_deadline = DEADLINES.shut_down - shut_before
+    time.sleep(PROBE_INTERVAL_SECONDS)  # the breaker lets a caller try the frozen server again
     on_new_connection, second = _seconds_to_fail(database.ping)
     proxy.thaw()
+    time.sleep(PROBE_INTERVAL_SECONDS)
     began = time.monotonic()
     database.ping()
     assert (error.reason, second.reason) == ("unavailable", "unavailable")
@@ -175,12 +178,14 @@ def test_while_one_call_waits_on_a_frozen_server_the_others_fail_at_once(through
         seconds, error = _seconds_to_fail(database.ping)
         outcomes.append((error.message, seconds))
 
+    time.sleep(PROBE_INTERVAL_SECONDS)  # past the breaker's interval: the next caller probes
     probe = threading.Thread(target=ping)
     probe.start()
     time.sleep(0.5)  # the probe is waiting on the connect timeout
     ping()
     probe.join()
     proxy.thaw()
+    time.sleep(PROBE_INTERVAL_SECONDS)
     database.ping()
     [(at_once, at_once_seconds), (probed, probe_seconds)] = outcomes
     assert "another call is trying it" in at_once and at_once_seconds < 0.1, outcomes

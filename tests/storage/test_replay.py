@@ -9,6 +9,7 @@ import uuid
 import pytest
 
 from storage.db import Database
+from storage.breaker import PROBE_INTERVAL_SECONDS
 from storage.errors import StorageError
 from storage.replay import DatabaseReplayCache, RedisReplayCache
 from verification.testing import ReplayCacheContract
@@ -58,6 +59,7 @@ class TestRedisReplayCache(ReplayCacheContract):
             cache.add(f"k:{uuid.uuid4().hex}", time.time() + 60)
         waited = time.monotonic() - began
         proxy.thaw()
+        time.sleep(PROBE_INTERVAL_SECONDS)  # the breaker's pause before it tries the server again
         assert error.value.reason == "unavailable"
         assert 0.5 <= waited < 0.9, f"one timeout, no retries: {waited:.2f} s"
         assert cache.add(f"k:{uuid.uuid4().hex}", time.time() + 60) is True

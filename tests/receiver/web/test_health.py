@@ -10,6 +10,7 @@ from sqlalchemy.engine import make_url
 
 from app import create_app
 from receiver.web.health import READINESS_MARGIN_SECONDS, probe_all
+from storage.breaker import PROBE_INTERVAL_SECONDS
 from storage.errors import StorageError
 from tests.support.databases import Backend
 from tests.support.redis_server import REDIS_URL
@@ -57,6 +58,7 @@ def test_readyz_names_a_frozen_replay_cache_within_its_bound(app_env, redis_url,
         frozen, seconds = _timed_get(client, "/readyz")
         alive, alive_seconds = _timed_get(client, "/healthz")
         proxy.thaw()
+        time.sleep(PROBE_INTERVAL_SECONDS)  # the breaker's pause before it tries the backend again
         thawed = client.get("/readyz")
     finally:
         app.extensions["services"].close()
@@ -80,6 +82,7 @@ def test_readyz_names_a_frozen_database_within_its_bound(app_env, postgres_url, 
         again, seconds_again = _timed_get(client, "/readyz")  # now on a fresh connection: the connect timeout
         alive, alive_seconds = _timed_get(client, "/healthz")
         proxy.thaw()
+        time.sleep(PROBE_INTERVAL_SECONDS)  # the breaker's pause before it tries the backend again
         thawed = client.get("/readyz")
     finally:
         app.extensions["services"].close()
