@@ -24,13 +24,14 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, Exists, delete, exists, or_, select, update
 from sqlalchemy.orm import Session
 
-from storage import cases, jobs, lifecycle, registry
+from storage import cases, jobs, lifecycle, notifications, registry
 from storage.archives import DeletedArchive
 from storage.models import Callback, Case, Job, ProcessorRequest
 
@@ -38,8 +39,8 @@ from storage.models import Callback, Case, Job, ProcessorRequest
 CLAIM_SECONDS = 900
 #: The request event every deletion adds to the request's history.
 ARCHIVE_DELETED = "archive_deleted"
-#: Job kinds whose finished rows nothing refers to (a notification's job is its delivery's record: kept).
-PURGEABLE_JOB_KINDS = (jobs.ARCHIVE, jobs.RECONCILE, jobs.VOODOOSMS_POLL, jobs.RETENTION)
+#: Job kinds whose finished rows are referred to, hence kept: a notification's job is its delivery's record.
+REFERENCED_JOB_KINDS = (notifications.NOTIFY,)
 
 # Why an archive is kept, as the retention run reports it.
 KEPT_HELD = "legal hold"
@@ -200,48 +201,53 @@ def case_archives(session: Session, case_id: str) -> list[CaseArchive]:
 
 @dataclass(frozen=True)
 class Erased:
-    """What ``erase_secrets`` erased: requests marked, signature keys, sealed archive URLs (job payloads)."""
+    """What ``erase_request_secrets`` erased: signature keys, sealed archive URLs (archive jobs' payloads)."""
 
-    requests: int = 0
     signature_keys: int = 0
     archive_urls: int = 0
 
 
-def erase_secrets(session: Session, *, ended_before: dt.datetime, now: dt.datetime, limit: int = 500) -> Erased:
-    """Erase the signature key and the archive jobs' sealed URLs of up to ``limit`` requests that ended
-    (completed, or failed) before ``ended_before`` and have no job queued or running; each row locked.
-
-    On PostgreSQL a request a callback holds right now is skipped (``SKIP LOCKED``) and taken next time.
+def requests_with_secrets_due(session: Session, *, ended_before: dt.datetime, limit: int = 500) -> list[str]:
+    """Up to ``limit`` requests not yet erased that ended (completed, or failed) before ``ended_before`` and
+    have no job queued or running, locked. On PostgreSQL a request a callback holds right now is skipped
+    (``SKIP LOCKED``) and taken by the next run.
     """
     ended = or_((ProcessorRequest.state == lifecycle.COMPLETED) & (ProcessorRequest.completed_at < ended_before),
                 (ProcessorRequest.state == lifecycle.FAILED) & (ProcessorRequest.failed_at < ended_before))
     busy = exists().where(Job.request_id == ProcessorRequest.id, Job.state.in_([jobs.QUEUED, jobs.RUNNING]))
-    statement = select(ProcessorRequest.id, ProcessorRequest.signature_key_sealed.is_not(None)).where(
+    statement = select(ProcessorRequest.id).where(
         ProcessorRequest.secrets_erased_at.is_(None), ended, ~busy).order_by(ProcessorRequest.id).limit(limit)
     if session.get_bind().dialect.name == "postgresql":
         statement = statement.with_for_update(skip_locked=True)
-    rows = session.execute(statement).all()
-    ids = [request_id for request_id, _ in rows]
+    return list(session.scalars(statement))
+
+
+def erase_request_secrets(session: Session, request_ids: Collection[str], *, now: dt.datetime) -> Erased:
+    """Erase the signature key and the archive jobs' sealed URLs of ``request_ids`` and mark them erased."""
+    ids = list(request_ids)
     if not ids:
         return Erased()
-    session.execute(update(ProcessorRequest).where(ProcessorRequest.id.in_(ids))
-                    .values(signature_key_sealed=None, secrets_erased_at=now)
+    keys = session.execute(update(ProcessorRequest).where(ProcessorRequest.id.in_(ids),
+                                                          ProcessorRequest.signature_key_sealed.is_not(None))
+                           .values(signature_key_sealed=None).execution_options(synchronize_session=False)).rowcount
+    session.execute(update(ProcessorRequest).where(ProcessorRequest.id.in_(ids)).values(secrets_erased_at=now)
                     .execution_options(synchronize_session=False))
     urls = session.execute(update(Job).where(Job.request_id.in_(ids), Job.payload_sealed.is_not(None))
                            .values(payload_sealed=None).execution_options(synchronize_session=False)).rowcount
-    return Erased(len(ids), sum(1 for _, had_key in rows if had_key), urls)
+    return Erased(keys, urls)
 
 
 def purge_finished_jobs(session: Session, *, finished_before: dt.datetime) -> int:
     """Delete the done and failed jobs last changed before ``finished_before``; how many.
 
-    A request's jobs go only once its secrets were erased: until then a failed download's job
-    is what ops' retry and reconciliation start again from.
+    Not a notification's job (its delivery's record refers to it), and a request's jobs only
+    once its secrets were erased: until then a failed download's job is what ops' retry and
+    reconciliation start again from.
     """
     erased = select(ProcessorRequest.id).where(ProcessorRequest.secrets_erased_at.is_not(None))
     statement = delete(Job).where(
-        Job.kind.in_(PURGEABLE_JOB_KINDS), Job.state.in_([jobs.DONE, jobs.FAILED]), Job.updated_at < finished_before,
-        or_(Job.request_id.is_(None), Job.request_id.in_(erased)),
+        Job.kind.not_in(REFERENCED_JOB_KINDS), Job.state.in_([jobs.DONE, jobs.FAILED]),
+        Job.updated_at < finished_before, or_(Job.request_id.is_(None), Job.request_id.in_(erased)),
     )
     return session.execute(statement.execution_options(synchronize_session=False)).rowcount
 

@@ -189,6 +189,12 @@ def secrets_of(database: Database, request_id: str) -> tuple[str | None, list[st
         return row.signature_key_sealed, payloads, row.secrets_erased_at
 
 
+def erase_due(database: Database, *, ended_before: dt.datetime, now: dt.datetime, limit: int = 500) -> kept.Erased:
+    with database.transaction() as session:
+        due = kept.requests_with_secrets_due(session, ended_before=ended_before, limit=limit)
+        return kept.erase_request_secrets(session, due, now=now)
+
+
 def test_secrets_go_once_the_request_ended_long_enough_ago(database):
     completed = add_request(database, ended_at=utcnow() - 15 * DAY)
     failed = add_request(database, state=lifecycle.FAILED, ended_at=utcnow() - 15 * DAY, job_state=jobs.FAILED,
@@ -197,32 +203,35 @@ def test_secrets_go_once_the_request_ended_long_enough_ago(database):
     waiting = add_request(database, state=lifecycle.CALLBACK_RECEIVED, ended_at=utcnow() - 60 * DAY,
                           job_state=jobs.QUEUED, stored=False)
     now = utcnow()
-    with database.transaction() as session:
-        erased = kept.erase_secrets(session, ended_before=now - 14 * DAY, now=now)
-    assert erased == kept.Erased(requests=2, signature_keys=2, archive_urls=2)
+    assert erase_due(database, ended_before=now - 14 * DAY, now=now) == kept.Erased(signature_keys=2, archive_urls=2)
     assert secrets_of(database, completed) == (None, [None], now)
     assert secrets_of(database, failed) == (None, [None], now)
     assert secrets_of(database, recent) == ("sealed-key", ["sealed-url"], None)
     assert secrets_of(database, waiting) == ("sealed-key", ["sealed-url"], None)
 
 
+def test_a_request_is_erased_once(database):
+    request_id = add_request(database, ended_at=utcnow() - 15 * DAY)
+    first = erase_due(database, ended_before=utcnow(), now=utcnow())
+    with database.transaction() as session:
+        assert kept.requests_with_secrets_due(session, ended_before=utcnow()) == []
+    assert first == kept.Erased(1, 1) and secrets_of(database, request_id)[2] is not None
+
+
 def test_a_failed_request_whose_download_is_queued_again_keeps_its_secrets(database):
     """Ops' retry (or a new URL from the listing) put a job in the queue: the request is being moved on."""
     request_id = add_request(database, state=lifecycle.FAILED, ended_at=utcnow() - 60 * DAY, job_state=jobs.QUEUED,
                              stored=False)
-    with database.transaction() as session:
-        assert kept.erase_secrets(session, ended_before=utcnow() - 14 * DAY, now=utcnow()) == kept.Erased()
+    assert erase_due(database, ended_before=utcnow() - 14 * DAY, now=utcnow()) == kept.Erased()
     assert secrets_of(database, request_id)[0] == "sealed-key"
 
 
 def test_secrets_are_erased_in_batches(database):
     for _ in range(3):
         add_request(database, ended_at=utcnow() - 20 * DAY)
-    with database.transaction() as session:
-        first = kept.erase_secrets(session, ended_before=utcnow(), now=utcnow(), limit=2)
-    with database.transaction() as session:
-        second = kept.erase_secrets(session, ended_before=utcnow(), now=utcnow(), limit=2)
-    assert (first.requests, second.requests) == (2, 1)
+    first = erase_due(database, ended_before=utcnow(), now=utcnow(), limit=2)
+    second = erase_due(database, ended_before=utcnow(), now=utcnow(), limit=2)
+    assert (first.signature_keys, second.signature_keys) == (2, 1)
 
 
 def job_ids(database: Database) -> dict[int, tuple[str, str | None]]:
@@ -237,13 +246,13 @@ def test_finished_jobs_go_after_their_period_and_a_requests_only_once_its_secret
         session.get(ProcessorRequest, erased).secrets_erased_at = utcnow()
         old = utcnow() - 31 * DAY
         for kind, state in ((jobs.RECONCILE, jobs.DONE), (jobs.RETENTION, jobs.FAILED), (jobs.RECONCILE, jobs.QUEUED),
-                            ("notify", jobs.DONE)):
+                            ("notify", jobs.DONE), ("deadline_check", jobs.DONE)):
             job = jobs.enqueue(session, kind=kind, request_id=None)
             job.state, job.updated_at = state, old
         recent = jobs.enqueue(session, kind=jobs.RECONCILE, request_id=None)
         recent.state = jobs.DONE
     with database.transaction() as session:
-        assert kept.purge_finished_jobs(session, finished_before=utcnow() - 30 * DAY) == 3
+        assert kept.purge_finished_jobs(session, finished_before=utcnow() - 30 * DAY) == 4
     left = sorted(job_ids(database).values(), key=str)
     assert left == sorted([("archive", not_erased), ("reconcile", None), ("reconcile", None), ("notify", None)],
                           key=str)
