@@ -1,5 +1,8 @@
 """Legal holds: an operator keeps a case's archives past their retention, then lets them go.
 
+Erasure does not apply where the data is necessary for the establishment, exercise or defence
+of legal claims (GDPR Art. 17(3)(e)); the hold is how ops say so, and why, until they release it.
+
 While a case is held, the retention run deletes none of its archives and says so in its
 report. Placing and releasing are entries in the case's history naming their actor and
 reason. The case's row is locked as the hold changes, the same row a retention run locks

@@ -1,5 +1,8 @@
 """Retention: keep each class of data only as long as its purpose needs, then delete it with a receipt.
 
+Storage limitation, GDPR Art. 5(1)(e): personal data is kept no longer than is necessary for the
+purposes it is processed for. The receipt is the Controller's proof of it (accountability, Art. 5(2)).
+
 ``run_retention`` applies the policy once; the worker's periodic ``retention`` job and
 ``flask retention run`` both call it. Each class has its own period (a setting) and its
 own outcome in the report:
