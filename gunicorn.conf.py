@@ -19,6 +19,7 @@ import shutil
 import socket
 import struct
 import tempfile
+import threading
 from pathlib import Path
 
 from receiver.services import check_configuration
@@ -57,6 +58,15 @@ def when_ready(server):
     timeout = struct.pack("ll", int(seconds), int(fraction * 1_000_000))
     for listener in server.LISTENERS:
         listener.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, timeout)
+
+
+def post_worker_init(worker):
+    """Say when the archive store would refuse the retention policy's deletions (an S3 object lock), once per
+    web process and in the background: a slow store delays no request."""
+    from receiver.usecases.retention import warn_if_deletion_blocked
+
+    services = worker.wsgi.extensions["services"]
+    threading.Thread(target=warn_if_deletion_blocked, args=(services,), name="deletion-check", daemon=True).start()
 
 
 def child_exit(server, worker):

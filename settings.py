@@ -316,6 +316,11 @@ class Settings:
     refusal_rate_limit: str
     refusal_sample_cap: int
     refusal_sample_retention_days: int
+    archive_retention_days: int
+    secrets_retention_days: int
+    job_retention_days: int
+    client_address_retention_days: int
+    retention_interval_seconds: int
     log_format: str
     log_level: str
     database_timeout_seconds: float
@@ -404,6 +409,13 @@ def _declared() -> dict[str, _Setting]:
         "REFUSAL_RATE_LIMIT": _Setting(_rate_limit, "120 per minute"),
         "REFUSAL_SAMPLE_CAP": _Setting(_int_at_least(0), 1000),
         "REFUSAL_SAMPLE_RETENTION_DAYS": _Setting(_int_at_least(1), 7),
+        # Retention (receiver/usecases/retention.py): how long each class of data is kept, and how often the
+        # worker applies the policy. Archives count from their case's closing (or the request's completion).
+        "ARCHIVE_RETENTION_DAYS": _Setting(_int_at_least(1), 30),
+        "SECRETS_RETENTION_DAYS": _Setting(_int_at_least(1), 14),
+        "JOB_RETENTION_DAYS": _Setting(_int_at_least(1), 30),
+        "CLIENT_ADDRESS_RETENTION_DAYS": _Setting(_int_at_least(1), 30),
+        "RETENTION_INTERVAL_SECONDS": _Setting(_int_at_least(1), 3600),
         "LOG_FORMAT": _Setting(_choice("json", "console"), "json"),
         "LOG_LEVEL": _Setting(_choice("DEBUG", "INFO", "WARNING", "ERROR"), "INFO"),
         "DATABASE_TIMEOUT_SECONDS": _Setting(_float_above_zero, 5.0),

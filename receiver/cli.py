@@ -1,4 +1,4 @@
-"""``flask`` commands for ops: migrations, the request registry, cases, API tokens and the worker.
+"""``flask`` commands for ops: migrations, the request registry, cases, API tokens, retention and the worker.
 
 A command acts as the operator ``cli:<shell user>``: whoever has a shell on the
 service has its keys already, so the shell is trusted like ``ADMIN_TOKEN``.
@@ -18,7 +18,7 @@ from flask.cli import AppGroup
 from receiver.jobs.worker import Worker, default_handlers
 from receiver.providers import ProviderError
 from receiver.web.current import services
-from receiver.usecases import archives, cases, operators, records, registration, sending
+from receiver.usecases import archives, cases, legal_holds, operators, records, registration, retention, sending
 from receiver.usecases.case_views import case_summary
 from receiver.usecases.errors import UseCaseError
 from receiver.web.errors import problem_from_provider
@@ -32,6 +32,7 @@ request_commands = AppGroup("requests", help="The request registry.")
 secret_commands = AppGroup("secrets", help="Secrets at rest.")
 case_commands = AppGroup("cases", help="Data subject requests and their deadlines.")
 token_commands = AppGroup("tokens", help="Named operators' API tokens.")
+retention_commands = AppGroup("retention", help="The retention policy and legal holds.")
 
 #: The ``app.extensions`` entry, if any, that gives ``flask worker`` its job handlers instead of
 #: ``default_handlers()``: an app built around ``create_app`` may run more job kinds (the fault tests do).
@@ -44,6 +45,7 @@ def register_commands(app: Flask) -> None:
     app.cli.add_command(secret_commands)
     app.cli.add_command(case_commands)
     app.cli.add_command(token_commands)
+    app.cli.add_command(retention_commands)
     app.cli.add_command(worker_command)
 
 
@@ -268,3 +270,32 @@ def tokens_revoke(name: str) -> None:
     except (UseCaseError, StorageError) as error:
         raise _refused(error) from None
     click.echo(f"token {revoked.name} revoked")
+
+
+@retention_commands.command("run")
+def retention_run() -> None:
+    """Apply the retention policy now, as the worker's periodic run does, and print what it did and kept, and why.
+
+    Exits non-zero when a class of data or an archive could not be dealt with."""
+    report = retention.run_retention(services(), actor=cli_actor())
+    for line in report.lines():
+        click.echo(line)
+    if report.failed:
+        raise click.ClickException("some of the policy could not be applied (see above); the next run tries again")
+
+
+@retention_commands.command("hold")
+@click.argument("case_id")
+@click.argument("document", type=click.File("r"), default="-")
+def retention_hold(case_id: str, document: click.File) -> None:
+    """Place a legal hold on a case's archives: {"reason": ...} (as POST /api/cases/<id>/legal-hold)."""
+    _print_case(lambda: legal_holds.place_legal_hold(services(), case_id, _read(document), actor=cli_actor()))
+
+
+@retention_commands.command("release")
+@click.argument("case_id")
+@click.option("--reason", default=None, help="Why the hold ends.")
+def retention_release(case_id: str, reason: str | None) -> None:
+    """Release a case's legal hold (as DELETE /api/cases/<id>/legal-hold)."""
+    document = {"reason": reason} if reason else {}
+    _print_case(lambda: legal_holds.release_legal_hold(services(), case_id, document, actor=cli_actor()))

@@ -36,6 +36,15 @@ class Services:
             probes["replay_cache"] = self.replay_cache.ping
         return probes
 
+    def readiness_advisories(self) -> dict[str, Callable[[], str | None]]:
+        """What ``/readyz`` reports without counting it against readiness: ``archive_deletion`` says when the
+        archive store would refuse the retention policy's deletions (an S3 bucket's default object lock)."""
+        return {"archive_deletion": self._deletion_blocked}
+
+    def _deletion_blocked(self) -> str | None:
+        blocker = self.archive_store.deletion_blocker()
+        return f"blocked: {blocker}" if blocker else None
+
     def close(self) -> None:
         self.database.dispose()
 

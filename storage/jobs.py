@@ -28,6 +28,7 @@ from storage.models import Job
 ARCHIVE = "archive"
 RECONCILE = "reconcile"  #: periodic: compare MessageBird's listing with ours
 VOODOOSMS_POLL = "voodoosms_poll"  #: one per forget request: ask VoodooSMS for its status
+RETENTION = "retention"  #: periodic: delete and erase what the retention policy says is due
 
 QUEUED = "queued"
 RUNNING = "running"

@@ -99,6 +99,16 @@ class ProcessorRequest(Base):
     archive_sha256: Mapped[str | None] = mapped_column(String(64))
     archive_version_id: Mapped[str | None] = mapped_column(String(1024))
     archive_stored_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    #: The archive's deletion receipt (``storage.retention``): when, by whom, under which policy, and what the
+    #: store removed (JSON: ``[{"versionId", "bytes", "deleteMarker", "partial"}]``). The record outlives the data.
+    archive_deleted_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    archive_deleted_by: Mapped[str | None] = mapped_column(String(64))
+    archive_deletion_policy: Mapped[str | None] = mapped_column(Text)
+    archive_deleted_versions: Mapped[str | None] = mapped_column(Text)
+    #: Set by the retention run that decided to delete the archive, before it asked the store (its claim).
+    archive_deletion_started_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    #: When the signature key and the sealed archive URLs were erased, the request having ended long enough ago.
+    secrets_erased_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     #: The data subject request (case) this request is part of; none for a request on its own.
     case_id: Mapped[str | None] = mapped_column(ForeignKey("cases.id"), index=True)
 
@@ -260,6 +270,10 @@ class Case(Base):
     delivered_by: Mapped[str | None] = mapped_column(Text)
     closed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     closed_by: Mapped[str | None] = mapped_column(String(64))
+    #: A legal hold: while set, no archive of the case is deleted (placed and released by an operator).
+    legal_hold_since: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    legal_hold_by: Mapped[str | None] = mapped_column(String(64))
+    legal_hold_reason: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     created_by: Mapped[str] = mapped_column(String(64))
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)

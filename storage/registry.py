@@ -195,7 +195,11 @@ def sending_intents(session: Session, provider: str, *, lock: bool = True) -> Se
 
 
 def failed_downloads(session: Session, provider: str, among: Collection[str]) -> list[ProcessorRequest]:
-    """Those of the requests ``among`` that are access requests ``failed`` because their download failed, locked."""
+    """Those of the requests ``among`` that are access requests ``failed`` because their download failed, locked.
+
+    Not those whose secrets the retention policy erased: with the failed URL gone, a URL in the
+    listing cannot be told new, and the request's time to be moved on is over.
+    """
     download_failed = exists().where(Job.request_id == ProcessorRequest.id, Job.kind == jobs.ARCHIVE,
                                      Job.state == jobs.FAILED)
     wanted, found = sorted(set(among)), []
@@ -203,6 +207,7 @@ def failed_downloads(session: Session, provider: str, among: Collection[str]) ->
         statement = select(ProcessorRequest).where(
             ProcessorRequest.id.in_(wanted[start : start + LOOKUP_BATCH]), ProcessorRequest.provider == provider,
             ProcessorRequest.state == lifecycle.FAILED, ProcessorRequest.kind.in_(GET_KINDS), download_failed,
+            ProcessorRequest.secrets_erased_at.is_(None),
         )
         found += _locked(session, statement.order_by(ProcessorRequest.id), lifecycle.FAILED)
     return found

@@ -97,6 +97,20 @@ def test_deadline_settings_default_to_england_no_eu_move_and_a_week_for_processo
     assert load_settings({**REQUIRED, "DEADLINE_EU_NEXT_WORKING_DAY": "de"}).deadline_eu_next_working_day == "DE"
 
 
+def test_retention_keeps_archives_30_days_secrets_14_and_runs_hourly():
+    settings = load_settings(REQUIRED)
+    assert (settings.archive_retention_days, settings.secrets_retention_days, settings.job_retention_days,
+            settings.client_address_retention_days, settings.retention_interval_seconds) == (30, 14, 30, 30, 3600)
+
+
+@pytest.mark.parametrize("name", ["ARCHIVE_RETENTION_DAYS", "SECRETS_RETENTION_DAYS", "JOB_RETENTION_DAYS",
+                                  "CLIENT_ADDRESS_RETENTION_DAYS", "RETENTION_INTERVAL_SECONDS"])
+def test_a_retention_period_of_zero_is_named(name):
+    with pytest.raises(ConfigError) as raised:
+        load_settings({**REQUIRED, name: "0"})
+    assert [problem for problem in raised.value.problems if problem.startswith(name)], raised.value.problems
+
+
 @pytest.mark.parametrize(
     ("name", "value", "message"),
     [

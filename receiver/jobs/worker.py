@@ -53,9 +53,11 @@ from sqlalchemy.orm import Session
 from receiver.backoff import backoff_seconds
 from receiver.jobs import archive, deadline_check, notify, reconcile, voodoosms_poll
 from receiver.jobs.contract import Handler, JobContext, JobFailure, JobInterrupted, stack_of, unexpected_failure
+from receiver.jobs.retention import retention_job, schedule_retention
 from receiver.observability.logs import get_logger
 from receiver.observability.metrics import JOB_OUTCOMES
 from receiver.services import Services
+from receiver.usecases.retention import warn_if_deletion_blocked
 from storage import jobs, lifecycle, notifications, registry
 from storage.clock import utcnow
 from storage.errors import StorageError
@@ -73,6 +75,7 @@ def default_handlers() -> dict[str, Handler]:
         jobs.ARCHIVE: archive.archive_job,
         jobs.RECONCILE: reconcile.reconcile_job,
         jobs.VOODOOSMS_POLL: voodoosms_poll.voodoosms_poll_job,
+        jobs.RETENTION: retention_job,
         deadline_check.DEADLINE_CHECK: deadline_check.deadline_check_job,
         notifications.NOTIFY: notify.notify_job,
     }
@@ -91,6 +94,8 @@ class Worker:
         self._install_signal_handlers()
         log.info("worker.started", owner=self.owner)
         self._schedule_periodic_jobs()
+        if not once:
+            self._start_retention()
         ran = 0
         while not self._stop.is_set():
             claimed = self._claim()
@@ -106,6 +111,18 @@ class Worker:
 
     def stop(self) -> None:
         self._stop.set()
+
+    def _start_retention(self) -> None:
+        """Queue the retention run if this worker runs it and none is queued, and check (in the background,
+        so a slow store delays nothing) whether the archive store would refuse its deletions."""
+        if jobs.RETENTION not in self.handlers:
+            return
+        threading.Thread(target=warn_if_deletion_blocked, args=(self.services,), name="deletion-check",
+                         daemon=True).start()
+        try:
+            schedule_retention(self.services)
+        except StorageError as error:
+            log.warning("retention.schedule_failed", reason=error.reason)
 
     def _schedule_periodic_jobs(self) -> None:
         """Queue each periodic job this worker runs (reconciliation, the deadline check) unless one is queued."""

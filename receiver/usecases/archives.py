@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from receiver.providers import ProviderError
 from receiver.services import Services
+from receiver.usecases import records
 from receiver.usecases.errors import UseCaseError
 from storage import jobs, lifecycle, registry
 from storage.models import ProcessorRequest
@@ -37,6 +38,10 @@ def retry_archive(services: Services, request_id: str, *, actor: str) -> Process
     fresh_payload = _fresh_payload_if_expired(services, request_id)
     with services.database.transaction() as session:
         request = _failed_request(session, request_id)
+        if request.secrets_erased_at is not None and fresh_payload is None:
+            raise UseCaseError("conflict", "the archive URL was erased by the retention policy "
+                               f"({records.iso_time(request.secrets_erased_at)}): send the request again",
+                               reason="secrets_erased")
         if jobs.requeue_for(session, request_id, payload_sealed=fresh_payload) is None:
             raise UseCaseError("conflict", "this request has no archive download to retry", reason="no_download")
         reason = "retry requested by ops" + (", from a new archive URL out of MessageBird's listing"
@@ -101,6 +106,10 @@ def archive_access(services: Services, request_id: str, *, actor: str) -> Archiv
         uri = request.archive_uri
         if uri is None:
             raise UseCaseError("not_found", "No archive is stored for this request", reason="no_archive")
+        if request.archive_deleted_at is not None:
+            raise UseCaseError("not_found", "The archive was deleted under the retention policy on "
+                               f"{records.iso_time(request.archive_deleted_at)} (see its deletion receipt)",
+                               reason="archive_deleted")
         url = services.archive_store.presigned_url(uri, expires_in)
         how = f"a presigned URL valid {expires_in} s" if url is not None else "the file, from the file store"
         registry.record_event(session, request.id, kind=ARCHIVE_DOWNLOADED, actor=actor,

@@ -29,6 +29,7 @@ from deadlines import (
     processor_target,
 )
 from receiver.usecases import records
+from receiver.usecases.legal_holds import legal_hold_json
 from storage import cases
 from storage.models import Case, CaseEvent, CasePause, ProcessorRequest
 
@@ -149,6 +150,7 @@ def case_summary(view: CaseView) -> dict[str, Any]:
         "createdBy": case.created_by,
         "closedAt": records.iso_time(case.closed_at),
         "closedBy": case.closed_by,
+        "legalHold": legal_hold_json(case),
     }
 
 

@@ -256,6 +256,18 @@ class CloseDocument(Document):
     override_reason: OptionalText = None
 
 
+class LegalHoldDocument(Document):
+    """``POST /api/cases/<id>/legal-hold``: why the case's archives must be kept (a claim, an investigation)."""
+
+    reason: RequiredText
+
+
+class ReleaseHoldDocument(Document):
+    """``DELETE /api/cases/<id>/legal-hold``: optionally, why the hold ends."""
+
+    reason: OptionalText = None
+
+
 class CallbackBody(BaseModel):
     """MessageBird's Personal Data callback: ``{requestId, requestKind, result, data}``; other keys ignored."""
 

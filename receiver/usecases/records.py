@@ -7,6 +7,7 @@ keyed hash of it is held).
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -43,6 +44,7 @@ def request_summary(request: ProcessorRequest) -> dict[str, Any]:
         "archivingAt": iso_time(request.archiving_at),
         "completedAt": iso_time(request.completed_at),
         "failedAt": iso_time(request.failed_at),
+        "secretsErasedAt": iso_time(request.secrets_erased_at),
         "archive": _archive(request),
     }
 
@@ -67,6 +69,30 @@ def _archive(request: ProcessorRequest) -> dict[str, Any] | None:
         "sha256": request.archive_sha256,
         "versionId": request.archive_version_id,
         "storedAt": iso_time(request.archive_stored_at),
+        "deletedAt": iso_time(request.archive_deleted_at),
+        "deletionReceipt": deletion_receipt(request),
+    }
+
+
+def deletion_receipt(request: ProcessorRequest) -> dict[str, Any] | None:
+    """What was deleted, when, by whom, under which policy; None while the archive is kept.
+
+    ``bytes`` and ``sha256`` are those measured while the archive streamed into the store
+    (deleting does not read it back); ``versions`` is what the store listed and removed.
+    """
+    if request.archive_deleted_at is None:
+        return None
+    versions = json.loads(request.archive_deleted_versions or "[]")
+    return {
+        "deletedAt": iso_time(request.archive_deleted_at),
+        "deletedBy": request.archive_deleted_by,
+        "policy": request.archive_deletion_policy,
+        "uri": request.archive_uri,
+        "versionIds": [version["versionId"] for version in versions if version.get("versionId")],
+        "versions": versions,
+        "bytes": request.archive_bytes,
+        "sha256": request.archive_sha256,
+        "measuredAt": iso_time(request.archive_stored_at),
     }
 
 

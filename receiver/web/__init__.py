@@ -12,13 +12,13 @@ from __future__ import annotations
 
 from flask import Flask
 
-from receiver.web import admin, cases, health, metrics, refusals, webhooks
+from receiver.web import admin, cases, health, legal_holds, metrics, refusals, webhooks
 from receiver.web.console import register_console
 from receiver.web.context import register_request_context
 from receiver.web.errors import register_errorhandlers
 
-BLUEPRINTS = (health.blueprint, webhooks.blueprint, admin.blueprint, cases.blueprint, metrics.blueprint,
-              refusals.blueprint)
+BLUEPRINTS = (health.blueprint, webhooks.blueprint, admin.blueprint, cases.blueprint, legal_holds.blueprint,
+              metrics.blueprint, refusals.blueprint)
 
 
 def register_web(app: Flask) -> None:

@@ -35,16 +35,24 @@ def healthz() -> Response:
 
 @blueprint.get("/readyz")
 def readyz() -> tuple[Response, int]:
-    """Every backend the service needs answers: database, replay cache, archive store."""
+    """Every backend the service needs answers: database, replay cache, archive store.
+
+    The advisories (``archive_deletion``: whether the store would refuse the retention policy's
+    deletions) are reported beside them and never make the service unready: serving needs none of them.
+    """
     current = services()
     wait = current.settings.database_timeout_seconds + READINESS_MARGIN_SECONDS
-    checks = probe_all(current.readiness_probes(), wait)
-    ready = all(result == "ok" for result in checks.values())
+    gating = current.readiness_probes()
+    checks = probe_all({**gating, **current.readiness_advisories()}, wait)
+    ready = all(checks[name] == "ok" for name in gating)
     return jsonify(status="ready" if ready else "unavailable", checks=checks), 200 if ready else 503
 
 
-def probe_all(probes: Mapping[str, Callable[[], None]], seconds: float) -> dict[str, str]:
-    """Run every probe at once; each one's result, or ``timeout`` for one still running after ``seconds``."""
+def probe_all(probes: Mapping[str, Callable[[], str | None]], seconds: float) -> dict[str, str]:
+    """Run every probe at once; each one's result, or ``timeout`` for one still running after ``seconds``.
+
+    A probe answers ``ok`` by returning None, says what it found by returning it, and fails by raising.
+    """
     results = dict.fromkeys(probes, TIMEOUT)
 
     def run(name: str, probe: Callable[[], None]) -> None:
@@ -63,10 +71,10 @@ def probe_all(probes: Mapping[str, Callable[[], None]], seconds: float) -> dict[
     return answered
 
 
-def _check(name: str, probe: Callable[[], None]) -> str:
+def _check(name: str, probe: Callable[[], str | None]) -> str:
     try:
-        probe()
+        found = probe()
     except StorageError as error:
         log.warning("readiness.failed", backend=name, reason=error.reason, error=error.message)
         return error.reason
-    return "ok"
+    return "ok" if found is None else found

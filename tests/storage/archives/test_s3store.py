@@ -7,7 +7,6 @@ import io
 import logging
 import socket
 import time
-import uuid
 
 import pytest
 import requests
@@ -253,21 +252,12 @@ def test_an_upload_left_on_the_key_goes_with_the_archive(request: pytest.Fixture
     assert client.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
 
 
-def locked_bucket(endpoint: S3Endpoint, mode: str = "GOVERNANCE") -> str:
-    bucket = f"locked-{uuid.uuid4().hex[:12]}"
-    client = endpoint.client()
-    client.create_bucket(Bucket=bucket, ObjectLockEnabledForBucket=True)
-    client.put_object_lock_configuration(Bucket=bucket, ObjectLockConfiguration={
-        "ObjectLockEnabled": "Enabled", "Rule": {"DefaultRetention": {"Mode": mode, "Days": 1}}})
-    return bucket
-
-
 @pytest.mark.parametrize("server", ["moto_s3", "seaweedfs"])
 def test_a_default_object_lock_retention_is_named_and_its_refusal_keeps_the_receipt_unwritten(
     request: pytest.FixtureRequest, server: str
 ) -> None:
     endpoint: S3Endpoint = request.getfixturevalue(server)
-    bucket = locked_bucket(endpoint)
+    bucket = endpoint.new_locked_bucket()
     store = S3ArchiveStore(bucket, "evidence", SMALL_PARTS, client=endpoint.client())
     blocker = store.deletion_blocker()
     assert blocker is not None and "GOVERNANCE, 1 days" in blocker and "refuses to delete" in blocker
