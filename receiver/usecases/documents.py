@@ -143,7 +143,9 @@ def _text(limit: int) -> Any:
 
 Text = _text(MAX_TEXT)
 ShortText = _text(200)
-RequiredText = Annotated[Text, BeforeValidator(_blank_is_missing)]
+#: What the JSON Schema says of a text that ``_blank_is_missing`` guards: it holds a character besides spaces.
+NOT_BLANK = Field(json_schema_extra={"pattern": r"\S"})
+RequiredText = Annotated[Text, BeforeValidator(_blank_is_missing), NOT_BLANK]
 OptionalText = Annotated[Text | None, BeforeValidator(_blank_is_absent)]
 OptionalShortText = Annotated[ShortText | None, BeforeValidator(_blank_is_absent)]
 # The constraints come before the validator that runs first, so that they reach the JSON Schema.
@@ -156,9 +158,9 @@ CaseId = Annotated[
     str, StringConstraints(strip_whitespace=True, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,31}$"),
     BeforeValidator(_blank_is_absent),
 ]
-SubjectRef = Annotated[ShortText, BeforeValidator(_blank_is_missing), AfterValidator(_a_reference)]
+SubjectRef = Annotated[ShortText, BeforeValidator(_blank_is_missing), AfterValidator(_a_reference), NOT_BLANK]
 CallbackText = Annotated[str, BeforeValidator(_blank_is_missing), StringConstraints(strip_whitespace=True),
-                         AfterValidator(_storable)]
+                         AfterValidator(_storable), NOT_BLANK]
 
 
 class Document(BaseModel):
