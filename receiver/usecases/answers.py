@@ -34,7 +34,6 @@ class Answer(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True)
 
 
-
 def shaped(model: type[Answer], data: Mapping[str, Any]) -> dict[str, Any]:
     """``data`` as ``model`` answers it: validated against the model, then written out by it."""
     return model.model_validate(data).model_dump(mode="json", by_alias=True)

@@ -258,7 +258,7 @@ def _security_schemes() -> dict[str, Any]:
 def _headers() -> dict[str, Any]:
     return {
         REQUEST_ID_HEADER: {"description": "The id of this request's log events", "required": True,
-                     "schema": {"type": "string"}},
-        RETRY_AFTER: {"description": "Seconds to wait before trying again", "schema": {"type": "string",
-                                                                                       "pattern": "^[0-9]+$"}},
+                            "schema": {"type": "string"}},
+        RETRY_AFTER: {"description": "Seconds to wait before trying again",
+                      "schema": {"type": "string", "pattern": "^[0-9]+$"}},
     }
