@@ -11,6 +11,7 @@ from flask.testing import FlaskClient
 
 from app import create_app
 from receiver.services import Services
+from tests.support.contract import ContractClient
 
 pytest_plugins = [
     "verification.testing",
@@ -51,6 +52,7 @@ def app_env(backend, messagebird_signing_key: str, tmp_path) -> dict[str, str]:
 def app(app_env: dict[str, str]) -> Iterator[Flask]:
     app = create_app(app_env)
     app.config["TESTING"] = True
+    app.test_client_class = ContractClient  # every answer a test sees is held to the API contract
     yield app
     app.extensions["services"].close()
 

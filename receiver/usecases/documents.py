@@ -28,14 +28,17 @@ from pydantic import (
     StringConstraints,
     ValidationError,
     ValidationInfo,
+    WithJsonSchema,
     field_validator,
 )
 from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
 
 from receiver.usecases.errors import UseCaseError
+from storage import lifecycle
 from storage.cases import JURISDICTIONS, RIGHTS
-from storage.registry import DELETE_KINDS, GET_KINDS, PERSONAL_KINDS
+from storage.cases import STATES as CASE_STATES
+from storage.registry import DELETE_KINDS, GET_KINDS, PERSONAL_KINDS, PROVIDERS, VOODOOSMS_FORGET
 
 MAX_TEXT = 1000
 # The documented values of the Personal Data API's ``field`` attribute.
@@ -43,8 +46,14 @@ MESSAGEBIRD_FIELDS = ("phone_number", "email", "ipv4", "ipv6", "address", "name"
 EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 PHONE = re.compile(r"\+?[0-9][0-9 ().-]{4,24}")
 UK_NUMBER = re.compile(r"44[0-9]{8,13}")
+UK_NUMBER_SCHEMA = {"description": "A UK number as VoodooSMS takes it: digits only, beginning with 44",
+                    "anyOf": [{"type": "string", "pattern": "^44[0-9]{8,13}$"}, {"type": "integer"}]}
 
 Kind = Literal["KIND_PERSONAL_GET", "KIND_PERSONAL_DELETE", "KIND_USER_GET", "KIND_USER_DELETE"]
+AnyKind = Literal[(*sorted(GET_KINDS | DELETE_KINDS), VOODOOSMS_FORGET)]  # type: ignore[valid-type]
+RequestState = Literal[lifecycle.STATES]  # type: ignore[valid-type]
+Provider = Literal[PROVIDERS]  # type: ignore[valid-type]
+CaseState = Literal[CASE_STATES]  # type: ignore[valid-type]
 MessageBirdField = Literal["phone_number", "email", "ipv4", "ipv6", "address", "name", "chat api contact ID"]
 assert set(Kind.__args__) == GET_KINDS | DELETE_KINDS  # type: ignore[attr-defined]
 Right = Literal["access", "erasure", "rectification", "restriction", "portability", "objection"]
@@ -134,21 +143,24 @@ def _text(limit: int) -> Any:
 
 Text = _text(MAX_TEXT)
 ShortText = _text(200)
-RequiredText = Annotated[Text, BeforeValidator(_blank_is_missing)]
+#: What the JSON Schema says of a text that ``_blank_is_missing`` guards: it holds a character besides spaces.
+NOT_BLANK = Field(json_schema_extra={"pattern": r"\S"})
+RequiredText = Annotated[Text, BeforeValidator(_blank_is_missing), NOT_BLANK]
 OptionalText = Annotated[Text | None, BeforeValidator(_blank_is_absent)]
 OptionalShortText = Annotated[ShortText | None, BeforeValidator(_blank_is_absent)]
+# The constraints come before the validator that runs first, so that they reach the JSON Schema.
 RequestId = Annotated[
-    str, BeforeValidator(_blank_is_missing),
-    StringConstraints(strip_whitespace=True, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"),
+    str, StringConstraints(strip_whitespace=True, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"),
+    BeforeValidator(_blank_is_missing),
 ]
 IsoDate = Annotated[dt.date, BeforeValidator(_iso_date)]
 CaseId = Annotated[
-    str, BeforeValidator(_blank_is_absent),
-    StringConstraints(strip_whitespace=True, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,31}$"),
+    str, StringConstraints(strip_whitespace=True, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,31}$"),
+    BeforeValidator(_blank_is_absent),
 ]
-SubjectRef = Annotated[ShortText, BeforeValidator(_blank_is_missing), AfterValidator(_a_reference)]
+SubjectRef = Annotated[ShortText, BeforeValidator(_blank_is_missing), AfterValidator(_a_reference), NOT_BLANK]
 CallbackText = Annotated[str, BeforeValidator(_blank_is_missing), StringConstraints(strip_whitespace=True),
-                         AfterValidator(_storable)]
+                         AfterValidator(_storable), NOT_BLANK]
 
 
 class Document(BaseModel):
@@ -205,7 +217,7 @@ class MessageBirdRequestDocument(Document):
 class ForgetDocument(Document):
     """``POST /api/forget``: a VoodooSMS forget request for one UK number (digits, starting 44)."""
 
-    number: Annotated[int, BeforeValidator(_uk_number)] = Field(repr=False)
+    number: Annotated[int, BeforeValidator(_uk_number), WithJsonSchema(UK_NUMBER_SCHEMA)] = Field(repr=False)
     blacklist: StrictBool | None = None
     reason: OptionalText = None
     subject_ref: OptionalShortText = None
@@ -254,6 +266,50 @@ class CloseDocument(Document):
     responded_on: IsoDate
     delivered_by: RequiredText
     override_reason: OptionalText = None
+
+
+class Query(BaseModel):
+    """A list's query parameters: camelCase, each given once as text, a blank one absent, unknown ones ignored."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore", frozen=True,
+                              hide_input_in_errors=True)
+
+
+def _optional(choice: Any) -> Any:
+    return Annotated[choice | None, BeforeValidator(_blank_is_absent)]
+
+
+Cursor = _optional(Annotated[str, StringConstraints(max_length=512), Field(description="nextCursor of the page before")])
+Flag = _optional(Annotated[StrictBool, BeforeValidator(lambda text: {"true": True, "false": False}.get(text, text))])
+
+
+class RequestQuery(Query):
+    """``GET /api/requests``: requests newest first, filtered."""
+
+    state: _optional(RequestState) = None
+    kind: _optional(AnyKind) = None
+    provider: _optional(Provider) = None
+    callback_missing: Flag = Field(None, description="true: only requests done at MessageBird with no callback here")
+    limit: Annotated[int, Field(ge=1, le=200)] = 50
+    cursor: Cursor = None
+
+
+class CaseQuery(Query):
+    """``GET /api/cases``: cases most urgent first, filtered."""
+
+    state: _optional(CaseState) = None
+    overdue: Flag = None
+    due_before: _optional(IsoDate) = Field(None, description="Only cases due before this date")
+    right: _optional(Right) = None
+    jurisdiction: _optional(Jurisdiction) = None
+    limit: Annotated[int, Field(ge=1, le=200)] = 50
+    cursor: Cursor = None
+
+
+class RefusedQuery(Query):
+    """``GET /api/deliveries/refused``: the most recent sampled refusals."""
+
+    limit: Annotated[int, Field(ge=1, le=500)] = 100
 
 
 class LegalHoldDocument(Document):

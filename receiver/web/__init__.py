@@ -1,8 +1,8 @@
 """Everything that speaks HTTP: the blueprints, the bearer check, the error answers, the request context.
 
-    webhooks (MessageBird's callbacks)    ──┐
-    admin (/api, ops), cases (/api/cases) ├──▶ receiver.usecases ──▶ storage
-    health, metrics                       ──┘
+    webhooks (MessageBird's callbacks)      ──┐
+    admin (/api, ops), cases, legal holds   ├──▶ receiver.usecases ──▶ storage
+    health, metrics, openapi (the contract) ──┘
 
 ``register_web(app)`` wires it all into the application factory. Nothing here
 imports ``receiver.jobs``.
@@ -12,13 +12,13 @@ from __future__ import annotations
 
 from flask import Flask
 
-from receiver.web import admin, cases, health, legal_holds, metrics, refusals, webhooks
+from receiver.web import admin, cases, health, legal_holds, metrics, openapi, refusals, webhooks
 from receiver.web.console import register_console
 from receiver.web.context import register_request_context
 from receiver.web.errors import register_errorhandlers
 
 BLUEPRINTS = (health.blueprint, webhooks.blueprint, admin.blueprint, cases.blueprint, legal_holds.blueprint,
-              metrics.blueprint, refusals.blueprint)
+              metrics.blueprint, refusals.blueprint, openapi.blueprint)
 
 
 def register_web(app: Flask) -> None:

@@ -16,19 +16,13 @@ from __future__ import annotations
 from flask import Blueprint, Response, jsonify
 
 from receiver.usecases import cases
+from receiver.usecases.answers import CaseDetail, CasePage, shaped
 from receiver.usecases.case_views import case_summary
+from receiver.usecases.documents import CaseQuery
 from receiver.web.admin import sent_answer
 from receiver.web.auth import current_actor, protect
 from receiver.web.current import services
-from receiver.web.inputs import (
-    json_body,
-    optional_arg,
-    optional_date,
-    optional_flag,
-    optional_text,
-    page_limit,
-    refuse_unstorable_path,
-)
+from receiver.web.inputs import json_body, query, refuse_unstorable_path
 from storage import cases as case_registry
 
 blueprint = Blueprint("cases", __name__, url_prefix="/api/cases")
@@ -38,45 +32,42 @@ blueprint.before_request(refuse_unstorable_path)
 
 @blueprint.post("")
 def open_case() -> tuple[Response, int]:
-    return jsonify(cases.open_case(services(), json_body(), actor=current_actor())), 201
+    return _case(cases.open_case(services(), json_body(), actor=current_actor())), 201
 
 
 @blueprint.get("")
 def list_cases() -> Response:
-    wanted = case_registry.CaseFilter(
-        state=optional_arg("state", case_registry.STATES),
-        overdue=optional_flag("overdue"),
-        due_before=optional_date("dueBefore"),
-        right=optional_arg("right", case_registry.RIGHTS),
-        jurisdiction=optional_arg("jurisdiction", case_registry.JURISDICTIONS),
-    )
-    found = cases.list_cases(services(), wanted, limit=page_limit(), cursor=optional_text("cursor"))
-    return jsonify(cases=[case_summary(view) for view in found.cases], nextCursor=found.next_cursor)
+    asked = query(CaseQuery)
+    wanted = case_registry.CaseFilter(state=asked.state, overdue=asked.overdue, due_before=asked.due_before,
+                                      right=asked.right, jurisdiction=asked.jurisdiction)
+    found = cases.list_cases(services(), wanted, limit=asked.limit, cursor=asked.cursor)
+    page = {"cases": [case_summary(view) for view in found.cases], "nextCursor": found.next_cursor}
+    return jsonify(shaped(CasePage, page))
 
 
 @blueprint.get("/<case_id>")
 def show_case(case_id: str) -> Response:
-    return jsonify(cases.show_case(services(), case_id))
+    return _case(cases.show_case(services(), case_id))
 
 
 @blueprint.post("/<case_id>/extend")
 def extend(case_id: str) -> Response:
-    return jsonify(cases.extend_deadline(services(), case_id, json_body(), actor=current_actor()))
+    return _case(cases.extend_deadline(services(), case_id, json_body(), actor=current_actor()))
 
 
 @blueprint.post("/<case_id>/pause")
 def pause(case_id: str) -> Response:
-    return jsonify(cases.pause(services(), case_id, json_body(), actor=current_actor()))
+    return _case(cases.pause(services(), case_id, json_body(), actor=current_actor()))
 
 
 @blueprint.post("/<case_id>/resume")
 def resume(case_id: str) -> Response:
-    return jsonify(cases.resume(services(), case_id, json_body(), actor=current_actor()))
+    return _case(cases.resume(services(), case_id, json_body(), actor=current_actor()))
 
 
 @blueprint.post("/<case_id>/close")
 def close(case_id: str) -> Response:
-    return jsonify(cases.close(services(), case_id, json_body(), actor=current_actor()))
+    return _case(cases.close(services(), case_id, json_body(), actor=current_actor()))
 
 
 @blueprint.post("/<case_id>/requests")
@@ -89,3 +80,7 @@ def send_request(case_id: str) -> tuple[Response, int]:
 def forget_number(case_id: str) -> tuple[Response, int]:
     """The document of ``POST /api/forget``, sent to VoodooSMS as part of the case."""
     return sent_answer(cases.forget_for_case(services(), case_id, json_body(), actor=current_actor()))
+
+
+def _case(detail: dict[str, object]) -> Response:
+    return jsonify(shaped(CaseDetail, detail))

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 from collections.abc import Container
+from typing import TypeVar
 
 from flask import request
 
+from receiver.usecases import documents
 from receiver.web.errors import HttpProblem, invalid
 
-MAX_PAGE = 200
+Parsed = TypeVar("Parsed", bound=documents.Query)
 
 
 def refuse_unstorable_path() -> None:
@@ -47,22 +48,6 @@ def optional_flag(name: str) -> bool | None:
     return None if value is None else value == "true"
 
 
-def optional_date(name: str) -> dt.date | None:
-    value = request.args.get(name) or None
-    if value is None:
-        return None
-    try:
-        return dt.date.fromisoformat(value) if len(value) == 10 else _not_a_date(name)
-    except ValueError:
-        return _not_a_date(name)
-
-
-def _not_a_date(name: str) -> dt.date:
-    raise invalid(f"{name} must be a date written YYYY-MM-DD", parameter=name)
-
-
-def page_limit(default: int = 50) -> int:
-    raw = request.args.get("limit", str(default))
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_PAGE:
-        raise invalid(f"limit must be a whole number from 1 to {MAX_PAGE}", parameter="limit")
-    return int(raw)
+def query(model: type[Parsed]) -> Parsed:
+    """The query parameters as ``model`` (a repeated one counts by its first value); 400 naming the first one wrong."""
+    return documents.parse(model, request.args.to_dict())

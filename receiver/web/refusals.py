@@ -17,23 +17,25 @@ from __future__ import annotations
 
 import datetime as dt
 
-from flask import Blueprint, Flask, Response, jsonify, request
+from flask import Blueprint, Flask, Response, jsonify
 from flask_limiter import Limiter, RateLimitExceeded
 from flask_limiter.util import get_remote_address
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from receiver.observability.metrics import CALLBACKS
 from receiver.web import webhooks
+from receiver.usecases.answers import RefusedPage, shaped
+from receiver.usecases.documents import RefusedQuery
 from receiver.web.auth import protect
 from receiver.web.current import services
-from receiver.web.errors import BAD_REQUEST, HttpProblem, invalid
+from receiver.web.errors import BAD_REQUEST, HttpProblem
+from receiver.web.inputs import query
 from settings import Settings
 from storage import refusals
 from storage.clock import utcnow
 
 #: The answers that count against an address: every refusal of a delivery.
 REFUSED_STATUSES = frozenset({400, 401, 404, 409, 413, 415})
-MAX_PAGE = 500
 LIMITER_REDIS_TIMEOUT_SECONDS = 0.25
 
 blueprint = Blueprint("refusals", __name__, url_prefix="/api/deliveries")
@@ -77,14 +79,12 @@ def _too_many_refusals(error: RateLimitExceeded) -> tuple[Response, int]:
 @blueprint.get("/refused")
 def refused() -> Response:
     """The sampled refusals of the retention period, newest first."""
-    limit = request.args.get("limit", "100")
-    if not limit.isdigit() or not 1 <= int(limit) <= MAX_PAGE:
-        raise invalid(f"limit must be a whole number from 1 to {MAX_PAGE}", parameter="limit")
+    limit = query(RefusedQuery).limit
     svc = services()
     since = utcnow() - dt.timedelta(days=svc.settings.refusal_sample_retention_days)
     with svc.database.reading() as connection:
-        sampled = refusals.recent(connection, since=since, limit=int(limit))
-    return jsonify(refused=[_sample(refusal) for refusal in sampled])
+        sampled = refusals.recent(connection, since=since, limit=limit)
+    return jsonify(shaped(RefusedPage, {"refused": [_sample(refusal) for refusal in sampled]}))
 
 
 def _sample(refusal: refusals.Refusal) -> dict[str, object]:

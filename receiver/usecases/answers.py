@@ -1,0 +1,405 @@
+"""Every JSON document the service answers with, declared once as a pydantic model.
+
+``documents`` declares what comes in; this module what goes out. The web views
+pass each answer through its model (``shaped``), so an answer has exactly the
+fields and types its model declares, and the OpenAPI document
+(``GET /api/openapi.json``) is generated from these same models: the contract
+and the answers cannot drift apart. A field added to ``records`` or
+``case_views`` must be declared here too: until it is, the answer fails
+validation (``extra="forbid"``), which every test that reaches it sees.
+
+Timestamps are RFC 3339 in UTC (``2025-01-31T09:30:00.123456Z``), dates
+``YYYY-MM-DD``; both stay the strings ``records`` wrote. Field names on the wire
+are camelCase, as in the documents.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, WithJsonSchema
+from pydantic.alias_generators import to_camel
+
+from receiver.observability.logs import get_logger
+from receiver.usecases.documents import AnyKind, CaseState, Jurisdiction, Provider, RequestState, Right
+
+Timestamp = Annotated[str, WithJsonSchema({"type": "string", "format": "date-time"})]
+Day = Annotated[str, WithJsonSchema({"type": "string", "format": "date"})]
+log = get_logger(__name__)
+
+Sha256 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+
+
+class Answer(BaseModel):
+    """An answer of the API: camelCase on the wire, every field declared, nothing else."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True)
+
+
+def shaped(model: type[Answer], data: Mapping[str, Any]) -> dict[str, Any]:
+    """``data`` as ``model`` answers it: validated against the model, then written out by it.
+
+    An answer that does not fit its model is a slip of ours, not of the caller: it is logged
+    (the model and the fields, never their values) and sent as it is rather than turned into
+    a 500; the tests, which hold every answer to the contract, catch it before a release.
+    """
+    try:
+        return model.model_validate(data).model_dump(mode="json", by_alias=True)
+    except ValidationError as error:
+        log.error("answer.off_contract", model=model.__name__,
+                  fields=sorted({".".join(map(str, e["loc"])) for e in error.errors(include_input=False)}))
+        return dict(data)
+
+
+# -- errors --------------------------------------------------------------------------------
+
+
+class ErrorDetail(Answer):
+    """One problem, with MessageBird's error code and, when one input is to blame, its name."""
+
+    code: int = Field(description="MessageBird's error code: 2 not allowed, 9 missing, 10 invalid, 20 not found, "
+                                  "21 bad request, 99 internal, 100 unavailable, 101 conflict; a provider's own "
+                                  "code when it refused")
+    description: str = Field(description="What went wrong, for people; never a secret or a personal data value")
+    parameter: str | None = Field(None, description="The parameter to blame (absent when none is)")
+
+
+class ErrorAnswer(Answer):
+    """MessageBird's error shape, which every refusal uses: ``{"errors": [{"code", "description", "parameter"?}]}``."""
+
+    errors: list[ErrorDetail] = Field(min_length=1)
+
+
+# -- processor requests --------------------------------------------------------------------
+
+
+class DeletedVersion(Answer):
+    """One object version (or delete marker, or partial file) the store listed and removed."""
+
+    version_id: str | None = Field(description="The S3 version id; null in the file store and unversioned buckets")
+    size: int | None = Field(alias="bytes", description="Its size as the store listed it")
+    delete_marker: bool
+    partial: bool = Field(description="An incomplete upload or a partial file a broken write left")
+
+
+class DeletionReceipt(Answer):
+    """The proof that an archive was deleted under the retention policy (or by an operator)."""
+
+    deleted_at: Timestamp
+    deleted_by: str | None = Field(description="The operator, or the retention run's actor")
+    policy: str | None = Field(description="The rule it was deleted under, e.g. ARCHIVE_RETENTION_DAYS and its value")
+    uri: str
+    version_ids: list[str]
+    versions: list[DeletedVersion]
+    size: int | None = Field(alias="bytes", description="Bytes of what was deleted, as measured when it was stored")
+    sha256: Sha256 | None = Field(description="SHA-256 of what was deleted, as measured when it was stored")
+    measured_at: Timestamp | None
+
+
+class ArchiveRecord(Answer):
+    """Where a request's archive is stored, and what was stored; once deleted, the receipt."""
+
+    uri: str = Field(description="The archive store's URI (s3://bucket/key or file://...); never the provider's URL")
+    size: int | None = Field(alias="bytes", description="Bytes stored")
+    sha256: Sha256 | None
+    version_id: str | None = Field(description="The S3 object version, when the bucket is versioned")
+    stored_at: Timestamp | None
+    deleted_at: Timestamp | None = Field(description="When the retention policy deleted it; null while kept")
+    deletion_receipt: DeletionReceipt | None
+
+
+class RequestRecord(Answer):
+    """A processor request as ops see it: never its signature key, never the personal data value."""
+
+    id: str = Field(description="The provider's id (MessageBird's id, VoodooSMS's reference), or our intent's id "
+                                "(intent-...) while the provider's answer is not recorded")
+    intent_id: str | None = Field(description="The id it was sent under, which GET /api/requests/{requestId} keeps "
+                                              "finding")
+    provider: Provider
+    kind: AnyKind
+    field: str | None
+    state: RequestState
+    state_reason: str | None
+    subject_ref: str | None
+    case_id: str | None
+    reason: str | None
+    result: str | None
+    provider_state: str | None
+    callback_missing: bool
+    action_needed: str | None
+    provider_created_at: Timestamp | None
+    provider_checked_at: Timestamp | None
+    blacklist: bool | None
+    has_value_hash: bool = Field(description="Whether a keyed hash of the value is held (the value itself never is)")
+    created_at: Timestamp
+    updated_at: Timestamp
+    callback_received_at: Timestamp | None
+    archiving_at: Timestamp | None
+    completed_at: Timestamp | None
+    failed_at: Timestamp | None
+    secrets_erased_at: Timestamp | None = Field(description="When the signature key and sealed archive URLs were "
+                                                "erased under the retention policy")
+    archive: ArchiveRecord | None
+
+
+class TransitionRecord(Answer):
+    """One move of a request's state, and who or what caused it."""
+
+    from_state: RequestState | None = Field(alias="from")
+    to_state: RequestState = Field(alias="to")
+    at: Timestamp
+    reason: str | None
+    callback_id: int | None = Field(description="The callback that authorised the move")
+    actor: str | None = Field(description="The operator who caused it; null when the service moved it")
+
+
+class RequestEventRecord(Answer):
+    """Something ops did with a request besides moving it, e.g. ``archive_downloaded``."""
+
+    at: Timestamp
+    kind: str
+    actor: str
+    note: str | None
+
+
+class JwtVerdict(Answer):
+    verdict: str = Field(description="passed, failed, absent or unchecked")
+    reason: str | None
+    jti: str | None
+
+
+class HmacVerdict(Answer):
+    verdict: str = Field(description="passed, failed, absent or unchecked")
+    reason: str | None
+    key_encoding: str | None = Field(description="How the signatureKey matched: base64 or raw")
+    timestamp: int | None = Field(description="The signature's t, in Unix seconds")
+
+
+class CallbackRecord(Answer):
+    """A recorded callback delivery with each signature scheme's verdict; never its body."""
+
+    id: int
+    received_at: Timestamp
+    verdict: str = Field(description="accepted or duplicate")
+    reason: str | None
+    status: int = Field(description="The HTTP status it was answered with")
+    request_kind: str | None
+    jwt: JwtVerdict
+    hmac: HmacVerdict
+    body_sha256: Sha256 | None
+    body_bytes: int | None
+    has_archive_url: bool
+    remote_addr: str | None
+
+
+class RequestDetail(RequestRecord):
+    """The whole record: the summary, its state history, ops' events, every callback, the chain of custody."""
+
+    transitions: list[TransitionRecord]
+    events: list[RequestEventRecord]
+    callbacks: list[CallbackRecord]
+    authorising_callback_id: int | None
+
+
+class RequestPage(Answer):
+    """Requests, newest first; ``nextCursor`` asks for the next page (null on the last)."""
+
+    requests: list[RequestRecord]
+    next_cursor: str | None
+
+
+class SentRequest(RequestRecord):
+    """A request just sent (201), with the earlier requests about the same value."""
+
+    earlier_requests: list[str] = Field(description="Ids of earlier requests about the same keyed value hash")
+
+
+class RecordingPending(SentRequest):
+    """202: the provider accepted the request, but recording its answer failed; reconciliation resolves it."""
+
+    status: Literal["recording_pending"]
+    provider_request_id: str | None
+    description: str | None
+
+
+class OutcomeUnknown(ErrorAnswer):
+    """504 (502 for an unreadable answer): the provider never answered; the intent is kept and resolved later."""
+
+    request: SentRequest
+
+
+class ArchiveLink(Answer):
+    """A short-lived presigned URL to the stored archive (S3)."""
+
+    url: str
+    expires_in: int = Field(description="Seconds the URL stays valid")
+
+
+# -- cases ---------------------------------------------------------------------------------
+
+
+class LegalHold(Answer):
+    """A legal hold: while placed, no archive of the case is deleted."""
+
+    since: Timestamp
+    by: str | None
+    reason: str | None
+
+
+class CaseSummary(Answer):
+    """A case as a list shows it: who, which right, the deadline in force and how urgent it is."""
+
+    id: str
+    subject_ref: str
+    right: Right
+    jurisdiction: Jurisdiction
+    received_on: Day
+    clock_starts_on: Day | None
+    state: CaseState
+    due_on: Day
+    original_due_on: Day
+    days_left: int | None = Field(description="Negative when overdue; null once closed")
+    overdue: bool
+    target_on: Day = Field(description="The processors' target: dueOn less PROCESSOR_MARGIN_DAYS")
+    extended: bool
+    paused: bool
+    paused_since: Day | None
+    request_count: int
+    responded_on: Day | None
+    delivered_by: str | None
+    answered_in_time: bool | None
+    notes: str | None
+    created_at: Timestamp
+    created_by: str
+    closed_at: Timestamp | None
+    closed_by: str | None
+    legal_hold: LegalHold | None
+
+
+class DeadlineStep(Answer):
+    """One rule the deadline engine applied, with its source."""
+
+    rule: str
+    source: str
+    from_date: Day | None = Field(alias="from")
+    to_date: Day | None = Field(alias="to")
+    note: str | None
+
+
+class DeadlineCalendar(Answer):
+    jurisdiction: Jurisdiction
+    country: str | None
+    subdivision: str | None
+
+
+class DeadlinePause(Answer):
+    started_on: Day
+    resumed_on: Day | None
+    reason: str
+
+
+class DeadlineExtension(Answer):
+    informed_on: Day
+    reason: str
+
+
+class DeadlineRecord(Answer):
+    """The deadline in force, how it was computed, and on which calendar."""
+
+    due_on: Day
+    original_due_on: Day
+    explanation: str
+    steps: list[DeadlineStep]
+    calendar: DeadlineCalendar
+    paused_days: int
+    pauses: list[DeadlinePause]
+    extension: DeadlineExtension | None
+
+
+class CaseRequest(RequestRecord):
+    """A processor request of the case, with its target and whether it is late."""
+
+    target_on: Day
+    late: bool
+
+
+class CaseEventRecord(Answer):
+    """One entry of a case's history: what changed, from what to what, why, who, when."""
+
+    at: Timestamp
+    actor: str
+    kind: str
+    changed: str | None
+    from_value: str | None = Field(alias="from")
+    to_value: str | None = Field(alias="to")
+    reason: str | None
+
+
+class CaseDetail(CaseSummary):
+    """The whole case: the summary, the deadline explained, each request with its target, the history."""
+
+    deadline: DeadlineRecord
+    requests: list[CaseRequest]
+    history: list[CaseEventRecord]
+
+
+class CasePage(Answer):
+    """Cases, most urgent first; ``nextCursor`` asks for the next page (null on the last)."""
+
+    cases: list[CaseSummary]
+    next_cursor: str | None
+
+
+# -- deliveries and the service ------------------------------------------------------------
+
+
+class RefusedSample(Answer):
+    """A sampled refused delivery: never its content."""
+
+    received_at: Timestamp
+    status: int
+    reason: str
+    remote_addr: str | None
+    body_sha256: Sha256 | None
+    body_bytes: int | None
+
+
+class RefusedPage(Answer):
+    """The sampled refusals of the retention period, newest first."""
+
+    refused: list[RefusedSample]
+
+
+class CallbackAnswer(Answer):
+    """A callback verified and recorded (``accepted``), or a repeat that changed nothing (``duplicate``)."""
+
+    status: Literal["accepted", "duplicate"]
+    request_id: str
+
+
+class HeldArchive(Answer):
+    """Where one archive of a case stands under the retention policy."""
+
+    request_id: str
+    state: Literal["kept", "being deleted", "deleted"]
+    deleted_at: Timestamp | None
+
+
+class LegalHoldView(Answer):
+    """A case's legal hold (null when none) and its archives."""
+
+    case_id: str
+    legal_hold: LegalHold | None
+    archives: list[HeldArchive]
+
+
+class Health(Answer):
+    status: Literal["ok"]
+
+
+class Readiness(Answer):
+    """Each backend's probe: ``ok``, or why not (``unavailable``, ``timeout``, ...)."""
+
+    status: Literal["ready", "unavailable"]
+    checks: dict[str, str]
