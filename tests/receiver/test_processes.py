@@ -120,10 +120,11 @@ def downloading_worker(launcher, worker_env, https_server, messagebird_signer, m
 
 
 def only_job(database_url: str) -> Job:
+    """The one archive job (a worker queues its periodic jobs, the audit seal, beside it)."""
     database = Database(database_url)
     try:
         with database.transaction() as session:
-            return session.scalars(select(Job)).one()
+            return session.scalars(select(Job).where(Job.kind == "archive")).one()
     finally:
         database.dispose()
 

@@ -8,37 +8,14 @@ import itertools
 import threading
 
 import pytest
-from sqlalchemy import func, select, text, update
+from sqlalchemy import func, select, update
 
-from storage import audit_chain, cases, lifecycle, registry
+from storage import audit_chain, lifecycle, registry
 from storage.audit_chain import GENESIS, Head
 from storage.db import Database
 from storage.errors import StorageError
-from storage.models import AuditChainEntry, Case, CaseEvent, RequestEvent, Transition
-
-_ids = itertools.count()
-AT = dt.datetime(2026, 12, 5, 9, 30, tzinfo=dt.UTC)
-
-
-def write_history(database: Database, *, requests: int = 2) -> str:
-    """A case with ``requests`` requests, each moved twice and downloaded once: 1 + 5 chained rows per request
-    (3 transitions, 1 request event, 1 case event ``request_added``; and the case's ``opened`` event)."""
-    case_id = f"case-{next(_ids):05d}"
-    with database.transaction() as session:
-        case = Case(id=case_id, subject_ref=f"T-{case_id}", right="access", jurisdiction="UK",
-                    received_on=AT.date(), due_on=AT.date(), original_due_on=AT.date(), created_by="ops")
-        session.add(case)
-        cases.record_event(case, actor="ops", kind="opened", reason="Grüße: non-ASCII is kept as it is")
-        session.flush()
-        for n in range(requests):
-            request = registry.register(session, registry.NewRequest(
-                id=f"{case_id}-r{n}", provider=registry.MESSAGEBIRD, kind="KIND_USER_GET", case_id=case_id,
-                registered_by="ops"))
-            lifecycle.move(request, lifecycle.CALLBACK_RECEIVED, reason="callback")
-            lifecycle.move(request, lifecycle.COMPLETED, reason="archived")
-            session.flush()
-            registry.record_event(session, request.id, kind="archive_downloaded", actor="auditor", note="file")
-    return case_id
+from storage.models import AuditChainEntry, CaseEvent, RequestEvent, Transition
+from tests.storage.audit_history import AT, tamper, write_history
 
 
 def chained_rows(database: Database) -> int:
@@ -54,11 +31,6 @@ def entries(database: Database) -> list[AuditChainEntry]:
 
 def entry_of(database: Database, source: str, nth: int = 0) -> AuditChainEntry:
     return [entry for entry in entries(database) if entry.source == source][nth]
-
-
-def tamper(database: Database, statement: str, **parameters: object) -> None:
-    with database.transaction() as session:
-        session.execute(text(statement), parameters)
 
 
 # -- the encoding --------------------------------------------------------------------------------
