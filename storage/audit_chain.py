@@ -60,7 +60,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Row, Table, exists, func, insert, select, text
+from sqlalchemy import Connection, Row, Table, insert, select, text
 
 from storage import lifecycle
 from storage.clock import utcnow
@@ -140,19 +140,22 @@ def seal(database: Database, *, batch: int = SEAL_BATCH) -> Sealed:
     Idempotent, and safe from any number of processes at once (they take turns on the
     lock). Every row committed before the call is sealed when it returns.
     """
+    with database.reading() as connection:
+        waiting = [(source, row_id) for source in CHAINED for row_id in _unsealed_ids(connection, source)]
+    with database.reading() as connection:
+        head = _head(connection)
     count = 0
-    while True:
+    for start in range(0, len(waiting), batch):
         with database.connection() as connection:
             _take_sealer_lock(connection)
-            head = _head(connection)
-            rows = list(_unsealed(connection, limit=batch))
-            entries = list(_links(head, rows, sealed_at=utcnow()))
+            head = _head(connection)  # after the lock: another sealer may have gone first
+            entries = list(_links(head, _rows_still_unsealed(connection, waiting[start:start + batch]),
+                                  sealed_at=utcnow()))
             if entries:
                 connection.execute(insert(_chain), entries)
                 head = Head(entries[-1]["seq"], entries[-1]["entry_hash"])
         count += len(entries)
-        if len(rows) < batch:
-            return Sealed(count, head)
+    return Sealed(count, head)
 
 
 def _take_sealer_lock(connection: Connection) -> None:
@@ -166,28 +169,33 @@ def _head(connection: Connection) -> Head:
     return Head(last.seq, last.entry_hash) if last is not None else Head(0, GENESIS)
 
 
-def _unsealed(connection: Connection, *, limit: int | None) -> Iterator[tuple[str, Row[Any]]]:
-    """Rows with no chain entry yet, table by table in id order, ``limit`` in all."""
-    for source in CHAINED:
-        if limit is not None and limit <= 0:
-            return
-        statement = _unsealed_rows(source).order_by(_TABLES[source].c.id).limit(limit)
-        rows = connection.execute(statement).all()
-        yield from ((source, row) for row in rows)
-        limit = None if limit is None else limit - len(rows)
+def _unsealed_ids(connection: Connection, source: str, *, intents: bool = False) -> list[int]:
+    """The ids of the table's rows with no chain entry, in order; an intent's transitions only if ``intents``.
 
-
-def _unsealed_rows(source: str) -> Any:
+    ``EXCEPT`` rather than ``NOT EXISTS``: a set difference never turns into a nested loop
+    over the whole chain when the planner's statistics lag behind a burst of rows.
+    """
     table = _TABLES[source]
-    statement = select(*(table.c[name] for name in CHAINED[source])).where(~_sealed_condition(source, table))
-    if source == "transitions":  # an intent's transition waits for its final request id (see the docstring)
-        intent = exists().where(_requests.c.id == table.c.request_id, _requests.c.state == lifecycle.SENDING)
-        statement = statement.where(~intent)
-    return statement
+    written = select(table.c.id)
+    if source == "transitions" and not intents:  # an intent's transition waits for its final request id
+        written = written.where(table.c.request_id.not_in(
+            select(_requests.c.id).where(_requests.c.state == lifecycle.SENDING)))
+    sealed = select(_chain.c.row_id).where(_chain.c.source == source)
+    return sorted(connection.scalars(written.except_(sealed)))
 
 
-def _sealed_condition(source: str, table: Table) -> Any:
-    return exists().where(_chain.c.source == source, _chain.c.row_id == table.c.id)
+def _rows_still_unsealed(connection: Connection, wanted: Sequence[tuple[str, int]]) -> Iterator[tuple[str, Row[Any]]]:
+    """The rows ``wanted`` that exist and are still unsealed (a sealer may have gone first), in order."""
+    for source in CHAINED:
+        ids = [row_id for table_name, row_id in wanted if table_name == source]
+        if not ids:
+            continue
+        table = _TABLES[source]
+        sealed = set(connection.scalars(select(_chain.c.row_id).where(_chain.c.source == source,
+                                                                      _chain.c.row_id.in_(ids))))
+        rows = connection.execute(select(*(table.c[name] for name in CHAINED[source])).where(
+            table.c.id.in_([row_id for row_id in ids if row_id not in sealed])).order_by(table.c.id))
+        yield from ((source, row) for row in rows)
 
 
 def _links(head: Head, rows: Sequence[tuple[str, Row[Any]]], *, sealed_at: dt.datetime) -> Iterator[dict[str, Any]]:
@@ -216,8 +224,7 @@ def head_before(connection: Connection, moment: dt.datetime) -> Head:
 
 def pending_count(connection: Connection) -> int:
     """Rows written but not sealed yet (an intent's transition included)."""
-    return sum(connection.scalar(select(func.count()).select_from(_TABLES[source]).where(
-        ~_sealed_condition(source, _TABLES[source]))) or 0 for source in CHAINED)
+    return sum(len(_unsealed_ids(connection, source, intents=True)) for source in CHAINED)
 
 
 # -- verifying -----------------------------------------------------------------------------------

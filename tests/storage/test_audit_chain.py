@@ -220,6 +220,26 @@ def test_concurrent_sealers_and_writers_keep_one_linear_chain(postgres_url):
     database.dispose()
 
 
+@pytest.mark.postgres
+def test_a_row_committed_after_a_later_id_was_sealed_is_sealed_next_time(postgres_url):
+    """The commit-order race: ids are handed out at insert, rows become visible at commit, in another order."""
+    database = Database(postgres_url)
+    write_history(database, requests=1)
+    with database.connection() as slow:  # takes the next transition id, and commits last
+        request_id = slow.scalar(select(Transition.request_id).limit(1))
+        late_id = slow.scalar(Transition.__table__.insert().values(request_id=request_id, to_state="sent", at=AT)
+                              .returning(Transition.id))
+        write_history(database, requests=1)
+        sealed_first = audit_chain.seal(database)
+    sealed_late = audit_chain.seal(database)
+    verdict, chain = audit_chain.verify(database), entries(database)
+    database.dispose()
+    assert sealed_first.count == 12 and sealed_late.count == 1
+    transitions = [entry.row_id for entry in chain if entry.source == "transitions"]
+    assert transitions[-1] == late_id < transitions[-2]  # sealed last, though its id is not the highest
+    assert (verdict.broken, verdict.pending, verdict.entries) == (None, 0, 13)
+
+
 def test_a_sealer_without_the_lock_cannot_fork_the_chain(database):
     """The primary key on seq and the unique row refuse a second entry at the same place or for the same row."""
     write_history(database, requests=1)
