@@ -54,6 +54,7 @@ the ``receiver_audit_chain_checkpoint_info`` metric), passed to ``verify`` as ``
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import json
 from collections.abc import Iterator, Mapping, Sequence
@@ -75,10 +76,9 @@ CHAINED: dict[str, tuple[str, ...]] = {
     "request_events": ("id", "request_id", "kind", "at", "actor", "note"),
     "case_events": ("id", "case_id", "at", "actor", "kind", "changed", "from_value", "to_value", "reason"),
 }
-_TABLES: dict[str, Table] = {table.name: table for table in (
-    Transition.__table__, RequestEvent.__table__, CaseEvent.__table__)}  # type: ignore[misc]
-_chain: Table = AuditChainEntry.__table__  # type: ignore[assignment]
-_requests: Table = ProcessorRequest.__table__  # type: ignore[assignment]
+_TABLES: dict[str, Table] = {model.__tablename__: model.__table__ for model in (Transition, RequestEvent, CaseEvent)}
+_chain = AuditChainEntry.__table__
+_requests = ProcessorRequest.__table__
 
 #: The PostgreSQL advisory lock the sealers take turns on ("auditchn" as a number).
 SEALER_LOCK_KEY = int.from_bytes(b"auditchn", "big")
@@ -142,7 +142,6 @@ def seal(database: Database, *, batch: int = SEAL_BATCH) -> Sealed:
     """
     with database.reading() as connection:
         waiting = [(source, row_id) for source in CHAINED for row_id in _unsealed_ids(connection, source)]
-    with database.reading() as connection:
         head = _head(connection)
     count = 0
     for start in range(0, len(waiting), batch):
@@ -292,9 +291,7 @@ def _rows_of(connection: Connection, entries: Sequence[Row[Any]]) -> dict[tuple[
 
 def _check(connection: Connection, entry: Row[Any], previous: Head, row: Mapping[str, Any] | None) -> Break | None:
     """How ``entry`` (following ``previous``) fails to match the row it seals, or None when it matches."""
-    def broken(kind: str, detail: str) -> Break:
-        return Break(kind, entry.seq, entry.source, entry.row_id, detail)
-
+    broken = functools.partial(_break_at, entry)
     if entry.seq != previous.seq + 1:
         return broken(CHAIN_REWRITTEN, f"it follows seq {previous.seq}: the entries between were removed")
     if entry.prev_hash != previous.hash:
@@ -306,11 +303,16 @@ def _check(connection: Connection, entry: Row[Any], previous: Head, row: Mapping
     computed = entry_hash(entry.prev_hash, canonical(entry.source, row))
     if computed == entry.entry_hash:
         return None
-    return _mismatch(connection, entry, computed, row, broken)
+    return _mismatch(connection, entry, computed, row)
 
 
-def _mismatch(connection: Connection, entry: Row[Any], computed: str, row: Mapping[str, Any], broken: Any) -> Break:
+def _break_at(entry: Row[Any], kind: str, detail: str) -> Break:
+    return Break(kind, entry.seq, entry.source, entry.row_id, detail)
+
+
+def _mismatch(connection: Connection, entry: Row[Any], computed: str, row: Mapping[str, Any]) -> Break:
     """Tell a changed chain entry, a row moved to another id and a changed row apart."""
+    broken = functools.partial(_break_at, entry)
     following = connection.execute(select(_chain.c.prev_hash).where(_chain.c.seq == entry.seq + 1)).first()
     if following is not None and following.prev_hash == computed:
         return broken(CHAIN_REWRITTEN, "its entry_hash was changed: the row matches and the next entry follows it")
