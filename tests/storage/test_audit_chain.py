@@ -94,6 +94,7 @@ def test_an_intents_transition_waits_for_the_providers_id(database):
         registry.register(session, registry.NewRequest(id="intent-1", provider=registry.MESSAGEBIRD,
                                                        kind="KIND_USER_GET", registered_by="ops"), sending=True)
     assert audit_chain.seal(database).count == 0
+    assert audit_chain.verify(database).pending == 1  # written, waiting: not tampering
     with database.transaction() as session:
         registry.record_answer(session, "intent-1", registry.ProviderAnswer(id="mb-1"), reason="created")
     assert audit_chain.seal(database).count == 2
