@@ -356,6 +356,7 @@ class Settings:
     deadline_uk_subdivision: str
     deadline_eu_next_working_day: str | None
     deadline_check_interval_seconds: int
+    audit_seal_interval_seconds: int
     notify_days_before: tuple[int, ...]
     notify_webhook_url: str | None
     notify_webhook_secret: str | None
@@ -471,6 +472,8 @@ def _declared() -> dict[str, _Setting]:
         "SMTP_URL": _Setting(_optional_smtp_url, None),
         "NOTIFY_EMAIL_TO": _Setting(_email_addresses, ()),
         "NOTIFY_EMAIL_FROM": _Setting(_email_address, None),
+        # The tamper-evident history (storage/audit_chain.py): how often the worker seals new rows into the chain.
+        "AUDIT_SEAL_INTERVAL_SECONDS": _Setting(_int_at_least(1), 300),
         # The ops console (receiver/web/console): how long a sign-in lasts before the operator signs in again.
         "CONSOLE_SESSION_MINUTES": _Setting(_int_at_least(1), 60),
     }

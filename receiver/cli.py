@@ -1,4 +1,4 @@
-"""``flask`` commands for ops: migrations, the request registry, cases, API tokens, retention and the worker.
+"""``flask`` commands for ops: migrations, the request registry, cases, API tokens, retention, the audit chain and the worker.
 
 A command acts as the operator ``cli:<shell user>``: whoever has a shell on the
 service has its keys already, so the shell is trusted like ``ADMIN_TOKEN``.
@@ -18,7 +18,7 @@ from flask.cli import AppGroup
 from receiver.jobs.worker import Worker, default_handlers
 from receiver.providers import ProviderError
 from receiver.web.current import services
-from receiver.usecases import archives, cases, legal_holds, operators, records, registration, retention, sending
+from receiver.usecases import archives, audit, cases, legal_holds, operators, records, registration, retention, sending
 from receiver.usecases.case_views import case_summary
 from receiver.usecases.errors import UseCaseError
 from receiver.web.errors import problem_from_provider
@@ -33,6 +33,7 @@ secret_commands = AppGroup("secrets", help="Secrets at rest.")
 case_commands = AppGroup("cases", help="Data subject requests and their deadlines.")
 token_commands = AppGroup("tokens", help="Named operators' API tokens.")
 retention_commands = AppGroup("retention", help="The retention policy and legal holds.")
+audit_commands = AppGroup("audit", help="The tamper-evident history of transitions and audit events.")
 
 #: The ``app.extensions`` entry, if any, that gives ``flask worker`` its job handlers instead of
 #: ``default_handlers()``: an app built around ``create_app`` may run more job kinds (the fault tests do).
@@ -46,6 +47,7 @@ def register_commands(app: Flask) -> None:
     app.cli.add_command(case_commands)
     app.cli.add_command(token_commands)
     app.cli.add_command(retention_commands)
+    app.cli.add_command(audit_commands)
     app.cli.add_command(worker_command)
 
 
@@ -299,3 +301,20 @@ def retention_release(case_id: str, reason: str | None) -> None:
     """Release a case's legal hold (as DELETE /api/cases/<id>/legal-hold)."""
     document = {"reason": reason} if reason else {}
     _print_case(lambda: legal_holds.release_legal_hold(services(), case_id, document, actor=cli_actor()))
+@audit_commands.command("verify")
+@click.option("--expect-head", "expected", default=None, metavar="SEQ:HASH",
+              help="An outside copy of an earlier head (from the audit.chain_head log event or the metrics).")
+def audit_verify(expected: str | None) -> None:
+    """Seal what is new, then walk the whole chain: exit 0 with its size and head, or 1 naming the first break."""
+    try:
+        copy = audit.parse_head(expected) if expected is not None else None
+        verdict = audit.verify(services(), expected=copy)
+    except (ValueError, StorageError) as error:
+        raise _refused(error) from None
+    if verdict.broken is not None:
+        broken = verdict.broken
+        raise click.ClickException(f"audit chain broken at seq {broken.seq}: {broken.source} {broken.row_id} "
+                                   f"{broken.kind}: {broken.detail}")
+    against = f"; matches the copy of seq {copy.seq}" if copy is not None else ""
+    click.echo(f"audit chain intact: {verdict.entries} entries, head {verdict.head.seq}:{verdict.head.hash}"
+               f"{against}; {verdict.pending} rows pending (written, not sealed yet)")

@@ -379,3 +379,24 @@ class ConsoleSession(Base):
     role: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True)
+
+
+class AuditChainEntry(Base):
+    """One link of the tamper-evident history: a sealed ``transitions``, ``request_events`` or ``case_events`` row.
+
+    ``entry_hash`` is SHA-256 over ``prev_hash`` and the row's canonical encoding
+    (``storage.audit_chain``). ``seq`` counts 1, 2, 3 ... in the order rows were sealed;
+    a row is sealed once (``source``, ``row_id`` unique). Never updated.
+    """
+
+    __tablename__ = "audit_chain"
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    source: Mapped[str] = mapped_column(String(32))
+    row_id: Mapped[int] = mapped_column(Integer)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    entry_hash: Mapped[str] = mapped_column(String(64))
+    #: When it was sealed; not hashed: it only dates the daily checkpoint published in the metrics.
+    sealed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    __table_args__ = (Index("ix_audit_chain_source_row_id", "source", "row_id", unique=True),)

@@ -5,9 +5,9 @@ them up when ``PROMETHEUS_MULTIPROC_DIR`` is set (``gunicorn.conf.py`` sets one 
 The worker counts archive bytes and durations the same way; a worker on the web
 host shares the directory, one elsewhere is scraped on its own host.
 
-Request states, queue depth, the age of the oldest job, cases' deadlines and
-notification deliveries are facts of the database, not of a process, so
-``DatabaseCollector`` reads them when scraped.
+Request states, queue depth, the age of the oldest job, cases' deadlines,
+notification deliveries and the audit chain's head are facts of the database, not of
+a process, so ``DatabaseCollector`` reads them when scraped.
 ``receiver.web.metrics`` serves them at ``GET /metrics``.
 """
 
@@ -25,7 +25,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from deadlines import DEFAULT_PROCESSOR_MARGIN_DAYS
-from storage import cases, jobs, notifications
+from storage import audit_chain, cases, jobs, notifications
 from storage.clock import utcnow
 from storage.db import Database
 from storage.errors import StorageError
@@ -64,7 +64,8 @@ class DatabaseCollector(Collector):
         try:
             with self._database.transaction() as session:
                 found = [*_request_and_queue_facts(session, now),
-                         *_case_facts(session, now.date(), self._margin_days), _delivery_facts(session)]
+                         *_case_facts(session, now.date(), self._margin_days), _delivery_facts(session),
+                         *_chain_facts(session, now)]
         except StorageError:
             return  # an unavailable database shows as missing series, and in /readyz
         yield from found
@@ -117,6 +118,28 @@ def _delivery_facts(session: Session) -> Metric:
     for (channel, state), count in sorted(notifications.delivery_counts(session).items()):
         deliveries.add_metric([channel, state], count)
     return deliveries
+
+
+def _chain_facts(session: Session, now: dt.datetime) -> list[Metric]:
+    """The audit chain's head now, and its daily checkpoint: the head as it stood at 00:00 UTC today.
+
+    The checkpoint's hash is a label that changes once a day, so Prometheus keeps one
+    series a day of it: a copy of the head outside the database, to check a later
+    ``flask audit verify --expect-head SEQ:HASH`` against.
+    """
+    connection = session.connection()
+    midnight = dt.datetime.combine(now.date(), dt.time(), tzinfo=dt.UTC)
+    current, checkpoint = audit_chain.head(connection), audit_chain.head_before(connection, midnight)
+    info = GaugeMetricFamily("receiver_audit_chain_checkpoint_info",
+                             "The audit chain's head at 00:00 UTC today: its hash (always 1)", labels=["at", "hash"])
+    info.add_metric([midnight.strftime("%Y-%m-%dT%H:%M:%SZ"), checkpoint.hash], 1)
+    return [
+        GaugeMetricFamily("receiver_audit_chain_head_seq", "Entries in the audit chain (the head's seq)",
+                          value=current.seq),
+        GaugeMetricFamily("receiver_audit_chain_checkpoint_seq", "The audit chain's head seq at 00:00 UTC today",
+                          value=checkpoint.seq),
+        info,
+    ]
 
 
 def _aware(moment: dt.datetime) -> dt.datetime:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import select
 
+from storage import audit_chain
 from storage.db import Database
 from storage.models import Callback, Job, ProcessorRequest
 from tests.support.load import Answer
@@ -29,11 +30,12 @@ class Audit:
     records: int = 0
     accepted: int = 0
     archives: int = 0
+    chained: int = 0
     problems: list[str] = field(default_factory=list)
 
     def counts(self) -> dict[str, int]:
         return {"sent": self.sent, "200s": self.ok, "records": self.records, "accepted": self.accepted,
-                "archives": self.archives}
+                "archives": self.archives, "chained": self.chained}
 
     def summary(self) -> str:
         line = " ".join(f"{name}={value}" for name, value in self.counts().items())
@@ -42,7 +44,8 @@ class Audit:
 
 def audit_callbacks(database_url: str, answers: Iterable[Answer]) -> Audit:
     """Check: every 200 has its row (same verdict, same request); one acceptance per request,
-    and that request moved on, authorised by it; no token counted twice among recorded rows."""
+    and that request moved on, authorised by it; no token counted twice among recorded rows;
+    the audit chain, sealed over every transition written under the load, verifies."""
     answers = list(answers)
     database = Database(database_url)
     try:
@@ -51,9 +54,13 @@ def audit_callbacks(database_url: str, answers: Iterable[Answer]) -> Audit:
             for row in session.scalars(select(Callback)):
                 rows.setdefault(row.http_request_id, []).append(row)
             states = {r.id: (r.state, r.authorising_callback_id) for r in session.scalars(select(ProcessorRequest))}
+        audit_chain.seal(database)
+        chain = audit_chain.verify(database)
     finally:
         database.dispose()
-    audit = Audit(sent=len(answers), ok=sum(1 for a in answers if a.status == 200))
+    audit = Audit(sent=len(answers), ok=sum(1 for a in answers if a.status == 200), chained=chain.entries)
+    if chain.broken is not None:
+        audit.problems.append(f"audit chain broken: {chain.broken}")
     recorded = [row for same_id in rows.values() for row in same_id if row.verdict in RECORDED]
     audit.records, audit.accepted = len(recorded), sum(1 for row in recorded if row.verdict == "accepted")
     audit.problems += _unrecorded_200s(answers, rows)

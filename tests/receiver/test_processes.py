@@ -133,7 +133,7 @@ def downloading_worker(launcher, worker_env, https_server, messagebird_signer, m
 
 
 def only_job(database_url: str) -> Job:
-    """The one archive job (a worker running on queues its periodic retention job beside it)."""
+    """The one archive job (a worker running on queues its periodic jobs, retention and the audit seal, beside it)."""
     database = Database(database_url)
     try:
         with database.transaction() as session:

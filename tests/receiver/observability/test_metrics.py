@@ -1,5 +1,5 @@
 """The database's facts at scrape time: cases by derived state, overdue, due within 7 days, requests past their
-target, notification deliveries by state, and how long a due job has waited; on every backend."""
+target, notification deliveries by state, how long a due job has waited and the audit chain's head; on every backend."""
 
 from __future__ import annotations
 
@@ -10,10 +10,11 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import update
 
 from receiver.observability.metrics import registry_for
-from storage import jobs, notifications
+from storage import audit_chain, jobs, notifications
 from storage.clock import utcnow
-from storage.models import Job
+from storage.models import AuditChainEntry, Job
 from tests.receiver.jobs.alerting import add_case
+from tests.storage.audit_history import write_history
 
 
 def scrape(services) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -62,3 +63,17 @@ def test_the_longest_wait_of_a_due_job_is_measured_not_the_age_of_planned_ones(s
     with services.database.transaction() as session:
         jobs.enqueue(session, kind="archive", request_id=None, run_after=now - dt.timedelta(minutes=10))
     assert 600 <= scrape(services)[("receiver_job_oldest_due_seconds", ())] < 700
+
+
+def test_the_audit_chains_head_and_its_daily_checkpoint(services):
+    write_history(services.database, requests=1)
+    yesterday = audit_chain.seal(services.database).head
+    with services.database.transaction() as session:
+        session.execute(update(AuditChainEntry).values(sealed_at=utcnow() - dt.timedelta(days=1)))
+    write_history(services.database, requests=1)
+    audit_chain.seal(services.database)
+    facts = scrape(services)
+    midnight = utcnow().strftime("%Y-%m-%dT00:00:00Z")
+    assert facts[("receiver_audit_chain_head_seq", ())] == 12
+    assert facts[("receiver_audit_chain_checkpoint_seq", ())] == yesterday.seq == 6
+    assert facts[("receiver_audit_chain_checkpoint_info", (("at", midnight), ("hash", yesterday.hash)))] == 1

@@ -1,0 +1,48 @@
+"""The tamper-evident history (``storage.audit_chain``): seal what is new, verify the chain, log the head.
+
+Every seal logs the head as ``audit.chain_head`` (``seq``, ``head_hash``, ``sealed``):
+shipped with the logs, it is a copy of the head kept outside the database, and so is
+the daily checkpoint in ``/metrics``. ``flask audit verify --expect-head SEQ:HASH``
+checks the chain against such a copy.
+"""
+
+from __future__ import annotations
+
+import re
+
+from receiver.observability.logs import get_logger
+from receiver.services import Services
+from storage import audit_chain
+from storage.audit_chain import Head, Sealed, Verdict
+
+log = get_logger("receiver.usecases.audit")
+
+_HEAD = re.compile(r"(\d+):([0-9a-f]{64})")
+
+
+def seal(services: Services) -> Sealed:
+    """Seal every row not chained yet (at once, in this process), and log the head."""
+    sealed = audit_chain.seal(services.database)
+    log.info("audit.chain_head", seq=sealed.head.seq, head_hash=sealed.head.hash, sealed=sealed.count)
+    return sealed
+
+
+def verify(services: Services, *, expected: Head | None = None) -> Verdict:
+    """Seal what is new, then walk the whole chain (and check it against ``expected``, a copy of an earlier head)."""
+    seal(services)
+    verdict = audit_chain.verify(services.database, expected=expected)
+    if verdict.broken is not None:
+        broken = verdict.broken
+        log.error("audit.chain_broken", seq=broken.seq, table=broken.source, row_id=broken.row_id, kind=broken.kind)
+    else:
+        log.info("audit.verified", entries=verdict.entries, seq=verdict.head.seq, head_hash=verdict.head.hash,
+                 pending=verdict.pending)
+    return verdict
+
+
+def parse_head(text: str) -> Head:
+    """``SEQ:HASH`` (as ``audit.chain_head`` and ``audit verify`` print it) as a ``Head``; ``ValueError`` otherwise."""
+    matched = _HEAD.fullmatch(text.strip().lower())
+    if matched is None:
+        raise ValueError("a head is written SEQ:HASH, e.g. 1234:9f86d081...: the seq, a colon, 64 hex digits")
+    return Head(int(matched.group(1)), matched.group(2))
