@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: run test test-fast migrate demo bench requirements clean
+.PHONY: run test test-fast migrate demo bench screenshots requirements clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -24,7 +24,7 @@ instance/dev.env: | $(VENV)/.runtime
 
 ## make run: the service and its worker on the embedded defaults (SQLite, archives in instance/)
 run: migrate
-	@echo "admin token: grep ADMIN_TOKEN instance/dev.env; callbacks: http://127.0.0.1:8000/webhooks/messagebird/personal-data"
+	@echo "ops console: http://127.0.0.1:8000/ops/ (sign in with the admin token: grep ADMIN_TOKEN instance/dev.env); callbacks: http://127.0.0.1:8000/webhooks/messagebird/personal-data"
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/honcho --env instance/dev.env --procfile Procfile start --port 8000 web worker
 
 ## make test: the layering contracts (import-linter), then the whole suite (installs the test tools first)
@@ -44,6 +44,12 @@ migrate: $(VENV)/.runtime instance/dev.env
 ## make demo: the service against the MessageBird and VoodooSMS simulators, in a temporary folder; prints the records
 demo: $(VENV)/.dev
 	$(BIN)/python -m simulators.demo
+
+## make screenshots: the ops console's main pages, from the browser (Debian's chromium), into docs/screenshots/
+## (made smaller by pngquant when it is installed: apt-get install pngquant)
+screenshots: $(VENV)/.dev
+	REQUIRE_SERVICES=1 CONSOLE_SCREENSHOTS=$(CURDIR)/docs/screenshots $(BIN)/python -m pytest -q -p no:cacheprovider tests/receiver/web/console/test_screenshots.py
+	@if command -v pngquant >/dev/null 2>&1; then pngquant --force --skip-if-larger --strip --ext .png --quality 70-95 docs/screenshots/*.png || [ $$? -ge 98 ]; else echo "pngquant not installed: the PNGs are left as the browser wrote them"; fi
 
 requirements: | $(BIN)/python
 	$(BIN)/pip install --quiet pip-tools
