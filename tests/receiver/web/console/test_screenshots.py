@@ -108,6 +108,17 @@ def refuse_some_deliveries(base_url: str, services) -> None:
                               hashlib.sha256(b"%d" % index).hexdigest(), 200 + index))
 
 
+PAGES = ("sign-in", "cases", "case", "request", "deliveries", "health")
+PROJECT_ROOT = Path(__file__).resolve().parents[4]
+
+
+def test_the_readme_shows_every_page_from_docs_screenshots():
+    readme = (PROJECT_ROOT / "README.md").read_text()
+    for name in PAGES:
+        assert f"](docs/screenshots/{name}.png)" in readme, name
+        assert (PROJECT_ROOT / "docs" / "screenshots" / f"{name}.png").read_bytes().startswith(PNG), name
+
+
 def shoot(page, shots: Path, name: str, *, full_page: bool = False) -> None:
     page.screenshot(path=str(shots / f"{name}.png"), full_page=full_page)
     assert (shots / f"{name}.png").read_bytes().startswith(PNG)
@@ -135,3 +146,4 @@ def test_the_main_pages_in_the_browser(browser_page, live_service, services, sho
         page.goto(base + path)
         assert expected in page.locator("main").inner_text(), name
         shoot(page, shots, name, full_page=whole)
+    assert sorted(path.stem for path in shots.glob("*.png")) == sorted(PAGES)
