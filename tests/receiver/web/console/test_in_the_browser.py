@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from playwright.sync_api import expect
 
 from receiver.usecases import cases
 from tests.conftest import ADMIN_TOKEN
@@ -89,7 +90,7 @@ def test_a_viewer_is_offered_no_action(browser_page, live_service, two_cases, to
     sign_in(page, base, token_of("vera", "viewer"))
     assert page.get_by_role("link", name="Open a case").count() == 0
     page.get_by_role("link", name="TICKET-SOON").click()
-    assert page.get_by_role("heading", name="History").is_visible()
+    expect(page.get_by_role("heading", name="History")).to_be_visible()  # the case's page, loaded
     assert page.get_by_role("heading", name="Actions").count() == 0
     assert page.locator("form[action*='/extend']").count() == 0
     assert page.locator("main form").count() == 0
@@ -104,7 +105,7 @@ def test_a_form_posted_without_its_csrf_token_changes_nothing(browser_page, live
     page.locator("#extend input[name='extend-csrf_token']").evaluate("input => input.remove()")
     page.get_by_label("Reason given to the data subject").fill("Complex request across many systems")
     page.get_by_role("button", name="Extend the deadline").click()
-    assert page.get_by_role("heading", name="Form not accepted").is_visible()
+    expect(page.get_by_role("heading", name="Form not accepted")).to_be_visible()
     after = cases.show_case(services, soon["id"])
     assert (after["dueOn"], after["extended"]) == (soon["dueOn"], False)
     assert [entry["kind"] for entry in after["history"]] == ["opened"]
