@@ -17,6 +17,7 @@ from receiver.usecases import cases
 from tests.conftest import ADMIN_TOKEN
 from tests.receiver.web.console.conftest import days_ago
 from tests.support.databases import Backend
+from tests.support.processes import free_port
 
 pytestmark = pytest.mark.slow
 
@@ -28,9 +29,9 @@ def backend(sqlite_url: str) -> Backend:
 
 
 @pytest.fixture
-def app_env(app_env: dict[str, str], provider_settings: dict[str, str]) -> dict[str, str]:
-    """Served on a loopback port over http (``PUBLIC_URL``), with the provider simulators."""
-    return {**app_env, **provider_settings}
+def app_env(app_env: dict[str, str]) -> dict[str, str]:
+    """Served over http on a free loopback port, the ``PUBLIC_URL`` where ``live_service`` serves it."""
+    return {**app_env, "PUBLIC_URL": f"http://127.0.0.1:{free_port()}"}
 
 
 @pytest.fixture
