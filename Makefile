@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: run test test-fast migrate demo bench requirements clean
+.PHONY: run simulators test test-fast migrate demo bench screenshots requirements clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -22,10 +22,17 @@ instance/dev.env: | $(VENV)/.runtime
 	mkdir -p instance
 	$(BIN)/python -m receiver.devenv > $@.tmp && mv $@.tmp $@
 
-## make run: the service and its worker on the embedded defaults (SQLite, archives in instance/)
+## make run: the service and its worker on the embedded defaults (SQLite, archives in instance/);
+## with `make simulators` running (start it first), processor requests go to the simulators
 run: migrate
-	@echo "admin token: grep ADMIN_TOKEN instance/dev.env; callbacks: http://127.0.0.1:8000/webhooks/messagebird/personal-data"
-	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/honcho --env instance/dev.env --procfile Procfile start --port 8000 web worker
+	@echo "ops console: http://127.0.0.1:8000/ops/ (sign in with the admin token: grep ADMIN_TOKEN instance/dev.env); callbacks: http://127.0.0.1:8000/webhooks/messagebird/personal-data"
+	@if [ -f instance/simulators.env ]; then echo "processor requests go to the simulators (instance/simulators.env)"; \
+	else echo "processor requests: no provider configured; to send them to the simulators, run \`make simulators\` in another terminal, then this again"; fi
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/honcho --env instance/dev.env$$([ -f instance/simulators.env ] && echo ,instance/simulators.env) --procfile Procfile start --port 8000 web worker
+
+## make simulators: MessageBird's and VoodooSMS's simulators on 127.0.0.1:8081 and :8082, for `make run` (start them first)
+simulators: $(VENV)/.dev instance/dev.env
+	$(BIN)/python -m simulators.local --instance instance
 
 ## make test: the layering contracts (import-linter), then the whole suite (installs the test tools first):
 ## every test but the fault-injection ones spread over the cores, then those one at a time (they measure time)
@@ -46,6 +53,12 @@ migrate: $(VENV)/.runtime instance/dev.env
 ## make demo: the service against the MessageBird and VoodooSMS simulators, in a temporary folder; prints the records
 demo: $(VENV)/.dev
 	$(BIN)/python -m simulators.demo
+
+## make screenshots: the ops console's main pages, from the browser (Debian's chromium), into docs/screenshots/
+## (made smaller by pngquant when it is installed: apt-get install pngquant)
+screenshots: $(VENV)/.dev
+	REQUIRE_SERVICES=1 CONSOLE_SCREENSHOTS=$(CURDIR)/docs/screenshots $(BIN)/python -m pytest -q -p no:cacheprovider tests/receiver/web/console/test_screenshots.py
+	@if command -v pngquant >/dev/null 2>&1; then pngquant --force --skip-if-larger --strip --ext .png --quality 70-95 docs/screenshots/*.png || [ $$? -ge 98 ]; else echo "pngquant not installed: the PNGs are left as the browser wrote them"; fi
 
 requirements: | $(BIN)/python
 	$(BIN)/pip install --quiet pip-tools

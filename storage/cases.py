@@ -147,6 +147,15 @@ def add_request(session: Session, case_id: str, request: ProcessorRequest, *, ac
                  reason=f"{request.provider} {request.kind}")
 
 
+def refuse_request(session: Session, case_id: str, request: ProcessorRequest, *, actor: str | None,
+                   reason: str | None) -> None:
+    """The request ``add_request`` recorded was not made (the provider refused it); the history says so."""
+    case_row = find(session, case_id, for_update=True)
+    if case_row is not None:
+        record_event(case_row, actor=actor or SERVICE, kind="request_refused", changed="requests",
+                     from_value=request.id, reason=f"{request.provider} {request.kind}: {reason or 'refused'}")
+
+
 def record_event(
     case_row: Case, *, actor: str, kind: str, changed: str | None = None, from_value: object = None,
     to_value: object = None, reason: str | None = None, at: dt.datetime | None = None,

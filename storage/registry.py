@@ -135,11 +135,16 @@ def record_answer(session: Session, intent_id: str, answer: ProviderAnswer, *, r
     return request
 
 
-def remove_intent(session: Session, intent_id: str) -> bool:
-    """Delete an intent still ``sending``, with its transition (the provider refused it: nothing exists there)."""
+def remove_intent(session: Session, intent_id: str, *, actor: str | None = None, reason: str | None = None) -> bool:
+    """Delete an intent still ``sending``, with its transition (the provider refused it: nothing exists there).
+
+    Its case's history, which said the request was added, says why it was not made.
+    """
     intent = find(session, intent_id, for_update=True)
     if intent is None or intent.state != lifecycle.SENDING:
         return False
+    if intent.case_id is not None:
+        cases.refuse_request(session, intent.case_id, intent, actor=actor, reason=reason)
     session.delete(intent)
     session.flush()
     return True

@@ -128,7 +128,7 @@ def send_messagebird_request(services: Services, document: Any, *, actor: str) -
     try:
         created = services.providers.messagebird.create_request(order)
     except ProviderError as error:
-        return _unanswered(services, intent, error)
+        return _unanswered(services, intent, error, actor=actor)
     answer = registry.ProviderAnswer(
         id=created.id, signature_key_sealed=services.secrets.seal(created.signature_key),
         provider_state=(created.state or "")[:32] or None, provider_created_at=created.created_at,
@@ -147,7 +147,7 @@ def forget_number(services: Services, document: Any, *, actor: str) -> Sent:
     try:
         accepted = services.providers.voodoosms.forget(order.number, blacklist=order.blacklist)
     except ProviderError as error:
-        return _unanswered(services, intent, error)
+        return _unanswered(services, intent, error, actor=actor)
     answer = registry.ProviderAnswer(id=accepted.reference, provider_state="accepted",
                                      provider_created_at=accepted.created_at)
     return _record_answer(services, intent, answer, reason=ACCEPTED_BY_VOODOOSMS,
@@ -181,11 +181,11 @@ def _record_intent(services: Services, new: registry.NewRequest, *, blacklist: b
     return _Intent(request, earlier)
 
 
-def _unanswered(services: Services, intent: _Intent, error: ProviderError) -> Sent:
+def _unanswered(services: Services, intent: _Intent, error: ProviderError, *, actor: str) -> Sent:
     """Step 2 failed: an error answer removes the intent and is raised; an unknown outcome leaves it to be resolved."""
     request = intent.request
     if not error.outcome_unknown:
-        _remove_intent(services, request)
+        _remove_intent(services, request, actor=actor, reason=f"not sent, {error.reason}: {error.message}")
         raise error
     log.warning("request.outcome_unknown", intent_id=request.id, provider=request.provider, kind=request.kind,
                 reason=error.reason)
@@ -193,11 +193,11 @@ def _unanswered(services: Services, intent: _Intent, error: ProviderError) -> Se
     return Sent(request, intent.earlier, OUTCOME_UNKNOWN, error)
 
 
-def _remove_intent(services: Services, request: ProcessorRequest) -> None:
+def _remove_intent(services: Services, request: ProcessorRequest, *, actor: str, reason: str) -> None:
     """The provider refused: nothing exists there, so nothing is kept here. Failing that, reconciliation fails it."""
     try:
         with services.database.transaction() as session:
-            registry.remove_intent(session, request.id)
+            registry.remove_intent(session, request.id, actor=actor, reason=reason)
     except StorageError as error:
         log.warning("request.intent_kept", intent_id=request.id, provider=request.provider, reason=error.reason)
 

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 
 import pytest
 import requests
 
+from simulators.local import read_env
 from tests.support.processes import PROJECT_ROOT, process_env
 
 pytestmark = pytest.mark.slow
@@ -47,3 +49,28 @@ def test_the_voodoosms_simulator_takes_its_knobs_from_flags(start_simulator):
     answer = requests.post(ready["url"] + "/gdpr/forget", json={"number": 317700900123},
                            headers={"Authorization": "Bearer k"}, timeout=5)
     assert answer.json() == {"error": {"code": 76, "msg": "Cannot use this number"}}
+
+
+def test_make_simulators_points_make_run_at_both_while_they_run(tmp_path):
+    """``python -m simulators.local`` (``make simulators``): the env file ``make run`` adds, gone when they stop."""
+    (tmp_path / "dev.env").write_text("# generated\nMESSAGEBIRD_SIGNING_KEY=dev-signing-key\n")
+    env_file = tmp_path / "simulators.env"
+    process = subprocess.Popen([sys.executable, "-m", "simulators.local", "--instance", str(tmp_path),
+                                "--messagebird-port", "0", "--voodoosms-port", "0"], cwd=PROJECT_ROOT,
+                               env=process_env({}), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                               stdin=subprocess.DEVNULL)
+    try:
+        assert "Ctrl-C stops them" in process.stdout.readline().decode()
+        env = read_env(env_file)
+        bird = requests.get(env["MESSAGEBIRD_API_URL"] + "/personaldata/requests", verify=env["REQUESTS_CA_BUNDLE"],
+                            headers={"Authorization": f"AccessKey {env['MESSAGEBIRD_ACCESS_KEY']}"}, timeout=5)
+        assert bird.status_code == 200
+        assert env["ARCHIVE_ALLOWED_HOSTS"] == env["MESSAGEBIRD_API_URL"].removeprefix("https://")
+        forget = requests.post(env["VOODOOSMS_API_URL"] + "/gdpr/forget", json={"number": 447700900123},
+                               headers={"Authorization": f"Bearer {env['VOODOOSMS_API_KEY']}"}, timeout=5)
+        assert forget.status_code == 200, forget.text
+    finally:
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=10) == 0
+        process.stdout.close()
+    assert not env_file.exists()

@@ -6,9 +6,10 @@ distribution's Chromium (``/usr/bin/chromium``, ``apt-get install chromium``;
 with one line saying why, unless ``REQUIRE_SERVICES=1`` (CI), which turns the skip
 into a failure, as for PostgreSQL and Redis.
 
-``chromium`` is one headless browser per test module (Playwright's sync API runs
-an event loop of its own, kept out of other modules' way); ``browser_page`` a
-fresh context, with its own cookies, per test.
+``chromium`` is one headless browser for the whole session (it starts in about a
+second; Playwright's sync API runs an event loop of its own, which ``asyncio.run``
+elsewhere does not see); ``browser_page`` a fresh context, with its own cookies,
+per test.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ LAUNCH_ARGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
 ]
-VIEWPORT = {"width": 1280, "height": 900}
+VIEWPORT = {"width": 1280, "height": 800}
 
 
 def chromium_missing() -> str | None:
@@ -36,7 +37,7 @@ def chromium_missing() -> str | None:
     return f"Chromium not installed at {CHROMIUM} (apt-get install chromium)"
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def chromium() -> Iterator[object]:
     missing = chromium_missing()
     if missing:

@@ -19,7 +19,7 @@ from receiver.web.inputs import optional_arg
 from storage.clock import utcnow
 from storage.errors import StorageError
 
-SAMPLES_SHOWN = 100
+SAMPLES_SHOWN = 25
 
 
 @blueprint.get("/deliveries")

@@ -18,7 +18,7 @@ from typing import Any
 from receiver.web.console.present import provider_name, when
 
 WIDTH = 960
-LABELS = 190  #: room for the lanes' names on the left
+LABELS = 250  #: room for the lanes' names on the left ("MessageBird · personal delete" in bold)
 RIGHT = 24
 TOP = 34  #: room for the axis
 LANE = 38
@@ -71,6 +71,8 @@ class Timeline:
     lines: list[Line]
     ticks: list[tuple[float, str]]
     events: list[tuple[str, Event]]  #: (lane name, event), in time order: the words beside the picture
+    left: int = LABELS  #: where the lanes begin
+    right: int = WIDTH - RIGHT  #: and end
 
     @property
     def kinds(self) -> list[tuple[str, str]]:

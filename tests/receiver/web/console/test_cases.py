@@ -155,13 +155,18 @@ class TestACase:
         assert 'id="send-value-error">value is not a valid email' in answer.text
         assert cases.show_case(services, case["id"])["requests"] == []
 
-    def test_a_provider_without_credentials_is_explained(self, signed_in, open_case):
+    def test_a_provider_without_credentials_is_explained(self, signed_in, open_case, services):
         case = open_case()
         answer = signed_in.post(f"/ops/cases/{case['id']}/forget",
                                 {"forget-number": "447700900123", "forget-reason": "Art. 17"},
                                 page=f"/ops/cases/{case['id']}")
         assert answer.status_code == 503
         assert "VoodooSMS is not configured: configuration error, check VOODOOSMS_API_KEY" in answer.text
+        after = cases.show_case(services, case["id"])
+        assert after["requests"] == []
+        added, refused = after["history"][1:]  # the history does not keep a request that was never made
+        assert (added["kind"], refused["kind"], refused["actor"]) == ("request_added", "request_refused", "admin")
+        assert refused["from"] == added["to"] and "not sent, not_configured" in refused["reason"]
 
     def test_a_form_without_its_csrf_token_changes_nothing(self, signed_in, open_case, services):
         case = open_case(receivedOn=days_ago(5))
