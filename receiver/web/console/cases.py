@@ -1,7 +1,8 @@
 """The cases pages: the list most urgent first, a new case, one case with its timeline, deadline and actions.
 
 Each action is one form posted to its own URL, handled by the use case the API's
-``POST /api/cases/<id>/<action>`` calls, with the signed-in operator as the actor.
+``POST /api/cases/<id>/<action>`` calls, with the signed-in operator as the actor;
+the legal hold's two forms call those of ``POST`` and ``DELETE /api/cases/<id>/legal-hold``.
 A refusal shows the case again with the reason on the field it names (and the
 API's status); a success redirects to the case with a message (POST/redirect/GET).
 """
@@ -17,7 +18,7 @@ from werkzeug.wrappers import Response
 
 from receiver.observability.logs import get_logger
 from receiver.providers import ProviderError
-from receiver.usecases import cases, console_views, sending
+from receiver.usecases import cases, console_views, legal_holds, sending
 from receiver.usecases.case_views import case_summary
 from receiver.usecases.errors import UseCaseError
 from receiver.usecases.operators import ACT
@@ -29,11 +30,13 @@ from receiver.web.console.forms import (
     DocumentForm,
     ExtendForm,
     ForgetForm,
+    LegalHoldForm,
     MessageBirdRequestForm,
     PauseForm,
+    ReleaseHoldForm,
     ResumeForm,
 )
-from receiver.web.console.present import Badge, deadline_badge
+from receiver.web.console.present import Badge, case_history, deadline_badge
 from receiver.web.console.timeline import case_timeline
 from receiver.web.current import services
 from receiver.web.errors import invalid, problem_from_provider, problem_from_usecase
@@ -110,12 +113,14 @@ def case_page(case_id: str) -> PageAnswer:
 def _case_page(case_id: str, status: int = 200, failed: tuple[str, DocumentForm] | None = None) -> PageAnswer:
     """The case; ``failed`` is the action form a refusal came back to, shown open with its errors."""
     case = cases.show_case(services(), case_id)
-    forms = action_forms(case) if access.may(ACT) else {}
+    forms = {**action_forms(case), **hold_forms(case)} if access.may(ACT) else {}
     if failed is not None:
         forms[failed[0]] = failed[1]
     timeline = case_timeline(case, utcnow().date(), lambda request_id: url_for(".request_page", request_id=request_id))
     return page("case.html", status, case=case, badge=deadline_badge(case), timeline=timeline, forms=forms,
-                open_action=failed[0] if failed else None)
+                actions=[name for name in ACTIONS if name in forms], history=case_history(case),
+                open_action=failed[0] if failed else None,
+                archive_retention_days=services().settings.archive_retention_days)
 
 
 #: The actions on a case, in the order the page offers them: its form and whether the case allows it now.
@@ -129,17 +134,36 @@ ACTIONS: dict[str, tuple[type[DocumentForm], Callable[[dict[str, Any]], bool]]] 
 }
 
 
+#: The legal hold's forms: placed while there is none, released while there is one, closed case or not
+#: (a closed case's archives are the ones retention deletes).
+HOLD_ACTIONS: dict[str, tuple[type[DocumentForm], Callable[[dict[str, Any]], bool]]] = {
+    "hold": (LegalHoldForm, lambda case: case["legalHold"] is None),
+    "release": (ReleaseHoldForm, lambda case: case["legalHold"] is not None),
+}
+FORMS = {**ACTIONS, **HOLD_ACTIONS}
+
+
 def action_forms(case: dict[str, Any]) -> dict[str, DocumentForm]:
     """The forms an operator may use on ``case`` now (none once it is closed), empty of anything posted."""
     if case["respondedOn"]:
         return {}
-    return {name: form(formdata=None, prefix=name) for name, (form, allowed) in ACTIONS.items() if allowed(case)}
+    return _forms(ACTIONS, case)
+
+
+def hold_forms(case: dict[str, Any]) -> dict[str, DocumentForm]:
+    """The legal hold form that applies to ``case`` now: place one, or release it."""
+    return _forms(HOLD_ACTIONS, case)
+
+
+def _forms(offered: dict[str, tuple[type[DocumentForm], Callable[[dict[str, Any]], bool]]], case: dict[str, Any]
+           ) -> dict[str, DocumentForm]:
+    return {name: form(formdata=None, prefix=name) for name, (form, allowed) in offered.items() if allowed(case)}
 
 
 def _change(case_id: str, name: str, change: Callable[..., dict[str, Any]], done: Callable[[dict[str, Any]], str]
             ) -> Response | PageAnswer:
     """Run a change of the case through its use case; the case again with the refusal, or a redirect."""
-    form = ACTIONS[name][0](prefix=name)
+    form = FORMS[name][0](prefix=name)
     try:
         changed = change(services(), case_id, form.document(), actor=access.actor())
     except UseCaseError as refused:
@@ -174,6 +198,23 @@ def close(case_id: str) -> Response | PageAnswer:
         return "Case closed: " + ("answered in time." if case["answeredInTime"] else "answered after the deadline.")
 
     return _change(case_id, "close", cases.close, closed)
+
+
+@blueprint.post("/cases/<case_id>/legal-hold")
+@access.permitted(ACT)
+def place_hold(case_id: str) -> Response | PageAnswer:
+    """``POST /api/cases/<id>/legal-hold``: the case's archives are kept until the hold is released."""
+    return _change(case_id, "hold", legal_holds.place_legal_hold,
+                   lambda held: "Legal hold placed: no archive of this case is deleted until it is released.")
+
+
+@blueprint.post("/cases/<case_id>/legal-hold/release")
+@access.permitted(ACT)
+def release_hold(case_id: str) -> Response | PageAnswer:
+    """``DELETE /api/cases/<id>/legal-hold``: the archives go again when their retention period is over."""
+    return _change(case_id, "release", legal_holds.release_legal_hold,
+                   lambda released: "Legal hold released: the archives are deleted once their retention period "
+                                    "is over.")
 
 
 @blueprint.post("/cases/<case_id>/requests")

@@ -109,3 +109,12 @@ class ForgetForm(DocumentForm):
                          render_kw={"autocomplete": "off", "inputmode": "numeric"})
     blacklist = BooleanField("Also remove it from the account's blacklist")
     reason = StringField("Reason", default="Data subject request")
+
+
+class LegalHoldForm(DocumentForm):
+    reason = TextAreaField("Why the archives must be kept", description="E.g. a claim or a regulator's inquiry "
+                           "(GDPR Art. 17(3)(e)). Shown in the case's history.")
+
+
+class ReleaseHoldForm(DocumentForm):
+    reason = TextAreaField("Why the hold ends (optional)")

@@ -54,6 +54,27 @@ def _days(count: int) -> str:
     return "day" if abs(count) == 1 else "days"
 
 
+def case_history(case: dict[str, Any]) -> list[dict[str, Any]]:
+    """The case's history (``GET /api/cases/<id>``), with each of its archives' deletions, oldest first.
+
+    A deletion is recorded on its request (the receipt and an ``archive_deleted`` event);
+    the case's history shows it too, named by its receipt: who (the operator or the
+    retention run), under which policy, and which request's archive it was.
+    """
+    deletions = [
+        {"at": receipt["deletedAt"], "actor": receipt["deletedBy"], "kind": "archive_deleted",
+         "changed": "archive", "from": "stored", "to": "deleted", "reason": receipt["policy"],
+         "requestId": request["id"]}
+        for request in case["requests"]
+        if (receipt := (request.get("archive") or {}).get("deletionReceipt"))
+    ]
+    return sorted([*case["history"], *deletions], key=lambda entry: _instant(entry["at"]))
+
+
+def _instant(iso: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(iso.replace("Z", "+00:00"))
+
+
 def words(state: str | None) -> str:
     """``waiting_on_processors`` → ``waiting on processors``."""
     return (state or "").replace("_", " ")

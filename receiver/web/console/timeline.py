@@ -2,9 +2,10 @@
 
 ``case_timeline(case, today)`` lays out, from the API's JSON of a case
 (``GET /api/cases/<id>``), where each event goes in an SVG of ``WIDTH`` units:
-receipt, deadline changes and the answer on the case's lane; each request's
-sending, verified callback, stored archive, completion or failure (and the
-archive's deletion, once recorded) on its own; the deadline, the first deadline,
+receipt, deadline changes, legal holds placed and released and the answer on
+the case's lane, with a band while a hold lasts; each request's sending, verified
+callback, stored archive, completion or failure (and the archive's deletion, once
+recorded, naming who deleted it) on its own; the deadline, the first deadline,
 the processors' target and today as vertical lines. The template draws it, and
 lists the same events in words for those who cannot see it.
 """
@@ -28,9 +29,11 @@ MIN_GAP = 11  #: marks closer than this on one lane are spread apart, in their o
 LEGEND = {
     "received": "received", "sent": "request sent", "verified": "callback verified", "stored": "archive stored",
     "completed": "completed", "failed": "failed", "change": "deadline changed", "answer": "answer sent",
-    "deleted": "archive deleted", "other": "other event",
+    "deleted": "archive deleted", "hold": "legal hold placed or released", "other": "other event",
 }
-_CASE_EVENTS = {"extended": "change", "paused": "change", "resumed": "change"}
+HOLD_PLACED, HOLD_RELEASED = "legal_hold_placed", "legal_hold_released"
+_CASE_EVENTS = {"extended": "change", "paused": "change", "resumed": "change", HOLD_PLACED: "hold",
+                HOLD_RELEASED: "hold"}
 
 
 @dataclass(frozen=True)
@@ -55,6 +58,16 @@ class Line:
     label: str
 
 
+@dataclass(frozen=True)
+class Span:
+    """A stretch of time on a lane: a legal hold from its placing to its release (or to today)."""
+
+    x1: float
+    x2: float
+    y: float
+    label: str
+
+
 @dataclass
 class Lane:
     name: str
@@ -73,6 +86,7 @@ class Timeline:
     events: list[tuple[str, Event]]  #: (lane name, event), in time order: the words beside the picture
     left: int = LABELS  #: where the lanes begin
     right: int = WIDTH - RIGHT  #: and end
+    holds: list[Span] = field(default_factory=list)
 
     @property
     def kinds(self) -> list[tuple[str, str]]:
@@ -93,7 +107,25 @@ def case_timeline(case: dict[str, Any], today: dt.date, request_href: Any = None
     lanes = [_lane(name, href, events, TOP + LANE * (index + 0.5), scale)
              for index, (name, href, events) in enumerate(lanes_events)]
     ordered = sorted(((name, e) for name, _, events in lanes_events for e in events), key=lambda item: item[1].at)
-    return Timeline(WIDTH, TOP + LANE * len(lanes) + 8, lanes, _lines(case, today, scale), scale.ticks(), ordered)
+    holds = [Span(scale.x(since), scale.x(until), lanes[0].y, label) for since, until, label in held(case, today)]
+    return Timeline(WIDTH, TOP + LANE * len(lanes) + 8, lanes, _lines(case, today, scale), scale.ticks(), ordered,
+                    holds=holds)
+
+
+def held(case: dict[str, Any], today: dt.date) -> list[tuple[dt.datetime, dt.datetime, str]]:
+    """Each legal hold of the case's history: (placed, released or the end of today, words)."""
+    spans, since, by = [], None, ""
+    for entry in case["history"]:
+        if entry["kind"] == HOLD_PLACED:
+            since, by = _time(entry["at"]), entry["actor"]
+        elif entry["kind"] == HOLD_RELEASED and since is not None:
+            until = _time(entry["at"])
+            spans.append((since, until, f"legal hold by {by}, {when(since.isoformat())} to {when(until.isoformat())}"))
+            since = None
+    if since is not None:
+        spans.append((since, max(since, _midnight(today) + dt.timedelta(days=1)),
+                      f"legal hold by {by} since {when(since.isoformat())}"))
+    return spans
 
 
 def case_events(case: dict[str, Any]) -> list[Event]:
@@ -117,18 +149,24 @@ def _history_label(entry: dict[str, Any]) -> str:
         return f"deadline extended to {entry['to']} by {entry['actor']}"
     if entry["kind"] == "paused":
         return f"clock stopped by {entry['actor']}"
+    if entry["kind"] == HOLD_PLACED:
+        return f"legal hold placed by {entry['actor']}: {entry['reason']}"
+    if entry["kind"] == HOLD_RELEASED:
+        return f"legal hold released by {entry['actor']}" + (f": {entry['reason']}" if entry.get("reason") else "")
     return f"clock restarted, due {entry['to']}, by {entry['actor']}"
 
 
 def request_events(request: dict[str, Any]) -> list[Event]:
     archive = request.get("archive") or {}
+    receipt = archive.get("deletionReceipt") or {}
     found = [
         (request.get("createdAt"), "sent", "request sent"),
         (request.get("callbackReceivedAt"), "verified", "callback verified"),
         (archive.get("storedAt"), "stored", "archive stored"),
         (None if archive.get("storedAt") else request.get("completedAt"), "completed", "completed"),
         (request.get("failedAt"), "failed", f"failed: {request.get('stateReason') or 'see the request'}"),
-        (archive.get("deletedAt"), "deleted", "archive deleted"),
+        (archive.get("deletedAt"), "deleted", "archive deleted" + (f" by {receipt['deletedBy']}"
+                                                                    if receipt.get("deletedBy") else "")),
     ]
     return sorted((Event(_time(at), kind, label) for at, kind, label in found if at), key=lambda event: event.at)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from receiver.web.console.present import DANGER, INFO, NEUTRAL, WARNING, age, deadline_badge, size
+from receiver.web.console.present import DANGER, INFO, NEUTRAL, WARNING, age, case_history, deadline_badge, size
 
 
 def case(**changes):
@@ -48,3 +48,17 @@ def test_sizes_read_for_people(count, shown):
                                                 (90000, "1 day"), (259200, "3 days")])
 def test_ages_read_for_people(seconds, shown):
     assert age(seconds) == shown
+
+
+def test_the_history_shows_each_archive_deletion_in_time_order_with_its_receipt():
+    receipt = {"deletedAt": "2025-03-01T10:00:00.5Z", "deletedBy": "retention", "policy": "ARCHIVE_RETENTION_DAYS=30"}
+    shown = case_history({
+        "history": [{"at": "2025-01-01T09:00:00Z", "kind": "opened"}, {"at": "2025-03-01T10:00:00Z", "kind": "closed"},
+                    {"at": "2025-03-02T09:00:00Z", "kind": "legal_hold_placed"}],
+        "requests": [{"id": "r-1", "archive": {"deletionReceipt": receipt}}, {"id": "r-2", "archive": None},
+                     {"id": "r-3", "archive": {"deletionReceipt": None}}],
+    })
+    assert [entry["kind"] for entry in shown] == ["opened", "closed", "archive_deleted", "legal_hold_placed"]
+    assert {k: shown[2][k] for k in ("actor", "reason", "requestId", "from", "to")} == {
+        "actor": "retention", "reason": "ARCHIVE_RETENTION_DAYS=30", "requestId": "r-1", "from": "stored",
+        "to": "deleted"}

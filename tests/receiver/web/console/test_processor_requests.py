@@ -1,5 +1,7 @@
 """A processor request's page: transitions with their actors, callbacks with both verdicts, the archive, retry.
 
+A deleted archive shows its deletion receipt and is no longer offered for download.
+
 Retry and download go through the API's use cases: each is recorded in the
 signed-in operator's name, and a role that may not is offered neither and refused.
 """
@@ -12,9 +14,15 @@ from pathlib import Path
 
 import pytest
 
+from receiver.usecases.retention import run_retention
 from storage import jobs, lifecycle, registry
+from storage import retention as kept
+from storage.archives.base import DeletedArchive, DeletedVersion
+from storage.clock import utcnow
 from storage.models import Job, ProcessorRequest
 from tests.receiver.conftest import callback_body
+from tests.support import zips
+from tests.support.retention import stored_request
 
 ARCHIVE = b"PK\x05\x06" + b"\x00" * 18
 
@@ -112,3 +120,59 @@ def test_roles_see_only_what_they_may_do(signed_in_as, register, services, role,
         assert registry.get(session, "req-7").state == lifecycle.FAILED
         downloads = [e.actor for e in registry.get(session, "req-6").events]
     assert downloads == ([f"{role}-1"] if may_download else [])
+
+
+def facts(section: str) -> dict[str, str]:
+    """A facts list as {label: text}, tags stripped."""
+    found = re.findall(r"<dt>([^<]+)</dt><dd>(.*?)</dd>", section, re.S)
+    return {label: re.sub(r"<[^>]+>", "", text).strip() for label, text in found}
+
+
+def receipt_section(page_text: str) -> str:
+    return page_text.split('<h3 id="receipt-heading">', 1)[1].split("</section>", 1)[0]
+
+
+def test_a_deleted_archive_shows_its_receipt_and_the_erased_secrets_and_is_not_offered(signed_in, services):
+    archive = zips.zip_bytes({"data.json": b'{"a": 1}'})
+    request_id = stored_request(services, completed_days_ago=31, archive=archive)
+    run_retention(services, actor="retention")
+    shown = services_request(services, request_id)
+
+    page = signed_in.get(f"/ops/requests/{request_id}").text
+
+    receipt = facts(receipt_section(page))
+    assert receipt["Deleted at"].endswith(" UTC") and receipt["Deleted by"] == "retention"
+    assert receipt["Policy"].startswith("ARCHIVE_RETENTION_DAYS=30: request completed ")
+    assert receipt["Object"] == shown.archive_uri
+    assert receipt["Version ids deleted"] == "none: the store keeps no versions"
+    assert receipt["Bytes"] == f"{len(archive)} bytes" and receipt["SHA-256"] == hashlib.sha256(archive).hexdigest()
+    assert re.search(r"<dt>Secrets erased</dt><dd>\d{4}-\d\d-\d\d [\d:]+ UTC</dd>", page)
+    assert "Download the archive" not in page and 'archive-heading">Archive <span class="state neutral">deleted' in page
+    refused = signed_in.post(f"/ops/requests/{request_id}/archive", page=f"/ops/requests/{request_id}")
+    assert refused.status_code == 404 and "deleted under the retention policy" in refused.text
+
+
+def test_the_receipt_lists_each_version_the_store_removed(signed_in, services):
+    request_id = stored_request(services, completed_days_ago=31)
+    deleted = DeletedArchive("s3://archives/messagebird/x.zip", (
+        DeletedVersion("v-2", 1_536), DeletedVersion("v-1", 1_024), DeletedVersion("v-0", None, delete_marker=True)))
+    with services.database.transaction() as session:
+        kept.record_deletion(session, request_id, deleted, actor="olivia", policy="by hand", at=utcnow())
+
+    section = receipt_section(signed_in.get(f"/ops/requests/{request_id}").text)
+
+    assert facts(section)["Version ids deleted"] == "v-2, v-1, v-0" and facts(section)["Deleted by"] == "olivia"
+    rows = re.findall(r'<th scope="row"><code>([^<]+)</code></th><td class="num">([^<]*)</td>\s*<td>([^<]+)</td>',
+                      section)
+    assert rows == [("v-2", "1,536", "the object"), ("v-1", "1,024", "the object"), ("v-0", "", "a delete marker")]
+
+
+def test_a_kept_archive_has_no_receipt(signed_in, services):
+    request_id = stored_request(services, completed_days_ago=1)
+    page = signed_in.get(f"/ops/requests/{request_id}").text
+    assert "Deletion receipt" not in page and "Secrets erased" not in page and "Download the archive" in page
+
+
+def services_request(services, request_id: str) -> ProcessorRequest:
+    with services.database.transaction() as session:
+        return session.get(ProcessorRequest, request_id)

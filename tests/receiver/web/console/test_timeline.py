@@ -58,3 +58,34 @@ def test_every_mark_and_line_is_inside_the_picture_and_in_time_order():
 def test_the_events_in_words_are_in_time_order():
     events = [event for _, event in timeline().events]
     assert events == sorted(events, key=lambda event: event.at) and len(events) == 7
+
+
+HELD = {
+    **CASE,
+    "history": [
+        *CASE["history"][:4],
+        {"at": "2025-03-21T10:00:00Z", "actor": "ana", "kind": "legal_hold_placed", "reason": "claim 17"},
+        {"at": "2025-03-22T10:00:00Z", "actor": "ana", "kind": "legal_hold_released", "reason": None},
+        {"at": "2025-03-23T10:00:00Z", "actor": "marc", "kind": "legal_hold_placed", "reason": "inquiry"},
+    ],
+    "requests": [{**CASE["requests"][0], "archive": {
+        "storedAt": "2025-01-02T10:00:09Z", "deletedAt": "2025-03-22T11:00:00Z",
+        "deletionReceipt": {"deletedBy": "retention"}}}],
+}
+
+
+def test_holds_placed_and_released_are_marks_on_the_case_lane_with_a_band_while_each_lasts():
+    drawn = case_timeline(HELD, dt.date(2025, 3, 25))
+    holds = [mark.label for mark in drawn.lanes[0].marks if mark.kind == "hold"]
+    assert [label.split(",")[0] for label in holds] == [
+        "legal hold placed by ana: claim 17", "legal hold released by ana", "legal hold placed by marc: inquiry"]
+    released, running = drawn.holds
+    assert released.x1 < released.x2 <= running.x1 < running.x2 and released.y == drawn.lanes[0].y
+    assert running.label == "legal hold by marc since 2025-03-23 10:00:00 UTC"
+    assert running.x2 > next(line.x for line in drawn.lines if line.kind == "today")
+    assert ("hold", "legal hold placed or released") in drawn.kinds
+
+
+def test_a_deleted_archive_names_who_deleted_it():
+    lane = case_timeline(HELD, dt.date(2025, 3, 25)).lanes[1]
+    assert lane.marks[-1].kind == "deleted" and lane.marks[-1].label.startswith("archive deleted by retention, ")
