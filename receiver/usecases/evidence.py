@@ -1,10 +1,10 @@
 """Evidence an auditor can check: a case's evidence pack, and its callbacks' signatures verified again.
 
-``export_pack`` reads the case, its requests and their callbacks in one
+``export_pack`` reads the case, its requests and their callbacks in one reading
 transaction, assembles the pack (``evidence_pack``, pure) and records its SHA-256
-in the case's history (``evidence_exported``, naming the actor) in that same
-transaction: a pack whose export cannot be recorded is not handed out, and a later
-copy that differs from every recorded SHA-256 has been altered.
+in the case's history (``evidence_exported``, naming the actor): a pack whose
+export cannot be recorded is not handed out, and a later copy that differs from
+every recorded SHA-256 has been altered.
 
 ``reverify_case`` opens each accepted callback's kept raw inputs
 (``storage.raw_inputs``) and runs the pure verification core on them again, as it
@@ -43,9 +43,13 @@ log = get_logger(__name__)
 
 
 def export_pack(services: Services, case_id: str, *, actor: str, today: dt.date | None = None) -> Pack:
-    """The case's evidence pack, its SHA-256 recorded in the case's history; ``not_found`` for an unknown case."""
+    """The case's evidence pack, its SHA-256 recorded in the case's history; ``not_found`` for an unknown case.
+
+    Read and assembled in a reading transaction (on SQLite it holds up no callback), then
+    recorded in a short write: a pack is handed out only once its SHA-256 is recorded.
+    """
     today = today or case_usecases.today_utc()
-    with services.database.transaction() as session:
+    with services.database.reading_session() as session:
         case = _case(session, case_id)
         requests = cases.requests_of(session, case_id)
         view = view_case(case, [r.state for r in requests], today=today,
@@ -53,7 +57,9 @@ def export_pack(services: Services, case_id: str, *, actor: str, today: dt.date 
         callbacks = {r.id: registry.callbacks_of(session, r.id) for r in requests}
         roles = {token.name: token.role for token in tokens.all_tokens(session)}
         pack = pack_zip(evidence_document(view, requests, callbacks, roles))
-        cases.record_event(case, actor=actor, kind=EVIDENCE_EXPORTED, changed="evidencePack", to_value=pack.sha256,
+    with services.database.transaction() as session:
+        cases.record_event(_case(session, case_id), actor=actor, kind=EVIDENCE_EXPORTED, changed="evidencePack",
+                           to_value=pack.sha256,
                            reason=f"evidence pack exported: {len(pack.data)} bytes, SHA-256 {pack.sha256}")
     log.info("evidence.exported", case_id=case_id, sha256=pack.sha256, bytes=len(pack.data))
     return pack
@@ -145,7 +151,7 @@ def _hmac_verdict(raw: RawInputs, keys: Keys) -> tuple[str, str | None]:
 
 def reverify_case(services: Services, case_id: str) -> list[Recheck]:
     """Every accepted callback of the case's requests verified again, oldest first; ``not_found`` for no case."""
-    with services.database.transaction() as session:
+    with services.database.reading_session() as session:
         _case(session, case_id)
         found = [(r, c) for r in cases.requests_of(session, case_id)
                  for c in registry.callbacks_of(session, r.id) if c.verdict == "accepted"]
