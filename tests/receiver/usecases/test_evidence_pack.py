@@ -76,7 +76,8 @@ def deleted_request() -> dict:
                              "actor": None},
                             {"from": "failed", "to": "callback_received", "at": "2024-11-27T09:00:00Z",
                              "reason": "retry requested by ops", "actor": "olivia"}],
-            "archive": {"storedAt": "2024-11-27T10:00:00Z", "bytes": 10, "sha256": "cd" * 32},
+            "archive": {"storedAt": "2024-11-27T10:00:00Z", "bytes": 10, "sha256": "cd" * 32, "versionId": None,
+                        "uri": "s3://archives/req-1.zip"},
             "archiveDeletion": {"deletedAt": "2025-01-24T02:00:00Z"}}
 
 
@@ -87,6 +88,16 @@ def test_the_timeline_runs_from_receipt_to_deletion_with_failures_and_ops_retrie
         "received", "request_sent", "request_failed", "request_changed", "archive_stored", "request_completed",
         "answer_sent", "deadline", "archive_deleted"]
     assert entries[3]["actor"] == "olivia" and "retry requested by ops" in entries[3]["label"]
+
+
+def test_the_page_shows_a_deletion_receipt_field_by_field():
+    request = {**deleted_request(), "archiveDeletion": {"deletedAt": "2025-01-24T02:00:00Z", "by": "retention",
+                                                         "versionIds": ["v-1", "v-2"], "bytes": None}}
+    page = evidence_pack.render_html(document(eu_case(), [{**request, "transitions": [], "events": [],
+                                                          "targetOn": "2024-12-18", "late": False,
+                                                          "stateReason": None, "hasValueHash": False}]))
+    assert "<dt>Deletion: versionIds</dt><dd>v-1, v-2</dd>" in page
+    assert "<dt>Deletion: by</dt><dd>retention</dd>" in page and "<dt>Deletion: bytes</dt><dd></dd>" in page
 
 
 def test_the_page_escapes_what_it_shows_and_the_zip_is_the_same_for_the_same_data():
