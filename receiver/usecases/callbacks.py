@@ -146,10 +146,11 @@ def _decide_and_record_in_transaction(
     services: Services, delivery: Delivery, body: CallbackBody, jwt: SchemeVerdict, hmac: SchemeVerdict, now: float
 ) -> Outcome:
     scope: ReplayScope | None = None
+    sealed = _sealed_raw_inputs(services, delivery, now)  # pure CPU: sealed before the transaction, kept if accepted
     try:
         with services.database.connection() as connection:
             scope = services.replay_cache.within(connection)
-            return _decide_and_record(connection, services, delivery, body, jwt, hmac, scope, now)
+            return _decide_and_record(connection, services, delivery, body, jwt, hmac, scope, now, sealed)
     except StorageError:
         if scope is not None:
             _undo_quietly(scope)
@@ -165,7 +166,7 @@ def _undo_quietly(scope: ReplayScope) -> None:
 
 def _decide_and_record(
     connection: Connection, services: Services, delivery: Delivery, body: CallbackBody, jwt: SchemeVerdict,
-    hmac: SchemeVerdict, scope: ReplayScope, now: float,
+    hmac: SchemeVerdict, scope: ReplayScope, now: float, sealed_raw_inputs: str,
 ) -> Outcome:
     request = deliveries.lock_request(connection, body.request_id)
     if request is not None and request.provider != registry.MESSAGEBIRD:
@@ -179,7 +180,7 @@ def _decide_and_record(
         return _outcome(body, jwt, hmac, 200, DUPLICATE, "resent")
     row = _callback_row(delivery, body, outcome, now)
     if outcome.verdict == ACCEPTED and request is not None:
-        row["raw_inputs_sealed"] = _sealed_raw_inputs(services, delivery, now)
+        row["raw_inputs_sealed"] = sealed_raw_inputs
         outcome.callback_id = _record_accepted(connection, services, request, body, row, now)
     else:
         outcome.callback_id = deliveries.record_delivery(connection, row)
