@@ -63,14 +63,23 @@ def paused_days(pauses: Iterable[Pause], *, today: date | None) -> int:
 
 
 def checked_pauses(pauses: Iterable[Pause], *, counted_from: date, today: date | None) -> tuple[Pause, ...]:
-    """``pauses`` in date order, or a ``DeadlineError`` for one that cannot be right."""
-    ordered = tuple(sorted(pauses, key=lambda pause: pause.started_on))
+    """``pauses`` in date order, or a ``DeadlineError`` for one that cannot be right.
+
+    Pauses starting on the same day are ordered by their end, an open one last, so that the
+    verdict never depends on the order they were given in: a pause stopped and resumed on the
+    day another starts does not overlap it, whichever came first in the list.
+    """
+    ordered = tuple(sorted(pauses, key=_in_date_order))
     for pause in ordered:
         _check_pause(pause, counted_from=counted_from, today=today)
     for earlier, later in zip(ordered, ordered[1:]):
         if earlier.resumed_on is None or later.started_on < earlier.resumed_on:
             raise DeadlineError("overlapping_pauses")
     return ordered
+
+
+def _in_date_order(pause: Pause) -> tuple[date, bool, date]:
+    return pause.started_on, pause.resumed_on is None, pause.resumed_on or pause.started_on
 
 
 def _check_pause(pause: Pause, *, counted_from: date, today: date | None) -> None:

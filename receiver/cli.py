@@ -18,7 +18,7 @@ from flask.cli import AppGroup
 from receiver.jobs.worker import Worker, default_handlers
 from receiver.providers import ProviderError
 from receiver.web.current import services
-from receiver.usecases import archives, audit, cases, legal_holds, operators, records, registration, retention, sending
+from receiver.usecases import archives, audit, cases, evidence, legal_holds, operators, records, registration, retention, sending
 from receiver.usecases.case_views import case_summary
 from receiver.usecases.errors import UseCaseError
 from receiver.web.errors import problem_from_provider
@@ -34,6 +34,7 @@ case_commands = AppGroup("cases", help="Data subject requests and their deadline
 token_commands = AppGroup("tokens", help="Named operators' API tokens.")
 retention_commands = AppGroup("retention", help="The retention policy and legal holds.")
 audit_commands = AppGroup("audit", help="The tamper-evident history of transitions and audit events.")
+evidence_commands = AppGroup("evidence", help="Evidence an auditor can check.")
 
 #: The ``app.extensions`` entry, if any, that gives ``flask worker`` its job handlers instead of
 #: ``default_handlers()``: an app built around ``create_app`` may run more job kinds (the fault tests do).
@@ -48,6 +49,7 @@ def register_commands(app: Flask) -> None:
     app.cli.add_command(token_commands)
     app.cli.add_command(retention_commands)
     app.cli.add_command(audit_commands)
+    app.cli.add_command(evidence_commands)
     app.cli.add_command(worker_command)
 
 
@@ -318,3 +320,43 @@ def audit_verify(expected: str | None) -> None:
     against = f"; matches the copy of seq {copy.seq}" if copy is not None else ""
     click.echo(f"audit chain intact: {verdict.entries} entries, head {verdict.head.seq}:{verdict.head.hash}"
                f"{against}; {verdict.pending} rows pending (written, not sealed yet)")
+@evidence_commands.command("pack")
+@click.argument("case_id")
+@click.option("-o", "--output", type=click.File("wb"), required=True, help="Where to write the ZIP ('-': stdout).")
+def evidence_pack(case_id: str, output: click.File) -> None:
+    """Write CASE_ID's evidence pack; its SHA-256 is recorded in the case's history and printed on stderr."""
+    try:
+        pack = evidence.export_pack(services(), case_id, actor=cli_actor())
+    except (UseCaseError, StorageError) as error:
+        raise _refused(error) from None
+    output.write(pack.data)  # type: ignore[attr-defined]
+    click.echo(f"evidence pack of {case_id}: {len(pack.data)} bytes, SHA-256 {pack.sha256}", err=True)
+
+
+@evidence_commands.command("reverify")
+@click.argument("case_id")
+def evidence_reverify(case_id: str) -> None:
+    """Verify CASE_ID's accepted callbacks again from their kept raw inputs; exit 1 unless every one verifies."""
+    try:
+        rechecks = evidence.reverify_case(services(), case_id)
+    except (UseCaseError, StorageError) as error:
+        raise _refused(error) from None
+    for recheck in rechecks:
+        click.echo(_recheck_lines(recheck))
+    failing = sum(not recheck.verified for recheck in rechecks)
+    click.echo(f"{len(rechecks)} accepted callbacks, {len(rechecks) - failing} verified again, {failing} not")
+    if failing:
+        raise click.exceptions.Exit(1)
+
+
+def _recheck_lines(recheck: evidence.Recheck) -> str:
+    head = (f"callback {recheck.callback_id} of {recheck.request_id}, received "
+            f"{records.iso_time(recheck.received_at)}: {'VERIFIED' if recheck.verified else 'NOT VERIFIED'}")
+    if recheck.missing is not None:
+        return f"{head}\n  {recheck.missing}"
+    lines = [head, f"  body: {'the one recorded (SHA-256 matches)' if recheck.body_matches else 'NOT the one recorded'}"]
+    for name, check in (("jwt", recheck.jwt), ("hmac", recheck.hmac)):
+        if check is not None:
+            reason = f" ({check.reason})" if check.reason else ""
+            lines.append(f"  {name}: recorded {check.recorded}, checked again: {check.verdict}{reason}")
+    return "\n".join(lines)

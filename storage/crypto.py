@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from storage.errors import StorageError
-from storage.models import Job, ProcessorRequest
+from storage.models import Callback, Job, ProcessorRequest
 
 
 def _derive(secret: str, purpose: bytes) -> bytes:
@@ -71,9 +71,11 @@ class SecretBox:
 
 
 def reseal_all(session: Session, box: SecretBox) -> int:
-    """Re-seal every signature key and job payload with the newest key; returns how many."""
+    """Re-seal every signature key, job payload and callback's raw inputs with the newest key; returns how many."""
     count = 0
-    for model, column in ((ProcessorRequest, "signature_key_sealed"), (Job, "payload_sealed")):
+    sealed_columns = ((ProcessorRequest, "signature_key_sealed"), (Job, "payload_sealed"),
+                      (Callback, "raw_inputs_sealed"))
+    for model, column in sealed_columns:
         for row in session.scalars(select(model).where(getattr(model, column).is_not(None))):
             setattr(row, column, box.reseal(getattr(row, column)))
             count += 1

@@ -82,6 +82,12 @@ class Database:
             with connection.execution_options(read_only=True).begin():
                 yield connection
 
+    @contextmanager
+    def reading_session(self) -> Iterator[Session]:
+        """An ORM session over ``reading()``: for a long read (an evidence pack) that must not hold up writers."""
+        with self.reading() as connection, Session(bind=connection, expire_on_commit=False) as session:
+            yield session
+
     def _one_writer(self) -> AbstractContextManager[object]:
         """On SQLite, the writer's turn (see the module's docstring); elsewhere nothing."""
         return self._writer.held() if self._writer is not None else nullcontext()

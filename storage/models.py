@@ -1,7 +1,8 @@
 """The database tables. Alembic migrations in ``migrations/`` create them.
 
-What is never stored: personal data values (only a keyed hash), raw callback
-bodies (only their SHA-256) and signature keys in clear (only encrypted).
+What is never stored: personal data values (only a keyed hash), and in clear neither
+signature keys nor the raw signed inputs of a callback (headers, URL, body): those
+are sealed (``storage.crypto``); a refused delivery keeps only its body's SHA-256.
 """
 
 from __future__ import annotations
@@ -169,6 +170,9 @@ class Callback(Base):
     hmac_timestamp: Mapped[int | None] = mapped_column(BigInteger)
     has_archive_url: Mapped[bool] = mapped_column(Boolean, default=False)
     result: Mapped[str | None] = mapped_column(Text)
+    #: An accepted delivery's exact signed inputs (both signature headers, the URL verified, the body), sealed
+    #: (``storage.raw_inputs``), so the verification can be run again; erased with the request's archive.
+    raw_inputs_sealed: Mapped[str | None] = mapped_column(Text)
 
 
 class RefusedDelivery(Base):

@@ -31,7 +31,7 @@ from typing import Any
 from sqlalchemy import Connection, Exists, delete, exists, or_, select, update
 from sqlalchemy.orm import Session
 
-from storage import cases, jobs, lifecycle, notifications, registry
+from storage import cases, jobs, lifecycle, notifications, raw_inputs, registry
 from storage.archives import DeletedArchive
 from storage.models import Callback, Case, Job, ProcessorRequest
 
@@ -156,7 +156,8 @@ def claim_archive(
 def record_deletion(
     session: Session, request_id: str, deleted: DeletedArchive, *, actor: str, policy: str, at: dt.datetime
 ) -> ProcessorRequest:
-    """Write the deletion receipt on the request and an ``archive_deleted`` event to its history."""
+    """Write the deletion receipt on the request and an ``archive_deleted`` event to its history, and erase the
+    raw signed inputs its callbacks kept (``storage.raw_inputs``): they go with the archive's retention."""
     request = registry.find(session, request_id, for_update=True)
     assert request is not None  # requests are never deleted
     request.archive_deleted_at = at
@@ -166,7 +167,9 @@ def record_deletion(
         {"versionId": v.version_id, "bytes": v.size, "deleteMarker": v.delete_marker, "partial": v.partial}
         for v in deleted.versions])
     request.archive_deletion_started_at = None
-    note = f"{policy}; the store removed {len(deleted.versions)} version(s), {deleted.data_bytes} bytes"
+    erased = raw_inputs.erase_raw_inputs(session, request_id)
+    note = (f"{policy}; the store removed {len(deleted.versions)} version(s), {deleted.data_bytes} bytes; "
+            f"the raw inputs of {erased} callback(s) erased")
     registry.record_event(session, request_id, kind=ARCHIVE_DELETED, actor=actor[:64], note=note)
     return request
 

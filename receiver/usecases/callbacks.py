@@ -7,7 +7,8 @@ the URL MessageBird signed and the two signature headers. ``receive`` answers wi
 - accepted (the request moves on, even from ``failed``) and duplicate (a genuine, newly
   signed repeat): a ``callbacks`` row, written in the same transaction as the request's
   next state, its archive job and the delivery's replay keys, so a 200 is only given
-  for a callback that is durably recorded;
+  for a callback that is durably recorded; an accepted one's row also holds its raw
+  signed inputs, sealed (``storage.raw_inputs``), so its verification can be re-run;
 - resent (every signature it carries was seen before: a sender's retry after our answer
   was lost, or a replay): 200 ``duplicate`` and nothing written or changed, so a
   captured callback replayed later cannot restart anything;
@@ -36,9 +37,10 @@ from receiver.observability.logs import get_logger
 from receiver.services import Services
 from receiver.usecases.documents import CallbackBody, parse_json
 from receiver.usecases.errors import UseCaseError
-from storage import deliveries, lifecycle, registry
+from storage import deliveries, lifecycle, raw_inputs, registry
 from storage.deliveries import ArchiveDownload, RequestHead
 from storage.errors import StorageError
+from storage.raw_inputs import RawInputs
 from storage.refusals import Refusal
 from storage.replay import ReplayScope
 from verification import SignatureError, record_jti, verify_hmac_signature, verify_jwt
@@ -144,10 +146,11 @@ def _decide_and_record_in_transaction(
     services: Services, delivery: Delivery, body: CallbackBody, jwt: SchemeVerdict, hmac: SchemeVerdict, now: float
 ) -> Outcome:
     scope: ReplayScope | None = None
+    sealed = _sealed_raw_inputs(services, delivery, now)  # pure CPU: sealed before the transaction, kept if accepted
     try:
         with services.database.connection() as connection:
             scope = services.replay_cache.within(connection)
-            return _decide_and_record(connection, services, delivery, body, jwt, hmac, scope, now)
+            return _decide_and_record(connection, services, delivery, body, jwt, hmac, scope, now, sealed)
     except StorageError:
         if scope is not None:
             _undo_quietly(scope)
@@ -163,7 +166,7 @@ def _undo_quietly(scope: ReplayScope) -> None:
 
 def _decide_and_record(
     connection: Connection, services: Services, delivery: Delivery, body: CallbackBody, jwt: SchemeVerdict,
-    hmac: SchemeVerdict, scope: ReplayScope, now: float,
+    hmac: SchemeVerdict, scope: ReplayScope, now: float, sealed_raw_inputs: str,
 ) -> Outcome:
     request = deliveries.lock_request(connection, body.request_id)
     if request is not None and request.provider != registry.MESSAGEBIRD:
@@ -177,6 +180,7 @@ def _decide_and_record(
         return _outcome(body, jwt, hmac, 200, DUPLICATE, "resent")
     row = _callback_row(delivery, body, outcome, now)
     if outcome.verdict == ACCEPTED and request is not None:
+        row["raw_inputs_sealed"] = sealed_raw_inputs
         outcome.callback_id = _record_accepted(connection, services, request, body, row, now)
     else:
         outcome.callback_id = deliveries.record_delivery(connection, row)
@@ -318,6 +322,13 @@ def _record_accepted(
         download = ArchiveDownload(services.secrets.seal(json.dumps({"url": body.data})))
     at = dt.datetime.fromtimestamp(now, dt.UTC)
     return deliveries.record_accepted(connection, request, row, moves, at=at, result=result, download=download)
+
+
+def _sealed_raw_inputs(services: Services, delivery: Delivery, now: float) -> str:
+    """What this accepted delivery's verification read, sealed: ``flask evidence reverify`` runs it again."""
+    raw = RawInputs(url=delivery.url, jwt_header=delivery.jwt_header, hmac_header=delivery.hmac_header,
+                    body=delivery.body, verified_at=now)
+    return raw_inputs.seal(services.secrets, raw)
 
 
 def _callback_row(delivery: Delivery, body: CallbackBody | None, outcome: Outcome, now: float) -> dict[str, Any]:

@@ -6,21 +6,26 @@
     GET  /api/cases/<id>                  the case, its requests with their targets, its history
     POST /api/cases/<id>/extend|pause|resume|close
     POST /api/cases/<id>/requests|forget  send a processor request as part of the case
+    GET  /api/cases/<id>/evidence         the evidence pack (a ZIP), its SHA-256 recorded in the history
 
-Reads need the ``read`` permission, everything else ``act`` (``receiver.web.auth``);
-the operator's name is the actor of every change.
+Reads need the ``read`` permission, the evidence pack ``export`` (auditors and
+operators), everything else ``act`` (``receiver.web.auth``); the operator's name
+is the actor of every change and of every export.
 """
 
 from __future__ import annotations
 
+import base64
+
 from flask import Blueprint, Response, jsonify
 
-from receiver.usecases import cases
+from receiver.usecases import cases, evidence
 from receiver.usecases.answers import CaseDetail, CasePage, shaped
 from receiver.usecases.case_views import case_summary
 from receiver.usecases.documents import CaseQuery
+from receiver.usecases.operators import EXPORT
 from receiver.web.admin import sent_answer
-from receiver.web.auth import current_actor, protect
+from receiver.web.auth import current_actor, protect, requires
 from receiver.web.current import services
 from receiver.web.inputs import json_body, query, refuse_unstorable_path
 from storage import cases as case_registry
@@ -48,6 +53,18 @@ def list_cases() -> Response:
 @blueprint.get("/<case_id>")
 def show_case(case_id: str) -> Response:
     return _case(cases.show_case(services(), case_id))
+
+
+@blueprint.get("/<case_id>/evidence")
+@requires(EXPORT)
+def evidence_pack(case_id: str) -> Response:
+    """The case's evidence pack; ``Content-Digest`` (RFC 9530) carries the SHA-256 its export recorded."""
+    pack = evidence.export_pack(services(), case_id, actor=current_actor())
+    response = Response(pack.data, mimetype="application/zip")
+    response.headers.set("Content-Disposition", "attachment", filename=f"{case_id}-evidence.zip")
+    digest = base64.b64encode(bytes.fromhex(pack.sha256)).decode("ascii")
+    response.headers.update({"Content-Digest": f"sha-256=:{digest}:", "Cache-Control": "no-store"})
+    return response
 
 
 @blueprint.post("/<case_id>/extend")

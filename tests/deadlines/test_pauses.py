@@ -106,6 +106,11 @@ class TestTheDeadlineMoves:
     def test_a_pause_on_the_deadline_itself_still_counts(self) -> None:
         assert due(date(2025, 1, 10), Pause(date(2025, 2, 10), date(2025, 2, 12))) == date(2025, 2, 12)
 
+    def test_a_zero_day_pause_on_the_day_another_starts_is_taken_in_either_order(self) -> None:
+        """Found by the property that the result depends on nothing but the inputs: the order given mattered."""
+        zero, longer = Pause(date(2025, 3, 5), date(2025, 3, 5)), Pause(date(2025, 3, 5), date(2025, 3, 8))
+        assert due(date(2025, 3, 3), zero, longer) == due(date(2025, 3, 3), longer, zero) == date(2025, 4, 6)
+
     def test_zero_day_pauses_leave_no_step(self) -> None:
         deadline = compute_deadline(
             received_on=date(2025, 3, 3), calendar=EU, pauses=[Pause(date(2025, 3, 10), date(2025, 3, 10))]

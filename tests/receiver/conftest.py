@@ -1,7 +1,8 @@
-"""Fixtures for driving the callback endpoint the way MessageBird does."""
+"""Fixtures for driving the callback endpoint the way MessageBird does, and a case lived through the API."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import Callable
 from typing import Any
@@ -10,6 +11,10 @@ import pytest
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
+from receiver.usecases import operators
+from storage import lifecycle
+from storage.clock import utcnow
+from storage.models import ProcessorRequest
 from tests.conftest import CALLBACK_URL
 from verification.testing import MessageBirdSigner
 
@@ -59,3 +64,40 @@ def deliver(client: FlaskClient, messagebird_signer: MessageBirdSigner) -> Deliv
 
 def _scheme(header: str) -> str:
     return "jwt" if header.lower().endswith("jwt") else "hmac"
+
+
+#: The personal data value and the archive URL of ``answered_case``: neither may show in what is handed out.
+SUBJECT_EMAIL = "jane.doe@example.org"
+ARCHIVE_LINK = "https://files.example.test/archive-link-4711.zip"
+
+
+@pytest.fixture
+def answered_case(client: FlaskClient, services, register, deliver) -> dict[str, Any]:
+    """A case's whole life through the API: opened, extended, a request verified and archived, answered in time.
+
+    The archive is recorded stored as the worker leaves it; the rest goes through the service's own paths.
+    """
+    olivia = {"Authorization": f"Bearer {operators.create_token(services, 'olivia', 'operator', actor='admin').token}"}
+    today = utcnow().date()
+    opened = client.post("/api/cases", headers=olivia, json={
+        "subjectRef": "TICKET-7", "right": "access", "jurisdiction": "EU",
+        "receivedOn": (today - dt.timedelta(days=10)).isoformat()}).json
+    extended = client.post(f"/api/cases/{opened['id']}/extend", headers=olivia,
+                           json={"reason": "many processors", "informedOn": today.isoformat()})
+    assert extended.status_code == 200, extended.json
+    register("req-1", "KIND_PERSONAL_GET", caseId=opened["id"])
+    with services.database.transaction() as session:
+        request = session.get(ProcessorRequest, "req-1")
+        request.field, request.value_hash = "email", services.secrets.value_hash("email", SUBJECT_EMAIL)
+    assert deliver(callback_body("req-1", data=ARCHIVE_LINK)).status_code == 200
+    with services.database.transaction() as session:
+        request = session.get(ProcessorRequest, "req-1")
+        lifecycle.move(request, lifecycle.ARCHIVING)
+        request.archive_uri, request.archive_bytes = "file:///archives/req-1.zip", 2048
+        request.archive_sha256, request.archive_version_id = "ab" * 32, "v-0001"
+        request.archive_stored_at = utcnow()
+        lifecycle.move(request, lifecycle.COMPLETED, reason="archive stored")
+    closed = client.post(f"/api/cases/{opened['id']}/close", headers=olivia,
+                         json={"respondedOn": today.isoformat(), "deliveredBy": "secure email"})
+    assert closed.status_code == 200, closed.json
+    return closed.json

@@ -154,6 +154,9 @@ def test_the_receipt_keeps_what_was_deleted_when_by_whom_and_why(database):
     request_id = add_request(database)
     deleted = DeletedArchive(f"file:///a/{request_id}.zip", (DeletedVersion("v1", 254), DeletedVersion("m1", None, True)))
     with database.transaction() as session:
+        session.add(Callback(provider="messagebird", request_id=request_id, verdict="accepted", status_code=200,
+                             jwt_verdict="passed", hmac_verdict="passed", raw_inputs_sealed="sealed-inputs"))
+    with database.transaction() as session:
         kept.claim_archive(session, request_id, retention=RETENTION, now=NOW)
         kept.record_deletion(session, request_id, deleted, actor="service", policy="ARCHIVE_RETENTION_DAYS=30: x",
                              at=NOW)
@@ -168,7 +171,11 @@ def test_the_receipt_keeps_what_was_deleted_when_by_whom_and_why(database):
     with database.transaction() as session:
         event = session.scalars(select(RequestEvent).where(RequestEvent.request_id == request_id)).one()
     assert (event.kind, event.actor) == (kept.ARCHIVE_DELETED, "service")
-    assert event.note == "ARCHIVE_RETENTION_DAYS=30: x; the store removed 2 version(s), 254 bytes"
+    assert event.note == ("ARCHIVE_RETENTION_DAYS=30: x; the store removed 2 version(s), 254 bytes; "
+                          "the raw inputs of 1 callback(s) erased")
+    with database.transaction() as session:
+        callback = session.scalars(select(Callback).where(Callback.request_id == request_id)).one()
+    assert callback.raw_inputs_sealed is None and callback.verdict == "accepted", "erased with the archive, not the record"
 
 
 def test_a_released_claim_lets_the_next_run_try_at_once(database):

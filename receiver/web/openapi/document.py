@@ -24,6 +24,7 @@ from werkzeug.routing import Rule
 from receiver.usecases.operators import PERMISSIONS
 from receiver.web.openapi.operations import (
     BROWSER_PAGES,
+    CONTENT_DIGEST,
     OPERATIONS,
     PUBLIC,
     RETRY_AFTER,
@@ -261,4 +262,6 @@ def _headers() -> dict[str, Any]:
                             "schema": {"type": "string"}},
         RETRY_AFTER: {"description": "Seconds to wait before trying again",
                       "schema": {"type": "string", "pattern": "^[0-9]+$"}},
+        CONTENT_DIGEST: {"description": "The SHA-256 of the body (RFC 9530), as recorded in the history",
+                         "schema": {"type": "string", "pattern": "^sha-256=:[A-Za-z0-9+/]+=*:$"}},
     }

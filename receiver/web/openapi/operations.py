@@ -71,6 +71,7 @@ class Operation:
 
 
 RETRY_AFTER = "Retry-After"
+CONTENT_DIGEST = "Content-Digest"
 REQUEST_ID, CASE_ID = "requestId", "caseId"
 ZIP = {"application/zip": {}}
 PLAIN_TEXT = {"text/plain": {"schema": {"type": "string"}}}
@@ -207,6 +208,17 @@ OPERATIONS: dict[str, Operation] = {
                                  "The deadline moves by the days the clock was stopped."),
     "cases.close": _case_change("Record the answer sent to the data subject", documents.CloseDocument,
                                 "Every request must have ended, unless `overrideReason` says why not."),
+    "cases.evidence_pack": Operation(
+        "Export a case's evidence pack (audited)", "cases", EXPORT,
+        {200: Reply("A ZIP of evidence.json (the case, its deadline history, each request with its transitions, "
+                    "callbacks with both schemes' verdicts, the archive and its deletion receipt, the actors), "
+                    "evidence.html (the same as one printable page, with the verdict) and manifest.json (the "
+                    "SHA-256 of each)", (), content=ZIP, headers=(CONTENT_DIGEST,)),
+         404: _NOT_FOUND_CASE},
+        description="The pack's SHA-256 is recorded first in the case's history (`evidence_exported`, naming the "
+                    "operator) and sent as `Content-Digest: sha-256=:<base64>:` (RFC 9530), so a later altered "
+                    "copy can be told apart. The same data gives the same bytes.",
+    ),
     "legal_holds.show": Operation(
         "Show a case's legal hold and where each of its archives stands", "cases", READ,
         {200: Reply("The hold (null when none) and the case's archives", (answers.LegalHoldView,)),

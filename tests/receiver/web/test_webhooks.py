@@ -10,11 +10,13 @@ import pytest
 from sqlalchemy import select
 
 from app import create_app
-from storage import lifecycle, registry
+from storage import lifecycle, raw_inputs, registry
 from storage.models import Callback, Job, ProcessorRequest, RefusedDelivery, Transition
 from tests.conftest import CALLBACK_URL
 from tests.support.databases import Backend
 from tests.receiver.conftest import CALLBACK_PATH, callback_body
+from tests.support.scan import database_dump, occurrences
+from verification import HMAC_HEADER, JWT_HEADER
 
 
 def stored(services, model, **filters):
@@ -36,6 +38,35 @@ def refused_reason(services) -> str:
     """The reason of the one refusal a test made (a fresh app samples its first refusal)."""
     [sample] = samples(services)
     return sample.reason
+
+
+class TestRawInputs:
+    """An accepted delivery keeps exactly what was verified, sealed; nothing else keeps any of it."""
+
+    def test_an_accepted_callback_keeps_its_exact_signed_inputs_sealed(self, register, client, messagebird_signer,
+                                                                       services):
+        register("req-1", "KIND_PERSONAL_GET")
+        body = callback_body("req-1", data="https://files.example.test/kept-sealed.zip")
+        headers = messagebird_signer(CALLBACK_URL, body)
+        assert client.post(CALLBACK_PATH, data=body, headers=headers, content_type="application/json").status_code == 200
+        [callback] = stored(services, Callback)
+        kept = raw_inputs.unseal(services.secrets, callback.raw_inputs_sealed)
+        assert (kept.url, kept.body) == (CALLBACK_URL, body)
+        assert (kept.jwt_header, kept.hmac_header) == (headers[JWT_HEADER], headers[HMAC_HEADER])
+        # the replay cache keeps the HMAC's v1 value, public and short-lived, by design; never the header
+        in_clear = (headers[JWT_HEADER], headers[JWT_HEADER].rsplit(".", 1)[1], headers[HMAC_HEADER],
+                    "kept-sealed", '"requestKind": "KIND_PERSONAL_GET"')
+        dump = database_dump(services.settings.database_url)
+        assert dump.rows > 0
+        assert occurrences(dump.text, in_clear) == dict.fromkeys(in_clear, 0)
+
+    def test_a_newly_signed_duplicate_and_a_refusal_keep_none(self, register, deliver, services):
+        register("req-1", "KIND_USER_DELETE")
+        assert deliver(callback_body("req-1", "KIND_USER_DELETE")).status_code == 200
+        assert deliver(callback_body("req-1", "KIND_USER_DELETE")).json["status"] == "duplicate"
+        assert deliver(callback_body("req-1", "KIND_USER_DELETE"), wrong_key=True).status_code == 401
+        kept = [(c.verdict, c.raw_inputs_sealed is not None) for c in stored(services, Callback)]
+        assert kept == [("accepted", True), ("duplicate", False)]
 
 
 class TestAccepted:
