@@ -18,10 +18,10 @@ from werkzeug.wrappers import Response
 
 from receiver.observability.logs import get_logger
 from receiver.providers import ProviderError
-from receiver.usecases import cases, console_views, legal_holds, sending
+from receiver.usecases import cases, console_views, evidence, legal_holds, sending
 from receiver.usecases.case_views import case_summary
 from receiver.usecases.errors import UseCaseError
-from receiver.usecases.operators import ACT
+from receiver.usecases.operators import ACT, EXPORT
 from receiver.web.console import access
 from receiver.web.console.blueprint import blueprint, page
 from receiver.web.console.forms import (
@@ -215,6 +215,17 @@ def release_hold(case_id: str) -> Response | PageAnswer:
     return _change(case_id, "release", legal_holds.release_legal_hold,
                    lambda released: "Legal hold released: the archives are deleted once their retention period "
                                     "is over.")
+
+
+@blueprint.post("/cases/<case_id>/evidence")
+@access.permitted(EXPORT)
+def evidence_pack(case_id: str) -> Response:
+    """The evidence pack, through the API's use case: its SHA-256 recorded in the history under the operator."""
+    pack = evidence.export_pack(services(), case_id, actor=access.actor())
+    response = Response(pack.data, mimetype="application/zip")
+    response.headers.set("Content-Disposition", "attachment", filename=f"{case_id}-evidence.zip")
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 @blueprint.post("/cases/<case_id>/requests")
