@@ -35,11 +35,11 @@ simulators: $(VENV)/.dev instance/dev.env
 	$(BIN)/python -m simulators.local --instance instance
 
 ## make test: the layering contracts (import-linter), then the whole suite (installs the test tools first):
-## every test but the fault-injection ones spread over the cores, then those one at a time (they measure time)
+## every test spread over the cores but those marked timing, then those one at a time (they measure time)
 test: $(VENV)/.dev
 	$(BIN)/lint-imports
-	$(BIN)/python -m pytest --numprocesses auto --ignore tests/faults
-	$(BIN)/python -m pytest tests/faults
+	$(BIN)/python -m pytest --numprocesses auto -m "not timing"
+	$(BIN)/python -m pytest -m timing
 
 ## make test-fast: the suite without the real-process and fault-injection tests (marked slow)
 test-fast: $(VENV)/.dev

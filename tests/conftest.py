@@ -70,3 +70,31 @@ def client(app: Flask) -> FlaskClient:
 @pytest.fixture
 def admin_headers() -> dict[str, str]:
     return {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+
+
+#: The test modules whose outcome depends on where replay keys and refusal counts live: only these run a
+#: third time, on PostgreSQL with the Redis replay cache and limiter. Everywhere else that backend runs the
+#: same code on the same PostgreSQL as the run before it, and adds time, not proof.
+REDIS_MATTERS = frozenset({
+    "tests/receiver/web/test_webhooks.py",
+    "tests/receiver/web/test_refusals.py",
+    "tests/receiver/web/test_health.py",
+    "tests/receiver/test_processes.py",
+    "tests/test_app.py",
+    "tests/faults/test_concurrent_duplicates.py",
+})
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Deselect the PostgreSQL + Redis runs of the modules where Redis changes nothing (``REDIS_MATTERS``)."""
+    dropped = [item for item in items if _backend_of(item) == "postgres+redis"
+               and item.nodeid.split("::", 1)[0] not in REDIS_MATTERS]
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        gone = set(dropped)
+        items[:] = [item for item in items if item not in gone]
+
+
+def _backend_of(item: pytest.Item) -> object:
+    callspec = getattr(item, "callspec", None)
+    return callspec.params.get("backend") if callspec is not None else None

@@ -11,7 +11,7 @@ from tests.faults.audit import audit_callbacks
 from tests.faults.conftest import address
 from tests.support.load import DELETE_KIND, deliver_until_answered, fire, register_requests, sign_callbacks
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timing]
 
 BURST = 2000
 CONCURRENCY = 32

@@ -79,7 +79,7 @@ def test_checks_racing_on_three_workers_a_failing_receiver_and_a_killed_worker_s
     """Invariant: each notification due is recorded once and its deliveries queued once, however many checks
     run at once; every delivery ends sent (the failed posts retried with backoff, a killed worker's job taken
     over after its lease); the receiver gets each webhook-id at least once and every message verifies; every
-    e-mail arrives once; neither the webhook URL's path and query nor a case's notes reach a log."""
+    e-mail arrives, once but for the one a killed worker may have been sending; neither the webhook URL's path and query nor a case's notes reach a log."""
     env = {**alerts_env(app_env, https_server, smtp_server), "REQUESTS_CA_BUNDLE": https_server.ca_bundle,
            "DEADLINE_CHECK_INTERVAL_SECONDS": "1", "WORKER_POLL_SECONDS": "0.2", "WORKER_LEASE_SECONDS": "5",
            "LOG_LEVEL": "DEBUG"}
@@ -114,6 +114,8 @@ def test_checks_racing_on_three_workers_a_failing_receiver_and_a_killed_worker_s
                     seconds=round(elapsed, 1))
     assert sent == expected and recorded == len(expected) and deliveries == 2 * len(expected), counts
     assert len(ids_posted) == len(expected) and len(posted) >= len(expected) + FAILING_POSTS, counts
-    assert len(message_ids) == len(expected) and max(message_ids.values()) == 1, counts
+    # At least once: the e-mail the killed worker was sending may go again when its job is taken over (the
+    # same Message-ID, which mail clients fold into one); no other e-mail repeats.
+    assert len(message_ids) == len(expected) and sum(n - 1 for n in message_ids.values()) <= 1, counts
     assert len(checks) > WORKERS and len(events(workers, "job.retrying")) >= FAILING_POSTS, counts
     assert leaks(logs) == [] and "Traceback" not in logs, counts

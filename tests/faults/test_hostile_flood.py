@@ -40,7 +40,7 @@ from tests.support.load import (
 )
 from verification.testing import sign_jwt
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timing]
 
 HOSTILE = 10_000
 GENUINE = 300

@@ -37,7 +37,7 @@ from tests.support.load import (
 from tests.support.processes import Launcher
 from verification.testing import sign_hmac, sign_jwt
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timing]
 
 TIMEOUT = 10.0  # no answer may take longer
 READ_TIMEOUT = 2  # WEB_READ_TIMEOUT for this server: how long a stalled client may hold a thread

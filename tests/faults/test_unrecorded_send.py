@@ -29,7 +29,7 @@ from tests.support.databases import Backend, skip_or_fail
 pytestmark = pytest.mark.slow
 
 SENDS = 4
-CALLBACK_DELAY = 10.0  # seconds from creation to the callback: after the worker has resolved every intent
+CALLBACK_DELAY = 25.0  # seconds from creation to the callback: after the worker has resolved every intent
 
 
 def documents() -> list[dict]:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import threading
 import time
+import uuid
 from contextlib import ExitStack
 
+import psycopg
 import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
@@ -14,6 +16,7 @@ from storage.connection_deadlines import DEADLINES, TICK_SECONDS
 from storage.db import CLIENT_GRACE_SECONDS, Database, postgres_connect_args
 from storage.breaker import PROBE_INTERVAL_SECONDS
 from storage.errors import StorageError
+from tests.support.databases import POSTGRES_URL, _libpq_url, create_schema, postgres_schema_url
 
 TIMEOUT = 2.0
 #: A call on a frozen server gives up after the server's timeout, the client's grace and one watch tick.
@@ -72,6 +75,7 @@ def test_every_connection_carries_the_server_timeouts_and_keeps_the_urls_own(pos
 
 
 @pytest.mark.postgres
+@pytest.mark.timing
 def test_a_call_on_a_frozen_server_fails_within_its_bound_and_the_thaw_heals_the_pool(through_proxy):
     database, proxy = through_proxy
     database.ping()  # a pooled connection, open before the freeze
@@ -93,6 +97,7 @@ def test_a_call_on_a_frozen_server_fails_within_its_bound_and_the_thaw_heals_the
 
 
 @pytest.mark.postgres
+@pytest.mark.timing
 def test_a_commit_on_a_frozen_server_fails_within_its_bound(through_proxy):
     database, proxy = through_proxy
 
@@ -167,6 +172,7 @@ def test_no_pooled_connection_free_within_the_timeout_is_unavailable(postgres_ur
 
 
 @pytest.mark.postgres
+@pytest.mark.timing
 def test_while_one_call_waits_on_a_frozen_server_the_others_fail_at_once(through_proxy):
     database, proxy = through_proxy
     database.ping()
@@ -190,3 +196,37 @@ def test_while_one_call_waits_on_a_frozen_server_the_others_fail_at_once(through
     [(at_once, at_once_seconds), (probed, probe_seconds)] = outcomes
     assert "another call is trying it" in at_once and at_once_seconds < 0.1, outcomes
     assert "ConnectionTimeout" in probed and TIMEOUT <= probe_seconds < TIMEOUT + SLACK, outcomes
+
+
+@pytest.mark.postgres
+def test_a_schema_made_by_replaying_the_recorded_migration_is_the_migrated_schema(migration_recording, postgres_url):
+    """The fixtures replay one migration's statements instead of migrating each test's schema: the same tables,
+    columns, types, defaults, indexes and constraints, and the same Alembic version."""
+    migrated = f"t_{uuid.uuid4().hex[:12]}"
+    create_schema(migrated)
+    try:
+        database = Database(postgres_schema_url(migrated))
+        database.upgrade()
+        database.dispose()
+        replayed = make_url(postgres_url).query["options"].split("=", 1)[1]
+        assert _shape(migrated) == _shape(replayed)
+    finally:
+        with psycopg.connect(_libpq_url(POSTGRES_URL), autocommit=True) as admin:
+            admin.execute(f'DROP SCHEMA "{migrated}" CASCADE')
+
+
+def _shape(schema: str) -> str:
+    """The schema's columns, indexes, constraints and Alembic version, its own name written as S."""
+    with psycopg.connect(_libpq_url(POSTGRES_URL)) as connection:
+        columns = connection.execute(
+            "SELECT table_name, column_name, data_type, is_nullable, column_default, character_maximum_length "
+            "FROM information_schema.columns WHERE table_schema = %s ORDER BY 1, 2", (schema,)).fetchall()
+        indexes = connection.execute(
+            "SELECT tablename, indexname, indexdef FROM pg_indexes WHERE schemaname = %s ORDER BY 1, 2",
+            (schema,)).fetchall()
+        constraints = connection.execute(
+            "SELECT conrelid::regclass::text, conname, pg_get_constraintdef(c.oid) FROM pg_constraint c "
+            "JOIN pg_namespace n ON n.oid = c.connamespace WHERE n.nspname = %s ORDER BY 2", (schema,)).fetchall()
+        version = connection.execute(f'SELECT version_num FROM "{schema}".alembic_version').fetchall()
+    assert columns and indexes and constraints and version
+    return repr((columns, indexes, constraints, version)).replace(schema, "S")

@@ -49,6 +49,7 @@ class TestRedisReplayCache(ReplayCacheContract):
         scope.undo()
         assert cache.add(key, time.time() + 60) is True
 
+    @pytest.mark.timing
     def test_a_frozen_server_costs_one_timeout_then_the_thaw_is_used_at_once(self, redis_url, tcp_proxy):
         proxy = tcp_proxy(int(redis_url.split(":")[2].split("/")[0]))
         cache = RedisReplayCache(f"redis://127.0.0.1:{proxy.port}/0", timeout_seconds=0.5)

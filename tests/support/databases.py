@@ -3,7 +3,9 @@
 ``database_url`` is parametrised over the databases (for storage tests); ``backend``
 over the service's combinations, adding PostgreSQL with the Redis replay cache. SQLite copies a migrated
 template file; PostgreSQL gets a fresh schema (dropped afterwards) on the server
-named by ``TEST_POSTGRES_URL`` (default: the local server's ``test`` database).
+named by ``TEST_POSTGRES_URL`` (default: the local server's ``test`` database), made by
+replaying the statements one real migration ran (``MigrationRecording``): the same
+DDL, in about a tenth of the time Alembic takes to work it out again for every test.
 Where that server cannot be reached the PostgreSQL runs are skipped with one line
 saying why, unless ``REQUIRE_SERVICES=1`` (CI), which turns the skip into a failure.
 """
@@ -19,6 +21,8 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
 
 from storage.db import Database
 
@@ -64,18 +68,69 @@ def _sqlite_url(template: Path, tmp_path: Path) -> str:
     return f"sqlite:///{path}"
 
 
-@pytest.fixture
-def postgres_url(postgres_available: str | None) -> Iterator[str]:
-    """A PostgreSQL URL whose connections see only a fresh, migrated schema."""
-    if postgres_available:
-        skip_or_fail(postgres_available)
-    schema = f"t_{uuid.uuid4().hex[:12]}"
+def postgres_schema_url(schema: str) -> str:
+    return f"{POSTGRES_URL}?options=-csearch_path%3D{schema}"
+
+
+def create_schema(schema: str) -> None:
     with psycopg.connect(_libpq_url(POSTGRES_URL), autocommit=True) as admin:
         admin.execute(f'CREATE SCHEMA "{schema}"')
-    url = f"{POSTGRES_URL}?options=-csearch_path%3D{schema}"
-    database = Database(url)
-    database.upgrade()
-    database.dispose()
+
+
+class MigrationRecording:
+    """The statements (with their parameters) one real ``Database.upgrade()`` sent to PostgreSQL, to replay.
+
+    Alembic's reads (the version table, reflection) are replayed too and change nothing; a
+    test (``tests/storage/test_db.py``) checks a replayed schema against a migrated one.
+    """
+
+    def __init__(self, schema: str) -> None:
+        self.statements: list[tuple[str, object, bool]] = []
+        event.listen(Engine, "before_cursor_execute", self._record)
+        try:
+            database = Database(postgres_schema_url(schema))
+            database.upgrade()
+            database.dispose()
+        finally:
+            event.remove(Engine, "before_cursor_execute", self._record)
+
+    def _record(self, _connection, _cursor, statement, parameters, _context, executemany) -> None:  # noqa: ANN001
+        self.statements.append((statement, parameters, executemany))
+
+    def replay(self, schema: str) -> None:
+        with psycopg.connect(_libpq_url(POSTGRES_URL)) as connection, connection.cursor() as cursor:
+            cursor.execute(f'SET search_path TO "{schema}"')
+            for statement, parameters, executemany in self.statements:
+                if executemany:
+                    cursor.executemany(statement, parameters)  # type: ignore[arg-type]
+                else:
+                    cursor.execute(statement, parameters or None)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="session")
+def migration_recording(postgres_available: str | None) -> Iterator[MigrationRecording | None]:
+    """The migration recorded once per test process, in a schema of its own (dropped at the end)."""
+    if postgres_available:
+        yield None
+        return
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    create_schema(schema)
+    try:
+        yield MigrationRecording(schema)
+    finally:
+        with psycopg.connect(_libpq_url(POSTGRES_URL), autocommit=True) as admin:
+            admin.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+@pytest.fixture
+def postgres_url(postgres_available: str | None, migration_recording: MigrationRecording | None) -> Iterator[str]:
+    """A PostgreSQL URL whose connections see only a fresh, migrated schema."""
+    if postgres_available or migration_recording is None:
+        skip_or_fail(postgres_available or "PostgreSQL unavailable")
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    create_schema(schema)
+    migration_recording.replay(schema)  # type: ignore[union-attr]
+    url = postgres_schema_url(schema)
     try:
         yield url
     finally:

@@ -48,6 +48,7 @@ def _timed_get(client, path: str):
 
 
 @pytest.mark.redis
+@pytest.mark.timing
 def test_readyz_names_a_frozen_replay_cache_within_its_bound(app_env, redis_url, tcp_proxy):
     proxy = tcp_proxy(make_url(REDIS_URL).port or 6379)
     app = create_app({**app_env, "REPLAY_CACHE_URL": f"redis://127.0.0.1:{proxy.port}/0"})
@@ -70,6 +71,7 @@ def test_readyz_names_a_frozen_replay_cache_within_its_bound(app_env, redis_url,
 
 
 @pytest.mark.postgres
+@pytest.mark.timing
 def test_readyz_names_a_frozen_database_within_its_bound(app_env, postgres_url, tcp_proxy):
     url = make_url(postgres_url)
     proxy = tcp_proxy(url.port or 5432)
