@@ -12,6 +12,7 @@ from flask.testing import FlaskClient
 from app import create_app
 from receiver.services import Services
 from tests.support.contract import ContractClient
+from tests.support.counts import write_summary
 
 pytest_plugins = [
     "verification.testing",
@@ -98,3 +99,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 def _backend_of(item: pytest.Item) -> object:
     callspec = getattr(item, "callspec", None)
     return callspec.params.get("backend") if callspec is not None else None
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """The fault tests' counts (``tests.support.counts``)."""
+    write_summary(terminalreporter)

@@ -14,13 +14,11 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import PUBLIC_URL
+from tests.support.counts import COUNTS, report_line  # noqa: F401 (report_line: for the modules' teardowns)
 from tests.support.databases import Backend
 from tests.support.load import CallbackSigner
 from tests.support.processes import ServiceProcess
 
-_REPORTED: list[tuple[str, str]] = []
-#: The user property each test's line of counts is recorded under (``report``).
-COUNTS = "counts"
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -47,22 +45,6 @@ def report(request: pytest.FixtureRequest, record_property: Callable[[str, objec
         return line
 
     return report
-
-
-def report_line(nodeid: str, line: str) -> None:
-    """Print one line of counts a module's teardown took, and keep it for the summary at the end of the run."""
-    _REPORTED.append((nodeid, line))
-    print(f"counts: {line}")
-
-
-def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    """Every test's counts, in the order the tests ended, then those of the modules' teardowns."""
-    reported = [(report.nodeid, value) for key in ("passed", "failed") for report in terminalreporter.stats.get(key, [])
-                if report.when == "call" for name, value in report.user_properties if name == COUNTS]
-    if reported or _REPORTED:
-        terminalreporter.section("fault-injection counts")
-        for nodeid, line in reported + _REPORTED:
-            terminalreporter.write_line(f"{nodeid}: {line}")
 
 
 def address(service: ServiceProcess) -> tuple[str, int]:
