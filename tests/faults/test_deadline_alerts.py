@@ -117,5 +117,6 @@ def test_checks_racing_on_three_workers_a_failing_receiver_and_a_killed_worker_s
     # At least once: the e-mail the killed worker was sending may go again when its job is taken over (the
     # same Message-ID, which mail clients fold into one); no other e-mail repeats.
     assert len(message_ids) == len(expected) and sum(n - 1 for n in message_ids.values()) <= 1, counts
-    assert len(checks) > WORKERS and len(events(workers, "job.retrying")) >= FAILING_POSTS, counts
+    # Each refused post is retried; the killed worker may have died between a refused post and its log line.
+    assert len(checks) > WORKERS and len(events(workers, "job.retrying")) >= FAILING_POSTS - 1, counts
     assert leaks(logs) == [] and "Traceback" not in logs, counts
