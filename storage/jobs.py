@@ -182,6 +182,15 @@ def reschedule(session: Session, job: ClaimedJob, *, run_after: dt.datetime, not
     )
 
 
+def enqueue_periodic(session: Session, kind: str, *, run_after: dt.datetime | None = None) -> bool:
+    """Queue the next run of a periodic job (one of no request), unless one is queued or running already:
+    several workers queueing it at once leave one, so duplicates die out. Whether it was queued."""
+    if pending_count(session, kind):
+        return False
+    enqueue(session, kind=kind, request_id=None, run_after=run_after)
+    return True
+
+
 def pending_count(session: Session, kind: str) -> int:
     """How many jobs of ``kind`` are queued or running."""
     return session.scalar(select(func.count(Job.id)).where(Job.kind == kind, Job.state.in_([QUEUED, RUNNING]))) or 0

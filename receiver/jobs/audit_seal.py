@@ -26,10 +26,7 @@ AUDIT_SEAL = "audit_seal"
 def schedule_audit_seal(services: Services) -> bool:
     """Queue a seal due now, unless one is queued already."""
     with services.database.transaction() as session:
-        if jobs.pending_count(session, AUDIT_SEAL):
-            return False
-        jobs.enqueue(session, kind=AUDIT_SEAL, request_id=None)
-    return True
+        return jobs.enqueue_periodic(session, AUDIT_SEAL)
 
 
 def audit_seal_job(context: JobContext) -> None:
@@ -39,6 +36,5 @@ def audit_seal_job(context: JobContext) -> None:
     with services.database.transaction() as session:
         if not jobs.finish(session, context.job):
             raise JobInterrupted("the lease passed to another worker")
-        if jobs.pending_count(session, AUDIT_SEAL) == 0:
-            next_run = utcnow() + dt.timedelta(seconds=services.settings.audit_seal_interval_seconds)
-            jobs.enqueue(session, kind=AUDIT_SEAL, request_id=None, run_after=next_run)
+        next_run = utcnow() + dt.timedelta(seconds=services.settings.audit_seal_interval_seconds)
+        jobs.enqueue_periodic(session, AUDIT_SEAL, run_after=next_run)

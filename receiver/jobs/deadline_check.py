@@ -56,9 +56,8 @@ def schedule_deadline_check(services: Services) -> bool:
     if not services.notifiers.channels:
         return False
     with services.database.transaction() as session:
-        if jobs.pending_count(session, DEADLINE_CHECK):
+        if not jobs.enqueue_periodic(session, DEADLINE_CHECK):
             return False
-        jobs.enqueue(session, kind=DEADLINE_CHECK, request_id=None)
     log.info("deadline_check.scheduled")
     return True
 
@@ -144,6 +143,5 @@ def _request_alert(request: ProcessorRequest, case: Case, type_: str, about: str
 
 def _schedule_next(session: Session, settings: Settings, now: dt.datetime) -> None:
     """Queue the next check, unless another worker already did (duplicates die out this way)."""
-    if jobs.pending_count(session, DEADLINE_CHECK) == 0:
-        run_after = now + dt.timedelta(seconds=settings.deadline_check_interval_seconds)
-        jobs.enqueue(session, kind=DEADLINE_CHECK, request_id=None, run_after=run_after)
+    run_after = now + dt.timedelta(seconds=settings.deadline_check_interval_seconds)
+    jobs.enqueue_periodic(session, DEADLINE_CHECK, run_after=run_after)

@@ -90,9 +90,8 @@ def schedule_reconciliation(services: Services) -> bool:
     if not (providers.messagebird.configured or providers.voodoosms.configured):
         return False
     with services.database.transaction() as session:
-        if jobs.pending_count(session, jobs.RECONCILE):
+        if not jobs.enqueue_periodic(session, jobs.RECONCILE):
             return False
-        jobs.enqueue(session, kind=jobs.RECONCILE, request_id=None)
     log.info("reconcile.scheduled")
     return True
 
@@ -225,6 +224,5 @@ def _archive_url(services: Services, payload_sealed: str) -> str | None:
 
 def _schedule_next(session: Session, settings: Settings, now: dt.datetime) -> None:
     """Queue the next run, unless another worker already did (duplicates die out this way)."""
-    if jobs.pending_count(session, jobs.RECONCILE) == 0:
-        run_after = now + dt.timedelta(seconds=settings.reconcile_interval_seconds)
-        jobs.enqueue(session, kind=jobs.RECONCILE, request_id=None, run_after=run_after)
+    jobs.enqueue_periodic(session, jobs.RECONCILE,
+                          run_after=now + dt.timedelta(seconds=settings.reconcile_interval_seconds))

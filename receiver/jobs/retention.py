@@ -27,9 +27,8 @@ ACTOR = cases.SERVICE
 def schedule_retention(services: Services) -> bool:
     """Queue a retention run due now, unless one is queued or running already."""
     with services.database.transaction() as session:
-        if jobs.pending_count(session, jobs.RETENTION):
+        if not jobs.enqueue_periodic(session, jobs.RETENTION):
             return False
-        jobs.enqueue(session, kind=jobs.RETENTION, request_id=None)
     log.info("retention.scheduled")
     return True
 
@@ -43,6 +42,5 @@ def retention_job(context: JobContext) -> None:
     with services.database.transaction() as session:
         if not jobs.finish(session, context.job):
             raise JobInterrupted("the lease passed to another worker")
-        if jobs.pending_count(session, jobs.RETENTION) == 0:
-            run_after = utcnow() + dt.timedelta(seconds=services.settings.retention_interval_seconds)
-            jobs.enqueue(session, kind=jobs.RETENTION, request_id=None, run_after=run_after)
+        run_after = utcnow() + dt.timedelta(seconds=services.settings.retention_interval_seconds)
+        jobs.enqueue_periodic(session, jobs.RETENTION, run_after=run_after)

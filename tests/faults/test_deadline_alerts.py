@@ -11,7 +11,6 @@ supervisor would start it.
 
 from __future__ import annotations
 
-import json
 import signal
 import time
 from collections import Counter
@@ -61,16 +60,7 @@ def all_sent(database: Database) -> tuple[int, int]:
 
 
 def events(workers: list[ServiceProcess], name: str) -> list[dict]:
-    found = []
-    for worker in workers:
-        for line in worker.log().splitlines():
-            try:
-                event = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(event, dict) and event.get("event") == name:
-                found.append(event)
-    return found
+    return [event for worker in workers for event in worker.events(name)]
 
 
 def test_checks_racing_on_three_workers_a_failing_receiver_and_a_killed_worker_send_each_notification_once(

@@ -9,7 +9,6 @@ database gone at the moment they record their result.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import signal
 import subprocess
 import time
@@ -79,15 +78,7 @@ def table(worker_env):
 
 
 def events(worker: ServiceProcess, name: str) -> list[dict]:
-    lines = []
-    for line in worker.log().splitlines():
-        try:
-            event = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(event, dict) and event.get("event") == name:
-            lines.append(event)
-    return lines
+    return worker.events(name)
 
 
 def goes_on_with_other_jobs(worker: ServiceProcess, table: Jobs) -> bool:

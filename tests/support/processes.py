@@ -7,6 +7,7 @@ Every process started is stopped (SIGKILL if SIGTERM does not do it) at teardown
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -41,6 +42,18 @@ class ServiceProcess:
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
+
+    def events(self, name: str) -> list[dict]:
+        """The JSON log events named ``name`` the process wrote, in order (other lines skipped)."""
+        found = []
+        for line in self.log().splitlines():
+            try:
+                event = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(event, dict) and event.get("event") == name:
+                found.append(event)
+        return found
 
     def kill(self, sig: int = signal.SIGKILL) -> None:
         if self.process.poll() is None:
