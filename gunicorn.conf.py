@@ -65,7 +65,9 @@ def post_worker_init(worker):
     web process and in the background: a slow store delays no request."""
     from receiver.usecases.retention import warn_if_deletion_blocked
 
-    services = worker.wsgi.extensions["services"]
+    services = getattr(worker.wsgi, "extensions", {}).get("services")
+    if services is None:
+        return  # another app under these settings (the bench's durable-ack floor) has no archive store
     threading.Thread(target=warn_if_deletion_blocked, args=(services,), name="deletion-check", daemon=True).start()
 
 

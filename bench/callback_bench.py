@@ -79,15 +79,25 @@ def summarise(answers: list[Answer], seconds: float) -> dict[str, float]:
     return {"per_s": len(answers) / seconds, "p50": percentile(latencies, 0.5), "p99": percentile(latencies, 0.99)}
 
 
+def machine_cpu_seconds() -> float:
+    """CPU time the whole machine has spent busy so far (every process: servers, database, client)."""
+    with open("/proc/stat") as stat:
+        fields = [int(value) for value in stat.readline().split()[1:]]
+    idle = fields[3] + fields[4]  # idle and iowait
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
 def timed_fire(address: tuple[str, int], deliveries: list, concurrency: int, expect: str | None) -> dict[str, float]:
-    started = time.perf_counter()
+    started, busy, client = time.perf_counter(), machine_cpu_seconds(), time.process_time()
     answers = fire(address, deliveries, concurrency=concurrency)
     seconds = time.perf_counter() - started
+    cpu_ms = (machine_cpu_seconds() - busy) * 1000 / len(deliveries)
+    client_ms = (time.process_time() - client) * 1000 / len(deliveries)
     wrong = [a for a in answers if a.status != 200 or (expect is not None and a.verdict != expect)]
     if wrong:
         raise SystemExit(f"{len(wrong)} of {len(answers)} answers were not 200 {expect or ''}: "
                          f"{wrong[0].status} {wrong[0].error} {wrong[0].body[:200]!r}")
-    return summarise(answers, seconds)
+    return {**summarise(answers, seconds), "cpu_ms": cpu_ms, "client_ms": client_ms}
 
 
 # --- backends and servers ---------------------------------------------------------------------
@@ -234,17 +244,18 @@ def print_tables(results: list[dict], args: argparse.Namespace) -> None:
     threads = os.environ.get("WEB_THREADS", "4")
     print(f"\nthroughput: gunicorn --workers {args.workers} (WEB_THREADS={threads}), concurrency {args.concurrency}, "
           f"{args.rounds} rounds x {args.requests} requests, medians over rounds (ratio: per round, then median)")
-    print(f"{'backend':<10}{'what':<26}{'per s':>9}{'p50 ms':>9}{'p99 ms':>9}")
+    print(f"{'backend':<10}{'what':<26}{'per s':>9}{'p50 ms':>9}{'p99 ms':>9}{'CPU ms':>9}{'client':>9}")
     for result in results:
         rounds = result["rounds"]
         for what, label in (("healthz", "GET /healthz"), ("floor", "floor: insert + commit"),
                             ("callback", "verified callback")):
             print(f"{result['backend']:<10}{label:<26}{median_of(rounds, what, 'per_s'):>9.0f}"
-                  f"{median_of(rounds, what, 'p50'):>9.1f}{median_of(rounds, what, 'p99'):>9.1f}")
+                  f"{median_of(rounds, what, 'p50'):>9.1f}{median_of(rounds, what, 'p99'):>9.1f}"
+                  f"{median_of(rounds, what, 'cpu_ms'):>9.2f}{median_of(rounds, what, 'client_ms'):>9.2f}")
         for baseline in ("healthz", "floor"):
             print(f"{result['backend']:<10}{'callback / ' + baseline:<26}"
                   f"{median_ratio(rounds, 'per_s', baseline):>8.2f}x{median_ratio(rounds, 'p50', baseline):>8.1f}x"
-                  f"{median_ratio(rounds, 'p99', baseline):>8.1f}x")
+                  f"{median_ratio(rounds, 'p99', baseline):>8.1f}x{median_ratio(rounds, 'cpu_ms', baseline):>8.2f}x")
     print(f"\nack latency, one at a time, {args.latency_requests} of each, interleaved")
     print(f"{'backend':<10}{'callback':<26}{'p50 ms':>9}{'p99 ms':>9}")
     for result in results:

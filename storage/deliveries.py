@@ -1,14 +1,14 @@
 """A callback delivery's record and its consequences, written with a few Core statements.
 
 This is the callback endpoint's hot path: every MessageBird callback locks its
-request, records the delivery and, when accepted, moves the request on and may
-queue its archive download, all in the caller's one transaction. The ORM's unit
+request, records the delivery with its replay keys and, when accepted, moves the
+request on and may queue its archive download, all in the caller's one transaction. The ORM's unit
 of work (flushes, identity map, lazy loads) cost several times the statements
 themselves here, so these functions speak SQLAlchemy Core: statements built
 once, ``RETURNING`` where a value comes back, no reads that are not needed. On
-PostgreSQL, where every statement is a round trip, an accepted delivery is
-recorded with one statement (data-modifying CTEs); SQLite runs in-process and
-takes the same writes one by one.
+PostgreSQL, where every statement is a round trip, a delivery is recorded with
+one statement (data-modifying CTEs: its replay keys, its row and, when accepted,
+all it causes); SQLite runs in-process and takes the same writes one by one.
 
 They follow the same rules as the ORM paths: moves are checked by
 ``lifecycle.moves_as_rows``, jobs are the rows ``jobs.enqueue`` would write.
@@ -22,10 +22,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, TextClause, bindparam, insert, select, text, update
+from sqlalchemy import Column, Connection, TextClause, bindparam, insert, select, text, update
+from sqlalchemy.dialects import postgresql
 
 from storage import jobs, lifecycle
+from storage import replay as replay_keys
 from storage.models import Callback, Job, ProcessorRequest, Transition
+from storage.replay import DeliveryKeys
 
 _requests = ProcessorRequest.__table__
 _callbacks = Callback.__table__
@@ -86,9 +89,16 @@ _INSERT_TRANSITIONS = {count: _insert_transitions(count) for count in (1, 2)}
 _INSERT_JOB = insert(_jobs)
 
 
-def record_delivery(connection: Connection, row: Mapping[str, Any]) -> int:
-    """Insert one ``callbacks`` row; its id."""
-    return connection.execute(_RECORD_DELIVERY, row).scalar_one()
+def record_delivery(connection: Connection, row: Mapping[str, Any], replay: DeliveryKeys | None = None) -> int | None:
+    """Insert one ``callbacks`` row; its id, or None when ``replay``'s deciding key was live (nothing written)."""
+    if replay is None:
+        return connection.execute(_RECORD_DELIVERY, row).scalar_one()
+    if connection.dialect.name != "postgresql":
+        if not replay_keys.record_delivery_keys(connection, replay):
+            return None
+        return connection.execute(_RECORD_DELIVERY, row).scalar_one()
+    statement = _in_one_statement(tuple(row), (), 0, False, len(replay.all))
+    return connection.execute(statement, {**_prefixed("cb_", row), **replay.parameters()}).scalar()
 
 
 @dataclass(frozen=True)
@@ -107,40 +117,66 @@ def record_accepted(
     at: dt.datetime,
     result: str | None,
     download: ArchiveDownload | None = None,
-) -> int:
-    """Record an accepted delivery (``row``) and move its request on; the delivery's id."""
+    replay: DeliveryKeys | None = None,
+) -> int | None:
+    """Record an accepted delivery (``row``) and move its request on; the delivery's id.
+
+    With ``replay``, its keys are written first and nothing else is when the deciding one
+    was live: the answer is then None.
+    """
     if connection.dialect.name != "postgresql":
-        callback_id = record_delivery(connection, row)
+        if replay is not None and not replay_keys.record_delivery_keys(connection, replay):
+            return None
+        callback_id = connection.execute(_RECORD_DELIVERY, row).scalar_one()
         advance(connection, request, moves, callback_id=callback_id, at=at, result=result, download=download)
         return callback_id
     columns, transitions = lifecycle.moves_as_rows(request.state, moves, callback_id=None, at=at)
     columns.update(result=result)
-    statement = _accepted_in_one_statement(tuple(row), tuple(columns), len(transitions), download is not None)
-    parameters = {f"cb_{name}": value for name, value in row.items()}
-    parameters.update({f"set_{name}": value for name, value in columns.items()}, request_id=request.id, at=at)
+    statement = _in_one_statement(tuple(row), tuple(columns), len(transitions), download is not None,
+                                  len(replay.all) if replay else 0)
+    parameters = {**_prefixed("cb_", row), **_prefixed("set_", columns), "request_id": request.id, "at": at}
     for n, transition in enumerate(transitions):
         parameters.update({f"from_{n}": transition["from_state"], f"to_{n}": transition["to_state"],
                            f"reason_{n}": transition["reason"]})
     if download is not None:
         parameters.update(job_kind=jobs.ARCHIVE, job_state=jobs.QUEUED, payload=download.payload_sealed)
-    return connection.execute(statement, parameters).scalar_one()
+    if replay is not None:
+        parameters.update(replay.parameters())
+    return connection.execute(statement, parameters).scalar()
+
+
+def _prefixed(prefix: str, values: Mapping[str, Any]) -> dict[str, Any]:
+    return {prefix + name: value for name, value in values.items()}
 
 
 @functools.cache
-def _accepted_in_one_statement(
-    callback_columns: tuple[str, ...], request_columns: tuple[str, ...], transitions: int, queue_download: bool
+def _in_one_statement(
+    callback_columns: tuple[str, ...], request_columns: tuple[str, ...], transitions: int, queue_download: bool,
+    replay_keys_count: int,
 ) -> TextClause:
-    """The PostgreSQL statement that records one accepted delivery and all it causes, for one shape of it."""
-    callback = (f"INSERT INTO {_callbacks.name} ({', '.join(callback_columns)}) "
-                f"VALUES ({', '.join(f':cb_{name}' for name in callback_columns)}) RETURNING id")
-    assignments = ", ".join(f"{name} = :set_{name}" for name in request_columns)
-    moved = (f"UPDATE {_requests.name} SET {assignments}, authorising_callback_id = (SELECT id FROM delivery) "
-             "WHERE id = :request_id")
-    steps = ", ".join(f"(:from_{n}, :to_{n}, :reason_{n})" for n in range(transitions))
-    recorded = (f"INSERT INTO {_transitions.name} (request_id, from_state, to_state, at, reason, callback_id) "
-                f"SELECT :request_id, step.from_state, step.to_state, :at, step.reason, delivery.id "
-                f"FROM delivery, (VALUES {steps}) AS step (from_state, to_state, reason)")
-    parts = [f"delivery AS ({callback})", f"moved AS ({moved})", f"recorded AS ({recorded})"]
+    """The PostgreSQL statement that records one delivery and all it causes, for one shape of it.
+
+    Its parts are data-modifying CTEs: the replay keys (when given), the ``callbacks`` row
+    (only when the deciding key was written), and when the delivery is accepted
+    (``request_columns``) the request's move, its transitions and its archive job, each
+    made from the delivery's row so that none is written without it. It returns the
+    delivery's id, or no row when the deciding key was live.
+    """
+    parts, guard = [], ""
+    if replay_keys_count:
+        parts.append(f"keys AS ({replay_keys.upsert_sql(replay_keys_count)})")
+        guard = " WHERE EXISTS (SELECT 1 FROM keys WHERE key = :replay_deciding)"
+    values = ", ".join(f"CAST(:cb_{name} AS {_postgres_type(_callbacks.c[name])})" for name in callback_columns)
+    parts.append(f"delivery AS (INSERT INTO {_callbacks.name} ({', '.join(callback_columns)}) "
+                 f"SELECT {values}{guard} RETURNING id)")
+    if request_columns:
+        assignments = ", ".join(f"{name} = :set_{name}" for name in request_columns)
+        parts.append(f"moved AS (UPDATE {_requests.name} SET {assignments}, authorising_callback_id = delivery.id "
+                     f"FROM delivery WHERE {_requests.name}.id = :request_id)")
+        steps = ", ".join(f"(:from_{n}, :to_{n}, :reason_{n})" for n in range(transitions))
+        parts.append(f"recorded AS (INSERT INTO {_transitions.name} (request_id, from_state, to_state, at, reason, "
+                     f"callback_id) SELECT :request_id, step.from_state, step.to_state, :at, step.reason, delivery.id "
+                     f"FROM delivery, (VALUES {steps}) AS step (from_state, to_state, reason))")
     if queue_download:
         parts.append(f"queued AS (INSERT INTO {_jobs.name} (kind, request_id, callback_id, payload_sealed, state, "
                      "attempts, run_after, created_at, updated_at) SELECT :job_kind, :request_id, delivery.id, "
@@ -148,7 +184,14 @@ def _accepted_in_one_statement(
     statement = text("WITH " + ", ".join(parts) + " SELECT id FROM delivery")
     typed = [bindparam(f"cb_{name}", type_=_callbacks.c[name].type) for name in callback_columns]
     typed += [bindparam(f"set_{name}", type_=_requests.c[name].type) for name in request_columns]
-    return statement.bindparams(*typed, bindparam("at", type_=_transitions.c.at.type))
+    if request_columns or queue_download:
+        typed.append(bindparam("at", type_=_transitions.c.at.type))
+    return statement.bindparams(*typed)
+
+
+def _postgres_type(column: Column[Any]) -> str:
+    """The column's type as PostgreSQL names it: a parameter in a SELECT list is cast to it."""
+    return column.type.compile(dialect=postgresql.dialect())
 
 
 def advance(

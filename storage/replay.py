@@ -6,8 +6,11 @@ not yet expired.
 
 The callback endpoint records a token inside the transaction that records the
 callback (``within(connection)``), so a callback that fails to commit does not burn
-its token. Redis cannot join that transaction; its scope remembers what it added
-and ``undo()`` removes it when the transaction fails.
+its token. The database's scope goes further: a delivery's keys (``DeliveryKeys``)
+are written by the very statement that records the delivery (``storage.deliveries``),
+which writes nothing else when the deciding key is live. Redis cannot join that
+transaction; its scope adds the keys first, remembers them, and ``undo()`` removes
+them when the transaction fails.
 """
 
 from __future__ import annotations
@@ -15,12 +18,13 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
-from sqlalchemy import Connection, bindparam, delete
+from sqlalchemy import Connection, TextClause, bindparam, delete, text
 from sqlalchemy.dialects import postgresql, sqlite
 
 from storage.breaker import Breaker
@@ -31,8 +35,46 @@ from storage.models import ReplayKey
 Clock = Callable[[], float]
 
 
+Key = tuple[str, float]  # a replay key and until when it is kept (Unix time)
+
+
+@dataclass(frozen=True)
+class DeliveryKeys:
+    """A delivery's replay keys, as one ``ReplayScope.record`` call takes them.
+
+    The delivery is new when ``deciding`` was not live; ``others`` are recorded either
+    way (a callback's HMAC key beside its JWT's, so a resend stripped of its JWT is
+    still known). ``now`` says which keys have expired and may be taken over.
+    """
+
+    deciding: Key
+    others: tuple[Key, ...] = ()
+    now: float = 0.0
+
+    @property
+    def all(self) -> tuple[Key, ...]:
+        return (self.deciding, *self.others)
+
+    def parameters(self) -> dict[str, Any]:
+        """The parameters of ``upsert_statement(len(self.all))``."""
+        parameters: dict[str, Any] = {"replay_now": self.now, "replay_deciding": self.deciding[0]}
+        for n, (key, expires_at) in enumerate(self.all):
+            parameters.update({f"replay_key_{n}": key, f"replay_expires_{n}": expires_at})
+        return parameters
+
+
 class ReplayScope(Protocol):
+    #: True when the keys are written with the delivery itself (``storage.deliveries`` takes the
+    #: ``DeliveryKeys``); False when ``record`` has already added them.
+    writes_with_delivery: bool
+
     def add(self, key: str, expires_at: float) -> bool: ...
+
+    def now(self) -> float: ...
+
+    def record(self, keys: DeliveryKeys) -> bool:
+        """Add every key now; whether the deciding one was new."""
+        ...
 
     def undo(self) -> None: ...
 
@@ -40,12 +82,17 @@ class ReplayScope(Protocol):
 class _TransactionReplayScope:
     """Adds keys inside the caller's transaction; a rollback undoes them by itself."""
 
+    writes_with_delivery = True
+
     def __init__(self, connection: Connection, clock: Clock) -> None:
         self._connection = connection
-        self._clock = clock
+        self.now = clock
 
     def add(self, key: str, expires_at: float) -> bool:
-        return _insert_unless_live(self._connection, key, expires_at, self._clock())
+        return _insert_unless_live(self._connection, key, expires_at, self.now())
+
+    def record(self, keys: DeliveryKeys) -> bool:
+        return record_delivery_keys(self._connection, keys)
 
     def undo(self) -> None:
         """Nothing to do: the rolled-back transaction took the key with it."""
@@ -95,6 +142,28 @@ _INSERT_UNLESS_LIVE = {
     "postgresql": _insert_unless_live_statement(postgresql.insert),
     "sqlite": _insert_unless_live_statement(sqlite.insert),
 }
+
+
+def upsert_sql(count: int) -> str:
+    """The conditional upsert of ``count`` keys in one statement, ``RETURNING`` the keys it wrote.
+
+    The same text runs on its own (``record_delivery_keys``) and as a data-modifying CTE in
+    the statement that records a delivery on PostgreSQL (``storage.deliveries``).
+    Parameters: ``DeliveryKeys.parameters()``.
+    """
+    table = ReplayKey.__table__.name
+    rows = ", ".join(f"(:replay_key_{n}, :replay_expires_{n})" for n in range(count))
+    return (f"INSERT INTO {table} (key, expires_at) VALUES {rows} ON CONFLICT (key) DO UPDATE "
+            f"SET expires_at = excluded.expires_at WHERE {table}.expires_at <= :replay_now RETURNING key")
+
+
+_UPSERTS: dict[int, TextClause] = {count: text(upsert_sql(count)) for count in (1, 2)}
+
+
+def record_delivery_keys(connection: Connection, keys: DeliveryKeys) -> bool:
+    """Write a delivery's keys (taking over expired ones) in one statement; whether the deciding key was new."""
+    written = connection.execute(_UPSERTS[len(keys.all)], keys.parameters()).scalars().all()
+    return keys.deciding[0] in written
 
 
 class RedisReplayCache:
@@ -154,15 +223,26 @@ def _did_not_answer(error: BaseException) -> bool:
 
 
 class _RedisReplayScope:
+    writes_with_delivery = False
+
     def __init__(self, cache: RedisReplayCache) -> None:
         self._cache = cache
         self._added: list[str] = []
+
+    def now(self) -> float:
+        return time.time()
 
     def add(self, key: str, expires_at: float) -> bool:
         added = self._cache.add(key, expires_at)
         if added:
             self._added.append(key)
         return added
+
+    def record(self, keys: DeliveryKeys) -> bool:
+        deciding_is_new = self.add(*keys.deciding)
+        for key in keys.others:
+            self.add(*key)
+        return deciding_is_new
 
     def undo(self) -> None:
         for key in self._added:

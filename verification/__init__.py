@@ -15,7 +15,7 @@ from verification.errors import REASONS, SignatureError
 from verification.hmac_signature import HEADER as HMAC_HEADER
 from verification.hmac_signature import VerifiedTimestamp, verify_hmac_signature
 from verification.jwt_signature import HEADER as JWT_HEADER
-from verification.jwt_signature import record_jti, verify_jwt
+from verification.jwt_signature import jti_replay_key, record_jti, verify_jwt
 from verification.replay import MemoryReplayCache, ReplayCache
 
 #: The release; ``pyproject.toml`` reads it from here and CHANGELOG.md says what each one brought.
@@ -29,6 +29,7 @@ __all__ = [
     "ReplayCache",
     "SignatureError",
     "VerifiedTimestamp",
+    "jti_replay_key",
     "record_jti",
     "verify_hmac_signature",
     "verify_jwt",

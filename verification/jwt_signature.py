@@ -225,6 +225,10 @@ def record_jti(replay_cache: ReplayCache, claims: dict[str, Any], *, leeway: int
     records later (inside the transaction that stores the delivery) passes the claims
     ``verify_jwt`` returned and the same ``leeway``.
     """
-    expires_at = float(claims["exp"]) + leeway + REPLAY_MARGIN
-    if not replay_cache.add(replay_key(claims["jti"]), expires_at):
+    if not replay_cache.add(*jti_replay_key(claims, leeway=leeway)):
         raise SignatureError("replayed")
+
+
+def jti_replay_key(claims: dict[str, Any], *, leeway: int = DEFAULT_LEEWAY) -> tuple[str, float]:
+    """A verified token's replay key and until when it must be kept: as long as the token could still verify."""
+    return replay_key(claims["jti"]), float(claims["exp"]) + leeway + REPLAY_MARGIN

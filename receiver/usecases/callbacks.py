@@ -6,7 +6,8 @@ the URL MessageBird signed and the two signature headers. ``receive`` answers wi
 
 - accepted (the request moves on, even from ``failed``) and duplicate (a genuine, newly
   signed repeat): a ``callbacks`` row, written in the same transaction as the request's
-  next state, its archive job and the delivery's replay keys, so a 200 is only given
+  next state, its archive job and the delivery's replay keys (on PostgreSQL by the same
+  statement, ``storage.deliveries``), so a 200 is only given
   for a callback that is durably recorded; an accepted one's row also holds its raw
   signed inputs, sealed (``storage.raw_inputs``), so its verification can be re-run;
 - resent (every signature it carries was seen before: a sender's retry after our answer
@@ -42,8 +43,8 @@ from storage.deliveries import ArchiveDownload, RequestHead
 from storage.errors import StorageError
 from storage.raw_inputs import RawInputs
 from storage.refusals import Refusal
-from storage.replay import ReplayScope
-from verification import SignatureError, record_jti, verify_hmac_signature, verify_jwt
+from storage.replay import DeliveryKeys, ReplayScope
+from verification import SignatureError, jti_replay_key, verify_hmac_signature, verify_jwt
 
 #: Where MessageBird sends Personal Data callbacks; the URL given in each request is ``PUBLIC_URL`` + this.
 MESSAGEBIRD_CALLBACK_PATH = "/webhooks/messagebird/personal-data"
@@ -176,15 +177,26 @@ def _decide_and_record(
     outcome = _decide(services, request, body, jwt, hmac)
     if outcome.verdict == REJECTED:
         return outcome
-    if not _recorded_as_new(services, jwt, hmac, scope):
-        return _outcome(body, jwt, hmac, 200, DUPLICATE, "resent")
+    keys = _replay_keys(services, jwt, hmac, scope)
+    if keys is not None and not scope.writes_with_delivery:
+        if not scope.record(keys):
+            return _resent(body, jwt, hmac)
+        keys = None  # recorded already
     row = _callback_row(delivery, body, outcome, now)
     if outcome.verdict == ACCEPTED and request is not None:
         row["raw_inputs_sealed"] = sealed_raw_inputs
-        outcome.callback_id = _record_accepted(connection, services, request, body, row, now)
+        callback_id = _record_accepted(connection, services, request, body, row, now, keys)
     else:
-        outcome.callback_id = deliveries.record_delivery(connection, row)
+        callback_id = deliveries.record_delivery(connection, row, keys)
+    if callback_id is None:
+        return _resent(body, jwt, hmac)
+    outcome.callback_id = callback_id
     return outcome
+
+
+def _resent(body: CallbackBody, jwt: SchemeVerdict, hmac: SchemeVerdict) -> Outcome:
+    """Every signature it carries was seen before: 200 ``duplicate``, and nothing written or changed."""
+    return _outcome(body, jwt, hmac, 200, DUPLICATE, "resent")
 
 
 def _decide(
@@ -268,7 +280,7 @@ def _check_hmac(services: Services, delivery: Delivery, request: RequestHead | N
 
 
 def _check_jwt(services: Services, delivery: Delivery, now: float) -> SchemeVerdict:
-    """Every rule of the JWT but its replay, which ``_record_token`` checks inside the transaction."""
+    """Every rule of the JWT but its replay: its key is recorded with the delivery (``_replay_keys``)."""
     if delivery.jwt_header is None:
         return SchemeVerdict(ABSENT)
     settings = services.settings
@@ -287,8 +299,8 @@ def _check_jwt(services: Services, delivery: Delivery, now: float) -> SchemeVerd
     return SchemeVerdict(PASSED, jwt_id=str(claims.get("jti"))[:200], claims=claims)
 
 
-def _recorded_as_new(services: Services, jwt: SchemeVerdict, hmac: SchemeVerdict, scope: ReplayScope) -> bool:
-    """Record the replay key of each scheme that passed; whether the delivery is new (not a resend).
+def _replay_keys(services: Services, jwt: SchemeVerdict, hmac: SchemeVerdict, scope: ReplayScope) -> DeliveryKeys | None:
+    """The replay keys of each scheme that passed, and the one that decides whether the delivery is new.
 
     A verified JWT decides: only MessageBird can sign a fresh ``jti``. Without one, the
     HMAC's key (its timestamp and signature) decides. Both keys are recorded, so a
@@ -296,20 +308,17 @@ def _recorded_as_new(services: Services, jwt: SchemeVerdict, hmac: SchemeVerdict
     that names a known request of its kind with every signature it carries verified,
     so a forgery cannot burn a genuine token's key.
     """
-    hmac_new = scope.add(*hmac.replay_key) if hmac.verdict == PASSED and hmac.replay_key else True
-    if jwt.verdict != PASSED or jwt.claims is None:
-        return hmac_new
-    try:
-        record_jti(scope, jwt.claims, leeway=services.settings.jwt_leeway_seconds)
-    except SignatureError:
-        return False
-    return True
+    hmac_key = hmac.replay_key if hmac.verdict == PASSED else None
+    if jwt.verdict == PASSED and jwt.claims is not None:
+        jti_key = jti_replay_key(jwt.claims, leeway=services.settings.jwt_leeway_seconds)
+        return DeliveryKeys(jti_key, (hmac_key,) if hmac_key else (), now=scope.now())
+    return DeliveryKeys(hmac_key, now=scope.now()) if hmac_key else None
 
 
 def _record_accepted(
     connection: Connection, services: Services, request: RequestHead, body: CallbackBody, row: dict[str, Any],
-    now: float,
-) -> int:
+    now: float, keys: DeliveryKeys | None,
+) -> int | None:
     """Record the accepted delivery and move its request on: completed, or its archive download queued."""
     result = _clip(body.result)
     moves = [lifecycle.Move(lifecycle.CALLBACK_RECEIVED, result)]
@@ -321,7 +330,8 @@ def _record_accepted(
     else:
         download = ArchiveDownload(services.secrets.seal(json.dumps({"url": body.data})))
     at = dt.datetime.fromtimestamp(now, dt.UTC)
-    return deliveries.record_accepted(connection, request, row, moves, at=at, result=result, download=download)
+    return deliveries.record_accepted(connection, request, row, moves, at=at, result=result, download=download,
+                                      replay=keys)
 
 
 def _sealed_raw_inputs(services: Services, delivery: Delivery, now: float) -> str:
