@@ -18,6 +18,7 @@ server that stopped answering is back, the others fail at once (``storage.breake
 from __future__ import annotations
 
 import math
+import sqlite3
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
@@ -73,6 +74,39 @@ class Database:
         """
         with self._storage_errors(), self._one_writer(), self.engine.begin() as connection:
             yield connection
+
+    def single_statement(self, sql: str, parameters: dict[str, Any]) -> tuple[Any, ...] | None:
+        """Run one statement as a transaction of its own (autocommit) on the driver's own cursor; its first
+        row, or None. For a hot path's one read, and on PostgreSQL its one write that guards itself
+        (``storage.deliveries``): one round trip, no BEGIN or COMMIT. On SQLite for reads only (they
+        do not wait for the writer's turn; writes do, through ``connection()``).
+
+        ``sql`` is the driver's text (``%(name)s`` parameters on PostgreSQL, ``:name`` on SQLite) and
+        the values are the driver's. Failures as ``StorageError``, as everywhere: a connection the
+        driver lost is dropped from the pool.
+        """
+        with self._storage_errors(), self.engine.connect() as connection, self.driver_cursor(connection) as cursor:
+            return _first_row_autocommit(cursor, sql, parameters)
+
+    @contextmanager
+    def driver_cursor(self, connection: Connection) -> Iterator[Any]:
+        """The driver's own cursor on ``connection``, for a hot path's fixed statements (SQLAlchemy's
+        execution costs more than the statements there). The driver's errors leave as SQLAlchemy's,
+        so the callers' ``StorageError`` translation holds, and a connection it lost is dropped."""
+        driver = connection.connection.driver_connection
+        dbapi_error = connection.dialect.loaded_dbapi.Error
+        try:
+            cursor = driver.cursor()
+            try:
+                yield cursor
+            finally:
+                cursor.close()
+        except dbapi_error as error:
+            lost = connection.dialect.is_disconnect(error, driver, None)
+            if lost:
+                connection.invalidate(error)
+            raise DBAPIError.instance(None, None, error, dbapi_error, connection_invalidated=lost,
+                                      dialect=connection.dialect) from error
 
     @contextmanager
     def reading(self) -> Iterator[Connection]:
@@ -133,6 +167,18 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def _first_row_autocommit(cursor: Any, sql: str, parameters: dict[str, Any]) -> tuple[Any, ...] | None:
+    driver = cursor.connection
+    if isinstance(driver, sqlite3.Connection):
+        return cursor.execute(sql, parameters).fetchone()  # isolation_level None: a statement is its own transaction
+    driver.autocommit = True
+    try:
+        return cursor.execute(sql, parameters).fetchone()
+    finally:
+        if not driver.closed:
+            driver.autocommit = False
 
 
 def _did_not_answer(error: BaseException) -> bool:

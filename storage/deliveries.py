@@ -1,14 +1,23 @@
 """A callback delivery's record and its consequences, written with a few Core statements.
 
-This is the callback endpoint's hot path: every MessageBird callback locks its
-request, records the delivery with its replay keys and, when accepted, moves the
-request on and may queue its archive download, all in the caller's one transaction. The ORM's unit
-of work (flushes, identity map, lazy loads) cost several times the statements
-themselves here, so these functions speak SQLAlchemy Core: statements built
-once, ``RETURNING`` where a value comes back, no reads that are not needed. On
-PostgreSQL, where every statement is a round trip, a delivery is recorded with
-one statement (data-modifying CTEs: its replay keys, its row and, when accepted,
-all it causes); SQLite runs in-process and takes the same writes one by one.
+This is the callback endpoint's hot path. A delivery's request is read without a
+lock (``read_request``), the use case decides on it, and ``record`` writes what the
+decision needs, provided the request is still in the state it was read in: the
+delivery's row with its replay keys and, when accepted, the request's next state,
+its transitions and perhaps its archive job. When the request moved in between (a
+concurrent delivery, reconciliation), ``record`` writes nothing and raises
+``RequestMoved``: read again, decide again. When the deciding replay key is live
+(a resend), it writes nothing but the other keys and answers None.
+
+The ORM's unit of work (flushes, identity map, lazy loads) cost several times the
+statements themselves here, so these functions speak SQLAlchemy Core: statements
+built once, ``RETURNING`` where a value comes back, no reads that are not needed.
+On PostgreSQL, where every statement is a round trip, the read is one statement and
+the write is one statement (data-modifying CTEs that lock the request row, check
+its state and write everything or nothing), each its own transaction: two round
+trips, against the three of a bare insert and commit. SQLite runs in-process: the
+read takes no lock and the writes run one by one in a write transaction (the
+writer's turn) that checks the state first.
 
 They follow the same rules as the ORM paths: moves are checked by
 ``lifecycle.moves_as_rows``, jobs are the rows ``jobs.enqueue`` would write.
@@ -18,15 +27,17 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Column, Connection, TextClause, bindparam, insert, select, text, update
-from sqlalchemy.dialects import postgresql
+from sqlalchemy import Column, Table
+from sqlalchemy.dialects import postgresql, sqlite
 
 from storage import jobs, lifecycle
 from storage import replay as replay_keys
+from storage.db import Database
 from storage.models import Callback, Job, ProcessorRequest, Transition
 from storage.replay import DeliveryKeys
 
@@ -34,6 +45,10 @@ _requests = ProcessorRequest.__table__
 _callbacks = Callback.__table__
 _transitions = Transition.__table__
 _jobs = Job.__table__
+
+
+class RequestMoved(Exception):
+    """The request is no longer in the state it was read in: nothing was written; read it again."""
 
 
 @dataclass(frozen=True)
@@ -48,57 +63,17 @@ class RequestHead:
 
 
 # Statements built once: their parameters come with each execution, so SQLAlchemy compiles each shape once.
-_FIND_REQUEST = select(
-    _requests.c.id, _requests.c.provider, _requests.c.kind, _requests.c.state, _requests.c.signature_key_sealed
-).where(_requests.c.id == bindparam("request_id"))
-#: PostgreSQL locks the row; SQLite's transactions hold the database's write lock from their BEGIN IMMEDIATE.
-_LOCK_REQUEST = {"postgresql": _FIND_REQUEST.with_for_update()}
+#: The read before deciding, in each driver's own terms (``Database.single_statement``): one statement, no transaction.
+_FIND_REQUEST = {
+    dialect: f"SELECT id, provider, kind, state, signature_key_sealed FROM {_requests.name} WHERE id = {parameter}"
+    for dialect, parameter in (("postgresql", "%(request_id)s"), ("sqlite", ":request_id"))
+}
 
 
-def find_request(connection: Connection, request_id: str) -> RequestHead | None:
-    """The request, read without a lock (to check a delivery's signature before any write)."""
-    row = connection.execute(_FIND_REQUEST, {"request_id": request_id}).first()
+def read_request(database: Database, request_id: str) -> RequestHead | None:
+    """The request, read without a lock and without waiting for the writer's turn."""
+    row = database.single_statement(_FIND_REQUEST[database.dialect], {"request_id": request_id})
     return RequestHead(*row) if row is not None else None
-
-
-def lock_request(connection: Connection, request_id: str) -> RequestHead | None:
-    """The request, its row locked until the transaction ends."""
-    statement = _LOCK_REQUEST.get(connection.dialect.name, _FIND_REQUEST)
-    row = connection.execute(statement, {"request_id": request_id}).first()
-    return RequestHead(*row) if row is not None else None
-
-
-_RECORD_DELIVERY = insert(_callbacks).returning(_callbacks.c.id)
-_UPDATE_REQUEST = update(_requests).where(_requests.c.id == bindparam("moved_request_id"))
-_TRANSITION_COLUMNS = ("request_id", "from_state", "to_state", "at", "reason", "callback_id")
-
-
-def _insert_transitions(count: int) -> TextClause:
-    """One INSERT of ``count`` transitions (parameters ``<column>_<n>``): one round trip, not an executemany.
-
-    Written as text because SQLAlchemy does not cache a multi-row ``insert().values([...])``:
-    it would compile the statement anew for every callback.
-    """
-    rows = ", ".join("(" + ", ".join(f":{column}_{n}" for column in _TRANSITION_COLUMNS) + ")" for n in range(count))
-    statement = text(f"INSERT INTO {_transitions.name} ({', '.join(_TRANSITION_COLUMNS)}) VALUES {rows}")
-    return statement.bindparams(*(bindparam(f"at_{n}", type_=_transitions.c.at.type) for n in range(count)))
-
-
-#: A callback moves its request one step (a download queued) or two (completed at once).
-_INSERT_TRANSITIONS = {count: _insert_transitions(count) for count in (1, 2)}
-_INSERT_JOB = insert(_jobs)
-
-
-def record_delivery(connection: Connection, row: Mapping[str, Any], replay: DeliveryKeys | None = None) -> int | None:
-    """Insert one ``callbacks`` row; its id, or None when ``replay``'s deciding key was live (nothing written)."""
-    if replay is None:
-        return connection.execute(_RECORD_DELIVERY, row).scalar_one()
-    if connection.dialect.name != "postgresql":
-        if not replay_keys.record_delivery_keys(connection, replay):
-            return None
-        return connection.execute(_RECORD_DELIVERY, row).scalar_one()
-    statement = _in_one_statement(tuple(row), (), 0, False, len(replay.all))
-    return connection.execute(statement, {**_prefixed("cb_", row), **replay.parameters()}).scalar()
 
 
 @dataclass(frozen=True)
@@ -108,41 +83,122 @@ class ArchiveDownload:
     payload_sealed: str
 
 
-def record_accepted(
-    connection: Connection,
-    request: RequestHead,
-    row: Mapping[str, Any],
-    moves: Sequence[lifecycle.Move],
-    *,
-    at: dt.datetime,
-    result: str | None,
-    download: ArchiveDownload | None = None,
-    replay: DeliveryKeys | None = None,
-) -> int | None:
-    """Record an accepted delivery (``row``) and move its request on; the delivery's id.
+@dataclass(frozen=True)
+class NewDelivery:
+    """A delivery to record, as decided on ``request`` (read by ``read_request``).
 
-    With ``replay``, its keys are written first and nothing else is when the deciding one
-    was live: the answer is then None.
+    ``row`` is its ``callbacks`` row. An accepted delivery has ``moves`` (the request's
+    next states, reached at ``at``, with the callback's ``result``) and perhaps a
+    ``download`` to queue; a duplicate has none. ``replay``: its keys, when the database
+    keeps them (with Redis they are added before).
     """
-    if connection.dialect.name != "postgresql":
-        if replay is not None and not replay_keys.record_delivery_keys(connection, replay):
+
+    request: RequestHead
+    row: Mapping[str, Any]
+    at: dt.datetime
+    moves: Sequence[lifecycle.Move] = ()
+    result: str | None = None
+    download: ArchiveDownload | None = None
+    replay: DeliveryKeys | None = field(default=None, repr=False)
+
+
+def record(database: Database, delivery: NewDelivery) -> int | None:
+    """Record the delivery and all it causes; its id, or None when its deciding replay key was live.
+
+    Raises ``RequestMoved`` (nothing written) when the request left the state it was read in.
+    """
+    if database.dialect == "postgresql":
+        return _record_in_one_statement(database, delivery)
+    with database.connection() as connection, database.driver_cursor(connection) as cursor:
+        return _record_in_write_transaction(cursor, delivery)
+
+
+def _record_in_write_transaction(cursor: Any, delivery: NewDelivery) -> int | None:
+    """SQLite: the writes one by one on the driver's cursor, in the caller's write transaction (the writer's turn)."""
+    request = delivery.request
+    state = cursor.execute(_SQLITE_STATE, {"request_id": request.id}).fetchone()
+    if state is None or state[0] != request.state:
+        raise RequestMoved(request.id)
+    if delivery.replay is not None:
+        written = {key for (key,) in cursor.execute(_SQLITE_UPSERT_KEYS[len(delivery.replay.all)],
+                                                     delivery.replay.parameters()).fetchall()}
+        if delivery.replay.deciding[0] not in written:
             return None
-        callback_id = connection.execute(_RECORD_DELIVERY, row).scalar_one()
-        advance(connection, request, moves, callback_id=callback_id, at=at, result=result, download=download)
-        return callback_id
-    columns, transitions = lifecycle.moves_as_rows(request.state, moves, callback_id=None, at=at)
-    columns.update(result=result)
-    statement = _in_one_statement(tuple(row), tuple(columns), len(transitions), download is not None,
-                                  len(replay.all) if replay else 0)
-    parameters = {**_prefixed("cb_", row), **_prefixed("set_", columns), "request_id": request.id, "at": at}
+    inserted = cursor.execute(_insert_sql(_callbacks, tuple(delivery.row)) + " RETURNING id",
+                              _sqlite_values(_callbacks, delivery.row)).fetchone()
+    callback_id: int = inserted[0]
+    if delivery.moves:
+        _advance(cursor, delivery, callback_id)
+    return callback_id
+
+
+def _advance(cursor: Any, delivery: NewDelivery, callback_id: int) -> None:
+    """Move an accepted delivery's request on (from the state it was read in), and queue its download if any."""
+    request, at = delivery.request, delivery.at
+    columns, transitions = lifecycle.moves_as_rows(request.state, delivery.moves, callback_id=callback_id, at=at)
+    columns.update(result=delivery.result, authorising_callback_id=callback_id)
+    cursor.execute(_update_sql(tuple(columns)), {**_sqlite_values(_requests, columns), "request_id": request.id})
+    for transition in transitions:
+        values = {**transition, "request_id": request.id}
+        cursor.execute(_insert_sql(_transitions, tuple(values)), _sqlite_values(_transitions, values))
+    if delivery.download is not None:
+        job = {"kind": jobs.ARCHIVE, "request_id": request.id, "callback_id": callback_id,
+               "payload_sealed": delivery.download.payload_sealed, "state": jobs.QUEUED, "attempts": 0,
+               "run_after": at, "created_at": at, "updated_at": at}
+        cursor.execute(_insert_sql(_jobs, tuple(job)), _sqlite_values(_jobs, job))
+
+
+_SQLITE_STATE = f"SELECT state FROM {_requests.name} WHERE id = :request_id"
+_SQLITE_UPSERT_KEYS = {count: replay_keys.upsert_sql(count) for count in (1, 2)}
+
+
+@functools.cache
+def _insert_sql(table: Table, columns: tuple[str, ...]) -> str:
+    return f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join(f':{name}' for name in columns)})"
+
+
+@functools.cache
+def _update_sql(columns: tuple[str, ...]) -> str:
+    assignments = ", ".join(f"{name} = :{name}" for name in columns)
+    return f"UPDATE {_requests.name} SET {assignments} WHERE id = :request_id"
+
+
+def _sqlite_values(table: Table, values: Mapping[str, Any]) -> dict[str, Any]:
+    """``values`` as SQLite's driver takes them: each through its column type's bind processor (the datetimes)."""
+    converted = dict(values)
+    for name, process in _sqlite_bind_processors(table).items():
+        if name in converted:
+            converted[name] = process(converted[name])
+    return converted
+
+
+@functools.cache
+def _sqlite_bind_processors(table: Table) -> dict[str, Callable[[Any], Any]]:
+    processors = {column.name: column.type.bind_processor(sqlite.dialect()) for column in table.columns}
+    return {name: process for name, process in processors.items() if process is not None}
+
+
+def _record_in_one_statement(database: Database, delivery: NewDelivery) -> int | None:
+    request, replay = delivery.request, delivery.replay
+    columns, transitions = lifecycle.moves_as_rows(request.state, delivery.moves, callback_id=None, at=delivery.at)
+    columns = {**columns, "result": delivery.result} if delivery.moves else {}
+    statement = _in_one_statement(tuple(delivery.row), tuple(columns), len(transitions),
+                                  delivery.download is not None, len(replay.all) if replay else 0)
+    parameters = {**_prefixed("cb_", delivery.row), **_prefixed("set_", columns), "request_id": request.id,
+                  "expected_state": request.state, "at": delivery.at}
     for n, transition in enumerate(transitions):
         parameters.update({f"from_{n}": transition["from_state"], f"to_{n}": transition["to_state"],
                            f"reason_{n}": transition["reason"]})
-    if download is not None:
-        parameters.update(job_kind=jobs.ARCHIVE, job_state=jobs.QUEUED, payload=download.payload_sealed)
+    if delivery.download is not None:
+        parameters.update(job_kind=jobs.ARCHIVE, job_state=jobs.QUEUED, payload=delivery.download.payload_sealed)
     if replay is not None:
         parameters.update(replay.parameters())
-    return connection.execute(statement, parameters).scalar()
+    answer = database.single_statement(statement, parameters)
+    assert answer is not None  # the statement always answers one row
+    callback_id, still_there = answer
+    if not still_there:
+        raise RequestMoved(request.id)
+    return callback_id
 
 
 def _prefixed(prefix: str, values: Mapping[str, Any]) -> dict[str, Any]:
@@ -153,22 +209,25 @@ def _prefixed(prefix: str, values: Mapping[str, Any]) -> dict[str, Any]:
 def _in_one_statement(
     callback_columns: tuple[str, ...], request_columns: tuple[str, ...], transitions: int, queue_download: bool,
     replay_keys_count: int,
-) -> TextClause:
+) -> str:
     """The PostgreSQL statement that records one delivery and all it causes, for one shape of it.
 
-    Its parts are data-modifying CTEs: the replay keys (when given), the ``callbacks`` row
-    (only when the deciding key was written), and when the delivery is accepted
-    (``request_columns``) the request's move, its transitions and its archive job, each
-    made from the delivery's row so that none is written without it. It returns the
-    delivery's id, or no row when the deciding key was live.
+    Its parts are CTEs: the request's row locked while it is still in the state the
+    decision read (else nothing is written), the replay keys (when given), the
+    ``callbacks`` row (only when the deciding key was written), and for an accepted
+    delivery (``request_columns``) the request's move, its transitions and its archive
+    job, each made from the delivery's row so that none is written without it. It
+    answers one row: the delivery's id (NULL when nothing was written) and whether the
+    request was still in that state.
     """
-    parts, guard = [], ""
+    parts = ["locked AS (SELECT id FROM requests WHERE id = :request_id AND state = :expected_state FOR UPDATE)"]
+    guard = "EXISTS (SELECT 1 FROM locked)"
     if replay_keys_count:
-        parts.append(f"keys AS ({replay_keys.upsert_sql(replay_keys_count)})")
-        guard = " WHERE EXISTS (SELECT 1 FROM keys WHERE key = :replay_deciding)"
+        parts.append(f"keys AS ({replay_keys.upsert_sql(replay_keys_count, guard=guard)})")
+        guard += " AND EXISTS (SELECT 1 FROM keys WHERE key = :replay_deciding)"
     values = ", ".join(f"CAST(:cb_{name} AS {_postgres_type(_callbacks.c[name])})" for name in callback_columns)
     parts.append(f"delivery AS (INSERT INTO {_callbacks.name} ({', '.join(callback_columns)}) "
-                 f"SELECT {values}{guard} RETURNING id)")
+                 f"SELECT {values} WHERE {guard} RETURNING id)")
     if request_columns:
         assignments = ", ".join(f"{name} = :set_{name}" for name in request_columns)
         parts.append(f"moved AS (UPDATE {_requests.name} SET {assignments}, authorising_callback_id = delivery.id "
@@ -181,39 +240,13 @@ def _in_one_statement(
         parts.append(f"queued AS (INSERT INTO {_jobs.name} (kind, request_id, callback_id, payload_sealed, state, "
                      "attempts, run_after, created_at, updated_at) SELECT :job_kind, :request_id, delivery.id, "
                      ":payload, :job_state, 0, :at, :at, :at FROM delivery)")
-    statement = text("WITH " + ", ".join(parts) + " SELECT id FROM delivery")
-    typed = [bindparam(f"cb_{name}", type_=_callbacks.c[name].type) for name in callback_columns]
-    typed += [bindparam(f"set_{name}", type_=_requests.c[name].type) for name in request_columns]
-    if request_columns or queue_download:
-        typed.append(bindparam("at", type_=_transitions.c.at.type))
-    return statement.bindparams(*typed)
+    statement = "WITH " + ", ".join(parts) + " SELECT (SELECT id FROM delivery), EXISTS (SELECT 1 FROM locked)"
+    return _NAMED_PARAMETER.sub(r"%(\1)s", statement)  # psycopg's own parameter style: run on its cursor
+
+
+_NAMED_PARAMETER = re.compile(r":([a-z_0-9]+)\b")
 
 
 def _postgres_type(column: Column[Any]) -> str:
     """The column's type as PostgreSQL names it: a parameter in a SELECT list is cast to it."""
-    return column.type.compile(dialect=postgresql.dialect())
-
-
-def advance(
-    connection: Connection,
-    request: RequestHead,
-    moves: Sequence[lifecycle.Move],
-    *,
-    callback_id: int,
-    at: dt.datetime,
-    result: str | None,
-    download: ArchiveDownload | None = None,
-) -> None:
-    """Move an accepted request on (``moves``, from its current state), and queue its download if any."""
-    columns, transitions = lifecycle.moves_as_rows(request.state, moves, callback_id=callback_id, at=at)
-    columns.update(result=result, authorising_callback_id=callback_id, moved_request_id=request.id)
-    connection.execute(_UPDATE_REQUEST, columns)
-    parameters = {f"{column}_{n}": value for n, row in enumerate(transitions)
-                  for column, value in {**row, "request_id": request.id}.items()}
-    connection.execute(_INSERT_TRANSITIONS[len(transitions)], parameters)
-    if download is not None:
-        connection.execute(_INSERT_JOB, {
-            "kind": jobs.ARCHIVE, "request_id": request.id, "callback_id": callback_id,
-            "payload_sealed": download.payload_sealed, "state": jobs.QUEUED, "attempts": 0,
-            "run_after": at, "created_at": at, "updated_at": at,
-        })
+    return str(column.type.compile(dialect=postgresql.dialect()))

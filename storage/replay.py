@@ -64,13 +64,7 @@ class DeliveryKeys:
 
 
 class ReplayScope(Protocol):
-    #: True when the keys are written with the delivery itself (``storage.deliveries`` takes the
-    #: ``DeliveryKeys``); False when ``record`` has already added them.
-    writes_with_delivery: bool
-
     def add(self, key: str, expires_at: float) -> bool: ...
-
-    def now(self) -> float: ...
 
     def record(self, keys: DeliveryKeys) -> bool:
         """Add every key now; whether the deciding one was new."""
@@ -82,14 +76,12 @@ class ReplayScope(Protocol):
 class _TransactionReplayScope:
     """Adds keys inside the caller's transaction; a rollback undoes them by itself."""
 
-    writes_with_delivery = True
-
     def __init__(self, connection: Connection, clock: Clock) -> None:
         self._connection = connection
-        self.now = clock
+        self._clock = clock
 
     def add(self, key: str, expires_at: float) -> bool:
-        return _insert_unless_live(self._connection, key, expires_at, self.now())
+        return _insert_unless_live(self._connection, key, expires_at, self._clock())
 
     def record(self, keys: DeliveryKeys) -> bool:
         return record_delivery_keys(self._connection, keys)
@@ -101,9 +93,15 @@ class _TransactionReplayScope:
 class DatabaseReplayCache:
     """Replay keys in the ``replay_keys`` table: atomic through a conditional upsert."""
 
+    #: A delivery's keys are written by the statement or transaction that records it (``storage.deliveries``).
+    writes_with_delivery = True
+
     def __init__(self, database: Database, *, clock: Clock = time.time) -> None:
         self._database = database
         self._clock = clock
+
+    def now(self) -> float:
+        return self._clock()
 
     def add(self, key: str, expires_at: float) -> bool:
         with self._database.connection() as connection:
@@ -144,16 +142,17 @@ _INSERT_UNLESS_LIVE = {
 }
 
 
-def upsert_sql(count: int) -> str:
+def upsert_sql(count: int, *, guard: str | None = None) -> str:
     """The conditional upsert of ``count`` keys in one statement, ``RETURNING`` the keys it wrote.
 
-    The same text runs on its own (``record_delivery_keys``) and as a data-modifying CTE in
-    the statement that records a delivery on PostgreSQL (``storage.deliveries``).
-    Parameters: ``DeliveryKeys.parameters()``.
+    It runs on its own (``record_delivery_keys``) and, with a ``guard`` (an SQL condition),
+    as a data-modifying CTE in the statement that records a delivery on PostgreSQL
+    (``storage.deliveries``). Parameters: ``DeliveryKeys.parameters()``.
     """
     table = ReplayKey.__table__.name
-    rows = ", ".join(f"(:replay_key_{n}, :replay_expires_{n})" for n in range(count))
-    return (f"INSERT INTO {table} (key, expires_at) VALUES {rows} ON CONFLICT (key) DO UPDATE "
+    rows = ", ".join(f"(:replay_key_{n}, CAST(:replay_expires_{n} AS DOUBLE PRECISION))" for n in range(count))
+    source = f"VALUES {rows}" if guard is None else f"SELECT * FROM (VALUES {rows}) AS k (key, expires_at) WHERE {guard}"
+    return (f"INSERT INTO {table} (key, expires_at) {source} ON CONFLICT (key) DO UPDATE "
             f"SET expires_at = excluded.expires_at WHERE {table}.expires_at <= :replay_now RETURNING key")
 
 
@@ -179,6 +178,8 @@ class RedisReplayCache:
     """
 
     PREFIX = "gdpr-receiver:replay:"
+    #: Redis cannot join the database's transaction: a delivery's keys are added first (``within``), undone on failure.
+    writes_with_delivery = False
 
     def __init__(self, url: str, *, timeout_seconds: float = 2.0) -> None:
         self._client = redis.Redis.from_url(
@@ -186,6 +187,9 @@ class RedisReplayCache:
             retry=Retry(NoBackoff(), retries=0),
         )  # fmt: skip
         self._breaker = Breaker("replay cache")
+
+    def now(self) -> float:
+        return time.time()
 
     def add(self, key: str, expires_at: float) -> bool:
         expires_ms = int(expires_at * 1000)
@@ -223,14 +227,9 @@ def _did_not_answer(error: BaseException) -> bool:
 
 
 class _RedisReplayScope:
-    writes_with_delivery = False
-
     def __init__(self, cache: RedisReplayCache) -> None:
         self._cache = cache
         self._added: list[str] = []
-
-    def now(self) -> float:
-        return time.time()
 
     def add(self, key: str, expires_at: float) -> bool:
         added = self._cache.add(key, expires_at)

@@ -5,11 +5,11 @@ the URL MessageBird signed and the two signature headers. ``receive`` answers wi
 ``Outcome``. What is kept of a delivery depends on what it proved:
 
 - accepted (the request moves on, even from ``failed``) and duplicate (a genuine, newly
-  signed repeat): a ``callbacks`` row, written in the same transaction as the request's
-  next state, its archive job and the delivery's replay keys (on PostgreSQL by the same
-  statement, ``storage.deliveries``), so a 200 is only given
-  for a callback that is durably recorded; an accepted one's row also holds its raw
-  signed inputs, sealed (``storage.raw_inputs``), so its verification can be re-run;
+  signed repeat): a ``callbacks`` row, written together with the request's next state,
+  its archive job and the delivery's replay keys (one statement on PostgreSQL, one
+  transaction on SQLite: ``storage.deliveries``), so a 200 is only given for a callback
+  that is durably recorded; an accepted one's row also holds its raw signed inputs,
+  sealed (``storage.raw_inputs``), so its verification can be re-run;
 - resent (every signature it carries was seen before: a sender's retry after our answer
   was lost, or a replay): 200 ``duplicate`` and nothing written or changed, so a
   captured callback replayed later cannot restart anything;
@@ -19,8 +19,8 @@ the URL MessageBird signed and the two signature headers. ``receive`` answers wi
 A refusal answers the same whether or not the delivery names a known request: 401 for
 every delivery whose signatures do not verify, and 404 (unknown requestId) only after a
 JWT has verified. Refusals are cheap: a failed JWT or a missing signature is refused
-before the database is touched; an HMAC-only delivery has its request read (no lock, no
-writer's turn) to check its signature before any write transaction opens.
+before the database is touched; otherwise the request is read (no lock, no writer's
+turn) to check the HMAC against its key and to decide, and a refusal writes nothing.
 """
 
 from __future__ import annotations
@@ -29,10 +29,8 @@ import datetime as dt
 import hashlib
 import json
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
-
-from sqlalchemy import Connection
 
 from receiver.observability.logs import get_logger
 from receiver.services import Services
@@ -56,6 +54,8 @@ MAX_RESULT_CHARS = 2000
 NOT_ALLOWED = "Request not allowed (signature or credentials)"
 #: An HMAC's replay key outlives its timestamp's tolerance by this much.
 HMAC_REPLAY_MARGIN_SECONDS = 60
+#: How many times a delivery's request is read again when it changed state before the delivery was recorded.
+_READS = 5
 #: A verified callback moves a request on from these states (a failed one too: its new archive URL is fetched).
 _MAY_MOVE_ON = frozenset({lifecycle.SENT, lifecycle.FAILED})
 _HMAC_PENDING = "hmac_pending"
@@ -109,15 +109,12 @@ def receive(services: Services, delivery: Delivery, *, now: float | None = None)
     except UseCaseError as error:
         refused = Outcome(400, REJECTED, error.reason, description=error.description, parameter=error.parameter)
         return refuse(services, delivery, refused, now)
-    jwt = _check_jwt(services, delivery, now)  # pure CPU: done before any transaction, which stays short
+    jwt = _check_jwt(services, delivery, now)  # pure CPU, before the database is touched
     hmac = _absent_or_unchecked(delivery)
     failure = _signature_failure(services.settings.signature_policy, jwt, hmac)
-    if failure == _HMAC_PENDING:  # HMAC only: check it against its request's key before any write
-        hmac = _check_hmac_before_writing(services, delivery, body, now)
-        failure = _signature_failure(services.settings.signature_policy, jwt, hmac)
-    if failure is not None:
+    if failure not in (None, _HMAC_PENDING):  # the HMAC, if any, needs its request's key: read below
         return refuse(services, delivery, _unauthorized(body, jwt, hmac, failure), now)
-    outcome = _decide_and_record_in_transaction(services, delivery, body, jwt, hmac, now)
+    outcome = _decide_and_record(services, delivery, body, jwt, now)
     return refuse(services, delivery, outcome, now) if outcome.verdict == REJECTED else outcome
 
 
@@ -143,18 +140,63 @@ def record_refused(services: Services, delivery: Delivery, *, status: int, reaso
     return refuse(services, delivery, Outcome(status, REJECTED, reason, description=description), time.time())
 
 
-def _decide_and_record_in_transaction(
-    services: Services, delivery: Delivery, body: CallbackBody, jwt: SchemeVerdict, hmac: SchemeVerdict, now: float
+def _decide_and_record(services: Services, delivery: Delivery, body: CallbackBody, jwt: SchemeVerdict,
+                       now: float) -> Outcome:
+    """Read the request (no lock, no writer's turn), check the HMAC against its key, decide, and record.
+
+    Refusals write nothing. The record is written only if the request is still in the
+    state the decision read; when it moved in between (a concurrent delivery, the
+    reconciliation), read and decide again.
+    """
+    sealed: str | None = None
+    for _ in range(_READS):
+        request = deliveries.read_request(services.database, body.request_id)
+        if request is not None and request.provider != registry.MESSAGEBIRD:
+            request = None
+        hmac = _check_hmac(services, delivery, request, now)
+        outcome = _decide(services, request, body, jwt, hmac)
+        if outcome.verdict == REJECTED or request is None:
+            return outcome
+        if outcome.verdict == ACCEPTED and sealed is None:
+            sealed = _sealed_raw_inputs(services, delivery, now)  # kept with an accepted delivery
+        try:
+            return _record(services, delivery, body, request, outcome, sealed, now)
+        except deliveries.RequestMoved:
+            continue
+    raise StorageError("conflict", f"the request changed state {_READS} times while a delivery was recorded")
+
+
+def _record(
+    services: Services, delivery: Delivery, body: CallbackBody, request: RequestHead, outcome: Outcome,
+    sealed_raw_inputs: str | None, now: float,
 ) -> Outcome:
-    scope: ReplayScope | None = None
-    sealed = _sealed_raw_inputs(services, delivery, now)  # pure CPU: sealed before the transaction, kept if accepted
+    row = _callback_row(delivery, body, outcome, now)
+    at = dt.datetime.fromtimestamp(now, dt.UTC)
+    if outcome.verdict == ACCEPTED:
+        row["raw_inputs_sealed"] = sealed_raw_inputs
+        new = _accepted(services, request, body, row, at)
+    else:
+        new = deliveries.NewDelivery(request, row, at)
+    keys = _replay_keys(services, outcome.jwt, outcome.hmac)
+    callback_id = _record_with_replay_keys(services, replace(new, replay=keys))
+    if callback_id is None:
+        return _resent(body, outcome.jwt, outcome.hmac)
+    outcome.callback_id = callback_id
+    return outcome
+
+
+def _record_with_replay_keys(services: Services, new: deliveries.NewDelivery) -> int | None:
+    """The database writes a delivery's keys with it; Redis gets them first, and loses them again if the record fails."""
+    cache = services.replay_cache
+    if new.replay is None or cache.writes_with_delivery:
+        return deliveries.record(services.database, new)
+    scope = cache.within(None)
+    if not scope.record(new.replay):
+        return None
     try:
-        with services.database.connection() as connection:
-            scope = services.replay_cache.within(connection)
-            return _decide_and_record(connection, services, delivery, body, jwt, hmac, scope, now, sealed)
-    except StorageError:
-        if scope is not None:
-            _undo_quietly(scope)
+        return deliveries.record(services.database, replace(new, replay=None))
+    except (StorageError, deliveries.RequestMoved):
+        _undo_quietly(scope)
         raise
 
 
@@ -163,35 +205,6 @@ def _undo_quietly(scope: ReplayScope) -> None:
         scope.undo()
     except StorageError:
         pass  # the replay cache is down too; its key expires by itself
-
-
-def _decide_and_record(
-    connection: Connection, services: Services, delivery: Delivery, body: CallbackBody, jwt: SchemeVerdict,
-    hmac: SchemeVerdict, scope: ReplayScope, now: float, sealed_raw_inputs: str,
-) -> Outcome:
-    request = deliveries.lock_request(connection, body.request_id)
-    if request is not None and request.provider != registry.MESSAGEBIRD:
-        request = None
-    if hmac.verdict == UNCHECKED:
-        hmac = _check_hmac(services, delivery, request, now)
-    outcome = _decide(services, request, body, jwt, hmac)
-    if outcome.verdict == REJECTED:
-        return outcome
-    keys = _replay_keys(services, jwt, hmac, scope)
-    if keys is not None and not scope.writes_with_delivery:
-        if not scope.record(keys):
-            return _resent(body, jwt, hmac)
-        keys = None  # recorded already
-    row = _callback_row(delivery, body, outcome, now)
-    if outcome.verdict == ACCEPTED and request is not None:
-        row["raw_inputs_sealed"] = sealed_raw_inputs
-        callback_id = _record_accepted(connection, services, request, body, row, now, keys)
-    else:
-        callback_id = deliveries.record_delivery(connection, row, keys)
-    if callback_id is None:
-        return _resent(body, jwt, hmac)
-    outcome.callback_id = callback_id
-    return outcome
 
 
 def _resent(body: CallbackBody, jwt: SchemeVerdict, hmac: SchemeVerdict) -> Outcome:
@@ -247,15 +260,6 @@ def _absent_or_unchecked(delivery: Delivery) -> SchemeVerdict:
     return SchemeVerdict(ABSENT) if delivery.hmac_header is None else SchemeVerdict(UNCHECKED)
 
 
-def _check_hmac_before_writing(services: Services, delivery: Delivery, body: CallbackBody, now: float) -> SchemeVerdict:
-    """The HMAC checked against its request's key, read without taking any lock: for HMAC-only deliveries."""
-    with services.database.reading() as connection:
-        request = deliveries.find_request(connection, body.request_id)
-    if request is not None and request.provider != registry.MESSAGEBIRD:
-        request = None
-    return _check_hmac(services, delivery, request, now)
-
-
 def _check_hmac(services: Services, delivery: Delivery, request: RequestHead | None, now: float) -> SchemeVerdict:
     if delivery.hmac_header is None:
         return SchemeVerdict(ABSENT)
@@ -299,7 +303,7 @@ def _check_jwt(services: Services, delivery: Delivery, now: float) -> SchemeVerd
     return SchemeVerdict(PASSED, jwt_id=str(claims.get("jti"))[:200], claims=claims)
 
 
-def _replay_keys(services: Services, jwt: SchemeVerdict, hmac: SchemeVerdict, scope: ReplayScope) -> DeliveryKeys | None:
+def _replay_keys(services: Services, jwt: SchemeVerdict, hmac: SchemeVerdict) -> DeliveryKeys | None:
     """The replay keys of each scheme that passed, and the one that decides whether the delivery is new.
 
     A verified JWT decides: only MessageBird can sign a fresh ``jti``. Without one, the
@@ -311,15 +315,14 @@ def _replay_keys(services: Services, jwt: SchemeVerdict, hmac: SchemeVerdict, sc
     hmac_key = hmac.replay_key if hmac.verdict == PASSED else None
     if jwt.verdict == PASSED and jwt.claims is not None:
         jti_key = jti_replay_key(jwt.claims, leeway=services.settings.jwt_leeway_seconds)
-        return DeliveryKeys(jti_key, (hmac_key,) if hmac_key else (), now=scope.now())
-    return DeliveryKeys(hmac_key, now=scope.now()) if hmac_key else None
+        return DeliveryKeys(jti_key, (hmac_key,) if hmac_key else (), now=services.replay_cache.now())
+    return DeliveryKeys(hmac_key, now=services.replay_cache.now()) if hmac_key else None
 
 
-def _record_accepted(
-    connection: Connection, services: Services, request: RequestHead, body: CallbackBody, row: dict[str, Any],
-    now: float, keys: DeliveryKeys | None,
-) -> int | None:
-    """Record the accepted delivery and move its request on: completed, or its archive download queued."""
+def _accepted(
+    services: Services, request: RequestHead, body: CallbackBody, row: dict[str, Any], at: dt.datetime
+) -> deliveries.NewDelivery:
+    """An accepted delivery and its request's moves: completed, or its archive download queued."""
     result = _clip(body.result)
     moves = [lifecycle.Move(lifecycle.CALLBACK_RECEIVED, result)]
     download = None
@@ -329,9 +332,7 @@ def _record_accepted(
         moves.append(lifecycle.Move(lifecycle.COMPLETED, "no personal data held"))
     else:
         download = ArchiveDownload(services.secrets.seal(json.dumps({"url": body.data})))
-    at = dt.datetime.fromtimestamp(now, dt.UTC)
-    return deliveries.record_accepted(connection, request, row, moves, at=at, result=result, download=download,
-                                      replay=keys)
+    return deliveries.NewDelivery(request, row, at, moves=moves, result=result, download=download)
 
 
 def _sealed_raw_inputs(services: Services, delivery: Delivery, now: float) -> str:

@@ -1,4 +1,8 @@
-"""A delivery is recorded with its replay keys: written together, or (deciding key live) not at all."""
+"""A delivery is recorded with its replay keys and all it causes: together, or not at all.
+
+Nothing is written when the deciding replay key is live (a resend: None) or when the
+request left the state it was read in (``RequestMoved``: read again, decide again).
+"""
 
 from __future__ import annotations
 
@@ -40,6 +44,13 @@ def keys(deciding: str, *others: str, lifetime: float = 600.0) -> DeliveryKeys:
     return DeliveryKeys((deciding, now + lifetime), tuple((key, now + lifetime) for key in others), now=now)
 
 
+def other_request(database: Database) -> str:
+    other = f"req-{uuid.uuid4().hex[:12]}"
+    with database.transaction() as session:
+        registry.register(session, registry.NewRequest(other, registry.MESSAGEBIRD, GET, signature_key_sealed="s"))
+    return other
+
+
 def row(request_id: str, verdict: str = "accepted") -> dict[str, object]:
     return dict(provider=registry.MESSAGEBIRD, request_id=request_id, request_kind=GET,
                 received_at=dt.datetime.now(dt.UTC), remote_addr=None, http_request_id="h-1", body_sha256="0" * 64,
@@ -48,14 +59,23 @@ def row(request_id: str, verdict: str = "accepted") -> dict[str, object]:
                 hmac_timestamp=None, has_archive_url=True, result="Processed")
 
 
-def accept(database: Database, request_id: str, replay: DeliveryKeys) -> int | None:
+def accept(database: Database, request_id: str, replay: DeliveryKeys | None,
+           request: deliveries.RequestHead | None = None) -> int | None:
     """Record an accepted GET callback that queues its archive download."""
-    with database.connection() as connection:
-        request = deliveries.lock_request(connection, request_id)
-        assert request is not None
-        moves = [lifecycle.Move(lifecycle.CALLBACK_RECEIVED, "Processed")]
-        return deliveries.record_accepted(connection, request, row(request_id), moves, at=dt.datetime.now(dt.UTC),
-                                          result="Processed", download=ArchiveDownload("sealed-url"), replay=replay)
+    request = request or deliveries.read_request(database, request_id)
+    assert request is not None
+    moves = [lifecycle.Move(lifecycle.CALLBACK_RECEIVED, "Processed")]
+    return deliveries.record(database, deliveries.NewDelivery(
+        request, row(request_id), dt.datetime.now(dt.UTC), moves=moves, result="Processed",
+        download=ArchiveDownload("sealed-url"), replay=replay))
+
+
+def duplicate(database: Database, request_id: str, replay: DeliveryKeys | None) -> int | None:
+    """Record a duplicate delivery (its request does not move)."""
+    request = deliveries.read_request(database, request_id)
+    assert request is not None
+    return deliveries.record(database, deliveries.NewDelivery(request, row(request_id, "duplicate"),
+                                                              dt.datetime.now(dt.UTC), replay=replay))
 
 
 def counts(database: Database, request_id: str) -> dict[str, object]:
@@ -86,8 +106,7 @@ def test_an_accepted_delivery_writes_its_keys_its_row_and_all_it_causes(database
 
 def test_a_live_deciding_key_writes_nothing_of_the_delivery_but_its_other_keys(database, request_id):
     jti = f"jwt:{uuid.uuid4()}"
-    with database.connection() as connection:
-        assert deliveries.record_delivery(connection, row("other", "duplicate"), keys(jti)) is not None
+    assert duplicate(database, other_request(database), keys(jti)) is not None
     signature = f"hmac:{uuid.uuid4()}"
     assert accept(database, request_id, keys(jti, signature)) is None
     assert counts(database, request_id) == {"callbacks": 0, "transitions": 0, "jobs": 0, "state": lifecycle.SENT}
@@ -96,35 +115,65 @@ def test_a_live_deciding_key_writes_nothing_of_the_delivery_but_its_other_keys(d
 
 def test_a_live_key_that_does_not_decide_does_not_stop_the_delivery(database, request_id):
     signature = f"hmac:{uuid.uuid4()}"
-    with database.connection() as connection:
-        assert deliveries.record_delivery(connection, row("other", "duplicate"), keys(f"jwt:{uuid.uuid4()}",
-                                                                                         signature)) is not None
+    assert duplicate(database, other_request(database), keys(f"jwt:{uuid.uuid4()}", signature)) is not None
     assert accept(database, request_id, keys(f"jwt:{uuid.uuid4()}", signature)) is not None
     assert counts(database, request_id)["callbacks"] == 1
 
 
 def test_an_expired_deciding_key_is_taken_over(database, request_id):
     jti = f"jwt:{uuid.uuid4()}"
-    with database.connection() as connection:
-        assert deliveries.record_delivery(connection, row("other", "duplicate"), keys(jti, lifetime=-1)) is not None
+    assert duplicate(database, other_request(database), keys(jti, lifetime=-1)) is not None
     assert accept(database, request_id, keys(jti)) is not None
     assert counts(database, request_id)["state"] == lifecycle.CALLBACK_RECEIVED
 
 
 def test_a_duplicate_delivery_with_a_live_deciding_key_is_not_recorded(database, request_id):
     jti = f"jwt:{uuid.uuid4()}"
-    with database.connection() as connection:
-        first = deliveries.record_delivery(connection, row(request_id, "duplicate"), keys(jti))
-        second = deliveries.record_delivery(connection, row(request_id, "duplicate"), keys(jti))
+    first = duplicate(database, request_id, keys(jti))
+    second = duplicate(database, request_id, keys(jti))
     assert isinstance(first, int) and second is None
     assert counts(database, request_id)["callbacks"] == 1
 
 
-def test_a_delivery_rolled_back_leaves_no_key(database, request_id):
-    jti = f"jwt:{uuid.uuid4()}"
-    with pytest.raises(RuntimeError):
-        with database.connection() as connection:
-            assert deliveries.record_delivery(connection, row(request_id, "duplicate"), keys(jti)) is not None
-            raise RuntimeError("the answer could not be recorded")
-    assert stored_keys(database, jti) == set()
-    assert accept(database, request_id, keys(jti)) is not None
+def test_a_request_that_moved_since_it_was_read_gets_nothing_written(database, request_id):
+    read_before = deliveries.read_request(database, request_id)
+    assert accept(database, request_id, keys(f"jwt:{uuid.uuid4()}")) is not None  # a concurrent delivery won
+    jti, signature = f"jwt:{uuid.uuid4()}", f"hmac:{uuid.uuid4()}"
+    with pytest.raises(deliveries.RequestMoved):
+        accept(database, request_id, keys(jti, signature), request=read_before)
+    assert counts(database, request_id) == {"callbacks": 1, "transitions": 1, "jobs": 1,
+                                            "state": lifecycle.CALLBACK_RECEIVED}
+    assert stored_keys(database, jti, signature) == set()
+
+
+def test_without_replay_keys_the_state_is_still_checked(database, request_id):
+    read_before = deliveries.read_request(database, request_id)
+    assert accept(database, request_id, None) is not None
+    with pytest.raises(deliveries.RequestMoved):
+        accept(database, request_id, None, request=read_before)
+    assert counts(database, request_id)["callbacks"] == 1
+
+
+def test_the_request_is_read_without_a_lock(database, request_id):
+    head = deliveries.read_request(database, request_id)
+    assert head == deliveries.RequestHead(request_id, registry.MESSAGEBIRD, GET, lifecycle.SENT, "sealed")
+    assert deliveries.read_request(database, "no-such-request") is None
+
+
+def test_what_is_written_reads_back_through_the_models_unchanged(database, request_id):
+    at = dt.datetime(2026, 12, 6, 10, 30, 15, 123456, tzinfo=dt.UTC)
+    request = deliveries.read_request(database, request_id)
+    moves = [lifecycle.Move(lifecycle.CALLBACK_RECEIVED, "Processed")]
+    callback_id = deliveries.record(database, deliveries.NewDelivery(
+        request, {**row(request_id), "received_at": at}, at, moves=moves, result="Processed",
+        download=ArchiveDownload("sealed-url"), replay=keys(f"jwt:{uuid.uuid4()}")))
+    with database.transaction() as session:
+        callback = session.get(Callback, callback_id)
+        moved = session.get(ProcessorRequest, request_id)
+        transition = session.scalars(select(Transition).where(Transition.callback_id == callback_id)).one()
+        job = session.scalars(select(Job).where(Job.callback_id == callback_id)).one()
+    assert (callback.received_at, callback.has_archive_url, callback.jwt_verdict) == (at, True, "passed")
+    assert (moved.state, moved.result, moved.authorising_callback_id, moved.updated_at) == (
+        lifecycle.CALLBACK_RECEIVED, "Processed", callback_id, at)
+    assert (transition.from_state, transition.to_state, transition.at) == (lifecycle.SENT, lifecycle.CALLBACK_RECEIVED, at)
+    assert (job.kind, job.state, job.run_after, job.payload_sealed) == (jobs.ARCHIVE, jobs.QUEUED, at, "sealed-url")
