@@ -400,3 +400,15 @@ class TestProperties:
             verify(token, body=body, replay_cache=MemoryReplayCache(clock=lambda: NOW))
         except SignatureError as refused:
             assert refused.reason not in {"bad_signature", "alg_not_allowed", "no_key"}
+
+
+def test_a_tokens_replay_key_is_its_jti_kept_for_as_long_as_the_token_could_still_verify():
+    from verification import MemoryReplayCache, jti_replay_key, record_jti
+    from verification.jwt_signature import REPLAY_MARGIN
+
+    claims = {"jti": "abc-123", "exp": 1_800_000_000}
+    key, expires_at = jti_replay_key(claims, leeway=5)
+    assert (key, expires_at) == ("jwt:abc-123", 1_800_000_005 + REPLAY_MARGIN)
+    cache = MemoryReplayCache()
+    record_jti(cache, claims, leeway=5)
+    assert cache.add(key, expires_at) is False  # record_jti wrote the very same key
