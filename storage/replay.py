@@ -24,7 +24,7 @@ from typing import Any, Protocol
 import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
-from sqlalchemy import Connection, TextClause, bindparam, delete, text
+from sqlalchemy import Connection, bindparam, delete
 from sqlalchemy.dialects import postgresql, sqlite
 
 from storage.breaker import Breaker
@@ -84,7 +84,10 @@ class _TransactionReplayScope:
         return _insert_unless_live(self._connection, key, expires_at, self._clock())
 
     def record(self, keys: DeliveryKeys) -> bool:
-        return record_delivery_keys(self._connection, keys)
+        deciding_is_new = self.add(*keys.deciding)
+        for key in keys.others:
+            self.add(*key)
+        return deciding_is_new
 
     def undo(self) -> None:
         """Nothing to do: the rolled-back transaction took the key with it."""
@@ -145,24 +148,15 @@ _INSERT_UNLESS_LIVE = {
 def upsert_sql(count: int, *, guard: str | None = None) -> str:
     """The conditional upsert of ``count`` keys in one statement, ``RETURNING`` the keys it wrote.
 
-    It runs on its own (``record_delivery_keys``) and, with a ``guard`` (an SQL condition),
-    as a data-modifying CTE in the statement that records a delivery on PostgreSQL
-    (``storage.deliveries``). Parameters: ``DeliveryKeys.parameters()``.
+    ``storage.deliveries`` runs it in the write transaction that records a delivery on
+    SQLite and, with a ``guard`` (an SQL condition), as a data-modifying CTE in the one
+    statement that records it on PostgreSQL. Parameters: ``DeliveryKeys.parameters()``.
     """
     table = ReplayKey.__table__.name
     rows = ", ".join(f"(:replay_key_{n}, CAST(:replay_expires_{n} AS DOUBLE PRECISION))" for n in range(count))
     source = f"VALUES {rows}" if guard is None else f"SELECT * FROM (VALUES {rows}) AS k (key, expires_at) WHERE {guard}"
     return (f"INSERT INTO {table} (key, expires_at) {source} ON CONFLICT (key) DO UPDATE "
             f"SET expires_at = excluded.expires_at WHERE {table}.expires_at <= :replay_now RETURNING key")
-
-
-_UPSERTS: dict[int, TextClause] = {count: text(upsert_sql(count)) for count in (1, 2)}
-
-
-def record_delivery_keys(connection: Connection, keys: DeliveryKeys) -> bool:
-    """Write a delivery's keys (taking over expired ones) in one statement; whether the deciding key was new."""
-    written = connection.execute(_UPSERTS[len(keys.all)], keys.parameters()).scalars().all()
-    return keys.deciding[0] in written
 
 
 class RedisReplayCache:

@@ -11,7 +11,7 @@ import pytest
 from storage.db import Database
 from storage.breaker import PROBE_INTERVAL_SECONDS
 from storage.errors import StorageError
-from storage.replay import DatabaseReplayCache, RedisReplayCache
+from storage.replay import DatabaseReplayCache, DeliveryKeys, RedisReplayCache
 from verification.testing import ReplayCacheContract
 
 
@@ -27,6 +27,16 @@ class TestDatabaseReplayCache(ReplayCacheContract):
                 assert cache.within(connection).add(key, time.time() + 60) is True
                 raise RuntimeError("the callback failed to record")
         assert cache.add(key, time.time() + 60) is True
+
+    def test_a_scope_records_a_deliverys_keys_and_says_whether_the_deciding_one_was_new(self, database):
+        cache, now = DatabaseReplayCache(database), time.time()
+        deciding, other = f"jwt:{uuid.uuid4().hex}", f"hmac:{uuid.uuid4().hex}"
+        with database.connection() as connection:
+            scope = cache.within(connection)
+            assert scope.record(DeliveryKeys((deciding, now + 60), ((other, now + 60),), now=now)) is True
+            assert scope.record(DeliveryKeys((other, now + 60), now=now)) is False
+            assert scope.record(DeliveryKeys((f"jwt:{uuid.uuid4().hex}", now + 60), ((deciding, now + 60),),
+                                             now=now)) is True
 
     def test_purge_removes_only_expired_keys(self, database):
         cache = DatabaseReplayCache(database)
