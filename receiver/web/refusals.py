@@ -8,6 +8,10 @@
   delivery is read. The limit only sheds load, so it never waits long for Redis: its
   calls time out after ``LIMITER_REDIS_TIMEOUT_SECONDS`` and, while Redis does not
   answer, the limits are kept in memory (Flask-Limiter's fallback) instead.
+- ``LimitedAddresses``: once Flask-Limiter has said an address is over its limit, this
+  process answers that address's deliveries 429 from a WSGI filter until the limit's
+  window resets, without Flask, Flask-Limiter or Redis: a flood from a limited address
+  costs little more than reading its request line. The limit decides; this remembers.
 - ``GET /api/deliveries/refused``: the sampled refusals of the last
   ``REFUSAL_SAMPLE_RETENTION_DAYS`` days, newest first (time, status, reason, address,
   the body's SHA-256 and size; never its content).
@@ -16,13 +20,20 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
+import math
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
 
-from flask import Blueprint, Flask, Response, jsonify
+from flask import Blueprint, Flask, Response, jsonify, request
 from flask_limiter import Limiter, RateLimitExceeded
 from flask_limiter.util import get_remote_address
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from receiver.observability.logs import get_logger
 from receiver.observability.metrics import CALLBACKS
+from receiver.usecases.callbacks import MESSAGEBIRD_CALLBACK_PATH
 from receiver.web import webhooks
 from receiver.usecases.answers import RefusedPage, shaped
 from receiver.usecases.documents import RefusedQuery
@@ -38,13 +49,59 @@ from storage.clock import utcnow
 REFUSED_STATUSES = frozenset({400, 401, 404, 409, 413, 415})
 LIMITER_REDIS_TIMEOUT_SECONDS = 0.25
 
+TOO_MANY = "Too many refused deliveries from this address"
+
 blueprint = Blueprint("refusals", __name__, url_prefix="/api/deliveries")
 protect(blueprint)
+log = get_logger(__name__)
+
+WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+
+class LimitedAddresses:
+    """A WSGI filter in front of the app: deliveries from an address known to be over its refusal
+    limit are answered 429 here, until the limit's window resets (per process, at most
+    ``MAX_ADDRESSES`` remembered)."""
+
+    MAX_ADDRESSES = 10_000
+    _BODY = json.dumps({"errors": [{"code": BAD_REQUEST, "description": TOO_MANY}]}).encode()
+
+    def __init__(self, wsgi_app: WsgiApp, *, clock: Callable[[], float] = time.time) -> None:
+        self._wsgi_app = wsgi_app
+        self._clock = clock
+        self._until: dict[str, float] = {}
+
+    def block(self, address: str, until: float) -> None:
+        """Answer ``address``'s deliveries 429 until ``until`` (Unix time)."""
+        if len(self._until) >= self.MAX_ADDRESSES:
+            now = self._clock()
+            self._until = {kept: ends for kept, ends in self._until.items() if ends > now}
+            if len(self._until) >= self.MAX_ADDRESSES:
+                self._until.clear()  # a flood of addresses: Flask-Limiter still limits each one
+        self._until[address] = until
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        until = self._until.get(environ.get("REMOTE_ADDR", ""))
+        if until is None or environ.get("PATH_INFO") != MESSAGEBIRD_CALLBACK_PATH:
+            return self._wsgi_app(environ, start_response)
+        seconds = until - self._clock()
+        if seconds <= 0:
+            self._until.pop(environ.get("REMOTE_ADDR", ""), None)
+            return self._wsgi_app(environ, start_response)
+        CALLBACKS.labels("rejected", "rate_limited").inc()
+        start_response("429 TOO MANY REQUESTS", [
+            ("Content-Type", "application/json"), ("Content-Length", str(len(self._BODY))),
+            ("Retry-After", str(max(1, math.ceil(seconds)))),
+        ])  # fmt: skip
+        return [self._BODY]
 
 
 def register_refusal_limits(app: Flask, settings: Settings) -> None:
-    if settings.trusted_proxies:
+    limited = LimitedAddresses(app.wsgi_app)
+    app.wsgi_app = limited  # type: ignore[method-assign]
+    if settings.trusted_proxies:  # outermost: the filter and the app see the client's address
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.trusted_proxies)  # type: ignore[method-assign]
+    app.extensions["limited_addresses"] = limited
     limiter = Limiter(
         get_remote_address,
         app=app,
@@ -58,7 +115,7 @@ def register_refusal_limits(app: Flask, settings: Settings) -> None:
     limiter.limit(settings.refusal_rate_limit, deduct_when=lambda response: response.status_code in REFUSED_STATUSES)(
         webhooks.blueprint
     )
-    app.register_error_handler(RateLimitExceeded, _too_many_refusals)
+    app.register_error_handler(RateLimitExceeded, lambda error: _too_many_refusals(error, limited))
 
 
 def _storage_options(settings: Settings) -> dict[str, float]:
@@ -68,11 +125,15 @@ def _storage_options(settings: Settings) -> dict[str, float]:
     return {"socket_timeout": seconds, "socket_connect_timeout": seconds}
 
 
-def _too_many_refusals(error: RateLimitExceeded) -> tuple[Response, int]:
+def _too_many_refusals(error: RateLimitExceeded, limited: LimitedAddresses) -> tuple[Response, int]:
+    """The first 429 an address gets in this process: its deliveries are answered 429 by ``limited``
+    for the limit's window (a full window: Flask-Limiter may let one through a little earlier)."""
     CALLBACKS.labels("rejected", "rate_limited").inc()
-    retry_after = str(max(1, int(error.limit.limit.get_expiry()))) if error.limit else "60"
-    problem = HttpProblem(429, BAD_REQUEST, "Too many refused deliveries from this address", reason="rate_limited",
-                          headers={"Retry-After": retry_after})
+    window = max(1, int(error.limit.limit.get_expiry())) if error.limit else 60
+    address = request.remote_addr or ""
+    limited.block(address, time.time() + window)
+    log.warning("callback.address_limited", retry_after_s=window)  # the address: GET /api/deliveries/refused
+    problem = HttpProblem(429, BAD_REQUEST, TOO_MANY, reason="rate_limited", headers={"Retry-After": str(window)})
     return problem.response()
 
 

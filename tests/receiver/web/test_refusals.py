@@ -53,3 +53,61 @@ def test_the_sampled_refusals_are_readable_by_ops(register, client, admin_header
     assert len(sample["bodySha256"]) == 64
     assert client.get("/api/deliveries/refused").status_code == 401
     assert client.get("/api/deliveries/refused?limit=0", headers=admin_headers).status_code == 400
+
+
+def test_a_limited_address_is_then_answered_429_in_front_of_the_app(register, client):
+    register("req-1", "KIND_USER_DELETE")
+    address = an_address()
+    answers = [forged(client, address) for _ in range(5)]
+    first_limited, remembered = answers[3], answers[4]
+    assert [a.status_code for a in answers] == [401, 401, 401, 429, 429]
+    assert "X-Request-Id" in first_limited.headers  # Flask-Limiter decided, in the app
+    assert "X-Request-Id" not in remembered.headers  # the filter answered: the app never saw it
+    assert remembered.json == first_limited.json
+    assert 1 <= int(remembered.headers["Retry-After"]) <= 60
+
+
+class TestLimitedAddresses:
+    """The filter in front of the app, on a clock of its own."""
+
+    @staticmethod
+    def filtered(now: list[float]):
+        from receiver.web.refusals import LimitedAddresses
+
+        def app(environ, start_response):
+            start_response("200 OK", [("Content-Type", "text/plain")])
+            return [b"the app"]
+
+        return LimitedAddresses(app, clock=lambda: now[0])
+
+    @staticmethod
+    def call(filtered, address: str, path: str = CALLBACK_PATH) -> tuple[str, dict[str, str], bytes]:
+        seen = {}
+
+        def start_response(status, headers):
+            seen.update(status=status, headers=dict(headers))
+
+        body = b"".join(filtered({"REMOTE_ADDR": address, "PATH_INFO": path}, start_response))
+        return seen["status"], seen["headers"], body
+
+    def test_it_answers_a_blocked_address_until_the_window_ends(self):
+        now = [1000.0]
+        filtered = self.filtered(now)
+        filtered.block("203.0.113.9", 1030.0)
+        status, headers, body = self.call(filtered, "203.0.113.9")
+        assert (status, headers["Retry-After"]) == ("429 TOO MANY REQUESTS", "30")
+        assert b"Too many refused deliveries" in body and headers["Content-Length"] == str(len(body))
+        assert self.call(filtered, "203.0.113.10")[2] == b"the app"  # another address
+        assert self.call(filtered, "203.0.113.9", "/healthz")[2] == b"the app"  # another path
+        now[0] = 1030.0
+        assert self.call(filtered, "203.0.113.9")[2] == b"the app"  # the window ended
+
+    def test_it_remembers_a_bounded_number_of_addresses(self):
+        now = [1000.0]
+        filtered = self.filtered(now)
+        for n in range(filtered.MAX_ADDRESSES):
+            filtered.block(f"10.0.{n // 256}.{n % 256}", 1000.0 + (n % 2) * 60)  # half of them already expired
+        filtered.block("203.0.113.9", 1060.0)
+        assert self.call(filtered, "203.0.113.9")[0].startswith("429")
+        assert self.call(filtered, "10.0.0.1")[0].startswith("429")  # still blocked, kept
+        assert self.call(filtered, "10.0.0.0")[2] == b"the app"
