@@ -4,13 +4,13 @@ Both follow ``verification``'s ReplayCache protocol: ``add(key, expires_at)``
 records the key atomically and answers False when it was already there and has
 not yet expired.
 
-The callback endpoint records a token inside the transaction that records the
-callback (``within(connection)``), so a callback that fails to commit does not burn
-its token. The database's scope goes further: a delivery's keys (``DeliveryKeys``)
-are written by the very statement that records the delivery (``storage.deliveries``),
-which writes nothing else when the deciding key is live. Redis cannot join that
-transaction; its scope adds the keys first, remembers them, and ``undo()`` removes
-them when the transaction fails.
+A callback that fails to record must not burn its tokens. With the database as the
+cache (``writes_with_delivery``), a delivery's keys (``DeliveryKeys``) are written by
+the statement or transaction that records the delivery (``storage.deliveries``), which
+writes nothing else when the deciding key is live. Redis cannot join that
+transaction: its scope (``within``) adds the keys first, remembers them, and
+``undo()`` removes them when the record fails. ``within(connection)`` gives the
+database's own scope too, which adds keys in the caller's transaction.
 """
 
 from __future__ import annotations
