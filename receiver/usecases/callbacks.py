@@ -163,7 +163,7 @@ def _decide_and_record(services: Services, delivery: Delivery, body: CallbackBod
             return _record(services, delivery, body, request, outcome, sealed, now)
         except deliveries.RequestMoved:
             continue
-    raise StorageError("conflict", f"the request changed state {_READS} times while a delivery was recorded")
+    raise StorageError("unavailable", f"the request changed state {_READS} times while a delivery was recorded")
 
 
 def _record(

@@ -375,6 +375,33 @@ class TestStorageUnavailable:
         assert client.post(CALLBACK_PATH, data=body, headers=headers, content_type="application/json").status_code == 200
 
 
+    def test_a_request_that_keeps_moving_under_a_delivery_answers_503_and_records_nothing(
+        self, register, deliver, services, monkeypatch
+    ):
+        """Each read sees a state the request has left by the time the record is written (a race, made
+        certain here by reading a stale state): after a few reads the sender is told to retry."""
+        from dataclasses import replace
+
+        from storage import deliveries
+
+        register("req-1", "KIND_USER_DELETE")
+        reads = []
+        read_request = deliveries.read_request
+
+        def stale_read(database, request_id):
+            reads.append(request_id)
+            return replace(read_request(database, request_id), state=lifecycle.FAILED)
+
+        monkeypatch.setattr(deliveries, "read_request", stale_read)
+        response = deliver(callback_body("req-1", "KIND_USER_DELETE"))
+        assert response.status_code == 503
+        assert len(reads) == 5
+        assert request_state(services) == "sent"
+        assert stored(services, Callback) == []
+        monkeypatch.undo()
+        assert deliver(callback_body("req-1", "KIND_USER_DELETE")).json["status"] == "accepted"  # no key was burned
+
+
 class TestReplayCacheUnavailable:
     @pytest.fixture
     def app_env(self, app_env):
