@@ -9,7 +9,6 @@ from __future__ import annotations
 import datetime as dt
 import time
 import uuid
-from collections.abc import Iterator
 
 import pytest
 from sqlalchemy import func, select
@@ -22,12 +21,6 @@ from storage.replay import DeliveryKeys
 
 GET = "KIND_PERSONAL_GET"
 
-
-@pytest.fixture
-def database(database_url: str) -> Iterator[Database]:
-    database = Database(database_url)
-    yield database
-    database.dispose()
 
 
 @pytest.fixture

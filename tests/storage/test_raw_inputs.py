@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
 
 import pytest
 
@@ -20,12 +19,6 @@ RAW = RawInputs(url="https://hooks.example.test/webhooks/messagebird/personal-da
                 body=b'{"requestId":"r-1","data":"https://archives.example.test/secret-link"}\xff',
                 verified_at=1700000000.25)
 
-
-@pytest.fixture
-def database(database_url: str) -> Iterator[Database]:
-    database = Database(database_url)
-    yield database
-    database.dispose()
 
 
 def test_sealed_inputs_open_whole_and_show_nothing_in_clear():

@@ -4,7 +4,6 @@ reconciliation's reads (locked, state checked again, one query per batch of ids)
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 
 import pytest
 from sqlalchemy import event, select
@@ -16,12 +15,6 @@ from storage.models import ProcessorRequest, Transition
 
 GET = "KIND_PERSONAL_GET"
 
-
-@pytest.fixture
-def database(database_url: str) -> Iterator[Database]:
-    database = Database(database_url)
-    yield database
-    database.dispose()
 
 
 def intent(database: Database, *, kind: str = GET) -> str:
