@@ -8,7 +8,6 @@ import pytest
 
 from storage import raw_inputs
 from storage.crypto import SecretBox, reseal_all
-from storage.db import Database
 from storage.errors import StorageError
 from storage.models import Callback, ProcessorRequest
 from storage.raw_inputs import RawInputs
