@@ -63,7 +63,7 @@ class Processes:
 
     def start(self, name: str, command: list[str], env: Mapping[str, str] | None = None,
               stdout: int | None = None) -> subprocess.Popen[bytes]:
-        log = (self.workdir / f"{name}.log").open("wb")
+        log = self.log_path(name).open("wb")
         process = subprocess.Popen(
             [sys.executable, *command], cwd=PROJECT_ROOT, env={**self.environ, **(env or {})},
             stdout=stdout if stdout is not None else log, stderr=log, stdin=subprocess.DEVNULL,
@@ -72,6 +72,10 @@ class Processes:
         log.close()
         self.started.append((name, process))
         return process
+
+    def log_path(self, name: str) -> Path:
+        """Where the process started as ``name`` writes its output."""
+        return self.workdir / f"{name}.log"
 
     def stop_all(self) -> None:
         """SIGTERM every process group, then SIGKILL what is still there after a few seconds."""
@@ -96,28 +100,49 @@ def _signal_group(process: subprocess.Popen[bytes], sig: int) -> None:
         pass
 
 
-def read_ready_line(process: subprocess.Popen[bytes], name: str, timeout: float = 20) -> dict[str, Any]:
+#: Seconds a simulator or the web service may take to come up: generous, for a machine busy with other work.
+START_TIMEOUT = 60
+
+
+def log_tail(path: Path, lines: int = 20) -> str:
+    """The last ``lines`` lines of a process's log, indented, or a note that it wrote nothing."""
+    try:
+        text = path.read_text(errors="replace").rstrip()
+    except OSError:
+        text = ""
+    if not text:
+        return "  (the log is empty)"
+    return "\n".join("  " + line for line in text.splitlines()[-lines:])
+
+
+def start_failure(what: str, process: subprocess.Popen[bytes], log: Path, awaited: str) -> DemoError:
+    """Why ``process`` is not serving: its exit status, or what it did not do in time, with its log's tail."""
+    status = process.poll()
+    how = f"exited with status {status}" if status is not None else f"did not {awaited}"
+    return DemoError(f"{what} {how}; the end of {log.name}:\n{log_tail(log)}")
+
+
+def read_ready_line(process: subprocess.Popen[bytes], name: str, log: Path,
+                    timeout: float = START_TIMEOUT) -> dict[str, Any]:
     """The JSON line a simulator prints once it listens."""
     assert process.stdout is not None
     ready, _, _ = select.select([process.stdout], [], [], timeout)
     line = process.stdout.readline() if ready else b""
     if not line:
-        raise DemoError(f"the {name} simulator did not start (see {name}.log)")
+        raise start_failure(f"the {name} simulator", process, log, f"start within {timeout:g} s")
     return json.loads(line)
 
 
-def wait_healthy(base_url: str, process: subprocess.Popen[bytes], timeout: float = 30) -> None:
+def wait_healthy(base_url: str, process: subprocess.Popen[bytes], log: Path, timeout: float = START_TIMEOUT) -> None:
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise DemoError("the web service exited (see web.log)")
+    while time.monotonic() < deadline and process.poll() is None:
         try:
             if requests.get(f"{base_url}/healthz", timeout=1).status_code == 200:
                 return
         except requests.RequestException:
             pass
         time.sleep(0.1)
-    raise DemoError("the web service did not become healthy (see web.log)")
+    raise start_failure("the web service", process, log, f"become healthy within {timeout:g} s")
 
 
 def free_port() -> int:
@@ -166,10 +191,10 @@ def running_stack(workdir: Path) -> Iterator[tuple[str, str]]:
         messagebird = read_ready_line(processes.start("messagebird", [
             "-m", "simulators.messagebird", "--port", "0", "--ca-file", str(workdir / "messagebird-ca.pem"),
             "--access-key", keys["access_key"], "--signing-key", keys["signing_key"], "--callback-delay", "1"],
-            stdout=subprocess.PIPE), "messagebird")
+            stdout=subprocess.PIPE), "messagebird", processes.log_path("messagebird"))
         voodoosms = read_ready_line(processes.start("voodoosms", [
             "-m", "simulators.voodoosms", "--port", "0", "--api-key", keys["api_key"], "--removal-delay", "3"],
-            stdout=subprocess.PIPE), "voodoosms")
+            stdout=subprocess.PIPE), "voodoosms", processes.log_path("voodoosms"))
         env = service_env(workdir, messagebird, voodoosms, keys, free_port())
         migrate = subprocess.run([sys.executable, "-m", "flask", "--app", "wsgi", "db", "upgrade"], cwd=PROJECT_ROOT,
                                  env={**environ, **env}, capture_output=True, timeout=60)
@@ -179,7 +204,7 @@ def running_stack(workdir: Path) -> Iterator[tuple[str, str]]:
         web = processes.start("web", ["-m", "gunicorn", "-c", "gunicorn.conf.py", "--bind", f"127.0.0.1:{env['PORT']}",
                                       "wsgi:app"], env)
         processes.start("worker", ["-m", "flask", "--app", "wsgi", "worker"], env)
-        wait_healthy(env["PUBLIC_URL"], web)
+        wait_healthy(env["PUBLIC_URL"], web, processes.log_path("web"))
         yield env["PUBLIC_URL"], operator_token
     finally:
         processes.stop_all()

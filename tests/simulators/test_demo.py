@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.processes import PROJECT_ROOT, process_env
+from simulators.demo import DemoError, Processes, read_ready_line, wait_healthy
+from tests.support.processes import PROJECT_ROOT, free_port, process_env
 
 pytestmark = pytest.mark.slow
 
@@ -27,6 +28,7 @@ def processes_mentioning(text: str) -> list[str]:
     return found
 
 
+@pytest.mark.timing  # "under a minute" is a wall-clock promise: measured while nothing else runs
 def test_the_demo_completes_every_request_and_stops_everything(tmp_path):
     workdir = tmp_path / "demo"
     started = time.monotonic()
@@ -43,3 +45,37 @@ def test_the_demo_completes_every_request_and_stops_everything(tmp_path):
     assert len(archives) == 1 and f"archive file://{archives[0]}" in result.stdout
     assert processes_mentioning(str(workdir)) == []
     assert not (PROJECT_ROOT / "instance" / "demo").exists()
+
+
+@pytest.fixture
+def processes(tmp_path):
+    started = Processes(tmp_path, process_env({}))
+    yield started
+    started.stop_all()
+
+
+def test_a_simulator_that_exits_before_it_listens_is_reported_with_its_status_and_log(processes):
+    exiting = processes.start("messagebird", ["-c", "import sys; print('no such option: --frob', file=sys.stderr); "
+                                                    "sys.exit(2)"], stdout=subprocess.PIPE)
+    with pytest.raises(DemoError) as raised:
+        read_ready_line(exiting, "messagebird", processes.log_path("messagebird"))
+    assert str(raised.value) == ("the messagebird simulator exited with status 2; the end of messagebird.log:\n"
+                                 "  no such option: --frob")
+
+
+def test_a_simulator_that_prints_nothing_is_given_up_on_after_the_timeout(processes):
+    silent = processes.start("voodoosms", ["-c", "import time; time.sleep(30)"], stdout=subprocess.PIPE)
+    with pytest.raises(DemoError) as raised:
+        read_ready_line(silent, "voodoosms", processes.log_path("voodoosms"), timeout=0.5)
+    assert str(raised.value) == ("the voodoosms simulator did not start within 0.5 s; the end of voodoosms.log:\n"
+                                 "  (the log is empty)")
+
+
+def test_a_web_service_that_exits_is_reported_without_waiting_out_the_timeout(processes):
+    exiting = processes.start("web", ["-c", "import sys; print('Address already in use', file=sys.stderr); "
+                                            "sys.exit(1)"])
+    started = time.monotonic()
+    with pytest.raises(DemoError, match=r"the web service exited with status 1; the end of web.log:\n"
+                                        r"  Address already in use"):
+        wait_healthy(f"http://127.0.0.1:{free_port()}", exiting, processes.log_path("web"))
+    assert time.monotonic() - started < 30
