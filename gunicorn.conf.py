@@ -1,7 +1,12 @@
 """gunicorn settings for the web process (``web:`` in the Procfile).
 
-The platform's ``PORT`` and ``WEB_CONCURRENCY`` size the server, as gunicorn
-itself expects; gunicorn's own loggers go through the service's one logging
+Where it listens and how big it is come from the service's settings (``PORT``,
+``WEB_HOST``, ``WEB_CONCURRENCY``, ``WEB_THREADS``, ``WEB_READ_TIMEOUT``), checked
+with every other setting before anything starts; ``PORT`` and ``WEB_CONCURRENCY``
+are the names platforms set. gunicorn itself reads two of them before this file:
+a ``WEB_CONCURRENCY`` that is not a whole number stops it with its own traceback,
+and ``FORWARDED_ALLOW_IPS`` (the proxies whose ``X-Forwarded-*`` it believes, its
+default ``127.0.0.1,::1``) is gunicorn's own setting, checked by gunicorn. gunicorn's own loggers go through the service's one logging
 pipeline, so its lines are JSON like every other.
 
 Slow clients. A sync worker reads a request with no timeout of its own: two clients
@@ -28,17 +33,17 @@ from settings import exit_on_config_error
 # A bad setting stops the server here, before any worker starts: one line per problem, exit status 2.
 _settings = exit_on_config_error(lambda: check_configuration(os.environ))
 
-bind = f"0.0.0.0:{os.environ.get('PORT', '8000')}"
-workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+_host = f"[{_settings.web_host}]" if ":" in _settings.web_host else _settings.web_host
+bind = f"{_host}:{_settings.port}"
+workers = _settings.web_concurrency
 worker_class = "gthread"
-threads = int(os.environ.get("WEB_THREADS", "4"))
-_read_timeout = float(os.environ.get("WEB_READ_TIMEOUT", "10"))
+threads = _settings.web_threads
+_read_timeout = _settings.web_read_timeout
 timeout = 30
 graceful_timeout = 20
 keepalive = 5
 limit_request_line = 8190
 limit_request_field_size = 8190
-forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
 accesslog = None  # the app logs one structured http.request event per request
 control_socket_disable = True  # gunicorn's per-user control socket would be shared by every server of the user
 

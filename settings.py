@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import binascii
 import dataclasses
+import ipaddress
 import re
 import sys
 from collections.abc import Callable, Mapping
@@ -83,6 +84,21 @@ def _float_above_zero(raw: str) -> float:
     if not value > 0:
         raise ValueError("must be greater than zero")
     return value
+
+
+def _port(raw: str) -> int:
+    value = _int_at_least(1)(raw)
+    if value > 65535:
+        raise ValueError(f"must be a TCP port, 1 to 65535, got {value}")
+    return value
+
+
+def _listen_address(raw: str) -> str:
+    """An IP address to listen on: ``0.0.0.0`` (every IPv4 interface), ``127.0.0.1``, ``::``, ..."""
+    try:
+        return str(ipaddress.ip_address(raw.strip()))
+    except ValueError:
+        raise ValueError(f"must be an IP address such as 0.0.0.0 or 127.0.0.1, got {raw.strip()!r}") from None
 
 
 def _bool(raw: str) -> bool:
@@ -367,6 +383,11 @@ class Settings:
     notify_email_to: tuple[str, ...]
     notify_email_from: str | None
     console_session_minutes: int
+    port: int
+    web_host: str
+    web_concurrency: int
+    web_threads: int
+    web_read_timeout: float
 
     def redacted(self) -> dict[str, Any]:
         """The settings as a dict with every secret replaced, fit for a log line."""
@@ -476,6 +497,13 @@ def _declared() -> dict[str, _Setting]:
         "AUDIT_SEAL_INTERVAL_SECONDS": _Setting(_int_at_least(1), 300),
         # The ops console (receiver/web/console): how long a sign-in lasts before the operator signs in again.
         "CONSOLE_SESSION_MINUTES": _Setting(_int_at_least(1), 60),
+        # The web server (gunicorn.conf.py): where it listens, its processes and threads, how long a client may
+        # stall mid-request. PORT and WEB_CONCURRENCY are the names platforms set.
+        "PORT": _Setting(_port, 8000),
+        "WEB_HOST": _Setting(_listen_address, "0.0.0.0"),
+        "WEB_CONCURRENCY": _Setting(_int_at_least(1), 2),
+        "WEB_THREADS": _Setting(_int_at_least(1), 4),
+        "WEB_READ_TIMEOUT": _Setting(_float_above_zero, 10.0),
     }
 
 

@@ -12,6 +12,7 @@ import secrets
 def development_environment(port: int = 8000) -> dict[str, str]:
     return {
         "PUBLIC_URL": f"http://127.0.0.1:{port}",
+        "WEB_HOST": "127.0.0.1",  # this machine only: the admin API and console are not offered to the network
         "SECRET_KEY": secrets.token_urlsafe(32),
         "ADMIN_TOKEN": secrets.token_urlsafe(24),
         "MESSAGEBIRD_SIGNING_KEY": secrets.token_urlsafe(32),

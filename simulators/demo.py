@@ -157,6 +157,7 @@ def service_env(workdir: Path, messagebird: Mapping[str, Any], voodoosms: Mappin
     return {
         "PUBLIC_URL": f"http://127.0.0.1:{port}",
         "PORT": str(port),
+        "WEB_HOST": "127.0.0.1",
         "WEB_CONCURRENCY": "2",
         "SECRET_KEY": secrets.token_urlsafe(32),
         "ADMIN_TOKEN": keys["admin_token"],
@@ -201,8 +202,7 @@ def running_stack(workdir: Path) -> Iterator[tuple[str, str]]:
         if migrate.returncode != 0:
             raise DemoError(f"the migration failed:\n{migrate.stderr.decode(errors='replace')[-2000:]}")
         operator_token = make_token(environ, env, DEMO_OPERATOR, "operator")
-        web = processes.start("web", ["-m", "gunicorn", "-c", "gunicorn.conf.py", "--bind", f"127.0.0.1:{env['PORT']}",
-                                      "wsgi:app"], env)
+        web = processes.start("web", ["-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"], env)
         processes.start("worker", ["-m", "flask", "--app", "wsgi", "worker"], env)
         wait_healthy(env["PUBLIC_URL"], web, processes.log_path("web"))
         yield env["PUBLIC_URL"], operator_token

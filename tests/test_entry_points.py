@@ -59,3 +59,35 @@ def test_a_setting_that_fails_only_when_the_services_are_built_stops_gunicorn_be
     assert "Traceback" not in result.stdout + result.stderr
     lines = result.stderr.splitlines()
     assert len(lines) == 1 and lines[0].startswith("configuration error: ARCHIVE_STORE_URL:")
+
+
+def test_the_web_servers_own_settings_are_checked_with_the_others():
+    environment = {**BAD_ENVIRONMENT, "SECRET_KEY": "s" * 40, "DATABASE_TIMEOUT_SECONDS": "5", "PORT": "eighty",
+                   "WEB_THREADS": "abc", "WEB_READ_TIMEOUT": "soon", "WEB_HOST": "localhost"}
+    result = run(PROCFILE_COMMANDS["web"], environment)
+    assert result.returncode == CONFIG_ERROR_EXIT_STATUS, result.stdout + result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
+    assert result.stderr.splitlines() == [
+        "configuration error: PORT: must be a whole number, got 'eighty'",
+        "configuration error: WEB_HOST: must be an IP address such as 0.0.0.0 or 127.0.0.1, got 'localhost'",
+        "configuration error: WEB_THREADS: must be a whole number, got 'abc'",
+        "configuration error: WEB_READ_TIMEOUT: must be a number, got 'soon'",
+    ]
+
+
+def listening_addresses(port: int) -> set[str]:
+    """The local addresses with a TCP socket listening on ``port``, from /proc/net/tcp (IPv4, hex little-endian)."""
+    found = set()
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        local, state = line.split()[1], line.split()[3]
+        address, hex_port = local.split(":")
+        if state == "0A" and int(hex_port, 16) == port:
+            found.add(".".join(str(int(address[i:i + 2], 16)) for i in (6, 4, 2, 0)))
+    return found
+
+
+@pytest.mark.parametrize(("web_host", "expected"), [("127.0.0.1", {"127.0.0.1"}), ("", {"0.0.0.0"})])
+def test_the_web_server_listens_on_web_host(launcher, app_env, web_host, expected):
+    """Empty: the setting's default, every IPv4 interface (what a platform's router connects to)."""
+    web = launcher.start_web({**app_env, "WEB_HOST": web_host})
+    assert listening_addresses(int(web.base_url.rsplit(":", 1)[1])) == expected

@@ -193,3 +193,33 @@ def test_plain_http_notifications_need_the_explicit_setting():
     settings = load_settings({**REQUIRED, "NOTIFY_WEBHOOK_URL": "http://127.0.0.1:8080/h",
                               "NOTIFY_WEBHOOK_SECRET": WEBHOOK_SECRET, "NOTIFY_ALLOW_HTTP": "true"})
     assert settings.notify_webhook_url == "http://127.0.0.1:8080/h"
+
+
+def test_the_web_server_listens_everywhere_on_8000_with_2_processes_of_4_threads_by_default():
+    settings = load_settings(REQUIRED)
+    assert (settings.web_host, settings.port, settings.web_concurrency, settings.web_threads) == ("0.0.0.0", 8000, 2, 4)
+    assert settings.web_read_timeout == 10.0
+
+
+def test_web_server_settings_are_read_and_normalised():
+    settings = load_settings({**REQUIRED, "PORT": "5000", "WEB_HOST": " ::1 ", "WEB_CONCURRENCY": "3",
+                              "WEB_THREADS": "8", "WEB_READ_TIMEOUT": "2.5"})
+    assert (settings.port, settings.web_host, settings.web_concurrency, settings.web_threads) == (5000, "::1", 3, 8)
+    assert settings.web_read_timeout == 2.5
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "problem"),
+    [
+        ("PORT", "eighty", "PORT: must be a whole number, got 'eighty'"),
+        ("PORT", "70000", "PORT: must be a TCP port, 1 to 65535, got 70000"),
+        ("WEB_HOST", "localhost:80", "WEB_HOST: must be an IP address such as 0.0.0.0 or 127.0.0.1, got 'localhost:80'"),
+        ("WEB_CONCURRENCY", "0", "WEB_CONCURRENCY: must be at least 1"),
+        ("WEB_THREADS", "abc", "WEB_THREADS: must be a whole number, got 'abc'"),
+        ("WEB_READ_TIMEOUT", "soon", "WEB_READ_TIMEOUT: must be a number, got 'soon'"),
+    ],
+)
+def test_a_malformed_web_server_setting_is_named_with_what_is_wrong(name, value, problem):
+    with pytest.raises(ConfigError) as error:
+        load_settings({**REQUIRED, name: value})
+    assert error.value.problems == [problem]

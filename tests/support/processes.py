@@ -86,7 +86,8 @@ class Launcher:
         (a free one by default; a given one when callers must know it first, e.g. for ``PUBLIC_URL``)."""
         port = port or free_port()
         command = [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "--workers", str(workers), app]
-        service = self._spawn(command, {**env, "PORT": str(port)}, f"web-{port}", f"http://127.0.0.1:{port}")
+        service = self._spawn(command, {"WEB_HOST": "127.0.0.1", **env, "PORT": str(port)}, f"web-{port}",
+                              f"http://127.0.0.1:{port}")
         _wait_healthy(service, timeout)
         return service
 
