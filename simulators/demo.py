@@ -300,7 +300,8 @@ def render_case(ready: dict[str, Any], closed: dict[str, Any]) -> str:
              f"({'in time' if closed['answeredInTime'] else 'late'})",
              "    history"]
     lines += [f"      {e['at'][:19]}  {e['actor']:<14} {e['kind']:<14} {e['changed'] or ''} "
-              f"{e['from'] or ''}{' → ' if e['from'] else ''}{e['to'] or ''}".rstrip() for e in closed["history"]]
+              f"{e['from'] or ''}{' → ' if e['from'] else ''}{e['requestId'] or e['to'] or ''}".rstrip()
+              for e in closed["history"]]
     return "\n".join(lines)
 
 

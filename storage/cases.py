@@ -59,6 +59,8 @@ ENDED_STATES = (lifecycle.COMPLETED, lifecycle.FAILED)
 
 #: The actor of what the service does on its own (a case event always names one).
 SERVICE = "service"
+#: The history entries of a request joining a case, and of one that was not made after all.
+REQUEST_ADDED, REQUEST_REFUSED = "request_added", "request_refused"
 
 #: Urgency ranks, most urgent first (``urgency_rank``).
 RANK_OVERDUE, RANK_RUNNING, RANK_PAUSED, RANK_CLOSED = range(4)
@@ -143,7 +145,7 @@ def add_request(session: Session, case_id: str, request: ProcessorRequest, *, ac
     if case_row.responded_on is not None:
         raise StorageError("conflict", "the case is closed")
     request.case_id = case_id
-    record_event(case_row, actor=actor or SERVICE, kind="request_added", changed="requests", to_value=request.id,
+    record_event(case_row, actor=actor or SERVICE, kind=REQUEST_ADDED, changed="requests", to_value=request.id,
                  reason=f"{request.provider} {request.kind}")
 
 
@@ -152,7 +154,7 @@ def refuse_request(session: Session, case_id: str, request: ProcessorRequest, *,
     """The request ``add_request`` recorded was not made (the provider refused it); the history says so."""
     case_row = find(session, case_id, for_update=True)
     if case_row is not None:
-        record_event(case_row, actor=actor or SERVICE, kind="request_refused", changed="requests",
+        record_event(case_row, actor=actor or SERVICE, kind=REQUEST_REFUSED, changed="requests",
                      from_value=request.id, reason=f"{request.provider} {request.kind}: {reason or 'refused'}")
 
 

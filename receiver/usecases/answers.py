@@ -334,6 +334,9 @@ class CaseEventRecord(Answer):
     from_value: str | None = Field(alias="from")
     to_value: str | None = Field(alias="to")
     reason: str | None
+    request_id: str | None = Field(description="For a request_added entry, the request's id now: a request sent by "
+                                               "the service is recorded under its intent id (intent-...) and keeps "
+                                               "the provider's id once answered; null when it no longer exists")
 
 
 class CaseDetail(CaseSummary):

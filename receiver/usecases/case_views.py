@@ -10,7 +10,7 @@ or the day its clock stopped), the same rule ``storage.cases`` applies in SQL.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -163,7 +163,7 @@ def case_detail(view: CaseView, requests: Sequence[ProcessorRequest]) -> dict[st
             {**records.request_summary(r), "targetOn": _date(view.target_on), "late": view.is_request_late(r.state)}
             for r in requests
         ],
-        "history": [event_json(event) for event in view.case.events],
+        "history": [event_json(event, request_names(requests)) for event in view.case.events],
     }
 
 
@@ -189,9 +189,22 @@ def step_json(step: Step) -> dict[str, Any]:
             "note": step.note}
 
 
-def event_json(event: CaseEvent) -> dict[str, Any]:
+def request_names(requests: Sequence[ProcessorRequest]) -> dict[str, str]:
+    """Each request's id now under every name it had: its id, and the intent id it was sent under.
+
+    A request we send joins its case under our intent id (``intent-...``), before the
+    provider has answered with its own; the history keeps the name it was recorded under.
+    """
+    names = {request.intent_id: request.id for request in requests if request.intent_id}
+    names.update({request.id: request.id for request in requests})
+    return names
+
+
+def event_json(event: CaseEvent, request_names: Mapping[str, str]) -> dict[str, Any]:
+    """One history entry as recorded; a request added is named by its id now too (``requestId``)."""
+    added = request_names.get(event.to_value or "") if event.kind == cases.REQUEST_ADDED else None
     return {"at": records.iso_time(event.at), "actor": event.actor, "kind": event.kind, "changed": event.changed,
-            "from": event.from_value, "to": event.to_value, "reason": event.reason}
+            "from": event.from_value, "to": event.to_value, "reason": event.reason, "requestId": added}
 
 
 def pause_row(pause: Pause) -> CasePause:

@@ -31,7 +31,7 @@ import jinja2
 
 from deadlines import days_left
 from receiver.usecases import records
-from receiver.usecases.case_views import CaseView, case_summary, deadline_json, event_json
+from receiver.usecases.case_views import CaseView, case_summary, deadline_json, event_json, request_names
 from storage.models import Callback, ProcessorRequest
 
 FORMAT = "gdpr-evidence-pack/1"
@@ -63,7 +63,8 @@ def evidence_document(
     roles: Mapping[str, str],
 ) -> dict[str, Any]:
     """``evidence.json``: the case, its history, its requests with all that happened to them, timeline, verdict."""
-    history = [event_json(e) for e in view.case.events if e.kind != EVIDENCE_EXPORTED]
+    names = request_names(requests)
+    history = [event_json(e, names) for e in view.case.events if e.kind != EVIDENCE_EXPORTED]
     shown_requests = [_request(view, r, callbacks.get(r.id, ())) for r in requests]
     case = {**case_summary(view), "deadline": deadline_json(view.deadline)}
     document = {"format": FORMAT, "asOf": view.today.isoformat(), "case": case, "history": history,

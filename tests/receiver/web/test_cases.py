@@ -195,6 +195,23 @@ class TestSendingForACase:
         assert {r["transitions"][0]["actor"] for r in (client.get(f"/api/requests/{x['id']}", headers=olivia).json
                                                        for x in shown["requests"])} == {"olivia"}
 
+    def test_the_history_names_each_request_sent_by_its_providers_id_and_the_intent_it_was_sent_as(
+            self, client, olivia, open_case, messagebird_simulator, voodoosms_simulator, messagebird_signature_key):
+        case_id = open_case(receivedOn=days_ago(1))["id"]
+        sent = client.post(f"/api/cases/{case_id}/requests", headers=olivia,
+                           json={"kind": "KIND_USER_GET", "reason": "Art. 15"}).json
+        forgotten = client.post(f"/api/cases/{case_id}/forget", json={"number": "447700900123"}, headers=olivia).json
+        imported = {"id": "mb-imported", "signatureKey": messagebird_signature_key, "kind": "KIND_USER_GET",
+                    "caseId": case_id}
+        assert client.post("/api/requests/import", json=imported, headers=olivia).status_code == 201
+        added = [entry for entry in client.get(f"/api/cases/{case_id}", headers=olivia).json["history"]
+                 if entry["kind"] == "request_added"]
+        assert [(entry["to"], entry["requestId"]) for entry in added] == [
+            (sent["intentId"], sent["id"]), (forgotten["intentId"], forgotten["id"]), ("mb-imported", "mb-imported")]
+        assert sent["intentId"].startswith("intent-") and not sent["id"].startswith("intent-")
+        assert {entry["requestId"] for entry in client.get(f"/api/cases/{case_id}", headers=olivia).json["history"]
+                if entry["kind"] != "request_added"} == {None}
+
     def test_a_case_in_the_path_and_another_in_the_document_is_400_and_never_a_call(self, client, olivia, open_case,
                                                                                    messagebird_simulator):
         case_id = open_case(receivedOn=days_ago(1))["id"]

@@ -167,6 +167,7 @@ class TestACase:
         added, refused = after["history"][1:]  # the history does not keep a request that was never made
         assert (added["kind"], refused["kind"], refused["actor"]) == ("request_added", "request_refused", "admin")
         assert refused["from"] == added["to"] and "not sent, not_configured" in refused["reason"]
+        assert added["requestId"] is None  # no request goes by the intent's name any more
 
     def test_a_form_without_its_csrf_token_changes_nothing(self, signed_in, open_case, services):
         case = open_case(receivedOn=days_ago(5))
@@ -174,6 +175,24 @@ class TestACase:
                                 {"extend-reason": "complex", "extend-informed_on": TODAY.isoformat()}, csrf=False)
         assert answer.status_code == 400 and "Nothing was changed" in answer.text
         assert cases.show_case(services, case["id"])["history"] == case["history"]
+
+
+class TestARequestSentFromTheCase:
+    @pytest.fixture
+    def app_env(self, app_env, provider_settings):
+        return {**app_env, **provider_settings}
+
+    def test_the_history_links_it_by_the_providers_id_and_says_what_it_was_sent_as(self, signed_in, open_case,
+                                                                                  services, messagebird_simulator):
+        case = open_case()
+        answer = signed_in.post(f"/ops/cases/{case['id']}/requests", {"send-kind": "KIND_USER_GET", "send-field": "",
+                                                                      "send-reason": "Art. 15"},
+                                page=f"/ops/cases/{case['id']}")
+        assert answer.status_code == 303, answer.text
+        [request] = cases.show_case(services, case["id"])["requests"]
+        page = signed_in.get(f"/ops/cases/{case['id']}").text
+        assert (f'requests: <a href="/ops/requests/{request["id"]}"><code>{request["id"]}</code></a> '
+                f'<span class="muted">(sent as <code>{request["intentId"]}</code>)</span>') in page
 
 
 @pytest.mark.parametrize("role", ["viewer", "auditor"])
