@@ -156,6 +156,7 @@ def case_summary(view: CaseView) -> dict[str, Any]:
 
 def case_detail(view: CaseView, requests: Sequence[ProcessorRequest]) -> dict[str, Any]:
     """The whole case: summary, the deadline with its explanation, each request with its target, the history."""
+    names = request_names(requests)
     return {
         **case_summary(view),
         "deadline": deadline_json(view.deadline),
@@ -163,7 +164,7 @@ def case_detail(view: CaseView, requests: Sequence[ProcessorRequest]) -> dict[st
             {**records.request_summary(r), "targetOn": _date(view.target_on), "late": view.is_request_late(r.state)}
             for r in requests
         ],
-        "history": [event_json(event, request_names(requests)) for event in view.case.events],
+        "history": [event_json(event, names) for event in view.case.events],
     }
 
 
@@ -200,9 +201,9 @@ def request_names(requests: Sequence[ProcessorRequest]) -> dict[str, str]:
     return names
 
 
-def event_json(event: CaseEvent, request_names: Mapping[str, str]) -> dict[str, Any]:
-    """One history entry as recorded; a request added is named by its id now too (``requestId``)."""
-    added = request_names.get(event.to_value or "") if event.kind == cases.REQUEST_ADDED else None
+def event_json(event: CaseEvent, names: Mapping[str, str]) -> dict[str, Any]:
+    """One history entry as recorded; a request added is named by its id now too (``requestId``, from ``names``)."""
+    added = names.get(event.to_value or "") if event.kind == cases.REQUEST_ADDED else None
     return {"at": records.iso_time(event.at), "actor": event.actor, "kind": event.kind, "changed": event.changed,
             "from": event.from_value, "to": event.to_value, "reason": event.reason, "requestId": added}
 
