@@ -129,8 +129,17 @@ def read_ready_line(process: subprocess.Popen[bytes], name: str, log: Path,
     ready, _, _ = select.select([process.stdout], [], [], timeout)
     line = process.stdout.readline() if ready else b""
     if not line:
+        if ready:  # its output ended: it is exiting, and its status follows its output's end by a moment
+            _wait_quietly(process, 5)
         raise start_failure(f"the {name} simulator", process, log, f"start within {timeout:g} s")
     return json.loads(line)
+
+
+def _wait_quietly(process: subprocess.Popen[bytes], seconds: float) -> None:
+    try:
+        process.wait(timeout=seconds)
+    except subprocess.TimeoutExpired:
+        pass
 
 
 def wait_healthy(base_url: str, process: subprocess.Popen[bytes], log: Path, timeout: float = START_TIMEOUT) -> None:
