@@ -62,6 +62,25 @@ def run_jobs(services: Services) -> int:
     return Worker(services).run(once=True)
 
 
+def first_reconciliation_done(services: Services) -> None:
+    """Run the jobs a worker queues at start, the first reconciliation among them, before the test sends
+    anything: the next reconciliation is then an interval away, as on a service that has been up a while.
+    A test that waits for a request to fail where reconciliation would move it on needs this, or that first
+    look can move it on within the same worker run that failed it."""
+    run_jobs(services)
+
+
+def callback_in(services: Services, request_id: str) -> None:
+    """Wait, running no job, until the request's callback has been accepted: its archive job is then queued
+    beside whatever else is due, so one worker run meets them all."""
+
+    def received() -> bool:
+        return record(services, request_id)["state"] == "callback_received"
+
+    received.__doc__ = f"the callback for {request_id} is accepted"
+    eventually(received)
+
+
 def settle(services: Services, request_id: str, state: str, *, timeout: float = 15) -> dict[str, Any]:
     """Run the worker until the request reaches ``state``; its record then."""
 

@@ -19,7 +19,9 @@ from storage import jobs
 from storage.models import ProcessorRequest
 from tests.simulators.conftest import (
     backdate,
+    callback_in,
     configure,
+    first_reconciliation_done,
     make_due,
     provider_timeout,
     reconcile_now,
@@ -266,7 +268,9 @@ def test_a_failed_download_moves_on_when_the_listing_names_a_new_archive_url(api
     """The archive link expired (410) before the worker fetched it: the request fails; reconciliation
     finds a new link in the listing, moves the request on again once, and the archive is stored."""
     messagebird_simulator.knobs.update({"archive_gone": 1})
+    first_reconciliation_done(services)
     request_id = api("POST", "/api/requests", json=PERSONAL_GET).json()["id"]
+    callback_in(services, request_id)
     failed = settle(services, request_id, "failed")
     assert "410" in failed["stateReason"]
     reconcile_now(services)
@@ -301,7 +305,9 @@ def test_an_ops_retry_of_an_expired_archive_url_asks_the_listing_for_a_new_one(a
     """The archive link expired (410); ops retry before reconciliation comes round: the retry takes the
     listing's new link (the stored one would fail again) and the archive is stored."""
     messagebird_simulator.knobs.update({"archive_gone": 1})
+    first_reconciliation_done(services)
     request_id = api("POST", "/api/requests", json=PERSONAL_GET).json()["id"]
+    callback_in(services, request_id)
     assert "http_410" in settle(services, request_id, "failed")["stateReason"]
     retried = api("POST", f"/api/requests/{request_id}/retry")
     assert retried.status_code == 202, retried.json()
@@ -313,7 +319,9 @@ def test_an_ops_retry_of_an_expired_archive_url_asks_the_listing_for_a_new_one(a
 
 def test_an_ops_retry_of_an_expired_url_the_listing_cannot_replace_is_refused(api, services, messagebird_simulator):
     messagebird_simulator.knobs.update({"archive_gone": 1})
+    first_reconciliation_done(services)
     request_id = api("POST", "/api/requests", json=PERSONAL_GET).json()["id"]
+    callback_in(services, request_id)
     settle(services, request_id, "failed")
     simulated(messagebird_simulator, request_id).archive_token = None  # the listing has no archive URL now
     retried = api("POST", f"/api/requests/{request_id}/retry")
