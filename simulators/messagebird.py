@@ -19,8 +19,10 @@ a late callback, none (``callback="none"``: the listing says STATE_DONE), a fail
 (``"fail"``: STATE_CALLBACK_FAIL), a bad signature, 429 or 500 answers, a slow API, a
 request created but answered only after ``stall_after_create`` seconds (past the
 client's timeout), archive URLs that expire (``archive_gone``: 410, and the listing
-names a new URL), an oversize archive, a failed request. Each request keeps the knobs it was created under.
-``GET /_simulator/requests`` shows what happened, ``POST /_simulator/reset`` forgets it.
+names a new URL), an oversize archive, a failed request, requests held unfinished until a test releases them
+(``hold``, then ``release_held()``). Each request keeps the knobs it was created under.
+``GET /_simulator/requests`` shows what happened, ``POST /_simulator/release`` lets held requests finish,
+``POST /_simulator/reset`` forgets it.
 """
 
 from __future__ import annotations
@@ -74,6 +76,7 @@ class Knobs:
     callback_attempts: int = 3  #: deliveries tried before STATE_CALLBACK_FAIL
     stall_after_create: float = 0.0  #: seconds between creating a request and answering (past the client's timeout)
     archive_gone: int = 0  #: the next N archive downloads answer 410 and re-issue that archive's URL (it expired)
+    hold: bool = False  #: requests stay STATE_SENT until ``release_held()``, then finish ``callback_delay`` later
 
     _CHOICES = {"callback": ("send", "none", "fail"), "bad_signature": ("", "jwt", "hmac", "both"),
                 "outcome": ("done", "failed")}
@@ -85,6 +88,8 @@ class Knobs:
             if name not in types:
                 raise ValueError(f"unknown knob {name!r}")
             current = getattr(self, name)
+            if isinstance(current, bool) and not isinstance(value, bool):
+                raise ValueError(f"{name} must be true or false")
             value = type(current)(value)
             if name in self._CHOICES and value not in self._CHOICES[name]:
                 raise ValueError(f"{name} must be one of {self._CHOICES[name]}")
@@ -132,6 +137,7 @@ class MessageBirdSimulator(SimulatorBase):
         self.signing_key = signing_key
         self.requests: dict[str, SimulatedRequest] = {}
         self._timers: list[threading.Timer] = []
+        self._held: list[str] = []
         self._http = requests.Session()
         self._http.trust_env = False  # callbacks go to the receiver on loopback, never through a proxy
         self.app = self._build_app()
@@ -144,6 +150,8 @@ class MessageBirdSimulator(SimulatorBase):
         app.add_url_rule("/personaldata/requests", view_func=self._create, methods=["POST"])
         app.add_url_rule("/personaldata/requests", view_func=self._list, methods=["GET"], endpoint="list")
         app.add_url_rule("/archives/<token>.zip", view_func=self._archive, methods=["GET"])
+        app.add_url_rule("/_simulator/release", view_func=lambda: jsonify(released=self.release_held()),
+                         methods=["POST"], endpoint="release")
         return app
 
     def _gate(self) -> tuple[Response, int] | None:
@@ -184,11 +192,27 @@ class MessageBirdSimulator(SimulatorBase):
                 signature_key=base64.b64encode(secrets.token_bytes(32)).decode(), plan=dataclasses.replace(self.knobs),
             )
             self.requests[created.id] = created
-            timer = threading.Timer(created.plan.callback_delay, self._finish, args=(created.id,))
-            timer.daemon = True
+            if created.plan.hold:
+                self._held.append(created.id)
+                return created
+        self._finish_later(created)
+        return created
+
+    def release_held(self) -> int:
+        """Let the requests created under ``hold`` finish, each ``callback_delay`` from now; how many."""
+        with self._lock:
+            released = [self.requests[request_id] for request_id in self._held if request_id in self.requests]
+            self._held.clear()
+        for found in released:
+            self._finish_later(found)
+        return len(released)
+
+    def _finish_later(self, found: SimulatedRequest) -> None:
+        timer = threading.Timer(found.plan.callback_delay, self._finish, args=(found.id,))
+        timer.daemon = True
+        with self._lock:
             self._timers.append(timer)
         timer.start()
-        return created
 
     def _list(self) -> tuple[Response, int] | Response:
         refused = self._gate()

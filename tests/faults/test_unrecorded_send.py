@@ -4,7 +4,8 @@ Two ways it happens, each for real over HTTP through gunicorn: the database (a p
 PostgreSQL cluster) stops right after MessageBird created the requests and before its
 answers arrive; MessageBird creates the requests and answers only after our timeout. The
 intents were recorded first, so a real ``flask worker`` finds each request in MessageBird's
-listing (its ``signatureKey`` with it), and the genuine callback that follows verifies.
+listing (its ``signatureKey`` with it), and the genuine callback that follows verifies:
+MessageBird holds each request until the worker has recorded them all, then finishes it.
 """
 
 from __future__ import annotations
@@ -29,7 +30,6 @@ from tests.support.databases import Backend, skip_or_fail
 pytestmark = pytest.mark.slow
 
 SENDS = 4
-CALLBACK_DELAY = 25.0  # seconds from creation to the callback: after the worker has resolved every intent
 
 
 def documents() -> list[dict]:
@@ -88,6 +88,14 @@ EVERY_SEND_RESOLVED = {"sent": SENDS, "created_at_messagebird": SENDS, "create_c
                        "left_sending": 0}
 
 
+def callbacks_after_recording(env: dict[str, str], simulator) -> None:
+    """Once the worker has recorded every request MessageBird created, let MessageBird finish them: the
+    callbacks then name requests the registry knows only from the listing."""
+    wait_until(lambda: set(simulator.requests) <= set(registry_view(env)), timeout=60,
+               what="the worker recording every request from the listing")
+    assert simulator.release_held() == SENDS
+
+
 def all_completed(env: dict[str, str], simulator) -> bool:
     stored = registry_view(env)
     return all(stored.get(i) is not None and stored[i].state == "completed" for i in simulator.requests)
@@ -130,7 +138,7 @@ class TestTheDatabaseStopsAfterMessageBirdAnswered:
         genuine callbacks verify and every request completes."""
         env = service_env(app_env, provider_settings, PROVIDER_TIMEOUT_SECONDS="15")
         web = launcher.start_web(env, workers=2, port=port_of(env))
-        messagebird_simulator.knobs.update({"stall_after_create": 3.0, "callback_delay": CALLBACK_DELAY})
+        messagebird_simulator.knobs.update({"stall_after_create": 3.0, "hold": True})
 
         def stop_once_all_created() -> None:
             wait_until(lambda: len(messagebird_simulator.requests) == SENDS, timeout=30, interval=0.02,
@@ -144,8 +152,8 @@ class TestTheDatabaseStopsAfterMessageBirdAnswered:
         private_postgres.start()
         warm(web.base_url)
         launcher.start_worker(env)
-        wait_until(lambda: all_completed(env, messagebird_simulator), timeout=CALLBACK_DELAY + 60,
-                   what="every request completed")
+        callbacks_after_recording(env, messagebird_simulator)
+        wait_until(lambda: all_completed(env, messagebird_simulator), timeout=60, what="every request completed")
 
         statuses = Counter(a.status_code for a in answers)
         resolved = resolution(env, messagebird_simulator, answers)
@@ -168,13 +176,13 @@ def test_sends_that_time_out_after_creation_are_found_in_the_listing(
     signature key, so the genuine callbacks verify and every request completes."""
     env = service_env(app_env, provider_settings, PROVIDER_TIMEOUT_SECONDS="1")
     web = launcher.start_web(env, workers=2, port=port_of(env))
-    messagebird_simulator.knobs.update({"stall_after_create": 3.0, "callback_delay": CALLBACK_DELAY})
+    messagebird_simulator.knobs.update({"stall_after_create": 3.0, "hold": True})
     started = time.monotonic()
     answers = send_all(web.base_url)
     answered_within = time.monotonic() - started
     launcher.start_worker(env)
-    wait_until(lambda: all_completed(env, messagebird_simulator), timeout=CALLBACK_DELAY + 60,
-               what="every request completed")
+    callbacks_after_recording(env, messagebird_simulator)
+    wait_until(lambda: all_completed(env, messagebird_simulator), timeout=60, what="every request completed")
 
     statuses = Counter(a.status_code for a in answers)
     resolved = resolution(env, messagebird_simulator, answers)
