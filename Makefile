@@ -47,6 +47,7 @@ test-fast: $(VENV)/.dev
 	$(BIN)/python -m pytest -m "not slow"
 
 migrate: $(VENV)/.runtime instance/dev.env
+	$(BIN)/python -m receiver.devenv --complete instance/dev.env
 	mkdir -p instance/archives
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/honcho --env instance/dev.env run flask --app wsgi db upgrade
 
