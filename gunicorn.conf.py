@@ -1,11 +1,12 @@
-"""gunicorn settings for the web process (``web:`` in the Procfile).
+"""gunicorn settings for the web process (``web:`` in the Procfile, ``receiver.web.serve``).
 
 Where it listens and how big it is come from the service's settings (``PORT``,
 ``WEB_HOST``, ``WEB_CONCURRENCY``, ``WEB_THREADS``, ``WEB_READ_TIMEOUT``), checked
 with every other setting before anything starts; ``PORT`` and ``WEB_CONCURRENCY``
-are the names platforms set. gunicorn itself reads two names before this file:
-a ``WEB_CONCURRENCY`` that is not a whole number stops it with its own traceback,
-and ``FORWARDED_ALLOW_IPS`` (the proxies whose ``X-Forwarded-*`` it believes, its
+are the names platforms set. gunicorn itself reads ``WEB_CONCURRENCY`` before this
+file, which is why the Procfile starts it through ``receiver.web.serve``: a value
+that is not a whole number is then a configuration error, not gunicorn's traceback.
+``FORWARDED_ALLOW_IPS`` (the proxies whose ``X-Forwarded-*`` it believes, its
 default ``127.0.0.1,::1``) is gunicorn's own setting, checked by gunicorn.
 gunicorn's own loggers go through the service's one logging pipeline, so its lines
 are JSON like every other.

@@ -1,4 +1,5 @@
-"""The WSGI entry point gunicorn serves (``gunicorn -c gunicorn.conf.py wsgi:app``) and the ``flask`` CLI loads.
+"""The WSGI entry point gunicorn serves (``python -m receiver.web.serve``, the Procfile's web command) and the
+``flask`` CLI loads.
 
 A bad configuration ends the process with one line per problem and exit status 2,
 for the web, the ``flask`` commands (``db upgrade``, the Procfile's release step)

@@ -1,20 +1,23 @@
 """Every entry point refuses a bad configuration the same way: one line per problem, exit status 2, no traceback.
 
-The Procfile's three commands (release: ``flask db upgrade``; web: gunicorn; worker:
-``flask worker``) and any other ``flask`` command are run as real processes.
+The Procfile's three commands (release: ``flask db upgrade``; web: ``receiver.web.serve``, which
+becomes gunicorn; worker: ``flask worker``) and any other ``flask`` command are run as real processes.
 """
 
 from __future__ import annotations
 
 import shlex
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
+import requests
 
 from settings import CONFIG_ERROR_EXIT_STATUS
-from tests.support.processes import PROJECT_ROOT, process_env
+from tests.support.processes import PROJECT_ROOT, free_port, process_env
 
 pytestmark = pytest.mark.slow
 
@@ -31,13 +34,19 @@ BAD_ENVIRONMENT = {
 }
 
 
-def run(command: str, environment: dict[str, str]) -> subprocess.CompletedProcess[str]:
+def command_env(environment: dict[str, str]) -> dict[str, str]:
+    """``environment`` over this one, the virtualenv's commands first on the PATH, without the test's own
+    secret, database and archive store unless ``environment`` names them."""
     env = process_env(environment)
     env["PATH"] = f"{BIN}:{env.get('PATH', '')}"
     for inherited in {"SECRET_KEY", "DATABASE_URL", "ARCHIVE_STORE_URL"} - set(environment):
         env.pop(inherited, None)
-    return subprocess.run(shlex.split(command), cwd=PROJECT_ROOT, env=env, capture_output=True, text=True,
-                          timeout=60)
+    return env
+
+
+def run(command: str, environment: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(shlex.split(command), cwd=PROJECT_ROOT, env=command_env(environment), capture_output=True,
+                          text=True, timeout=60)
 
 
 @pytest.mark.parametrize("entry_point", ENTRY_POINTS)
@@ -62,14 +71,17 @@ def test_a_setting_that_fails_only_when_the_services_are_built_stops_gunicorn_be
 
 
 def test_the_web_servers_own_settings_are_checked_with_the_others():
+    """``WEB_CONCURRENCY`` among them: gunicorn reads it itself as it loads, and stopped with a traceback."""
     environment = {**BAD_ENVIRONMENT, "SECRET_KEY": "s" * 40, "DATABASE_TIMEOUT_SECONDS": "5", "PORT": "eighty",
-                   "WEB_THREADS": "abc", "WEB_READ_TIMEOUT": "soon", "WEB_HOST": "localhost"}
+                   "WEB_THREADS": "abc", "WEB_READ_TIMEOUT": "soon", "WEB_HOST": "localhost",
+                   "WEB_CONCURRENCY": "many"}
     result = run(PROCFILE_COMMANDS["web"], environment)
     assert result.returncode == CONFIG_ERROR_EXIT_STATUS, result.stdout + result.stderr
     assert "Traceback" not in result.stdout + result.stderr
     assert result.stderr.splitlines() == [
         "configuration error: PORT: must be a whole number, got 'eighty'",
         "configuration error: WEB_HOST: must be an IP address such as 0.0.0.0 or 127.0.0.1, got 'localhost'",
+        "configuration error: WEB_CONCURRENCY: must be a whole number, got 'many'",
         "configuration error: WEB_THREADS: must be a whole number, got 'abc'",
         "configuration error: WEB_READ_TIMEOUT: must be a number, got 'soon'",
     ]
@@ -91,3 +103,32 @@ def test_the_web_server_listens_on_web_host(launcher, app_env, web_host, expecte
     """Empty: the setting's default, every IPv4 interface (what a platform's router connects to)."""
     web = launcher.start_web({**app_env, "WEB_HOST": web_host})
     assert listening_addresses(int(web.base_url.rsplit(":", 1)[1])) == expected
+
+
+def test_the_procfiles_web_command_becomes_gunicorn_serves_and_stops_on_sigterm(app_env, tmp_path):
+    """The process the platform started is gunicorn's master itself, so its SIGTERM reaches gunicorn."""
+    port, log = free_port(), tmp_path / "web.log"
+    environment = {**app_env, "PORT": str(port), "WEB_HOST": "127.0.0.1", "WEB_CONCURRENCY": "1"}
+    with log.open("wb") as output:
+        process = subprocess.Popen(shlex.split(PROCFILE_COMMANDS["web"]), cwd=PROJECT_ROOT,
+                                   env=command_env(environment), stdout=output, stderr=subprocess.STDOUT)
+    try:
+        assert healthy(f"http://127.0.0.1:{port}", process), log.read_text()[-3000:]
+        assert "gunicorn" in Path(f"/proc/{process.pid}/cmdline").read_text()
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=30) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+def healthy(base_url: str, process: subprocess.Popen, timeout: float = 30) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            if requests.get(f"{base_url}/healthz", timeout=1).status_code == 200:
+                return True
+        except requests.RequestException:
+            time.sleep(0.1)
+    return False
