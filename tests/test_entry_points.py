@@ -7,17 +7,14 @@ becomes gunicorn; worker: ``flask worker``) and any other ``flask`` command are 
 from __future__ import annotations
 
 import shlex
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
-import requests
 
 from settings import CONFIG_ERROR_EXIT_STATUS
-from tests.support.processes import PROJECT_ROOT, free_port, process_env
+from tests.support.processes import PROJECT_ROOT, ServiceProcess, free_port, process_env, wait_healthy
 
 pytestmark = pytest.mark.slow
 
@@ -112,23 +109,10 @@ def test_the_procfiles_web_command_becomes_gunicorn_serves_and_stops_on_sigterm(
     with log.open("wb") as output:
         process = subprocess.Popen(shlex.split(PROCFILE_COMMANDS["web"]), cwd=PROJECT_ROOT,
                                    env=command_env(environment), stdout=output, stderr=subprocess.STDOUT)
+    web = ServiceProcess(process, f"http://127.0.0.1:{port}", log)
     try:
-        assert healthy(f"http://127.0.0.1:{port}", process), log.read_text()[-3000:]
-        assert "gunicorn" in Path(f"/proc/{process.pid}/cmdline").read_text()
-        process.send_signal(signal.SIGTERM)
-        assert process.wait(timeout=30) == 0
+        wait_healthy(web, timeout=30)
+        assert "gunicorn" in Path(f"/proc/{web.pid}/cmdline").read_text()
     finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-
-
-def healthy(base_url: str, process: subprocess.Popen, timeout: float = 30) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and process.poll() is None:
-        try:
-            if requests.get(f"{base_url}/healthz", timeout=1).status_code == 200:
-                return True
-        except requests.RequestException:
-            time.sleep(0.1)
-    return False
+        exit_status = web.stop()
+    assert exit_status == 0, web.log()[-3000:]

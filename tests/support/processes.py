@@ -88,7 +88,7 @@ class Launcher:
         command = [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "--workers", str(workers), app]
         service = self._spawn(command, {"WEB_HOST": "127.0.0.1", **env, "PORT": str(port)}, f"web-{port}",
                               f"http://127.0.0.1:{port}")
-        _wait_healthy(service, timeout)
+        wait_healthy(service, timeout)
         return service
 
     def start_worker(self, env: Mapping[str, str], *, app: str = "wsgi") -> ServiceProcess:
@@ -112,7 +112,7 @@ class Launcher:
             service.stop()
 
 
-def _wait_healthy(service: ServiceProcess, timeout: float) -> None:
+def wait_healthy(service: ServiceProcess, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if service.process.poll() is not None:
