@@ -1,13 +1,13 @@
 """gunicorn settings for the web process (``web:`` in the Procfile, ``receiver.web.serve``).
 
-Where it listens and how big it is come from the service's settings (``PORT``,
-``WEB_HOST``, ``WEB_CONCURRENCY``, ``WEB_THREADS``, ``WEB_READ_TIMEOUT``), checked
-with every other setting before anything starts; ``PORT`` and ``WEB_CONCURRENCY``
-are the names platforms set. gunicorn itself reads ``WEB_CONCURRENCY`` before this
-file, which is why the Procfile starts it through ``receiver.web.serve``: a value
-that is not a whole number is then a configuration error, not gunicorn's traceback.
-``FORWARDED_ALLOW_IPS`` (the proxies whose ``X-Forwarded-*`` it believes, its
-default ``127.0.0.1,::1``) is gunicorn's own setting, checked by gunicorn.
+Where it listens, how big it is and which proxies it believes come from the
+service's settings (``PORT``, ``WEB_HOST``, ``WEB_CONCURRENCY``, ``WEB_THREADS``,
+``WEB_READ_TIMEOUT``, ``FORWARDED_ALLOW_IPS``), checked with every other setting
+before anything starts; ``PORT`` and ``WEB_CONCURRENCY`` are the names platforms
+set, ``FORWARDED_ALLOW_IPS`` gunicorn's own. gunicorn reads ``WEB_CONCURRENCY`` and
+``FORWARDED_ALLOW_IPS`` itself as it loads, before this file, which is why the
+Procfile starts it through ``receiver.web.serve``: a malformed value is then a
+configuration error line, not gunicorn's traceback or message.
 gunicorn's own loggers go through the service's one logging pipeline, so its lines
 are JSON like every other.
 
@@ -40,6 +40,7 @@ bind = f"{_host}:{_settings.port}"
 workers = _settings.web_concurrency
 worker_class = "gthread"
 threads = _settings.web_threads
+forwarded_allow_ips = ",".join(_settings.forwarded_allow_ips)
 _read_timeout = _settings.web_read_timeout
 timeout = 30
 graceful_timeout = 20

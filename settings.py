@@ -101,6 +101,20 @@ def _listen_address(raw: str) -> str:
         raise ValueError(f"must be an IP address such as 0.0.0.0 or 127.0.0.1, got {raw.strip()!r}") from None
 
 
+def _proxy_addresses(raw: str) -> tuple[str, ...]:
+    """The proxies whose ``X-Forwarded-*`` headers gunicorn believes: IP addresses or networks, or ``*`` (any)."""
+    values = tuple(part.strip() for part in raw.split(",") if part.strip())
+    for value in values:
+        if value == "*":
+            continue
+        try:
+            ipaddress.ip_network(value)
+        except ValueError:
+            raise ValueError(f"must be comma-separated IP addresses or networks such as 10.0.0.0/8, or *; "
+                             f"not {value!r}") from None
+    return values
+
+
 def _bool(raw: str) -> bool:
     value = raw.strip().lower()
     if value in {"1", "true", "yes", "on"}:
@@ -388,6 +402,7 @@ class Settings:
     web_concurrency: int
     web_threads: int
     web_read_timeout: float
+    forwarded_allow_ips: tuple[str, ...]
 
     def redacted(self) -> dict[str, Any]:
         """The settings as a dict with every secret replaced, fit for a log line."""
@@ -498,12 +513,14 @@ def _declared() -> dict[str, _Setting]:
         # The ops console (receiver/web/console): how long a sign-in lasts before the operator signs in again.
         "CONSOLE_SESSION_MINUTES": _Setting(_int_at_least(1), 60),
         # The web server (gunicorn.conf.py): where it listens, its processes and threads, how long a client may
-        # stall mid-request. PORT and WEB_CONCURRENCY are the names platforms set.
+        # stall mid-request, which proxies it believes. PORT and WEB_CONCURRENCY are the names platforms set;
+        # FORWARDED_ALLOW_IPS is gunicorn's own name, with gunicorn's default.
         "PORT": _Setting(_port, 8000),
         "WEB_HOST": _Setting(_listen_address, "0.0.0.0"),
         "WEB_CONCURRENCY": _Setting(_int_at_least(1), 2),
         "WEB_THREADS": _Setting(_int_at_least(1), 4),
         "WEB_READ_TIMEOUT": _Setting(_float_above_zero, 10.0),
+        "FORWARDED_ALLOW_IPS": _Setting(_proxy_addresses, ("127.0.0.1", "::1")),
     }
 
 

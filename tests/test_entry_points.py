@@ -68,10 +68,11 @@ def test_a_setting_that_fails_only_when_the_services_are_built_stops_gunicorn_be
 
 
 def test_the_web_servers_own_settings_are_checked_with_the_others():
-    """``WEB_CONCURRENCY`` among them: gunicorn reads it itself as it loads, and stopped with a traceback."""
+    """``WEB_CONCURRENCY`` and ``FORWARDED_ALLOW_IPS`` among them: gunicorn reads them itself as it loads, and
+    stopped with a traceback or a message of its own."""
     environment = {**BAD_ENVIRONMENT, "SECRET_KEY": "s" * 40, "DATABASE_TIMEOUT_SECONDS": "5", "PORT": "eighty",
                    "WEB_THREADS": "abc", "WEB_READ_TIMEOUT": "soon", "WEB_HOST": "localhost",
-                   "WEB_CONCURRENCY": "many"}
+                   "WEB_CONCURRENCY": "many", "FORWARDED_ALLOW_IPS": "the-load-balancer"}
     result = run(PROCFILE_COMMANDS["web"], environment)
     assert result.returncode == CONFIG_ERROR_EXIT_STATUS, result.stdout + result.stderr
     assert "Traceback" not in result.stdout + result.stderr
@@ -81,7 +82,21 @@ def test_the_web_servers_own_settings_are_checked_with_the_others():
         "configuration error: WEB_CONCURRENCY: must be a whole number, got 'many'",
         "configuration error: WEB_THREADS: must be a whole number, got 'abc'",
         "configuration error: WEB_READ_TIMEOUT: must be a number, got 'soon'",
+        "configuration error: FORWARDED_ALLOW_IPS: must be comma-separated IP addresses or networks such as "
+        "10.0.0.0/8, or *; not 'the-load-balancer'",
     ]
+
+
+def test_gunicorn_takes_its_settings_from_the_service_and_its_arguments_from_the_web_command(app_env):
+    """A blank ``FORWARDED_ALLOW_IPS`` is the setting's default: gunicorn alone would read it as no proxy at all."""
+    environment = {**app_env, "PORT": "8123", "WEB_HOST": "127.0.0.1", "WEB_CONCURRENCY": "3", "WEB_THREADS": "5",
+                   "FORWARDED_ALLOW_IPS": " "}
+    result = run(PROCFILE_COMMANDS["web"] + " --print-config", environment)
+    assert result.returncode == 0, result.stdout + result.stderr
+    printed = dict(map(str.strip, line.split(" = ", 1)) for line in result.stdout.splitlines() if " = " in line)
+    shown = {name: printed[name] for name in ("bind", "workers", "threads", "forwarded_allow_ips")}
+    assert shown == {"bind": "['127.0.0.1:8123']", "workers": "3", "threads": "5",
+                     "forwarded_allow_ips": "['127.0.0.1', '::1']"}
 
 
 def listening_addresses(port: int) -> set[str]:

@@ -201,11 +201,21 @@ def test_the_web_server_listens_everywhere_on_8000_with_2_processes_of_4_threads
     assert settings.web_read_timeout == 10.0
 
 
+def test_only_a_proxy_on_this_machine_is_believed_by_default():
+    assert load_settings(REQUIRED).forwarded_allow_ips == ("127.0.0.1", "::1")
+
+
 def test_web_server_settings_are_read_and_normalised():
     settings = load_settings({**REQUIRED, "PORT": "5000", "WEB_HOST": " ::1 ", "WEB_CONCURRENCY": "3",
-                              "WEB_THREADS": "8", "WEB_READ_TIMEOUT": "2.5"})
+                              "WEB_THREADS": "8", "WEB_READ_TIMEOUT": "2.5",
+                              "FORWARDED_ALLOW_IPS": "10.0.0.0/8, 192.168.1.7,fd00::/8"})
     assert (settings.port, settings.web_host, settings.web_concurrency, settings.web_threads) == (5000, "::1", 3, 8)
     assert settings.web_read_timeout == 2.5
+    assert settings.forwarded_allow_ips == ("10.0.0.0/8", "192.168.1.7", "fd00::/8")
+
+
+def test_any_proxy_is_believed_only_when_said_with_a_star():
+    assert load_settings({**REQUIRED, "FORWARDED_ALLOW_IPS": "*"}).forwarded_allow_ips == ("*",)
 
 
 @pytest.mark.parametrize(
@@ -217,6 +227,10 @@ def test_web_server_settings_are_read_and_normalised():
         ("WEB_CONCURRENCY", "0", "WEB_CONCURRENCY: must be at least 1"),
         ("WEB_THREADS", "abc", "WEB_THREADS: must be a whole number, got 'abc'"),
         ("WEB_READ_TIMEOUT", "soon", "WEB_READ_TIMEOUT: must be a number, got 'soon'"),
+        ("FORWARDED_ALLOW_IPS", "127.0.0.1,proxy.internal", "FORWARDED_ALLOW_IPS: must be comma-separated IP "
+         "addresses or networks such as 10.0.0.0/8, or *; not 'proxy.internal'"),
+        ("FORWARDED_ALLOW_IPS", "10.0.0.1/8", "FORWARDED_ALLOW_IPS: must be comma-separated IP addresses or "
+         "networks such as 10.0.0.0/8, or *; not '10.0.0.1/8'"),
     ],
 )
 def test_a_malformed_web_server_setting_is_named_with_what_is_wrong(name, value, problem):
