@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from settings import ConfigError, load_settings, setting_names
@@ -237,3 +239,8 @@ def test_a_malformed_web_server_setting_is_named_with_what_is_wrong(name, value,
     with pytest.raises(ConfigError) as error:
         load_settings({**REQUIRED, name: value})
     assert error.value.problems == [problem]
+
+
+def test_every_setting_the_service_reads_is_documented_in_the_readme():
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    assert [name for name in setting_names() if f"`{name}`" not in readme] == []
