@@ -35,7 +35,7 @@ def env_file_text(settings: dict[str, str], header: str = HEADER) -> str:
 
 def names_in(env_text: str) -> set[str]:
     """The names an env file sets (``NAME=value`` lines, ``export`` allowed; comments and blanks skipped)."""
-    names = set()
+    names: set[str] = set()
     for line in env_text.splitlines():
         line = line.strip().removeprefix("export ").strip()
         if line and not line.startswith("#") and "=" in line:

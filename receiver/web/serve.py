@@ -1,8 +1,9 @@
 """The web process (``web:`` in the Procfile): the settings read, then gunicorn in this process's place.
 
-gunicorn reads ``WEB_CONCURRENCY`` itself as it loads, before ``gunicorn.conf.py``, and a value
-that is not a whole number stopped it with a Python traceback. Read here first, every malformed
-setting is one line and exit status 2, as at every other entry point; ``gunicorn.conf.py`` then
+gunicorn reads ``WEB_CONCURRENCY`` and ``FORWARDED_ALLOW_IPS`` itself as it loads, before
+``gunicorn.conf.py``: a ``WEB_CONCURRENCY`` that is not a whole number stopped it with a Python
+traceback, a malformed ``FORWARDED_ALLOW_IPS`` with a message of its own. Read here first, every
+malformed setting is one line and exit status 2, as at every other entry point; ``gunicorn.conf.py`` then
 checks the rest (what only building the services finds) before any worker starts. gunicorn
 replaces this process (``exec``), so the platform's signals reach it directly. Arguments are
 passed on to gunicorn.
