@@ -123,15 +123,17 @@ def start_failure(what: str, process: subprocess.Popen[bytes], log: Path, awaite
 
 
 def read_ready_line(process: subprocess.Popen[bytes], name: str, log: Path,
-                    timeout: float = START_TIMEOUT) -> dict[str, Any]:
+                    timeout: float = START_TIMEOUT, exit_wait: float = 5) -> dict[str, Any]:
     """The JSON line a simulator prints once it listens."""
     assert process.stdout is not None
     ready, _, _ = select.select([process.stdout], [], [], timeout)
     line = process.stdout.readline() if ready else b""
     if not line:
+        awaited = f"start within {timeout:g} s"
         if ready:  # its output ended: it is exiting, and its status follows its output's end by a moment
-            _wait_quietly(process, 5)
-        raise start_failure(f"the {name} simulator", process, log, f"start within {timeout:g} s")
+            _wait_quietly(process, exit_wait)
+            awaited = "print its ready line before its output ended"
+        raise start_failure(f"the {name} simulator", process, log, awaited)
     return json.loads(line)
 
 

@@ -71,6 +71,15 @@ def test_a_simulator_that_prints_nothing_is_given_up_on_after_the_timeout(proces
                                  "  (the log is empty)")
 
 
+def test_a_simulator_whose_output_ends_but_that_runs_on_is_reported_for_that(processes):
+    closing = processes.start("messagebird", ["-c", "import os, time; os.close(1); time.sleep(30)"],
+                              stdout=subprocess.PIPE)
+    with pytest.raises(DemoError) as raised:
+        read_ready_line(closing, "messagebird", processes.log_path("messagebird"), exit_wait=0.2)
+    assert str(raised.value) == ("the messagebird simulator did not print its ready line before its output ended; "
+                                 "the end of messagebird.log:\n  (the log is empty)")
+
+
 def test_a_web_service_that_exits_is_reported_without_waiting_out_the_timeout(processes):
     exiting = processes.start("web", ["-c", "import sys; print('Address already in use', file=sys.stderr); "
                                             "sys.exit(1)"])
