@@ -264,14 +264,21 @@ def test_a_refused_send_keeps_no_intent(api, messagebird_simulator, monkeypatch)
     assert api("GET", "/api/requests").json()["requests"] == []
 
 
-def test_a_failed_download_moves_on_when_the_listing_names_a_new_archive_url(api, services, messagebird_simulator):
-    """The archive link expired (410) before the worker fetched it: the request fails; reconciliation
-    finds a new link in the listing, moves the request on again once, and the archive is stored."""
+def failed_on_an_expired_link(api, services, messagebird_simulator) -> tuple[str, dict]:
+    """A personal GET whose archive link has expired (410) when the worker fetches it: its id, and its record once
+    failed. The start-up reconciliation is behind and the callback in before any job runs, so nothing moves the
+    request on before the test sees it fail."""
     messagebird_simulator.knobs.update({"archive_gone": 1})
     first_reconciliation_done(services)
     request_id = api("POST", "/api/requests", json=PERSONAL_GET).json()["id"]
     callback_in(services, request_id)
-    failed = settle(services, request_id, "failed")
+    return request_id, settle(services, request_id, "failed")
+
+
+def test_a_failed_download_moves_on_when_the_listing_names_a_new_archive_url(api, services, messagebird_simulator):
+    """The archive link expired (410) before the worker fetched it: the request fails; reconciliation
+    finds a new link in the listing, moves the request on again once, and the archive is stored."""
+    request_id, failed = failed_on_an_expired_link(api, services, messagebird_simulator)
     assert "410" in failed["stateReason"]
     reconcile_now(services)
     make_due(services, jobs.RECONCILE)
@@ -304,11 +311,8 @@ def test_a_callback_that_came_before_its_answer_was_recorded_is_made_up_for_by_t
 def test_an_ops_retry_of_an_expired_archive_url_asks_the_listing_for_a_new_one(api, services, messagebird_simulator):
     """The archive link expired (410); ops retry before reconciliation comes round: the retry takes the
     listing's new link (the stored one would fail again) and the archive is stored."""
-    messagebird_simulator.knobs.update({"archive_gone": 1})
-    first_reconciliation_done(services)
-    request_id = api("POST", "/api/requests", json=PERSONAL_GET).json()["id"]
-    callback_in(services, request_id)
-    assert "http_410" in settle(services, request_id, "failed")["stateReason"]
+    request_id, failed = failed_on_an_expired_link(api, services, messagebird_simulator)
+    assert "http_410" in failed["stateReason"]
     retried = api("POST", f"/api/requests/{request_id}/retry")
     assert retried.status_code == 202, retried.json()
     final = settle(services, request_id, "completed")
@@ -318,11 +322,7 @@ def test_an_ops_retry_of_an_expired_archive_url_asks_the_listing_for_a_new_one(a
 
 
 def test_an_ops_retry_of_an_expired_url_the_listing_cannot_replace_is_refused(api, services, messagebird_simulator):
-    messagebird_simulator.knobs.update({"archive_gone": 1})
-    first_reconciliation_done(services)
-    request_id = api("POST", "/api/requests", json=PERSONAL_GET).json()["id"]
-    callback_in(services, request_id)
-    settle(services, request_id, "failed")
+    request_id, _ = failed_on_an_expired_link(api, services, messagebird_simulator)
     simulated(messagebird_simulator, request_id).archive_token = None  # the listing has no archive URL now
     retried = api("POST", f"/api/requests/{request_id}/retry")
     assert retried.status_code == 409
