@@ -96,4 +96,3 @@ logconfig_dict = {
         "gunicorn.access": {"handlers": [], "propagate": True, "level": "WARNING"},  # the app logs http.request
     },
 }
-

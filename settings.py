@@ -22,7 +22,13 @@ from urllib.parse import urlsplit
 
 from limits import parse_many
 
-from deadlines import DEFAULT_NOTIFY_DAYS, DEFAULT_PROCESSOR_MARGIN_DAYS, DEFAULT_UK_SUBDIVISION, Calendar, DeadlineError
+from deadlines import (
+    DEFAULT_NOTIFY_DAYS,
+    DEFAULT_PROCESSOR_MARGIN_DAYS,
+    DEFAULT_UK_SUBDIVISION,
+    Calendar,
+    DeadlineError,
+)
 
 PROJECT_ROOT = Path(__file__).resolve().parent
 INSTANCE_DIR = PROJECT_ROOT / "instance"
@@ -110,8 +116,9 @@ def _proxy_addresses(raw: str) -> tuple[str, ...]:
         try:
             ipaddress.ip_network(value)
         except ValueError:
-            raise ValueError(f"must be comma-separated IP addresses or networks such as 10.0.0.0/8, or *; "
-                             f"not {value!r}") from None
+            raise ValueError(
+                f"must be comma-separated IP addresses or networks such as 10.0.0.0/8, or *; not {value!r}"
+            ) from None
     return values
 
 
@@ -220,8 +227,38 @@ def _rate_limit(raw: str) -> str:
 
 
 #: The EU and EEA states, whose public holidays Regulation 1182/71's working-day move may follow.
-EU_EEA_COUNTRIES = ("AT", "BE", "BG", "CY", "CZ", "DE", "DK", "EE", "ES", "FI", "FR", "GR", "HR", "HU", "IE", "IS",
-                    "IT", "LI", "LT", "LU", "LV", "MT", "NL", "NO", "PL", "PT", "RO", "SE", "SI", "SK")
+EU_EEA_COUNTRIES = (
+    "AT",
+    "BE",
+    "BG",
+    "CY",
+    "CZ",
+    "DE",
+    "DK",
+    "EE",
+    "ES",
+    "FI",
+    "FR",
+    "GR",
+    "HR",
+    "HU",
+    "IE",
+    "IS",
+    "IT",
+    "LI",
+    "LT",
+    "LU",
+    "LV",
+    "MT",
+    "NL",
+    "NO",
+    "PL",
+    "PT",
+    "RO",
+    "SE",
+    "SI",
+    "SK",
+)
 
 
 def _eu_working_day_country(raw: str) -> str | None:
@@ -406,8 +443,16 @@ class Settings:
 
     def redacted(self) -> dict[str, Any]:
         """The settings as a dict with every secret replaced, fit for a log line."""
-        secret = {"secret_key", "admin_token", "messagebird_signing_key", "messagebird_access_key", "voodoosms_api_key",
-                  "notify_webhook_url", "notify_webhook_secret", "smtp_url"}
+        secret = {
+            "secret_key",
+            "admin_token",
+            "messagebird_signing_key",
+            "messagebird_access_key",
+            "voodoosms_api_key",
+            "notify_webhook_url",
+            "notify_webhook_secret",
+            "smtp_url",
+        }
         return {
             field.name: ("<set>" if getattr(self, field.name) else "<unset>")
             if field.name in secret

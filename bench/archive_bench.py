@@ -127,7 +127,9 @@ def start_archive_server(data_size: int) -> tuple[subprocess.Popen[str], dict[st
     return server, json.loads(server.stdout.readline())
 
 
-def run_child(variant: str, args: argparse.Namespace, served: dict[str, Any], endpoint: S3Endpoint, bucket: str) -> dict[str, Any]:
+def run_child(
+    variant: str, args: argparse.Namespace, served: dict[str, Any], endpoint: S3Endpoint, bucket: str
+) -> dict[str, Any]:
     command = [
         sys.executable, __file__, "--child", variant, "--url", served["url"], "--ca-bundle", served["ca_bundle"],
         "--bucket", bucket, "--size", str(served["size"]), "--chunk-mib", str(args.chunk_mib),
@@ -180,7 +182,9 @@ def bench(args: argparse.Namespace) -> None:
     if results["pipeline"]["sha256"] != sha256_of(StreamedZip(data_size)):
         raise SystemExit("the pipeline's SHA-256 is not the served archive's")
     print_table(results, served["size"])
-    print(f"pipeline: sha256 {results['pipeline']['sha256']} (matches the served archive), tagged: {results['pipeline']['tagged']}")
+    print(
+        f"pipeline: sha256 {results['pipeline']['sha256']} (matches the served archive), tagged: {results['pipeline']['tagged']}"
+    )
     print(f"settings: chunk {args.chunk_mib} MiB, concurrency {args.concurrency}, in-memory chunks {args.in_memory}")
 
 

@@ -49,9 +49,9 @@ sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import func, select  # noqa: E402
 
+from bench.floor_app import create_floor_tables  # noqa: E402
 from storage.db import Database  # noqa: E402
 from storage.models import Job, ProcessorRequest  # noqa: E402
-from bench.floor_app import create_floor_tables  # noqa: E402
 from tests.support.load import (  # noqa: E402
     DELETE_KIND,
     GET_KIND,
@@ -97,8 +97,10 @@ def timed_fire(address: tuple[str, int], deliveries: list, concurrency: int, exp
     client_ms = (time.process_time() - client) * 1000 / len(deliveries)
     wrong = [a for a in answers if a.status != 200 or (expect is not None and a.verdict != expect)]
     if wrong:
-        raise SystemExit(f"{len(wrong)} of {len(answers)} answers were not 200 {expect or ''}: "
-                         f"{wrong[0].status} {wrong[0].error} {wrong[0].body[:200]!r}")
+        raise SystemExit(
+            f"{len(wrong)} of {len(answers)} answers were not 200 {expect or ''}: "
+            f"{wrong[0].status} {wrong[0].error} {wrong[0].body[:200]!r}"
+        )
     return {**summarise(answers, seconds), "cpu_ms": cpu_ms, "client_ms": client_ms}
 
 
@@ -156,7 +158,8 @@ def service_env(database_url: str, workdir: Path, signing_key: str) -> dict[str,
         "MESSAGEBIRD_SIGNING_KEY": signing_key,
         "DATABASE_URL": database_url,
         "ARCHIVE_STORE_URL": f"file://{archives}",
-        "LOG_FORMAT": "json", "LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "INFO"),
+        "LOG_FORMAT": "json",
+        "LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "INFO"),
     }
 
 
@@ -168,8 +171,9 @@ def bench_backend(name: str, database_url: str, workdir: Path, archive_url: str,
     env = service_env(database_url, workdir, signer.signing_key)
     burst = {f"bench-{r}-{i}": DELETE_KIND for r in range(args.rounds) for i in range(args.requests)}
     latency = {f"ack-{kind}-{i}": GET_KIND for i in range(args.latency_requests) for kind in ("archive", "none")}
-    register_requests(database_url, secret_key=env["SECRET_KEY"], signature_key=signer.signature_key,
-                      kinds={**burst, **latency})
+    register_requests(
+        database_url, secret_key=env["SECRET_KEY"], signature_key=signer.signature_key, kinds={**burst, **latency}
+    )
     create_floor_tables(database_url)
     launcher = Launcher(workdir)
     try:
@@ -184,13 +188,18 @@ def bench_backend(name: str, database_url: str, workdir: Path, archive_url: str,
         for r in range(args.rounds):
             probes = [get_request("/healthz") for _ in range(args.requests)]
             health = timed_fire(address, probes, args.concurrency, None)
-            durable = timed_fire(floor, floor_posts(corpus[r * args.requests : (r + 1) * args.requests]),
-                                 args.concurrency, "accepted")
+            durable = timed_fire(
+                floor, floor_posts(corpus[r * args.requests : (r + 1) * args.requests]), args.concurrency, "accepted"
+            )
             batch = corpus[r * args.requests : (r + 1) * args.requests]
             callback = timed_fire(address, batch, args.concurrency, "accepted")
             rounds.append({"healthz": health, "floor": durable, "callback": callback})
-            print(f"{name} round {r + 1}: " + ", ".join(f"{what} {m['per_s']:.0f}/s p99 {m['p99']:.0f} ms"
-                                                     for what, m in rounds[-1].items()), file=sys.stderr, flush=True)
+            print(
+                f"{name} round {r + 1}: "
+                + ", ".join(f"{what} {m['per_s']:.0f}/s p99 {m['p99']:.0f} ms" for what, m in rounds[-1].items()),
+                file=sys.stderr,
+                flush=True,
+            )
         ack = fire(address, acks, concurrency=1)
         check_acks(database_url, ack, len(data))
     finally:
@@ -220,7 +229,9 @@ def check_acks(database_url: str, answers: list[Answer], archives: int) -> None:
     database = Database(database_url)
     with database.transaction() as session:
         queued = session.scalar(select(func.count(Job.id)).where(Job.kind == "archive", Job.state == "queued"))
-        waiting = session.scalar(select(func.count(ProcessorRequest.id)).where(ProcessorRequest.state == "callback_received"))
+        waiting = session.scalar(
+            select(func.count(ProcessorRequest.id)).where(ProcessorRequest.state == "callback_received")
+        )
     database.dispose()
     if queued != archives or waiting != archives:
         raise SystemExit(f"expected {archives} queued archive jobs, found {queued} ({waiting} requests waiting)")
@@ -246,20 +257,29 @@ def median_ratio(rounds: list[dict], metric: str, baseline: str) -> float:
 
 def print_tables(results: list[dict], args: argparse.Namespace) -> None:
     threads = os.environ.get("WEB_THREADS", "4")
-    print(f"\nthroughput: gunicorn --workers {args.workers} (WEB_THREADS={threads}), concurrency {args.concurrency}, "
-          f"{args.rounds} rounds x {args.requests} requests, medians over rounds (ratio: per round, then median)")
+    print(
+        f"\nthroughput: gunicorn --workers {args.workers} (WEB_THREADS={threads}), concurrency {args.concurrency}, "
+        f"{args.rounds} rounds x {args.requests} requests, medians over rounds (ratio: per round, then median)"
+    )
     print(f"{'backend':<10}{'what':<26}{'per s':>9}{'p50 ms':>9}{'p99 ms':>9}{'CPU ms':>9}{'client':>9}")
     for result in results:
         rounds = result["rounds"]
-        for what, label in (("healthz", "GET /healthz"), ("floor", "floor: insert + commit"),
-                            ("callback", "verified callback")):
-            print(f"{result['backend']:<10}{label:<26}{median_of(rounds, what, 'per_s'):>9.0f}"
-                  f"{median_of(rounds, what, 'p50'):>9.1f}{median_of(rounds, what, 'p99'):>9.1f}"
-                  f"{median_of(rounds, what, 'cpu_ms'):>9.2f}{median_of(rounds, what, 'client_ms'):>9.2f}")
+        for what, label in (
+            ("healthz", "GET /healthz"),
+            ("floor", "floor: insert + commit"),
+            ("callback", "verified callback"),
+        ):
+            print(
+                f"{result['backend']:<10}{label:<26}{median_of(rounds, what, 'per_s'):>9.0f}"
+                f"{median_of(rounds, what, 'p50'):>9.1f}{median_of(rounds, what, 'p99'):>9.1f}"
+                f"{median_of(rounds, what, 'cpu_ms'):>9.2f}{median_of(rounds, what, 'client_ms'):>9.2f}"
+            )
         for baseline in ("healthz", "floor"):
-            print(f"{result['backend']:<10}{'callback / ' + baseline:<26}"
-                  f"{median_ratio(rounds, 'per_s', baseline):>8.2f}x{median_ratio(rounds, 'p50', baseline):>8.1f}x"
-                  f"{median_ratio(rounds, 'p99', baseline):>8.1f}x{median_ratio(rounds, 'cpu_ms', baseline):>8.2f}x")
+            print(
+                f"{result['backend']:<10}{'callback / ' + baseline:<26}"
+                f"{median_ratio(rounds, 'per_s', baseline):>8.2f}x{median_ratio(rounds, 'p50', baseline):>8.1f}x"
+                f"{median_ratio(rounds, 'p99', baseline):>8.1f}x{median_ratio(rounds, 'cpu_ms', baseline):>8.2f}x"
+            )
     print(f"\nack latency, one at a time, {args.latency_requests} of each, interleaved")
     print(f"{'backend':<10}{'callback':<26}{'p50 ms':>9}{'p99 ms':>9}")
     for result in results:
@@ -267,8 +287,10 @@ def print_tables(results: list[dict], args: argparse.Namespace) -> None:
         size = f"{args.archive_size / GIB:g} GiB" if args.archive_size >= GIB else f"{args.archive_size >> 20} MiB"
         for kind, label in (("archive", f"enqueues a {size} archive"), ("none", "enqueues nothing")):
             print(f"{result['backend']:<10}{label:<26}{ack[kind]['p50']:>9.2f}{ack[kind]['p99']:>9.2f}")
-        print(f"{result['backend']:<10}{'ratio':<26}{ack['archive']['p50'] / ack['none']['p50']:>8.2f}x"
-              f"{ack['archive']['p99'] / ack['none']['p99']:>8.2f}x")
+        print(
+            f"{result['backend']:<10}{'ratio':<26}{ack['archive']['p50'] / ack['none']['p50']:>8.2f}x"
+            f"{ack['archive']['p99'] / ack['none']['p99']:>8.2f}x"
+        )
 
 
 def main() -> None:

@@ -55,4 +55,3 @@ def create_floor_app() -> Flask:
         return jsonify(status="ok")
 
     return app
-

@@ -33,17 +33,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from messagebird.request_validator import RequestValidator  # noqa: E402
+from messagebird.request_validator import RequestValidator
 
-from verification import verify_hmac_signature, verify_jwt  # noqa: E402
-from verification.testing import sign_hmac, sign_jwt  # noqa: E402
+from verification import verify_hmac_signature, verify_jwt
+from verification.testing import sign_hmac, sign_jwt
 
 URL = "https://gdpr.example.com/callbacks/messagebird?request=4a2a1b3c&attempt=1"
 BODY = (
     b'{"requestId":"4a2a1b3c5d6e7f","requestKind":"KIND_PERSONAL_GET","result":"done",'
-    b'"data":"https://archive.messagebird.com/personaldata/4a2a1b3c5d6e7f.zip?token='
-    + b"x" * 300
-    + b'"}'
+    b'"data":"https://archive.messagebird.com/personaldata/4a2a1b3c5d6e7f.zip?token=' + b"x" * 300 + b'"}'
 )
 
 

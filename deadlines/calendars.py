@@ -177,7 +177,5 @@ def _holidays(country: str, subdivision: str | None, year: int) -> Mapping[date,
 def _holidays_in_block(country: str, subdivision: str | None, first_year: int) -> Mapping[date, str]:
     info = _country_info(country, subdivision)
     years = range(max(first_year, info.first_year), min(first_year + _BLOCK_YEARS, info.last_year + 1))
-    built = holidays.country_holidays(
-        country, subdiv=subdivision, years=years, expand=False, language=info.language
-    )
+    built = holidays.country_holidays(country, subdiv=subdivision, years=years, expand=False, language=info.language)
     return MappingProxyType(dict(built))

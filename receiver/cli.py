@@ -17,10 +17,21 @@ from flask.cli import AppGroup
 
 from receiver.jobs.worker import Worker, default_handlers
 from receiver.providers import ProviderError
-from receiver.web.current import services
-from receiver.usecases import archives, audit, cases, evidence, legal_holds, operators, records, registration, retention, sending
+from receiver.usecases import (
+    archives,
+    audit,
+    cases,
+    evidence,
+    legal_holds,
+    operators,
+    records,
+    registration,
+    retention,
+    sending,
+)
 from receiver.usecases.case_views import case_summary
 from receiver.usecases.errors import UseCaseError
+from receiver.web.current import services
 from receiver.web.errors import problem_from_provider
 from storage import cases as case_registry
 from storage import registry
@@ -69,7 +80,9 @@ def requests_list(state: str | None, kind: str | None, limit: int) -> None:
     with services().database.transaction() as session:
         page = registry.list_page(session, state=state, kind=kind, limit=limit)
         for request in page.requests:
-            click.echo(f"{request.id}\t{request.provider}\t{request.kind}\t{request.state}\t{request.created_at:%Y-%m-%d %H:%M:%SZ}")
+            click.echo(
+                f"{request.id}\t{request.provider}\t{request.kind}\t{request.state}\t{request.created_at:%Y-%m-%d %H:%M:%SZ}"
+            )
 
 
 @request_commands.command("show")
@@ -189,18 +202,38 @@ def cases_create(document: click.File) -> None:
 @click.option("--right", type=click.Choice(case_registry.RIGHTS), default=None)
 @click.option("--jurisdiction", type=click.Choice(case_registry.JURISDICTIONS), default=None)
 @click.option("--limit", default=50, type=click.IntRange(1, 200))
-def cases_list(state: str | None, overdue: bool | None, due_before: dt.datetime | None, right: str | None,
-               jurisdiction: str | None, limit: int) -> None:
+def cases_list(
+    state: str | None,
+    overdue: bool | None,
+    due_before: dt.datetime | None,
+    right: str | None,
+    jurisdiction: str | None,
+    limit: int,
+) -> None:
     """List cases, most urgent first, one line each: id, state, due date, days left, subject reference."""
     day = due_before.date() if due_before is not None else None
-    wanted = case_registry.CaseFilter(state=state, overdue=overdue, right=right, jurisdiction=jurisdiction,
-                                      due_before=day)
+    wanted = case_registry.CaseFilter(
+        state=state, overdue=overdue, right=right, jurisdiction=jurisdiction, due_before=day
+    )
     for view in cases.list_cases(services(), wanted, limit=limit).cases:
         shown = case_summary(view)
         left = "" if shown["daysLeft"] is None else f"{shown['daysLeft']:+d}d"
         flags = ",".join(flag for flag in ("overdue", "paused", "extended") if shown[flag])
-        click.echo("\t".join(str(part) for part in (shown["id"], shown["state"], shown["dueOn"], left, flags,
-                                                    shown["right"], shown["jurisdiction"], shown["subjectRef"])))
+        click.echo(
+            "\t".join(
+                str(part)
+                for part in (
+                    shown["id"],
+                    shown["state"],
+                    shown["dueOn"],
+                    left,
+                    flags,
+                    shown["right"],
+                    shown["jurisdiction"],
+                    shown["subjectRef"],
+                )
+            )
+        )
 
 
 @case_commands.command("show")
@@ -259,8 +292,11 @@ def tokens_create(name: str, role: str) -> None:
 def tokens_list() -> None:
     """Every token: name, role, created (when, by whom), revoked."""
     for token in operators.list_tokens(services()):
-        revoked = "active" if token.revoked_at is None else \
-            f"revoked {records.iso_time(token.revoked_at)} by {token.revoked_by}"
+        revoked = (
+            "active"
+            if token.revoked_at is None
+            else f"revoked {records.iso_time(token.revoked_at)} by {token.revoked_by}"
+        )
         created = records.iso_time(token.created_at)
         click.echo(f"{token.name}\t{token.role}\t{created}\t{token.created_by}\t{revoked}")
 
@@ -303,9 +339,16 @@ def retention_release(case_id: str, reason: str | None) -> None:
     """Release a case's legal hold (as DELETE /api/cases/<id>/legal-hold)."""
     document = {"reason": reason} if reason else {}
     _print_case(lambda: legal_holds.release_legal_hold(services(), case_id, document, actor=cli_actor()))
+
+
 @audit_commands.command("verify")
-@click.option("--expect-head", "expected", default=None, metavar="SEQ:HASH",
-              help="An outside copy of an earlier head (from the audit.chain_head log event or the metrics).")
+@click.option(
+    "--expect-head",
+    "expected",
+    default=None,
+    metavar="SEQ:HASH",
+    help="An outside copy of an earlier head (from the audit.chain_head log event or the metrics).",
+)
 def audit_verify(expected: str | None) -> None:
     """Seal what is new, then walk the whole chain: exit 0 with its size and head, or 1 naming the first break."""
     try:
@@ -315,11 +358,16 @@ def audit_verify(expected: str | None) -> None:
         raise _refused(error) from None
     if verdict.broken is not None:
         broken = verdict.broken
-        raise click.ClickException(f"audit chain broken at seq {broken.seq}: {broken.source} {broken.row_id} "
-                                   f"{broken.kind}: {broken.detail}")
+        raise click.ClickException(
+            f"audit chain broken at seq {broken.seq}: {broken.source} {broken.row_id} {broken.kind}: {broken.detail}"
+        )
     against = f"; matches the copy of seq {copy.seq}" if copy is not None else ""
-    click.echo(f"audit chain intact: {verdict.entries} entries, head {verdict.head.seq}:{verdict.head.hash}"
-               f"{against}; {verdict.pending} rows pending (written, not sealed yet)")
+    click.echo(
+        f"audit chain intact: {verdict.entries} entries, head {verdict.head.seq}:{verdict.head.hash}"
+        f"{against}; {verdict.pending} rows pending (written, not sealed yet)"
+    )
+
+
 @evidence_commands.command("pack")
 @click.argument("case_id")
 @click.option("-o", "--output", type=click.File("wb"), required=True, help="Where to write the ZIP ('-': stdout).")
@@ -350,11 +398,16 @@ def evidence_reverify(case_id: str) -> None:
 
 
 def _recheck_lines(recheck: evidence.Recheck) -> str:
-    head = (f"callback {recheck.callback_id} of {recheck.request_id}, received "
-            f"{records.iso_time(recheck.received_at)}: {'VERIFIED' if recheck.verified else 'NOT VERIFIED'}")
+    head = (
+        f"callback {recheck.callback_id} of {recheck.request_id}, received "
+        f"{records.iso_time(recheck.received_at)}: {'VERIFIED' if recheck.verified else 'NOT VERIFIED'}"
+    )
     if recheck.missing is not None:
         return f"{head}\n  {recheck.missing}"
-    lines = [head, f"  body: {'the one recorded (SHA-256 matches)' if recheck.body_matches else 'NOT the one recorded'}"]
+    lines = [
+        head,
+        f"  body: {'the one recorded (SHA-256 matches)' if recheck.body_matches else 'NOT the one recorded'}",
+    ]
     for name, check in (("jwt", recheck.jwt), ("hmac", recheck.hmac)):
         if check is not None:
             reason = f" ({check.reason})" if check.reason else ""

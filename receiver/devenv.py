@@ -61,8 +61,12 @@ def complete(path: Path) -> list[str]:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m receiver.devenv", description=__doc__.splitlines()[0])
-    parser.add_argument("--complete", type=Path, metavar="ENV_FILE",
-                        help="add the settings this env file lacks, keeping its values, instead of printing a new one")
+    parser.add_argument(
+        "--complete",
+        type=Path,
+        metavar="ENV_FILE",
+        help="add the settings this env file lacks, keeping its values, instead of printing a new one",
+    )
     arguments = parser.parse_args(argv)
     if arguments.complete is None:
         sys.stdout.write(env_file_text(development_environment()))

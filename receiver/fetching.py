@@ -61,8 +61,10 @@ from receiver.observability.redaction import describe_url
 USER_AGENT = "gdpr-callback-receiver/0.1 (archive download)"
 NOTIFY_USER_AGENT = "gdpr-callback-receiver/0.1 (notification)"
 _DEFAULT_PORTS = {"https": 443, "http": 80, "smtp": 25, "smtps": 465}
-_ARCHIVE_HEADERS = {"Accept-Encoding": "identity",
-                    "Accept": "application/zip, application/octet-stream;q=0.9, */*;q=0.1"}
+_ARCHIVE_HEADERS = {
+    "Accept-Encoding": "identity",
+    "Accept": "application/zip, application/octet-stream;q=0.9, */*;q=0.1",
+}
 _HOST_PATTERN = re.compile(r"(?P<host>\*\.[a-z0-9.-]+|[a-z0-9.-]+|\[[0-9a-f:.]+\])(?::(?P<port>[0-9]{1,5}))?")
 _WORD = re.compile(r"[A-Za-z0-9_]{1,40}")
 
@@ -106,8 +108,11 @@ class FetchError(Exception):
 
 def host_pattern_problems(patterns: tuple[str, ...]) -> list[str]:
     """One line per pattern that is not a ``host``, ``host:port`` or ``*.domain[:port]`` pattern."""
-    return [f"not a host or host:port pattern: {pattern!r}" for pattern in patterns
-            if not _HOST_PATTERN.fullmatch(pattern.lower())]
+    return [
+        f"not a host or host:port pattern: {pattern!r}"
+        for pattern in patterns
+        if not _HOST_PATTERN.fullmatch(pattern.lower())
+    ]
 
 
 @dataclass(frozen=True)
@@ -327,8 +332,13 @@ def _follow_redirects(session: HTTPSession, url: str, policy: FetchPolicy, *, ve
 
 
 def _checked_request(
-    session: HTTPSession, url: str, policy: FetchPolicy, *, method: str = "GET",
-    headers: Mapping[str, str] = _ARCHIVE_HEADERS, data: bytes | None = None,
+    session: HTTPSession,
+    url: str,
+    policy: FetchPolicy,
+    *,
+    method: str = "GET",
+    headers: Mapping[str, str] = _ARCHIVE_HEADERS,
+    data: bytes | None = None,
 ) -> requests.PreparedRequest:
     """The prepared request for ``url`` (an archive's GET by default), refused before any connection if the URL is
     not allowed."""

@@ -31,7 +31,10 @@ class Services:
     notifiers: Notifiers = field(default_factory=Notifiers)
 
     def readiness_probes(self) -> dict[str, Callable[[], None]]:
-        probes: dict[str, Callable[[], None]] = {"database": self.database.ping, "archive_store": self.archive_store.check}
+        probes: dict[str, Callable[[], None]] = {
+            "database": self.database.ping,
+            "archive_store": self.archive_store.check,
+        }
         if isinstance(self.replay_cache, RedisReplayCache):
             probes["replay_cache"] = self.replay_cache.ping
         return probes
@@ -93,9 +96,14 @@ def s3_options(settings: Settings) -> S3Options:
 
 def fetch_policy(settings: Settings) -> FetchPolicy:
     """The archive download's policy; ``ConfigError`` naming every malformed host pattern."""
-    problems = [f"{name}: {problem}" for name, patterns in (("ARCHIVE_ALLOWED_HOSTS", settings.archive_allowed_hosts),
-                                                            ("ARCHIVE_PRIVATE_HOSTS", settings.archive_private_hosts))
-                for problem in host_pattern_problems(patterns)]
+    problems = [
+        f"{name}: {problem}"
+        for name, patterns in (
+            ("ARCHIVE_ALLOWED_HOSTS", settings.archive_allowed_hosts),
+            ("ARCHIVE_PRIVATE_HOSTS", settings.archive_private_hosts),
+        )
+        for problem in host_pattern_problems(patterns)
+    ]
     if problems:
         raise ConfigError(problems)
     return FetchPolicy(

@@ -38,10 +38,26 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 TERMINAL_STATES = ("completed", "failed")
 #: Each request is sent as part of the demo's case: ``POST /api/cases/<id>/requests`` or ``.../forget``.
 DEMO_REQUESTS: tuple[tuple[str, dict[str, Any]], ...] = (
-    ("requests", {"kind": "KIND_PERSONAL_GET", "field": "email", "value": "jane.doe@example.org",
-                  "reason": "Art. 15 access request", "subjectRef": "DEMO-1"}),
-    ("requests", {"kind": "KIND_PERSONAL_DELETE", "field": "phone_number", "value": "+31612345678",
-                  "reason": "Art. 17 erasure request", "subjectRef": "DEMO-2"}),
+    (
+        "requests",
+        {
+            "kind": "KIND_PERSONAL_GET",
+            "field": "email",
+            "value": "jane.doe@example.org",
+            "reason": "Art. 15 access request",
+            "subjectRef": "DEMO-1",
+        },
+    ),
+    (
+        "requests",
+        {
+            "kind": "KIND_PERSONAL_DELETE",
+            "field": "phone_number",
+            "value": "+31612345678",
+            "reason": "Art. 17 erasure request",
+            "subjectRef": "DEMO-2",
+        },
+    ),
     ("requests", {"kind": "KIND_USER_GET", "reason": "account export", "subjectRef": "DEMO-3"}),
     ("requests", {"kind": "KIND_USER_DELETE", "reason": "account closure", "subjectRef": "DEMO-4"}),
     ("forget", {"number": "447700900123", "blacklist": False, "subjectRef": "DEMO-5"}),
@@ -61,12 +77,17 @@ class Processes:
         self.environ = dict(environ)
         self.started: list[tuple[str, subprocess.Popen[bytes]]] = []
 
-    def start(self, name: str, command: list[str], env: Mapping[str, str] | None = None,
-              stdout: int | None = None) -> subprocess.Popen[bytes]:
+    def start(
+        self, name: str, command: list[str], env: Mapping[str, str] | None = None, stdout: int | None = None
+    ) -> subprocess.Popen[bytes]:
         log = self.log_path(name).open("wb")
         process = subprocess.Popen(
-            [sys.executable, *command], cwd=PROJECT_ROOT, env={**self.environ, **(env or {})},
-            stdout=stdout if stdout is not None else log, stderr=log, stdin=subprocess.DEVNULL,
+            [sys.executable, *command],
+            cwd=PROJECT_ROOT,
+            env={**self.environ, **(env or {})},
+            stdout=stdout if stdout is not None else log,
+            stderr=log,
+            stdin=subprocess.DEVNULL,
             start_new_session=True,
         )
         log.close()
@@ -122,8 +143,9 @@ def start_failure(what: str, process: subprocess.Popen[bytes], log: Path, awaite
     return DemoError(f"{what} {how}; the end of {log.name}:\n{log_tail(log)}")
 
 
-def read_ready_line(process: subprocess.Popen[bytes], name: str, log: Path,
-                    timeout: float = START_TIMEOUT, exit_wait: float = 5) -> dict[str, Any]:
+def read_ready_line(
+    process: subprocess.Popen[bytes], name: str, log: Path, timeout: float = START_TIMEOUT, exit_wait: float = 5
+) -> dict[str, Any]:
     """The JSON line a simulator prints once it listens."""
     assert process.stdout is not None
     ready, _, _ = select.select([process.stdout], [], [], timeout)
@@ -162,8 +184,9 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def service_env(workdir: Path, messagebird: Mapping[str, Any], voodoosms: Mapping[str, Any], keys: Mapping[str, str],
-                port: int) -> dict[str, str]:
+def service_env(
+    workdir: Path, messagebird: Mapping[str, Any], voodoosms: Mapping[str, Any], keys: Mapping[str, str], port: int
+) -> dict[str, str]:
     """The service's settings: embedded defaults in ``workdir``, both providers on their simulators."""
     return {
         "PUBLIC_URL": f"http://127.0.0.1:{port}",
@@ -195,21 +218,59 @@ def service_env(workdir: Path, messagebird: Mapping[str, Any], voodoosms: Mappin
 @contextmanager
 def running_stack(workdir: Path) -> Iterator[tuple[str, str]]:
     """Both simulators, the migrated database, the web service and the worker; yields (base URL, operator token)."""
-    environ = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT), "PYTHONUNBUFFERED": "1", "NO_PROXY": "127.0.0.1,localhost"}
+    environ = {
+        **os.environ,
+        "PYTHONPATH": str(PROJECT_ROOT),
+        "PYTHONUNBUFFERED": "1",
+        "NO_PROXY": "127.0.0.1,localhost",
+    }
     processes = Processes(workdir, environ)
-    keys = {"admin_token": secrets.token_urlsafe(24), "signing_key": secrets.token_urlsafe(32),
-            "access_key": "test_" + secrets.token_hex(12), "api_key": secrets.token_hex(16)}
+    keys = {
+        "admin_token": secrets.token_urlsafe(24),
+        "signing_key": secrets.token_urlsafe(32),
+        "access_key": "test_" + secrets.token_hex(12),
+        "api_key": secrets.token_hex(16),
+    }
     try:
-        messagebird = read_ready_line(processes.start("messagebird", [
-            "-m", "simulators.messagebird", "--port", "0", "--ca-file", str(workdir / "messagebird-ca.pem"),
-            "--access-key", keys["access_key"], "--signing-key", keys["signing_key"], "--callback-delay", "1"],
-            stdout=subprocess.PIPE), "messagebird", processes.log_path("messagebird"))
-        voodoosms = read_ready_line(processes.start("voodoosms", [
-            "-m", "simulators.voodoosms", "--port", "0", "--api-key", keys["api_key"], "--removal-delay", "3"],
-            stdout=subprocess.PIPE), "voodoosms", processes.log_path("voodoosms"))
+        messagebird = read_ready_line(
+            processes.start(
+                "messagebird",
+                [
+                    "-m",
+                    "simulators.messagebird",
+                    "--port",
+                    "0",
+                    "--ca-file",
+                    str(workdir / "messagebird-ca.pem"),
+                    "--access-key",
+                    keys["access_key"],
+                    "--signing-key",
+                    keys["signing_key"],
+                    "--callback-delay",
+                    "1",
+                ],
+                stdout=subprocess.PIPE,
+            ),
+            "messagebird",
+            processes.log_path("messagebird"),
+        )
+        voodoosms = read_ready_line(
+            processes.start(
+                "voodoosms",
+                ["-m", "simulators.voodoosms", "--port", "0", "--api-key", keys["api_key"], "--removal-delay", "3"],
+                stdout=subprocess.PIPE,
+            ),
+            "voodoosms",
+            processes.log_path("voodoosms"),
+        )
         env = service_env(workdir, messagebird, voodoosms, keys, free_port())
-        migrate = subprocess.run([sys.executable, "-m", "flask", "--app", "wsgi", "db", "upgrade"], cwd=PROJECT_ROOT,
-                                 env={**environ, **env}, capture_output=True, timeout=60)
+        migrate = subprocess.run(
+            [sys.executable, "-m", "flask", "--app", "wsgi", "db", "upgrade"],
+            cwd=PROJECT_ROOT,
+            env={**environ, **env},
+            capture_output=True,
+            timeout=60,
+        )
         if migrate.returncode != 0:
             raise DemoError(f"the migration failed:\n{migrate.stderr.decode(errors='replace')[-2000:]}")
         operator_token = make_token(environ, env, DEMO_OPERATOR, "operator")
@@ -223,15 +284,26 @@ def running_stack(workdir: Path) -> Iterator[tuple[str, str]]:
 
 def make_token(environ: Mapping[str, str], env: Mapping[str, str], name: str, role: str) -> str:
     """``flask tokens create``: the token is the last line it prints."""
-    made = subprocess.run([sys.executable, "-m", "flask", "--app", "wsgi", "tokens", "create", name, "--role", role],
-                          cwd=PROJECT_ROOT, env={**environ, **env}, capture_output=True, timeout=60)
+    made = subprocess.run(
+        [sys.executable, "-m", "flask", "--app", "wsgi", "tokens", "create", name, "--role", role],
+        cwd=PROJECT_ROOT,
+        env={**environ, **env},
+        capture_output=True,
+        timeout=60,
+    )
     if made.returncode != 0:
         raise DemoError(f"making the operator's token failed:\n{made.stderr.decode(errors='replace')[-2000:]}")
     return made.stdout.decode().strip().splitlines()[-1]
 
 
-def api(method: str, base_url: str, path: str, headers: Mapping[str, str], expected: int,
-        document: Mapping[str, Any] | None = None) -> dict[str, Any]:
+def api(
+    method: str,
+    base_url: str,
+    path: str,
+    headers: Mapping[str, str],
+    expected: int,
+    document: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
     response = requests.request(method, base_url + path, json=document, headers=headers, timeout=30)
     if response.status_code != expected:
         raise DemoError(f"{method} {path} answered {response.status_code}: {response.text[:500]}")
@@ -240,8 +312,13 @@ def api(method: str, base_url: str, path: str, headers: Mapping[str, str], expec
 
 def open_case(base_url: str, headers: Mapping[str, str]) -> dict[str, Any]:
     """A UK access request received today: its deadline comes back explained."""
-    document = {"subjectRef": "DEMO-CASE", "right": "access", "jurisdiction": "UK",
-                "receivedOn": dt.datetime.now(dt.UTC).date().isoformat(), "notes": "make demo"}
+    document = {
+        "subjectRef": "DEMO-CASE",
+        "right": "access",
+        "jurisdiction": "UK",
+        "receivedOn": dt.datetime.now(dt.UTC).date().isoformat(),
+        "notes": "make demo",
+    }
     return api("POST", base_url, "/api/cases", headers, 201, document)
 
 
@@ -285,9 +362,18 @@ def render(found: list[dict[str, Any]]) -> str:
     rows = [header]
     for r in found:
         archive = r.get("archive") or {}
-        rows.append((r["provider"], r["kind"], r["state"], seconds_between(r["createdAt"], r["callbackReceivedAt"]),
-                     seconds_between(r["createdAt"], r["completedAt"] or r["failedAt"]),
-                     str(archive.get("bytes") or "-"), (archive.get("sha256") or "-")[:16], r.get("subjectRef") or ""))
+        rows.append(
+            (
+                r["provider"],
+                r["kind"],
+                r["state"],
+                seconds_between(r["createdAt"], r["callbackReceivedAt"]),
+                seconds_between(r["createdAt"], r["completedAt"] or r["failedAt"]),
+                str(archive.get("bytes") or "-"),
+                (archive.get("sha256") or "-")[:16],
+                r.get("subjectRef") or "",
+            )
+        )
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in rows]
     lines.insert(1, "  ".join("-" * width for width in widths))
@@ -302,17 +388,21 @@ def render(found: list[dict[str, Any]]) -> str:
 def render_case(ready: dict[str, Any], closed: dict[str, Any]) -> str:
     """The case: its deadline and why, the processors' target, the state before closing, the history."""
     deadline = ready["deadline"]
-    lines = [f"case {ready['id']} ({ready['jurisdiction']}, right of {ready['right']}), received {ready['receivedOn']}",
-             f"    due      {ready['dueOn']}: {deadline['explanation']}",
-             f"    target   {ready['targetOn']} for every processor request "
-             f"({sum(not r['late'] for r in ready['requests'])} of {len(ready['requests'])} in time)",
-             f"    state    {ready['state']} once every request ended; then {closed['state']}, answered "
-             f"{closed['respondedOn']} by {closed['deliveredBy']} "
-             f"({'in time' if closed['answeredInTime'] else 'late'})",
-             "    history"]
-    lines += [f"      {e['at'][:19]}  {e['actor']:<14} {e['kind']:<14} {e['changed'] or ''} "
-              f"{e['from'] or ''}{' → ' if e['from'] else ''}{e['requestId'] or e['to'] or ''}".rstrip()
-              for e in closed["history"]]
+    lines = [
+        f"case {ready['id']} ({ready['jurisdiction']}, right of {ready['right']}), received {ready['receivedOn']}",
+        f"    due      {ready['dueOn']}: {deadline['explanation']}",
+        f"    target   {ready['targetOn']} for every processor request "
+        f"({sum(not r['late'] for r in ready['requests'])} of {len(ready['requests'])} in time)",
+        f"    state    {ready['state']} once every request ended; then {closed['state']}, answered "
+        f"{closed['respondedOn']} by {closed['deliveredBy']} "
+        f"({'in time' if closed['answeredInTime'] else 'late'})",
+        "    history",
+    ]
+    lines += [
+        f"      {e['at'][:19]}  {e['actor']:<14} {e['kind']:<14} {e['changed'] or ''} "
+        f"{e['from'] or ''}{' → ' if e['from'] else ''}{e['requestId'] or e['to'] or ''}".rstrip()
+        for e in closed["history"]
+    ]
     return "\n".join(lines)
 
 
@@ -329,8 +419,11 @@ def main(argv: list[str] | None = None) -> int:
         with running_stack(workdir) as (base_url, operator_token):
             headers = {"Authorization": f"Bearer {operator_token}"}
             case = open_case(base_url, headers)
-            print(f"service on {base_url}; case {case['id']} opened by {DEMO_OPERATOR}, due {case['dueOn']}; "
-                  "sending 4 MessageBird requests and 1 VoodooSMS forget for it", flush=True)
+            print(
+                f"service on {base_url}; case {case['id']} opened by {DEMO_OPERATOR}, due {case['dueOn']}; "
+                "sending 4 MessageBird requests and 1 VoodooSMS forget for it",
+                flush=True,
+            )
             found = wait_for_all(base_url, headers, send_all(base_url, headers, case["id"]), arguments.timeout)
             ready = api("GET", base_url, f"/api/cases/{case['id']}", headers, 200)
             closed = close_case(base_url, headers, case["id"])

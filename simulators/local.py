@@ -54,8 +54,9 @@ def write_env(path: Path, env: Mapping[str, str]) -> None:
     path.write_text("\n".join([*lines, *(f"{name}={value}" for name, value in env.items())]) + "\n")
 
 
-def start(instance: Path, messagebird_port: int, voodoosms_port: int
-          ) -> tuple[messagebird.MessageBirdSimulator, list[Server], dict[str, str]]:
+def start(
+    instance: Path, messagebird_port: int, voodoosms_port: int
+) -> tuple[messagebird.MessageBirdSimulator, list[Server], dict[str, str]]:
     """Both simulators serving in background threads, and the settings that point at them."""
     signing_key = read_env(instance / "dev.env")["MESSAGEBIRD_SIGNING_KEY"]
     birds = messagebird.MessageBirdSimulator(access_key=messagebird.DEFAULT_ACCESS_KEY, signing_key=signing_key)
@@ -74,9 +75,11 @@ def main(argv: list[str] | None = None) -> None:
     birds, servers, env = start(arguments.instance, arguments.messagebird_port, arguments.voodoosms_port)
     env_file = arguments.instance / ENV_FILE
     write_env(env_file, env)
-    print(f"MessageBird simulator: {env['MESSAGEBIRD_API_URL']}, VoodooSMS simulator: {env['VOODOOSMS_API_URL']}; "
-          f"{env_file} points the service at them: start `make run` now (or restart it). Ctrl-C stops them.",
-          flush=True)
+    print(
+        f"MessageBird simulator: {env['MESSAGEBIRD_API_URL']}, VoodooSMS simulator: {env['VOODOOSMS_API_URL']}; "
+        f"{env_file} points the service at them: start `make run` now (or restart it). Ctrl-C stops them.",
+        flush=True,
+    )
     stop = threading.Event()
 
     def stopping(_signal: int, _frame: FrameType | None) -> None:

@@ -78,8 +78,11 @@ class Knobs:
     archive_gone: int = 0  #: the next N archive downloads answer 410 and re-issue that archive's URL (it expired)
     hold: bool = False  #: requests stay STATE_SENT until ``release_held()``, then finish ``callback_delay`` later
 
-    _CHOICES = {"callback": ("send", "none", "fail"), "bad_signature": ("", "jwt", "hmac", "both"),
-                "outcome": ("done", "failed")}
+    _CHOICES = {
+        "callback": ("send", "none", "fail"),
+        "bad_signature": ("", "jwt", "hmac", "both"),
+        "outcome": ("done", "failed"),
+    }
 
     def update(self, changes: Mapping[str, Any]) -> None:
         """Apply ``changes``; ``ValueError`` for an unknown knob or a value of the wrong kind."""
@@ -116,9 +119,16 @@ class SimulatedRequest:
     def resource(self, base_url: str) -> dict[str, Any]:
         """The request object as the API shows it."""
         document: dict[str, Any] = {
-            "id": self.id, "kind": self.kind, "field": self.field, "value": self.value, "reason": self.reason,
-            "callback": {"http": self.callback_url}, "state": self.state, "signatureKey": self.signature_key,
-            "createdAt": rfc3339(self.created_at), "updatedAt": rfc3339(self.updated_at),
+            "id": self.id,
+            "kind": self.kind,
+            "field": self.field,
+            "value": self.value,
+            "reason": self.reason,
+            "callback": {"http": self.callback_url},
+            "state": self.state,
+            "signatureKey": self.signature_key,
+            "createdAt": rfc3339(self.created_at),
+            "updatedAt": rfc3339(self.updated_at),
         }
         if self.archive_token and self.state != "STATE_SENT":
             document["dataArchiveUrl"] = f"{base_url}/archives/{self.archive_token}.zip"
@@ -130,8 +140,13 @@ class MessageBirdSimulator(SimulatorBase):
 
     knobs_type = Knobs
 
-    def __init__(self, *, access_key: str = DEFAULT_ACCESS_KEY, signing_key: str = DEFAULT_SIGNING_KEY,
-                 knobs: Knobs | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        access_key: str = DEFAULT_ACCESS_KEY,
+        signing_key: str = DEFAULT_SIGNING_KEY,
+        knobs: Knobs | None = None,
+    ) -> None:
         super().__init__(knobs)
         self.access_key = access_key
         self.signing_key = signing_key
@@ -150,8 +165,12 @@ class MessageBirdSimulator(SimulatorBase):
         app.add_url_rule("/personaldata/requests", view_func=self._create, methods=["POST"])
         app.add_url_rule("/personaldata/requests", view_func=self._list, methods=["GET"], endpoint="list")
         app.add_url_rule("/archives/<token>.zip", view_func=self._archive, methods=["GET"])
-        app.add_url_rule("/_simulator/release", view_func=lambda: jsonify(released=self.release_held()),
-                         methods=["POST"], endpoint="release")
+        app.add_url_rule(
+            "/_simulator/release",
+            view_func=lambda: jsonify(released=self.release_held()),
+            methods=["POST"],
+            endpoint="release",
+        )
         return app
 
     def _gate(self) -> tuple[Response, int] | None:
@@ -186,10 +205,14 @@ class MessageBirdSimulator(SimulatorBase):
         personal = kind in PERSONAL_KINDS
         with self._lock:
             created = SimulatedRequest(
-                id=uuid.uuid4().hex, kind=kind, field=document.get("field") if personal else None,
-                value=document.get("value") if personal else None, reason=document.get("reason"),
+                id=uuid.uuid4().hex,
+                kind=kind,
+                field=document.get("field") if personal else None,
+                value=document.get("value") if personal else None,
+                reason=document.get("reason"),
                 callback_url=document["callback"]["http"],
-                signature_key=base64.b64encode(secrets.token_bytes(32)).decode(), plan=dataclasses.replace(self.knobs),
+                signature_key=base64.b64encode(secrets.token_bytes(32)).decode(),
+                plan=dataclasses.replace(self.knobs),
             )
             self.requests[created.id] = created
             if created.plan.hold:
@@ -236,13 +259,22 @@ class MessageBirdSimulator(SimulatorBase):
             return Response(_zeros(size), mimetype="application/zip", headers={"Content-Length": str(size)})
         return Response(found.archive, mimetype="application/zip")
 
-    def add_request(self, request_id: str, kind: str, *, signature_key: str, state: str,
-                    callback_url: str = "") -> SimulatedRequest:
+    def add_request(
+        self, request_id: str, kind: str, *, signature_key: str, state: str, callback_url: str = ""
+    ) -> SimulatedRequest:
         """A request created on this account by other means (another system, a lost answer), in ``state``;
         a personal GET gets its archive (listed once it is done). Nothing is called back."""
-        added = SimulatedRequest(id=request_id, kind=kind, field=None, value=None, reason=None,
-                                 callback_url=callback_url, signature_key=signature_key,
-                                 plan=dataclasses.replace(self.knobs, callback="none"), state=state)
+        added = SimulatedRequest(
+            id=request_id,
+            kind=kind,
+            field=None,
+            value=None,
+            reason=None,
+            callback_url=callback_url,
+            signature_key=signature_key,
+            plan=dataclasses.replace(self.knobs, callback="none"),
+            state=state,
+        )
         if kind == "KIND_PERSONAL_GET":  # listed once the request is no longer STATE_SENT
             added.archive_token, added.archive = secrets.token_urlsafe(16), sample_archive(added)
         with self._lock:
@@ -304,8 +336,9 @@ class MessageBirdSimulator(SimulatorBase):
         """Both documented signatures, each made with a wrong key when the request's knobs say so."""
         broken = found.plan.bad_signature
         signing_key = secrets.token_urlsafe(32) if broken in ("jwt", "both") else self.signing_key
-        signature_key = base64.b64encode(secrets.token_bytes(32)).decode() if broken in ("hmac", "both") \
-            else found.signature_key
+        signature_key = (
+            base64.b64encode(secrets.token_bytes(32)).decode() if broken in ("hmac", "both") else found.signature_key
+        )
         now = int(time.time())
         return {
             JWT_HEADER: sign_jwt(signing_key, found.callback_url, body, now),
@@ -321,9 +354,14 @@ class MessageBirdSimulator(SimulatorBase):
     def _show(self) -> Response:
         with self._lock:
             shown = [
-                {"id": r.id, "kind": r.kind, "state": r.state, "deliveries": list(r.deliveries),
-                 "archiveBytes": len(r.archive) if r.archive else None,
-                 "archiveSha256": hashlib.sha256(r.archive).hexdigest() if r.archive else None}
+                {
+                    "id": r.id,
+                    "kind": r.kind,
+                    "state": r.state,
+                    "deliveries": list(r.deliveries),
+                    "archiveBytes": len(r.archive) if r.archive else None,
+                    "archiveSha256": hashlib.sha256(r.archive).hexdigest() if r.archive else None,
+                }
                 for r in self.requests.values()
             ]
         return jsonify(requests=shown, apiCalls=self.api_calls)
@@ -365,12 +403,19 @@ def error(status: int, code: int | None, description: str, parameter: str | None
 
 def sign_jwt(key: str, url: str, body: bytes, now: int) -> str:
     """A ``MessageBird-Signature-JWT`` as the docs describe it (HS256, iss, nbf, exp, jti, url and payload hashes)."""
-    claims: dict[str, Any] = {"iss": ISSUER, "nbf": now, "exp": now + JWT_TTL, "jti": uuid.uuid4().hex,
-                              "url_hash": url_hash(url)}
+    claims: dict[str, Any] = {
+        "iss": ISSUER,
+        "nbf": now,
+        "exp": now + JWT_TTL,
+        "jti": uuid.uuid4().hex,
+        "url_hash": url_hash(url),
+    }
     if body:
         claims["payload_hash"] = payload_hash(body)
-    segments = [base64url_encode(json.dumps(part, separators=(",", ":")).encode())
-                for part in ({"alg": "HS256", "typ": "JWT"}, claims)]
+    segments = [
+        base64url_encode(json.dumps(part, separators=(",", ":")).encode())
+        for part in ({"alg": "HS256", "typ": "JWT"}, claims)
+    ]
     signing_input = b".".join(segments)
     signature = HMAC_ALGORITHMS["HS256"].sign(signing_input, key.encode())
     return (signing_input + b"." + base64url_encode(signature)).decode("ascii")
@@ -380,8 +425,10 @@ def sample_archive(found: SimulatedRequest) -> bytes:
     """A small ZIP of what the simulator "holds" about the subject (fixed timestamps: same input, same bytes)."""
     files = {
         "request.json": json.dumps({"requestId": found.id, "kind": found.kind, "field": found.field}).encode(),
-        "messages.csv": b"id,direction,created_at,body\n" + b"".join(
-            f"{n},outbound,2026-01-{n:02d}T10:00:00Z,Your code is {100000 + n}\n".encode() for n in range(1, 29)),
+        "messages.csv": b"id,direction,created_at,body\n"
+        + b"".join(
+            f"{n},outbound,2026-01-{n:02d}T10:00:00Z,Your code is {100000 + n}\n".encode() for n in range(1, 29)
+        ),
     }
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
@@ -427,13 +474,25 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--server-errors", type=int, default=0, help="answer the next N API calls with 500")
     parser.add_argument("--api-delay", type=float, default=0.0)
     parser.add_argument("--oversize-archive", type=int, default=0, metavar="BYTES")
-    parser.add_argument("--stall-after-create", type=float, default=0.0, metavar="SECONDS",
-                        help="create the request, then wait this long before answering")
+    parser.add_argument(
+        "--stall-after-create",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="create the request, then wait this long before answering",
+    )
     arguments = parser.parse_args(argv)
-    knobs = Knobs(callback_delay=arguments.callback_delay, callback=arguments.callback,
-                  bad_signature=arguments.bad_signature, outcome=arguments.outcome, rate_limit=arguments.rate_limit,
-                  server_errors=arguments.server_errors, api_delay=arguments.api_delay,
-                  oversize_archive=arguments.oversize_archive, stall_after_create=arguments.stall_after_create)
+    knobs = Knobs(
+        callback_delay=arguments.callback_delay,
+        callback=arguments.callback,
+        bad_signature=arguments.bad_signature,
+        outcome=arguments.outcome,
+        rate_limit=arguments.rate_limit,
+        server_errors=arguments.server_errors,
+        api_delay=arguments.api_delay,
+        oversize_archive=arguments.oversize_archive,
+        stall_after_create=arguments.stall_after_create,
+    )
     simulator = MessageBirdSimulator(access_key=arguments.access_key, signing_key=arguments.signing_key, knobs=knobs)
     server = Server(simulator.app, host=arguments.host, port=arguments.port, ca_file=arguments.ca_file)
     simulator.base_url = server.url

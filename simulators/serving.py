@@ -39,14 +39,19 @@ class Server:
     def __init__(self, app: Flask, *, host: str = "127.0.0.1", port: int = 0, ca_file: Path | None = None) -> None:
         context = tls_context(ca_file) if ca_file is not None else None
         self.ca_file = ca_file
-        self._server: BaseWSGIServer = make_server(host, port, app, threaded=True, ssl_context=context,
-                                                   request_handler=QuietHandler)
+        self._server: BaseWSGIServer = make_server(
+            host, port, app, threaded=True, ssl_context=context, request_handler=QuietHandler
+        )
         self._server.daemon_threads = True
         self.port = self._server.server_port
         scheme = "https" if context is not None else "http"
         self.url = f"{scheme}://{host}:{self.port}"
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name=f"simulator-{self.port}", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name=f"simulator-{self.port}",
+            daemon=True,
+        )
 
     def start(self) -> Server:
         self._thread.start()
@@ -92,10 +97,15 @@ class SimulatorBase:
     def _record(self) -> None:
         if not request.path.startswith("/_simulator"):
             with self._lock:
-                self.seen.append({"method": request.method, "path": request.path,
-                                  "authorization": request.headers.get("Authorization"),
-                                  "accept": request.headers.get("Accept"),
-                                  "contentType": request.headers.get("Content-Type")})
+                self.seen.append(
+                    {
+                        "method": request.method,
+                        "path": request.path,
+                        "authorization": request.headers.get("Authorization"),
+                        "accept": request.headers.get("Accept"),
+                        "contentType": request.headers.get("Content-Type"),
+                    }
+                )
 
     def _take_knobs(self) -> Any:
         """Count one API call and return the knobs it meets, using up one planned 429 or 500."""

@@ -114,12 +114,18 @@ class VoodooSmsSimulator(SimulatorBase):
             unaffiliated = {n.strip() for n in self.knobs.unaffiliated.split(",") if n.strip()}
             if not number.isdigit() or not number.startswith("44") or number in unaffiliated:
                 return error(400, 76, "Cannot use this number")
-            created = ForgetRequest(_reference(), number, document.get("blacklist"),
-                                    dt.datetime.now(dt.UTC), dataclasses.replace(self.knobs))
+            created = ForgetRequest(
+                _reference(),
+                number,
+                document.get("blacklist"),
+                dt.datetime.now(dt.UTC),
+                dataclasses.replace(self.knobs),
+            )
             self.requests[created.reference] = created
         time.sleep(created.plan.stall_after_forget)
-        return jsonify(status="SUCCESS", msg=ACCEPTED, reference=created.reference,
-                       created_at=int(created.created_at.timestamp()))
+        return jsonify(
+            status="SUCCESS", msg=ACCEPTED, reference=created.reference, created_at=int(created.created_at.timestamp())
+        )
 
     def _status(self) -> tuple[Response, int] | Response:
         with self._lock:
@@ -138,15 +144,20 @@ class VoodooSmsSimulator(SimulatorBase):
             return error(404, 77, "No records found")
         if found.plan.outcome == "failed":
             return error(400, 78, "Request failed")
-        return jsonify(status="SUCCESS", msg=self._message(found), reference=found.reference,
-                       created_at=int(found.created_at.timestamp()))
+        return jsonify(
+            status="SUCCESS",
+            msg=self._message(found),
+            reference=found.reference,
+            created_at=int(found.created_at.timestamp()),
+        )
 
     def _find(self, since: dt.datetime, reference: Any) -> ForgetRequest | None:
         """The newest request submitted on or after the day of ``since`` (and with ``reference``, if given)."""
         day = since.replace(hour=0, minute=0, second=0, microsecond=0)
         with self._lock:
-            matches = [r for r in self.requests.values()
-                       if r.created_at >= day and (not reference or r.reference == reference)]
+            matches = [
+                r for r in self.requests.values() if r.created_at >= day and (not reference or r.reference == reference)
+            ]
             if not matches:
                 return None
             found = max(matches, key=lambda r: r.created_at)
@@ -160,9 +171,17 @@ class VoodooSmsSimulator(SimulatorBase):
 
     def _show(self) -> Response:
         with self._lock:
-            shown = [{"reference": r.reference, "blacklist": r.blacklist, "statusChecks": r.status_checks,
-                      "createdAt": int(r.created_at.timestamp())} for r in self.requests.values()]
+            shown = [
+                {
+                    "reference": r.reference,
+                    "blacklist": r.blacklist,
+                    "statusChecks": r.status_checks,
+                    "createdAt": int(r.created_at.timestamp()),
+                }
+                for r in self.requests.values()
+            ]
         return jsonify(requests=shown, apiCalls=self.api_calls)
+
 
 def error(status: int, code: int | None, message: str) -> tuple[Response, int]:
     """An answer in the documented error shape, ``{"error": {"code", "msg"}}``."""
@@ -210,15 +229,26 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rate-limit", type=int, default=0)
     parser.add_argument("--server-errors", type=int, default=0)
     parser.add_argument("--unaffiliated", default="", help="comma-separated numbers refused with error 76")
-    parser.add_argument("--stall-after-forget", type=float, default=0.0, metavar="SECONDS",
-                        help="accept the forget, then wait this long before answering")
+    parser.add_argument(
+        "--stall-after-forget",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="accept the forget, then wait this long before answering",
+    )
     arguments = parser.parse_args(argv)
-    knobs = Knobs(removal_delay=arguments.removal_delay, outcome=arguments.outcome,
-                  status_methods=arguments.status_methods, rate_limit=arguments.rate_limit,
-                  server_errors=arguments.server_errors, unaffiliated=arguments.unaffiliated,
-                  stall_after_forget=arguments.stall_after_forget)
-    server = Server(VoodooSmsSimulator(api_key=arguments.api_key, knobs=knobs).app, host=arguments.host,
-                    port=arguments.port)
+    knobs = Knobs(
+        removal_delay=arguments.removal_delay,
+        outcome=arguments.outcome,
+        status_methods=arguments.status_methods,
+        rate_limit=arguments.rate_limit,
+        server_errors=arguments.server_errors,
+        unaffiliated=arguments.unaffiliated,
+        stall_after_forget=arguments.stall_after_forget,
+    )
+    server = Server(
+        VoodooSmsSimulator(api_key=arguments.api_key, knobs=knobs).app, host=arguments.host, port=arguments.port
+    )
     print(json.dumps({"url": server.url}), flush=True)
     server.serve_forever()
 

@@ -96,8 +96,9 @@ MISSING, REORDERED, REWRITTEN, CHAIN_REWRITTEN = "missing", "reordered", "rewrit
 def canonical(source: str, row: Mapping[str, Any]) -> bytes:
     """The row's canonical encoding (see the module's docstring): the bytes its chain entry hashes."""
     fields = {name: _plain(row[name]) for name in CHAINED[source]}
-    return json.dumps({"table": source, **fields}, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-                      allow_nan=False).encode("utf-8")
+    return json.dumps(
+        {"table": source, **fields}, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    ).encode("utf-8")
 
 
 def _plain(value: object) -> object:
@@ -148,8 +149,9 @@ def seal(database: Database, *, batch: int = SEAL_BATCH) -> Sealed:
         with database.connection() as connection:
             _take_sealer_lock(connection)
             head = _head(connection)  # after the lock: another sealer may have gone first
-            entries = list(_links(head, _rows_still_unsealed(connection, waiting[start:start + batch]),
-                                  sealed_at=utcnow()))
+            entries = list(
+                _links(head, _rows_still_unsealed(connection, waiting[start : start + batch]), sealed_at=utcnow())
+            )
             if entries:
                 connection.execute(insert(_chain), entries)
                 head = Head(entries[-1]["seq"], entries[-1]["entry_hash"])
@@ -177,8 +179,9 @@ def _unsealed_ids(connection: Connection, source: str, *, intents: bool = False)
     table = _TABLES[source]
     written = select(table.c.id)
     if source == "transitions" and not intents:  # an intent's transition waits for its final request id
-        written = written.where(table.c.request_id.not_in(
-            select(_requests.c.id).where(_requests.c.state == lifecycle.SENDING)))
+        written = written.where(
+            table.c.request_id.not_in(select(_requests.c.id).where(_requests.c.state == lifecycle.SENDING))
+        )
     sealed = select(_chain.c.row_id).where(_chain.c.source == source)
     return sorted(connection.scalars(written.except_(sealed)))
 
@@ -190,10 +193,14 @@ def _rows_still_unsealed(connection: Connection, wanted: Sequence[tuple[str, int
         if not ids:
             continue
         table = _TABLES[source]
-        sealed = set(connection.scalars(select(_chain.c.row_id).where(_chain.c.source == source,
-                                                                      _chain.c.row_id.in_(ids))))
-        rows = connection.execute(select(*(table.c[name] for name in CHAINED[source])).where(
-            table.c.id.in_([row_id for row_id in ids if row_id not in sealed])).order_by(table.c.id))
+        sealed = set(
+            connection.scalars(select(_chain.c.row_id).where(_chain.c.source == source, _chain.c.row_id.in_(ids)))
+        )
+        rows = connection.execute(
+            select(*(table.c[name] for name in CHAINED[source]))
+            .where(table.c.id.in_([row_id for row_id in ids if row_id not in sealed]))
+            .order_by(table.c.id)
+        )
         yield from ((source, row) for row in rows)
 
 
@@ -201,8 +208,14 @@ def _links(head: Head, rows: Sequence[tuple[str, Row[Any]]], *, sealed_at: dt.da
     seq, prev = head.seq, head.hash
     for source, row in rows:
         seq, current = seq + 1, entry_hash(prev, canonical(source, row._mapping))
-        yield {"seq": seq, "source": source, "row_id": row.id, "prev_hash": prev, "entry_hash": current,
-               "sealed_at": sealed_at}
+        yield {
+            "seq": seq,
+            "source": source,
+            "row_id": row.id,
+            "prev_hash": prev,
+            "entry_hash": current,
+            "sealed_at": sealed_at,
+        }
         prev = current
 
 
@@ -216,8 +229,12 @@ def head(connection: Connection) -> Head:
 
 def head_before(connection: Connection, moment: dt.datetime) -> Head:
     """The head as it stood at ``moment``: the last entry sealed before it (the daily checkpoint)."""
-    last = connection.execute(select(_chain.c.seq, _chain.c.entry_hash).where(_chain.c.sealed_at < moment)
-                              .order_by(_chain.c.seq.desc()).limit(1)).first()
+    last = connection.execute(
+        select(_chain.c.seq, _chain.c.entry_hash)
+        .where(_chain.c.sealed_at < moment)
+        .order_by(_chain.c.seq.desc())
+        .limit(1)
+    ).first()
     return Head(last.seq, last.entry_hash) if last is not None else Head(0, GENESIS)
 
 
@@ -265,8 +282,9 @@ def verify(database: Database, *, expected: Head | None = None, page: int = VERI
 def _walk(connection: Connection, page: int) -> tuple[Head, Break | None]:
     last = Head(0, GENESIS)
     while True:
-        entries = connection.execute(select(_chain).where(_chain.c.seq > last.seq).order_by(_chain.c.seq)
-                                     .limit(page)).all()
+        entries = connection.execute(
+            select(_chain).where(_chain.c.seq > last.seq).order_by(_chain.c.seq).limit(page)
+        ).all()
         if not entries:
             return last, None
         rows = _rows_of(connection, entries)
@@ -283,8 +301,9 @@ def _rows_of(connection: Connection, entries: Sequence[Row[Any]]) -> dict[tuple[
         ids = [entry.row_id for entry in entries if entry.source == source]
         if ids:
             table = _TABLES[source]
-            for row in connection.execute(select(*(table.c[name] for name in CHAINED[source])).where(
-                    table.c.id.in_(ids))):
+            for row in connection.execute(
+                select(*(table.c[name] for name in CHAINED[source])).where(table.c.id.in_(ids))
+            ):
                 found[(source, row.id)] = row._mapping
     return found
 
@@ -318,15 +337,21 @@ def _mismatch(connection: Connection, entry: Row[Any], computed: str, row: Mappi
         return broken(CHAIN_REWRITTEN, "its entry_hash was changed: the row matches and the next entry follows it")
     moved_from = _sealed_elsewhere(connection, entry, row)
     if moved_from is not None:
-        return broken(REORDERED, f"the row now holds what was sealed for {entry.source} {moved_from.row_id} "
-                                 f"(seq {moved_from.seq}): rows were swapped or renumbered")
+        return broken(
+            REORDERED,
+            f"the row now holds what was sealed for {entry.source} {moved_from.row_id} "
+            f"(seq {moved_from.seq}): rows were swapped or renumbered",
+        )
     return broken(REWRITTEN, "the row's content changed since it was sealed (or its chain entry did)")
 
 
 def _sealed_elsewhere(connection: Connection, entry: Row[Any], row: Mapping[str, Any]) -> Row[Any] | None:
     """The chain entry of another row of the same table whose sealed content ``row`` now holds, if any."""
-    others = connection.execute(select(_chain.c.seq, _chain.c.row_id, _chain.c.prev_hash, _chain.c.entry_hash).where(
-        _chain.c.source == entry.source, _chain.c.seq != entry.seq))
+    others = connection.execute(
+        select(_chain.c.seq, _chain.c.row_id, _chain.c.prev_hash, _chain.c.entry_hash).where(
+            _chain.c.source == entry.source, _chain.c.seq != entry.seq
+        )
+    )
     for other in others:
         if entry_hash(other.prev_hash, canonical(entry.source, {**row, "id": other.row_id})) == other.entry_hash:
             return other
@@ -337,9 +362,19 @@ def _against_copy(connection: Connection, expected: Head) -> Break | None:
     """A break when the entry at ``expected.seq`` is not the one an outside copy of the head recorded."""
     entry = connection.execute(select(_chain).where(_chain.c.seq == expected.seq)).first()
     if entry is None:
-        return Break(CHAIN_REWRITTEN, expected.seq, "audit_chain", expected.seq,
-                     "the outside copy of the head names an entry the chain no longer has")
+        return Break(
+            CHAIN_REWRITTEN,
+            expected.seq,
+            "audit_chain",
+            expected.seq,
+            "the outside copy of the head names an entry the chain no longer has",
+        )
     if entry.entry_hash != expected.hash:
-        return Break(CHAIN_REWRITTEN, entry.seq, entry.source, entry.row_id,
-                     f"the outside copy of the head says {expected.hash}: the chain was rewritten up to here")
+        return Break(
+            CHAIN_REWRITTEN,
+            entry.seq,
+            entry.source,
+            entry.row_id,
+            f"the outside copy of the head says {expected.hash}: the chain was rewritten up to here",
+        )
     return None

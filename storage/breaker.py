@@ -25,7 +25,6 @@ from contextlib import contextmanager
 
 from storage.errors import StorageError
 
-
 #: How long after a backend last failed to answer every caller fails at once, before one may try it again.
 PROBE_INTERVAL_SECONDS = 1.0
 
@@ -33,8 +32,13 @@ PROBE_INTERVAL_SECONDS = 1.0
 class Breaker:
     """``with breaker.call(): ...`` around every call to one backend, named ``what`` in its errors."""
 
-    def __init__(self, what: str, *, probe_interval_seconds: float = PROBE_INTERVAL_SECONDS,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        what: str,
+        *,
+        probe_interval_seconds: float = PROBE_INTERVAL_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._what = what
         self._open = False
         self._opened_at = 0.0

@@ -106,7 +106,8 @@ def request_states(session: Session, case_ids: Collection[str]) -> dict[str, lis
     found: dict[str, list[str]] = defaultdict(list)
     if case_ids:
         statement = select(ProcessorRequest.case_id, ProcessorRequest.state).where(
-            ProcessorRequest.case_id.in_(case_ids))
+            ProcessorRequest.case_id.in_(case_ids)
+        )
         for case_id, state in session.execute(statement):
             found[case_id].append(state)
     return found
@@ -126,8 +127,13 @@ def request_progress(session: Session, case_ids: Collection[str]) -> dict[str, l
     """Each case's requests as ``Progress``, oldest first, for the cases of one page."""
     found: dict[str, list[Progress]] = defaultdict(list)
     if case_ids:
-        columns = (ProcessorRequest.case_id, ProcessorRequest.id, ProcessorRequest.provider, ProcessorRequest.kind,
-                   ProcessorRequest.state)
+        columns = (
+            ProcessorRequest.case_id,
+            ProcessorRequest.id,
+            ProcessorRequest.provider,
+            ProcessorRequest.kind,
+            ProcessorRequest.state,
+        )
         statement = select(*columns).where(ProcessorRequest.case_id.in_(case_ids))
         for case_id, *progress in session.execute(statement.order_by(ProcessorRequest.created_at, ProcessorRequest.id)):
             found[case_id].append(Progress(*progress))
@@ -145,26 +151,53 @@ def add_request(session: Session, case_id: str, request: ProcessorRequest, *, ac
     if case_row.responded_on is not None:
         raise StorageError("conflict", "the case is closed")
     request.case_id = case_id
-    record_event(case_row, actor=actor or SERVICE, kind=REQUEST_ADDED, changed="requests", to_value=request.id,
-                 reason=f"{request.provider} {request.kind}")
+    record_event(
+        case_row,
+        actor=actor or SERVICE,
+        kind=REQUEST_ADDED,
+        changed="requests",
+        to_value=request.id,
+        reason=f"{request.provider} {request.kind}",
+    )
 
 
-def refuse_request(session: Session, case_id: str, request: ProcessorRequest, *, actor: str | None,
-                   reason: str | None) -> None:
+def refuse_request(
+    session: Session, case_id: str, request: ProcessorRequest, *, actor: str | None, reason: str | None
+) -> None:
     """The request ``add_request`` recorded was not made (the provider refused it); the history says so."""
     case_row = find(session, case_id, for_update=True)
     if case_row is not None:
-        record_event(case_row, actor=actor or SERVICE, kind=REQUEST_REFUSED, changed="requests",
-                     from_value=request.id, reason=f"{request.provider} {request.kind}: {reason or 'refused'}")
+        record_event(
+            case_row,
+            actor=actor or SERVICE,
+            kind=REQUEST_REFUSED,
+            changed="requests",
+            from_value=request.id,
+            reason=f"{request.provider} {request.kind}: {reason or 'refused'}",
+        )
 
 
 def record_event(
-    case_row: Case, *, actor: str, kind: str, changed: str | None = None, from_value: object = None,
-    to_value: object = None, reason: str | None = None, at: dt.datetime | None = None,
+    case_row: Case,
+    *,
+    actor: str,
+    kind: str,
+    changed: str | None = None,
+    from_value: object = None,
+    to_value: object = None,
+    reason: str | None = None,
+    at: dt.datetime | None = None,
 ) -> CaseEvent:
     """Add one entry to the case's history (dates are written as ISO dates)."""
-    event = CaseEvent(actor=actor, kind=kind, changed=changed, from_value=_shown(from_value),
-                      to_value=_shown(to_value), reason=reason, **({"at": at} if at else {}))
+    event = CaseEvent(
+        actor=actor,
+        kind=kind,
+        changed=changed,
+        from_value=_shown(from_value),
+        to_value=_shown(to_value),
+        reason=reason,
+        **({"at": at} if at else {}),
+    )
     case_row.events.append(event)
     return event
 
@@ -178,7 +211,7 @@ def _shown(value: object) -> str | None:
 # -- the rules in SQL ----------------------------------------------------------------------
 
 
-class days_after(FunctionElement[dt.date]):  # noqa: N801 (an SQL function, named like one)
+class days_after(FunctionElement[dt.date]):
     """``day + days`` as an SQL date, for a whole number of days known when the statement is built."""
 
     type = Date()
@@ -222,8 +255,10 @@ def state_is(state: str, *, today: dt.date, margin_days: int) -> ColumnElement[b
     """``case_state`` in SQL: the cases in ``state`` on ``today``."""
     closed = Case.responded_on.is_not(None)
     has_requests = _requests_where()
-    troubled = or_(_requests_where(ProcessorRequest.state == lifecycle.FAILED),
-                   late_condition(today=today, margin_days=margin_days))
+    troubled = or_(
+        _requests_where(ProcessorRequest.state == lifecycle.FAILED),
+        late_condition(today=today, margin_days=margin_days),
+    )
     all_completed = not_(_requests_where(ProcessorRequest.state != lifecycle.COMPLETED))
     conditions = {
         CLOSED: closed,
@@ -276,7 +311,12 @@ class Page:
 
 
 def list_page(
-    session: Session, wanted: CaseFilter, *, today: dt.date, margin_days: int, limit: int = 50,
+    session: Session,
+    wanted: CaseFilter,
+    *,
+    today: dt.date,
+    margin_days: int,
+    limit: int = 50,
     cursor: str | None = None,
 ) -> Page:
     """Cases most urgent first, ``limit`` at a time; ``cursor`` continues a previous page."""
@@ -284,11 +324,13 @@ def list_page(
     statement = select(Case, rank).where(*_filters(wanted, today=today, margin_days=margin_days))
     if cursor:
         after_rank, after_due, after_id = decode_cursor(cursor)
-        statement = statement.where(or_(
-            rank > after_rank,
-            and_(rank == after_rank, Case.due_on > after_due),
-            and_(rank == after_rank, Case.due_on == after_due, Case.id > after_id),
-        ))
+        statement = statement.where(
+            or_(
+                rank > after_rank,
+                and_(rank == after_rank, Case.due_on > after_due),
+                and_(rank == after_rank, Case.due_on == after_due, Case.id > after_id),
+            )
+        )
     rows = session.execute(statement.order_by(rank, Case.due_on, Case.id).limit(limit + 1)).all()
     more = len(rows) > limit
     rows = rows[:limit]
@@ -345,7 +387,8 @@ def requests_needing_attention(
     """The requests of open cases that failed or are past their target, with their case, by the case's deadline."""
     late = and_(ProcessorRequest.state.not_in(ENDED_STATES), _past_target(today, margin_days))
     statement = (
-        select(ProcessorRequest, Case).join(Case, ProcessorRequest.case_id == Case.id)
+        select(ProcessorRequest, Case)
+        .join(Case, ProcessorRequest.case_id == Case.id)
         .where(Case.responded_on.is_(None), or_(ProcessorRequest.state == lifecycle.FAILED, late))
         .order_by(Case.due_on, Case.id, ProcessorRequest.created_at, ProcessorRequest.id)
     )

@@ -16,10 +16,10 @@ import hmac
 from collections.abc import Sequence
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from storage.errors import StorageError
 from storage.models import Callback, Job, ProcessorRequest
@@ -73,8 +73,11 @@ class SecretBox:
 def reseal_all(session: Session, box: SecretBox) -> int:
     """Re-seal every signature key, job payload and callback's raw inputs with the newest key; returns how many."""
     count = 0
-    sealed_columns = ((ProcessorRequest, "signature_key_sealed"), (Job, "payload_sealed"),
-                      (Callback, "raw_inputs_sealed"))
+    sealed_columns = (
+        (ProcessorRequest, "signature_key_sealed"),
+        (Job, "payload_sealed"),
+        (Callback, "raw_inputs_sealed"),
+    )
     for model, column in sealed_columns:
         for row in session.scalars(select(model).where(getattr(model, column).is_not(None))):
             setattr(row, column, box.reseal(getattr(row, column)))

@@ -105,8 +105,9 @@ class Database:
             lost = connection.dialect.is_disconnect(error, driver, None)
             if lost:
                 connection.invalidate(error)
-            raise DBAPIError.instance(None, None, error, dbapi_error, connection_invalidated=lost,
-                                      dialect=connection.dialect) from error
+            raise DBAPIError.instance(
+                None, None, error, dbapi_error, connection_invalidated=lost, dialect=connection.dialect
+            ) from error
 
     @contextmanager
     def reading(self) -> Iterator[Connection]:
@@ -186,7 +187,9 @@ def _did_not_answer(error: BaseException) -> bool:
     if not isinstance(error, DBAPIError):
         return False
     translated = storage_error_from(error)
-    return translated is not None and translated.reason == "unavailable" and getattr(error.orig, "sqlstate", None) is None
+    return (
+        translated is not None and translated.reason == "unavailable" and getattr(error.orig, "sqlstate", None) is None
+    )
 
 
 def _sqlite_path(url: str) -> str | None:

@@ -123,12 +123,17 @@ def _record_in_write_transaction(cursor: Any, delivery: NewDelivery) -> int | No
     if state is None or state[0] != request.state:
         raise RequestMoved(request.id)
     if delivery.replay is not None:
-        written = {key for (key,) in cursor.execute(_SQLITE_UPSERT_KEYS[len(delivery.replay.all)],
-                                                     delivery.replay.parameters()).fetchall()}
+        written = {
+            key
+            for (key,) in cursor.execute(
+                _SQLITE_UPSERT_KEYS[len(delivery.replay.all)], delivery.replay.parameters()
+            ).fetchall()
+        }
         if delivery.replay.deciding[0] not in written:
             return None
-    inserted = cursor.execute(_insert_sql(_callbacks, tuple(delivery.row)) + " RETURNING id",
-                              _sqlite_values(_callbacks, delivery.row)).fetchone()
+    inserted = cursor.execute(
+        _insert_sql(_callbacks, tuple(delivery.row)) + " RETURNING id", _sqlite_values(_callbacks, delivery.row)
+    ).fetchone()
     callback_id: int = inserted[0]
     if delivery.moves:
         _advance(cursor, delivery, callback_id)
@@ -145,9 +150,17 @@ def _advance(cursor: Any, delivery: NewDelivery, callback_id: int) -> None:
         values = {**transition, "request_id": request.id}
         cursor.execute(_insert_sql(_transitions, tuple(values)), _sqlite_values(_transitions, values))
     if delivery.download is not None:
-        job = {"kind": jobs.ARCHIVE, "request_id": request.id, "callback_id": callback_id,
-               "payload_sealed": delivery.download.payload_sealed, "state": jobs.QUEUED, "attempts": 0,
-               "run_after": at, "created_at": at, "updated_at": at}
+        job = {
+            "kind": jobs.ARCHIVE,
+            "request_id": request.id,
+            "callback_id": callback_id,
+            "payload_sealed": delivery.download.payload_sealed,
+            "state": jobs.QUEUED,
+            "attempts": 0,
+            "run_after": at,
+            "created_at": at,
+            "updated_at": at,
+        }
         cursor.execute(_insert_sql(_jobs, tuple(job)), _sqlite_values(_jobs, job))
 
 
@@ -185,13 +198,28 @@ def _record_in_one_statement(database: Database, delivery: NewDelivery) -> int |
     request, replay = delivery.request, delivery.replay
     columns, transitions = lifecycle.moves_as_rows(request.state, delivery.moves, callback_id=None, at=delivery.at)
     columns = {**columns, "result": delivery.result} if delivery.moves else {}
-    statement = _in_one_statement(tuple(delivery.row), tuple(columns), len(transitions),
-                                  delivery.download is not None, len(replay.all) if replay else 0)
-    parameters = {**_prefixed("cb_", delivery.row), **_prefixed("set_", columns), "request_id": request.id,
-                  "expected_state": request.state, "at": delivery.at}
+    statement = _in_one_statement(
+        tuple(delivery.row),
+        tuple(columns),
+        len(transitions),
+        delivery.download is not None,
+        len(replay.all) if replay else 0,
+    )
+    parameters = {
+        **_prefixed("cb_", delivery.row),
+        **_prefixed("set_", columns),
+        "request_id": request.id,
+        "expected_state": request.state,
+        "at": delivery.at,
+    }
     for n, transition in enumerate(transitions):
-        parameters.update({f"from_{n}": transition["from_state"], f"to_{n}": transition["to_state"],
-                           f"reason_{n}": transition["reason"]})
+        parameters.update(
+            {
+                f"from_{n}": transition["from_state"],
+                f"to_{n}": transition["to_state"],
+                f"reason_{n}": transition["reason"],
+            }
+        )
     if delivery.download is not None:
         parameters.update(job_kind=jobs.ARCHIVE, job_state=jobs.QUEUED, payload=delivery.download.payload_sealed)
     if replay is not None:
@@ -210,7 +238,10 @@ def _prefixed(prefix: str, values: Mapping[str, Any]) -> dict[str, Any]:
 
 @functools.cache
 def _in_one_statement(
-    callback_columns: tuple[str, ...], request_columns: tuple[str, ...], transitions: int, queue_download: bool,
+    callback_columns: tuple[str, ...],
+    request_columns: tuple[str, ...],
+    transitions: int,
+    queue_download: bool,
     replay_keys_count: int,
 ) -> str:
     """The PostgreSQL statement that records one delivery and all it causes, for one shape of it.
@@ -229,20 +260,28 @@ def _in_one_statement(
         parts.append(f"keys AS ({replay_keys.upsert_sql(replay_keys_count, guard=guard)})")
         guard += " AND EXISTS (SELECT 1 FROM keys WHERE key = :replay_deciding)"
     values = ", ".join(f"CAST(:cb_{name} AS {_postgres_type(_callbacks.c[name])})" for name in callback_columns)
-    parts.append(f"delivery AS (INSERT INTO {_callbacks.name} ({', '.join(callback_columns)}) "
-                 f"SELECT {values} WHERE {guard} RETURNING id)")
+    parts.append(
+        f"delivery AS (INSERT INTO {_callbacks.name} ({', '.join(callback_columns)}) "
+        f"SELECT {values} WHERE {guard} RETURNING id)"
+    )
     if request_columns:
         assignments = ", ".join(f"{name} = :set_{name}" for name in request_columns)
-        parts.append(f"moved AS (UPDATE {_requests.name} SET {assignments}, authorising_callback_id = delivery.id "
-                     f"FROM delivery WHERE {_requests.name}.id = :request_id)")
+        parts.append(
+            f"moved AS (UPDATE {_requests.name} SET {assignments}, authorising_callback_id = delivery.id "
+            f"FROM delivery WHERE {_requests.name}.id = :request_id)"
+        )
         steps = ", ".join(f"(:from_{n}, :to_{n}, :reason_{n})" for n in range(transitions))
-        parts.append(f"recorded AS (INSERT INTO {_transitions.name} (request_id, from_state, to_state, at, reason, "
-                     f"callback_id) SELECT :request_id, step.from_state, step.to_state, :at, step.reason, delivery.id "
-                     f"FROM delivery, (VALUES {steps}) AS step (from_state, to_state, reason))")
+        parts.append(
+            f"recorded AS (INSERT INTO {_transitions.name} (request_id, from_state, to_state, at, reason, "
+            f"callback_id) SELECT :request_id, step.from_state, step.to_state, :at, step.reason, delivery.id "
+            f"FROM delivery, (VALUES {steps}) AS step (from_state, to_state, reason))"
+        )
     if queue_download:
-        parts.append(f"queued AS (INSERT INTO {_jobs.name} (kind, request_id, callback_id, payload_sealed, state, "
-                     "attempts, run_after, created_at, updated_at) SELECT :job_kind, :request_id, delivery.id, "
-                     ":payload, :job_state, 0, :at, :at, :at FROM delivery)")
+        parts.append(
+            f"queued AS (INSERT INTO {_jobs.name} (kind, request_id, callback_id, payload_sealed, state, "
+            "attempts, run_after, created_at, updated_at) SELECT :job_kind, :request_id, delivery.id, "
+            ":payload, :job_state, 0, :at, :at, :at FROM delivery)"
+        )
     statement = "WITH " + ", ".join(parts) + " SELECT (SELECT id FROM delivery), EXISTS (SELECT 1 FROM locked)"
     return _NAMED_PARAMETER.sub(r"%(\1)s", statement)  # psycopg's own parameter style: run on its cursor
 

@@ -36,7 +36,6 @@ class StorageError(Exception):
         return self.reason == "unavailable"
 
 
-
 def storage_error_from(error: DBAPIError) -> StorageError | None:
     """The ``StorageError`` a database driver's error stands for; None for a programming error, which stays a bug."""
     if isinstance(error, IntegrityError):

@@ -116,7 +116,14 @@ def claim_next(
     job.updated_at = now
     session.flush()
     return ClaimedJob(
-        job.id, job.kind, job.request_id, job.callback_id, job.payload_sealed, job.attempts, job.created_at, owner,
+        job.id,
+        job.kind,
+        job.request_id,
+        job.callback_id,
+        job.payload_sealed,
+        job.attempts,
+        job.created_at,
+        owner,
         job.failures,
     )
 
@@ -132,8 +139,10 @@ def fail_poison(session: Session, *, max_failures: int, now: dt.datetime | None 
     statement = select(Job).where(_lease_expired(now), Job.failures + 1 >= max_failures).order_by(Job.id)
     poisoned = []
     for job in session.scalars(_locked(session, statement)):
-        reason = (f"poison job: {_WORKER_GONE} during attempt {job.attempts}, "
-                  f"{job.failures + 1} failed attempts in a row, the limit")
+        reason = (
+            f"poison job: {_WORKER_GONE} during attempt {job.attempts}, "
+            f"{job.failures + 1} failed attempts in a row, the limit"
+        )
         job.state, job.failures, job.last_error, job.updated_at = FAILED, job.failures + 1, reason, now
         job.lease_owner = job.lease_expires_at = None
         poisoned.append(PoisonJob(job.id, job.kind, job.request_id, job.attempts, reason))
@@ -169,7 +178,13 @@ def finish(session: Session, job: ClaimedJob) -> bool:
 def retry_later(session: Session, job: ClaimedJob, *, run_after: dt.datetime, error: str) -> bool:
     """Give the job back to the queue after a failed attempt, due again at ``run_after``."""
     return _update_held(
-        session, job, state=QUEUED, run_after=run_after, lease_owner=None, lease_expires_at=None, last_error=error,
+        session,
+        job,
+        state=QUEUED,
+        run_after=run_after,
+        lease_owner=None,
+        lease_expires_at=None,
+        last_error=error,
         failures=Job.failures + 1,
     )
 
@@ -177,7 +192,13 @@ def retry_later(session: Session, job: ClaimedJob, *, run_after: dt.datetime, er
 def reschedule(session: Session, job: ClaimedJob, *, run_after: dt.datetime, note: str | None = None) -> bool:
     """Queue the job again at ``run_after`` as planned work, not a failure (status polling): failures start over."""
     return _update_held(
-        session, job, state=QUEUED, run_after=run_after, lease_owner=None, lease_expires_at=None, last_error=note,
+        session,
+        job,
+        state=QUEUED,
+        run_after=run_after,
+        lease_owner=None,
+        lease_expires_at=None,
+        last_error=note,
         failures=0,
     )
 
@@ -205,7 +226,12 @@ def queued_by(session: Session, kind: str, at: dt.datetime) -> bool:
 def give_up(session: Session, job: ClaimedJob, *, error: str) -> bool:
     """End the job as ``failed`` with ``error``; False when the caller no longer holds the lease."""
     return _update_held(
-        session, job, state=FAILED, lease_owner=None, lease_expires_at=None, last_error=error,
+        session,
+        job,
+        state=FAILED,
+        lease_owner=None,
+        lease_expires_at=None,
+        last_error=error,
         failures=Job.failures + 1,
     )
 
@@ -268,8 +294,10 @@ def queue_stats(session: Session) -> QueueStats:
 def last_ended(connection: Connection, kind: str) -> Job | None:
     """The job of ``kind`` that ended last, done or failed (detached: read only), or None: the last reconciliation."""
     row = connection.execute(
-        select(Job.__table__).where(Job.kind == kind, Job.state.in_([DONE, FAILED]))
-        .order_by(Job.updated_at.desc(), Job.id.desc()).limit(1)
+        select(Job.__table__)
+        .where(Job.kind == kind, Job.state.in_([DONE, FAILED]))
+        .order_by(Job.updated_at.desc(), Job.id.desc())
+        .limit(1)
     ).first()
     return Job(**row._mapping) if row is not None else None
 

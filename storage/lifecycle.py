@@ -21,8 +21,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from storage.errors import StorageError
 from storage.clock import utcnow
+from storage.errors import StorageError
 from storage.models import ProcessorRequest, Transition
 
 SENDING = "sending"
@@ -65,8 +65,9 @@ def move(
     caused it: none when the service moved it on its own)."""
     check_move(request.state, to_state)
     at = at or utcnow()
-    transition = Transition(from_state=request.state, to_state=to_state, at=at, reason=reason, callback_id=callback_id,
-                            actor=actor)
+    transition = Transition(
+        from_state=request.state, to_state=to_state, at=at, reason=reason, callback_id=callback_id, actor=actor
+    )
     request.transitions.append(transition)
     request.state = to_state
     request.state_reason = reason
@@ -103,8 +104,15 @@ def moves_as_rows(
     rows = []
     for step in moves:
         check_move(from_state, step.to_state)
-        rows.append({"from_state": from_state, "to_state": step.to_state, "at": at, "reason": step.reason,
-                     "callback_id": callback_id})
+        rows.append(
+            {
+                "from_state": from_state,
+                "to_state": step.to_state,
+                "at": at,
+                "reason": step.reason,
+                "callback_id": callback_id,
+            }
+        )
         columns.update(state=step.to_state, state_reason=step.reason)
         if step.to_state in _TIMESTAMP_COLUMN:
             columns[_TIMESTAMP_COLUMN[step.to_state]] = at
@@ -113,7 +121,11 @@ def moves_as_rows(
 
 
 def start(
-    request: ProcessorRequest, *, at: dt.datetime | None = None, reason: str | None = None, state: str = SENT,
+    request: ProcessorRequest,
+    *,
+    at: dt.datetime | None = None,
+    reason: str | None = None,
+    state: str = SENT,
     actor: str | None = None,
 ) -> None:
     """Give a new request its first state (``sent``, or ``sending`` for an intent) with a transition from nothing."""

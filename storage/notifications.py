@@ -81,9 +81,14 @@ def record(session: Session, new: NewNotification, *, channels: Iterable[str], n
     """Record ``new`` and queue one delivery per channel; its id, or None when its key was recorded before."""
     notification_id = new_notification_id()
     values = {
-        "id": notification_id, "dedupe_key": new.dedupe_key, "type": new.type, "case_id": new.case_id,
-        "request_id": new.request_id, "threshold_days": new.threshold_days,
-        "payload": message(new.type, new.data, at=now), "created_at": now,
+        "id": notification_id,
+        "dedupe_key": new.dedupe_key,
+        "type": new.type,
+        "case_id": new.case_id,
+        "request_id": new.request_id,
+        "threshold_days": new.threshold_days,
+        "payload": message(new.type, new.data, at=now),
+        "created_at": now,
     }
     insert = (postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert)(Notification)
     statement = insert.values(**values).on_conflict_do_nothing(index_elements=["dedupe_key"])
@@ -106,8 +111,15 @@ def delivery_of_job(session: Session, job_id: int) -> Delivery | None:
     if row is None:
         return None
     delivery, notification = row
-    return Delivery(delivery.id, notification.id, delivery.channel, notification.type, notification.payload,
-                    notification.created_at, delivery.sent_at)
+    return Delivery(
+        delivery.id,
+        notification.id,
+        delivery.channel,
+        notification.type,
+        notification.payload,
+        notification.created_at,
+        delivery.sent_at,
+    )
 
 
 def mark_sent(session: Session, delivery_id: int, *, at: dt.datetime) -> None:

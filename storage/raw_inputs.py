@@ -46,8 +46,14 @@ class RawInputs:
 
 def seal(box: SecretBox, raw: RawInputs) -> str:
     """The sealed blob of ``raw``: one Fernet token over a small JSON document."""
-    document = {"v": FORM, "url": raw.url, "jwt": raw.jwt_header, "hmac": raw.hmac_header,
-                "body": base64.b64encode(raw.body).decode("ascii"), "at": raw.verified_at}
+    document = {
+        "v": FORM,
+        "url": raw.url,
+        "jwt": raw.jwt_header,
+        "hmac": raw.hmac_header,
+        "body": base64.b64encode(raw.body).decode("ascii"),
+        "at": raw.verified_at,
+    }
     return box.seal(json.dumps(document, separators=(",", ":")))
 
 
@@ -57,14 +63,23 @@ def unseal(box: SecretBox, sealed: str) -> RawInputs:
         document = json.loads(box.open(sealed))
         if document["v"] != FORM:
             raise ValueError(document["v"])
-        return RawInputs(url=str(document["url"]), jwt_header=document["jwt"], hmac_header=document["hmac"],
-                         body=base64.b64decode(document["body"], validate=True), verified_at=float(document["at"]))
+        return RawInputs(
+            url=str(document["url"]),
+            jwt_header=document["jwt"],
+            hmac_header=document["hmac"],
+            body=base64.b64decode(document["body"], validate=True),
+            verified_at=float(document["at"]),
+        )
     except (ValueError, KeyError, TypeError, binascii.Error) as error:
         raise StorageError("misconfigured", "sealed raw inputs are not in a known form") from error
 
 
 def erase_raw_inputs(session: Session, request_id: str) -> int:
     """Erase the kept raw inputs of every callback of ``request_id``; how many were erased (idempotent)."""
-    statement = (update(Callback).where(Callback.request_id == request_id, Callback.raw_inputs_sealed.is_not(None))
-                 .values(raw_inputs_sealed=None).execution_options(synchronize_session=False))
+    statement = (
+        update(Callback)
+        .where(Callback.request_id == request_id, Callback.raw_inputs_sealed.is_not(None))
+        .values(raw_inputs_sealed=None)
+        .execution_options(synchronize_session=False)
+    )
     return session.execute(statement).rowcount

@@ -49,9 +49,13 @@ _REFUSAL_FIELDS = ("received_at", "status_code", "reason", "remote_addr", "body_
 def _take_slot_statement(insert: Callable[..., Any]) -> Any:
     """An upsert of one slot, built once per dialect."""
     statement = insert(_table).values(
-        slot=bindparam("slot"), received_at=bindparam("received_at", type_=_table.c.received_at.type),
-        status_code=bindparam("status_code"), reason=bindparam("reason"), remote_addr=bindparam("remote_addr"),
-        body_sha256=bindparam("body_sha256"), body_bytes=bindparam("body_bytes"),
+        slot=bindparam("slot"),
+        received_at=bindparam("received_at", type_=_table.c.received_at.type),
+        status_code=bindparam("status_code"),
+        reason=bindparam("reason"),
+        remote_addr=bindparam("remote_addr"),
+        body_sha256=bindparam("body_sha256"),
+        body_bytes=bindparam("body_bytes"),
     )
     return statement.on_conflict_do_update(
         index_elements=[_table.c.slot],
@@ -65,8 +69,9 @@ _TAKE_SLOT = {"postgresql": _take_slot_statement(postgresql.insert), "sqlite": _
 class RefusalSamples:
     """Samples refusals into ``cap`` reused slots, at most ``per_second`` per process."""
 
-    def __init__(self, database: Database, *, cap: int, per_second: float = 2.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, database: Database, *, cap: int, per_second: float = 2.0, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self._database = database
         self._cap = cap
         self._interval = 1.0 / per_second if per_second > 0 else float("inf")

@@ -186,15 +186,17 @@ def get(session: Session, request_id: str) -> ProcessorRequest:
 
 def awaiting_provider(session: Session, provider: str) -> Sequence[ProcessorRequest]:
     """The provider's requests still in state ``sent``, locked (see ``_locked``)."""
-    statement = select(ProcessorRequest).where(ProcessorRequest.provider == provider,
-                                               ProcessorRequest.state == lifecycle.SENT)
+    statement = select(ProcessorRequest).where(
+        ProcessorRequest.provider == provider, ProcessorRequest.state == lifecycle.SENT
+    )
     return _locked(session, statement.order_by(ProcessorRequest.created_at), lifecycle.SENT)
 
 
 def sending_intents(session: Session, provider: str, *, lock: bool = True) -> Sequence[ProcessorRequest]:
     """The provider's intents still ``sending`` (their answer not recorded), oldest first, locked unless ``lock=False``."""
-    statement = select(ProcessorRequest).where(ProcessorRequest.provider == provider,
-                                               ProcessorRequest.state == lifecycle.SENDING)
+    statement = select(ProcessorRequest).where(
+        ProcessorRequest.provider == provider, ProcessorRequest.state == lifecycle.SENDING
+    )
     statement = statement.order_by(ProcessorRequest.created_at, ProcessorRequest.id)
     return _locked(session, statement, lifecycle.SENDING) if lock else session.scalars(statement).all()
 
@@ -205,13 +207,17 @@ def failed_downloads(session: Session, provider: str, among: Collection[str]) ->
     Not those whose secrets the retention policy erased: with the failed URL gone, a URL in the
     listing cannot be told new, and the request's time to be moved on is over.
     """
-    download_failed = exists().where(Job.request_id == ProcessorRequest.id, Job.kind == jobs.ARCHIVE,
-                                     Job.state == jobs.FAILED)
+    download_failed = exists().where(
+        Job.request_id == ProcessorRequest.id, Job.kind == jobs.ARCHIVE, Job.state == jobs.FAILED
+    )
     wanted, found = sorted(set(among)), []
     for start in range(0, len(wanted), LOOKUP_BATCH):
         statement = select(ProcessorRequest).where(
-            ProcessorRequest.id.in_(wanted[start : start + LOOKUP_BATCH]), ProcessorRequest.provider == provider,
-            ProcessorRequest.state == lifecycle.FAILED, ProcessorRequest.kind.in_(GET_KINDS), download_failed,
+            ProcessorRequest.id.in_(wanted[start : start + LOOKUP_BATCH]),
+            ProcessorRequest.provider == provider,
+            ProcessorRequest.state == lifecycle.FAILED,
+            ProcessorRequest.kind.in_(GET_KINDS),
+            download_failed,
             ProcessorRequest.secrets_erased_at.is_(None),
         )
         found += _locked(session, statement.order_by(ProcessorRequest.id), lifecycle.FAILED)
@@ -243,9 +249,11 @@ def known_ids(session: Session, ids: Collection[str]) -> set[str]:
 
 def archive_payloads(session: Session, request_ids: Collection[str]) -> dict[str, str]:
     """Each request's newest archive job's sealed payload (the URL it downloaded from), in one query."""
-    statement = select(Job.request_id, Job.payload_sealed).where(
-        Job.kind == jobs.ARCHIVE, Job.request_id.in_(list(request_ids)), Job.payload_sealed.is_not(None)
-    ).order_by(Job.id)
+    statement = (
+        select(Job.request_id, Job.payload_sealed)
+        .where(Job.kind == jobs.ARCHIVE, Job.request_id.in_(list(request_ids)), Job.payload_sealed.is_not(None))
+        .order_by(Job.id)
+    )
     return {request_id: payload for request_id, payload in session.execute(statement)} if request_ids else {}
 
 
@@ -256,9 +264,7 @@ def ids_with_value_hash(session: Session, value_hash: str, *, limit: int = 20) -
 
 
 def callbacks_of(session: Session, request_id: str) -> Sequence[Callback]:
-    return session.scalars(
-        select(Callback).where(Callback.request_id == request_id).order_by(Callback.id)
-    ).all()
+    return session.scalars(select(Callback).where(Callback.request_id == request_id).order_by(Callback.id)).all()
 
 
 def record_callback(session: Session, callback: Callback) -> Callback:
@@ -285,15 +291,22 @@ def list_page(
 ) -> Page:
     """Requests newest first, ``limit`` at a time; ``cursor`` continues a previous page."""
     statement = select(ProcessorRequest).order_by(ProcessorRequest.created_at.desc(), ProcessorRequest.id.desc())
-    filters = ((ProcessorRequest.state, state), (ProcessorRequest.kind, kind), (ProcessorRequest.provider, provider),
-               (ProcessorRequest.callback_missing, callback_missing))
+    filters = (
+        (ProcessorRequest.state, state),
+        (ProcessorRequest.kind, kind),
+        (ProcessorRequest.provider, provider),
+        (ProcessorRequest.callback_missing, callback_missing),
+    )
     for column, value in filters:
         if value is not None:
             statement = statement.where(column == value)
     if cursor:
         created_at, last_id = decode_cursor(cursor)
         statement = statement.where(
-            or_(ProcessorRequest.created_at < created_at, and_(ProcessorRequest.created_at == created_at, ProcessorRequest.id < last_id))
+            or_(
+                ProcessorRequest.created_at < created_at,
+                and_(ProcessorRequest.created_at == created_at, ProcessorRequest.id < last_id),
+            )
         )
     rows = session.scalars(statement.limit(limit + 1)).all()
     more = len(rows) > limit

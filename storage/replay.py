@@ -154,9 +154,13 @@ def upsert_sql(count: int, *, guard: str | None = None) -> str:
     """
     table = ReplayKey.__table__.name
     rows = ", ".join(f"(:replay_key_{n}, CAST(:replay_expires_{n} AS DOUBLE PRECISION))" for n in range(count))
-    source = f"VALUES {rows}" if guard is None else f"SELECT * FROM (VALUES {rows}) AS k (key, expires_at) WHERE {guard}"
-    return (f"INSERT INTO {table} (key, expires_at) {source} ON CONFLICT (key) DO UPDATE "
-            f"SET expires_at = excluded.expires_at WHERE {table}.expires_at <= :replay_now RETURNING key")
+    source = (
+        f"VALUES {rows}" if guard is None else f"SELECT * FROM (VALUES {rows}) AS k (key, expires_at) WHERE {guard}"
+    )
+    return (
+        f"INSERT INTO {table} (key, expires_at) {source} ON CONFLICT (key) DO UPDATE "
+        f"SET expires_at = excluded.expires_at WHERE {table}.expires_at <= :replay_now RETURNING key"
+    )
 
 
 class RedisReplayCache:

@@ -109,20 +109,30 @@ def archive_verdict(archive: LiveArchive, *, retention: dt.timedelta, now: dt.da
 
 
 def _downloading() -> Exists:
-    return exists().where(Job.request_id == ProcessorRequest.id, Job.kind == jobs.ARCHIVE,
-                          Job.state.in_([jobs.QUEUED, jobs.RUNNING]))
+    return exists().where(
+        Job.request_id == ProcessorRequest.id, Job.kind == jobs.ARCHIVE, Job.state.in_([jobs.QUEUED, jobs.RUNNING])
+    )
 
 
 def _live_archive_columns() -> tuple[Any, ...]:
-    return (ProcessorRequest.id, ProcessorRequest.archive_uri, ProcessorRequest.state, ProcessorRequest.completed_at,
-            ProcessorRequest.case_id, Case.closed_at, Case.legal_hold_since,
-            ProcessorRequest.archive_deletion_started_at, _downloading().label("downloading"))
+    return (
+        ProcessorRequest.id,
+        ProcessorRequest.archive_uri,
+        ProcessorRequest.state,
+        ProcessorRequest.completed_at,
+        ProcessorRequest.case_id,
+        Case.closed_at,
+        Case.legal_hold_since,
+        ProcessorRequest.archive_deletion_started_at,
+        _downloading().label("downloading"),
+    )
 
 
 def live_archives(connection: Session | Connection) -> list[LiveArchive]:
     """Every stored archive not yet deleted, oldest completion first."""
     statement = (
-        select(*_live_archive_columns()).outerjoin(Case, Case.id == ProcessorRequest.case_id)
+        select(*_live_archive_columns())
+        .outerjoin(Case, Case.id == ProcessorRequest.case_id)
         .where(ProcessorRequest.archive_uri.is_not(None), ProcessorRequest.archive_deleted_at.is_(None))
         .order_by(ProcessorRequest.completed_at, ProcessorRequest.id)
     )
@@ -143,8 +153,10 @@ def claim_archive(
     if request is None or request.archive_uri is None or request.archive_deleted_at is not None:
         return None, Verdict(KEPT_NOT_COMPLETED)
     archive = session.execute(
-        select(*_live_archive_columns()).outerjoin(Case, Case.id == ProcessorRequest.case_id)
-        .where(ProcessorRequest.id == request_id).execution_options(populate_existing=True)
+        select(*_live_archive_columns())
+        .outerjoin(Case, Case.id == ProcessorRequest.case_id)
+        .where(ProcessorRequest.id == request_id)
+        .execution_options(populate_existing=True)
     ).one()
     found = LiveArchive(*archive)
     verdict = archive_verdict(found, retention=retention, now=now)
@@ -163,13 +175,18 @@ def record_deletion(
     request.archive_deleted_at = at
     request.archive_deleted_by = actor[:64]
     request.archive_deletion_policy = policy
-    request.archive_deleted_versions = json.dumps([
-        {"versionId": v.version_id, "bytes": v.size, "deleteMarker": v.delete_marker, "partial": v.partial}
-        for v in deleted.versions])
+    request.archive_deleted_versions = json.dumps(
+        [
+            {"versionId": v.version_id, "bytes": v.size, "deleteMarker": v.delete_marker, "partial": v.partial}
+            for v in deleted.versions
+        ]
+    )
     request.archive_deletion_started_at = None
     erased = raw_inputs.erase_raw_inputs(session, request_id)
-    note = (f"{policy}; the store removed {len(deleted.versions)} version(s), {deleted.data_bytes} bytes; "
-            f"the raw inputs of {erased} callback(s) erased")
+    note = (
+        f"{policy}; the store removed {len(deleted.versions)} version(s), {deleted.data_bytes} bytes; "
+        f"the raw inputs of {erased} callback(s) erased"
+    )
     registry.record_event(session, request_id, kind=ARCHIVE_DELETED, actor=actor[:64], note=note)
     return request
 
@@ -177,8 +194,10 @@ def record_deletion(
 def release_claim(session: Session, request_id: str) -> None:
     """Clear a claim whose deletion failed, so the next run tries again at once."""
     session.execute(
-        update(ProcessorRequest).where(ProcessorRequest.id == request_id, ProcessorRequest.archive_deleted_at.is_(None))
-        .values(archive_deletion_started_at=None).execution_options(synchronize_session=False)
+        update(ProcessorRequest)
+        .where(ProcessorRequest.id == request_id, ProcessorRequest.archive_deleted_at.is_(None))
+        .values(archive_deletion_started_at=None)
+        .execution_options(synchronize_session=False)
     )
 
 
@@ -193,9 +212,9 @@ class CaseArchive:
 
 def case_archives(session: Session, case_id: str) -> list[CaseArchive]:
     """The case's requests that have (or had) an archive, oldest first."""
-    statement = select(ProcessorRequest.id, ProcessorRequest.archive_deleted_at,
-                       ProcessorRequest.archive_deletion_started_at).where(
-        ProcessorRequest.case_id == case_id, ProcessorRequest.archive_uri.is_not(None))
+    statement = select(
+        ProcessorRequest.id, ProcessorRequest.archive_deleted_at, ProcessorRequest.archive_deletion_started_at
+    ).where(ProcessorRequest.case_id == case_id, ProcessorRequest.archive_uri.is_not(None))
     return [CaseArchive(*row) for row in session.execute(statement.order_by(ProcessorRequest.created_at))]
 
 
@@ -215,11 +234,17 @@ def requests_with_secrets_due(session: Session, *, ended_before: dt.datetime, li
     have no job queued or running, locked. On PostgreSQL a request a callback holds right now is skipped
     (``SKIP LOCKED``) and taken by the next run.
     """
-    ended = or_((ProcessorRequest.state == lifecycle.COMPLETED) & (ProcessorRequest.completed_at < ended_before),
-                (ProcessorRequest.state == lifecycle.FAILED) & (ProcessorRequest.failed_at < ended_before))
+    ended = or_(
+        (ProcessorRequest.state == lifecycle.COMPLETED) & (ProcessorRequest.completed_at < ended_before),
+        (ProcessorRequest.state == lifecycle.FAILED) & (ProcessorRequest.failed_at < ended_before),
+    )
     busy = exists().where(Job.request_id == ProcessorRequest.id, Job.state.in_([jobs.QUEUED, jobs.RUNNING]))
-    statement = select(ProcessorRequest.id).where(
-        ProcessorRequest.secrets_erased_at.is_(None), ended, ~busy).order_by(ProcessorRequest.id).limit(limit)
+    statement = (
+        select(ProcessorRequest.id)
+        .where(ProcessorRequest.secrets_erased_at.is_(None), ended, ~busy)
+        .order_by(ProcessorRequest.id)
+        .limit(limit)
+    )
     if session.get_bind().dialect.name == "postgresql":
         statement = statement.with_for_update(skip_locked=True)
     return list(session.scalars(statement))
@@ -230,13 +255,24 @@ def erase_request_secrets(session: Session, request_ids: Collection[str], *, now
     ids = list(request_ids)
     if not ids:
         return Erased()
-    keys = session.execute(update(ProcessorRequest).where(ProcessorRequest.id.in_(ids),
-                                                          ProcessorRequest.signature_key_sealed.is_not(None))
-                           .values(signature_key_sealed=None).execution_options(synchronize_session=False)).rowcount
-    session.execute(update(ProcessorRequest).where(ProcessorRequest.id.in_(ids)).values(secrets_erased_at=now)
-                    .execution_options(synchronize_session=False))
-    urls = session.execute(update(Job).where(Job.request_id.in_(ids), Job.payload_sealed.is_not(None))
-                           .values(payload_sealed=None).execution_options(synchronize_session=False)).rowcount
+    keys = session.execute(
+        update(ProcessorRequest)
+        .where(ProcessorRequest.id.in_(ids), ProcessorRequest.signature_key_sealed.is_not(None))
+        .values(signature_key_sealed=None)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    session.execute(
+        update(ProcessorRequest)
+        .where(ProcessorRequest.id.in_(ids))
+        .values(secrets_erased_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    urls = session.execute(
+        update(Job)
+        .where(Job.request_id.in_(ids), Job.payload_sealed.is_not(None))
+        .values(payload_sealed=None)
+        .execution_options(synchronize_session=False)
+    ).rowcount
     return Erased(keys, urls)
 
 
@@ -249,8 +285,10 @@ def purge_finished_jobs(session: Session, *, finished_before: dt.datetime) -> in
     """
     erased = select(ProcessorRequest.id).where(ProcessorRequest.secrets_erased_at.is_not(None))
     statement = delete(Job).where(
-        Job.kind.not_in(REFERENCED_JOB_KINDS), Job.state.in_([jobs.DONE, jobs.FAILED]),
-        Job.updated_at < finished_before, or_(Job.request_id.is_(None), Job.request_id.in_(erased)),
+        Job.kind.not_in(REFERENCED_JOB_KINDS),
+        Job.state.in_([jobs.DONE, jobs.FAILED]),
+        Job.updated_at < finished_before,
+        or_(Job.request_id.is_(None), Job.request_id.in_(erased)),
     )
     return session.execute(statement.execution_options(synchronize_session=False)).rowcount
 
@@ -259,4 +297,3 @@ def forget_client_addresses(session: Session, *, received_before: dt.datetime) -
     """Clear the client address of the callbacks received before ``received_before``; how many."""
     statement = update(Callback).where(Callback.received_at < received_before, Callback.remote_addr.is_not(None))
     return session.execute(statement.values(remote_addr=None).execution_options(synchronize_session=False)).rowcount
-

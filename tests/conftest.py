@@ -76,20 +76,25 @@ def admin_headers() -> dict[str, str]:
 #: The test modules whose outcome depends on where replay keys and refusal counts live: only these run a
 #: third time, on PostgreSQL with the Redis replay cache and limiter. Everywhere else that backend runs the
 #: same code on the same PostgreSQL as the run before it, and adds time, not proof.
-REDIS_MATTERS = frozenset({
-    "tests/receiver/web/test_webhooks.py",
-    "tests/receiver/web/test_refusals.py",
-    "tests/receiver/web/test_health.py",
-    "tests/receiver/test_processes.py",
-    "tests/test_app.py",
-    "tests/faults/test_concurrent_duplicates.py",
-})
+REDIS_MATTERS = frozenset(
+    {
+        "tests/receiver/web/test_webhooks.py",
+        "tests/receiver/web/test_refusals.py",
+        "tests/receiver/web/test_health.py",
+        "tests/receiver/test_processes.py",
+        "tests/test_app.py",
+        "tests/faults/test_concurrent_duplicates.py",
+    }
+)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Deselect the PostgreSQL + Redis runs of the modules where Redis changes nothing (``REDIS_MATTERS``)."""
-    dropped = [item for item in items if _backend_of(item) == "postgres+redis"
-               and item.nodeid.split("::", 1)[0] not in REDIS_MATTERS]
+    dropped = [
+        item
+        for item in items
+        if _backend_of(item) == "postgres+redis" and item.nodeid.split("::", 1)[0] not in REDIS_MATTERS
+    ]
     if dropped:
         config.hook.pytest_deselected(items=dropped)
         gone = set(dropped)

@@ -42,8 +42,9 @@ def command_env(environment: dict[str, str]) -> dict[str, str]:
 
 
 def run(command: str, environment: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(shlex.split(command), cwd=PROJECT_ROOT, env=command_env(environment), capture_output=True,
-                          text=True, timeout=60)
+    return subprocess.run(
+        shlex.split(command), cwd=PROJECT_ROOT, env=command_env(environment), capture_output=True, text=True, timeout=60
+    )
 
 
 @pytest.mark.parametrize("entry_point", ENTRY_POINTS)
@@ -58,8 +59,12 @@ def test_a_bad_configuration_is_one_line_per_problem_and_status_2(entry_point):
 
 
 def test_a_setting_that_fails_only_when_the_services_are_built_stops_gunicorn_before_any_worker():
-    environment = {**BAD_ENVIRONMENT, "SECRET_KEY": "s" * 40, "DATABASE_TIMEOUT_SECONDS": "5",
-                   "ARCHIVE_STORE_URL": "s3://NOT_A_BUCKET/x"}
+    environment = {
+        **BAD_ENVIRONMENT,
+        "SECRET_KEY": "s" * 40,
+        "DATABASE_TIMEOUT_SECONDS": "5",
+        "ARCHIVE_STORE_URL": "s3://NOT_A_BUCKET/x",
+    }
     result = run(PROCFILE_COMMANDS["web"], environment)
     assert result.returncode == CONFIG_ERROR_EXIT_STATUS, result.stdout + result.stderr
     assert "Traceback" not in result.stdout + result.stderr
@@ -70,9 +75,17 @@ def test_a_setting_that_fails_only_when_the_services_are_built_stops_gunicorn_be
 def test_the_web_servers_own_settings_are_checked_with_the_others():
     """``WEB_CONCURRENCY`` and ``FORWARDED_ALLOW_IPS`` among them: gunicorn reads them itself as it loads, and
     stopped with a traceback or a message of its own."""
-    environment = {**BAD_ENVIRONMENT, "SECRET_KEY": "s" * 40, "DATABASE_TIMEOUT_SECONDS": "5", "PORT": "eighty",
-                   "WEB_THREADS": "abc", "WEB_READ_TIMEOUT": "soon", "WEB_HOST": "localhost",
-                   "WEB_CONCURRENCY": "many", "FORWARDED_ALLOW_IPS": "the-load-balancer"}
+    environment = {
+        **BAD_ENVIRONMENT,
+        "SECRET_KEY": "s" * 40,
+        "DATABASE_TIMEOUT_SECONDS": "5",
+        "PORT": "eighty",
+        "WEB_THREADS": "abc",
+        "WEB_READ_TIMEOUT": "soon",
+        "WEB_HOST": "localhost",
+        "WEB_CONCURRENCY": "many",
+        "FORWARDED_ALLOW_IPS": "the-load-balancer",
+    }
     result = run(PROCFILE_COMMANDS["web"], environment)
     assert result.returncode == CONFIG_ERROR_EXIT_STATUS, result.stdout + result.stderr
     assert "Traceback" not in result.stdout + result.stderr
@@ -89,14 +102,24 @@ def test_the_web_servers_own_settings_are_checked_with_the_others():
 
 def test_gunicorn_takes_its_settings_from_the_service_and_its_arguments_from_the_web_command(app_env):
     """A blank ``FORWARDED_ALLOW_IPS`` is the setting's default: gunicorn alone would read it as no proxy at all."""
-    environment = {**app_env, "PORT": "8123", "WEB_HOST": "127.0.0.1", "WEB_CONCURRENCY": "3", "WEB_THREADS": "5",
-                   "FORWARDED_ALLOW_IPS": " "}
+    environment = {
+        **app_env,
+        "PORT": "8123",
+        "WEB_HOST": "127.0.0.1",
+        "WEB_CONCURRENCY": "3",
+        "WEB_THREADS": "5",
+        "FORWARDED_ALLOW_IPS": " ",
+    }
     result = run(PROCFILE_COMMANDS["web"] + " --print-config", environment)
     assert result.returncode == 0, result.stdout + result.stderr
     printed = dict(map(str.strip, line.split(" = ", 1)) for line in result.stdout.splitlines() if " = " in line)
     shown = {name: printed[name] for name in ("bind", "workers", "threads", "forwarded_allow_ips")}
-    assert shown == {"bind": "['127.0.0.1:8123']", "workers": "3", "threads": "5",
-                     "forwarded_allow_ips": "['127.0.0.1', '::1']"}
+    assert shown == {
+        "bind": "['127.0.0.1:8123']",
+        "workers": "3",
+        "threads": "5",
+        "forwarded_allow_ips": "['127.0.0.1', '::1']",
+    }
 
 
 def listening_addresses(port: int) -> set[str]:
@@ -106,7 +129,7 @@ def listening_addresses(port: int) -> set[str]:
         local, state = line.split()[1], line.split()[3]
         address, hex_port = local.split(":")
         if state == "0A" and int(hex_port, 16) == port:
-            found.add(".".join(str(int(address[i:i + 2], 16)) for i in (6, 4, 2, 0)))
+            found.add(".".join(str(int(address[i : i + 2], 16)) for i in (6, 4, 2, 0)))
     return found
 
 
@@ -122,8 +145,13 @@ def test_the_procfiles_web_command_becomes_gunicorn_serves_and_stops_on_sigterm(
     port, log = free_port(), tmp_path / "web.log"
     environment = {**app_env, "PORT": str(port), "WEB_HOST": "127.0.0.1", "WEB_CONCURRENCY": "1"}
     with log.open("wb") as output:
-        process = subprocess.Popen(shlex.split(PROCFILE_COMMANDS["web"]), cwd=PROJECT_ROOT,
-                                   env=command_env(environment), stdout=output, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            shlex.split(PROCFILE_COMMANDS["web"]),
+            cwd=PROJECT_ROOT,
+            env=command_env(environment),
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
     web = ServiceProcess(process, f"http://127.0.0.1:{port}", log)
     try:
         wait_healthy(web, timeout=30)

@@ -20,7 +20,11 @@ def test_defaults_fill_everything_optional():
     settings = load_settings(REQUIRED)
     assert settings.database_url.startswith("sqlite:///") and settings.database_url.endswith("instance/receiver.db")
     assert settings.archive_store_url.startswith("file:///")
-    assert (settings.signature_tolerance_seconds, settings.jwt_leeway_seconds, settings.jwt_algorithms) == (300, 1, ("HS256",))
+    assert (settings.signature_tolerance_seconds, settings.jwt_leeway_seconds, settings.jwt_algorithms) == (
+        300,
+        1,
+        ("HS256",),
+    )
     assert (settings.max_callback_bytes, settings.log_format, settings.signature_policy) == (65536, "json", "any")
     assert settings.messagebird_api_url == "https://rest.messagebird.com"
     assert settings.archive_max_bytes == 2 * 1024**3
@@ -28,8 +32,13 @@ def test_defaults_fill_everything_optional():
 
 
 def test_private_hosts_are_parsed_like_allowed_hosts():
-    settings = load_settings({**REQUIRED, "ARCHIVE_ALLOWED_HOSTS": " Files.Example.com , store.lan:8443",
-                              "ARCHIVE_PRIVATE_HOSTS": "STORE.lan:8443,"})
+    settings = load_settings(
+        {
+            **REQUIRED,
+            "ARCHIVE_ALLOWED_HOSTS": " Files.Example.com , store.lan:8443",
+            "ARCHIVE_PRIVATE_HOSTS": "STORE.lan:8443,",
+        }
+    )
     assert settings.archive_allowed_hosts == ("files.example.com", "store.lan:8443")
     assert settings.archive_private_hosts == ("store.lan:8443",)
 
@@ -69,7 +78,9 @@ def test_a_malformed_setting_is_named_with_what_is_wrong(name, value, message):
 
 
 def test_comma_separated_keys_allow_rotation():
-    settings = load_settings({**REQUIRED, "MESSAGEBIRD_SIGNING_KEY": "new-key, old-key", "JWT_ALGORITHMS": "hs256,HS512"})
+    settings = load_settings(
+        {**REQUIRED, "MESSAGEBIRD_SIGNING_KEY": "new-key, old-key", "JWT_ALGORITHMS": "hs256,HS512"}
+    )
     assert settings.messagebird_signing_key == ("new-key", "old-key")
     assert settings.jwt_algorithms == ("HS256", "HS512")
 
@@ -86,27 +97,57 @@ def test_redacted_settings_hide_every_secret():
 
 
 def test_the_documented_names_are_the_ones_read():
-    for name in ("DATABASE_URL", "ARCHIVE_STORE_URL", "PUBLIC_URL", "MESSAGEBIRD_SIGNING_KEY", "MESSAGEBIRD_ACCESS_KEY",
-                 "MESSAGEBIRD_API_URL", "ADMIN_TOKEN", "SIGNATURE_TOLERANCE_SECONDS", "JWT_LEEWAY_SECONDS",
-                 "JWT_ALGORITHMS", "MAX_CALLBACK_BYTES", "LOG_FORMAT", "SECRET_KEY", "SIGNATURE_POLICY", "REPLAY_CACHE_URL"):
+    for name in (
+        "DATABASE_URL",
+        "ARCHIVE_STORE_URL",
+        "PUBLIC_URL",
+        "MESSAGEBIRD_SIGNING_KEY",
+        "MESSAGEBIRD_ACCESS_KEY",
+        "MESSAGEBIRD_API_URL",
+        "ADMIN_TOKEN",
+        "SIGNATURE_TOLERANCE_SECONDS",
+        "JWT_LEEWAY_SECONDS",
+        "JWT_ALGORITHMS",
+        "MAX_CALLBACK_BYTES",
+        "LOG_FORMAT",
+        "SECRET_KEY",
+        "SIGNATURE_POLICY",
+        "REPLAY_CACHE_URL",
+    ):
         assert name in setting_names()
 
 
 def test_deadline_settings_default_to_england_no_eu_move_and_a_week_for_processors():
     settings = load_settings(REQUIRED)
-    assert (settings.processor_margin_days, settings.deadline_uk_subdivision,
-            settings.deadline_eu_next_working_day) == (7, "ENG", None)
+    assert (
+        settings.processor_margin_days,
+        settings.deadline_uk_subdivision,
+        settings.deadline_eu_next_working_day,
+    ) == (7, "ENG", None)
     assert load_settings({**REQUIRED, "DEADLINE_EU_NEXT_WORKING_DAY": "de"}).deadline_eu_next_working_day == "DE"
 
 
 def test_retention_keeps_archives_30_days_secrets_14_and_runs_hourly():
     settings = load_settings(REQUIRED)
-    assert (settings.archive_retention_days, settings.secrets_retention_days, settings.job_retention_days,
-            settings.client_address_retention_days, settings.retention_interval_seconds) == (30, 14, 30, 30, 3600)
+    assert (
+        settings.archive_retention_days,
+        settings.secrets_retention_days,
+        settings.job_retention_days,
+        settings.client_address_retention_days,
+        settings.retention_interval_seconds,
+    ) == (30, 14, 30, 30, 3600)
 
 
-@pytest.mark.parametrize("name", ["ARCHIVE_RETENTION_DAYS", "SECRETS_RETENTION_DAYS", "JOB_RETENTION_DAYS",
-                                  "CLIENT_ADDRESS_RETENTION_DAYS", "RETENTION_INTERVAL_SECONDS"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "ARCHIVE_RETENTION_DAYS",
+        "SECRETS_RETENTION_DAYS",
+        "JOB_RETENTION_DAYS",
+        "CLIENT_ADDRESS_RETENTION_DAYS",
+        "RETENTION_INTERVAL_SECONDS",
+    ],
+)
 def test_a_retention_period_of_zero_is_named(name):
     with pytest.raises(ConfigError) as raised:
         load_settings({**REQUIRED, name: "0"})
@@ -131,9 +172,13 @@ def test_a_malformed_deadline_setting_is_named(name, value, message):
 
 
 WEBHOOK_SECRET = "whsec_" + "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"  # 24 bytes, base64
-ALERTS = {"NOTIFY_WEBHOOK_URL": "https://alerts.example.com/hooks/gdpr?token=tok-123",
-          "NOTIFY_WEBHOOK_SECRET": WEBHOOK_SECRET, "SMTP_URL": "smtps://alerts:pw-456@smtp.example.com:465",
-          "NOTIFY_EMAIL_TO": "dpo@example.com, ops@example.com", "NOTIFY_EMAIL_FROM": "gdpr@example.com"}
+ALERTS = {
+    "NOTIFY_WEBHOOK_URL": "https://alerts.example.com/hooks/gdpr?token=tok-123",
+    "NOTIFY_WEBHOOK_SECRET": WEBHOOK_SECRET,
+    "SMTP_URL": "smtps://alerts:pw-456@smtp.example.com:465",
+    "NOTIFY_EMAIL_TO": "dpo@example.com, ops@example.com",
+    "NOTIFY_EMAIL_FROM": "gdpr@example.com",
+}
 
 
 def test_alerts_are_off_by_default_and_remind_7_3_and_1_days_before_every_5_minutes():
@@ -144,7 +189,9 @@ def test_alerts_are_off_by_default_and_remind_7_3_and_1_days_before_every_5_minu
 
 
 def test_alert_channels_are_read_whole_and_their_secrets_never_shown():
-    settings = load_settings({**REQUIRED, **ALERTS, "NOTIFY_DAYS_BEFORE": "1, 14,3,3", "NOTIFY_PRIVATE_HOSTS": "Hooks.LAN:8443"})
+    settings = load_settings(
+        {**REQUIRED, **ALERTS, "NOTIFY_DAYS_BEFORE": "1, 14,3,3", "NOTIFY_PRIVATE_HOSTS": "Hooks.LAN:8443"}
+    )
     assert settings.notify_webhook_url == ALERTS["NOTIFY_WEBHOOK_URL"]
     assert settings.notify_email_to == ("dpo@example.com", "ops@example.com")
     assert (settings.notify_days_before, settings.notify_private_hosts) == ((14, 3, 1), ("hooks.lan:8443",))
@@ -156,33 +203,65 @@ def test_alert_channels_are_read_whole_and_their_secrets_never_shown():
 @pytest.mark.parametrize(
     ("environ", "problems"),
     [
-        ({"NOTIFY_WEBHOOK_URL": "https://alerts.example.com/h"},
-         ["NOTIFY_WEBHOOK_SECRET: required when NOTIFY_WEBHOOK_URL is set (whsec_...)"]),
-        ({"NOTIFY_WEBHOOK_URL": "https://alerts.example.com/h", "NOTIFY_WEBHOOK_SECRET": "MfKQ9r8GKYqrTwjUPD8I"},
-         ["NOTIFY_WEBHOOK_SECRET: must start with whsec_ (a Standard Webhooks secret)"]),
-        ({"NOTIFY_WEBHOOK_URL": "https://alerts.example.com/h", "NOTIFY_WEBHOOK_SECRET": "whsec_not base64!"},
-         ["NOTIFY_WEBHOOK_SECRET: must be whsec_ followed by base64"]),
-        ({"NOTIFY_WEBHOOK_URL": "https://alerts.example.com/h", "NOTIFY_WEBHOOK_SECRET": "whsec_c2hvcnQ="},
-         ["NOTIFY_WEBHOOK_SECRET: must hold 24 to 64 bytes after whsec_, got 5"]),
-        ({"NOTIFY_WEBHOOK_URL": "http://alerts.example.com/h", "NOTIFY_WEBHOOK_SECRET": WEBHOOK_SECRET},
-         ["NOTIFY_WEBHOOK_URL: must be https (plain http only with NOTIFY_ALLOW_HTTP)"]),
-        ({"NOTIFY_WEBHOOK_URL": "https://user:pw@alerts.example.com/h", "NOTIFY_WEBHOOK_SECRET": WEBHOOK_SECRET},
-         ["NOTIFY_WEBHOOK_URL: must carry no credentials and no fragment (put a token in the path or query)"]),
-        ({"NOTIFY_EMAIL_TO": "dpo@example.com"},
-         ["SMTP_URL: required when NOTIFY_EMAIL_TO is set", "NOTIFY_EMAIL_FROM: required when NOTIFY_EMAIL_TO is set"]),
-        ({"SMTP_URL": "smtp://smtp.example.com"},
-         ["NOTIFY_EMAIL_TO: required when SMTP_URL is set (whom to send notifications to)"]),
-        ({"SMTP_URL": "imap://smtp.example.com", "NOTIFY_EMAIL_TO": "dpo", "NOTIFY_EMAIL_FROM": "gdpr@example.com"},
-         ["SMTP_URL: must be smtp://[user:password@]host[:port] or smtps://...",
-          "NOTIFY_EMAIL_TO: must be comma-separated e-mail addresses; not one: 'dpo'"]),
-        ({"SMTP_URL": "smtp://alerts@smtp.example.com", "NOTIFY_EMAIL_TO": "dpo@example.com",
-          "NOTIFY_EMAIL_FROM": "gdpr@example.com"},
-         ["SMTP_URL: must carry both a user and a password, or neither"]),
-        ({"NOTIFY_DAYS_BEFORE": "7,three"},
-         ["NOTIFY_DAYS_BEFORE: must be comma-separated whole numbers of days such as 7,3,1, got '7,three'"]),
+        (
+            {"NOTIFY_WEBHOOK_URL": "https://alerts.example.com/h"},
+            ["NOTIFY_WEBHOOK_SECRET: required when NOTIFY_WEBHOOK_URL is set (whsec_...)"],
+        ),
+        (
+            {"NOTIFY_WEBHOOK_URL": "https://alerts.example.com/h", "NOTIFY_WEBHOOK_SECRET": "MfKQ9r8GKYqrTwjUPD8I"},
+            ["NOTIFY_WEBHOOK_SECRET: must start with whsec_ (a Standard Webhooks secret)"],
+        ),
+        (
+            {"NOTIFY_WEBHOOK_URL": "https://alerts.example.com/h", "NOTIFY_WEBHOOK_SECRET": "whsec_not base64!"},
+            ["NOTIFY_WEBHOOK_SECRET: must be whsec_ followed by base64"],
+        ),
+        (
+            {"NOTIFY_WEBHOOK_URL": "https://alerts.example.com/h", "NOTIFY_WEBHOOK_SECRET": "whsec_c2hvcnQ="},
+            ["NOTIFY_WEBHOOK_SECRET: must hold 24 to 64 bytes after whsec_, got 5"],
+        ),
+        (
+            {"NOTIFY_WEBHOOK_URL": "http://alerts.example.com/h", "NOTIFY_WEBHOOK_SECRET": WEBHOOK_SECRET},
+            ["NOTIFY_WEBHOOK_URL: must be https (plain http only with NOTIFY_ALLOW_HTTP)"],
+        ),
+        (
+            {"NOTIFY_WEBHOOK_URL": "https://user:pw@alerts.example.com/h", "NOTIFY_WEBHOOK_SECRET": WEBHOOK_SECRET},
+            ["NOTIFY_WEBHOOK_URL: must carry no credentials and no fragment (put a token in the path or query)"],
+        ),
+        (
+            {"NOTIFY_EMAIL_TO": "dpo@example.com"},
+            [
+                "SMTP_URL: required when NOTIFY_EMAIL_TO is set",
+                "NOTIFY_EMAIL_FROM: required when NOTIFY_EMAIL_TO is set",
+            ],
+        ),
+        (
+            {"SMTP_URL": "smtp://smtp.example.com"},
+            ["NOTIFY_EMAIL_TO: required when SMTP_URL is set (whom to send notifications to)"],
+        ),
+        (
+            {"SMTP_URL": "imap://smtp.example.com", "NOTIFY_EMAIL_TO": "dpo", "NOTIFY_EMAIL_FROM": "gdpr@example.com"},
+            [
+                "SMTP_URL: must be smtp://[user:password@]host[:port] or smtps://...",
+                "NOTIFY_EMAIL_TO: must be comma-separated e-mail addresses; not one: 'dpo'",
+            ],
+        ),
+        (
+            {
+                "SMTP_URL": "smtp://alerts@smtp.example.com",
+                "NOTIFY_EMAIL_TO": "dpo@example.com",
+                "NOTIFY_EMAIL_FROM": "gdpr@example.com",
+            },
+            ["SMTP_URL: must carry both a user and a password, or neither"],
+        ),
+        (
+            {"NOTIFY_DAYS_BEFORE": "7,three"},
+            ["NOTIFY_DAYS_BEFORE: must be comma-separated whole numbers of days such as 7,3,1, got '7,three'"],
+        ),
         ({"NOTIFY_DAYS_BEFORE": "7,-1"}, ["NOTIFY_DAYS_BEFORE: must hold at least one number of days, none negative"]),
-        ({"NOTIFY_PRIVATE_HOSTS": "hooks.*.lan"},
-         ["NOTIFY_PRIVATE_HOSTS: 'hooks.*.lan': a wildcard may only stand first, as in *.example.com"]),
+        (
+            {"NOTIFY_PRIVATE_HOSTS": "hooks.*.lan"},
+            ["NOTIFY_PRIVATE_HOSTS: 'hooks.*.lan': a wildcard may only stand first, as in *.example.com"],
+        ),
     ],
 )
 def test_every_alert_setting_problem_is_named_once(environ, problems):
@@ -192,8 +271,14 @@ def test_every_alert_setting_problem_is_named_once(environ, problems):
 
 
 def test_plain_http_notifications_need_the_explicit_setting():
-    settings = load_settings({**REQUIRED, "NOTIFY_WEBHOOK_URL": "http://127.0.0.1:8080/h",
-                              "NOTIFY_WEBHOOK_SECRET": WEBHOOK_SECRET, "NOTIFY_ALLOW_HTTP": "true"})
+    settings = load_settings(
+        {
+            **REQUIRED,
+            "NOTIFY_WEBHOOK_URL": "http://127.0.0.1:8080/h",
+            "NOTIFY_WEBHOOK_SECRET": WEBHOOK_SECRET,
+            "NOTIFY_ALLOW_HTTP": "true",
+        }
+    )
     assert settings.notify_webhook_url == "http://127.0.0.1:8080/h"
 
 
@@ -208,9 +293,17 @@ def test_only_a_proxy_on_this_machine_is_believed_by_default():
 
 
 def test_web_server_settings_are_read_and_normalised():
-    settings = load_settings({**REQUIRED, "PORT": "5000", "WEB_HOST": " ::1 ", "WEB_CONCURRENCY": "3",
-                              "WEB_THREADS": "8", "WEB_READ_TIMEOUT": "2.5",
-                              "FORWARDED_ALLOW_IPS": "10.0.0.0/8, 192.168.1.7,fd00::/8"})
+    settings = load_settings(
+        {
+            **REQUIRED,
+            "PORT": "5000",
+            "WEB_HOST": " ::1 ",
+            "WEB_CONCURRENCY": "3",
+            "WEB_THREADS": "8",
+            "WEB_READ_TIMEOUT": "2.5",
+            "FORWARDED_ALLOW_IPS": "10.0.0.0/8, 192.168.1.7,fd00::/8",
+        }
+    )
     assert (settings.port, settings.web_host, settings.web_concurrency, settings.web_threads) == (5000, "::1", 3, 8)
     assert settings.web_read_timeout == 2.5
     assert settings.forwarded_allow_ips == ("10.0.0.0/8", "192.168.1.7", "fd00::/8")
@@ -225,14 +318,26 @@ def test_any_proxy_is_believed_only_when_said_with_a_star():
     [
         ("PORT", "eighty", "PORT: must be a whole number, got 'eighty'"),
         ("PORT", "70000", "PORT: must be a TCP port, 1 to 65535, got 70000"),
-        ("WEB_HOST", "localhost:80", "WEB_HOST: must be an IP address such as 0.0.0.0 or 127.0.0.1, got 'localhost:80'"),
+        (
+            "WEB_HOST",
+            "localhost:80",
+            "WEB_HOST: must be an IP address such as 0.0.0.0 or 127.0.0.1, got 'localhost:80'",
+        ),
         ("WEB_CONCURRENCY", "0", "WEB_CONCURRENCY: must be at least 1"),
         ("WEB_THREADS", "abc", "WEB_THREADS: must be a whole number, got 'abc'"),
         ("WEB_READ_TIMEOUT", "soon", "WEB_READ_TIMEOUT: must be a number, got 'soon'"),
-        ("FORWARDED_ALLOW_IPS", "127.0.0.1,proxy.internal", "FORWARDED_ALLOW_IPS: must be comma-separated IP "
-         "addresses or networks such as 10.0.0.0/8, or *; not 'proxy.internal'"),
-        ("FORWARDED_ALLOW_IPS", "10.0.0.1/8", "FORWARDED_ALLOW_IPS: must be comma-separated IP addresses or "
-         "networks such as 10.0.0.0/8, or *; not '10.0.0.1/8'"),
+        (
+            "FORWARDED_ALLOW_IPS",
+            "127.0.0.1,proxy.internal",
+            "FORWARDED_ALLOW_IPS: must be comma-separated IP "
+            "addresses or networks such as 10.0.0.0/8, or *; not 'proxy.internal'",
+        ),
+        (
+            "FORWARDED_ALLOW_IPS",
+            "10.0.0.1/8",
+            "FORWARDED_ALLOW_IPS: must be comma-separated IP addresses or "
+            "networks such as 10.0.0.0/8, or *; not '10.0.0.1/8'",
+        ),
     ],
 )
 def test_a_malformed_web_server_setting_is_named_with_what_is_wrong(name, value, problem):

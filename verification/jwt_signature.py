@@ -156,9 +156,7 @@ def _load_claims(payload: bytes) -> dict[str, Any]:
     return claims
 
 
-def _check_claims(
-    claims: dict[str, Any], *, url: str, body: bytes, now: float, leeway: int
-) -> None:
+def _check_claims(claims: dict[str, Any], *, url: str, body: bytes, now: float, leeway: int) -> None:
     """MessageBird's claim rules; both ends of the time window are inclusive."""
     if any(name not in claims for name in REQUIRED_CLAIMS):
         raise SignatureError("missing_claim")

@@ -84,8 +84,14 @@ def _complete(context: JobContext, stored: StoredArchive) -> None:
         assert request is not None  # the job's foreign key keeps it
         _record_archive(request, stored)
         lifecycle.move(request, lifecycle.COMPLETED, reason="archive stored", callback_id=job.callback_id)
-    log.info("archive.stored", job_id=job.id, request_id=job.request_id, bytes=stored.size, sha256=stored.sha256,
-             version_id=stored.version_id)
+    log.info(
+        "archive.stored",
+        job_id=job.id,
+        request_id=job.request_id,
+        bytes=stored.size,
+        sha256=stored.sha256,
+        version_id=stored.version_id,
+    )
 
 
 def _record_archive(request: ProcessorRequest, stored: StoredArchive) -> None:

@@ -74,8 +74,15 @@ def deadline_check_job(context: JobContext) -> None:
         if channels:
             _schedule_next(session, services.settings, now)
     for alert, notification_id in recorded:
-        log.info("notification.recorded", notification_id=notification_id, type=alert.type, case_id=alert.case_id,
-                 request_id=alert.request_id, threshold_days=alert.threshold_days, channels=list(channels))
+        log.info(
+            "notification.recorded",
+            notification_id=notification_id,
+            type=alert.type,
+            case_id=alert.case_id,
+            request_id=alert.request_id,
+            threshold_days=alert.threshold_days,
+            channels=list(channels),
+        )
     log.info("deadline_check.finished", recorded=len(recorded), by_type=dict(Counter(a.type for a, _ in recorded)))
 
 
@@ -83,8 +90,10 @@ def check_deadlines(
     session: Session, settings: Settings, channels: Sequence[str], *, today: dt.date, now: dt.datetime
 ) -> list[tuple[NewNotification, str]]:
     """Record every notification due on ``today`` not recorded before; those recorded now, with their ids."""
-    found = [*case_alerts(session, today=today, thresholds=settings.notify_days_before),
-             *request_alerts(session, today=today, margin_days=settings.processor_margin_days)]
+    found = [
+        *case_alerts(session, today=today, thresholds=settings.notify_days_before),
+        *request_alerts(session, today=today, margin_days=settings.processor_margin_days),
+    ]
     recorded = []
     for alert in found:
         notification_id = notifications.record(session, alert, channels=channels, now=now)
@@ -122,9 +131,14 @@ def stored_target(case: Case, margin_days: int) -> dt.date:
 
 
 def _case_data(case: Case, today: dt.date) -> dict[str, Any]:
-    return {"caseId": case.id, "subjectRef": case.subject_ref, "right": case.right,
-            "jurisdiction": case.jurisdiction, "dueOn": case.due_on.isoformat(),
-            "daysLeft": days_left(case.due_on, today=today)}
+    return {
+        "caseId": case.id,
+        "subjectRef": case.subject_ref,
+        "right": case.right,
+        "jurisdiction": case.jurisdiction,
+        "dueOn": case.due_on.isoformat(),
+        "daysLeft": days_left(case.due_on, today=today),
+    }
 
 
 def _case_alert(case: Case, type_: str, threshold: int | None, today: dt.date) -> NewNotification:
@@ -133,11 +147,16 @@ def _case_alert(case: Case, type_: str, threshold: int | None, today: dt.date) -
     return NewNotification(key, type_, case.id, None, threshold, data)
 
 
-def _request_alert(request: ProcessorRequest, case: Case, type_: str, about: str, today: dt.date,
-                   margin_days: int) -> NewNotification:
+def _request_alert(
+    request: ProcessorRequest, case: Case, type_: str, about: str, today: dt.date, margin_days: int
+) -> NewNotification:
     data = _case_data(case, today) | {
-        "requestId": request.id, "provider": request.provider, "kind": request.kind, "state": request.state,
-        "targetOn": stored_target(case, margin_days).isoformat()}
+        "requestId": request.id,
+        "provider": request.provider,
+        "kind": request.kind,
+        "state": request.state,
+        "targetOn": stored_target(case, margin_days).isoformat(),
+    }
     return NewNotification(f"{type_}:{request.id}:{about}", type_, case.id, request.id, None, data)
 
 

@@ -41,8 +41,14 @@ def notify_job(context: JobContext) -> None:
         raise JobFailure(error.message, retryable=error.retryable) from None
     NOTIFICATIONS_SENT.labels(delivery.type, delivery.channel).inc()
     _record_sent(context, delivery)
-    log.info("notification.sent", notification_id=delivery.notification_id, type=delivery.type,
-             channel=delivery.channel, to=channel.origin, attempt=context.job.attempts)
+    log.info(
+        "notification.sent",
+        notification_id=delivery.notification_id,
+        type=delivery.type,
+        channel=delivery.channel,
+        to=channel.origin,
+        attempt=context.job.attempts,
+    )
 
 
 def _pending_delivery(context: JobContext) -> Delivery | None:

@@ -68,7 +68,9 @@ NO_ARCHIVE_URL_ACTION = (
     "No callback arrived and MessageBird's listing gives no archive URL: ask MessageBird support to send "
     "the callback again or to provide the archive (an empty result means they hold no data on the subject)"
 )
-PROVIDER_FAILED_ACTION = "MessageBird could not process the request: check it and create it again, or ask MessageBird support"
+PROVIDER_FAILED_ACTION = (
+    "MessageBird could not process the request: check it and create it again, or ask MessageBird support"
+)
 
 
 def assess(listed: Listed, *, now: dt.datetime, grace_seconds: int) -> str:
@@ -144,8 +146,9 @@ def apply_listing(session: Session, services: Services, listing: list[Listed], n
     return counts
 
 
-def _apply_state(session: Session, services: Services, request: ProcessorRequest, listed: Listed,
-                 now: dt.datetime) -> str:
+def _apply_state(
+    session: Session, services: Services, request: ProcessorRequest, listed: Listed, now: dt.datetime
+) -> str:
     """Record what MessageBird says of a request awaiting its callback, and act on it; the verdict."""
     _note_checked(request, listed, now)
     verdict = assess(listed, now=now, grace_seconds=services.settings.callback_grace_seconds)
@@ -170,18 +173,33 @@ def _provider_failed(request: ProcessorRequest) -> None:
 def _callback_missing(session: Session, services: Services, request: ProcessorRequest, listed: Listed) -> None:
     if not request.callback_missing:
         request.callback_missing = True
-        log.warning("request.callback_missing", request_id=request.id, kind=request.kind, provider_state=listed.state,
-                    has_archive_url=listed.data_archive_url is not None)
+        log.warning(
+            "request.callback_missing",
+            request_id=request.id,
+            kind=request.kind,
+            provider_state=listed.state,
+            has_archive_url=listed.data_archive_url is not None,
+        )
     if request.kind in registry.DELETE_KINDS:
         request.action_needed = None
-        lifecycle.move(request, lifecycle.COMPLETED,
-                       reason=f"erasure reported by MessageBird's listing ({listed.state}); no callback arrived")
+        lifecycle.move(
+            request,
+            lifecycle.COMPLETED,
+            reason=f"erasure reported by MessageBird's listing ({listed.state}); no callback arrived",
+        )
     elif listed.data_archive_url:
         request.action_needed = None
-        lifecycle.move(request, lifecycle.CALLBACK_RECEIVED,
-                       reason=f"no callback; archive URL taken from MessageBird's listing ({listed.state})")
-        jobs.enqueue(session, kind=jobs.ARCHIVE, request_id=request.id,
-                     payload_sealed=_sealed_url(services, listed.data_archive_url))
+        lifecycle.move(
+            request,
+            lifecycle.CALLBACK_RECEIVED,
+            reason=f"no callback; archive URL taken from MessageBird's listing ({listed.state})",
+        )
+        jobs.enqueue(
+            session,
+            kind=jobs.ARCHIVE,
+            request_id=request.id,
+            payload_sealed=_sealed_url(services, listed.data_archive_url),
+        )
     else:
         request.action_needed = NO_ARCHIVE_URL_ACTION
 
@@ -202,8 +220,11 @@ def _retry_failed_downloads(
             counts["failed_download_same_url"] += 1
             continue
         request.action_needed = None
-        lifecycle.move(request, lifecycle.CALLBACK_RECEIVED,
-                       reason=f"download failed before; archive URL taken again from MessageBird's listing ({listed.state})")
+        lifecycle.move(
+            request,
+            lifecycle.CALLBACK_RECEIVED,
+            reason=f"download failed before; archive URL taken again from MessageBird's listing ({listed.state})",
+        )
         jobs.enqueue(session, kind=jobs.ARCHIVE, request_id=request.id, payload_sealed=_sealed_url(services, url))
         log.warning("request.download_retried", request_id=request.id, kind=request.kind, provider_state=listed.state)
         counts["failed_download_retried"] += 1
@@ -224,5 +245,6 @@ def _archive_url(services: Services, payload_sealed: str) -> str | None:
 
 def _schedule_next(session: Session, settings: Settings, now: dt.datetime) -> None:
     """Queue the next run, unless another worker already did (duplicates die out this way)."""
-    jobs.enqueue_periodic(session, jobs.RECONCILE,
-                          run_after=now + dt.timedelta(seconds=settings.reconcile_interval_seconds))
+    jobs.enqueue_periodic(
+        session, jobs.RECONCILE, run_after=now + dt.timedelta(seconds=settings.reconcile_interval_seconds)
+    )

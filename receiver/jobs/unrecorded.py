@@ -54,8 +54,10 @@ CLOCK_SKEW = dt.timedelta(seconds=300)
 FOUND_IN_LISTING = "found in MessageBird's listing: the answer to its sending was not recorded"
 FOUND_BY_STATUS = "found by VoodooSMS's status call by date: the answer to its sending was not recorded"
 SEND_AGAIN = "Nothing shows that {name} received this request: send it again"
-FORGET_UNDETERMINED = ("VoodooSMS's status call by date does not tell which forget request this became: submit the "
-                       "number again (forgetting a number twice does no harm), or ask VoodooSMS support")
+FORGET_UNDETERMINED = (
+    "VoodooSMS's status call by date does not tell which forget request this became: submit the "
+    "number again (forgetting a number twice does no harm), or ask VoodooSMS support"
+)
 
 
 @dataclass(frozen=True)
@@ -85,8 +87,12 @@ class Intent:
 
 
 def match_listing(
-    intents: Sequence[Intent], listing: Sequence[Listed], *, known: Collection[str],
-    value_hash: Callable[[str, str], str], settle: float,
+    intents: Sequence[Intent],
+    listing: Sequence[Listed],
+    *,
+    known: Collection[str],
+    value_hash: Callable[[str, str], str],
+    settle: float,
 ) -> dict[str, Listed]:
     """Each intent (oldest first) paired with the listed request it became, where one fits (pure)."""
     unknown = [item for item in listing if item.id not in known]
@@ -94,7 +100,9 @@ def match_listing(
     matches: dict[str, Listed] = {}
     claimed: set[str] = set()
     for intent in sorted(intents, key=lambda i: (i.created_at, i.id)):
-        fitting = [item for item in unknown if item.id not in claimed and _fits(intent, item, hashes.get(item.id), settle)]
+        fitting = [
+            item for item in unknown if item.id not in claimed and _fits(intent, item, hashes.get(item.id), settle)
+        ]
         if fitting:
             best = min(fitting, key=lambda item: abs(item.created_at - intent.created_at))  # type: ignore[operator]
             matches[intent.id] = best
@@ -104,8 +112,12 @@ def match_listing(
 
 def _fits(intent: Intent, item: Listed, value_hash: str | None, settle: float) -> bool:
     same_reason = item.reason is None or intent.reason is None or item.reason == intent.reason
-    return (item.kind == intent.kind and value_hash == intent.value_hash and same_reason
-            and intent.could_be(item.created_at, settle))
+    return (
+        item.kind == intent.kind
+        and value_hash == intent.value_hash
+        and same_reason
+        and intent.could_be(item.created_at, settle)
+    )
 
 
 def resolve_from_listing(
@@ -114,9 +126,13 @@ def resolve_from_listing(
     """Resolve MessageBird's ``sending`` intents (locked) from the listing; counts of what became of them."""
     settings = services.settings
     intents = registry.sending_intents(session, registry.MESSAGEBIRD)
-    matches = match_listing([Intent.of(i) for i in intents], listing,
-                            known=registry.known_ids(session, [item.id for item in listing]),
-                            value_hash=services.secrets.value_hash, settle=settle_seconds(settings))
+    matches = match_listing(
+        [Intent.of(i) for i in intents],
+        listing,
+        known=registry.known_ids(session, [item.id for item in listing]),
+        value_hash=services.secrets.value_hash,
+        settle=settle_seconds(settings),
+    )
     counts: Counter[str] = Counter()
     for intent in intents:
         listed = matches.get(intent.id)
@@ -130,13 +146,21 @@ def resolve_from_listing(
 
 def _adopt_listed(session: Session, services: Services, intent: ProcessorRequest, listed: Listed) -> None:
     sealed = services.secrets.seal(listed.signature_key) if listed.signature_key else None
-    answer = registry.ProviderAnswer(listed.id, signature_key_sealed=sealed,
-                                     provider_state=(listed.state or "")[:32] or None,
-                                     provider_created_at=listed.created_at)
+    answer = registry.ProviderAnswer(
+        listed.id,
+        signature_key_sealed=sealed,
+        provider_state=(listed.state or "")[:32] or None,
+        provider_created_at=listed.created_at,
+    )
     intent_id = intent.id
     registry.record_answer(session, intent_id, answer, reason=FOUND_IN_LISTING)
-    log.warning("request.resolved", intent_id=intent_id, request_id=listed.id, provider=registry.MESSAGEBIRD,
-                has_signature_key=sealed is not None)
+    log.warning(
+        "request.resolved",
+        intent_id=intent_id,
+        request_id=listed.id,
+        provider=registry.MESSAGEBIRD,
+        has_signature_key=sealed is not None,
+    )
 
 
 def _unmatched(intent: ProcessorRequest, settings: Settings, now: dt.datetime, *, action: str) -> str:
@@ -168,7 +192,7 @@ def resolve_forgets(context: JobContext) -> Counter[str]:
     return counts
 
 
-def _status_by_date(context: JobContext, intent: Intent) -> Status | None | bool:
+def _status_by_date(context: JobContext, intent: Intent) -> Status | bool | None:
     """VoodooSMS's answer for the intent's date: a ``Status``, None for "No records found", False when unknown."""
     try:
         with context.interruptible():
@@ -188,12 +212,15 @@ def _apply_status(services: Services, intent: Intent, pending: Sequence[Intent],
         if locked is None or locked.state != lifecycle.SENDING:
             return "intent_gone"
         if status is not None and _only_fits(intent, pending, status, session, settle_seconds(settings)):
-            answer = registry.ProviderAnswer(status.reference or "", provider_state="accepted",
-                                             provider_created_at=status.created_at)
-            queue_first_poll(session, settings, registry.record_answer(session, intent.id, answer,
-                                                                       reason=FOUND_BY_STATUS))
-            log.warning("request.resolved", intent_id=intent.id, request_id=status.reference,
-                        provider=registry.VOODOOSMS)
+            answer = registry.ProviderAnswer(
+                status.reference or "", provider_state="accepted", provider_created_at=status.created_at
+            )
+            queue_first_poll(
+                session, settings, registry.record_answer(session, intent.id, answer, reason=FOUND_BY_STATUS)
+            )
+            log.warning(
+                "request.resolved", intent_id=intent.id, request_id=status.reference, provider=registry.VOODOOSMS
+            )
             return "intent_resolved"
         action = SEND_AGAIN.format(name="VoodooSMS") if status is None else FORGET_UNDETERMINED
         return _unmatched(locked, settings, now, action=action)

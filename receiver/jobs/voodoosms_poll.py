@@ -19,7 +19,6 @@ import datetime as dt
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-
 from receiver.jobs.contract import JobContext, JobFailure, JobInterrupted
 from receiver.observability.logs import get_logger
 from receiver.providers import ProviderError
@@ -65,16 +64,26 @@ def _awaiting(context: JobContext) -> dt.datetime | None:
 
 def _after_error(context: JobContext, submitted_at: dt.datetime, error: ProviderError) -> None:
     if error.code == REQUEST_FAILED:
-        _fail(context, f"VoodooSMS error 78: {error.description or 'Request failed'}",
-              action="VoodooSMS says the request failed: contact your VoodooSMS account manager, "
-                     "then submit the number again")
+        _fail(
+            context,
+            f"VoodooSMS error 78: {error.description or 'Request failed'}",
+            action="VoodooSMS says the request failed: contact your VoodooSMS account manager, "
+            "then submit the number again",
+        )
         return
     if error.code == NO_RECORDS:
-        _pending(context, submitted_at, NO_RECORDS_STATE, f"VoodooSMS error 77: {error.description or 'No records found'}")
+        _pending(
+            context, submitted_at, NO_RECORDS_STATE, f"VoodooSMS error 77: {error.description or 'No records found'}"
+        )
         return
     if error.retryable or error.reason in ("unauthorized", "not_configured"):
-        log.warning("forget.poll_failed", request_id=context.job.request_id, reason=error.reason, code=error.code,
-                    status=error.status)
+        log.warning(
+            "forget.poll_failed",
+            request_id=context.job.request_id,
+            reason=error.reason,
+            code=error.code,
+            status=error.status,
+        )
         _pending(context, submitted_at, None, None)
         return
     raise JobFailure(f"VoodooSMS status: {error.message}", retryable=False)
@@ -101,9 +110,12 @@ def _pending(context: JobContext, submitted_at: dt.datetime, provider_state: str
     settings, now = context.services.settings, utcnow()
     deadline = submitted_at + dt.timedelta(seconds=settings.voodoosms_poll_max_age_seconds)
     if now >= deadline:
-        _fail(context, f"not removed within {settings.voodoosms_poll_max_age_seconds} s of submission"
-                       + (f" (last answer: {message})" if message else ""),
-              action="VoodooSMS never confirmed the removal: ask VoodooSMS support about this reference")
+        _fail(
+            context,
+            f"not removed within {settings.voodoosms_poll_max_age_seconds} s of submission"
+            + (f" (last answer: {message})" if message else ""),
+            action="VoodooSMS never confirmed the removal: ask VoodooSMS support about this reference",
+        )
         return
     run_after = min(now + dt.timedelta(seconds=next_interval(settings, context.job.attempts)), deadline)
     with context.services.database.transaction() as session:
@@ -114,8 +126,13 @@ def _pending(context: JobContext, submitted_at: dt.datetime, provider_state: str
             request.provider_checked_at = now
             request.provider_state = provider_state or request.provider_state
             request.result = message or request.result
-    log.info("forget.pending", request_id=context.job.request_id, provider_state=provider_state,
-             polls=context.job.attempts, next_poll_s=round((run_after - now).total_seconds()))
+    log.info(
+        "forget.pending",
+        request_id=context.job.request_id,
+        provider_state=provider_state,
+        polls=context.job.attempts,
+        next_poll_s=round((run_after - now).total_seconds()),
+    )
 
 
 def next_interval(settings: Settings, polls: int) -> float:

@@ -118,8 +118,9 @@ class Worker:
         so a slow store delays nothing) whether the archive store would refuse its deletions."""
         if jobs.RETENTION not in self.handlers:
             return
-        threading.Thread(target=warn_if_deletion_blocked, args=(self.services,), name="deletion-check",
-                         daemon=True).start()
+        threading.Thread(
+            target=warn_if_deletion_blocked, args=(self.services,), name="deletion-check", daemon=True
+        ).start()
         try:
             schedule_retention(self.services)
         except StorageError as error:
@@ -128,9 +129,11 @@ class Worker:
     def _schedule_periodic_jobs(self) -> None:
         """Queue each periodic job this worker runs (reconciliation, the deadline check, the audit seal) unless one
         is queued."""
-        periodic = {jobs.RECONCILE: reconcile.schedule_reconciliation,
-                    deadline_check.DEADLINE_CHECK: deadline_check.schedule_deadline_check,
-                    audit_seal.AUDIT_SEAL: audit_seal.schedule_audit_seal}
+        periodic = {
+            jobs.RECONCILE: reconcile.schedule_reconciliation,
+            deadline_check.DEADLINE_CHECK: deadline_check.schedule_deadline_check,
+            audit_seal.AUDIT_SEAL: audit_seal.schedule_audit_seal,
+        }
         for kind, schedule in periodic.items():
             if kind not in self.handlers:
                 continue
@@ -161,15 +164,26 @@ class Worker:
                 poisoned = jobs.fail_poison(session, max_failures=settings.worker_max_attempts)
                 for job in poisoned:
                     mark_failed(session, job.request_id, job.reason)
-                claimed = jobs.claim_next(session, owner=self.owner, lease_seconds=settings.worker_lease_seconds,
-                                          max_failures=settings.worker_max_attempts)
+                claimed = jobs.claim_next(
+                    session,
+                    owner=self.owner,
+                    lease_seconds=settings.worker_lease_seconds,
+                    max_failures=settings.worker_max_attempts,
+                )
         except StorageError as error:
             log.warning("worker.claim_failed", reason=error.reason)
             self._stop.wait(settings.worker_poll_seconds)
             return None
         for job in poisoned:
-            log.error("job.failed", job_id=job.id, kind=job.kind, request_id=job.request_id, reason=job.reason,
-                      attempt=job.attempts, poison=True)
+            log.error(
+                "job.failed",
+                job_id=job.id,
+                kind=job.kind,
+                request_id=job.request_id,
+                reason=job.reason,
+                attempt=job.attempts,
+                poison=True,
+            )
             JOB_OUTCOMES.labels(job.kind, "poison").inc()
         return claimed
 
@@ -200,9 +214,16 @@ class Worker:
             return ending
         except StorageError as error:
             return JobFailure(f"storage {error.reason}: {error.message}", retryable=error.retryable)
-        except Exception as error:  # noqa: BLE001 - any other exception is this job's failure, not the worker's end
-            log.error("job.crashed", job_id=job.id, kind=job.kind, request_id=job.request_id, attempt=job.attempts,
-                      error_type=type(error).__name__, stack=stack_of(error))
+        except Exception as error:
+            log.error(
+                "job.crashed",
+                job_id=job.id,
+                kind=job.kind,
+                request_id=job.request_id,
+                attempt=job.attempts,
+                error_type=type(error).__name__,
+                stack=stack_of(error),
+            )
             return unexpected_failure(error, job.kind)
         return None
 
@@ -217,9 +238,15 @@ class Worker:
                 return "released"
             return self._after_failure(job, ending)
         except StorageError as error:
-            log.error("job.record_failed", job_id=job.id, kind=job.kind, request_id=job.request_id,
-                      attempt=job.attempts, reason=error.reason,
-                      retry_after_s=self.services.settings.worker_lease_seconds)
+            log.error(
+                "job.record_failed",
+                job_id=job.id,
+                kind=job.kind,
+                request_id=job.request_id,
+                attempt=job.attempts,
+                reason=error.reason,
+                retry_after_s=self.services.settings.worker_lease_seconds,
+            )
             return "unrecorded"
 
     @contextmanager
@@ -245,14 +272,29 @@ class Worker:
             delay = backoff_seconds(failures, base=BACKOFF_BASE_SECONDS, cap=BACKOFF_CAP_SECONDS)
             with self.services.database.transaction() as session:
                 jobs.retry_later(session, job, run_after=utcnow() + dt.timedelta(seconds=delay), error=failure.reason)
-            log.warning("job.retrying", job_id=job.id, kind=job.kind, request_id=job.request_id, reason=failure.reason,
-                        attempt=job.attempts, failures=failures, delay_s=round(delay, 1))
+            log.warning(
+                "job.retrying",
+                job_id=job.id,
+                kind=job.kind,
+                request_id=job.request_id,
+                reason=failure.reason,
+                attempt=job.attempts,
+                failures=failures,
+                delay_s=round(delay, 1),
+            )
             return "retrying"
         with self.services.database.transaction() as session:
             if jobs.give_up(session, job, error=failure.reason):
                 mark_failed(session, job.request_id, failure.reason)
-        log.error("job.failed", job_id=job.id, kind=job.kind, request_id=job.request_id, reason=failure.reason,
-                  attempt=job.attempts, failures=failures)
+        log.error(
+            "job.failed",
+            job_id=job.id,
+            kind=job.kind,
+            request_id=job.request_id,
+            reason=failure.reason,
+            attempt=job.attempts,
+            failures=failures,
+        )
         return "failed"
 
     def _may_retry(self, job: ClaimedJob, failures: int) -> bool:

@@ -13,4 +13,4 @@ origin, never a webhook URL's path or query, which may hold a token.
 from receiver.notifications.channels import Notifiers, build_notifiers
 from receiver.notifications.errors import NotifyError
 
-__all__ = ["NotifyError", "Notifiers", "build_notifiers"]
+__all__ = ["Notifiers", "NotifyError", "build_notifiers"]

@@ -32,21 +32,34 @@ def build_notifiers(settings: Settings) -> Notifiers:
     webhook = None
     if settings.notify_webhook_url and not problems:
         try:
-            webhook = WebhookChannel(settings.notify_webhook_url, settings.notify_webhook_secret or "",
-                                     _policy(settings, (host_pattern(settings.notify_webhook_url),)))
+            webhook = WebhookChannel(
+                settings.notify_webhook_url,
+                settings.notify_webhook_secret or "",
+                _policy(settings, (host_pattern(settings.notify_webhook_url),)),
+            )
         except ValueError:
             problems.append("NOTIFY_WEBHOOK_URL: its host is not a host name or IP address")
     if problems:
         raise ConfigError(problems)
     mail = None
     if settings.smtp_url and settings.notify_email_to and settings.notify_email_from:
-        mail = MailChannel(settings.smtp_url, sender=settings.notify_email_from, recipients=settings.notify_email_to,
-                           policy=_policy(settings, ()), timeout=settings.notify_timeout_seconds)
+        mail = MailChannel(
+            settings.smtp_url,
+            sender=settings.notify_email_from,
+            recipients=settings.notify_email_to,
+            policy=_policy(settings, ()),
+            timeout=settings.notify_timeout_seconds,
+        )
     return Notifiers(webhook, mail)
 
 
 def _policy(settings: Settings, allowed_hosts: tuple[str, ...]) -> FetchPolicy:
     timeout = settings.notify_timeout_seconds
-    return FetchPolicy(allowed_hosts=allowed_hosts, private_hosts=settings.notify_private_hosts,
-                       allow_http=settings.notify_allow_http, connect_timeout=timeout, read_timeout=timeout,
-                       max_redirects=0)
+    return FetchPolicy(
+        allowed_hosts=allowed_hosts,
+        private_hosts=settings.notify_private_hosts,
+        allow_http=settings.notify_allow_http,
+        connect_timeout=timeout,
+        read_timeout=timeout,
+        max_redirects=0,
+    )

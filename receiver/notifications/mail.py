@@ -44,8 +44,9 @@ _SUBJECTS = {
 }
 
 
-def compose(message_id: str, message_type: str, body: str, *, sender: str, recipients: tuple[str, ...],
-            now: dt.datetime) -> EmailMessage:
+def compose(
+    message_id: str, message_type: str, body: str, *, sender: str, recipients: tuple[str, ...], now: dt.datetime
+) -> EmailMessage:
     """The e-mail for one notification: a subject that says what is due, the fields, and the JSON message."""
     data: dict[str, Any] = json.loads(body)["data"]
     shown = {name: " ".join(str(value).split()) for name, value in data.items()}  # no line breaks in a header
@@ -55,8 +56,15 @@ def compose(message_id: str, message_type: str, body: str, *, sender: str, recip
     email["To"] = ", ".join(recipients)
     email["Date"] = format_datetime(now.astimezone(dt.UTC))
     email["Message-ID"] = f"<{message_id}@{sender.rsplit('@', 1)[1]}>"
-    lines = [f"{message_type}", "", *(f"{name}: {value}" for name, value in shown.items()), "",
-             f"Notification id: {message_id}", "", body]
+    lines = [
+        f"{message_type}",
+        "",
+        *(f"{name}: {value}" for name, value in shown.items()),
+        "",
+        f"Notification id: {message_id}",
+        "",
+        body,
+    ]
     email.set_content("\n".join(lines) + "\n")
     return email
 
@@ -71,8 +79,16 @@ class MailChannel:
 
     name = EMAIL
 
-    def __init__(self, smtp_url: str, *, sender: str, recipients: tuple[str, ...], policy: FetchPolicy,
-                 timeout: float, environ: Mapping[str, str] = os.environ) -> None:
+    def __init__(
+        self,
+        smtp_url: str,
+        *,
+        sender: str,
+        recipients: tuple[str, ...],
+        policy: FetchPolicy,
+        timeout: float,
+        environ: Mapping[str, str] = os.environ,
+    ) -> None:
         parts = urlsplit(smtp_url)
         self._scheme = parts.scheme
         self._host = parts.hostname or ""
@@ -103,8 +119,9 @@ class MailChannel:
         context = ssl.create_default_context(cafile=self._ca_file())
         local_name = self._sender.rsplit("@", 1)[1]
         if self._scheme == "smtps":
-            smtp: smtplib.SMTP = _PinnedSMTPS(address, self._host, local_hostname=local_name, timeout=self._timeout,
-                                              context=context)
+            smtp: smtplib.SMTP = _PinnedSMTPS(
+                address, self._host, local_hostname=local_name, timeout=self._timeout, context=context
+            )
         else:
             smtp = _PinnedSMTP(address, self._host, local_hostname=local_name, timeout=self._timeout)
         try:
@@ -115,8 +132,9 @@ class MailChannel:
                 smtp.ehlo()
             if self._login is not None:
                 if self._scheme == "smtp" and smtp.sock is not None and not isinstance(smtp.sock, ssl.SSLSocket):
-                    raise NotifyError("smtp_auth_needs_tls", f"email failed: smtp_auth_needs_tls at {self.origin}",
-                                      retryable=False)
+                    raise NotifyError(
+                        "smtp_auth_needs_tls", f"email failed: smtp_auth_needs_tls at {self.origin}", retryable=False
+                    )
                 smtp.login(*self._login)
         except BaseException:
             smtp.close()

@@ -49,8 +49,13 @@ SECRET_FIELD_NAMES = frozenset(
 
 
 #: Library loggers whose routine lines would drown ours; ``http.request`` replaces gunicorn's access log.
-QUIET_LOGGERS = {"gunicorn.access": "WARNING", "alembic.runtime.plugins": "WARNING", "botocore": "WARNING",
-                 "urllib3": "WARNING", "s3transfer": "WARNING"}
+QUIET_LOGGERS = {
+    "gunicorn.access": "WARNING",
+    "alembic.runtime.plugins": "WARNING",
+    "botocore": "WARNING",
+    "urllib3": "WARNING",
+    "s3transfer": "WARNING",
+}
 
 
 def drop_secret_fields(_logger: Any, _method: str, event_dict: dict[str, Any]) -> dict[str, Any]:
@@ -114,7 +119,7 @@ class _SinkHandler(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         try:
             _SINK.write(self.format(record))
-        except Exception:  # noqa: BLE001 - logging must never raise into the caller (stdlib convention)
+        except Exception:
             self.handleError(record)
 
 
@@ -153,8 +158,12 @@ def configure_logging(log_format: str = "json", level: str = "INFO", stream: Any
     for name, quieter in QUIET_LOGGERS.items():
         logging.getLogger(name).setLevel(quieter)
     structlog.configure(
-        processors=[*_shared_processors(), structlog.processors.format_exc_info, scrub_url_paths,
-                    _renderer(log_format)],
+        processors=[
+            *_shared_processors(),
+            structlog.processors.format_exc_info,
+            scrub_url_paths,
+            _renderer(log_format),
+        ],
         logger_factory=_LineLogger,
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level)),
         cache_logger_on_first_use=False,  # a later configure_logging (another level or stream) applies at once

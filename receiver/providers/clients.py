@@ -24,13 +24,15 @@ def build_provider_clients(settings: Settings, *, session: requests.Session | No
     retry = RetryPolicy(max_retries=settings.provider_max_retries, max_wait=settings.provider_retry_max_wait_seconds)
 
     def transport(provider: str, base_url: str, headers: dict[str, str]) -> JsonTransport:
-        return JsonTransport(provider, base_url, headers, timeout=settings.provider_timeout_seconds, retry=retry,
-                             session=session)
+        return JsonTransport(
+            provider, base_url, headers, timeout=settings.provider_timeout_seconds, retry=retry, session=session
+        )
 
     messagebird = voodoosms = None
     if settings.messagebird_access_key:
-        messagebird = transport("messagebird", settings.messagebird_api_url,
-                                access_key_headers(settings.messagebird_access_key))
+        messagebird = transport(
+            "messagebird", settings.messagebird_api_url, access_key_headers(settings.messagebird_access_key)
+        )
     if settings.voodoosms_api_key:
         voodoosms = transport("voodoosms", settings.voodoosms_api_url, bearer_headers(settings.voodoosms_api_key))
     return ProviderClients(MessageBirdClient(messagebird), VoodooSmsClient(voodoosms))

@@ -10,9 +10,9 @@ Errors are read as the API reference documents them,
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Mapping
-import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -126,8 +126,13 @@ def _error(answer: Answer) -> ProviderError:
 def _created(document: Mapping[str, Any]) -> Created:
     request_id, key = _text(document.get("id")), _text(document.get("signatureKey"))
     if not request_id or not key:
-        raise ProviderError("bad_response", "messagebird: the 201 answer lacks id or signatureKey", provider=PROVIDER,
-                            status=201, outcome_unknown=True)
+        raise ProviderError(
+            "bad_response",
+            "messagebird: the 201 answer lacks id or signatureKey",
+            provider=PROVIDER,
+            status=201,
+            outcome_unknown=True,
+        )
     return Created(request_id, key, _text(document.get("state")), parse_time(document.get("createdAt")))
 
 

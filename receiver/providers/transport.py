@@ -63,9 +63,7 @@ class JsonTransport:
     session: requests.Session = field(default_factory=requests.Session)
     sleep: Callable[[float], None] = time.sleep
 
-    def call(
-        self, method: str, path: str, *, json_body: Any = None, params: Mapping[str, Any] | None = None
-    ) -> Answer:
+    def call(self, method: str, path: str, *, json_body: Any = None, params: Mapping[str, Any] | None = None) -> Answer:
         """Send ``method path`` and return the final answer after any retries."""
         waited, attempt = 0.0, 0
         while True:
@@ -77,9 +75,16 @@ class JsonTransport:
                     raise failure.error
                 assert answer is not None
                 return answer
-            log.warning("provider.retrying", provider=self.provider, method=method, path=path, attempt=attempt,
-                        status=answer.status if answer else None, reason=failure.error.reason if failure else None,
-                        delay_s=round(delay, 2))
+            log.warning(
+                "provider.retrying",
+                provider=self.provider,
+                method=method,
+                path=path,
+                attempt=attempt,
+                status=answer.status if answer else None,
+                reason=failure.error.reason if failure else None,
+                delay_s=round(delay, 2),
+            )
             self.sleep(delay)
             waited += delay
 
@@ -90,11 +95,25 @@ class JsonTransport:
         try:
             answer = self._send(method, path, json_body, params)
         except _Failure as failure:
-            log.warning("provider.call_failed", provider=self.provider, method=method, path=path, attempt=attempt,
-                        reason=failure.error.reason, duration_ms=_ms(started))
+            log.warning(
+                "provider.call_failed",
+                provider=self.provider,
+                method=method,
+                path=path,
+                attempt=attempt,
+                reason=failure.error.reason,
+                duration_ms=_ms(started),
+            )
             return None, failure
-        log.info("provider.called", provider=self.provider, method=method, path=path, attempt=attempt,
-                 status=answer.status, duration_ms=_ms(started))
+        log.info(
+            "provider.called",
+            provider=self.provider,
+            method=method,
+            path=path,
+            attempt=attempt,
+            status=answer.status,
+            duration_ms=_ms(started),
+        )
         return answer, None
 
     def _send(self, method: str, path: str, json_body: Any, params: Mapping[str, Any] | None) -> Answer:
@@ -103,8 +122,16 @@ class JsonTransport:
             headers["Content-Type"] = "application/json"
         data = None if json_body is None else json.dumps(json_body).encode()
         try:
-            with self.session.request(method, self.base_url + path, data=data, params=params, headers=headers,
-                                      timeout=self.timeout, stream=True, allow_redirects=False) as response:
+            with self.session.request(
+                method,
+                self.base_url + path,
+                data=data,
+                params=params,
+                headers=headers,
+                timeout=self.timeout,
+                stream=True,
+                allow_redirects=False,
+            ) as response:
                 return Answer(response.status_code, self._document(response), retry_after_seconds(response.headers))
         except requests.Timeout as error:
             raise self._failure("timeout", f"no answer within {self.timeout} s", _may_have_arrived(error)) from None
@@ -129,8 +156,9 @@ class JsonTransport:
             raise self._failure("bad_response", f"HTTP {response.status_code} answer is not JSON", True) from None
 
     def _failure(self, reason: str, message: str, may_have_arrived: bool) -> _Failure:
-        error = ProviderError(reason, f"{self.provider}: {message}", provider=self.provider,
-                              outcome_unknown=may_have_arrived)
+        error = ProviderError(
+            reason, f"{self.provider}: {message}", provider=self.provider, outcome_unknown=may_have_arrived
+        )
         return _Failure(error, may_have_arrived=may_have_arrived)
 
     def _retry_delay(

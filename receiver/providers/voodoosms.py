@@ -74,8 +74,13 @@ class VoodooSmsClient:
         fields = _success(answer)
         reference, created_at = fields.get("reference"), _unix_time(fields.get("created_at"))
         if not isinstance(reference, str) or not reference.strip() or created_at is None:
-            raise ProviderError("bad_response", "voodoosms: the forget answer lacks reference or created_at",
-                                provider=PROVIDER, status=answer.status, outcome_unknown=True)
+            raise ProviderError(
+                "bad_response",
+                "voodoosms: the forget answer lacks reference or created_at",
+                provider=PROVIDER,
+                status=answer.status,
+                outcome_unknown=True,
+            )
         return Accepted(reference.strip(), created_at, _text(fields.get("msg")))
 
     def status(self, *, submitted_at: dt.datetime, reference: str | None = None) -> Status:
@@ -87,8 +92,12 @@ class VoodooSmsClient:
         answer = self._status(query)
         fields = _success(answer)
         message = _text(fields.get("msg")) or ""
-        return Status(_text(fields.get("reference")), message, removed=message.lower() == REMOVED_MESSAGE.lower(),
-                      created_at=_unix_time(fields.get("created_at")))
+        return Status(
+            _text(fields.get("reference")),
+            message,
+            removed=message.lower() == REMOVED_MESSAGE.lower(),
+            created_at=_unix_time(fields.get("created_at")),
+        )
 
     def _status(self, query: Mapping[str, Any]) -> Answer:
         if self._status_method == "POST":
@@ -98,7 +107,9 @@ class VoodooSmsClient:
             self._status_method = "GET"
         return self._call("GET", STATUS_PATH, params=query)
 
-    def _call(self, method: str, path: str, *, json_body: Any = None, params: Mapping[str, Any] | None = None) -> Answer:
+    def _call(
+        self, method: str, path: str, *, json_body: Any = None, params: Mapping[str, Any] | None = None
+    ) -> Answer:
         if self._transport is None:
             raise ProviderError("not_configured", "VOODOOSMS_API_KEY is not set", provider=PROVIDER)
         return self._transport.call(method, path, json_body=json_body, params=params)
@@ -115,8 +126,13 @@ def _success(answer: Answer) -> Mapping[str, Any]:
     if isinstance(error, dict) or not 200 <= answer.status < 300:
         raise _error(answer, error if isinstance(error, dict) else {})
     if str(document.get("status", "")).upper() != "SUCCESS":
-        raise ProviderError("bad_response", "voodoosms: the answer is neither SUCCESS nor an error", provider=PROVIDER,
-                            status=answer.status, outcome_unknown=True)
+        raise ProviderError(
+            "bad_response",
+            "voodoosms: the answer is neither SUCCESS nor an error",
+            provider=PROVIDER,
+            status=answer.status,
+            outcome_unknown=True,
+        )
     return document
 
 
@@ -125,8 +141,13 @@ def _error(answer: Answer, error: Mapping[str, Any]) -> ProviderError:
     if isinstance(code, str) and code.isdigit():
         code = int(code)
     documented = isinstance(code, int) and 200 <= answer.status < 300
-    return error_for(answer, provider=PROVIDER, code=code if isinstance(code, int) else None,
-                     description=_text(error.get("msg")), reason="rejected" if documented else None)
+    return error_for(
+        answer,
+        provider=PROVIDER,
+        code=code if isinstance(code, int) else None,
+        description=_text(error.get("msg")),
+        reason="rejected" if documented else None,
+    )
 
 
 def _method_refused(answer: Answer) -> bool:

@@ -47,8 +47,11 @@ def shaped(model: type[Answer], data: Mapping[str, Any]) -> dict[str, Any]:
     try:
         return model.model_validate(data).model_dump(mode="json", by_alias=True)
     except ValidationError as error:
-        log.error("answer.off_contract", model=model.__name__,
-                  fields=sorted({".".join(map(str, e["loc"])) for e in error.errors(include_input=False)}))
+        log.error(
+            "answer.off_contract",
+            model=model.__name__,
+            fields=sorted({".".join(map(str, e["loc"])) for e in error.errors(include_input=False)}),
+        )
         return dict(data)
 
 
@@ -58,9 +61,11 @@ def shaped(model: type[Answer], data: Mapping[str, Any]) -> dict[str, Any]:
 class ErrorDetail(Answer):
     """One problem, with MessageBird's error code and, when one input is to blame, its name."""
 
-    code: int = Field(description="MessageBird's error code: 2 not allowed, 9 missing, 10 invalid, 20 not found, "
-                                  "21 bad request, 99 internal, 100 unavailable, 101 conflict; a provider's own "
-                                  "code when it refused")
+    code: int = Field(
+        description="MessageBird's error code: 2 not allowed, 9 missing, 10 invalid, 20 not found, "
+        "21 bad request, 99 internal, 100 unavailable, 101 conflict; a provider's own "
+        "code when it refused"
+    )
     description: str = Field(description="What went wrong, for people; never a secret or a personal data value")
     parameter: str | None = Field(None, description="The parameter to blame (absent when none is)")
 
@@ -112,10 +117,13 @@ class ArchiveRecord(Answer):
 class RequestRecord(Answer):
     """A processor request as ops see it: never its signature key, never the personal data value."""
 
-    id: str = Field(description="The provider's id (MessageBird's id, VoodooSMS's reference), or our intent's id "
-                                "(intent-...) while the provider's answer is not recorded")
-    intent_id: str | None = Field(description="The id it was sent under, which GET /api/requests/{requestId} keeps "
-                                              "finding")
+    id: str = Field(
+        description="The provider's id (MessageBird's id, VoodooSMS's reference), or our intent's id "
+        "(intent-...) while the provider's answer is not recorded"
+    )
+    intent_id: str | None = Field(
+        description="The id it was sent under, which GET /api/requests/{requestId} keeps finding"
+    )
     provider: Provider
     kind: AnyKind
     field: str | None
@@ -138,8 +146,9 @@ class RequestRecord(Answer):
     archiving_at: Timestamp | None
     completed_at: Timestamp | None
     failed_at: Timestamp | None
-    secrets_erased_at: Timestamp | None = Field(description="When the signature key and sealed archive URLs were "
-                                                "erased under the retention policy")
+    secrets_erased_at: Timestamp | None = Field(
+        description="When the signature key and sealed archive URLs were erased under the retention policy"
+    )
     archive: ArchiveRecord | None
 
 
@@ -334,9 +343,11 @@ class CaseEventRecord(Answer):
     from_value: str | None = Field(alias="from")
     to_value: str | None = Field(alias="to")
     reason: str | None
-    request_id: str | None = Field(description="For a request_added entry, the request's id now: a request sent by "
-                                               "the service is recorded under its intent id (intent-...) and keeps "
-                                               "the provider's id once answered; null when it no longer exists")
+    request_id: str | None = Field(
+        description="For a request_added entry, the request's id now: a request sent by "
+        "the service is recorded under its intent id (intent-...) and keeps "
+        "the provider's id once answered; null when it no longer exists"
+    )
 
 
 class CaseDetail(CaseSummary):

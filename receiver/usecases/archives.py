@@ -39,13 +39,17 @@ def retry_archive(services: Services, request_id: str, *, actor: str) -> Process
     with services.database.transaction() as session:
         request = _failed_request(session, request_id)
         if request.secrets_erased_at is not None and fresh_payload is None:
-            raise UseCaseError("conflict", "the archive URL was erased by the retention policy "
-                               f"({records.iso_time(request.secrets_erased_at)}): send the request again",
-                               reason="secrets_erased")
+            raise UseCaseError(
+                "conflict",
+                "the archive URL was erased by the retention policy "
+                f"({records.iso_time(request.secrets_erased_at)}): send the request again",
+                reason="secrets_erased",
+            )
         if jobs.requeue_for(session, request_id, payload_sealed=fresh_payload) is None:
             raise UseCaseError("conflict", "this request has no archive download to retry", reason="no_download")
-        reason = "retry requested by ops" + (", from a new archive URL out of MessageBird's listing"
-                                             if fresh_payload else "")
+        reason = "retry requested by ops" + (
+            ", from a new archive URL out of MessageBird's listing" if fresh_payload else ""
+        )
         lifecycle.move(request, lifecycle.CALLBACK_RECEIVED, reason=reason, actor=actor)
         return request
 
@@ -55,8 +59,9 @@ def _failed_request(session: Session, request_id: str) -> ProcessorRequest:
     if request is None:
         raise UseCaseError("not_found", "no request with this id")
     if request.state != lifecycle.FAILED:
-        raise UseCaseError("conflict", f"only a failed request can be retried; this one is {request.state}",
-                           reason="not_failed")
+        raise UseCaseError(
+            "conflict", f"only a failed request can be retried; this one is {request.state}", reason="not_failed"
+        )
     return request
 
 
@@ -69,8 +74,12 @@ def _fresh_payload_if_expired(services: Services, request_id: str) -> str | None
     stored_url = json.loads(services.secrets.open(job.payload_sealed))["url"] if job.payload_sealed else None
     listed_url = _listed_archive_url(services, request_id)
     if listed_url is None or listed_url == stored_url:
-        raise UseCaseError("conflict", "the stored archive URL no longer works and MessageBird's listing gives no "
-                           "new one: ask MessageBird support to send the callback again", reason="archive_url_expired")
+        raise UseCaseError(
+            "conflict",
+            "the stored archive URL no longer works and MessageBird's listing gives no "
+            "new one: ask MessageBird support to send the callback again",
+            reason="archive_url_expired",
+        )
     return services.secrets.seal(json.dumps({"url": listed_url}))
 
 
@@ -78,8 +87,12 @@ def _listed_archive_url(services: Services, request_id: str) -> str | None:
     try:
         listing = services.providers.messagebird.list_requests()
     except ProviderError as error:
-        raise UseCaseError("conflict", f"the stored archive URL no longer works and MessageBird's listing could "
-                           f"not be read ({error.reason}); try again later", reason="listing_unavailable") from None
+        raise UseCaseError(
+            "conflict",
+            f"the stored archive URL no longer works and MessageBird's listing could "
+            f"not be read ({error.reason}); try again later",
+            reason="listing_unavailable",
+        ) from None
     return next((item.data_archive_url for item in listing if item.id == request_id), None)
 
 
@@ -107,11 +120,15 @@ def archive_access(services: Services, request_id: str, *, actor: str) -> Archiv
         if uri is None:
             raise UseCaseError("not_found", "No archive is stored for this request", reason="no_archive")
         if request.archive_deleted_at is not None:
-            raise UseCaseError("not_found", "The archive was deleted under the retention policy on "
-                               f"{records.iso_time(request.archive_deleted_at)} (see its deletion receipt)",
-                               reason="archive_deleted")
+            raise UseCaseError(
+                "not_found",
+                "The archive was deleted under the retention policy on "
+                f"{records.iso_time(request.archive_deleted_at)} (see its deletion receipt)",
+                reason="archive_deleted",
+            )
         url = services.archive_store.presigned_url(uri, expires_in)
         how = f"a presigned URL valid {expires_in} s" if url is not None else "the file, from the file store"
-        registry.record_event(session, request.id, kind=ARCHIVE_DOWNLOADED, actor=actor,
-                              note=f"archive handed out as {how}")
+        registry.record_event(
+            session, request.id, kind=ARCHIVE_DOWNLOADED, actor=actor, note=f"archive handed out as {how}"
+        )
     return ArchiveAccess(url, expires_in, None if url is not None else services.archive_store.open(uri))

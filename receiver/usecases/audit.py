@@ -35,8 +35,13 @@ def verify(services: Services, *, expected: Head | None = None) -> Verdict:
         broken = verdict.broken
         log.error("audit.chain_broken", seq=broken.seq, table=broken.source, row_id=broken.row_id, kind=broken.kind)
     else:
-        log.info("audit.verified", entries=verdict.entries, seq=verdict.head.seq, head_hash=verdict.head.hash,
-                 pending=verdict.pending)
+        log.info(
+            "audit.verified",
+            entries=verdict.entries,
+            seq=verdict.head.seq,
+            head_hash=verdict.head.hash,
+            pending=verdict.pending,
+        )
     return verdict
 
 

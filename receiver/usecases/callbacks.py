@@ -140,8 +140,9 @@ def record_refused(services: Services, delivery: Delivery, *, status: int, reaso
     return refuse(services, delivery, Outcome(status, REJECTED, reason, description=description), time.time())
 
 
-def _decide_and_record(services: Services, delivery: Delivery, body: CallbackBody, jwt: SchemeVerdict,
-                       now: float) -> Outcome:
+def _decide_and_record(
+    services: Services, delivery: Delivery, body: CallbackBody, jwt: SchemeVerdict, now: float
+) -> Outcome:
     """Read the request (no lock, no writer's turn), check the HMAC against its key, decide, and record.
 
     Refusals write nothing. The record is written only if the request is still in the
@@ -167,8 +168,13 @@ def _decide_and_record(services: Services, delivery: Delivery, body: CallbackBod
 
 
 def _record(
-    services: Services, delivery: Delivery, body: CallbackBody, request: RequestHead, outcome: Outcome,
-    sealed_raw_inputs: str | None, now: float,
+    services: Services,
+    delivery: Delivery,
+    body: CallbackBody,
+    request: RequestHead,
+    outcome: Outcome,
+    sealed_raw_inputs: str | None,
+    now: float,
 ) -> Outcome:
     row = _callback_row(delivery, body, outcome, now)
     at = dt.datetime.fromtimestamp(now, dt.UTC)
@@ -228,11 +234,17 @@ def _decide(
 
 
 def _outcome(
-    body: CallbackBody, jwt: SchemeVerdict, hmac: SchemeVerdict, status: int, verdict: str, reason: str | None,
+    body: CallbackBody,
+    jwt: SchemeVerdict,
+    hmac: SchemeVerdict,
+    status: int,
+    verdict: str,
+    reason: str | None,
     description: str | None = None,
 ) -> Outcome:
-    return Outcome(status, verdict, reason, body.request_id, body.request_kind, jwt=jwt, hmac=hmac,
-                   description=description)
+    return Outcome(
+        status, verdict, reason, body.request_id, body.request_kind, jwt=jwt, hmac=hmac, description=description
+    )
 
 
 def _unauthorized(body: CallbackBody, jwt: SchemeVerdict, hmac: SchemeVerdict, failure: str) -> Outcome:
@@ -279,8 +291,12 @@ def _check_hmac(services: Services, delivery: Delivery, request: RequestHead | N
     except SignatureError as error:
         return SchemeVerdict(FAILED, error.reason)
     expires_at = int(verified) + services.settings.signature_tolerance_seconds + HMAC_REPLAY_MARGIN_SECONDS
-    return SchemeVerdict(PASSED, key_encoding=verified.key_encoding, timestamp=int(verified),
-                         replay_key=(verified.replay_key, float(expires_at)))
+    return SchemeVerdict(
+        PASSED,
+        key_encoding=verified.key_encoding,
+        timestamp=int(verified),
+        replay_key=(verified.replay_key, float(expires_at)),
+    )
 
 
 def _check_jwt(services: Services, delivery: Delivery, now: float) -> SchemeVerdict:
@@ -337,8 +353,13 @@ def _accepted(
 
 def _sealed_raw_inputs(services: Services, delivery: Delivery, now: float) -> str:
     """What this accepted delivery's verification read, sealed: ``flask evidence reverify`` runs it again."""
-    raw = RawInputs(url=delivery.url, jwt_header=delivery.jwt_header, hmac_header=delivery.hmac_header,
-                    body=delivery.body, verified_at=now)
+    raw = RawInputs(
+        url=delivery.url,
+        jwt_header=delivery.jwt_header,
+        hmac_header=delivery.hmac_header,
+        body=delivery.body,
+        verified_at=now,
+    )
     return raw_inputs.seal(services.secrets, raw)
 
 

@@ -109,10 +109,19 @@ def view_case(case: Case, request_states: Sequence[str], *, today: dt.date, marg
     judged = deadline if judged_on == today else deadline_of(case, today=judged_on)
     judged_target_on = processor_target(judged, margin_days=margin_days)
     any_late = case.responded_on is None and any(
-        is_late(judged_target_on, today=judged_on, ended=state in cases.ENDED_STATES) for state in request_states)
+        is_late(judged_target_on, today=judged_on, ended=state in cases.ENDED_STATES) for state in request_states
+    )
     state = cases.case_state(closed=case.responded_on is not None, request_states=request_states, any_late=any_late)
-    return CaseView(case, today, deadline, processor_target(deadline, margin_days=margin_days), judged_target_on,
-                    judged_on, state, len(request_states))
+    return CaseView(
+        case,
+        today,
+        deadline,
+        processor_target(deadline, margin_days=margin_days),
+        judged_target_on,
+        judged_on,
+        state,
+        len(request_states),
+    )
 
 
 # -- JSON ----------------------------------------------------------------------------------
@@ -175,19 +184,30 @@ def deadline_json(deadline: Deadline) -> dict[str, Any]:
         "originalDueOn": _date(deadline.original_due_on),
         "explanation": explain(deadline.steps),
         "steps": [step_json(step) for step in deadline.steps],
-        "calendar": {"jurisdiction": str(calendar.jurisdiction), "country": calendar.country,
-                     "subdivision": calendar.subdivision},
+        "calendar": {
+            "jurisdiction": str(calendar.jurisdiction),
+            "country": calendar.country,
+            "subdivision": calendar.subdivision,
+        },
         "pausedDays": deadline.paused_days,
-        "pauses": [{"startedOn": _date(p.started_on), "resumedOn": _date(p.resumed_on), "reason": p.reason}
-                   for p in deadline.pauses],
-        "extension": None if deadline.extension is None else {
-            "informedOn": _date(deadline.extension.informed_on), "reason": deadline.extension.reason},
+        "pauses": [
+            {"startedOn": _date(p.started_on), "resumedOn": _date(p.resumed_on), "reason": p.reason}
+            for p in deadline.pauses
+        ],
+        "extension": None
+        if deadline.extension is None
+        else {"informedOn": _date(deadline.extension.informed_on), "reason": deadline.extension.reason},
     }
 
 
 def step_json(step: Step) -> dict[str, Any]:
-    return {"rule": str(step.rule), "source": step.source, "from": _date(step.from_date), "to": _date(step.to_date),
-            "note": step.note}
+    return {
+        "rule": str(step.rule),
+        "source": step.source,
+        "from": _date(step.from_date),
+        "to": _date(step.to_date),
+        "note": step.note,
+    }
 
 
 def request_names(requests: Sequence[ProcessorRequest]) -> dict[str, str]:
@@ -204,8 +224,16 @@ def request_names(requests: Sequence[ProcessorRequest]) -> dict[str, str]:
 def event_json(event: CaseEvent, names: Mapping[str, str]) -> dict[str, Any]:
     """One history entry as recorded; a request added is named by its id now too (``requestId``, from ``names``)."""
     added = names.get(event.to_value or "") if event.kind == cases.REQUEST_ADDED else None
-    return {"at": records.iso_time(event.at), "actor": event.actor, "kind": event.kind, "changed": event.changed,
-            "from": event.from_value, "to": event.to_value, "reason": event.reason, "requestId": added}
+    return {
+        "at": records.iso_time(event.at),
+        "actor": event.actor,
+        "kind": event.kind,
+        "changed": event.changed,
+        "from": event.from_value,
+        "to": event.to_value,
+        "reason": event.reason,
+        "requestId": added,
+    }
 
 
 def pause_row(pause: Pause) -> CasePause:

@@ -62,8 +62,12 @@ _PARAMETER_OF_REASON = {
 
 def deadline_refusal(error: DeadlineError) -> UseCaseError:
     """The engine's refusal as the use cases' error: a conflict of state or timing, or input never right."""
-    return UseCaseError("conflict" if error.is_conflict else "invalid", error.message, reason=error.reason,
-                        parameter=_PARAMETER_OF_REASON.get(error.reason))
+    return UseCaseError(
+        "conflict" if error.is_conflict else "invalid",
+        error.message,
+        reason=error.reason,
+        parameter=_PARAMETER_OF_REASON.get(error.reason),
+    )
 
 
 @contextmanager
@@ -76,8 +80,12 @@ def _engine_refusals() -> Iterator[None]:
 
 def _not_after_today(day: dt.date, today: dt.date, parameter: str) -> None:
     if day > today:
-        raise UseCaseError("invalid", f"{parameter} cannot be after today ({today.isoformat()})",
-                           reason="date_in_future", parameter=parameter)
+        raise UseCaseError(
+            "invalid",
+            f"{parameter} cannot be after today ({today.isoformat()})",
+            reason="date_in_future",
+            parameter=parameter,
+        )
 
 
 # -- opening and reading -------------------------------------------------------------------
@@ -94,8 +102,9 @@ def open_case(services: Services, document: Any, *, actor: str, today: dt.date |
         case = _new_case(services, parsed, actor=actor)
         deadline = deadline_of(case, today=today, pauses=())
     case.due_on, case.original_due_on = deadline.due_on, deadline.original_due_on
-    cases.record_event(case, actor=actor, kind=OPENED, changed="dueOn", to_value=deadline.due_on,
-                       reason=explain(deadline.steps)[:1000])
+    cases.record_event(
+        case, actor=actor, kind=OPENED, changed="dueOn", to_value=deadline.due_on, reason=explain(deadline.steps)[:1000]
+    )
     with services.database.transaction() as session:
         session.add(case)
         session.flush()
@@ -105,12 +114,23 @@ def open_case(services: Services, document: Any, *, actor: str, today: dt.date |
 def _new_case(services: Services, parsed: CaseDocument, *, actor: str) -> Case:
     """The case's row, on the calendar the settings name today (kept with the case from now on)."""
     settings = services.settings
-    calendar = Calendar.for_jurisdiction(parsed.jurisdiction, uk_subdivision=settings.deadline_uk_subdivision,
-                                         eu_country=settings.deadline_eu_next_working_day)
-    return Case(id=cases.new_case_id(), subject_ref=parsed.subject_ref, right=parsed.right,
-                jurisdiction=parsed.jurisdiction, received_on=parsed.received_on,
-                clock_starts_on=parsed.clock_starts_on, notes=parsed.notes, calendar_country=calendar.country,
-                calendar_subdivision=calendar.subdivision, created_by=actor)
+    calendar = Calendar.for_jurisdiction(
+        parsed.jurisdiction,
+        uk_subdivision=settings.deadline_uk_subdivision,
+        eu_country=settings.deadline_eu_next_working_day,
+    )
+    return Case(
+        id=cases.new_case_id(),
+        subject_ref=parsed.subject_ref,
+        right=parsed.right,
+        jurisdiction=parsed.jurisdiction,
+        received_on=parsed.received_on,
+        clock_starts_on=parsed.clock_starts_on,
+        notes=parsed.notes,
+        calendar_country=calendar.country,
+        calendar_subdivision=calendar.subdivision,
+        created_by=actor,
+    )
 
 
 def show_case(services: Services, case_id: str, *, today: dt.date | None = None) -> dict[str, Any]:
@@ -132,7 +152,11 @@ class CaseList:
 
 
 def list_cases(
-    services: Services, wanted: cases.CaseFilter, *, limit: int, cursor: str | None = None,
+    services: Services,
+    wanted: cases.CaseFilter,
+    *,
+    limit: int,
+    cursor: str | None = None,
     today: dt.date | None = None,
 ) -> CaseList:
     """Cases most urgent first (overdue, running, clock stopped, closed; by deadline within each)."""
@@ -198,8 +222,15 @@ def extend_deadline(
         before = case.due_on
         case.extension_informed_on, case.extension_reason = extension.informed_on, extension.reason
         _store_deadline(case, today)
-        cases.record_event(case, actor=actor, kind=EXTENDED, changed="dueOn", from_value=before,
-                           to_value=case.due_on, reason=f"subject informed {parsed.informed_on}: {parsed.reason}")
+        cases.record_event(
+            case,
+            actor=actor,
+            kind=EXTENDED,
+            changed="dueOn",
+            from_value=before,
+            to_value=case.due_on,
+            reason=f"subject informed {parsed.informed_on}: {parsed.reason}",
+        )
 
     return _change(services, case_id, extend, today=today)
 
@@ -216,8 +247,15 @@ def pause(
         case.pauses.append(pause_row(paused[-1]))
         case.paused_since = parsed.day
         _store_deadline(case, today)
-        cases.record_event(case, actor=actor, kind=PAUSED, changed="clock", from_value="running",
-                           to_value=f"stopped since {parsed.day}", reason=parsed.reason)
+        cases.record_event(
+            case,
+            actor=actor,
+            kind=PAUSED,
+            changed="clock",
+            from_value="running",
+            to_value=f"stopped since {parsed.day}",
+            reason=parsed.reason,
+        )
 
     return _change(services, case_id, stop, today=today)
 
@@ -238,8 +276,15 @@ def resume(
         before = case.due_on
         _store_deadline(case, today)
         days = (parsed.day - stopped.started_on).days
-        cases.record_event(case, actor=actor, kind=RESUMED, changed="dueOn", from_value=before, to_value=case.due_on,
-                           reason=f"clock stopped {stopped.started_on} to {parsed.day}: {days} days")
+        cases.record_event(
+            case,
+            actor=actor,
+            kind=RESUMED,
+            changed="dueOn",
+            from_value=before,
+            to_value=case.due_on,
+            reason=f"clock stopped {stopped.started_on} to {parsed.day}: {days} days",
+        )
 
     return _change(services, case_id, restart, today=today)
 
@@ -253,22 +298,41 @@ def close(
     def record_answer(session: Session, case: Case, today: dt.date) -> None:
         _not_after_today(parsed.responded_on, today, "respondedOn")
         if parsed.responded_on < (case.paused_since or case.received_on):
-            raise UseCaseError("invalid", "respondedOn cannot be before receivedOn, nor before a stopped clock stopped",
-                               parameter="respondedOn")
+            raise UseCaseError(
+                "invalid",
+                "respondedOn cannot be before receivedOn, nor before a stopped clock stopped",
+                parameter="respondedOn",
+            )
         requests = cases.requests_of(session, case.id)
         running = [r.id for r in requests if r.state not in cases.ENDED_STATES]
         if running and parsed.override_reason is None:
-            raise UseCaseError("conflict", f"{len(running)} processor request(s) have not ended "
-                               f"({', '.join(running[:5])}); close with overrideReason to close anyway",
-                               reason="requests_not_ended")
+            raise UseCaseError(
+                "conflict",
+                f"{len(running)} processor request(s) have not ended "
+                f"({', '.join(running[:5])}); close with overrideReason to close anyway",
+                reason="requests_not_ended",
+            )
         state_before = _view(services, case, [r.state for r in requests], today).state
         case.responded_on, case.delivered_by = parsed.responded_on, parsed.delivered_by
         case.closed_at, case.closed_by = utcnow(), actor
-        cases.record_event(case, actor=actor, kind=CLOSED, changed="state", from_value=state_before,
-                           to_value=cases.CLOSED, reason=f"answered {parsed.responded_on} by {parsed.delivered_by}")
+        cases.record_event(
+            case,
+            actor=actor,
+            kind=CLOSED,
+            changed="state",
+            from_value=state_before,
+            to_value=cases.CLOSED,
+            reason=f"answered {parsed.responded_on} by {parsed.delivered_by}",
+        )
         if running:
-            cases.record_event(case, actor=actor, kind="close_override", changed="requests",
-                               from_value=f"{len(running)} not ended", reason=parsed.override_reason)
+            cases.record_event(
+                case,
+                actor=actor,
+                kind="close_override",
+                changed="requests",
+                from_value=f"{len(running)} not ended",
+                reason=parsed.override_reason,
+            )
 
     return _change(services, case_id, record_answer, today=today)
 

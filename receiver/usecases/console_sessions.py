@@ -34,11 +34,16 @@ def sign_in(services: Services, token: str) -> SignedIn:
     """A session for the token's operator; ``UseCaseError`` for an unknown token or a role that may not read."""
     operator = operators.authenticate(services, token.strip())
     if operator is None:
-        raise UseCaseError("invalid", "This token is not known, or it was revoked.", reason="unknown_token",
-                           parameter="token")
+        raise UseCaseError(
+            "invalid", "This token is not known, or it was revoked.", reason="unknown_token", parameter="token"
+        )
     if not operator.may(READ):
-        raise UseCaseError("forbidden", f"The {operator.role} role cannot use the console.",
-                           reason=f"role_lacks_{READ}", parameter="token")
+        raise UseCaseError(
+            "forbidden",
+            f"The {operator.role} role cannot use the console.",
+            reason=f"role_lacks_{READ}",
+            parameter="token",
+        )
     session_id = secrets.token_urlsafe(32)
     expires_at = utcnow() + dt.timedelta(minutes=services.settings.console_session_minutes)
     with services.database.transaction() as session:

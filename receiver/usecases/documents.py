@@ -46,8 +46,10 @@ MESSAGEBIRD_FIELDS = ("phone_number", "email", "ipv4", "ipv6", "address", "name"
 EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 PHONE = re.compile(r"\+?[0-9][0-9 ().-]{4,24}")
 UK_NUMBER = re.compile(r"44[0-9]{8,13}")
-UK_NUMBER_SCHEMA = {"description": "A UK number as VoodooSMS takes it: digits only, beginning with 44",
-                    "anyOf": [{"type": "string", "pattern": "^44[0-9]{8,13}$"}, {"type": "integer"}]}
+UK_NUMBER_SCHEMA = {
+    "description": "A UK number as VoodooSMS takes it: digits only, beginning with 44",
+    "anyOf": [{"type": "string", "pattern": "^44[0-9]{8,13}$"}, {"type": "integer"}],
+}
 
 Kind = Literal["KIND_PERSONAL_GET", "KIND_PERSONAL_DELETE", "KIND_USER_GET", "KIND_USER_DELETE"]
 AnyKind = Literal[(*sorted(GET_KINDS | DELETE_KINDS), VOODOOSMS_FORGET)]  # type: ignore[valid-type]
@@ -99,7 +101,8 @@ def _uk_number(raw: Any) -> int:
     text = str(raw) if isinstance(raw, int) and not isinstance(raw, bool) else raw
     if not isinstance(text, str) or not UK_NUMBER.fullmatch(text):
         raise PydanticCustomError(
-            "uk_number", "must be digits only, beginning with 44 as VoodooSMS requires (e.g. 447700900123)")
+            "uk_number", "must be digits only, beginning with 44 as VoodooSMS requires (e.g. 447700900123)"
+        )
     return int(text)
 
 
@@ -150,24 +153,35 @@ OptionalText = Annotated[Text | None, BeforeValidator(_blank_is_absent)]
 OptionalShortText = Annotated[ShortText | None, BeforeValidator(_blank_is_absent)]
 # The constraints come before the validator that runs first, so that they reach the JSON Schema.
 RequestId = Annotated[
-    str, StringConstraints(strip_whitespace=True, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"),
+    str,
+    StringConstraints(strip_whitespace=True, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"),
     BeforeValidator(_blank_is_missing),
 ]
 IsoDate = Annotated[dt.date, BeforeValidator(_iso_date)]
 CaseId = Annotated[
-    str, StringConstraints(strip_whitespace=True, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,31}$"),
+    str,
+    StringConstraints(strip_whitespace=True, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,31}$"),
     BeforeValidator(_blank_is_absent),
 ]
 SubjectRef = Annotated[ShortText, BeforeValidator(_blank_is_missing), AfterValidator(_a_reference), NOT_BLANK]
-CallbackText = Annotated[str, BeforeValidator(_blank_is_missing), StringConstraints(strip_whitespace=True),
-                         AfterValidator(_storable), NOT_BLANK]
+CallbackText = Annotated[
+    str,
+    BeforeValidator(_blank_is_missing),
+    StringConstraints(strip_whitespace=True),
+    AfterValidator(_storable),
+    NOT_BLANK,
+]
 
 
 class Document(BaseModel):
     """A document from ops: camelCase on the wire, unknown parameters refused, values trimmed."""
 
     model_config = ConfigDict(
-        alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True, strict=True,
+        alias_generator=to_camel,
+        populate_by_name=True,
+        extra="forbid",
+        frozen=True,
+        strict=True,
         hide_input_in_errors=True,
     )
 
@@ -176,7 +190,9 @@ class ImportRequestDocument(Document):
     """``POST /api/requests/import``: a MessageBird request created elsewhere, with its ``signatureKey``."""
 
     id: RequestId = Field(description="MessageBird's request id")
-    signature_key: RequiredText = Field(repr=False, description="The request's signatureKey, stored sealed, never shown")
+    signature_key: RequiredText = Field(
+        repr=False, description="The request's signatureKey, stored sealed, never shown"
+    )
     kind: Kind
     field: Annotated[MessageBirdField | None, BeforeValidator(_blank_is_absent)] = None
     reason: OptionalText = None
@@ -271,15 +287,18 @@ class CloseDocument(Document):
 class Query(BaseModel):
     """A list's query parameters: camelCase, each given once as text, a blank one absent, unknown ones ignored."""
 
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore", frozen=True,
-                              hide_input_in_errors=True)
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, extra="ignore", frozen=True, hide_input_in_errors=True
+    )
 
 
 def _optional(choice: Any) -> Any:
     return Annotated[choice | None, BeforeValidator(_blank_is_absent)]
 
 
-Cursor = _optional(Annotated[str, StringConstraints(max_length=512), Field(description="nextCursor of the page before")])
+Cursor = _optional(
+    Annotated[str, StringConstraints(max_length=512), Field(description="nextCursor of the page before")]
+)
 Flag = _optional(Annotated[StrictBool, BeforeValidator(lambda text: {"true": True, "false": False}.get(text, text))])
 
 
@@ -327,8 +346,9 @@ class ReleaseHoldDocument(Document):
 class CallbackBody(BaseModel):
     """MessageBird's Personal Data callback: ``{requestId, requestKind, result, data}``; other keys ignored."""
 
-    model_config = ConfigDict(alias_generator=to_camel, extra="ignore", frozen=True, strict=True,
-                              hide_input_in_errors=True)
+    model_config = ConfigDict(
+        alias_generator=to_camel, extra="ignore", frozen=True, strict=True, hide_input_in_errors=True
+    )
 
     request_id: CallbackText
     request_kind: CallbackText

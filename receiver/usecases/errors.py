@@ -22,8 +22,7 @@ KINDS = frozenset(
 class UseCaseError(Exception):
     """A use case refused; ``kind`` is one of ``KINDS``, ``parameter`` names the offending input."""
 
-    def __init__(self, kind: str, description: str, *, reason: str | None = None,
-                 parameter: str | None = None) -> None:
+    def __init__(self, kind: str, description: str, *, reason: str | None = None, parameter: str | None = None) -> None:
         if kind not in KINDS:
             raise ValueError(f"unknown use case error kind: {kind!r}")
         super().__init__(description)

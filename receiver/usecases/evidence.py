@@ -52,15 +52,21 @@ def export_pack(services: Services, case_id: str, *, actor: str, today: dt.date 
     with services.database.reading_session() as session:
         case = _case(session, case_id)
         requests = cases.requests_of(session, case_id)
-        view = view_case(case, [r.state for r in requests], today=today,
-                         margin_days=services.settings.processor_margin_days)
+        view = view_case(
+            case, [r.state for r in requests], today=today, margin_days=services.settings.processor_margin_days
+        )
         callbacks = {r.id: registry.callbacks_of(session, r.id) for r in requests}
         roles = {token.name: token.role for token in tokens.all_tokens(session)}
         pack = pack_zip(evidence_document(view, requests, callbacks, roles))
     with services.database.transaction() as session:
-        cases.record_event(_case(session, case_id), actor=actor, kind=EVIDENCE_EXPORTED, changed="evidencePack",
-                           to_value=pack.sha256,
-                           reason=f"evidence pack exported: {len(pack.data)} bytes, SHA-256 {pack.sha256}")
+        cases.record_event(
+            _case(session, case_id),
+            actor=actor,
+            kind=EVIDENCE_EXPORTED,
+            changed="evidencePack",
+            to_value=pack.sha256,
+            reason=f"evidence pack exported: {len(pack.data)} bytes, SHA-256 {pack.sha256}",
+        )
     log.info("evidence.exported", case_id=case_id, sha256=pack.sha256, bytes=len(pack.data))
     return pack
 
@@ -120,17 +126,29 @@ class Keys:
 def recheck(raw: RawInputs, callback: Callback, keys: Keys) -> Recheck:
     """Run both schemes' verification again on ``raw``, at the moment it first ran (pure: no I/O)."""
     body_matches = hashlib.sha256(raw.body).hexdigest() == callback.body_sha256
-    return Recheck(callback.request_id or "", callback.id, callback.received_at, body_matches=body_matches,
-                   jwt=SchemeCheck(callback.jwt_verdict, *_jwt_verdict(raw, keys)),
-                   hmac=SchemeCheck(callback.hmac_verdict, *_hmac_verdict(raw, keys)))
+    return Recheck(
+        callback.request_id or "",
+        callback.id,
+        callback.received_at,
+        body_matches=body_matches,
+        jwt=SchemeCheck(callback.jwt_verdict, *_jwt_verdict(raw, keys)),
+        hmac=SchemeCheck(callback.hmac_verdict, *_hmac_verdict(raw, keys)),
+    )
 
 
 def _jwt_verdict(raw: RawInputs, keys: Keys) -> tuple[str, str | None]:
     if raw.jwt_header is None:
         return ABSENT, None
     try:
-        verify_jwt(raw.jwt_header, url=raw.url, body=raw.body, keys=keys.signing_keys, now=raw.verified_at,
-                   leeway=keys.leeway, algorithms=keys.algorithms)
+        verify_jwt(
+            raw.jwt_header,
+            url=raw.url,
+            body=raw.body,
+            keys=keys.signing_keys,
+            now=raw.verified_at,
+            leeway=keys.leeway,
+            algorithms=keys.algorithms,
+        )
     except SignatureError as error:
         return FAILED, error.reason
     return PASSED, None
@@ -142,8 +160,9 @@ def _hmac_verdict(raw: RawInputs, keys: Keys) -> tuple[str, str | None]:
     if keys.signature_key is None:
         return UNAVAILABLE, "signature_key_erased"
     try:
-        verify_hmac_signature(raw.hmac_header, body=raw.body, key=keys.signature_key, now=raw.verified_at,
-                              tolerance=keys.tolerance)
+        verify_hmac_signature(
+            raw.hmac_header, body=raw.body, key=keys.signature_key, now=raw.verified_at, tolerance=keys.tolerance
+        )
     except SignatureError as error:
         return FAILED, error.reason
     return PASSED, None
@@ -153,8 +172,12 @@ def reverify_case(services: Services, case_id: str) -> list[Recheck]:
     """Every accepted callback of the case's requests verified again, oldest first; ``not_found`` for no case."""
     with services.database.reading_session() as session:
         _case(session, case_id)
-        found = [(r, c) for r in cases.requests_of(session, case_id)
-                 for c in registry.callbacks_of(session, r.id) if c.verdict == "accepted"]
+        found = [
+            (r, c)
+            for r in cases.requests_of(session, case_id)
+            for c in registry.callbacks_of(session, r.id)
+            if c.verdict == "accepted"
+        ]
         return [_reverify(services, request, callback) for request, callback in found]
 
 
@@ -167,8 +190,13 @@ def _reverify(services: Services, request: ProcessorRequest, callback: Callback)
     except StorageError as error:
         return _missing(callback, f"its kept inputs do not open: {error.message}")
     settings = services.settings
-    keys = Keys(settings.messagebird_signing_key, signature_key, settings.jwt_algorithms, settings.jwt_leeway_seconds,
-                settings.signature_tolerance_seconds)
+    keys = Keys(
+        settings.messagebird_signing_key,
+        signature_key,
+        settings.jwt_algorithms,
+        settings.jwt_leeway_seconds,
+        settings.signature_tolerance_seconds,
+    )
     return recheck(raw, callback, keys)
 
 

@@ -41,8 +41,12 @@ JSON_NAME, HTML_NAME, MANIFEST_NAME = "evidence.json", "evidence.html", "manifes
 ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 #: Who an actor is when no API token bears the name.
 _KNOWN_ACTORS = {"admin": "operator (ADMIN_TOKEN)", "service": "the service itself"}
-_TEMPLATES = jinja2.Environment(loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
-                                autoescape=True, undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
+_TEMPLATES = jinja2.Environment(
+    loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
+    autoescape=True,
+    undefined=jinja2.StrictUndefined,
+    keep_trailing_newline=True,
+)
 #: A time as a person reads it, to the second (``evidence.json`` keeps the microseconds); a date as it is.
 _TEMPLATES.filters["when"] = lambda at: at[:19].replace("T", " ") if at and "T" in at else (at or "")
 
@@ -59,7 +63,9 @@ class Pack:
 
 
 def evidence_document(
-    view: CaseView, requests: Sequence[ProcessorRequest], callbacks: Mapping[str, Sequence[Callback]],
+    view: CaseView,
+    requests: Sequence[ProcessorRequest],
+    callbacks: Mapping[str, Sequence[Callback]],
     roles: Mapping[str, str],
 ) -> dict[str, Any]:
     """``evidence.json``: the case, its history, its requests with all that happened to them, timeline, verdict."""
@@ -67,8 +73,13 @@ def evidence_document(
     history = [event_json(e, names) for e in view.case.events if e.kind != EVIDENCE_EXPORTED]
     shown_requests = [_request(view, r, callbacks.get(r.id, ())) for r in requests]
     case = {**case_summary(view), "deadline": deadline_json(view.deadline)}
-    document = {"format": FORMAT, "asOf": view.today.isoformat(), "case": case, "history": history,
-                "requests": shown_requests}
+    document = {
+        "format": FORMAT,
+        "asOf": view.today.isoformat(),
+        "case": case,
+        "history": history,
+        "requests": shown_requests,
+    }
     document["timeline"] = timeline(document)
     document["verdict"] = verdict(view)
     document["actors"] = actors(document, roles)
@@ -80,8 +91,11 @@ def _request(view: CaseView, request: ProcessorRequest, callbacks: Sequence[Call
     for shown, callback in zip(detail["callbacks"], callbacks, strict=True):
         shown["rawInputsKept"] = callback.raw_inputs_sealed is not None
         shown.pop("remoteAddr")  # the processor's address says nothing of the case, and has its own retention
-    detail.update(targetOn=view.target_on.isoformat(), late=view.is_request_late(request.state),
-                  archiveDeletion=deletion_receipt(detail["archive"]))
+    detail.update(
+        targetOn=view.target_on.isoformat(),
+        late=view.is_request_late(request.state),
+        archiveDeletion=deletion_receipt(detail["archive"]),
+    )
     return detail
 
 
@@ -126,8 +140,12 @@ def _case_entries(case: Mapping[str, Any], history: Iterable[Mapping[str, Any]])
         yield _entry(case["originalDueOn"], "first_deadline", f"first deadline {case['originalDueOn']}")
     yield _entry(case["dueOn"], "deadline", f"deadline {case['dueOn']}")
     if case["respondedOn"]:
-        yield _entry(case["respondedOn"], "answer_sent", f"answer sent to the data subject ({case['deliveredBy']})",
-                     actor=case["closedBy"])
+        yield _entry(
+            case["respondedOn"],
+            "answer_sent",
+            f"answer sent to the data subject ({case['deliveredBy']})",
+            actor=case["closedBy"],
+        )
 
 
 def _request_entries(request: Mapping[str, Any]) -> Iterable[dict[str, Any]]:
@@ -137,29 +155,44 @@ def _request_entries(request: Mapping[str, Any]) -> Iterable[dict[str, Any]]:
     for callback in request["callbacks"]:
         if callback["verdict"] == "accepted":
             schemes = f"JWT {callback['jwt']['verdict']}, HMAC {callback['hmac']['verdict']}"
-            yield _entry(callback["receivedAt"], "callback_verified", f"callback {callback['id']} verified: {schemes}",
-                         request_id)
+            yield _entry(
+                callback["receivedAt"],
+                "callback_verified",
+                f"callback {callback['id']} verified: {schemes}",
+                request_id,
+            )
     archive = request["archive"] or {}
     if archive.get("storedAt"):
-        yield _entry(archive["storedAt"], "archive_stored",
-                     f"archive stored: {archive['bytes']} bytes, SHA-256 {archive['sha256']}", request_id)
+        yield _entry(
+            archive["storedAt"],
+            "archive_stored",
+            f"archive stored: {archive['bytes']} bytes, SHA-256 {archive['sha256']}",
+            request_id,
+        )
     if request["completedAt"]:
         yield _entry(request["completedAt"], "request_completed", f"{name} completed", request_id)
     for transition in request["transitions"]:
         if transition["to"] == "failed":
             yield _entry(transition["at"], "request_failed", f"{name} failed: {transition['reason']}", request_id)
         elif transition["actor"] and transition["from"] not in (None, "sending"):  # ops' doing, such as a retry
-            yield _entry(transition["at"], "request_changed", f"{name} moved to {transition['to']} by ops: "
-                         f"{transition['reason']}", request_id, transition["actor"])
+            yield _entry(
+                transition["at"],
+                "request_changed",
+                f"{name} moved to {transition['to']} by ops: {transition['reason']}",
+                request_id,
+                transition["actor"],
+            )
     if request["archiveDeletion"]:
         yield _entry(request["archiveDeletion"]["deletedAt"], "archive_deleted", "archive deleted", request_id)
 
 
 #: Where in its day an entry known only by its date sorts: the receipt first; the answer after all else that day
 #: (closing needs every request ended), and a deadline last (it is met by answering on the day itself).
-_LATE_IN_THE_DAY = {"answer_sent": dt.timedelta(days=1, microseconds=-2),
-                    "first_deadline": dt.timedelta(days=1, microseconds=-1),
-                    "deadline": dt.timedelta(days=1, microseconds=-1)}
+_LATE_IN_THE_DAY = {
+    "answer_sent": dt.timedelta(days=1, microseconds=-2),
+    "first_deadline": dt.timedelta(days=1, microseconds=-1),
+    "deadline": dt.timedelta(days=1, microseconds=-1),
+}
 
 
 def _sort_time(entry: Mapping[str, Any]) -> dt.datetime:
@@ -178,8 +211,11 @@ def verdict(view: CaseView) -> dict[str, Any]:
     case, due_on = view.case, view.deadline.due_on
     if case.responded_on is not None:
         late = -days_left(due_on, today=case.responded_on)
-        text = (f"answered within the deadline: answered {case.responded_on}, due {due_on}" if late <= 0 else
-                f"deadline missed by {_days(late)}: answered {case.responded_on}, due {due_on}")
+        text = (
+            f"answered within the deadline: answered {case.responded_on}, due {due_on}"
+            if late <= 0
+            else f"deadline missed by {_days(late)}: answered {case.responded_on}, due {due_on}"
+        )
         return {"answered": True, "inTime": late <= 0, "daysLate": max(late, 0), "text": text}
     if case.paused_since is not None:
         text = f"not answered yet: the clock is stopped since {case.paused_since}, due {due_on} as it stood"

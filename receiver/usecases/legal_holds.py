@@ -35,11 +35,22 @@ def place_legal_hold(services: Services, case_id: str, document: Any, *, actor: 
     with services.database.transaction() as session:
         case = _locked_case(session, case_id)
         if case.legal_hold_since is not None:
-            raise UseCaseError("conflict", f"the case is under a legal hold already, since "
-                               f"{iso_time(case.legal_hold_since)} by {case.legal_hold_by}", reason="already_held")
+            raise UseCaseError(
+                "conflict",
+                f"the case is under a legal hold already, since "
+                f"{iso_time(case.legal_hold_since)} by {case.legal_hold_by}",
+                reason="already_held",
+            )
         case.legal_hold_since, case.legal_hold_by, case.legal_hold_reason = utcnow(), actor, parsed.reason
-        cases.record_event(case, actor=actor, kind=PLACED, changed="legalHold", from_value="none", to_value="held",
-                           reason=parsed.reason)
+        cases.record_event(
+            case,
+            actor=actor,
+            kind=PLACED,
+            changed="legalHold",
+            from_value="none",
+            to_value="held",
+            reason=parsed.reason,
+        )
         return legal_hold_view(case, kept.case_archives(session, case_id))
 
 
@@ -52,8 +63,15 @@ def release_legal_hold(services: Services, case_id: str, document: Any, *, actor
             raise UseCaseError("conflict", "the case is not under a legal hold", reason="not_held")
         placed = f"held since {iso_time(case.legal_hold_since)} by {case.legal_hold_by}"
         case.legal_hold_since = case.legal_hold_by = case.legal_hold_reason = None
-        cases.record_event(case, actor=actor, kind=RELEASED, changed="legalHold", from_value=placed, to_value="none",
-                           reason=parsed.reason)
+        cases.record_event(
+            case,
+            actor=actor,
+            kind=RELEASED,
+            changed="legalHold",
+            from_value=placed,
+            to_value="none",
+            reason=parsed.reason,
+        )
         return legal_hold_view(case, kept.case_archives(session, case_id))
 
 
@@ -84,8 +102,14 @@ def legal_hold_view(case: Case, archives: list[kept.CaseArchive]) -> dict[str, A
     return {
         "caseId": case.id,
         "legalHold": legal_hold_json(case),
-        "archives": [{"requestId": archive.request_id, "state": _archive_state(archive),
-                      "deletedAt": iso_time(archive.deleted_at)} for archive in archives],
+        "archives": [
+            {
+                "requestId": archive.request_id,
+                "state": _archive_state(archive),
+                "deletedAt": iso_time(archive.deleted_at),
+            }
+            for archive in archives
+        ],
     }
 
 

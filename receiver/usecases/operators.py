@@ -86,13 +86,18 @@ def create_token(services: Services, name: str, role: str, *, actor: str) -> New
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     try:
         with services.database.transaction() as session:
-            record = tokens.add(session, name=name, role=role, token_hash=services.secrets.token_hashes(token)[0],
-                                created_by=actor)
+            record = tokens.add(
+                session, name=name, role=role, token_hash=services.secrets.token_hashes(token)[0], created_by=actor
+            )
     except StorageError as error:
         if error.reason != "conflict":
             raise
-        raise UseCaseError("conflict", "a token with this name exists or existed; names are never reused",
-                           reason="name_taken", parameter="name") from None
+        raise UseCaseError(
+            "conflict",
+            "a token with this name exists or existed; names are never reused",
+            reason="name_taken",
+            parameter="name",
+        ) from None
     return NewToken(record, token)
 
 
@@ -115,7 +120,8 @@ def revoke_token(services: Services, name: str, *, actor: str) -> ApiToken:
 
 def _check_name(name: str) -> None:
     if not NAME.fullmatch(name):
-        raise UseCaseError("invalid", "name must be 1 to 64 characters: lower-case letters, digits, '.', '_', '-'",
-                           parameter="name")
+        raise UseCaseError(
+            "invalid", "name must be 1 to 64 characters: lower-case letters, digits, '.', '_', '-'", parameter="name"
+        )
     if name == ADMIN:
         raise UseCaseError("conflict", "admin is the ADMIN_TOKEN's operator", reason="name_taken", parameter="name")

@@ -86,8 +86,10 @@ class RetentionReport:
         return any(outcome.failed or _failures(outcome) for outcome in self.classes)
 
     def lines(self) -> list[str]:
-        lines = [f"retention run by {self.actor} at {iso_time(self.started_at)}"
-                 + (" (stopped early: the rest waits for the next run)" if self.interrupted else "")]
+        lines = [
+            f"retention run by {self.actor} at {iso_time(self.started_at)}"
+            + (" (stopped early: the rest waits for the next run)" if self.interrupted else "")
+        ]
         for outcome in self.classes:
             lines.append(outcome.line())
             lines += [f"  {note}" for note in outcome.notes]
@@ -110,7 +112,9 @@ def _failures(outcome: ClassOutcome) -> int:
     return outcome.done.get("failed", 0)
 
 
-def run_retention(services: Services, *, actor: str, should_stop: Callable[[], bool] = lambda: False) -> RetentionReport:
+def run_retention(
+    services: Services, *, actor: str, should_stop: Callable[[], bool] = lambda: False
+) -> RetentionReport:
     """Apply the retention policy to every class once; the report says what was done, kept and why."""
     report = RetentionReport(actor=actor, started_at=utcnow())
     for apply in (_archives, _secrets, _finished_jobs, _client_addresses, _refusal_samples, _replay_keys):
@@ -139,14 +143,24 @@ def _applied(apply: Apply, services: Services, actor: str, should_stop: Callable
 def _outcome_for(apply: Apply, services: Services) -> ClassOutcome:
     settings = services.settings
     periods = {
-        _archives: ("archives", f"{settings.archive_retention_days} days after the case closed, or the request "
-                                "completed outside a case: ARCHIVE_RETENTION_DAYS"),
-        _secrets: ("secrets", f"{settings.secrets_retention_days} days after the request ended: SECRETS_RETENTION_DAYS"),
+        _archives: (
+            "archives",
+            f"{settings.archive_retention_days} days after the case closed, or the request "
+            "completed outside a case: ARCHIVE_RETENTION_DAYS",
+        ),
+        _secrets: (
+            "secrets",
+            f"{settings.secrets_retention_days} days after the request ended: SECRETS_RETENTION_DAYS",
+        ),
         _finished_jobs: ("finished jobs", f"{settings.job_retention_days} days: JOB_RETENTION_DAYS"),
-        _client_addresses: ("client addresses",
-                            f"{settings.client_address_retention_days} days: CLIENT_ADDRESS_RETENTION_DAYS"),
-        _refusal_samples: ("refused-delivery samples",
-                           f"{settings.refusal_sample_retention_days} days: REFUSAL_SAMPLE_RETENTION_DAYS"),
+        _client_addresses: (
+            "client addresses",
+            f"{settings.client_address_retention_days} days: CLIENT_ADDRESS_RETENTION_DAYS",
+        ),
+        _refusal_samples: (
+            "refused-delivery samples",
+            f"{settings.refusal_sample_retention_days} days: REFUSAL_SAMPLE_RETENTION_DAYS",
+        ),
         _replay_keys: ("replay keys", "until they expire"),
     }
     name, period = periods[apply]
@@ -214,8 +228,13 @@ def _delete_archive(
     except StorageError as error:
         _deletion_failed(services, request_id, error, outcome)
         return
-    log.info("archive.deleted", request_id=request_id, versions=[v.version_id for v in deleted.versions],
-             bytes=deleted.data_bytes, actor=actor)
+    log.info(
+        "archive.deleted",
+        request_id=request_id,
+        versions=[v.version_id for v in deleted.versions],
+        bytes=deleted.data_bytes,
+        actor=actor,
+    )
     with services.database.transaction() as session:
         kept.record_deletion(session, request_id, deleted, actor=actor, policy=policy, at=utcnow())
     outcome.done["deleted"] += 1
@@ -269,19 +288,22 @@ def erase_request_secrets(session: Session, request_ids: list[str], *, now: dt.d
 def _finished_jobs(services: Services, actor: str, should_stop: Callable[[], bool], outcome: ClassOutcome) -> None:
     with services.database.transaction() as session:
         outcome.done["deleted"] = kept.purge_finished_jobs(
-            session, finished_before=_days_ago(services.settings.job_retention_days))
+            session, finished_before=_days_ago(services.settings.job_retention_days)
+        )
 
 
 def _client_addresses(services: Services, actor: str, should_stop: Callable[[], bool], outcome: ClassOutcome) -> None:
     with services.database.transaction() as session:
         outcome.done["cleared"] = kept.forget_client_addresses(
-            session, received_before=_days_ago(services.settings.client_address_retention_days))
+            session, received_before=_days_ago(services.settings.client_address_retention_days)
+        )
 
 
 def _refusal_samples(services: Services, actor: str, should_stop: Callable[[], bool], outcome: ClassOutcome) -> None:
     with services.database.connection() as connection:
         outcome.done["deleted"] = refusals.purge_older_than(
-            connection, _days_ago(services.settings.refusal_sample_retention_days))
+            connection, _days_ago(services.settings.refusal_sample_retention_days)
+        )
 
 
 def _replay_keys(services: Services, actor: str, should_stop: Callable[[], bool], outcome: ClassOutcome) -> None:
@@ -305,6 +327,9 @@ def warn_if_deletion_blocked(services: Services) -> str | None:
         log.warning("archive_store.deletion_check_failed", reason=error.reason, error=error.message)
         return None
     if blocker:
-        log.warning("archive_store.deletion_blocked", blocker=blocker,
-                    archive_retention_days=services.settings.archive_retention_days)
+        log.warning(
+            "archive_store.deletion_blocked",
+            blocker=blocker,
+            archive_retention_days=services.settings.archive_retention_days,
+        )
     return blocker

@@ -41,8 +41,8 @@ from receiver.providers import ProviderError
 from receiver.providers.messagebird import Order
 from receiver.services import Services
 from receiver.usecases.callbacks import MESSAGEBIRD_CALLBACK_PATH
-from receiver.usecases.registration import After
 from receiver.usecases.documents import ForgetDocument, MessageBirdRequestDocument, parse
+from receiver.usecases.registration import After
 from settings import Settings
 from storage import jobs, registry
 from storage.clock import utcnow
@@ -78,8 +78,10 @@ class Sent:
     def explanation(self) -> str | None:
         """What ops are told about a send that did not end ``CREATED`` (no secret, no personal data)."""
         name = PROVIDER_NAMES.get(self.request.provider, self.request.provider)
-        kept = (f"It is kept as {self.request.id} (state sending), and reconciliation resolves it from {name}'s "
-                "own records: do not send it again.")
+        kept = (
+            f"It is kept as {self.request.id} (state sending), and reconciliation resolves it from {name}'s "
+            "own records: do not send it again."
+        )
         if self.outcome == RECORDING_PENDING:
             return f"{name} accepted the request as {self.provider_id}, but recording its answer failed. {kept}"
         if self.outcome == OUTCOME_UNKNOWN:
@@ -94,8 +96,9 @@ def parse_messagebird_document(document: Any, *, callback_url: str) -> tuple[Ord
 
 
 def order_of(parsed: MessageBirdRequestDocument, *, callback_url: str) -> Order:
-    return Order(kind=parsed.kind, reason=parsed.reason, callback_url=callback_url, field=parsed.field,
-                 value=parsed.value)
+    return Order(
+        kind=parsed.kind, reason=parsed.reason, callback_url=callback_url, field=parsed.field, value=parsed.value
+    )
 
 
 def parse_forget_document(document: Any) -> ForgetDocument:
@@ -120,18 +123,29 @@ def send_messagebird_request(services: Services, document: Any, *, actor: str) -
     parsed = parse(MessageBirdRequestDocument, document)
     order = order_of(parsed, callback_url=services.settings.public_url + MESSAGEBIRD_CALLBACK_PATH)
     value_hash = services.secrets.value_hash(order.field, order.value or "") if order.field else None
-    intent = _record_intent(services, registry.NewRequest(
-        id=registry.new_intent_id(), provider=registry.MESSAGEBIRD, kind=order.kind, field=order.field,
-        value_hash=value_hash, reason=order.reason, subject_ref=parsed.subject_ref, case_id=parsed.case_id,
-        registered_by=actor,
-    ))
+    intent = _record_intent(
+        services,
+        registry.NewRequest(
+            id=registry.new_intent_id(),
+            provider=registry.MESSAGEBIRD,
+            kind=order.kind,
+            field=order.field,
+            value_hash=value_hash,
+            reason=order.reason,
+            subject_ref=parsed.subject_ref,
+            case_id=parsed.case_id,
+            registered_by=actor,
+        ),
+    )
     try:
         created = services.providers.messagebird.create_request(order)
     except ProviderError as error:
         return _unanswered(services, intent, error, actor=actor)
     answer = registry.ProviderAnswer(
-        id=created.id, signature_key_sealed=services.secrets.seal(created.signature_key),
-        provider_state=(created.state or "")[:32] or None, provider_created_at=created.created_at,
+        id=created.id,
+        signature_key_sealed=services.secrets.seal(created.signature_key),
+        provider_state=(created.state or "")[:32] or None,
+        provider_created_at=created.created_at,
     )
     return _record_answer(services, intent, answer, reason=CREATED_AT_MESSAGEBIRD)
 
@@ -139,19 +153,35 @@ def send_messagebird_request(services: Services, document: Any, *, actor: str) -
 def forget_number(services: Services, document: Any, *, actor: str) -> Sent:
     """Validate, record the intent, send to VoodooSMS, record the reference and queue the status polling."""
     order = parse_forget_document(document)
-    intent = _record_intent(services, registry.NewRequest(
-        id=registry.new_intent_id(), provider=registry.VOODOOSMS, kind=registry.VOODOOSMS_FORGET,
-        field="phone_number", value_hash=services.secrets.value_hash("phone_number", str(order.number)),
-        reason=order.reason, subject_ref=order.subject_ref, case_id=order.case_id, registered_by=actor,
-    ), blacklist=order.blacklist)
+    intent = _record_intent(
+        services,
+        registry.NewRequest(
+            id=registry.new_intent_id(),
+            provider=registry.VOODOOSMS,
+            kind=registry.VOODOOSMS_FORGET,
+            field="phone_number",
+            value_hash=services.secrets.value_hash("phone_number", str(order.number)),
+            reason=order.reason,
+            subject_ref=order.subject_ref,
+            case_id=order.case_id,
+            registered_by=actor,
+        ),
+        blacklist=order.blacklist,
+    )
     try:
         accepted = services.providers.voodoosms.forget(order.number, blacklist=order.blacklist)
     except ProviderError as error:
         return _unanswered(services, intent, error, actor=actor)
-    answer = registry.ProviderAnswer(id=accepted.reference, provider_state="accepted",
-                                     provider_created_at=accepted.created_at)
-    return _record_answer(services, intent, answer, reason=ACCEPTED_BY_VOODOOSMS,
-                          then=lambda session, request: queue_first_poll(session, services.settings, request))
+    answer = registry.ProviderAnswer(
+        id=accepted.reference, provider_state="accepted", provider_created_at=accepted.created_at
+    )
+    return _record_answer(
+        services,
+        intent,
+        answer,
+        reason=ACCEPTED_BY_VOODOOSMS,
+        then=lambda session, request: queue_first_poll(session, services.settings, request),
+    )
 
 
 def queue_first_poll(session: Session, settings: Settings, request: ProcessorRequest) -> None:
@@ -174,8 +204,9 @@ def _record_intent(services: Services, new: registry.NewRequest, *, blacklist: b
     with services.database.transaction() as session:
         request = registry.register(session, new, sending=True)
         request.blacklist = blacklist
-        earlier = [i for i in registry.ids_with_value_hash(session, new.value_hash) if i != new.id] \
-            if new.value_hash else []
+        earlier = (
+            [i for i in registry.ids_with_value_hash(session, new.value_hash) if i != new.id] if new.value_hash else []
+        )
         session.flush()
     log.info("request.sending", intent_id=new.id, provider=new.provider, kind=new.kind)
     return _Intent(request, earlier)
@@ -187,8 +218,13 @@ def _unanswered(services: Services, intent: _Intent, error: ProviderError, *, ac
     if not error.outcome_unknown:
         _remove_intent(services, request, actor=actor, reason=f"not sent, {error.reason}: {error.message}")
         raise error
-    log.warning("request.outcome_unknown", intent_id=request.id, provider=request.provider, kind=request.kind,
-                reason=error.reason)
+    log.warning(
+        "request.outcome_unknown",
+        intent_id=request.id,
+        provider=request.provider,
+        kind=request.kind,
+        reason=error.reason,
+    )
     _resolve_soon(services)
     return Sent(request, intent.earlier, OUTCOME_UNKNOWN, error)
 
@@ -203,7 +239,11 @@ def _remove_intent(services: Services, request: ProcessorRequest, *, actor: str,
 
 
 def _record_answer(
-    services: Services, intent: _Intent, answer: registry.ProviderAnswer, *, reason: str,
+    services: Services,
+    intent: _Intent,
+    answer: registry.ProviderAnswer,
+    *,
+    reason: str,
     then: After | None = None,
 ) -> Sent:
     """Step 3: the intent becomes the request under the provider's id; a failure leaves it for reconciliation."""
@@ -213,12 +253,25 @@ def _record_answer(
             if then is not None:
                 then(session, stored)
     except StorageError as error:
-        log.error("request.unrecorded", intent_id=intent.request.id, request_id=answer.id,
-                  provider=intent.request.provider, kind=intent.request.kind, reason=error.reason)
+        log.error(
+            "request.unrecorded",
+            intent_id=intent.request.id,
+            request_id=answer.id,
+            provider=intent.request.provider,
+            kind=intent.request.kind,
+            reason=error.reason,
+        )
         _resolve_soon(services)
         return Sent(intent.request, intent.earlier, RECORDING_PENDING, error, provider_id=answer.id)
-    log.info("request.created", request_id=stored.id, intent_id=stored.intent_id, provider=stored.provider,
-             kind=stored.kind, provider_state=stored.provider_state, earlier_requests=len(intent.earlier))
+    log.info(
+        "request.created",
+        request_id=stored.id,
+        intent_id=stored.intent_id,
+        provider=stored.provider,
+        kind=stored.kind,
+        provider_state=stored.provider_state,
+        earlier_requests=len(intent.earlier),
+    )
     return Sent(stored, intent.earlier)
 
 

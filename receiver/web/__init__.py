@@ -17,8 +17,16 @@ from receiver.web.console import register_console
 from receiver.web.context import register_request_context
 from receiver.web.errors import register_errorhandlers
 
-BLUEPRINTS = (health.blueprint, webhooks.blueprint, admin.blueprint, cases.blueprint, legal_holds.blueprint,
-              metrics.blueprint, refusals.blueprint, openapi.blueprint)
+BLUEPRINTS = (
+    health.blueprint,
+    webhooks.blueprint,
+    admin.blueprint,
+    cases.blueprint,
+    legal_holds.blueprint,
+    metrics.blueprint,
+    refusals.blueprint,
+    openapi.blueprint,
+)
 
 
 def register_web(app: Flask) -> None:

@@ -56,8 +56,12 @@ def sent_answer(sent: sending.Sent) -> tuple[Response, int]:
     provider's answer never came (or was unreadable): both say the intent is kept and will be resolved."""
     body = {**records.request_summary(sent.request), "earlierRequests": sent.earlier}
     if sent.outcome == sending.RECORDING_PENDING:
-        pending = {**body, "status": sent.outcome, "providerRequestId": sent.provider_id,
-                   "description": sent.explanation()}
+        pending = {
+            **body,
+            "status": sent.outcome,
+            "providerRequestId": sent.provider_id,
+            "description": sent.explanation(),
+        }
         return jsonify(shaped(RecordingPending, pending)), 202
     if sent.outcome == sending.OUTCOME_UNKNOWN:
         status = 504 if getattr(sent.problem, "reason", None) == "timeout" else 502
@@ -72,8 +76,13 @@ def list_requests() -> Response:
     try:
         with services().database.transaction() as session:
             page = registry.list_page(
-                session, state=asked.state, kind=asked.kind, provider=asked.provider, limit=asked.limit,
-                cursor=asked.cursor, callback_missing=asked.callback_missing,
+                session,
+                state=asked.state,
+                kind=asked.kind,
+                provider=asked.provider,
+                limit=asked.limit,
+                cursor=asked.cursor,
+                callback_missing=asked.callback_missing,
             )
             body = {"requests": [records.request_summary(r) for r in page.requests], "nextCursor": page.next_cursor}
     except ValueError:
@@ -102,4 +111,3 @@ def download_archive(request_id: str) -> Response:
     if access.url is not None:
         return jsonify(shaped(ArchiveLink, {"url": access.url, "expiresIn": access.expires_in}))
     return send_file(access.file, mimetype="application/zip", as_attachment=True, download_name=f"{request_id}.zip")
-

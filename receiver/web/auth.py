@@ -34,8 +34,12 @@ def authorise(permission: str) -> Operator:
     if operator is None:
         raise unauthorized("unknown_token")
     if not operator.may(permission):
-        raise HttpProblem(403, REQUEST_NOT_ALLOWED, f"Request not allowed: the {operator.role} role may not do this",
-                          reason=f"role_lacks_{permission}")
+        raise HttpProblem(
+            403,
+            REQUEST_NOT_ALLOWED,
+            f"Request not allowed: the {operator.role} role may not do this",
+            reason=f"role_lacks_{permission}",
+        )
     g.operator = operator
     structlog.contextvars.bind_contextvars(actor=operator.name)
     return operator

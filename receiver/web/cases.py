@@ -43,8 +43,13 @@ def open_case() -> tuple[Response, int]:
 @blueprint.get("")
 def list_cases() -> Response:
     asked = query(CaseQuery)
-    wanted = case_registry.CaseFilter(state=asked.state, overdue=asked.overdue, due_before=asked.due_before,
-                                      right=asked.right, jurisdiction=asked.jurisdiction)
+    wanted = case_registry.CaseFilter(
+        state=asked.state,
+        overdue=asked.overdue,
+        due_before=asked.due_before,
+        right=asked.right,
+        jurisdiction=asked.jurisdiction,
+    )
     found = cases.list_cases(services(), wanted, limit=asked.limit, cursor=asked.cursor)
     page = {"cases": [case_summary(view) for view in found.cases], "nextCursor": found.next_cursor}
     return jsonify(shaped(CasePage, page))

@@ -32,8 +32,16 @@ DUPLICATE_ENTRY = 101
 class HttpProblem(Exception):
     """An answer other than success: HTTP status, provider-style code, generic description, log reason."""
 
-    def __init__(self, status: int, code: int, description: str, *, reason: str, parameter: str | None = None,
-                 headers: dict[str, str] | None = None):
+    def __init__(
+        self,
+        status: int,
+        code: int,
+        description: str,
+        *,
+        reason: str,
+        parameter: str | None = None,
+        headers: dict[str, str] | None = None,
+    ):
         super().__init__(description)
         self.status = status
         self.code = code
@@ -64,14 +72,24 @@ def invalid(description: str, *, parameter: str | None = None, reason: str = "in
 
 
 _STATUS_OF_KIND = {"missing": 400, "invalid": 400, "not_found": 404, "conflict": 409, "forbidden": 403}
-_CODE_OF_KIND = {"missing": MISSING_PARAMS, "invalid": INVALID_PARAMS, "not_found": NOT_FOUND,
-                 "conflict": DUPLICATE_ENTRY, "forbidden": REQUEST_NOT_ALLOWED}
+_CODE_OF_KIND = {
+    "missing": MISSING_PARAMS,
+    "invalid": INVALID_PARAMS,
+    "not_found": NOT_FOUND,
+    "conflict": DUPLICATE_ENTRY,
+    "forbidden": REQUEST_NOT_ALLOWED,
+}
 
 
 def problem_from_usecase(error: UseCaseError) -> HttpProblem:
     """The answer to a use case's refusal: its kind's status and code, its own description and parameter."""
-    return HttpProblem(_STATUS_OF_KIND[error.kind], _CODE_OF_KIND[error.kind], error.description,
-                       reason=error.reason, parameter=error.parameter)
+    return HttpProblem(
+        _STATUS_OF_KIND[error.kind],
+        _CODE_OF_KIND[error.kind],
+        error.description,
+        reason=error.reason,
+        parameter=error.parameter,
+    )
 
 
 def problem_from_storage(error: StorageError) -> HttpProblem:
@@ -82,7 +100,10 @@ def problem_from_storage(error: StorageError) -> HttpProblem:
     return unavailable(f"storage_{error.reason}")
 
 
-_PROVIDER_NAMES = {"messagebird": ("MessageBird", "MESSAGEBIRD_ACCESS_KEY"), "voodoosms": ("VoodooSMS", "VOODOOSMS_API_KEY")}
+_PROVIDER_NAMES = {
+    "messagebird": ("MessageBird", "MESSAGEBIRD_ACCESS_KEY"),
+    "voodoosms": ("VoodooSMS", "VOODOOSMS_API_KEY"),
+}
 
 
 def problem_from_provider(error: ProviderError) -> HttpProblem:
@@ -90,15 +111,29 @@ def problem_from_provider(error: ProviderError) -> HttpProblem:
     name, key = _PROVIDER_NAMES.get(error.provider, (error.provider, "the provider key"))
     reason = f"provider_{error.reason}"
     if error.reason == "rejected":
-        return HttpProblem(422, error.code if error.code is not None else INVALID_PARAMS,
-                           f"{name}: {error.description or 'request refused'}", reason=reason, parameter=error.parameter)
+        return HttpProblem(
+            422,
+            error.code if error.code is not None else INVALID_PARAMS,
+            f"{name}: {error.description or 'request refused'}",
+            reason=reason,
+            parameter=error.parameter,
+        )
     if error.reason in ("not_configured", "unauthorized"):
         what = "is not configured" if error.reason == "not_configured" else "refused our credentials"
-        return HttpProblem(503 if error.reason == "not_configured" else 502, SERVICE_UNAVAILABLE,
-                           f"{name} {what}: configuration error, check {key}", reason=reason)
+        return HttpProblem(
+            503 if error.reason == "not_configured" else 502,
+            SERVICE_UNAVAILABLE,
+            f"{name} {what}: configuration error, check {key}",
+            reason=reason,
+        )
     if error.reason == "timeout":
-        return HttpProblem(504, SERVICE_UNAVAILABLE, f"{name} did not answer in time; the request may have been "
-                           "created there: check the request list before sending it again", reason=reason)
+        return HttpProblem(
+            504,
+            SERVICE_UNAVAILABLE,
+            f"{name} did not answer in time; the request may have been "
+            "created there: check the request list before sending it again",
+            reason=reason,
+        )
     if error.reason == "bad_response":
         return HttpProblem(502, INTERNAL_ERROR, f"{name} answered in an undocumented way", reason=reason)
     headers = {"Retry-After": str(max(1, round(error.retry_after)))} if error.retry_after is not None else None

@@ -9,9 +9,9 @@ from flask import Blueprint, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from receiver.observability.metrics import registry_for
-from receiver.web.current import services
 from receiver.usecases.operators import METRICS
 from receiver.web.auth import authorise
+from receiver.web.current import services
 
 blueprint = Blueprint("metrics", __name__)
 

@@ -33,10 +33,10 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from receiver.observability.logs import get_logger
 from receiver.observability.metrics import CALLBACKS
-from receiver.usecases.callbacks import MESSAGEBIRD_CALLBACK_PATH
-from receiver.web import webhooks
 from receiver.usecases.answers import RefusedPage, shaped
+from receiver.usecases.callbacks import MESSAGEBIRD_CALLBACK_PATH
 from receiver.usecases.documents import RefusedQuery
+from receiver.web import webhooks
 from receiver.web.auth import protect
 from receiver.web.current import services
 from receiver.web.errors import BAD_REQUEST, HttpProblem

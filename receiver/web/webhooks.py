@@ -14,10 +14,10 @@ from flask import Blueprint, Response, jsonify, request
 
 from receiver.observability.logs import get_logger
 from receiver.observability.metrics import CALLBACKS
-from receiver.web.current import services
 from receiver.usecases import callbacks
 from receiver.usecases.callbacks import MESSAGEBIRD_CALLBACK_PATH
 from receiver.web.context import access_logged
+from receiver.web.current import services
 from receiver.web.errors import BAD_REQUEST, INVALID_PARAMS, MISSING_PARAMS, NOT_FOUND, REQUEST_NOT_ALLOWED, HttpProblem
 from verification import HMAC_HEADER, JWT_HEADER
 
@@ -25,8 +25,14 @@ blueprint = Blueprint("webhooks", __name__)
 log = get_logger("receiver.web.webhooks")
 
 #: MessageBird's error code for each refusal status (400 for a missing field is code 9, see ``_problem``).
-_CODE_OF_STATUS = {400: INVALID_PARAMS, 401: REQUEST_NOT_ALLOWED, 404: NOT_FOUND, 409: BAD_REQUEST,
-                   413: INVALID_PARAMS, 415: INVALID_PARAMS}
+_CODE_OF_STATUS = {
+    400: INVALID_PARAMS,
+    401: REQUEST_NOT_ALLOWED,
+    404: NOT_FOUND,
+    409: BAD_REQUEST,
+    413: INVALID_PARAMS,
+    415: INVALID_PARAMS,
+}
 
 
 @blueprint.post(MESSAGEBIRD_CALLBACK_PATH)
@@ -35,8 +41,9 @@ def messagebird_personal_data() -> tuple[Response, int]:
     try:
         delivery = _delivery(_read_body(services().settings.max_callback_bytes))
     except HttpProblem as problem:
-        refused = callbacks.record_refused(services(), _delivery(b""), status=problem.status, reason=problem.reason,
-                                           description=problem.description)
+        refused = callbacks.record_refused(
+            services(), _delivery(b""), status=problem.status, reason=problem.reason, description=problem.description
+        )
         _log_outcome(refused, started)
         return problem.response()
     outcome = callbacks.receive(services(), delivery)
@@ -48,8 +55,13 @@ def messagebird_personal_data() -> tuple[Response, int]:
 
 def _problem(outcome: callbacks.Outcome) -> HttpProblem:
     code = MISSING_PARAMS if outcome.reason == "missing_field" else _CODE_OF_STATUS[outcome.status]
-    return HttpProblem(outcome.status, code, outcome.description or "Refused", reason=outcome.reason or "refused",
-                       parameter=outcome.parameter)
+    return HttpProblem(
+        outcome.status,
+        code,
+        outcome.description or "Refused",
+        reason=outcome.reason or "refused",
+        parameter=outcome.parameter,
+    )
 
 
 def _read_body(limit: int) -> bytes:
@@ -86,7 +98,9 @@ def _log_outcome(outcome: callbacks.Outcome, started: float) -> None:
     """One event per delivery, which is also the request's access event."""
     CALLBACKS.labels(outcome.verdict, outcome.reason or "ok").inc()
     access_logged()
-    event = {"accepted": "callback.accepted", "duplicate": "callback.duplicate"}.get(outcome.verdict, "callback.rejected")
+    event = {"accepted": "callback.accepted", "duplicate": "callback.duplicate"}.get(
+        outcome.verdict, "callback.rejected"
+    )
     emit = log.warning if outcome.verdict == callbacks.REJECTED else log.info
     emit(
         event,

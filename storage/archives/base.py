@@ -129,11 +129,7 @@ def check_key(key: str) -> str:
     and ``-``; no ``..`` anywhere, no leading ``/``, no empty segments.
     """
     segments = key.split("/")
-    if (
-        len(key) > MAX_KEY_LENGTH
-        or ".." in key
-        or not all(_KEY_SEGMENT.fullmatch(segment) for segment in segments)
-    ):
+    if len(key) > MAX_KEY_LENGTH or ".." in key or not all(_KEY_SEGMENT.fullmatch(segment) for segment in segments):
         raise StorageError("misconfigured", f"archive key refused: {key[:80]!r}")
     return key
 

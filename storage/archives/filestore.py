@@ -28,8 +28,8 @@ from typing import BinaryIO
 from urllib.parse import unquote, urlsplit
 
 from storage.archives.base import DeletedArchive, DeletedVersion, StoredArchive, check_key, check_metadata
-from storage.clock import utcnow
 from storage.archives.stream import ArchiveStream
+from storage.clock import utcnow
 from storage.errors import StorageError
 
 _COPY_CHUNK = 1 << 20

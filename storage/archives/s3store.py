@@ -73,8 +73,8 @@ from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
 from storage.archives.base import DeletedArchive, DeletedVersion, StoredArchive, check_key, check_metadata
-from storage.clock import utcnow
 from storage.archives.stream import ArchiveStream
+from storage.clock import utcnow
 from storage.errors import StorageError
 
 log = logging.getLogger(__name__)
@@ -247,10 +247,16 @@ class S3ArchiveStore:
         try:
             pages = self._client.get_paginator("list_object_versions").paginate(Bucket=self._bucket, Prefix=object_key)
             for page in pages:
-                found += [DeletedVersion(v["VersionId"], v.get("Size")) for v in page.get("Versions", [])
-                          if v["Key"] == object_key]
-                found += [DeletedVersion(m["VersionId"], None, delete_marker=True)
-                          for m in page.get("DeleteMarkers", []) if m["Key"] == object_key]
+                found += [
+                    DeletedVersion(v["VersionId"], v.get("Size"))
+                    for v in page.get("Versions", [])
+                    if v["Key"] == object_key
+                ]
+                found += [
+                    DeletedVersion(m["VersionId"], None, delete_marker=True)
+                    for m in page.get("DeleteMarkers", [])
+                    if m["Key"] == object_key
+                ]
         except (ClientError, BotoCoreError) as error:
             raise storage_error_from_boto(error, "list object versions") from error
         return found
@@ -380,11 +386,15 @@ def _incomplete_deletion(
     kept = {version.version_id for version in left}
     deleted = [version.version_id for version in found if version.version_id not in kept]
     codes = sorted(set(refused))
-    log.warning("archive.delete_incomplete", extra={"archive_key": object_key, "deleted_versions": deleted,
-                                                    "left": len(left), "refused": codes})
+    log.warning(
+        "archive.delete_incomplete",
+        extra={"archive_key": object_key, "deleted_versions": deleted, "left": len(left), "refused": codes},
+    )
     because = f" (refused: {', '.join(codes)})" if codes else " (written during the deletion)"
-    return StorageError("misconfigured" if codes else "conflict",
-                        f"S3 kept {len(left)} of {len(found)} versions of the archive{because}")
+    return StorageError(
+        "misconfigured" if codes else "conflict",
+        f"S3 kept {len(left)} of {len(found)} versions of the archive{because}",
+    )
 
 
 def describe_default_retention(configuration: Mapping[str, Any]) -> str | None:
@@ -395,8 +405,10 @@ def describe_default_retention(configuration: Mapping[str, Any]) -> str | None:
     days, years = retention.get("Days") or 0, retention.get("Years") or 0
     period = f"{days} days" if days else f"{years} years"
     mode = _printable(str(retention.get("Mode", ""))) or "unknown mode"
-    return (f"the bucket's default object lock retention ({mode}, {period}) protects every archive version for "
-            f"{period} after it is written: S3 refuses to delete it before then")
+    return (
+        f"the bucket's default object lock retention ({mode}, {period}) protects every archive version for "
+        f"{period} after it is written: S3 refuses to delete it before then"
+    )
 
 
 def _error_code(error: ClientError) -> str:
@@ -427,4 +439,3 @@ def _from_client_error(error: ClientError, action: str) -> StorageError:
 
 def _printable(code: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]", "", code)[:64]
-

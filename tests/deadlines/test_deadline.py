@@ -93,17 +93,13 @@ class TestClockStart:
         assert deadline.counted_from == date(2025, 1, 31)
 
     def test_the_uk_clock_can_start_when_identity_is_confirmed(self) -> None:
-        deadline = compute_deadline(
-            received_on=date(2025, 1, 31), calendar=ENGLAND, clock_starts_on=date(2025, 2, 3)
-        )
+        deadline = compute_deadline(received_on=date(2025, 1, 31), calendar=ENGLAND, clock_starts_on=date(2025, 2, 3))
         assert (deadline.counted_from, deadline.due_on) == (date(2025, 2, 3), date(2025, 3, 3))
         assert deadline.steps[1].rule is Rule.CLOCK_START
         assert deadline.steps[1].source == "UK GDPR Art. 12A"
 
     def test_a_clock_start_on_receipt_adds_no_step(self) -> None:
-        deadline = compute_deadline(
-            received_on=date(2025, 1, 31), calendar=ENGLAND, clock_starts_on=date(2025, 1, 31)
-        )
+        deadline = compute_deadline(received_on=date(2025, 1, 31), calendar=ENGLAND, clock_starts_on=date(2025, 1, 31))
         assert [step.rule for step in deadline.steps] == [Rule.RECEIVED, Rule.ONE_MONTH]
 
     def test_the_clock_cannot_start_before_receipt(self) -> None:

@@ -54,9 +54,7 @@ def test_the_extension_is_counted_from_the_uk_clock_start() -> None:
 
 
 def test_paused_days_move_the_extended_deadline_too() -> None:
-    deadline = extended(
-        date(2024, 11, 25), pauses=[Pause(date(2024, 11, 28), date(2024, 12, 5))], extension=COMPLEX
-    )
+    deadline = extended(date(2024, 11, 25), pauses=[Pause(date(2024, 11, 28), date(2024, 12, 5))], extension=COMPLEX)
     # 25 February + 7 = Tuesday 4 March 2025; the first deadline moves with it (2 January)
     assert (deadline.due_on, deadline.original_due_on, deadline.paused_days) == (
         date(2025, 3, 4),
@@ -68,8 +66,7 @@ def test_paused_days_move_the_extended_deadline_too() -> None:
 def test_both_computations_are_kept() -> None:
     deadline = extended(date(2024, 11, 25), extension=COMPLEX)
     assert explain(deadline.steps) == (
-        "received 2024-11-25; "
-        "+ 3 calendar months, extended by two further months (UK GDPR Art. 12A; ICO) → 2025-02-25"
+        "received 2024-11-25; + 3 calendar months, extended by two further months (UK GDPR Art. 12A; ICO) → 2025-02-25"
     )
     assert deadline.original_steps[-1].to_date == date(2024, 12, 27)
     assert [step.rule for step in deadline.steps] == [Rule.RECEIVED, Rule.EXTENSION]

@@ -33,9 +33,7 @@ def test_the_margin_is_a_setting(margin_days: int, target_on: date) -> None:
 
 
 def test_never_before_the_clock_started() -> None:
-    deadline = compute_deadline(
-        received_on=date(2025, 1, 31), calendar=ENGLAND, clock_starts_on=date(2025, 2, 3)
-    )
+    deadline = compute_deadline(received_on=date(2025, 1, 31), calendar=ENGLAND, clock_starts_on=date(2025, 2, 3))
     assert processor_target(deadline, margin_days=40) == date(2025, 2, 3)
 
 

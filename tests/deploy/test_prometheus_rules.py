@@ -22,8 +22,14 @@ def test_the_alert_rules_pass_their_promtool_unit_tests():
     promtool = shutil.which("promtool")
     if promtool is None:
         skip_or_fail("promtool not installed (Debian's prometheus package: apt-get install prometheus)")
-    result = subprocess.run([promtool, "test", "rules", "deploy/prometheus/tests.yml"], cwd=ROOT, capture_output=True,
-                            text=True, timeout=120, check=False)
+    result = subprocess.run(
+        [promtool, "test", "rules", "deploy/prometheus/tests.yml"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "SUCCESS" in result.stdout
 

@@ -34,8 +34,14 @@ class Audit:
     problems: list[str] = field(default_factory=list)
 
     def counts(self) -> dict[str, int]:
-        return {"sent": self.sent, "200s": self.ok, "records": self.records, "accepted": self.accepted,
-                "archives": self.archives, "chained": self.chained}
+        return {
+            "sent": self.sent,
+            "200s": self.ok,
+            "records": self.records,
+            "accepted": self.accepted,
+            "archives": self.archives,
+            "chained": self.chained,
+        }
 
     def summary(self) -> str:
         line = " ".join(f"{name}={value}" for name, value in self.counts().items())

@@ -20,7 +20,6 @@ from tests.support.load import CallbackSigner
 from tests.support.processes import ServiceProcess
 
 
-
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def backend(request: pytest.FixtureRequest) -> Backend:
     """SQLite and PostgreSQL (the Redis replay cache is covered by the service tests)."""

@@ -75,6 +75,10 @@ def create_app() -> Flask:
     """The factory ``flask --app tests.faults.job_faults`` calls: the service's app with these job kinds too."""
     app = exit_on_config_error(create_service_app)
     app.extensions[JOB_HANDLERS] = {
-        **default_handlers(), CRASH: crash, KILL: kill_own_process, RECORD: record_result, OK: finish,
+        **default_handlers(),
+        CRASH: crash,
+        KILL: kill_own_process,
+        RECORD: record_result,
+        OK: finish,
     }
     return app

@@ -29,8 +29,15 @@ import redis
 from botocore.exceptions import BotoCoreError, ClientError
 
 from tests.support.processes import free_port
-from tests.support.s3server import _SEAWEEDFS_SERVICES, S3Endpoint, _identities, _stop, _weed_arguments
-from tests.support.s3server import free_port_pairs, weed_binary
+from tests.support.s3server import (
+    _SEAWEEDFS_SERVICES,
+    S3Endpoint,
+    _identities,
+    _stop,
+    _weed_arguments,
+    free_port_pairs,
+    weed_binary,
+)
 
 
 def postgres_bindir() -> Path | None:

@@ -70,10 +70,16 @@ def outcomes(database_url: str) -> dict[str, tuple[str, str]]:
     database = Database(database_url)
     try:
         with database.transaction() as session:
-            retrying = dict(session.execute(select(Job.request_id, Job.last_error).where(
-                Job.kind == "archive", Job.state == "queued", Job.last_error.is_not(None))).all())
-            return {r.id: (r.state, retrying.get(r.id) or r.state_reason)
-                    for r in session.scalars(select(ProcessorRequest))}
+            retrying = dict(
+                session.execute(
+                    select(Job.request_id, Job.last_error).where(
+                        Job.kind == "archive", Job.state == "queued", Job.last_error.is_not(None)
+                    )
+                ).all()
+            )
+            return {
+                r.id: (r.state, retrying.get(r.id) or r.state_reason) for r in session.scalars(select(ProcessorRequest))
+            }
     finally:
         database.dispose()
 
@@ -105,13 +111,19 @@ def test_failed_and_stored_downloads_keep_no_trace_of_the_archive_url(
     a log line, an admin answer, a CLI output or any database value; reasons name the host and the
     failure class."""
     loopback = f"127.0.0.1:{https_server.port}"
-    env = {**app_env, "ARCHIVE_ALLOWED_HOSTS": f"{loopback},localhost:{https_server.port}",
-           "ARCHIVE_PRIVATE_HOSTS": loopback, "REQUESTS_CA_BUNDLE": https_server.ca_bundle, "LOG_LEVEL": "DEBUG",
-           "WORKER_POLL_SECONDS": "0.2"}
+    env = {
+        **app_env,
+        "ARCHIVE_ALLOWED_HOSTS": f"{loopback},localhost:{https_server.port}",
+        "ARCHIVE_PRIVATE_HOSTS": loopback,
+        "REQUESTS_CA_BUNDLE": https_server.ca_bundle,
+        "LOG_LEVEL": "DEBUG",
+        "WORKER_POLL_SECONDS": "0.2",
+    }
     urls = script_archive_host(https_server)
     kinds = dict.fromkeys(urls, GET_KIND)
-    register_requests(env["DATABASE_URL"], secret_key=env["SECRET_KEY"], signature_key=signer.signature_key,
-                      kinds=kinds)
+    register_requests(
+        env["DATABASE_URL"], secret_key=env["SECRET_KEY"], signature_key=signer.signature_key, kinds=kinds
+    )
     web = launcher.start_web(env, workers=1)
     worker = launcher.start_worker(env)
     sent = fire(address(web), sign_callbacks(signer, kinds, data=urls), concurrency=4)
@@ -124,15 +136,34 @@ def test_failed_and_stored_downloads_keep_no_trace_of_the_archive_url(
     wait_until(lambda: worker.log().count("job.failed") >= failed, timeout=10, what="the worker's last log lines")
     ids = sorted(urls)
     logs = web.log() + worker.log()
-    answers, outputs, dump = admin_answers(web.base_url or "", ids), cli_outputs(env, ids), database_dump(env["DATABASE_URL"])
-    found = {where: occurrences(text, SECRETS) for where, text in
-             (("logs", logs), ("api", "\n".join(answers)), ("cli", "\n".join(outputs)), ("database", dump.text))}
+    answers, outputs, dump = (
+        admin_answers(web.base_url or "", ids),
+        cli_outputs(env, ids),
+        database_dump(env["DATABASE_URL"]),
+    )
+    found = {
+        where: occurrences(text, SECRETS)
+        for where, text in (
+            ("logs", logs),
+            ("api", "\n".join(answers)),
+            ("cli", "\n".join(outputs)),
+            ("database", dump.text),
+        )
+    }
     audit = audit_callbacks(env["DATABASE_URL"], sent)
     audit.archives = sum(1 for state, _ in outcomes(env["DATABASE_URL"]).values() if state == "completed")
-    counts = report(**audit.counts(), backend=backend.database_url.split(":")[0], downloads=len(urls),
-                    log_lines=logs.count("\n"), api_answers=len(answers), cli_outputs=len(outputs),
-                    db_tables=dump.tables, db_rows=dump.rows, db_values=dump.cells,
-                    secrets_found=sum(n for where in found.values() for n in where.values()))
+    counts = report(
+        **audit.counts(),
+        backend=backend.database_url.split(":")[0],
+        downloads=len(urls),
+        log_lines=logs.count("\n"),
+        api_answers=len(answers),
+        cli_outputs=len(outputs),
+        db_tables=dump.tables,
+        db_rows=dump.rows,
+        db_values=dump.cells,
+        secrets_found=sum(n for where in found.values() for n in where.values()),
+    )
     assert not audit.problems and audit.accepted == len(urls), counts
     assert all(n == 0 for where in found.values() for n in where.values()), f"{counts}: {found}"
     assert "job.retrying" in logs and "job.failed" in logs and "archive.stored" in logs, counts

@@ -20,9 +20,14 @@ ROUNDS = 25  # per writer: 150 chained rows each
 
 
 def appender(database_url: str, rounds: int, role: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "tests.faults.chain_writer", database_url, str(rounds), role],
-                            cwd=PROJECT_ROOT, env=process_env({}), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "tests.faults.chain_writer", database_url, str(rounds), role],
+        cwd=PROJECT_ROOT,
+        env=process_env({}),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def test_concurrent_writers_and_sealers_keep_one_verifiable_chain(database_url, report):
@@ -44,9 +49,15 @@ def test_concurrent_writers_and_sealers_keep_one_verifiable_chain(database_url, 
         verdict = audit_chain.verify(database)
     finally:
         database.dispose()
-    line = report(processes=3, written=written, entries=verdict.entries, pending=verdict.pending,
-                  broken=verdict.broken.kind if verdict.broken else None, sealer_killed=doomed.returncode,
-                  seconds=round(time.monotonic() - started, 1))
+    line = report(
+        processes=3,
+        written=written,
+        entries=verdict.entries,
+        pending=verdict.pending,
+        broken=verdict.broken.kind if verdict.broken else None,
+        sealer_killed=doomed.returncode,
+        seconds=round(time.monotonic() - started, 1),
+    )
     assert verdict.broken is None, f"{verdict.broken}; {line}"
     assert verdict.entries == written == 2 * ROUNDS * ROWS_PER_ROUND, line
     assert verdict.pending == 0 and doomed.returncode == -9, line

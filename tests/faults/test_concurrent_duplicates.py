@@ -38,8 +38,9 @@ async def race(servers: list[tuple[str, int]], deliveries) -> list[Answer]:
     answers: list[Answer] = []
     for start in range(0, len(deliveries), BATCH):
         batch = deliveries[start : start + BATCH]
-        answers += await asyncio.gather(*(send(servers[copy % 2], delivery, 15)
-                                          for delivery in batch for copy in range(COPIES)))
+        answers += await asyncio.gather(
+            *(send(servers[copy % 2], delivery, 15) for delivery in batch for copy in range(COPIES))
+        )
     return answers
 
 
@@ -48,8 +49,9 @@ def test_one_callback_raced_through_two_servers_is_accepted_once(launcher, app_e
     of two gunicorn servers, is accepted exactly once; the three others are answered ``duplicate``
     (a resend: nothing recorded, nothing changed)."""
     kinds = {f"race-{i:03d}": DELETE_KIND for i in range(REQUESTS)}
-    register_requests(app_env["DATABASE_URL"], secret_key=app_env["SECRET_KEY"],
-                      signature_key=signer.signature_key, kinds=kinds)
+    register_requests(
+        app_env["DATABASE_URL"], secret_key=app_env["SECRET_KEY"], signature_key=signer.signature_key, kinds=kinds
+    )
     servers = [address(launcher.start_web(app_env, workers=2)) for _ in range(2)]
     answers = asyncio.run(race(servers, sign_callbacks(signer, kinds)))
 
@@ -57,10 +59,14 @@ def test_one_callback_raced_through_two_servers_is_accepted_once(launcher, app_e
     for answer in answers:
         by_request[answer.delivery.request_id].append(answer.verdict or str(answer.status))
     audit = audit_callbacks(app_env["DATABASE_URL"], answers)
-    wrong = {rid: sorted(verdicts) for rid, verdicts in by_request.items()
-             if sorted(verdicts) != ["accepted"] + ["duplicate"] * (COPIES - 1)}
-    counts = report(**audit.counts(), answered_duplicate=sum(a.verdict == "duplicate" for a in answers),
-                    wrong=len(wrong))
+    wrong = {
+        rid: sorted(verdicts)
+        for rid, verdicts in by_request.items()
+        if sorted(verdicts) != ["accepted"] + ["duplicate"] * (COPIES - 1)
+    }
+    counts = report(
+        **audit.counts(), answered_duplicate=sum(a.verdict == "duplicate" for a in answers), wrong=len(wrong)
+    )
     assert not audit.problems, f"{counts}: {audit.problems[:5]}"
     assert not wrong, f"{counts}: {dict(list(wrong.items())[:5])}"
     assert audit.accepted == audit.records == REQUESTS and audit.ok == REQUESTS * COPIES, counts

@@ -68,8 +68,9 @@ def test_a_database_crash_is_answered_503_and_recovered_from_without_a_restart(
     never left unanswered); once it is back the same gunicorn workers answer 200 again; every 200
     has its durable row, and the 503s, re-signed and resent, are all accepted exactly once."""
     kinds = {f"outage-{i:04d}": DELETE_KIND for i in range(CALLBACKS)}
-    register_requests(app_env["DATABASE_URL"], secret_key=app_env["SECRET_KEY"],
-                      signature_key=signer.signature_key, kinds=kinds)
+    register_requests(
+        app_env["DATABASE_URL"], secret_key=app_env["SECRET_KEY"], signature_key=signer.signature_key, kinds=kinds
+    )
     corpus = sign_callbacks(signer, kinds)
     web = launcher.start_web(app_env, workers=2)
     workers_before = gunicorn_workers(web)
@@ -92,13 +93,19 @@ def test_a_database_crash_is_answered_503_and_recovered_from_without_a_restart(
     while_down = [a for a in answers if down < a.started and a.started + a.seconds < starting]
     settled = [a for a in answers if a.started > up + RECOVERY_SECONDS]
     first_200_after = min((a.started - up for a in answers if a.started > up and a.status == 200), default=None)
-    retried, final = deliver_until_answered(address(web), signer, [signer.resign(a.delivery) for a in answers
-                                                                   if a.status != 200], concurrency=4)
+    retried, final = deliver_until_answered(
+        address(web), signer, [signer.resign(a.delivery) for a in answers if a.status != 200], concurrency=4
+    )
     audit = audit_callbacks(app_env["DATABASE_URL"], answers + retried)
     statuses = sorted({a.status or 0 for a in answers})
-    counts = report(**audit.counts(), statuses=statuses, answered_while_down=len(while_down),
-                    first_200_after_restart_s=round(first_200_after or -1, 2), resent=len(retried),
-                    stop_s=round(down - stopping, 2))
+    counts = report(
+        **audit.counts(),
+        statuses=statuses,
+        answered_while_down=len(while_down),
+        first_200_after_restart_s=round(first_200_after or -1, 2),
+        resent=len(retried),
+        stop_s=round(down - stopping, 2),
+    )
     assert set(statuses) <= {200, 503}, f"only 200 and 503, never 500 or no answer: {counts}"
     assert while_down and {a.status for a in while_down} == {503}, counts
     assert settled and {a.status for a in settled} == {200}, counts

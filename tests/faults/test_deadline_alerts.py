@@ -70,9 +70,14 @@ def test_checks_racing_on_three_workers_a_failing_receiver_and_a_killed_worker_s
     run at once; every delivery ends sent (the failed posts retried with backoff, a killed worker's job taken
     over after its lease); the receiver gets each webhook-id at least once and every message verifies; every
     e-mail arrives, once but for the one a killed worker may have been sending; neither the webhook URL's path and query nor a case's notes reach a log."""
-    env = {**alerts_env(app_env, https_server, smtp_server), "REQUESTS_CA_BUNDLE": https_server.ca_bundle,
-           "DEADLINE_CHECK_INTERVAL_SECONDS": "1", "WORKER_POLL_SECONDS": "0.2", "WORKER_LEASE_SECONDS": "5",
-           "LOG_LEVEL": "DEBUG"}
+    env = {
+        **alerts_env(app_env, https_server, smtp_server),
+        "REQUESTS_CA_BUNDLE": https_server.ca_bundle,
+        "DEADLINE_CHECK_INTERVAL_SECONDS": "1",
+        "WORKER_POLL_SECONDS": "0.2",
+        "WORKER_LEASE_SECONDS": "5",
+        "LOG_LEVEL": "DEBUG",
+    }
     https_server.route("/hooks/gdpr/" + TOKEN, statuses=[503] * FAILING_POSTS + [200])
     database = Database(env["DATABASE_URL"])
     expected = cases_due_notifications(database)
@@ -90,18 +95,32 @@ def test_checks_racing_on_three_workers_a_failing_receiver_and_a_killed_worker_s
         recorded = session.scalar(select(func.count()).select_from(Notification))
         deliveries = session.scalar(select(func.count()).select_from(NotificationDelivery))
     database.dispose()
-    posted = [(headers["webhook-id"], Webhook(SECRET).verify(body, headers)) for _p, headers, body in https_server.posts]
-    sent = {(m["type"], m["data"].get("requestId", m["data"]["caseId"]), m["data"].get("thresholdDays"))
-            for _id, m in posted}
+    posted = [
+        (headers["webhook-id"], Webhook(SECRET).verify(body, headers)) for _p, headers, body in https_server.posts
+    ]
+    sent = {
+        (m["type"], m["data"].get("requestId", m["data"]["caseId"]), m["data"].get("thresholdDays"))
+        for _id, m in posted
+    }
     ids_posted = Counter(webhook_id for webhook_id, _m in posted)
     message_ids = Counter(m.message["Message-ID"] for m in smtp_server.messages)
     checks = events(workers, "deadline_check.finished")
     logs = "\n".join(worker.log() for worker in workers)
-    counts = report(due=len(expected), recorded=recorded, deliveries=deliveries, posts=len(posted),
-                    failed_posts=FAILING_POSTS, webhook_ids=len(ids_posted), emails=len(smtp_server.messages),
-                    checks=len(checks), checks_recording=sum(1 for c in checks if c["recorded"]),
-                    retries=len(events(workers, "job.retrying")), killed=1, leaks=len(leaks(logs)),
-                    seconds=round(elapsed, 1))
+    counts = report(
+        due=len(expected),
+        recorded=recorded,
+        deliveries=deliveries,
+        posts=len(posted),
+        failed_posts=FAILING_POSTS,
+        webhook_ids=len(ids_posted),
+        emails=len(smtp_server.messages),
+        checks=len(checks),
+        checks_recording=sum(1 for c in checks if c["recorded"]),
+        retries=len(events(workers, "job.retrying")),
+        killed=1,
+        leaks=len(leaks(logs)),
+        seconds=round(elapsed, 1),
+    )
     assert sent == expected and recorded == len(expected) and deliveries == 2 * len(expected), counts
     assert len(ids_posted) == len(expected) and len(posted) >= len(expected) + FAILING_POSTS, counts
     # At least once: the e-mail the killed worker was sending may go again when its job is taken over (the

@@ -258,10 +258,16 @@ def _retry_and_audit(service: Service, signer) -> tuple[dict[str, object], list[
     sent = {a.delivery.request_id for a in service.sender.answers}
     # A commit the frozen server had received is applied at the thaw although its caller was answered 503:
     # the resend is then answered 200 ``duplicate``, which tells the sender the callback is recorded.
-    accepted = {a.delivery.request_id for a in service.sender.answers + retried
-                if a.verdict in ("accepted", "duplicate")}
-    return {"resent": len(retried), **audit.counts(), "requests_sent": len(sent), "requests_accepted": len(accepted),
-            "accepted_twice": _accepted_more_than_once(service.env["DATABASE_URL"])}, final
+    accepted = {
+        a.delivery.request_id for a in service.sender.answers + retried if a.verdict in ("accepted", "duplicate")
+    }
+    return {
+        "resent": len(retried),
+        **audit.counts(),
+        "requests_sent": len(sent),
+        "requests_accepted": len(accepted),
+        "accepted_twice": _accepted_more_than_once(service.env["DATABASE_URL"]),
+    }, final
 
 
 def test_frozen_database_and_replay_cache_get_bounded_answers_and_lose_nothing(
@@ -284,12 +290,19 @@ def test_frozen_database_and_replay_cache_get_bounded_answers_and_lose_nothing(
     delete_a = {f"frozen-db-{i:04d}": DELETE_KIND for i in range(CALLBACKS)}
     delete_b = {f"frozen-cache-{i:04d}": DELETE_KIND for i in range(CALLBACKS)}
     for env, kinds in ((database_env, {**delete_a, **dict.fromkeys(bodies, GET_KIND)}), (cache_env, delete_b)):
-        register_requests(env["DATABASE_URL"], secret_key=env["SECRET_KEY"], signature_key=signer.signature_key,
-                          kinds=kinds)
+        register_requests(
+            env["DATABASE_URL"], secret_key=env["SECRET_KEY"], signature_key=signer.signature_key, kinds=kinds
+        )
     database_web = launcher.start_web(database_env, workers=2)
     worker = launcher.start_worker(database_env)
-    assert {a.status for a in fire(address(database_web), sign_callbacks(signer, dict.fromkeys(bodies, GET_KIND),
-                                                                         data=urls), concurrency=ARCHIVES)} == {200}
+    assert {
+        a.status
+        for a in fire(
+            address(database_web),
+            sign_callbacks(signer, dict.fromkeys(bodies, GET_KIND), data=urls),
+            concurrency=ARCHIVES,
+        )
+    } == {200}
     services = [Service("database", database_env, database_web, sign_callbacks(signer, delete_a)),
                 Service("replay_cache", cache_env, launcher.start_web(cache_env, workers=2),
                         sign_callbacks(signer, delete_b))]  # fmt: skip
@@ -305,9 +318,15 @@ def test_frozen_database_and_replay_cache_get_bounded_answers_and_lose_nothing(
     records = archive_records(database_env["DATABASE_URL"], bodies)
     expected = {rid: hashlib.sha256(body).hexdigest() for rid, body in bodies.items()}
     counts = {name: report(backend=name, **seen[name], **audits[name][0]) for name in seen}
-    counts["worker"] = report(backend="database", worker="flask worker", alive=worker.process.poll() is None,
-                              jobs_running_at_freeze=busy_at_freeze, longest_log_silence_s=worker_gap,
-                              archives_done_after_thaw_s=resumed_s, archives=dict(Counter(finished)))
+    counts["worker"] = report(
+        backend="database",
+        worker="flask worker",
+        alive=worker.process.poll() is None,
+        jobs_running_at_freeze=busy_at_freeze,
+        longest_log_silence_s=worker_gap,
+        archives_done_after_thaw_s=resumed_s,
+        archives=dict(Counter(finished)),
+    )
 
     for service in services:
         _assert_answered_and_nothing_lost(service.name, seen[service.name], *audits[service.name], counts[service.name])

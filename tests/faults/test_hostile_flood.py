@@ -63,8 +63,11 @@ def hostile_corpus(known_ids: list[str], seed: int = 10) -> list[Delivery]:
     for n in range(HOSTILE):
         raw_headers, body = makers[n % len(makers)](rng, n, known_ids)
         headers = {"Content-Type": "application/json", "X-Forwarded-For": f"203.0.113.{n % 8 + 1}", **raw_headers}
-        corpus.append(Delivery("", f"hostile-{n}", http_request("POST", CALLBACK_PATH, host="127.0.0.1",
-                                                                  headers=headers, body=body)))
+        corpus.append(
+            Delivery(
+                "", f"hostile-{n}", http_request("POST", CALLBACK_PATH, host="127.0.0.1", headers=headers, body=body)
+            )
+        )
     rng.shuffle(corpus)
     return corpus
 
@@ -74,8 +77,9 @@ def _junk_json(rng, n, known_ids):
 
 
 def _forged_hmac_unknown(rng, n, known_ids):
-    return {"X-MessageBird-Signature": f"t={int(time.time())},v1={secrets.token_hex(32)}"}, \
-        callback_json(f"ghost-{n}", DELETE_KIND)
+    return {"X-MessageBird-Signature": f"t={int(time.time())},v1={secrets.token_hex(32)}"}, callback_json(
+        f"ghost-{n}", DELETE_KIND
+    )
 
 
 def _forged_hmac_known(rng, n, known_ids):
@@ -137,10 +141,11 @@ def test_a_hostile_flood_leaves_the_database_small_and_genuine_callbacks_fast(la
     against their p99 without the flood is reported, not asserted: a time measured beside other tests on a
     shared machine is no verdict (the README gives the figure of a quiet run)."""
     kinds = {f"genuine-{phase}-{i:03d}": DELETE_KIND for phase in ("warm", "alone", "flood") for i in range(GENUINE)}
-    register_requests(app_env["DATABASE_URL"], secret_key=app_env["SECRET_KEY"],
-                      signature_key=signer.signature_key, kinds=kinds)
+    register_requests(
+        app_env["DATABASE_URL"], secret_key=app_env["SECRET_KEY"], signature_key=signer.signature_key, kinds=kinds
+    )
     genuine = [with_header(d, "X-Forwarded-For", MESSAGEBIRD_ADDRESS) for d in sign_callbacks(signer, kinds)]
-    warm, alone, during = genuine[:GENUINE], genuine[GENUINE:2 * GENUINE], genuine[2 * GENUINE:]
+    warm, alone, during = genuine[:GENUINE], genuine[GENUINE : 2 * GENUINE], genuine[2 * GENUINE :]
     hostile = hostile_corpus([d.request_id for d in during])
     web = launcher.start_web(app_env, workers=4)
 
@@ -157,10 +162,16 @@ def test_a_hostile_flood_leaves_the_database_small_and_genuine_callbacks_fast(la
     statuses: dict[int | None, int] = {}
     for status in flood:
         statuses[status] = statuses.get(status, 0) + 1
-    counts = report(**audit.counts(), hostile=len(flood), hostile_statuses=dict(sorted(statuses.items(), key=str)),
-                    flood_s=round(seconds, 1), growth_kib=round(growth / 1024),
-                    p99_alone_ms=round(p99(baseline) * 1000, 1), p99_during_ms=round(p99(genuine_during) * 1000, 1),
-                    p99_ratio=round(p99(genuine_during) / p99(baseline), 1))
+    counts = report(
+        **audit.counts(),
+        hostile=len(flood),
+        hostile_statuses=dict(sorted(statuses.items(), key=str)),
+        flood_s=round(seconds, 1),
+        growth_kib=round(growth / 1024),
+        p99_alone_ms=round(p99(baseline) * 1000, 1),
+        p99_during_ms=round(p99(genuine_during) * 1000, 1),
+        p99_ratio=round(p99(genuine_during) / p99(baseline), 1),
+    )
     assert not audit.problems, f"{counts}: {audit.problems[:5]}"
     assert [a.verdict for a in baseline + genuine_during] == ["accepted"] * (2 * GENUINE), counts
     assert not any(status is None or status == 200 or status >= 500 for status in statuses), counts

@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
 from sqlalchemy import select
 
 from storage.db import Database
@@ -63,11 +62,18 @@ def target(request, sqlite_template, tmp_path_factory):
         database_url = request.getfixturevalue("postgres_url_for_module")
     signer = CallbackSigner(PUBLIC_URL, secrets.token_urlsafe(32), secrets.token_urlsafe(32))
     (workdir / "archives").mkdir()
-    env = {"PUBLIC_URL": PUBLIC_URL, "SECRET_KEY": secrets.token_urlsafe(32), "ADMIN_TOKEN": secrets.token_urlsafe(24),
-           "MESSAGEBIRD_SIGNING_KEY": signer.signing_key, "DATABASE_URL": database_url,
-           "ARCHIVE_STORE_URL": f"file://{workdir / 'archives'}", "WEB_READ_TIMEOUT": str(READ_TIMEOUT)}
-    register_requests(database_url, secret_key=env["SECRET_KEY"], signature_key=signer.signature_key,
-                      kinds={"known-1": DELETE_KIND})
+    env = {
+        "PUBLIC_URL": PUBLIC_URL,
+        "SECRET_KEY": secrets.token_urlsafe(32),
+        "ADMIN_TOKEN": secrets.token_urlsafe(24),
+        "MESSAGEBIRD_SIGNING_KEY": signer.signing_key,
+        "DATABASE_URL": database_url,
+        "ARCHIVE_STORE_URL": f"file://{workdir / 'archives'}",
+        "WEB_READ_TIMEOUT": str(READ_TIMEOUT),
+    }
+    register_requests(
+        database_url, secret_key=env["SECRET_KEY"], signature_key=signer.signature_key, kinds={"known-1": DELETE_KIND}
+    )
     launcher = Launcher(workdir)
     try:
         web = launcher.start_web(env, workers=2)
@@ -114,9 +120,11 @@ def check_records(nodeid: str, database_url: str, target: Target) -> None:
         verdicts = Counter(session.scalars(select(Callback.verdict)))
     database.dispose()
     records = verdicts["accepted"] + verdicts["duplicate"]
-    line = (f"sent={sum(target.statuses.values())} 200s={target.statuses[200]} records={records} "
-            f"accepted={verdicts['accepted']} rejected_rows={verdicts['rejected']} archives=0 "
-            f"statuses={dict(sorted(target.statuses.items(), key=str))}")
+    line = (
+        f"sent={sum(target.statuses.values())} 200s={target.statuses[200]} records={records} "
+        f"accepted={verdicts['accepted']} rejected_rows={verdicts['rejected']} archives=0 "
+        f"statuses={dict(sorted(target.statuses.items(), key=str))}"
+    )
     report_line(nodeid, line)
     assert records == target.statuses[200] and verdicts["accepted"] <= 1 and verdicts["rejected"] == 0, line
     assert not any(status is not None and status >= 500 for status in target.statuses), line
@@ -147,8 +155,15 @@ def _exchange(target: Target, raw: bytes, half_close: bool) -> tuple[int | None,
     return status, time.monotonic() - started
 
 
-def post(target: Target, body: bytes, headers: dict[str, str] | None = None, *, path: str = CALLBACK_PATH,
-         content_length: str | None = None, raw_headers: tuple[bytes, ...] = ()) -> bytes:
+def post(
+    target: Target,
+    body: bytes,
+    headers: dict[str, str] | None = None,
+    *,
+    path: str = CALLBACK_PATH,
+    content_length: str | None = None,
+    raw_headers: tuple[bytes, ...] = (),
+) -> bytes:
     """A POST; ``content_length=""`` leaves the header out, ``raw_headers`` are added as they are."""
     lines = [f"POST {path} HTTP/1.1", f"Host: {target.host}", "Connection: close"]
     merged = {"Content-Type": "application/json", **(headers or {})}
@@ -161,8 +176,10 @@ def post(target: Target, body: bytes, headers: dict[str, str] | None = None, *, 
 
 def signed(target: Target, body: bytes) -> dict[str, str]:
     now = time.time()
-    return {"MessageBird-Signature-JWT": sign_jwt(target.signer.signing_key, target.signer.url, body, now),
-            "X-MessageBird-Signature": sign_hmac(target.signer.signature_key, body, int(now))}
+    return {
+        "MessageBird-Signature-JWT": sign_jwt(target.signer.signing_key, target.signer.url, body, now),
+        "X-MessageBird-Signature": sign_hmac(target.signer.signature_key, body, int(now)),
+    }
 
 
 def nest(depth: int) -> bytes:
@@ -198,8 +215,10 @@ def corpus(target: Target) -> dict[str, tuple[bytes, bool]]:
     }
     cases = {name: (post(target, body), False) for name, body in bodies.items() if body is not None}
     cases |= {name: (post(target, body, signed(target, body)), False) for name, body in signed_bodies.items()}
-    garbage_jwt = {"MessageBird-Signature-JWT": "e30.e30.\xff\xfe",
-                   "X-MessageBird-Signature": "t=99999999999999999999,v1=zz"}
+    garbage_jwt = {
+        "MessageBird-Signature-JWT": "e30.e30.\xff\xfe",
+        "X-MessageBird-Signature": "t=99999999999999999999,v1=zz",
+    }
     body = callback_json(known, DELETE_KIND)
     cases |= {
         "latin-1 garbage in both signature headers": (post(target, body, garbage_jwt), False),
@@ -208,8 +227,10 @@ def corpus(target: Target) -> dict[str, tuple[bytes, bool]]:
         "negative Content-Length": (post(target, b"{}", content_length="-1"), False),
         "two Content-Lengths": (post(target, b"{}", raw_headers=(b"Content-Length: 5",)), False),
         "Content-Length and chunked": (post(target, b"{}", raw_headers=(b"Transfer-Encoding: chunked",)), False),
-        "bad chunk size": (post(target, b"zz\r\n{}\r\n0\r\n\r\n", content_length="",
-                                raw_headers=(b"Transfer-Encoding: chunked",)), False),
+        "bad chunk size": (
+            post(target, b"zz\r\n{}\r\n0\r\n\r\n", content_length="", raw_headers=(b"Transfer-Encoding: chunked",)),
+            False,
+        ),
         "truncated body": (post(target, body[:10], content_length=str(len(body))), True),
         "oversized header": (post(target, body, {"X-Junk": "a" * 9000}), False),
         "300 headers": (post(target, body, {f"X-H{i}": "v" for i in range(300)}), False),
@@ -258,24 +279,29 @@ json_values = st.recursive(
 bodies = st.one_of(
     st.binary(max_size=2000),
     json_values.map(lambda v: json.dumps(v).encode()),
-    st.fixed_dictionaries({"requestId": json_values | st.just("known-1"),
-                           "requestKind": json_values | st.just(DELETE_KIND)}, optional={"result": json_values,
-                                                                                         "data": json_values})
-    .map(lambda d: json.dumps(d).encode()),
+    st.fixed_dictionaries(
+        {"requestId": json_values | st.just("known-1"), "requestKind": json_values | st.just(DELETE_KIND)},
+        optional={"result": json_values, "data": json_values},
+    ).map(lambda d: json.dumps(d).encode()),
 )
 
 
 @settings(max_examples=150, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
-@given(body=bodies, headers=st.dictionaries(header_names, header_values, max_size=8), sign=st.booleans(),
-       truncate=st.integers(min_value=0, max_value=3))
+@given(
+    body=bodies,
+    headers=st.dictionaries(header_names, header_values, max_size=8),
+    sign=st.booleans(),
+    truncate=st.integers(min_value=0, max_value=3),
+)
 def test_generated_requests_are_never_answered_500(target, body, headers, sign, truncate):
     """Invariant: random headers and bodies, signed or not, whole or cut short: never a 500, never a hang."""
     sent_headers = {**headers, **(signed(target, body) if sign else {})}
     length = len(body)
     if truncate and body:
         body = body[: len(body) // (truncate + 1)]
-    status, _ = exchange(target, post(target, body, sent_headers, content_length=str(length)),
-                         half_close=len(body) != length)
+    status, _ = exchange(
+        target, post(target, body, sent_headers, content_length=str(length)), half_close=len(body) != length
+    )
     assert status is None or status < 500, f"{status} for {body[:200]!r} with {sent_headers}"
 
 
@@ -291,8 +317,11 @@ def test_stalled_clients_do_not_keep_others_waiting(target, record_property):
     """Invariant: three clients stalled mid-request (two in the body, one in the headers) hold no
     more than their own threads: others are answered at once, and each stalled client is answered
     (below 500) or closed within the read timeout, never later."""
-    stalled = [open_stalled(target, in_headers=False), open_stalled(target, in_headers=False),
-               open_stalled(target, in_headers=True)]
+    stalled = [
+        open_stalled(target, in_headers=False),
+        open_stalled(target, in_headers=False),
+        open_stalled(target, in_headers=True),
+    ]
     opened = time.monotonic()
     time.sleep(0.3)
     others = fire((target.host, target.port), [get_request("/healthz", target.host) for _ in range(20)], concurrency=4)

@@ -8,7 +8,6 @@ database gone at the moment they record their result.
 
 from __future__ import annotations
 
-import datetime as dt
 import signal
 import subprocess
 import time
@@ -40,10 +39,16 @@ def worker_env(app_env, signer, tmp_path) -> dict[str, str]:
     """The service's environment with a short lease and three attempts; one registered request, ``req-1``."""
     control = tmp_path / "control"
     control.mkdir()
-    env = {**app_env, "WORKER_MAX_ATTEMPTS": str(MAX_ATTEMPTS), "WORKER_LEASE_SECONDS": str(LEASE_SECONDS),
-           "WORKER_POLL_SECONDS": "0.2", "FAULT_CONTROL_DIR": str(control)}
-    register_requests(env["DATABASE_URL"], secret_key=env["SECRET_KEY"], signature_key=signer.signature_key,
-                      kinds={"req-1": GET_KIND})
+    env = {
+        **app_env,
+        "WORKER_MAX_ATTEMPTS": str(MAX_ATTEMPTS),
+        "WORKER_LEASE_SECONDS": str(LEASE_SECONDS),
+        "WORKER_POLL_SECONDS": "0.2",
+        "FAULT_CONTROL_DIR": str(control),
+    }
+    register_requests(
+        env["DATABASE_URL"], secret_key=env["SECRET_KEY"], signature_key=signer.signature_key, kinds={"req-1": GET_KIND}
+    )
     return env
 
 
@@ -104,21 +109,36 @@ def test_a_job_raising_an_unexpected_exception_is_retried_then_failed_and_the_wo
     worker = launcher.start_worker(worker_env, app=APP)
     backoffs = []
     for failures in range(1, MAX_ATTEMPTS):
-        job = wait_until(lambda: (j := table.job(crashing)).failures == failures and j.state == "queued" and j,
-                         timeout=30, what=f"failed attempt {failures} queued again")
+        job = wait_until(
+            lambda: (j := table.job(crashing)).failures == failures and j.state == "queued" and j,
+            timeout=30,
+            what=f"failed attempt {failures} queued again",
+        )
         backoffs.append(round((job.run_after - job.updated_at).total_seconds(), 1))
         table.make_due(crashing)  # the backoff was checked; no need to sit through it
     wait_until(lambda: table.job(crashing).state == "failed", timeout=30, what="the job failed")
     job, request = table.job(crashing), table.request("req-1")
     alive_after = goes_on_with_other_jobs(worker, table)
     crashes = events(worker, "job.crashed")
-    leaked = [secret for secret in job_faults.SECRETS
-              if secret in worker.log() + (job.last_error or "") + (request.state_reason or "")]
+    leaked = [
+        secret
+        for secret in job_faults.SECRETS
+        if secret in worker.log() + (job.last_error or "") + (request.state_reason or "")
+    ]
     exit_status = stopped_cleanly(worker)
-    counts = report(attempts=job.attempts, crashes_logged=len(crashes), retries=len(events(worker, "job.retrying")),
-                    backoffs_s=backoffs, job_state=job.state, request_state=request.state,
-                    reason=request.state_reason, secrets_leaked=len(leaked), worker_alive=alive_after,
-                    tracebacks=worker.log().count("Traceback"), exit_status=exit_status)
+    counts = report(
+        attempts=job.attempts,
+        crashes_logged=len(crashes),
+        retries=len(events(worker, "job.retrying")),
+        backoffs_s=backoffs,
+        job_state=job.state,
+        request_state=request.state,
+        reason=request.state_reason,
+        secrets_leaked=len(leaked),
+        worker_alive=alive_after,
+        tracebacks=worker.log().count("Traceback"),
+        exit_status=exit_status,
+    )
     assert (job.attempts, len(crashes), len(events(worker, "job.retrying"))) == (MAX_ATTEMPTS, MAX_ATTEMPTS, 2), counts
     assert all(backoff >= 2.5 for backoff in backoffs), f"retried after a backoff: {counts}"
     assert {c["error_type"] for c in crashes} == {"LookupError"}, counts
@@ -153,10 +173,20 @@ def test_a_job_that_kills_its_worker_is_failed_as_poison_and_the_next_worker_goe
     alive_after = goes_on_with_other_jobs(worker, table)
     [failed] = events(worker, "job.failed")
     exit_status = stopped_cleanly(worker)
-    counts = report(deaths=len(deaths), exit_statuses=sorted(set(deaths)), attempts=job.attempts,
-                    failures=job.failures, job_state=job.state, request_state=request.state,
-                    reason=request.state_reason, poison_logged=failed.get("poison"), worker_alive=alive_after,
-                    seconds=seconds, tracebacks=worker.log().count("Traceback"), exit_status=exit_status)
+    counts = report(
+        deaths=len(deaths),
+        exit_statuses=sorted(set(deaths)),
+        attempts=job.attempts,
+        failures=job.failures,
+        job_state=job.state,
+        request_state=request.state,
+        reason=request.state_reason,
+        poison_logged=failed.get("poison"),
+        worker_alive=alive_after,
+        seconds=seconds,
+        tracebacks=worker.log().count("Traceback"),
+        exit_status=exit_status,
+    )
     assert deaths == [-signal.SIGKILL] * MAX_ATTEMPTS, counts
     assert (job.state, job.attempts, job.failures) == ("failed", MAX_ATTEMPTS, MAX_ATTEMPTS), counts
     assert job.last_error.startswith("poison job: the worker died"), counts
@@ -215,10 +245,18 @@ class TestDatabaseLostWhileRecording:
         alive_after = goes_on_with_other_jobs(worker, table)
         unrecorded = events(worker, "job.record_failed")
         exit_status = stopped_cleanly(worker)
-        counts = report(record_failed_logged=len(unrecorded), claims_failed_while_down=claims_failed,
-                        alive_while_down=alive_while_down, finished_s_after_restart=finished_after,
-                        attempts=job.attempts, job_state=job.state, request_state=request.state,
-                        worker_alive=alive_after, tracebacks=worker.log().count("Traceback"), exit_status=exit_status)
+        counts = report(
+            record_failed_logged=len(unrecorded),
+            claims_failed_while_down=claims_failed,
+            alive_while_down=alive_while_down,
+            finished_s_after_restart=finished_after,
+            attempts=job.attempts,
+            job_state=job.state,
+            request_state=request.state,
+            worker_alive=alive_after,
+            tracebacks=worker.log().count("Traceback"),
+            exit_status=exit_status,
+        )
         assert [(u["job_id"], u["reason"]) for u in unrecorded] == [(recording, "unavailable")], counts
         assert "Traceback" not in worker.log(), counts
         assert alive_while_down and claims_failed > 0, counts

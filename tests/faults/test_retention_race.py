@@ -48,8 +48,12 @@ GROUPS = {
     "arriving": 4,  # in no case; callback and download during the race: kept
 }
 RACE_GROUPS = ("in_flight", "arriving")
-CASES = {"closed": "case-race-closed", "open": "case-race-open", "held": "case-race-held",
-         "in_flight": "case-race-late"}
+CASES = {
+    "closed": "case-race-closed",
+    "open": "case-race-open",
+    "held": "case-race-held",
+    "in_flight": "case-race-late",
+}
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 
 
@@ -62,8 +66,11 @@ def archives(ids: dict[str, list[str]]) -> dict[str, bytes | StreamedZip]:
     bodies: dict[str, bytes | StreamedZip] = {}
     for group, members in ids.items():
         for n, rid in enumerate(members):
-            bodies[rid] = (StreamedZip(2 * MiB, entry_size=MiB, seed=100 + n) if group in RACE_GROUPS
-                           else zip_bytes({"data.json": rid.encode()}))
+            bodies[rid] = (
+                StreamedZip(2 * MiB, entry_size=MiB, seed=100 + n)
+                if group in RACE_GROUPS
+                else zip_bytes({"data.json": rid.encode()})
+            )
     return bodies
 
 
@@ -80,14 +87,25 @@ def open_cases(database_url: str, ids: dict[str, list[str]]) -> None:
     try:
         with database.transaction() as session:
             for case_id in CASES.values():
-                session.add(Case(id=case_id, subject_ref=f"T-{case_id}", right="access", jurisdiction="UK",
-                                 received_on=dt.date.today() - 20 * DAY, due_on=dt.date.today() + 10 * DAY,
-                                 original_due_on=dt.date.today() + 10 * DAY, calendar_country="GB",
-                                 calendar_subdivision="ENG", created_by="fault-test"))
+                session.add(
+                    Case(
+                        id=case_id,
+                        subject_ref=f"T-{case_id}",
+                        right="access",
+                        jurisdiction="UK",
+                        received_on=dt.date.today() - 20 * DAY,
+                        due_on=dt.date.today() + 10 * DAY,
+                        original_due_on=dt.date.today() + 10 * DAY,
+                        calendar_country="GB",
+                        calendar_subdivision="ENG",
+                        created_by="fault-test",
+                    )
+                )
             session.flush()
             for group, case_id in CASES.items():
-                session.execute(update(ProcessorRequest).where(ProcessorRequest.id.in_(ids[group]))
-                                .values(case_id=case_id))
+                session.execute(
+                    update(ProcessorRequest).where(ProcessorRequest.id.in_(ids[group])).values(case_id=case_id)
+                )
     finally:
         database.dispose()
 
@@ -99,15 +117,26 @@ def move_time(database_url: str, ids: dict[str, list[str]]) -> dt.datetime:
     database = Database(database_url)
     try:
         with database.transaction() as session:
-            for group, when in (("expired", past), ("open", long_ago), ("held", before_closing),
-                                ("closed", before_closing)):
-                session.execute(update(ProcessorRequest).where(ProcessorRequest.id.in_(ids[group]))
-                                .values(completed_at=when))
+            for group, when in (
+                ("expired", past),
+                ("open", long_ago),
+                ("held", before_closing),
+                ("closed", before_closing),
+            ):
+                session.execute(
+                    update(ProcessorRequest).where(ProcessorRequest.id.in_(ids[group])).values(completed_at=when)
+                )
             for group in ("closed", "held", "in_flight"):
-                session.execute(update(Case).where(Case.id == CASES[group])
-                                .values(responded_on=past.date(), closed_at=past, closed_by="fault-test"))
-            session.execute(update(Case).where(Case.id == CASES["held"])
-                            .values(legal_hold_since=now, legal_hold_by="fault-test", legal_hold_reason="a claim"))
+                session.execute(
+                    update(Case)
+                    .where(Case.id == CASES[group])
+                    .values(responded_on=past.date(), closed_at=past, closed_by="fault-test")
+                )
+            session.execute(
+                update(Case)
+                .where(Case.id == CASES["held"])
+                .values(legal_hold_since=now, legal_hold_by="fault-test", legal_hold_reason="a claim")
+            )
     finally:
         database.dispose()
     return now
@@ -117,7 +146,9 @@ def rows(database_url: str, ids: Iterable[str]) -> dict[str, ProcessorRequest]:
     database = Database(database_url)
     try:
         with database.transaction() as session:
-            return {r.id: r for r in session.scalars(select(ProcessorRequest).where(ProcessorRequest.id.in_(list(ids))))}
+            return {
+                r.id: r for r in session.scalars(select(ProcessorRequest).where(ProcessorRequest.id.in_(list(ids))))
+            }
     finally:
         database.dispose()
 
@@ -156,13 +187,21 @@ def run_cli_repeatedly(env: dict[str, str], stop: threading.Event, runs: list[Cl
     """``flask retention run`` again and again until ``stop``, each run's times and output in ``runs``."""
     while not stop.is_set():
         started = dt.datetime.now(dt.UTC)
-        done = subprocess.run([sys.executable, "-m", "flask", "--app", "wsgi", "retention", "run"], cwd=PROJECT_ROOT,
-                              env=process_env(env), capture_output=True, text=True, timeout=60, check=False)
+        done = subprocess.run(
+            [sys.executable, "-m", "flask", "--app", "wsgi", "retention", "run"],
+            cwd=PROJECT_ROOT,
+            env=process_env(env),
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
         runs.append(CliRun(started, dt.datetime.now(dt.UTC), done.returncode, done.stdout + done.stderr))
 
 
-def download_repeatedly(base_url: str, ids: list[str], stop: threading.Event, outcomes: Counter[str],
-                        sha256: dict[str, str]) -> None:
+def download_repeatedly(
+    base_url: str, ids: list[str], stop: threading.Event, outcomes: Counter[str], sha256: dict[str, str]
+) -> None:
     """An operator downloading archives through the API (a presigned URL, then the object) until ``stop``.
 
     ``ok``: the bytes stored; ``deleted``: answered 404 because the archive was deleted (or its object gone
@@ -201,26 +240,48 @@ def test_retention_deletes_exactly_what_is_due_while_callbacks_and_downloads_rac
     bodies = archives(ids)
     sha256 = {rid: sha256_of(body) for rid, body in bodies.items()}
     bucket = seaweedfs.new_bucket(versioned=True)
-    urls = {rid: https_server.route(f"/{rid}.zip", body, **({"stall_after": MiB, "stall": 1.0}
-                                                             if isinstance(body, StreamedZip) else {}))
-            for rid, body in bodies.items()}
+    urls = {
+        rid: https_server.route(
+            f"/{rid}.zip", body, **({"stall_after": MiB, "stall": 1.0} if isinstance(body, StreamedZip) else {})
+        )
+        for rid, body in bodies.items()
+    }
     host = urls[every[0]].split("/")[2]
-    env = {**app_env, **seaweedfs.env(), "ARCHIVE_STORE_URL": f"s3://{bucket}/evidence", "ARCHIVE_ALLOWED_HOSTS": host,
-           "ARCHIVE_PRIVATE_HOSTS": host, "REQUESTS_CA_BUNDLE": https_server.ca_bundle, "WORKER_POLL_SECONDS": "0.2",
-           "ARCHIVE_S3_CHUNK_BYTES": str(5 * MiB), "RETENTION_INTERVAL_SECONDS": "1", "ARCHIVE_RETENTION_DAYS": "1",
-           "SECRETS_RETENTION_DAYS": "1", "JOB_RETENTION_DAYS": "1", "CLIENT_ADDRESS_RETENTION_DAYS": "1"}
+    env = {
+        **app_env,
+        **seaweedfs.env(),
+        "ARCHIVE_STORE_URL": f"s3://{bucket}/evidence",
+        "ARCHIVE_ALLOWED_HOSTS": host,
+        "ARCHIVE_PRIVATE_HOSTS": host,
+        "REQUESTS_CA_BUNDLE": https_server.ca_bundle,
+        "WORKER_POLL_SECONDS": "0.2",
+        "ARCHIVE_S3_CHUNK_BYTES": str(5 * MiB),
+        "RETENTION_INTERVAL_SECONDS": "1",
+        "ARCHIVE_RETENTION_DAYS": "1",
+        "SECRETS_RETENTION_DAYS": "1",
+        "JOB_RETENTION_DAYS": "1",
+        "CLIENT_ADDRESS_RETENTION_DAYS": "1",
+    }
     database_url = env["DATABASE_URL"]
-    register_requests(database_url, secret_key=env["SECRET_KEY"], signature_key=signer.signature_key,
-                      kinds=dict.fromkeys(every, GET_KIND))
+    register_requests(
+        database_url,
+        secret_key=env["SECRET_KEY"],
+        signature_key=signer.signature_key,
+        kinds=dict.fromkeys(every, GET_KIND),
+    )
     open_cases(database_url, ids)
     web = launcher.start_web(env, workers=2)
     workers = [launcher.start_worker(env), launcher.start_worker(env)]
 
     before = [rid for group, members in ids.items() if group not in RACE_GROUPS for rid in members]
-    answers: list[Answer] = fire(address(web), sign_callbacks(signer, dict.fromkeys(before, GET_KIND), data=urls),
-                                 concurrency=4)
-    wait_until(lambda: all(r.state == "completed" for r in rows(database_url, before).values()), timeout=60,
-               what="the first archives stored")
+    answers: list[Answer] = fire(
+        address(web), sign_callbacks(signer, dict.fromkeys(before, GET_KIND), data=urls), concurrency=4
+    )
+    wait_until(
+        lambda: all(r.state == "completed" for r in rows(database_url, before).values()),
+        timeout=60,
+        what="the first archives stored",
+    )
     client = seaweedfs.client()
     for n, rid in enumerate(ids["expired"]):  # older versions and delete markers, as earlier attempts and hands leave
         client.put_object(Bucket=bucket, Key=key_of(rid), Body=zip_bytes({"older.json": rid.encode()}))
@@ -232,9 +293,11 @@ def test_retention_deletes_exactly_what_is_due_while_callbacks_and_downloads_rac
     racing = sign_callbacks(signer, dict.fromkeys(ids["in_flight"] + ids["arriving"], GET_KIND), data=urls)
     moved_at = move_time(database_url, ids)
     stop, cli_runs, downloads = threading.Event(), list[CliRun](), Counter[str]()
-    side = [threading.Thread(target=lambda: answers.extend(fire(address(web), racing, concurrency=4))),
-            threading.Thread(target=run_cli_repeatedly, args=(env, stop, cli_runs)),
-            threading.Thread(target=download_repeatedly, args=(web.base_url, before, stop, downloads, sha256))]
+    side = [
+        threading.Thread(target=lambda: answers.extend(fire(address(web), racing, concurrency=4))),
+        threading.Thread(target=run_cli_repeatedly, args=(env, stop, cli_runs)),
+        threading.Thread(target=download_repeatedly, args=(web.base_url, before, stop, downloads, sha256)),
+    ]
     for thread in side:
         thread.start()
     due = ids["expired"] + ids["closed"]
@@ -242,13 +305,19 @@ def test_retention_deletes_exactly_what_is_due_while_callbacks_and_downloads_rac
 
     def settled() -> bool:
         found = rows(database_url, due + raced)
-        return (all(found[rid].archive_deleted_at is not None for rid in due)
-                and all(found[rid].state == "completed" for rid in raced) and len(cli_runs) >= 2)
+        return (
+            all(found[rid].archive_deleted_at is not None for rid in due)
+            and all(found[rid].state == "completed" for rid in raced)
+            and len(cli_runs) >= 2
+        )
 
     wait_until(settled, timeout=90, interval=0.5, what="due archives deleted and raced downloads stored")
     runs_when_settled = len(worker_runs(database_url))
-    wait_until(lambda: len(worker_runs(database_url)) >= runs_when_settled + 2, timeout=30,
-               what="two more retention runs in the workers")
+    wait_until(
+        lambda: len(worker_runs(database_url)) >= runs_when_settled + 2,
+        timeout=30,
+        what="two more retention runs in the workers",
+    )
     stop.set()
     for thread in side:
         thread.join(60)
@@ -268,17 +337,32 @@ def test_retention_deletes_exactly_what_is_due_while_callbacks_and_downloads_rac
     by_cli = sum(1 for rid in due if (found[rid].archive_deleted_by or "").startswith("cli:"))
     ops_ok = sum(n for outcome, n in downloads.items() if outcome.startswith("ok:"))
     ops_refused = sum(n for outcome, n in downloads.items() if outcome.startswith("deleted:"))
-    ops_wrong = sorted(outcome for outcome in downloads if outcome.split(":")[0] not in ("ok", "deleted")
-                       or (outcome.startswith("deleted:") and outcome.split(":", 1)[1] not in due))
+    ops_wrong = sorted(
+        outcome
+        for outcome in downloads
+        if outcome.split(":")[0] not in ("ok", "deleted")
+        or (outcome.startswith("deleted:") and outcome.split(":", 1)[1] not in due)
+    )
     audit = audit_callbacks(database_url, answers)
     audit.archives = sum(1 for key in versions_after if key.endswith(".zip"))
-    counts = report(**audit.counts(), worker_runs=len(in_workers), cli_runs=len(cli_runs),
-                    cli_runs_during_downloads=during, due=len(due), deleted=len(deleted), deleted_by_cli=by_cli,
-                    versions_deleted=sum(len(versions_before[key_of(r)]) for r in due),
-                    receipts_complete=receipts_complete, kept=len(kept), kept_intact=intact,
-                    versions_left_of_deleted=sum(len(versions_after.get(key_of(r), [])) for r in due),
-                    secrets_erased=len(erased), ops_downloads=ops_ok, ops_told_deleted=ops_refused,
-                    ops_wrong=len(ops_wrong))
+    counts = report(
+        **audit.counts(),
+        worker_runs=len(in_workers),
+        cli_runs=len(cli_runs),
+        cli_runs_during_downloads=during,
+        due=len(due),
+        deleted=len(deleted),
+        deleted_by_cli=by_cli,
+        versions_deleted=sum(len(versions_before[key_of(r)]) for r in due),
+        receipts_complete=receipts_complete,
+        kept=len(kept),
+        kept_intact=intact,
+        versions_left_of_deleted=sum(len(versions_after.get(key_of(r), [])) for r in due),
+        secrets_erased=len(erased),
+        ops_downloads=ops_ok,
+        ops_told_deleted=ops_refused,
+        ops_wrong=len(ops_wrong),
+    )
     assert not audit.problems and audit.accepted == len(every), counts
     assert deleted == sorted(due), f"exactly the due archives deleted: {counts}"
     assert all(not versions_after.get(key_of(rid)) for rid in due), f"no version or marker left: {counts}"
@@ -287,11 +371,13 @@ def test_retention_deletes_exactly_what_is_due_while_callbacks_and_downloads_rac
     assert during > 0, f"retention ran while downloads were in flight: {counts}"
     assert all(run.exit_code == 0 for run in cli_runs), [run.output for run in cli_runs if run.exit_code]
     assert not ops_wrong and ops_ok > 0, f"ops got every kept archive whole, a due one whole or 404: {ops_wrong}"
-    assert erased == sorted(ids["expired"] + ids["closed"] + ids["open"] + ids["held"]), \
+    assert erased == sorted(ids["expired"] + ids["closed"] + ids["open"] + ids["held"]), (
         f"the secrets of the requests that ended days ago, and only theirs: {counts}"
+    )
     assert all(found[rid].archive_deletion_policy for rid in due), counts
-    assert all(found[rid].archive_deleted_by == "service" or found[rid].archive_deleted_by.startswith("cli:")
-               for rid in due), counts
+    assert all(
+        found[rid].archive_deleted_by == "service" or found[rid].archive_deleted_by.startswith("cli:") for rid in due
+    ), counts
 
 
 def _stored_sha256(client, bucket: str, request_id: str) -> str | None:

@@ -48,8 +48,9 @@ def make_due(database_url: str) -> None:
     """Skip the backoff: make every queued archive job due now (the worker still decides what to run)."""
     database = Database(database_url)
     with database.transaction() as session:
-        session.execute(update(Job).where(Job.kind == "archive", Job.state == "queued")
-                        .values(run_after=dt.datetime.now(dt.UTC)))
+        session.execute(
+            update(Job).where(Job.kind == "archive", Job.state == "queued").values(run_after=dt.datetime.now(dt.UTC))
+        )
     database.dispose()
 
 
@@ -70,21 +71,33 @@ def test_an_s3_outage_mid_upload_completes_every_job_and_leaves_no_upload_behind
     bucket = s3.endpoint.new_bucket()
     bodies = archives()
     urls = {rid: https_server.route(f"/{rid}.zip", body, stall_after=7 * MiB, stall=4) for rid, body in bodies.items()}
-    env = {**app_env, **s3.endpoint.env(), "AWS_MAX_ATTEMPTS": "2", "AWS_RETRY_MODE": "standard",
-           "ARCHIVE_STORE_URL": f"s3://{bucket}/evidence", "ARCHIVE_S3_CHUNK_BYTES": str(PART),
-           "ARCHIVE_ALLOWED_HOSTS": urls["s3-0"].split("/")[2], "ARCHIVE_PRIVATE_HOSTS": urls["s3-0"].split("/")[2],
-           "REQUESTS_CA_BUNDLE": https_server.ca_bundle,
-           "WORKER_POLL_SECONDS": "0.2", "WORKER_LEASE_SECONDS": "5"}
+    env = {
+        **app_env,
+        **s3.endpoint.env(),
+        "AWS_MAX_ATTEMPTS": "2",
+        "AWS_RETRY_MODE": "standard",
+        "ARCHIVE_STORE_URL": f"s3://{bucket}/evidence",
+        "ARCHIVE_S3_CHUNK_BYTES": str(PART),
+        "ARCHIVE_ALLOWED_HOSTS": urls["s3-0"].split("/")[2],
+        "ARCHIVE_PRIVATE_HOSTS": urls["s3-0"].split("/")[2],
+        "REQUESTS_CA_BUNDLE": https_server.ca_bundle,
+        "WORKER_POLL_SECONDS": "0.2",
+        "WORKER_LEASE_SECONDS": "5",
+    }
     kinds = dict.fromkeys(bodies, GET_KIND)
-    register_requests(env["DATABASE_URL"], secret_key=env["SECRET_KEY"], signature_key=signer.signature_key,
-                      kinds=kinds)
+    register_requests(
+        env["DATABASE_URL"], secret_key=env["SECRET_KEY"], signature_key=signer.signature_key, kinds=kinds
+    )
     web = launcher.start_web(env, workers=1)
     sent = fire(address(web), sign_callbacks(signer, kinds, data=urls), concurrency=4)
     launcher.start_worker(env), launcher.start_worker(env)
     client = s3.endpoint.client()
 
-    in_flight = wait_until(lambda: len(client.list_multipart_uploads(Bucket=bucket).get("Uploads", [])) >= 2,
-                           timeout=30, what="two multipart uploads in flight")
+    in_flight = wait_until(
+        lambda: len(client.list_multipart_uploads(Bucket=bucket).get("Uploads", [])) >= 2,
+        timeout=30,
+        what="two multipart uploads in flight",
+    )
     s3.stop()
     for rid, body in bodies.items():
         https_server.route(f"/{rid}.zip", body)
@@ -100,8 +113,12 @@ def test_an_s3_outage_mid_upload_completes_every_job_and_leaves_no_upload_behind
     objects = [o["Key"] for o in client.list_objects_v2(Bucket=bucket, Prefix="evidence/").get("Contents", [])]
     audit = audit_callbacks(env["DATABASE_URL"], sent)
     audit.archives = len(objects)
-    counts = report(**audit.counts(), uploads_in_flight_at_stop=bool(in_flight), attempts=archive_attempts(
-        env["DATABASE_URL"]), incomplete_uploads_left=len(leftovers))
+    counts = report(
+        **audit.counts(),
+        uploads_in_flight_at_stop=bool(in_flight),
+        attempts=archive_attempts(env["DATABASE_URL"]),
+        incomplete_uploads_left=len(leftovers),
+    )
     expected = {rid: hashlib.sha256(body).hexdigest() for rid, body in bodies.items()}
     assert not audit.problems and audit.accepted == REQUESTS, counts
     assert not archive_problems(records, expected), f"{counts}: {archive_problems(records, expected)}"

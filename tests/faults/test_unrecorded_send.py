@@ -33,21 +33,31 @@ SENDS = 4
 
 
 def documents() -> list[dict]:
-    personal = [{"kind": "KIND_PERSONAL_GET", "field": "email", "value": f"subject-{n}@example.org",
-                 "reason": "Art. 15", "subjectRef": f"T-{n}"} for n in range(SENDS - 1)]
+    personal = [
+        {
+            "kind": "KIND_PERSONAL_GET",
+            "field": "email",
+            "value": f"subject-{n}@example.org",
+            "reason": "Art. 15",
+            "subjectRef": f"T-{n}",
+        }
+        for n in range(SENDS - 1)
+    ]
     return personal + [{"kind": "KIND_USER_DELETE", "reason": "account closed", "subjectRef": "T-all"}]
 
 
 def send_all(base_url: str) -> list[requests.Response]:
     headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
     with ThreadPoolExecutor(SENDS) as pool:
-        return list(pool.map(lambda d: requests.post(f"{base_url}/api/requests", json=d, headers=headers, timeout=60),
-                             documents()))
+        return list(
+            pool.map(
+                lambda d: requests.post(f"{base_url}/api/requests", json=d, headers=headers, timeout=60), documents()
+            )
+        )
 
 
 def service_env(app_env: dict, provider_settings: dict, **changes: str) -> dict[str, str]:
-    return {**app_env, **provider_settings, "RECONCILE_INTERVAL_SECONDS": "1", "WORKER_POLL_SECONDS": "0.1",
-            **changes}
+    return {**app_env, **provider_settings, "RECONCILE_INTERVAL_SECONDS": "1", "WORKER_POLL_SECONDS": "0.1", **changes}
 
 
 def port_of(env: dict[str, str]) -> int:
@@ -74,8 +84,11 @@ def resolution(env: dict[str, str], simulator, answers: list[requests.Response])
         "created_at_messagebird": len(created),
         "create_calls": sum(1 for call in simulator.seen if call["method"] == "POST"),
         "resolved": len(resolved),
-        "keys_match": sum(1 for r in resolved
-                          if r.signature_key_sealed and box.open(r.signature_key_sealed) == created[r.id].signature_key),
+        "keys_match": sum(
+            1
+            for r in resolved
+            if r.signature_key_sealed and box.open(r.signature_key_sealed) == created[r.id].signature_key
+        ),
         "completed_by_callback": sum(1 for r in resolved if r.state == "completed" and r.authorising_callback_id),
         "callbacks_accepted": sum(1 for r in created.values() if r.deliveries[-1:] == [200]),
         "left_sending": sum(1 for r in stored.values() if r.state == "sending"),
@@ -83,16 +96,26 @@ def resolution(env: dict[str, str], simulator, answers: list[requests.Response])
 
 
 #: What ``resolution`` counts when nothing was lost and nothing sent twice.
-EVERY_SEND_RESOLVED = {"sent": SENDS, "created_at_messagebird": SENDS, "create_calls": SENDS, "resolved": SENDS,
-                       "keys_match": SENDS, "completed_by_callback": SENDS, "callbacks_accepted": SENDS,
-                       "left_sending": 0}
+EVERY_SEND_RESOLVED = {
+    "sent": SENDS,
+    "created_at_messagebird": SENDS,
+    "create_calls": SENDS,
+    "resolved": SENDS,
+    "keys_match": SENDS,
+    "completed_by_callback": SENDS,
+    "callbacks_accepted": SENDS,
+    "left_sending": 0,
+}
 
 
 def callbacks_after_recording(env: dict[str, str], simulator) -> None:
     """Once the worker has recorded every request MessageBird created, let MessageBird finish them: the
     callbacks then name requests the registry knows only from the listing."""
-    wait_until(lambda: set(simulator.requests) <= set(registry_view(env)), timeout=60,
-               what="the worker recording every request from the listing")
+    wait_until(
+        lambda: set(simulator.requests) <= set(registry_view(env)),
+        timeout=60,
+        what="the worker recording every request from the listing",
+    )
     assert simulator.release_held() == SENDS
 
 
@@ -103,8 +126,12 @@ def all_completed(env: dict[str, str], simulator) -> bool:
 
 def warm(base_url: str) -> None:
     """Let every gunicorn worker find its pooled connections broken by the restart and open new ones."""
-    wait_until(lambda: all(requests.get(f"{base_url}/readyz", timeout=5).status_code == 200 for _ in range(8)),
-               timeout=30, interval=0.3, what="readyz answering 200 after the restart")
+    wait_until(
+        lambda: all(requests.get(f"{base_url}/readyz", timeout=5).status_code == 200 for _ in range(8)),
+        timeout=30,
+        interval=0.3,
+        what="readyz answering 200 after the restart",
+    )
 
 
 @pytest.fixture
@@ -141,8 +168,12 @@ class TestTheDatabaseStopsAfterMessageBirdAnswered:
         messagebird_simulator.knobs.update({"stall_after_create": 3.0, "hold": True})
 
         def stop_once_all_created() -> None:
-            wait_until(lambda: len(messagebird_simulator.requests) == SENDS, timeout=30, interval=0.02,
-                       what="MessageBird creating every request")
+            wait_until(
+                lambda: len(messagebird_simulator.requests) == SENDS,
+                timeout=30,
+                interval=0.02,
+                what="MessageBird creating every request",
+            )
             private_postgres.stop()
 
         stopper = threading.Thread(target=stop_once_all_created)

@@ -62,9 +62,10 @@ def test_workers_killed_mid_request_lose_no_acknowledged_callback(launcher, app_
     delivery is answered duplicate and records nothing."""
     kinds = {f"kill-{i:04d}": GET_KIND if i % 3 == 0 else DELETE_KIND for i in range(CALLBACKS)}
     gets = [rid for rid, kind in kinds.items() if kind == GET_KIND]
-    register_requests(app_env["DATABASE_URL"], secret_key=app_env["SECRET_KEY"],
-                      signature_key=signer.signature_key, kinds=kinds)
-    corpus = sign_callbacks(signer, kinds, data={rid: ARCHIVE_URL for rid in gets})
+    register_requests(
+        app_env["DATABASE_URL"], secret_key=app_env["SECRET_KEY"], signature_key=signer.signature_key, kinds=kinds
+    )
+    corpus = sign_callbacks(signer, kinds, data=dict.fromkeys(gets, ARCHIVE_URL))
     web = launcher.start_web(app_env, workers=4)
     killer = Killer(web, kills=KILLS, interval=0.4)
 
@@ -73,19 +74,26 @@ def test_workers_killed_mid_request_lose_no_acknowledged_callback(launcher, app_
     killer.done.set()
     killer.join()
     cut = [answer for answer in first if answer.status is None]
-    retried, final = deliver_until_answered(address(web), signer, [signer.resign(a.delivery) for a in first
-                                                                   if a.retryable], concurrency=CONCURRENCY)
+    retried, final = deliver_until_answered(
+        address(web), signer, [signer.resign(a.delivery) for a in first if a.retryable], concurrency=CONCURRENCY
+    )
     replays = fire(address(web), [a.delivery for a in first if a.verdict == "accepted"][:30], concurrency=4)
     wait_until(lambda: len(gunicorn_workers(web)) == 4, timeout=20, what="gunicorn back at 4 workers")
 
     audit = audit_callbacks(app_env["DATABASE_URL"], first + retried + replays)
     jobs = queued_archive_jobs(app_env["DATABASE_URL"])
-    counts = report(**audit.counts(), kills=len(killer.killed), cut_in_flight=len(cut), resent=len(retried),
-                    other_statuses=sorted({a.status for a in first if a.status not in (200, None)}))
+    counts = report(
+        **audit.counts(),
+        kills=len(killer.killed),
+        cut_in_flight=len(cut),
+        resent=len(retried),
+        other_statuses=sorted({a.status for a in first if a.status not in (200, None)}),
+    )
     assert not audit.problems, f"{counts}: {audit.problems[:5]}"
     assert len(killer.killed) >= KILLS // 2 and cut, f"the kills must cut requests in flight: {counts}"
     assert all(a.status == 200 for a in final) and {a.delivery.request_id for a in final} >= {
-        a.delivery.request_id for a in first if a.retryable}, counts
+        a.delivery.request_id for a in first if a.retryable
+    }, counts
     assert audit.accepted == CALLBACKS, counts
     assert jobs == dict.fromkeys(gets, 1), f"archive jobs per GET request: {counts}"
     assert {a.verdict for a in replays} == {"duplicate"}, counts

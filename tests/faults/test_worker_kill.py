@@ -35,9 +35,14 @@ def downloading(database_url: str, pid: int) -> str | None:
     try:
         with database.transaction() as session:
             return session.scalars(
-                select(ProcessorRequest.id).join(Job, Job.request_id == ProcessorRequest.id)
-                .where(Job.kind == "archive", Job.state == "running", ProcessorRequest.state == "archiving",
-                       Job.lease_owner.like(f"%:{pid}:%"))
+                select(ProcessorRequest.id)
+                .join(Job, Job.request_id == ProcessorRequest.id)
+                .where(
+                    Job.kind == "archive",
+                    Job.state == "running",
+                    ProcessorRequest.state == "archiving",
+                    Job.lease_owner.like(f"%:{pid}:%"),
+                )
             ).first()
     finally:
         database.dispose()
@@ -59,17 +64,27 @@ def test_a_worker_killed_repeatedly_mid_download_still_stores_each_archive_once(
     job: its lease runs out and the next worker takes the job over; every request ends ``completed``
     with its archive's SHA-256, exactly one object per request, and no multipart upload left over."""
     bucket = seaweedfs.new_bucket()
-    bodies = {f"wk-{i}": b"".join(StreamedZip(8 * MiB, entry_size=4 * MiB, seed=10 + i).chunks())
-              for i in range(REQUESTS)}
-    urls = {rid: https_server.route(f"/{rid}.zip", body, stall_after=6 * MiB, stall=1.5)
-            for rid, body in bodies.items()}
-    env = {**app_env, **seaweedfs.env(), "ARCHIVE_STORE_URL": f"s3://{bucket}/evidence",
-           "ARCHIVE_S3_CHUNK_BYTES": str(5 * MiB), "ARCHIVE_ALLOWED_HOSTS": urls["wk-0"].split("/")[2],
-           "ARCHIVE_PRIVATE_HOSTS": urls["wk-0"].split("/")[2],
-           "REQUESTS_CA_BUNDLE": https_server.ca_bundle, "WORKER_POLL_SECONDS": "0.2", "WORKER_LEASE_SECONDS": "5"}
+    bodies = {
+        f"wk-{i}": b"".join(StreamedZip(8 * MiB, entry_size=4 * MiB, seed=10 + i).chunks()) for i in range(REQUESTS)
+    }
+    urls = {
+        rid: https_server.route(f"/{rid}.zip", body, stall_after=6 * MiB, stall=1.5) for rid, body in bodies.items()
+    }
+    env = {
+        **app_env,
+        **seaweedfs.env(),
+        "ARCHIVE_STORE_URL": f"s3://{bucket}/evidence",
+        "ARCHIVE_S3_CHUNK_BYTES": str(5 * MiB),
+        "ARCHIVE_ALLOWED_HOSTS": urls["wk-0"].split("/")[2],
+        "ARCHIVE_PRIVATE_HOSTS": urls["wk-0"].split("/")[2],
+        "REQUESTS_CA_BUNDLE": https_server.ca_bundle,
+        "WORKER_POLL_SECONDS": "0.2",
+        "WORKER_LEASE_SECONDS": "5",
+    }
     kinds = dict.fromkeys(bodies, GET_KIND)
-    register_requests(env["DATABASE_URL"], secret_key=env["SECRET_KEY"], signature_key=signer.signature_key,
-                      kinds=kinds)
+    register_requests(
+        env["DATABASE_URL"], secret_key=env["SECRET_KEY"], signature_key=signer.signature_key, kinds=kinds
+    )
     web = launcher.start_web(env, workers=1)
     sent = fire(address(web), sign_callbacks(signer, kinds, data=urls), concurrency=4)
     pause = random.Random(4)
@@ -78,8 +93,9 @@ def test_a_worker_killed_repeatedly_mid_download_still_stores_each_archive_once(
     for _ in range(KILLS):
         worker = launcher.start_worker(env)
         workers.append(worker)
-        killed_during.append(wait_until(lambda: downloading(env["DATABASE_URL"], worker.pid), timeout=30,
-                                        what="a download in progress"))
+        killed_during.append(
+            wait_until(lambda: downloading(env["DATABASE_URL"], worker.pid), timeout=30, what="a download in progress")
+        )
         time.sleep(pause.uniform(0.2, 1.2))
         worker.kill()
         worker.process.wait(timeout=10)
@@ -96,9 +112,14 @@ def test_a_worker_killed_repeatedly_mid_download_still_stores_each_archive_once(
     audit = audit_callbacks(env["DATABASE_URL"], sent)
     audit.archives = len(objects)
     expected = {rid: hashlib.sha256(body).hexdigest() for rid, body in bodies.items()}
-    counts = report(**audit.counts(), kills=KILLS, killed_during=killed_during,
-                    attempts=job_attempts(env["DATABASE_URL"]), incomplete_uploads_left=len(leftovers),
-                    left_uploads_aborted_by_retries=sum(w.log().count("archive.upload_aborted") for w in workers))
+    counts = report(
+        **audit.counts(),
+        kills=KILLS,
+        killed_during=killed_during,
+        attempts=job_attempts(env["DATABASE_URL"]),
+        incomplete_uploads_left=len(leftovers),
+        left_uploads_aborted_by_retries=sum(w.log().count("archive.upload_aborted") for w in workers),
+    )
     assert not audit.problems and audit.accepted == REQUESTS, counts
     assert not archive_problems(records, expected), f"{counts}: {archive_problems(records, expected)}"
     assert {r.state for r in records.values()} == {"completed"}, counts

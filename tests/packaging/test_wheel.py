@@ -37,7 +37,12 @@ NOT_SOURCES = shutil.ignore_patterns(
 )
 #: The variables that would let the checkout or our own pytest settings leak into the fresh environment.
 LEAKY_VARIABLES = {
-    "PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV", "PYTEST_ADDOPTS", "PYTEST_PLUGINS", "PYTEST_DISABLE_PLUGIN_AUTOLOAD"
+    "PYTHONPATH",
+    "PYTHONHOME",
+    "VIRTUAL_ENV",
+    "PYTEST_ADDOPTS",
+    "PYTEST_PLUGINS",
+    "PYTEST_DISABLE_PLUGIN_AUTOLOAD",
 }
 
 
@@ -54,7 +59,12 @@ def run(command: list[str | Path], *, cwd: Path | None = None, timeout: int = 30
     environment = {name: value for name, value in os.environ.items() if name not in LEAKY_VARIABLES}
     completed = subprocess.run(
         [str(part) for part in command],
-        cwd=cwd, env=environment, capture_output=True, text=True, timeout=timeout, check=False,
+        cwd=cwd,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
     )
     assert completed.returncode == 0, f"{command}:\n{completed.stdout}\n{completed.stderr}"
     return completed.stdout

@@ -51,7 +51,9 @@ def deliver(client: FlaskClient, messagebird_signer: MessageBirdSigner) -> Deliv
     switches (``expired=True``, ``wrong_key=True`` ...) break one rule.
     """
 
-    def deliver(body: bytes, *, schemes=("jwt", "hmac"), query: str = "", headers=None, **switches: Any) -> TestResponse:
+    def deliver(
+        body: bytes, *, schemes=("jwt", "hmac"), query: str = "", headers=None, **switches: Any
+    ) -> TestResponse:
         url = CALLBACK_URL + (f"?{query}" if query else "")
         signed = messagebird_signer(url, body, **switches)
         sent = {name: value for name, value in signed.items() if _scheme(name) in schemes}
@@ -79,11 +81,21 @@ def answered_case(client: FlaskClient, services, register, deliver) -> dict[str,
     """
     olivia = {"Authorization": f"Bearer {operators.create_token(services, 'olivia', 'operator', actor='admin').token}"}
     today = utcnow().date()
-    opened = client.post("/api/cases", headers=olivia, json={
-        "subjectRef": "TICKET-7", "right": "access", "jurisdiction": "EU",
-        "receivedOn": (today - dt.timedelta(days=10)).isoformat()}).json
-    extended = client.post(f"/api/cases/{opened['id']}/extend", headers=olivia,
-                           json={"reason": "many processors", "informedOn": today.isoformat()})
+    opened = client.post(
+        "/api/cases",
+        headers=olivia,
+        json={
+            "subjectRef": "TICKET-7",
+            "right": "access",
+            "jurisdiction": "EU",
+            "receivedOn": (today - dt.timedelta(days=10)).isoformat(),
+        },
+    ).json
+    extended = client.post(
+        f"/api/cases/{opened['id']}/extend",
+        headers=olivia,
+        json={"reason": "many processors", "informedOn": today.isoformat()},
+    )
     assert extended.status_code == 200, extended.json
     register("req-1", "KIND_PERSONAL_GET", caseId=opened["id"])
     with services.database.transaction() as session:
@@ -97,7 +109,10 @@ def answered_case(client: FlaskClient, services, register, deliver) -> dict[str,
         request.archive_sha256, request.archive_version_id = "ab" * 32, "v-0001"
         request.archive_stored_at = utcnow()
         lifecycle.move(request, lifecycle.COMPLETED, reason="archive stored")
-    closed = client.post(f"/api/cases/{opened['id']}/close", headers=olivia,
-                         json={"respondedOn": today.isoformat(), "deliveredBy": "secure email"})
+    closed = client.post(
+        f"/api/cases/{opened['id']}/close",
+        headers=olivia,
+        json={"respondedOn": today.isoformat(), "deliveredBy": "secure email"},
+    )
     assert closed.status_code == 200, closed.json
     return closed.json

@@ -28,8 +28,9 @@ def test_a_rewritten_row_exits_1_naming_the_entry(app, services):
     tamper(services.database, "UPDATE case_events SET reason = 'never opened' WHERE kind = 'opened'")
     result = verify(app)
     assert result.exit_code == 1
-    assert re.search(r"audit chain broken at seq \d+: case_events \d+ rewritten: the row's content changed",
-                     result.output), result.output
+    assert re.search(
+        r"audit chain broken at seq \d+: case_events \d+ rewritten: the row's content changed", result.output
+    ), result.output
 
 
 def test_a_deleted_row_exits_1_naming_the_entry(app, services):

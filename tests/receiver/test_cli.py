@@ -55,8 +55,9 @@ def test_secrets_rotate_reseals_with_the_new_key(app_env, register, services, me
 def test_cases_from_the_shell_open_list_show_change_and_close(app, tmp_path):
     runner = app.test_cli_runner()
     document = tmp_path / "case.json"
-    document.write_text(json.dumps({"subjectRef": "TICKET-42", "right": "erasure", "receivedOn": "2024-11-25",
-                                    "jurisdiction": "UK"}))
+    document.write_text(
+        json.dumps({"subjectRef": "TICKET-42", "right": "erasure", "receivedOn": "2024-11-25", "jurisdiction": "UK"})
+    )
     opened = runner.invoke(args=["cases", "create", str(document)])
     assert opened.exit_code == 0, opened.output
     case = json.loads(opened.output)
@@ -65,10 +66,13 @@ def test_cases_from_the_shell_open_list_show_change_and_close(app, tmp_path):
     days_left = (dt.date(2024, 12, 27) - dt.datetime.now(dt.UTC).date()).days
     assert listed.output.split("\t")[:5] == [case["id"], "open", "2024-12-27", f"{days_left:+d}d", "overdue"]
     assert json.loads(runner.invoke(args=["cases", "show", case["id"]]).output)["id"] == case["id"]
-    refused = runner.invoke(args=["cases", "extend", case["id"]], input='{"reason": "late", "informedOn": "2024-12-20"}')
+    refused = runner.invoke(
+        args=["cases", "extend", case["id"]], input='{"reason": "late", "informedOn": "2024-12-20"}'
+    )
     assert refused.exit_code == 1 and "first deadline has passed" in refused.output
-    closed = runner.invoke(args=["cases", "close", case["id"]],
-                           input='{"respondedOn": "2024-12-20", "deliveredBy": "secure email"}')
+    closed = runner.invoke(
+        args=["cases", "close", case["id"]], input='{"respondedOn": "2024-12-20", "deliveredBy": "secure email"}'
+    )
     assert closed.exit_code == 0 and json.loads(closed.output)["state"] == "closed"
     assert runner.invoke(args=["cases", "list", "--overdue"]).output == ""
 
@@ -106,8 +110,10 @@ def test_retention_run_applies_the_policy_at_once_and_prints_what_it_did_and_kep
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
     assert lines[0].startswith(f"retention run by cli:{getpass.getuser()} at ")
-    assert lines[1].startswith("archives (30 days after the case closed, or the request completed outside a case: "
-                               "ARCHIVE_RETENTION_DAYS): deleted 1, versions 1, bytes ")
+    assert lines[1].startswith(
+        "archives (30 days after the case closed, or the request completed outside a case: "
+        "ARCHIVE_RETENTION_DAYS): deleted 1, versions 1, bytes "
+    )
     assert lines[1].endswith("; kept 1: legal hold 1")
     assert lines[2] == f"  legal hold on {held_case}: 1 archive(s) kept"
     assert not archive_file(services, due).exists()

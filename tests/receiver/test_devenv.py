@@ -18,8 +18,14 @@ FLASK_APP=wsgi"""
 
 
 def run_devenv(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "receiver.devenv", *args], cwd=PROJECT_ROOT, capture_output=True,
-                          text=True, timeout=60, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "receiver.devenv", *args],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
 
 
 def settings_in(text: str) -> dict[str, str]:
@@ -46,7 +52,10 @@ def test_an_older_file_gains_the_settings_it_lacks_and_keeps_its_values(tmp_path
     assert text.startswith(OLD_FILE + "\n" + devenv.ADDED)
     settings = settings_in(text)
     assert (settings["SECRET_KEY"], settings["ADMIN_TOKEN"], settings["MESSAGEBIRD_SIGNING_KEY"]) == (
-        "kept-secret", "kept-token", "kept-signing-key")
+        "kept-secret",
+        "kept-token",
+        "kept-signing-key",
+    )
     assert (settings["WEB_HOST"], settings["LOG_FORMAT"]) == ("127.0.0.1", "console")
 
 
@@ -62,4 +71,5 @@ def test_a_file_that_cannot_be_read_is_one_line_and_status_2(tmp_path):
     completed = run_devenv("--complete", str(tmp_path / "missing.env"))
     assert completed.returncode == 2
     assert completed.stderr.splitlines() == [
-        f"python -m receiver.devenv: cannot complete {tmp_path / 'missing.env'}: No such file or directory"]
+        f"python -m receiver.devenv: cannot complete {tmp_path / 'missing.env'}: No such file or directory"
+    ]

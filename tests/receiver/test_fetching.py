@@ -32,7 +32,7 @@ def fake_dns(monkeypatch: pytest.MonkeyPatch) -> dict[str, str | None]:
     answers: dict[str, str | None] = {}
     real = socket.getaddrinfo
 
-    def getaddrinfo(host, port, family=0, type=0, proto=0, flags=0):  # noqa: A002 - socket's names
+    def getaddrinfo(host, port, family=0, type=0, proto=0, flags=0):
         if host not in answers:
             return real(host, port, family, type, proto, flags)
         if answers[host] is None:
@@ -104,7 +104,7 @@ def test_an_allowed_archive_streams_over_verified_https(https_server: ArchiveSer
         assert body.content_length == len(archive)
         assert body.origin == f"https://127.0.0.1:{https_server.port}"
         assert body.read(10) + body.read() == archive
-    (path, headers), = https_server.requests
+    ((path, headers),) = https_server.requests
     assert path == f"/{PATH_TOKEN}/req-1.zip?{TOKEN}"
     assert headers["Accept-Encoding"] == "identity"
 
@@ -113,7 +113,7 @@ def test_a_named_host_with_its_port_is_allowed_by_name(https_server: ArchiveServ
     url = https_server.route("/a.zip", zips.zip_bytes())
     localhost = https_server.url("/a.zip", host="localhost")
     assert download(localhost, policy_for(https_server, f"localhost:{https_server.port}")) == zips.zip_bytes()
-    assert download(url, policy_for(https_server, f"LOCALHOST:1", f"127.0.0.1:{https_server.port}"))
+    assert download(url, policy_for(https_server, "LOCALHOST:1", f"127.0.0.1:{https_server.port}"))
 
 
 def test_the_worker_composition_stores_what_was_served(https_server: ArchiveServer, tmp_path: Path) -> None:
@@ -327,7 +327,9 @@ def test_the_pinned_connection_checks_the_certificate_against_the_hostname(
 
 def test_a_name_that_does_not_resolve_is_a_retryable_dns_error(fake_dns: dict[str, str | None]) -> None:
     fake_dns["nowhere.invalid"] = None
-    error = refusal(f"https://nowhere.invalid/{PATH_TOKEN}.zip?{TOKEN}", FetchPolicy(allowed_hosts=("nowhere.invalid",)))
+    error = refusal(
+        f"https://nowhere.invalid/{PATH_TOKEN}.zip?{TOKEN}", FetchPolicy(allowed_hosts=("nowhere.invalid",))
+    )
     assert (error.reason, error.retryable, error.message) == ("dns", True, "dns at https://nowhere.invalid")
 
 
@@ -385,7 +387,17 @@ def test_redirects_are_limited(https_server: ArchiveServer) -> None:
 
 @pytest.mark.parametrize(
     ("status", "retryable"),
-    [(500, True), (502, True), (503, True), (408, True), (429, True), (404, False), (403, False), (410, False), (204, False)],
+    [
+        (500, True),
+        (502, True),
+        (503, True),
+        (408, True),
+        (429, True),
+        (404, False),
+        (403, False),
+        (410, False),
+        (204, False),
+    ],
 )
 def test_http_errors_say_whether_a_retry_may_help(https_server: ArchiveServer, status: int, retryable: bool) -> None:
     url = https_server.route(f"/{PATH_TOKEN}/a.zip", statuses=[status])
@@ -463,9 +475,8 @@ def test_the_ca_bundle_comes_from_the_standard_environment_when_not_set(https_se
     policy = loopback_policy(https_server.port)
     with open_archive(url, policy, environ={"SSL_CERT_FILE": https_server.ca_bundle}) as body:
         assert body.read() == zips.zip_bytes()
-    with pytest.raises(FetchError):
-        with open_archive(url, policy, environ={}):
-            pass
+    with pytest.raises(FetchError), open_archive(url, policy, environ={}):
+        pass
 
 
 # --- the pure parts ------------------------------------------------------------------------
@@ -500,10 +511,15 @@ def test_a_policy_with_a_malformed_pattern_fails_at_start_up(pattern: str, field
 
 
 def test_fetch_errors_name_the_reason_and_the_origin_only() -> None:
-    error = FetchError("http_404", f"https://u:p@Files.Example.com:8443/{PATH_TOKEN}/a.zip?{TOKEN}#f", retryable=False,
-                       status=404)
+    error = FetchError(
+        "http_404", f"https://u:p@Files.Example.com:8443/{PATH_TOKEN}/a.zip?{TOKEN}#f", retryable=False, status=404
+    )
     assert (error.reason, error.origin, error.status, error.retryable) == (
-        "http_404", "https://files.example.com:8443", 404, False)
+        "http_404",
+        "https://files.example.com:8443",
+        404,
+        False,
+    )
     assert str(error) == error.message == "http_404 at https://files.example.com:8443"
 
 

@@ -32,8 +32,9 @@ def import_request(base_url: str, signature_key: str, request_id: str = "req-1",
 
 
 def post_callback(base_url: str, body: bytes, headers: dict[str, str]) -> requests.Response:
-    return requests.post(f"{base_url}{CALLBACK_PATH}", data=body, timeout=10,
-                         headers={**headers, "Content-Type": "application/json"})
+    return requests.post(
+        f"{base_url}{CALLBACK_PATH}", data=body, timeout=10, headers={**headers, "Content-Type": "application/json"}
+    )
 
 
 def wait_for_state(database_url: str, state: str, request_id: str = "req-1", timeout: float = 40) -> ProcessorRequest:
@@ -79,9 +80,14 @@ def test_an_undeclared_oversize_body_is_refused_with_413(launcher, app_env):
     host, port = server.base_url.removeprefix("http://").split(":")
     chunk = b"x" * 70000
     request = (
-        f"POST {CALLBACK_PATH} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
-        "Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
-    ).encode() + f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n0\r\n\r\n"
+        (
+            f"POST {CALLBACK_PATH} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+            "Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+        ).encode()
+        + f"{len(chunk):x}\r\n".encode()
+        + chunk
+        + b"\r\n0\r\n\r\n"
+    )
     with socket.create_connection((host, int(port)), timeout=10) as connection:
         connection.sendall(request)
         answer = connection.recv(4096)
@@ -107,16 +113,23 @@ def test_web_and_worker_processes_say_at_start_up_that_an_object_lock_blocks_del
     while time.monotonic() < deadline and not all("archive_store.deletion_blocked" in p.log() for p in processes):
         time.sleep(0.2)
     for process in processes:
-        [warning] = [json.loads(line) for line in process.log().splitlines() if "archive_store.deletion_blocked" in line]
+        [warning] = [
+            json.loads(line) for line in process.log().splitlines() if "archive_store.deletion_blocked" in line
+        ]
         assert warning["level"] == "warning" and "(COMPLIANCE, 5 days)" in warning["blocker"]
 
 
 @pytest.fixture
 def worker_env(app_env, https_server):
     host = https_server.url("/").split("/")[2]
-    return {**app_env, "ARCHIVE_ALLOWED_HOSTS": host, "ARCHIVE_PRIVATE_HOSTS": host, "WORKER_LEASE_SECONDS": "5",
-            "WORKER_POLL_SECONDS": "0.2",
-            "REQUESTS_CA_BUNDLE": str(https_server.ca_bundle)}
+    return {
+        **app_env,
+        "ARCHIVE_ALLOWED_HOSTS": host,
+        "ARCHIVE_PRIVATE_HOSTS": host,
+        "WORKER_LEASE_SECONDS": "5",
+        "WORKER_POLL_SECONDS": "0.2",
+        "REQUESTS_CA_BUNDLE": str(https_server.ca_bundle),
+    }
 
 
 @pytest.fixture

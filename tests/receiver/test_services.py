@@ -10,16 +10,30 @@ from tests.test_settings import REQUIRED
 
 
 def test_the_fetch_policy_carries_the_allowed_and_the_private_hosts():
-    settings = load_settings({**REQUIRED, "ARCHIVE_ALLOWED_HOSTS": "files.example.com,store.lan:8443",
-                              "ARCHIVE_PRIVATE_HOSTS": "store.lan:8443", "ARCHIVE_CONNECT_TIMEOUT_SECONDS": "3"})
+    settings = load_settings(
+        {
+            **REQUIRED,
+            "ARCHIVE_ALLOWED_HOSTS": "files.example.com,store.lan:8443",
+            "ARCHIVE_PRIVATE_HOSTS": "store.lan:8443",
+            "ARCHIVE_CONNECT_TIMEOUT_SECONDS": "3",
+        }
+    )
     policy = fetch_policy(settings)
-    assert (policy.allowed_hosts, policy.private_hosts) == (("files.example.com", "store.lan:8443"), ("store.lan:8443",))
+    assert (policy.allowed_hosts, policy.private_hosts) == (
+        ("files.example.com", "store.lan:8443"),
+        ("store.lan:8443",),
+    )
     assert (policy.connect_timeout, policy.allow_http) == (3.0, False)
 
 
 def test_every_malformed_host_pattern_is_named_with_its_setting():
-    settings = load_settings({**REQUIRED, "ARCHIVE_ALLOWED_HOSTS": "files.example.com/a,ok.example.com",
-                              "ARCHIVE_PRIVATE_HOSTS": "https://store.lan"})
+    settings = load_settings(
+        {
+            **REQUIRED,
+            "ARCHIVE_ALLOWED_HOSTS": "files.example.com/a,ok.example.com",
+            "ARCHIVE_PRIVATE_HOSTS": "https://store.lan",
+        }
+    )
     with pytest.raises(ConfigError) as refused:
         fetch_policy(settings)
     assert refused.value.problems == [

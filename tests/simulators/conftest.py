@@ -11,10 +11,10 @@ import pytest
 import requests
 from sqlalchemy import update
 
-from receiver.providers.clients import build_provider_clients
-from receiver.usecases import records
-from receiver.services import Services
 from receiver.jobs.worker import Worker
+from receiver.providers.clients import build_provider_clients
+from receiver.services import Services
+from receiver.usecases import records
 from storage import jobs
 from storage.models import Job, ProcessorRequest
 from tests.conftest import ADMIN_TOKEN
@@ -54,8 +54,11 @@ def record(services: Services, request_id: str) -> dict[str, Any]:
     with services.database.transaction() as session:
         request = session.get(ProcessorRequest, request_id)
         assert request is not None
-        return {**records.request_summary(request), "transitions": [t.to_state for t in request.transitions],
-                "valueHash": request.value_hash}
+        return {
+            **records.request_summary(request),
+            "transitions": [t.to_state for t in request.transitions],
+            "valueHash": request.value_hash,
+        }
 
 
 def run_jobs(services: Services) -> int:

@@ -13,12 +13,17 @@ import io
 import pytest
 
 from receiver.observability.logs import configure_logging
-from tests.simulators.conftest import configure, reconcile_now, record, settle
+from tests.simulators.conftest import configure, reconcile_now, settle
 from tests.support.scan import database_dump, occurrences
 from tests.support.simulators import eventually
 
-PERSONAL_GET = {"kind": "KIND_PERSONAL_GET", "field": "email", "value": "jane.doe.private@example.org",
-                "reason": "Art. 15 request", "subjectRef": "TICKET-9"}
+PERSONAL_GET = {
+    "kind": "KIND_PERSONAL_GET",
+    "field": "email",
+    "value": "jane.doe.private@example.org",
+    "reason": "Art. 15 request",
+    "subjectRef": "TICKET-9",
+}
 
 
 @pytest.fixture
@@ -53,12 +58,17 @@ def test_no_archive_token_is_kept_or_logged_whichever_way_the_download_ends(
 
     tokens = tuple(messagebird_simulator.requests[rid].archive_token for rid in (stored, gone, listed))
     assert all(tokens)
-    answers = [api("GET", "/api/requests").text] + [api("GET", f"/api/requests/{rid}").text
-                                                    for rid in (stored, gone, listed)]
+    answers = [api("GET", "/api/requests").text] + [
+        api("GET", f"/api/requests/{rid}").text for rid in (stored, gone, listed)
+    ]
     runner = app.test_cli_runner()
     shown = [runner.invoke(args=["requests", "show", rid]).output for rid in (stored, gone, listed)]
-    places = {"log": log_text(), "api": "\n".join(answers), "cli": "\n".join(shown),
-              "database": database_dump(services.settings.database_url).text}
+    places = {
+        "log": log_text(),
+        "api": "\n".join(answers),
+        "cli": "\n".join(shown),
+        "database": database_dump(services.settings.database_url).text,
+    }
     found = {where: occurrences(text, tokens) for where, text in places.items()}
     assert all(n == 0 for counts in found.values() for n in counts.values()), found
     assert "archive.stored" in places["log"] and stored in places["cli"]

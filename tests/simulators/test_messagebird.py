@@ -12,16 +12,21 @@ CREATE = {"kind": "KIND_USER_DELETE", "reason": "account closed", "callback": {"
 
 
 def post(simulator, path: str, document: dict) -> requests.Response:
-    return requests.post(simulator.base_url + path, json=document, timeout=10,
-                         headers={"Authorization": f"AccessKey {ACCESS_KEY}"})
+    return requests.post(
+        simulator.base_url + path, json=document, timeout=10, headers={"Authorization": f"AccessKey {ACCESS_KEY}"}
+    )
 
 
 def states(simulator) -> list[str]:
-    return [r["state"] for r in requests.get(simulator.base_url + "/_simulator/requests", timeout=10).json()["requests"]]
+    return [
+        r["state"] for r in requests.get(simulator.base_url + "/_simulator/requests", timeout=10).json()["requests"]
+    ]
 
 
 def test_a_held_request_stays_sent_until_released_then_finishes(messagebird_simulator):
-    assert post(messagebird_simulator, "/_simulator/knobs", {"hold": True, "callback": "none", "callback_delay": 0.0}).json()["hold"]
+    assert post(
+        messagebird_simulator, "/_simulator/knobs", {"hold": True, "callback": "none", "callback_delay": 0.0}
+    ).json()["hold"]
     assert post(messagebird_simulator, "/personaldata/requests", CREATE).status_code == 201
     assert post(messagebird_simulator, "/personaldata/requests", CREATE).status_code == 201
     time.sleep(0.3)  # unheld, they would be done by now

@@ -32,8 +32,13 @@ from tests.simulators.conftest import (
 from tests.support.simulators import ACCESS_KEY, eventually
 
 EMAIL = "jane.doe.private@example.org"
-PERSONAL_GET = {"kind": "KIND_PERSONAL_GET", "field": "email", "value": EMAIL, "reason": "Art. 15 request",
-                "subjectRef": "TICKET-1"}
+PERSONAL_GET = {
+    "kind": "KIND_PERSONAL_GET",
+    "field": "email",
+    "value": EMAIL,
+    "reason": "Art. 15 request",
+    "subjectRef": "TICKET-1",
+}
 
 
 def document(kind: str) -> dict:
@@ -67,7 +72,9 @@ def test_every_kind_is_sent_called_back_with_both_signatures_and_completed(api, 
     archived = record(services, created["KIND_PERSONAL_GET"]["id"])
     sample = simulated(messagebird_simulator, archived["id"]).archive
     assert (archived["archive"]["bytes"], archived["transitions"]) == (
-        len(sample), ["sending", "sent", "callback_received", "archiving", "completed"])
+        len(sample),
+        ["sending", "sent", "callback_received", "archiving", "completed"],
+    )
     detail = api("GET", f"/api/requests/{archived['id']}").json()
     assert [(c["jwt"]["verdict"], c["hmac"]["verdict"]) for c in detail["callbacks"]] == [("passed", "passed")]
     assert record(services, created["KIND_USER_DELETE"]["id"])["stateReason"] == "erasure confirmed"
@@ -80,7 +87,11 @@ def test_the_answer_keeps_the_id_hides_the_key_and_the_value_is_only_hashed(
     answer = response.json()
     stored = simulated(messagebird_simulator, answer["id"])
     assert (answer["provider"], answer["state"], answer["subjectRef"], answer["providerState"]) == (
-        "messagebird", "sent", "TICKET-1", "STATE_SENT")
+        "messagebird",
+        "sent",
+        "TICKET-1",
+        "STATE_SENT",
+    )
     assert stored.signature_key not in response.text and EMAIL not in response.text
     assert record(services, answer["id"])["valueHash"] == services.secrets.value_hash("email", EMAIL)
     again = api("POST", "/api/requests", json={**PERSONAL_GET, "value": EMAIL.upper()}).json()
@@ -95,8 +106,10 @@ def test_the_answer_keeps_the_id_hides_the_key_and_the_value_is_only_hashed(
 def test_a_missing_callback_is_flagged_and_the_listing_used(api, services, messagebird_simulator, log_text):
     messagebird_simulator.knobs.update({"callback": "none", "callback_delay": 0.05})
     configure(services, callback_grace_seconds=0)
-    ids = {kind: api("POST", "/api/requests", json=document(kind)).json()["id"]
-           for kind in ("KIND_PERSONAL_GET", "KIND_PERSONAL_DELETE", "KIND_USER_GET")}
+    ids = {
+        kind: api("POST", "/api/requests", json=document(kind)).json()["id"]
+        for kind in ("KIND_PERSONAL_GET", "KIND_PERSONAL_DELETE", "KIND_USER_GET")
+    }
     eventually(lambda: all(simulated(messagebird_simulator, i).state == "STATE_DONE" for i in ids.values()))
     reconcile_now(services)
     get = settle(services, ids["KIND_PERSONAL_GET"], "completed")
@@ -197,8 +210,9 @@ def test_a_422_from_messagebird_passes_on_its_code_and_parameter(api, messagebir
     monkeypatch.setattr("simulators.messagebird.FIELDS", ("phone_number",))
     response = api("POST", "/api/requests", json=PERSONAL_GET)
     assert response.status_code == 422
-    assert response.json()["errors"] == [{"code": 10, "description": "MessageBird: field is invalid",
-                                          "parameter": "field"}]
+    assert response.json()["errors"] == [
+        {"code": 10, "description": "MessageBird: field is invalid", "parameter": "field"}
+    ]
 
 
 def signature_key_of(services, request_id: str) -> str | None:
@@ -212,7 +226,13 @@ def test_the_listing_shows_the_complete_request_objects(services, api, messagebi
     [listed] = services.providers.messagebird.list_requests()
     stored = simulated(messagebird_simulator, request_id)
     assert (listed.id, listed.kind, listed.field, listed.value, listed.reason, listed.signature_key) == (
-        request_id, "KIND_PERSONAL_GET", "email", EMAIL, "Art. 15 request", stored.signature_key)
+        request_id,
+        "KIND_PERSONAL_GET",
+        "email",
+        EMAIL,
+        "Art. 15 request",
+        stored.signature_key,
+    )
     assert EMAIL not in repr(listed) and stored.signature_key not in repr(listed)
 
 
@@ -241,8 +261,7 @@ def test_a_send_that_times_out_after_creation_is_found_in_the_listing_not_sent_t
     assert created.signature_key not in log_text() and EMAIL not in log_text()
 
 
-def test_a_send_nothing_shows_for_the_resolution_period_is_failed_with_what_to_do(api, services,
-                                                                                  messagebird_simulator):
+def test_a_send_nothing_shows_for_the_resolution_period_is_failed_with_what_to_do(api, services, messagebird_simulator):
     messagebird_simulator.knobs.update({"api_delay": 2.0})  # the request never reaches the API in time
     provider_timeout(services, 0.5)
     intent_id = api("POST", "/api/requests", json=document("KIND_USER_DELETE")).json()["request"]["id"]
@@ -284,9 +303,19 @@ def test_a_failed_download_moves_on_when_the_listing_names_a_new_archive_url(api
     make_due(services, jobs.RECONCILE)
     run_jobs(services)  # a second look changes nothing: the request is on its way already
     final = settle(services, request_id, "completed")
-    assert final["transitions"] == ["sending", "sent", "callback_received", "archiving", "failed",
-                                    "callback_received", "archiving", "completed"]
-    assert final["archive"]["sha256"] == hashlib.sha256(simulated(messagebird_simulator, request_id).archive).hexdigest()
+    assert final["transitions"] == [
+        "sending",
+        "sent",
+        "callback_received",
+        "archiving",
+        "failed",
+        "callback_received",
+        "archiving",
+        "completed",
+    ]
+    assert (
+        final["archive"]["sha256"] == hashlib.sha256(simulated(messagebird_simulator, request_id).archive).hexdigest()
+    )
 
 
 def test_a_callback_that_came_before_its_answer_was_recorded_is_made_up_for_by_the_listing(
@@ -304,7 +333,10 @@ def test_a_callback_that_came_before_its_answer_was_recorded_is_made_up_for_by_t
     reconcile_now(services)
     final = settle(services, created.id, "completed")
     assert (final["intentId"], final["callbackMissing"], final["providerState"]) == (
-        intent_id, True, "STATE_CALLBACK_FAIL")
+        intent_id,
+        True,
+        "STATE_CALLBACK_FAIL",
+    )
     assert final["archive"]["sha256"] == hashlib.sha256(created.archive).hexdigest()
 
 
@@ -318,7 +350,9 @@ def test_an_ops_retry_of_an_expired_archive_url_asks_the_listing_for_a_new_one(a
     final = settle(services, request_id, "completed")
     reasons = [t["reason"] or "" for t in api("GET", f"/api/requests/{request_id}").json()["transitions"]]
     assert any("a new archive URL out of MessageBird's listing" in reason for reason in reasons)
-    assert final["archive"]["sha256"] == hashlib.sha256(simulated(messagebird_simulator, request_id).archive).hexdigest()
+    assert (
+        final["archive"]["sha256"] == hashlib.sha256(simulated(messagebird_simulator, request_id).archive).hexdigest()
+    )
 
 
 def test_an_ops_retry_of_an_expired_url_the_listing_cannot_replace_is_refused(api, services, messagebird_simulator):

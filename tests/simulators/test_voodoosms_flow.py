@@ -42,7 +42,11 @@ def test_a_number_is_forgotten_once_the_status_says_removed(api, services, voodo
     answer = response.json()
     [submitted] = voodoosms_simulator.requests.values()
     assert (answer["id"], answer["provider"], answer["kind"], answer["state"]) == (
-        submitted.reference, "voodoosms", "FORGET", "sent")
+        submitted.reference,
+        "voodoosms",
+        "FORGET",
+        "sent",
+    )
     assert (answer["blacklist"], submitted.blacklist, answer["subjectRef"]) == (True, True, "TICKET-7")
     final = settle(services, answer["id"], "completed")
     assert (final["providerState"], final["result"]) == ("removed", "The number has been removed")
@@ -54,8 +58,12 @@ def test_a_number_is_forgotten_once_the_status_says_removed(api, services, voodo
 
 def test_polling_backs_off_while_pending_and_stops_at_the_age_limit(api, services, voodoosms_simulator):
     voodoosms_simulator.knobs.update({"outcome": "pending"})
-    configure(services, voodoosms_poll_interval_seconds=1, voodoosms_poll_max_interval_seconds=60,
-              voodoosms_poll_max_age_seconds=3600)
+    configure(
+        services,
+        voodoosms_poll_interval_seconds=1,
+        voodoosms_poll_max_interval_seconds=60,
+        voodoosms_poll_max_age_seconds=3600,
+    )
     request_id = forget(api).json()["id"]
     for polls, interval in ((1, 1), (2, 2), (3, 4)):
         make_due(services, jobs.VOODOOSMS_POLL)
@@ -89,7 +97,10 @@ def test_error_77_is_recorded_and_polling_goes_on(api, services, voodoosms_simul
     run_jobs(services)
     found = record(services, request_id)
     assert (found["state"], found["providerState"], found["result"]) == (
-        "sent", "no_records", "VoodooSMS error 77: No records found")
+        "sent",
+        "no_records",
+        "VoodooSMS error 77: No records found",
+    )
     assert poll_job(services).state == "queued"
 
 
@@ -147,14 +158,16 @@ def test_a_forget_that_times_out_is_found_by_the_status_call_and_polled(api, ser
     reconcile_now(services)
     resolved = record(services, submitted.reference)
     assert (resolved["state"], resolved["intentId"], resolved["transitions"]) == (
-        "sent", intent["id"], ["sending", "sent"])
+        "sent",
+        intent["id"],
+        ["sending", "sent"],
+    )
     final = settle(services, submitted.reference, "completed")
     assert (final["providerState"], final["blacklist"]) == ("removed", True)
     assert forgets_sent(voodoosms_simulator) == 1
 
 
-def test_a_forget_voodoosms_has_no_record_of_is_failed_after_the_resolution_period(api, services,
-                                                                                    voodoosms_simulator):
+def test_a_forget_voodoosms_has_no_record_of_is_failed_after_the_resolution_period(api, services, voodoosms_simulator):
     voodoosms_simulator.knobs.update({"stall_after_forget": 2.0, "outcome": "no_records"})
     provider_timeout(services, 0.5)
     intent_id = forget(api).json()["request"]["id"]

@@ -19,15 +19,30 @@ def write_history(database: Database, *, requests: int = 2) -> str:
     (3 transitions, 1 request event, 1 case event ``request_added``; and the case's ``opened`` event)."""
     case_id = f"case-{uuid.uuid4().hex[:12]}"  # unique across processes too
     with database.transaction() as session:
-        case = Case(id=case_id, subject_ref=f"T-{case_id}", right="access", jurisdiction="UK",
-                    received_on=AT.date(), due_on=AT.date(), original_due_on=AT.date(), created_by="ops")
+        case = Case(
+            id=case_id,
+            subject_ref=f"T-{case_id}",
+            right="access",
+            jurisdiction="UK",
+            received_on=AT.date(),
+            due_on=AT.date(),
+            original_due_on=AT.date(),
+            created_by="ops",
+        )
         session.add(case)
         cases.record_event(case, actor="ops", kind="opened", reason="Grüße: non-ASCII is kept as it is")
         session.flush()
         for n in range(requests):
-            request = registry.register(session, registry.NewRequest(
-                id=f"{case_id}-r{n}", provider=registry.MESSAGEBIRD, kind="KIND_USER_GET", case_id=case_id,
-                registered_by="ops"))
+            request = registry.register(
+                session,
+                registry.NewRequest(
+                    id=f"{case_id}-r{n}",
+                    provider=registry.MESSAGEBIRD,
+                    kind="KIND_USER_GET",
+                    case_id=case_id,
+                    registered_by="ops",
+                ),
+            )
             lifecycle.move(request, lifecycle.CALLBACK_RECEIVED, reason="callback")
             lifecycle.move(request, lifecycle.COMPLETED, reason="archived")
             session.flush()

@@ -10,7 +10,7 @@ import threading
 import pytest
 from sqlalchemy import func, select, update
 
-from storage import audit_chain, lifecycle, registry
+from storage import audit_chain, registry
 from storage.audit_chain import GENESIS, Head
 from storage.db import Database
 from storage.errors import StorageError
@@ -20,8 +20,10 @@ from tests.storage.audit_history import AT, tamper, write_history
 
 def chained_rows(database: Database) -> int:
     with database.reading() as connection:
-        return sum(connection.scalar(select(func.count()).select_from(table)) for table in (
-            Transition.__table__, RequestEvent.__table__, CaseEvent.__table__))
+        return sum(
+            connection.scalar(select(func.count()).select_from(table))
+            for table in (Transition.__table__, RequestEvent.__table__, CaseEvent.__table__)
+        )
 
 
 def entries(database: Database) -> list[AuditChainEntry]:
@@ -37,18 +39,35 @@ def entry_of(database: Database, source: str, nth: int = 0) -> AuditChainEntry:
 
 
 def test_the_canonical_encoding_is_sorted_compact_utf8_json_with_utc_microseconds():
-    row = {"id": 12, "request_id": "r-1", "from_state": "sent", "to_state": "completed", "reason": "über",
-           "callback_id": None, "actor": None, "at": dt.datetime(2026, 12, 5, 10, 30, tzinfo=dt.timezone(dt.timedelta(hours=1)))}
+    row = {
+        "id": 12,
+        "request_id": "r-1",
+        "from_state": "sent",
+        "to_state": "completed",
+        "reason": "über",
+        "callback_id": None,
+        "actor": None,
+        "at": dt.datetime(2026, 12, 5, 10, 30, tzinfo=dt.timezone(dt.timedelta(hours=1))),
+    }
     encoded = audit_chain.canonical("transitions", row)
-    assert encoded == ('{"actor":null,"at":"2026-12-05T09:30:00.000000Z","callback_id":null,"from_state":"sent",'
-                       '"id":12,"reason":"über","request_id":"r-1","table":"transitions","to_state":"completed"}'
-                       ).encode("utf-8")
+    assert encoded == (
+        '{"actor":null,"at":"2026-12-05T09:30:00.000000Z","callback_id":null,"from_state":"sent",'
+        '"id":12,"reason":"über","request_id":"r-1","table":"transitions","to_state":"completed"}'
+    ).encode()
     assert audit_chain.entry_hash(GENESIS, encoded) == hashlib.sha256(bytes(32) + encoded).hexdigest()
 
 
 def test_the_encoding_refuses_what_it_cannot_encode_exactly():
-    row = {"id": 1, "case_id": "c", "actor": "a", "kind": "k", "changed": None, "from_value": None,
-           "to_value": None, "reason": None}
+    row = {
+        "id": 1,
+        "case_id": "c",
+        "actor": "a",
+        "kind": "k",
+        "changed": None,
+        "from_value": None,
+        "to_value": None,
+        "reason": None,
+    }
     with pytest.raises(ValueError):
         audit_chain.canonical("case_events", {**row, "at": dt.datetime(2026, 1, 1)})
     with pytest.raises(TypeError):
@@ -91,8 +110,13 @@ def test_rows_not_sealed_yet_are_pending_not_tampering(database):
 
 def test_an_intents_transition_waits_for_the_providers_id(database):
     with database.transaction() as session:
-        registry.register(session, registry.NewRequest(id="intent-1", provider=registry.MESSAGEBIRD,
-                                                       kind="KIND_USER_GET", registered_by="ops"), sending=True)
+        registry.register(
+            session,
+            registry.NewRequest(
+                id="intent-1", provider=registry.MESSAGEBIRD, kind="KIND_USER_GET", registered_by="ops"
+            ),
+            sending=True,
+        )
     assert audit_chain.seal(database).count == 0
     assert audit_chain.verify(database).pending == 1  # written, waiting: not tampering
     with database.transaction() as session:
@@ -115,16 +139,24 @@ def test_a_rewritten_reason_is_named(sealed):
     target = entry_of(sealed, "transitions", 2)
     tamper(sealed, "UPDATE transitions SET reason = 'nothing happened' WHERE id = :id", id=target.row_id)
     broken = audit_chain.verify(sealed).broken
-    assert (broken.kind, broken.seq, broken.source, broken.row_id) == ("rewritten", target.seq, "transitions",
-                                                                       target.row_id)
+    assert (broken.kind, broken.seq, broken.source, broken.row_id) == (
+        "rewritten",
+        target.seq,
+        "transitions",
+        target.row_id,
+    )
 
 
 def test_a_deleted_row_is_named(sealed):
     target = entry_of(sealed, "request_events", 1)
     tamper(sealed, "DELETE FROM request_events WHERE id = :id", id=target.row_id)
     broken = audit_chain.verify(sealed).broken
-    assert (broken.kind, broken.seq, broken.source, broken.row_id) == ("missing", target.seq, "request_events",
-                                                                       target.row_id)
+    assert (broken.kind, broken.seq, broken.source, broken.row_id) == (
+        "missing",
+        target.seq,
+        "request_events",
+        target.row_id,
+    )
 
 
 def test_reordered_rows_are_named(sealed):
@@ -197,7 +229,7 @@ def test_concurrent_sealers_and_writers_keep_one_linear_chain(postgres_url):
     def keep(work) -> None:
         try:
             work()
-        except BaseException as error:  # noqa: BLE001 - reported by the assertion below
+        except BaseException as error:
             errors.append(error)
 
     def write() -> None:
@@ -228,8 +260,9 @@ def test_a_row_committed_after_a_later_id_was_sealed_is_sealed_next_time(postgre
     write_history(database, requests=1)
     with database.connection() as slow:  # takes the next transition id, and commits last
         request_id = slow.scalar(select(Transition.request_id).limit(1))
-        late_id = slow.scalar(Transition.__table__.insert().values(request_id=request_id, to_state="sent", at=AT)
-                              .returning(Transition.id))
+        late_id = slow.scalar(
+            Transition.__table__.insert().values(request_id=request_id, to_state="sent", at=AT).returning(Transition.id)
+        )
         write_history(database, requests=1)
         sealed_first = audit_chain.seal(database)
     sealed_late = audit_chain.seal(database)
@@ -248,6 +281,9 @@ def test_a_sealer_without_the_lock_cannot_fork_the_chain(database):
     first = entries(database)[0]
     for clash in ({"seq": first.seq, "row_id": 999_999}, {"seq": 1000, "row_id": first.row_id}):
         with pytest.raises(StorageError) as error, database.transaction() as session:
-            session.execute(AuditChainEntry.__table__.insert().values(
-                source=first.source, prev_hash=GENESIS, entry_hash=GENESIS, sealed_at=AT, **clash))
+            session.execute(
+                AuditChainEntry.__table__.insert().values(
+                    source=first.source, prev_hash=GENESIS, entry_hash=GENESIS, sealed_at=AT, **clash
+                )
+            )
         assert error.value.reason == "conflict"

@@ -18,20 +18,45 @@ MARGIN = 7
 _ids = itertools.count()
 
 
-def add_case(database: Database, *, due_on: dt.date, received_on: dt.date = dt.date(2024, 12, 20),
-             paused_since: dt.date | None = None, responded_on: dt.date | None = None,
-             request_states: tuple[str, ...] = (), right: str = "access", jurisdiction: str = "UK") -> str:
+def add_case(
+    database: Database,
+    *,
+    due_on: dt.date,
+    received_on: dt.date = dt.date(2024, 12, 20),
+    paused_since: dt.date | None = None,
+    responded_on: dt.date | None = None,
+    request_states: tuple[str, ...] = (),
+    right: str = "access",
+    jurisdiction: str = "UK",
+) -> str:
     """A case as stored, with requests in ``request_states`` (registered through the registry, then moved)."""
     case_id = f"case-{next(_ids):04d}"
     with database.transaction() as session:
-        session.add(Case(id=case_id, subject_ref=f"T-{case_id}", right=right, jurisdiction=jurisdiction,
-                         received_on=received_on, due_on=due_on, original_due_on=due_on, paused_since=paused_since,
-                         created_by="test"))
+        session.add(
+            Case(
+                id=case_id,
+                subject_ref=f"T-{case_id}",
+                right=right,
+                jurisdiction=jurisdiction,
+                received_on=received_on,
+                due_on=due_on,
+                original_due_on=due_on,
+                paused_since=paused_since,
+                created_by="test",
+            )
+        )
         session.flush()
         for n, state in enumerate(request_states):
-            request = registry.register(session, registry.NewRequest(
-                id=f"{case_id}-r{n}", provider=registry.MESSAGEBIRD, kind="KIND_USER_DELETE", case_id=case_id,
-                registered_by="ops"))
+            request = registry.register(
+                session,
+                registry.NewRequest(
+                    id=f"{case_id}-r{n}",
+                    provider=registry.MESSAGEBIRD,
+                    kind="KIND_USER_DELETE",
+                    case_id=case_id,
+                    registered_by="ops",
+                ),
+            )
             if state != lifecycle.SENT:
                 lifecycle.move(request, state)
         if responded_on is not None:
@@ -71,8 +96,9 @@ def states_in_sql(database: Database, *, margin_days: int = MARGIN) -> dict[str,
     ],
 )
 def test_the_state_follows_the_requests(database, due_on, paused_since, responded_on, request_states, expected):
-    case_id = add_case(database, due_on=due_on, paused_since=paused_since, responded_on=responded_on,
-                       request_states=request_states)
+    case_id = add_case(
+        database, due_on=due_on, paused_since=paused_since, responded_on=responded_on, request_states=request_states
+    )
     assert states_in_sql(database) == {case_id: expected}
 
 
@@ -94,19 +120,23 @@ def test_the_state_of_one_case_follows_the_same_rules(closed, request_states, an
 def test_a_target_is_never_before_the_clock_started(database):
     """With a margin longer than the month, the target is the day the clock started: late from the day after."""
     started_today = add_case(database, received_on=TODAY, due_on=dt.date(2025, 2, 10), request_states=("sent",))
-    started_yesterday = add_case(database, received_on=TODAY - dt.timedelta(days=1), due_on=dt.date(2025, 2, 10),
-                                 request_states=("sent",))
-    assert states_in_sql(database, margin_days=40) == {started_today: "waiting_on_processors",
-                                                      started_yesterday: "needs_attention"}
+    started_yesterday = add_case(
+        database, received_on=TODAY - dt.timedelta(days=1), due_on=dt.date(2025, 2, 10), request_states=("sent",)
+    )
+    assert states_in_sql(database, margin_days=40) == {
+        started_today: "waiting_on_processors",
+        started_yesterday: "needs_attention",
+    }
 
 
 def test_days_after_crosses_months_and_years_on_every_backend(database):
     with database.transaction() as session:
-        for day, days, expected in ((dt.date(2025, 1, 28), 7, dt.date(2025, 2, 4)),
-                                    (dt.date(2024, 12, 30), 3, dt.date(2025, 1, 2)),
-                                    (dt.date(2024, 2, 28), 1, dt.date(2024, 2, 29))):
-            shown = session.scalar(select(cases.days_after(literal(day, Date),
-                                                                 literal(days, Integer))))
+        for day, days, expected in (
+            (dt.date(2025, 1, 28), 7, dt.date(2025, 2, 4)),
+            (dt.date(2024, 12, 30), 3, dt.date(2025, 1, 2)),
+            (dt.date(2024, 2, 28), 1, dt.date(2024, 2, 29)),
+        ):
+            shown = session.scalar(select(cases.days_after(literal(day, Date), literal(days, Integer))))
             assert dt.date.fromisoformat(str(shown)) == expected
 
 
@@ -124,8 +154,7 @@ def urgency(database) -> dict[str, str]:
     }
 
 
-MOST_URGENT_FIRST = ["overdue_first", "overdue_second", "due_today", "running_soon", "running_late", "paused",
-                     "closed"]
+MOST_URGENT_FIRST = ["overdue_first", "overdue_second", "due_today", "running_soon", "running_late", "paused", "closed"]
 
 
 def listed(database: Database, wanted: cases.CaseFilter = cases.CaseFilter(), **page: object) -> list[str]:
@@ -141,8 +170,7 @@ def test_the_cursor_walks_every_case_once_in_order(database, urgency):
     seen, cursor = [], None
     while True:
         with database.transaction() as session:
-            page = cases.list_page(session, cases.CaseFilter(), today=TODAY, margin_days=MARGIN, limit=2,
-                                   cursor=cursor)
+            page = cases.list_page(session, cases.CaseFilter(), today=TODAY, margin_days=MARGIN, limit=2, cursor=cursor)
         seen += [c.id for c in page.cases]
         cursor = page.next_cursor
         if cursor is None:
@@ -156,8 +184,10 @@ def test_the_cursor_walks_every_case_once_in_order(database, urgency):
         (cases.CaseFilter(overdue=True), ["overdue_first", "overdue_second"]),
         (cases.CaseFilter(overdue=False), ["due_today", "running_soon", "running_late", "paused", "closed"]),
         # a stopped clock has no fixed deadline, and a closed case is not due
-        (cases.CaseFilter(due_before=dt.date(2025, 1, 13)), ["overdue_first", "overdue_second", "due_today",
-                                                           "running_soon"]),
+        (
+            cases.CaseFilter(due_before=dt.date(2025, 1, 13)),
+            ["overdue_first", "overdue_second", "due_today", "running_soon"],
+        ),
         (cases.CaseFilter(right="erasure"), ["running_soon"]),
         (cases.CaseFilter(jurisdiction="EU"), ["running_soon"]),
         (cases.CaseFilter(state="closed"), ["closed"]),
@@ -169,7 +199,8 @@ def test_filters(database, urgency, wanted, names):
 
 
 @pytest.mark.parametrize(
-    "cursor", ["%%%", "bm90IGpzb24", "WzEsICIyMDI1LTAxLTAxIl0", "WyJ4IiwgIjIwMjUtMDEtMDEiLCAiYyJd"])
+    "cursor", ["%%%", "bm90IGpzb24", "WzEsICIyMDI1LTAxLTAxIl0", "WyJ4IiwgIjIwMjUtMDEtMDEiLCAiYyJd"]
+)
 def test_a_cursor_that_is_not_ours_is_a_value_error(database, cursor):
     with pytest.raises(ValueError):
         listed(database, cursor=cursor)
@@ -186,7 +217,9 @@ def test_the_deadline_check_finds_what_is_due_and_what_is_late(database):
         assert [c.id for c in cases.running_due_by(session, TODAY + dt.timedelta(days=3))] == [overdue, due_soon]
         found = cases.requests_needing_attention(session, today=TODAY, margin_days=MARGIN)
         assert [(request.id, request.state) for request, _case in found] == [
-            (f"{overdue}-r0", "sent"), (f"{failed_in_time}-r0", "failed")]
+            (f"{overdue}-r0", "sent"),
+            (f"{failed_in_time}-r0", "failed"),
+        ]
 
 
 def test_a_request_joins_only_an_open_case_and_the_history_says_so(database):
@@ -197,6 +230,10 @@ def test_a_request_joins_only_an_open_case_and_the_history_says_so(database):
         assert (event.kind, event.actor, event.to_value) == ("request_added", "ops", f"{open_case}-r0")
     for case_id, reason in ((closed_case, "conflict"), ("case-none", "not_found")):
         with pytest.raises(StorageError) as refused, database.transaction() as session:
-            registry.register(session, registry.NewRequest(id=f"x-{case_id}", provider=registry.MESSAGEBIRD,
-                                                           kind="KIND_USER_GET", case_id=case_id))
+            registry.register(
+                session,
+                registry.NewRequest(
+                    id=f"x-{case_id}", provider=registry.MESSAGEBIRD, kind="KIND_USER_GET", case_id=case_id
+                ),
+            )
         assert refused.value.reason == reason

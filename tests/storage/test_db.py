@@ -12,9 +12,9 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
+from storage.breaker import PROBE_INTERVAL_SECONDS
 from storage.connection_deadlines import DEADLINES, TICK_SECONDS
 from storage.db import CLIENT_GRACE_SECONDS, Database, postgres_connect_args
-from storage.breaker import PROBE_INTERVAL_SECONDS
 from storage.errors import StorageError
 from tests.support.databases import POSTGRES_URL, _libpq_url, create_schema, postgres_schema_url
 
@@ -26,8 +26,9 @@ SLACK = 0.75  # a shared machine's scheduling
 
 def test_the_server_timeouts_follow_the_options_the_url_already_sets():
     args = postgres_connect_args("-csearch_path=t_1", 2.5)
-    assert args["options"] == ("-csearch_path=t_1 -c lock_timeout=2500 -c statement_timeout=2500"
-                               " -c idle_in_transaction_session_timeout=5000")
+    assert args["options"] == (
+        "-csearch_path=t_1 -c lock_timeout=2500 -c statement_timeout=2500 -c idle_in_transaction_session_timeout=5000"
+    )
     assert args["connect_timeout"] == 3
     assert args["tcp_user_timeout"] == 2500
     assert args["keepalives"] == 1
@@ -65,8 +66,10 @@ def test_every_connection_carries_the_server_timeouts_and_keeps_the_urls_own(pos
     database = Database(postgres_url, timeout_seconds=TIMEOUT)
     try:
         with database.transaction() as session:
-            shown = {name: session.execute(text(f"SHOW {name}")).scalar()
-                     for name in ("statement_timeout", "lock_timeout", "idle_in_transaction_session_timeout")}
+            shown = {
+                name: session.execute(text(f"SHOW {name}")).scalar()
+                for name in ("statement_timeout", "lock_timeout", "idle_in_transaction_session_timeout")
+            }
             search_path = session.execute(text("SHOW search_path")).scalar()
     finally:
         database.dispose()
@@ -145,11 +148,10 @@ def test_a_lock_held_past_the_timeout_is_given_up_by_the_server(postgres_url):
 def test_a_transaction_left_idle_past_twice_the_timeout_is_ended_by_the_server(postgres_url):
     database = Database(postgres_url, timeout_seconds=1.0)
     try:
-        with pytest.raises(StorageError) as error:
-            with database.transaction() as session:
-                session.execute(text("SELECT 1"))
-                time.sleep(2.5)
-                session.execute(text("SELECT 1"))
+        with pytest.raises(StorageError) as error, database.transaction() as session:
+            session.execute(text("SELECT 1"))
+            time.sleep(2.5)
+            session.execute(text("SELECT 1"))
         database.ping()  # the pool replaced the ended connection
     finally:
         database.dispose()
@@ -220,13 +222,17 @@ def _shape(schema: str) -> str:
     with psycopg.connect(_libpq_url(POSTGRES_URL)) as connection:
         columns = connection.execute(
             "SELECT table_name, column_name, data_type, is_nullable, column_default, character_maximum_length "
-            "FROM information_schema.columns WHERE table_schema = %s ORDER BY 1, 2", (schema,)).fetchall()
+            "FROM information_schema.columns WHERE table_schema = %s ORDER BY 1, 2",
+            (schema,),
+        ).fetchall()
         indexes = connection.execute(
-            "SELECT tablename, indexname, indexdef FROM pg_indexes WHERE schemaname = %s ORDER BY 1, 2",
-            (schema,)).fetchall()
+            "SELECT tablename, indexname, indexdef FROM pg_indexes WHERE schemaname = %s ORDER BY 1, 2", (schema,)
+        ).fetchall()
         constraints = connection.execute(
             "SELECT conrelid::regclass::text, conname, pg_get_constraintdef(c.oid) FROM pg_constraint c "
-            "JOIN pg_namespace n ON n.oid = c.connamespace WHERE n.nspname = %s ORDER BY 2", (schema,)).fetchall()
+            "JOIN pg_namespace n ON n.oid = c.connamespace WHERE n.nspname = %s ORDER BY 2",
+            (schema,),
+        ).fetchall()
         version = connection.execute(f'SELECT version_num FROM "{schema}".alembic_version').fetchall()
     assert columns and indexes and constraints and version
     return repr((columns, indexes, constraints, version)).replace(schema, "S")

@@ -22,13 +22,13 @@ from storage.replay import DeliveryKeys
 GET = "KIND_PERSONAL_GET"
 
 
-
 @pytest.fixture
 def request_id(database: Database) -> str:
     request_id = f"req-{uuid.uuid4().hex[:12]}"
     with database.transaction() as session:
-        registry.register(session, registry.NewRequest(request_id, registry.MESSAGEBIRD, GET,
-                                                       signature_key_sealed="sealed"))
+        registry.register(
+            session, registry.NewRequest(request_id, registry.MESSAGEBIRD, GET, signature_key_sealed="sealed")
+        )
     return request_id
 
 
@@ -45,40 +45,74 @@ def other_request(database: Database) -> str:
 
 
 def row(request_id: str, verdict: str = "accepted") -> dict[str, object]:
-    return dict(provider=registry.MESSAGEBIRD, request_id=request_id, request_kind=GET,
-                received_at=dt.datetime.now(dt.UTC), remote_addr=None, http_request_id="h-1", body_sha256="0" * 64,
-                body_bytes=10, verdict=verdict, reason=None, status_code=200, jwt_verdict="passed", jwt_reason=None,
-                jwt_id="j-1", hmac_verdict="unchecked", hmac_reason=None, hmac_key_encoding=None,
-                hmac_timestamp=None, has_archive_url=True, result="Processed")
+    return dict(
+        provider=registry.MESSAGEBIRD,
+        request_id=request_id,
+        request_kind=GET,
+        received_at=dt.datetime.now(dt.UTC),
+        remote_addr=None,
+        http_request_id="h-1",
+        body_sha256="0" * 64,
+        body_bytes=10,
+        verdict=verdict,
+        reason=None,
+        status_code=200,
+        jwt_verdict="passed",
+        jwt_reason=None,
+        jwt_id="j-1",
+        hmac_verdict="unchecked",
+        hmac_reason=None,
+        hmac_key_encoding=None,
+        hmac_timestamp=None,
+        has_archive_url=True,
+        result="Processed",
+    )
 
 
-def accept(database: Database, request_id: str, replay: DeliveryKeys | None,
-           request: deliveries.RequestHead | None = None) -> int | None:
+def accept(
+    database: Database, request_id: str, replay: DeliveryKeys | None, request: deliveries.RequestHead | None = None
+) -> int | None:
     """Record an accepted GET callback that queues its archive download."""
     request = request or deliveries.read_request(database, request_id)
     assert request is not None
     moves = [lifecycle.Move(lifecycle.CALLBACK_RECEIVED, "Processed")]
-    return deliveries.record(database, deliveries.NewDelivery(
-        request, row(request_id), dt.datetime.now(dt.UTC), moves=moves, result="Processed",
-        download=ArchiveDownload("sealed-url"), replay=replay))
+    return deliveries.record(
+        database,
+        deliveries.NewDelivery(
+            request,
+            row(request_id),
+            dt.datetime.now(dt.UTC),
+            moves=moves,
+            result="Processed",
+            download=ArchiveDownload("sealed-url"),
+            replay=replay,
+        ),
+    )
 
 
 def duplicate(database: Database, request_id: str, replay: DeliveryKeys | None) -> int | None:
     """Record a duplicate delivery (its request does not move)."""
     request = deliveries.read_request(database, request_id)
     assert request is not None
-    return deliveries.record(database, deliveries.NewDelivery(request, row(request_id, "duplicate"),
-                                                              dt.datetime.now(dt.UTC), replay=replay))
+    return deliveries.record(
+        database, deliveries.NewDelivery(request, row(request_id, "duplicate"), dt.datetime.now(dt.UTC), replay=replay)
+    )
 
 
 def counts(database: Database, request_id: str) -> dict[str, object]:
     with database.transaction() as session:
         return {
-            "callbacks": session.scalar(select(func.count()).select_from(Callback).where(Callback.request_id == request_id)),
-            "transitions": session.scalar(select(func.count()).select_from(Transition)
-                                          .where(Transition.request_id == request_id, Transition.callback_id.is_not(None))),
-            "jobs": session.scalar(select(func.count()).select_from(Job)
-                                   .where(Job.request_id == request_id, Job.kind == jobs.ARCHIVE)),
+            "callbacks": session.scalar(
+                select(func.count()).select_from(Callback).where(Callback.request_id == request_id)
+            ),
+            "transitions": session.scalar(
+                select(func.count())
+                .select_from(Transition)
+                .where(Transition.request_id == request_id, Transition.callback_id.is_not(None))
+            ),
+            "jobs": session.scalar(
+                select(func.count()).select_from(Job).where(Job.request_id == request_id, Job.kind == jobs.ARCHIVE)
+            ),
             "state": session.get(ProcessorRequest, request_id).state,
         }
 
@@ -92,8 +126,12 @@ def test_an_accepted_delivery_writes_its_keys_its_row_and_all_it_causes(database
     jti, signature = f"jwt:{uuid.uuid4()}", f"hmac:{uuid.uuid4()}"
     callback_id = accept(database, request_id, keys(jti, signature))
     assert isinstance(callback_id, int)
-    assert counts(database, request_id) == {"callbacks": 1, "transitions": 1, "jobs": 1,
-                                            "state": lifecycle.CALLBACK_RECEIVED}
+    assert counts(database, request_id) == {
+        "callbacks": 1,
+        "transitions": 1,
+        "jobs": 1,
+        "state": lifecycle.CALLBACK_RECEIVED,
+    }
     assert stored_keys(database, jti, signature) == {jti, signature}
 
 
@@ -134,8 +172,12 @@ def test_a_request_that_moved_since_it_was_read_gets_nothing_written(database, r
     jti, signature = f"jwt:{uuid.uuid4()}", f"hmac:{uuid.uuid4()}"
     with pytest.raises(deliveries.RequestMoved):
         accept(database, request_id, keys(jti, signature), request=read_before)
-    assert counts(database, request_id) == {"callbacks": 1, "transitions": 1, "jobs": 1,
-                                            "state": lifecycle.CALLBACK_RECEIVED}
+    assert counts(database, request_id) == {
+        "callbacks": 1,
+        "transitions": 1,
+        "jobs": 1,
+        "state": lifecycle.CALLBACK_RECEIVED,
+    }
     assert stored_keys(database, jti, signature) == set()
 
 
@@ -157,9 +199,18 @@ def test_what_is_written_reads_back_through_the_models_unchanged(database, reque
     at = dt.datetime(2026, 12, 6, 10, 30, 15, 123456, tzinfo=dt.UTC)
     request = deliveries.read_request(database, request_id)
     moves = [lifecycle.Move(lifecycle.CALLBACK_RECEIVED, "Processed")]
-    callback_id = deliveries.record(database, deliveries.NewDelivery(
-        request, {**row(request_id), "received_at": at}, at, moves=moves, result="Processed",
-        download=ArchiveDownload("sealed-url"), replay=keys(f"jwt:{uuid.uuid4()}")))
+    callback_id = deliveries.record(
+        database,
+        deliveries.NewDelivery(
+            request,
+            {**row(request_id), "received_at": at},
+            at,
+            moves=moves,
+            result="Processed",
+            download=ArchiveDownload("sealed-url"),
+            replay=keys(f"jwt:{uuid.uuid4()}"),
+        ),
+    )
     with database.transaction() as session:
         callback = session.get(Callback, callback_id)
         moved = session.get(ProcessorRequest, request_id)
@@ -167,6 +218,14 @@ def test_what_is_written_reads_back_through_the_models_unchanged(database, reque
         job = session.scalars(select(Job).where(Job.callback_id == callback_id)).one()
     assert (callback.received_at, callback.has_archive_url, callback.jwt_verdict) == (at, True, "passed")
     assert (moved.state, moved.result, moved.authorising_callback_id, moved.updated_at) == (
-        lifecycle.CALLBACK_RECEIVED, "Processed", callback_id, at)
-    assert (transition.from_state, transition.to_state, transition.at) == (lifecycle.SENT, lifecycle.CALLBACK_RECEIVED, at)
+        lifecycle.CALLBACK_RECEIVED,
+        "Processed",
+        callback_id,
+        at,
+    )
+    assert (transition.from_state, transition.to_state, transition.at) == (
+        lifecycle.SENT,
+        lifecycle.CALLBACK_RECEIVED,
+        at,
+    )
     assert (job.kind, job.state, job.run_after, job.payload_sealed) == (jobs.ARCHIVE, jobs.QUEUED, at, "sealed-url")

@@ -24,7 +24,9 @@ def test_the_happy_path_stamps_every_state():
     assert request.transitions[-1].from_state == "archiving"
 
 
-@pytest.mark.parametrize("path", [["completed", "failed"], ["completed", "sent"], ["archiving"], ["callback_received", "sent"]])
+@pytest.mark.parametrize(
+    "path", [["completed", "failed"], ["completed", "sent"], ["archiving"], ["callback_received", "sent"]]
+)
 def test_moves_outside_the_table_are_refused(path):
     request = new_request()
     with pytest.raises(StorageError) as error:

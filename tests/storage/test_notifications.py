@@ -19,16 +19,30 @@ NOW = dt.datetime(2026, 12, 2, 9, 30, tzinfo=dt.UTC)
 
 def add_case(database: Database, case_id: str = "case-1") -> str:
     with database.transaction() as session:
-        session.add(Case(id=case_id, subject_ref="T-42", right="access", jurisdiction="EU",
-                         received_on=dt.date(2026, 11, 10), due_on=dt.date(2026, 12, 10),
-                         original_due_on=dt.date(2026, 12, 10), created_by="test"))
+        session.add(
+            Case(
+                id=case_id,
+                subject_ref="T-42",
+                right="access",
+                jurisdiction="EU",
+                received_on=dt.date(2026, 11, 10),
+                due_on=dt.date(2026, 12, 10),
+                original_due_on=dt.date(2026, 12, 10),
+                created_by="test",
+            )
+        )
     return case_id
 
 
 def due_soon(case_id: str, threshold: int = 7) -> notifications.NewNotification:
     return notifications.NewNotification(
-        dedupe_key=f"case.due_soon:{case_id}:{threshold}:2026-12-10", type="case.due_soon", case_id=case_id,
-        request_id=None, threshold_days=threshold, data={"caseId": case_id, "dueOn": "2026-12-10", "daysLeft": 7})
+        dedupe_key=f"case.due_soon:{case_id}:{threshold}:2026-12-10",
+        type="case.due_soon",
+        case_id=case_id,
+        request_id=None,
+        threshold_days=threshold,
+        data={"caseId": case_id, "dueOn": "2026-12-10", "daysLeft": 7},
+    )
 
 
 def record(database: Database, new: notifications.NewNotification, channels=notifications.CHANNELS) -> str | None:
@@ -63,8 +77,10 @@ def test_the_message_is_the_standard_webhooks_shape_and_its_job_finds_it(databas
         assert notifications.delivery_of_job(session, job_id + 1000) is None
     assert (delivery.notification_id, delivery.channel, delivery.type) == (notification_id, "webhook", "case.due_soon")
     assert json.loads(delivery.payload) == {
-        "type": "case.due_soon", "timestamp": "2026-12-02T09:30:00Z",
-        "data": {"caseId": case_id, "dueOn": "2026-12-10", "daysLeft": 7}}
+        "type": "case.due_soon",
+        "timestamp": "2026-12-02T09:30:00Z",
+        "data": {"caseId": case_id, "dueOn": "2026-12-10", "daysLeft": 7},
+    }
 
 
 def test_a_key_recorded_by_a_transaction_still_open_is_not_recorded_again(database):
@@ -94,4 +110,8 @@ def test_deliveries_are_counted_sent_pending_and_failed_by_channel(database):
         session.get(Job, [row for row in rows if row.channel == "email"][0].job_id).state = jobs.DONE
     with database.transaction() as session:
         assert notifications.delivery_counts(session) == {
-            ("webhook", "sent"): 1, ("webhook", "failed"): 1, ("webhook", "pending"): 1, ("email", "pending"): 3}
+            ("webhook", "sent"): 1,
+            ("webhook", "failed"): 1,
+            ("webhook", "pending"): 1,
+            ("email", "pending"): 3,
+        }

@@ -13,11 +13,13 @@ from storage.models import Callback, ProcessorRequest
 from storage.raw_inputs import RawInputs
 
 OLD, NEW = "o" * 40, "n" * 40
-RAW = RawInputs(url="https://hooks.example.test/webhooks/messagebird/personal-data",
-                jwt_header="eyJhbGciOiJIUzI1NiJ9.eyJqdGkiOiJ4In0.c2ln", hmac_header="t=1700000000,v1=abc123",
-                body=b'{"requestId":"r-1","data":"https://archives.example.test/secret-link"}\xff',
-                verified_at=1700000000.25)
-
+RAW = RawInputs(
+    url="https://hooks.example.test/webhooks/messagebird/personal-data",
+    jwt_header="eyJhbGciOiJIUzI1NiJ9.eyJqdGkiOiJ4In0.c2ln",
+    hmac_header="t=1700000000,v1=abc123",
+    body=b'{"requestId":"r-1","data":"https://archives.example.test/secret-link"}\xff',
+    verified_at=1700000000.25,
+)
 
 
 def test_sealed_inputs_open_whole_and_show_nothing_in_clear():
@@ -42,21 +44,38 @@ def test_a_sealed_value_that_is_not_raw_inputs_is_refused():
 
 
 def _callback(request_id: str, sealed: str | None) -> Callback:
-    return Callback(provider="messagebird", request_id=request_id, verdict="accepted", status_code=200,
-                    jwt_verdict="passed", hmac_verdict="passed", raw_inputs_sealed=sealed)
+    return Callback(
+        provider="messagebird",
+        request_id=request_id,
+        verdict="accepted",
+        status_code=200,
+        jwt_verdict="passed",
+        hmac_verdict="passed",
+        raw_inputs_sealed=sealed,
+    )
 
 
 def _request(request_id: str) -> ProcessorRequest:
-    return ProcessorRequest(id=request_id, provider="messagebird", kind="KIND_PERSONAL_GET", state="completed",
-                            created_at=dt.datetime.now(dt.UTC))
+    return ProcessorRequest(
+        id=request_id,
+        provider="messagebird",
+        kind="KIND_PERSONAL_GET",
+        state="completed",
+        created_at=dt.datetime.now(dt.UTC),
+    )
 
 
 def test_erasing_a_requests_raw_inputs_leaves_other_requests_and_the_callbacks_records(database):
     box = SecretBox([NEW])
     with database.transaction() as session:
         session.add_all([_request("r-1"), _request("r-2")])
-        session.add_all([_callback("r-1", raw_inputs.seal(box, RAW)), _callback("r-1", None),
-                         _callback("r-2", raw_inputs.seal(box, RAW))])
+        session.add_all(
+            [
+                _callback("r-1", raw_inputs.seal(box, RAW)),
+                _callback("r-1", None),
+                _callback("r-2", raw_inputs.seal(box, RAW)),
+            ]
+        )
     with database.transaction() as session:
         assert raw_inputs.erase_raw_inputs(session, "r-1") == 1
     with database.transaction() as session:

@@ -16,11 +16,17 @@ from storage.models import ProcessorRequest, Transition
 GET = "KIND_PERSONAL_GET"
 
 
-
 def intent(database: Database, *, kind: str = GET) -> str:
     with database.transaction() as session:
-        new = registry.NewRequest(registry.new_intent_id(), registry.MESSAGEBIRD, kind, field="email",
-                                  value_hash="h" * 64, reason="Art. 15", subject_ref="T-1")
+        new = registry.NewRequest(
+            registry.new_intent_id(),
+            registry.MESSAGEBIRD,
+            kind,
+            field="email",
+            value_hash="h" * 64,
+            reason="Art. 15",
+            subject_ref="T-1",
+        )
         return registry.register(session, new, sending=True).id
 
 
@@ -34,7 +40,10 @@ def test_an_intent_is_recorded_sending_under_an_id_of_our_own(database):
         stored = registry.get(session, intent_id)
         assert intent_id.startswith(registry.INTENT_PREFIX)
         assert (stored.state, stored.intent_id, [t.to_state for t in stored.transitions]) == (
-            "sending", intent_id, ["sending"])
+            "sending",
+            intent_id,
+            ["sending"],
+        )
 
 
 def test_the_answer_renames_the_intent_and_keeps_its_history(database):
@@ -45,9 +54,16 @@ def test_the_answer_renames_the_intent_and_keeps_its_history(database):
         assert session.get(ProcessorRequest, intent_id) is None
         found = registry.get(session, intent_id)  # the id the admin API first answered still finds it
         assert (found.id, found.intent_id, found.state, found.subject_ref, found.signature_key_sealed) == (
-            "mb-1", intent_id, "sent", "T-1", "sealed")
+            "mb-1",
+            intent_id,
+            "sent",
+            "T-1",
+            "sealed",
+        )
         assert [(t.from_state, t.to_state, t.reason) for t in found.transitions] == [
-            (None, "sending", "recorded before sending"), ("sending", "sent", "created at MessageBird")]
+            (None, "sending", "recorded before sending"),
+            ("sending", "sent", "created at MessageBird"),
+        ]
         assert session.scalars(select(Transition.request_id)).all() == ["mb-1", "mb-1"]
 
 

@@ -8,8 +8,8 @@ import uuid
 
 import pytest
 
-from storage.db import Database
 from storage.breaker import PROBE_INTERVAL_SECONDS
+from storage.db import Database
 from storage.errors import StorageError
 from storage.replay import DatabaseReplayCache, DeliveryKeys, RedisReplayCache
 from verification.testing import ReplayCacheContract
@@ -22,10 +22,9 @@ class TestDatabaseReplayCache(ReplayCacheContract):
 
     def test_a_key_added_in_a_rolled_back_transaction_is_not_kept(self, database):
         cache, key = DatabaseReplayCache(database), f"k:{uuid.uuid4().hex}"
-        with pytest.raises(RuntimeError):
-            with database.connection() as connection:
-                assert cache.within(connection).add(key, time.time() + 60) is True
-                raise RuntimeError("the callback failed to record")
+        with pytest.raises(RuntimeError), database.connection() as connection:
+            assert cache.within(connection).add(key, time.time() + 60) is True
+            raise RuntimeError("the callback failed to record")
         assert cache.add(key, time.time() + 60) is True
 
     def test_a_scope_records_a_deliverys_keys_and_says_whether_the_deciding_one_was_new(self, database):
@@ -35,8 +34,10 @@ class TestDatabaseReplayCache(ReplayCacheContract):
             scope = cache.within(connection)
             assert scope.record(DeliveryKeys((deciding, now + 60), ((other, now + 60),), now=now)) is True
             assert scope.record(DeliveryKeys((other, now + 60), now=now)) is False
-            assert scope.record(DeliveryKeys((f"jwt:{uuid.uuid4().hex}", now + 60), ((deciding, now + 60),),
-                                             now=now)) is True
+            assert (
+                scope.record(DeliveryKeys((f"jwt:{uuid.uuid4().hex}", now + 60), ((deciding, now + 60),), now=now))
+                is True
+            )
 
     def test_purge_removes_only_expired_keys(self, database):
         cache = DatabaseReplayCache(database)

@@ -25,8 +25,17 @@ _ids = itertools.count()
 
 def archive(**changes: object) -> kept.LiveArchive:
     """An archive completed 40 days before NOW, in no case, not held, not downloading, not claimed."""
-    base = dict(request_id="r-1", uri="file:///a/r-1.zip", state=lifecycle.COMPLETED, completed_at=NOW - 40 * DAY,
-                case_id=None, case_closed_at=None, held_since=None, deletion_started_at=None, downloading=False)
+    base = dict(
+        request_id="r-1",
+        uri="file:///a/r-1.zip",
+        state=lifecycle.COMPLETED,
+        completed_at=NOW - 40 * DAY,
+        case_id=None,
+        case_closed_at=None,
+        held_since=None,
+        deletion_started_at=None,
+        downloading=False,
+    )
     return kept.LiveArchive(**{**base, **changes})  # type: ignore[arg-type]
 
 
@@ -58,8 +67,9 @@ def test_an_archive_is_due_once_its_period_is_over_unless_something_keeps_it(cha
 
 
 def test_a_due_verdict_says_what_started_its_clock():
-    in_case = kept.archive_verdict(archive(case_id="case-9", case_closed_at=NOW - 31 * DAY), retention=RETENTION,
-                                   now=NOW)
+    in_case = kept.archive_verdict(
+        archive(case_id="case-9", case_closed_at=NOW - 31 * DAY), retention=RETENTION, now=NOW
+    )
     alone = kept.archive_verdict(archive(), retention=RETENTION, now=NOW)
     assert (in_case.basis, in_case.since) == ("case case-9 closed", NOW - 31 * DAY)
     assert (alone.basis, alone.since) == ("request completed", NOW - 40 * DAY)
@@ -70,27 +80,53 @@ def test_a_due_verdict_says_what_started_its_clock():
 def add_case(database: Database, *, closed_at: dt.datetime | None = None, held: bool = False) -> str:
     case_id = f"case-ret-{next(_ids)}"
     with database.transaction() as session:
-        session.add(Case(id=case_id, subject_ref="T-1", right="access", jurisdiction="UK",
-                         received_on=dt.date(2026, 1, 5), due_on=dt.date(2026, 2, 5),
-                         original_due_on=dt.date(2026, 2, 5), created_by="ops",
-                         responded_on=closed_at.date() if closed_at else None, closed_at=closed_at,
-                         legal_hold_since=NOW - 100 * DAY if held else None, legal_hold_by="ops" if held else None))
+        session.add(
+            Case(
+                id=case_id,
+                subject_ref="T-1",
+                right="access",
+                jurisdiction="UK",
+                received_on=dt.date(2026, 1, 5),
+                due_on=dt.date(2026, 2, 5),
+                original_due_on=dt.date(2026, 2, 5),
+                created_by="ops",
+                responded_on=closed_at.date() if closed_at else None,
+                closed_at=closed_at,
+                legal_hold_since=NOW - 100 * DAY if held else None,
+                legal_hold_by="ops" if held else None,
+            )
+        )
     return case_id
 
 
-def add_request(database: Database, *, state: str = lifecycle.COMPLETED, ended_at: dt.datetime = NOW - 40 * DAY,
-                case_id: str | None = None, stored: bool = True, job_state: str | None = jobs.DONE) -> str:
+def add_request(
+    database: Database,
+    *,
+    state: str = lifecycle.COMPLETED,
+    ended_at: dt.datetime = NOW - 40 * DAY,
+    case_id: str | None = None,
+    stored: bool = True,
+    job_state: str | None = jobs.DONE,
+) -> str:
     """A GET request moved to ``state`` at ``ended_at``, with its archive (if ``stored``) and its archive job."""
     request_id = f"req-ret-{next(_ids)}"
     with database.transaction() as session:
-        request = registry.register(session, registry.NewRequest(
-            request_id, registry.MESSAGEBIRD, "KIND_PERSONAL_GET", signature_key_sealed="sealed-key"))
+        request = registry.register(
+            session,
+            registry.NewRequest(
+                request_id, registry.MESSAGEBIRD, "KIND_PERSONAL_GET", signature_key_sealed="sealed-key"
+            ),
+        )
         lifecycle.move(request, lifecycle.CALLBACK_RECEIVED, at=ended_at - DAY)
         if state != lifecycle.CALLBACK_RECEIVED:
             lifecycle.move(request, state, at=ended_at)
         request.case_id = case_id
         if stored:
-            request.archive_uri, request.archive_bytes, request.archive_sha256 = f"file:///a/{request_id}.zip", 254, "ab" * 32
+            request.archive_uri, request.archive_bytes, request.archive_sha256 = (
+                f"file:///a/{request_id}.zip",
+                254,
+                "ab" * 32,
+            )
             request.archive_stored_at = ended_at
         if job_state is not None:
             job = jobs.enqueue(session, kind=jobs.ARCHIVE, request_id=request_id, payload_sealed="sealed-url")
@@ -152,30 +188,50 @@ def test_a_claim_takes_the_verdict_again_on_the_case_as_it_stands(database):
 
 def test_the_receipt_keeps_what_was_deleted_when_by_whom_and_why(database):
     request_id = add_request(database)
-    deleted = DeletedArchive(f"file:///a/{request_id}.zip", (DeletedVersion("v1", 254), DeletedVersion("m1", None, True)))
+    deleted = DeletedArchive(
+        f"file:///a/{request_id}.zip", (DeletedVersion("v1", 254), DeletedVersion("m1", None, True))
+    )
     with database.transaction() as session:
-        session.add(Callback(provider="messagebird", request_id=request_id, verdict="accepted", status_code=200,
-                             jwt_verdict="passed", hmac_verdict="passed", raw_inputs_sealed="sealed-inputs"))
+        session.add(
+            Callback(
+                provider="messagebird",
+                request_id=request_id,
+                verdict="accepted",
+                status_code=200,
+                jwt_verdict="passed",
+                hmac_verdict="passed",
+                raw_inputs_sealed="sealed-inputs",
+            )
+        )
     with database.transaction() as session:
         kept.claim_archive(session, request_id, retention=RETENTION, now=NOW)
-        kept.record_deletion(session, request_id, deleted, actor="service", policy="ARCHIVE_RETENTION_DAYS=30: x",
-                             at=NOW)
+        kept.record_deletion(
+            session, request_id, deleted, actor="service", policy="ARCHIVE_RETENTION_DAYS=30: x", at=NOW
+        )
     row = request_row(database, request_id)
     assert (row.archive_deleted_at, row.archive_deleted_by, row.archive_deletion_policy) == (
-        NOW, "service", "ARCHIVE_RETENTION_DAYS=30: x")
+        NOW,
+        "service",
+        "ARCHIVE_RETENTION_DAYS=30: x",
+    )
     assert json.loads(row.archive_deleted_versions or "") == [
         {"versionId": "v1", "bytes": 254, "deleteMarker": False, "partial": False},
-        {"versionId": "m1", "bytes": None, "deleteMarker": True, "partial": False}]
+        {"versionId": "m1", "bytes": None, "deleteMarker": True, "partial": False},
+    ]
     assert row.archive_deletion_started_at is None
     assert row.archive_uri and row.archive_sha256 == "ab" * 32  # the record outlives the data
     with database.transaction() as session:
         event = session.scalars(select(RequestEvent).where(RequestEvent.request_id == request_id)).one()
     assert (event.kind, event.actor) == (kept.ARCHIVE_DELETED, "service")
-    assert event.note == ("ARCHIVE_RETENTION_DAYS=30: x; the store removed 2 version(s), 254 bytes; "
-                          "the raw inputs of 1 callback(s) erased")
+    assert event.note == (
+        "ARCHIVE_RETENTION_DAYS=30: x; the store removed 2 version(s), 254 bytes; "
+        "the raw inputs of 1 callback(s) erased"
+    )
     with database.transaction() as session:
         callback = session.scalars(select(Callback).where(Callback.request_id == request_id)).one()
-    assert callback.raw_inputs_sealed is None and callback.verdict == "accepted", "erased with the archive, not the record"
+    assert callback.raw_inputs_sealed is None and callback.verdict == "accepted", (
+        "erased with the archive, not the record"
+    )
 
 
 def test_a_released_claim_lets_the_next_run_try_at_once(database):
@@ -204,11 +260,13 @@ def erase_due(database: Database, *, ended_before: dt.datetime, now: dt.datetime
 
 def test_secrets_go_once_the_request_ended_long_enough_ago(database):
     completed = add_request(database, ended_at=utcnow() - 15 * DAY)
-    failed = add_request(database, state=lifecycle.FAILED, ended_at=utcnow() - 15 * DAY, job_state=jobs.FAILED,
-                         stored=False)
+    failed = add_request(
+        database, state=lifecycle.FAILED, ended_at=utcnow() - 15 * DAY, job_state=jobs.FAILED, stored=False
+    )
     recent = add_request(database, ended_at=utcnow() - 13 * DAY)
-    waiting = add_request(database, state=lifecycle.CALLBACK_RECEIVED, ended_at=utcnow() - 60 * DAY,
-                          job_state=jobs.QUEUED, stored=False)
+    waiting = add_request(
+        database, state=lifecycle.CALLBACK_RECEIVED, ended_at=utcnow() - 60 * DAY, job_state=jobs.QUEUED, stored=False
+    )
     now = utcnow()
     assert erase_due(database, ended_before=now - 14 * DAY, now=now) == kept.Erased(signature_keys=2, archive_urls=2)
     assert secrets_of(database, completed) == (None, [None], now)
@@ -227,8 +285,9 @@ def test_a_request_is_erased_once(database):
 
 def test_a_failed_request_whose_download_is_queued_again_keeps_its_secrets(database):
     """Ops' retry (or a new URL from the listing) put a job in the queue: the request is being moved on."""
-    request_id = add_request(database, state=lifecycle.FAILED, ended_at=utcnow() - 60 * DAY, job_state=jobs.QUEUED,
-                             stored=False)
+    request_id = add_request(
+        database, state=lifecycle.FAILED, ended_at=utcnow() - 60 * DAY, job_state=jobs.QUEUED, stored=False
+    )
     assert erase_due(database, ended_before=utcnow() - 14 * DAY, now=utcnow()) == kept.Erased()
     assert secrets_of(database, request_id)[0] == "sealed-key"
 
@@ -252,8 +311,13 @@ def test_finished_jobs_go_after_their_period_and_a_requests_only_once_its_secret
     with database.transaction() as session:
         session.get(ProcessorRequest, erased).secrets_erased_at = utcnow()
         old = utcnow() - 31 * DAY
-        for kind, state in ((jobs.RECONCILE, jobs.DONE), (jobs.RETENTION, jobs.FAILED), (jobs.RECONCILE, jobs.QUEUED),
-                            ("notify", jobs.DONE), ("deadline_check", jobs.DONE)):
+        for kind, state in (
+            (jobs.RECONCILE, jobs.DONE),
+            (jobs.RETENTION, jobs.FAILED),
+            (jobs.RECONCILE, jobs.QUEUED),
+            ("notify", jobs.DONE),
+            ("deadline_check", jobs.DONE),
+        ):
             job = jobs.enqueue(session, kind=kind, request_id=None)
             job.state, job.updated_at = state, old
         recent = jobs.enqueue(session, kind=jobs.RECONCILE, request_id=None)
@@ -261,15 +325,25 @@ def test_finished_jobs_go_after_their_period_and_a_requests_only_once_its_secret
     with database.transaction() as session:
         assert kept.purge_finished_jobs(session, finished_before=utcnow() - 30 * DAY) == 4
     left = sorted(job_ids(database).values(), key=str)
-    assert left == sorted([("archive", not_erased), ("reconcile", None), ("reconcile", None), ("notify", None)],
-                          key=str)
+    assert left == sorted(
+        [("archive", not_erased), ("reconcile", None), ("reconcile", None), ("notify", None)], key=str
+    )
 
 
 def test_client_addresses_are_cleared_after_their_period(database):
     with database.transaction() as session:
         for days, address in ((31, "203.0.113.7"), (29, "203.0.113.8"), (40, None)):
-            session.add(Callback(provider="messagebird", received_at=utcnow() - days * DAY, remote_addr=address,
-                                 verdict="accepted", status_code=200, jwt_verdict="passed", hmac_verdict="passed"))
+            session.add(
+                Callback(
+                    provider="messagebird",
+                    received_at=utcnow() - days * DAY,
+                    remote_addr=address,
+                    verdict="accepted",
+                    status_code=200,
+                    jwt_verdict="passed",
+                    hmac_verdict="passed",
+                )
+            )
     with database.transaction() as session:
         assert kept.forget_client_addresses(session, received_before=utcnow() - 30 * DAY) == 1
     with database.transaction() as session:

@@ -53,7 +53,9 @@ def contract_problems(app: Flask, response: TestResponse) -> list[str]:
     name, operation = described
     answer = operation["responses"].get(str(response.status_code))
     if answer is None:
-        return [f"{name} answered {response.status_code}, which it does not list: {response.get_data(as_text=True)[:300]}"]
+        return [
+            f"{name} answered {response.status_code}, which it does not list: {response.get_data(as_text=True)[:300]}"
+        ]
     content = answer.get("content", {})
     if response.mimetype not in content:
         return [f"{name} answered {response.status_code} as {response.mimetype}, not as {sorted(content) or 'nothing'}"]
@@ -65,8 +67,11 @@ def contract_problems(app: Flask, response: TestResponse) -> list[str]:
 
 def schema_problems(app: Flask, schema: dict[str, Any], response: TestResponse) -> list[str]:
     components = openapi_document(app)["components"]
-    validator = Draft202012Validator({**schema, "components": components},
-                                     format_checker=Draft202012Validator.FORMAT_CHECKER)
+    validator = Draft202012Validator(
+        {**schema, "components": components}, format_checker=Draft202012Validator.FORMAT_CHECKER
+    )
     body = json.loads(response.get_data())
-    return [f"{'/'.join(map(str, error.absolute_path)) or 'body'}: {error.message[:300]}"
-            for error in validator.iter_errors(body)]
+    return [
+        f"{'/'.join(map(str, error.absolute_path)) or 'body'}: {error.message[:300]}"
+        for error in validator.iter_errors(body)
+    ]

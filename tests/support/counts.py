@@ -24,8 +24,14 @@ def report_line(nodeid: str, line: str) -> None:
 
 def write_summary(terminalreporter: pytest.TerminalReporter) -> None:
     """Every test's counts, in the order the tests ended, then those of the modules' teardowns."""
-    reported = [(report.nodeid, value) for key in ("passed", "failed") for report in terminalreporter.stats.get(key, [])
-                if report.when == "call" for name, value in report.user_properties if name == COUNTS]
+    reported = [
+        (report.nodeid, value)
+        for key in ("passed", "failed")
+        for report in terminalreporter.stats.get(key, [])
+        if report.when == "call"
+        for name, value in report.user_properties
+        if name == COUNTS
+    ]
     if reported or _TEARDOWN_LINES:
         terminalreporter.section("fault-injection counts")
         for nodeid, line in reported + _TEARDOWN_LINES:

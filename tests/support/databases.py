@@ -94,7 +94,7 @@ class MigrationRecording:
         finally:
             event.remove(Engine, "before_cursor_execute", self._record)
 
-    def _record(self, _connection, _cursor, statement, parameters, _context, executemany) -> None:  # noqa: ANN001
+    def _record(self, _connection, _cursor, statement, parameters, _context, executemany) -> None:
         self.statements.append((statement, parameters, executemany))
 
     def replay(self, schema: str) -> None:

@@ -68,10 +68,10 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: _Server
 
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - the stdlib's name
+    def log_message(self, format: str, *args: object) -> None:
         return
 
-    def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
+    def do_GET(self) -> None:
         self.server.seen(self.path, dict(self.headers))
         route = self.server.routes.get(self.path.split("?", 1)[0])
         if route is None:
@@ -88,7 +88,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._answer_headers(status, {**headers, "Content-Length": str(route.length())})
         self._send_body(route)
 
-    def do_POST(self) -> None:  # noqa: N802 - the stdlib's name
+    def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         self.server.seen(self.path, dict(self.headers))
         route = self.server.routes.get(self.path.split("?", 1)[0])

@@ -126,8 +126,9 @@ class CallbackSigner:
             "MessageBird-Signature-JWT": sign_jwt(self.signing_key, self.url, body, now),
             "X-MessageBird-Signature": sign_hmac(self.signature_key, body, int(now)),
         }
-        return Delivery(request_id, http_id, http_request("POST", CALLBACK_PATH, host=self.host, headers=headers,
-                                                          body=body))
+        return Delivery(
+            request_id, http_id, http_request("POST", CALLBACK_PATH, host=self.host, headers=headers, body=body)
+        )
 
     def resign(self, delivery: Delivery) -> Delivery:
         """The same callback signed again, for a sender's retry."""
@@ -156,7 +157,9 @@ def fire(
 def with_header(delivery: Delivery, name: str, value: str) -> Delivery:
     """The same request with one more header (after the request line)."""
     line, rest = delivery.raw.split(b"\r\n", 1)
-    return Delivery(delivery.request_id, delivery.http_id, line + f"\r\n{name}: {value}".encode("latin-1") + b"\r\n" + rest)
+    return Delivery(
+        delivery.request_id, delivery.http_id, line + f"\r\n{name}: {value}".encode("latin-1") + b"\r\n" + rest
+    )
 
 
 async def _fire(
@@ -178,9 +181,10 @@ async def send(address: tuple[str, int], delivery: Delivery, timeout: float) -> 
     started = time.perf_counter()
     try:
         status, body = await asyncio.wait_for(_exchange(address, delivery.raw), timeout)
-    except (OSError, asyncio.TimeoutError, asyncio.IncompleteReadError, ValueError) as error:
-        return Answer(delivery, None, error=type(error).__name__, started=started,
-                      seconds=time.perf_counter() - started)
+    except (TimeoutError, OSError, asyncio.IncompleteReadError, ValueError) as error:
+        return Answer(
+            delivery, None, error=type(error).__name__, started=started, seconds=time.perf_counter() - started
+        )
     return Answer(delivery, status, body, started=started, seconds=time.perf_counter() - started)
 
 

@@ -79,15 +79,21 @@ class Launcher:
         self._started: list[ServiceProcess] = []
 
     def start_web(
-        self, env: Mapping[str, str], *, workers: int = 2, timeout: float = 30, app: str = "wsgi:app",
+        self,
+        env: Mapping[str, str],
+        *,
+        workers: int = 2,
+        timeout: float = 30,
+        app: str = "wsgi:app",
         port: int | None = None,
     ) -> ServiceProcess:
         """gunicorn as the Procfile runs it (``app`` names another WSGI app under the same settings), on ``port``
         (a free one by default; a given one when callers must know it first, e.g. for ``PUBLIC_URL``)."""
         port = port or free_port()
         command = [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "--workers", str(workers), app]
-        service = self._spawn(command, {"WEB_HOST": "127.0.0.1", **env, "PORT": str(port)}, f"web-{port}",
-                              f"http://127.0.0.1:{port}")
+        service = self._spawn(
+            command, {"WEB_HOST": "127.0.0.1", **env, "PORT": str(port)}, f"web-{port}", f"http://127.0.0.1:{port}"
+        )
         wait_healthy(service, timeout)
         return service
 
@@ -100,7 +106,11 @@ class Launcher:
         log_path = self._tmp_path / f"{name}.log"
         with log_path.open("wb") as log:
             process = subprocess.Popen(
-                command, cwd=PROJECT_ROOT, env=process_env(env), stdout=log, stderr=subprocess.STDOUT,
+                command,
+                cwd=PROJECT_ROOT,
+                env=process_env(env),
+                stdout=log,
+                stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
             )
         service = ServiceProcess(process, base_url, log_path)

@@ -93,8 +93,13 @@ class S3Endpoint:
         name = f"locked-{uuid.uuid4().hex[:12]}"
         client = self.client()
         client.create_bucket(Bucket=name, ObjectLockEnabledForBucket=True)
-        client.put_object_lock_configuration(Bucket=name, ObjectLockConfiguration={
-            "ObjectLockEnabled": "Enabled", "Rule": {"DefaultRetention": {"Mode": mode, "Days": days}}})
+        client.put_object_lock_configuration(
+            Bucket=name,
+            ObjectLockConfiguration={
+                "ObjectLockEnabled": "Enabled",
+                "Rule": {"DefaultRetention": {"Mode": mode, "Days": days}},
+            },
+        )
         return name
 
 

@@ -45,14 +45,20 @@ class _Handler:
         self.answers: list[str] = []
         self.lock = threading.Lock()
 
-    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:  # noqa: N802 - aiosmtpd's
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         with self.lock:
             if self.answers:
                 return self.answers.pop(0)
             parsed = email.message_from_bytes(envelope.original_content or b"", policy=email.policy.default)
-            self.messages.append(Received(envelope.mail_from or "", list(envelope.rcpt_tos),
-                                          parsed,  # type: ignore[arg-type]
-                                          session.ssl is not None, bool(session.authenticated)))
+            self.messages.append(
+                Received(
+                    envelope.mail_from or "",
+                    list(envelope.rcpt_tos),
+                    parsed,  # type: ignore[arg-type]
+                    session.ssl is not None,
+                    bool(session.authenticated),
+                )
+            )
         return "250 OK"
 
 
@@ -82,8 +88,12 @@ class SmtpServer:
         if starttls_ca is not None:
             context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
             starttls_ca.issue_cert("localhost", "127.0.0.1").configure_cert(context)
-            options = {"tls_context": context, "require_starttls": True, "authenticator": _authenticate,
-                       "auth_required": True}
+            options = {
+                "tls_context": context,
+                "require_starttls": True,
+                "authenticator": _authenticate,
+                "auth_required": True,
+            }
         self._controller = _CountingController(self.handler, hostname="127.0.0.1", port=self.port, **options)
         self._controller.start()
         self._running = True

@@ -149,8 +149,22 @@ class StreamedZip:
         return (
             struct.pack(
                 "<4sHHHHHHIIIHHHHHII",
-                b"PK\x01\x02", version, version, 0, 0, 0, 0, self._crc(size), *sizes,
-                len(name), len(extra), 0, 0, 0, 0, stored_offset,
+                b"PK\x01\x02",
+                version,
+                version,
+                0,
+                0,
+                0,
+                0,
+                self._crc(size),
+                *sizes,
+                len(name),
+                len(extra),
+                0,
+                0,
+                0,
+                0,
+                stored_offset,
             )
             + name
             + extra
@@ -160,7 +174,9 @@ class StreamedZip:
         count = len(self.entry_sizes)
         comment = struct.pack("<H", len(self.comment)) + self.comment
         if not self.uses_zip64:
-            return struct.pack("<4sHHHHII", b"PK\x05\x06", 0, 0, count, count, directory_size, directory_start) + comment
+            return (
+                struct.pack("<4sHHHHII", b"PK\x05\x06", 0, 0, count, count, directory_size, directory_start) + comment
+            )
         record = struct.pack(
             "<4sQHHIIQQQQ", b"PK\x06\x06", 44, 45, 45, 0, 0, count, count, directory_size, directory_start
         )

@@ -82,9 +82,7 @@ def test_it_survives_pickling() -> None:
     assert (type(restored), restored.reason) == (SignatureError, "expired")
 
 
-@pytest.mark.parametrize(
-    "mangle", [lambda token: token + "x", lambda token: "{" + token], ids=["signature", "parse"]
-)
+@pytest.mark.parametrize("mangle", [lambda token: token + "x", lambda token: "{" + token], ids=["signature", "parse"])
 def test_no_key_or_token_reaches_the_message_or_a_chained_exception(mangle: Callable[[str], str]) -> None:
     secret = "super-secret-key"
     token = mangle(sign_jwt(secret, URL, BODY, NOW))

@@ -243,8 +243,19 @@ class TestKeys:
     @pytest.mark.parametrize(
         "keys",
         [[], (), KEY, KEY.encode(), None, [""], [b""], [KEY, None], ["\ud800"], iter([KEY]), {KEY}],
-        ids=["empty-list", "empty-tuple", "bare-str", "bare-bytes", "None", "empty-str", "empty-bytes",
-             "None-in-list", "unencodable", "iterator", "set"],
+        ids=[
+            "empty-list",
+            "empty-tuple",
+            "bare-str",
+            "bare-bytes",
+            "None",
+            "empty-str",
+            "empty-bytes",
+            "None-in-list",
+            "unencodable",
+            "iterator",
+            "set",
+        ],
     )
     def test_no_usable_key_list_is_no_key(self, keys: Any) -> None:
         assert refusal_reason(verify, signed(), keys=keys) == "no_key"
@@ -364,12 +375,8 @@ class TestProperties:
 
     @settings(max_examples=300, deadline=None)
     @given(
-        header=st.dictionaries(
-            st.sampled_from(["alg", "typ", "kid", "crit", "b64", "x"]), json_values, max_size=4
-        ),
-        segments=st.lists(
-            st.text(string.ascii_letters + string.digits + "-_=", max_size=30), min_size=2, max_size=2
-        ),
+        header=st.dictionaries(st.sampled_from(["alg", "typ", "kid", "crit", "b64", "x"]), json_values, max_size=4),
+        segments=st.lists(st.text(string.ascii_letters + string.digits + "-_=", max_size=30), min_size=2, max_size=2),
     )
     def test_arbitrary_headers_only_ever_raise_signature_error(
         self, header: dict[str, Any], segments: list[str]
@@ -385,8 +392,12 @@ class TestProperties:
             optional={
                 name: st.one_of(json_values, st.just(value))
                 for name, value in {
-                    "iss": "MessageBird", "nbf": NOW, "exp": NOW + 60, "jti": "j",
-                    "url_hash": url_hash(URL), "payload_hash": payload_hash(BODY),
+                    "iss": "MessageBird",
+                    "nbf": NOW,
+                    "exp": NOW + 60,
+                    "jti": "j",
+                    "url_hash": url_hash(URL),
+                    "payload_hash": payload_hash(BODY),
                 }.items()
             },
         ),

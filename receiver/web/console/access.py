@@ -77,13 +77,21 @@ def configure_cookies(app: Flask) -> None:
 
 def set_session_cookie(response: Response, signed_in: console_sessions.SignedIn) -> None:
     settings = services().settings
-    response.set_cookie(SESSION_COOKIE, signed_in.session_id, max_age=settings.console_session_minutes * 60,
-                        path=COOKIE_PATH, secure=secure_cookies(settings), httponly=True, samesite="Strict")
+    response.set_cookie(
+        SESSION_COOKIE,
+        signed_in.session_id,
+        max_age=settings.console_session_minutes * 60,
+        path=COOKIE_PATH,
+        secure=secure_cookies(settings),
+        httponly=True,
+        samesite="Strict",
+    )
 
 
 def clear_session_cookie(response: Response) -> None:
-    response.delete_cookie(SESSION_COOKIE, path=COOKIE_PATH, secure=secure_cookies(services().settings),
-                           httponly=True, samesite="Strict")
+    response.delete_cookie(
+        SESSION_COOKIE, path=COOKIE_PATH, secure=secure_cookies(services().settings), httponly=True, samesite="Strict"
+    )
 
 
 def session_id() -> str:

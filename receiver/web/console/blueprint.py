@@ -24,15 +24,23 @@ from receiver.web.errors import HttpProblem, problem_from_storage, problem_from_
 from storage.errors import StorageError
 
 log = get_logger(__name__)
-blueprint = Blueprint("console", __name__, url_prefix="/ops", template_folder="templates",
-                      static_folder="static", static_url_path="/static")
+blueprint = Blueprint(
+    "console",
+    __name__,
+    url_prefix="/ops",
+    template_folder="templates",
+    static_folder="static",
+    static_url_path="/static",
+)
 csrf = CSRFProtect()
 for _name, _filter in FILTERS.items():
     blueprint.add_app_template_filter(_filter, _name)
 
 #: Content-Security-Policy: our own stylesheet, no script at all, never framed.
-CONTENT_SECURITY_POLICY = ("default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; "
-                           "frame-ancestors 'none'; base-uri 'none'")
+CONTENT_SECURITY_POLICY = (
+    "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; "
+    "frame-ancestors 'none'; base-uri 'none'"
+)
 SAFE_HEADERS = {
     "Content-Security-Policy": CONTENT_SECURITY_POLICY,
     "X-Frame-Options": "DENY",
@@ -61,8 +69,12 @@ def safe_headers(response: Response) -> Response:
 
 @blueprint.context_processor
 def page_context() -> dict[str, Any]:
-    return {"operator": access.signed_in(), "may_act": access.may(ACT), "may_export": access.may(EXPORT),
-            "session_minutes": services().settings.console_session_minutes}
+    return {
+        "operator": access.signed_in(),
+        "may_act": access.may(ACT),
+        "may_export": access.may(EXPORT),
+        "session_minutes": services().settings.console_session_minutes,
+    }
 
 
 def page(template: str, status: int = 200, **context: Any) -> tuple[str, int]:
@@ -86,16 +98,21 @@ def _sign_in_first(_error: access.NotSignedIn) -> Response:
 @blueprint.errorhandler(access.NotPermitted)
 def _not_permitted(error: access.NotPermitted) -> tuple[str, int]:
     log.info("console.refused", reason=f"role_lacks_{error.permission}", path=request.path)
-    return page("error.html", 403, title="Not allowed",
-                message=f"Your role ({access.signed_in().role}) may not do this.")  # type: ignore[union-attr]
+    return page(
+        "error.html", 403, title="Not allowed", message=f"Your role ({access.signed_in().role}) may not do this."
+    )  # type: ignore[union-attr]
 
 
 @blueprint.errorhandler(CSRFError)
 def _csrf_failed(error: CSRFError) -> tuple[str, int]:
     log.info("console.csrf_refused", reason=error.description, path=request.path)
-    return page("error.html", 400, title="Form not accepted",
-                message="This form was not sent from a page of the console, or it has expired. Nothing was changed: "
-                        "go back, reload the page and send it again.")
+    return page(
+        "error.html",
+        400,
+        title="Form not accepted",
+        message="This form was not sent from a page of the console, or it has expired. Nothing was changed: "
+        "go back, reload the page and send it again.",
+    )
 
 
 @blueprint.errorhandler(UseCaseError)
@@ -106,8 +123,9 @@ def _refused(error: UseCaseError) -> tuple[str, int]:
 @blueprint.errorhandler(HttpProblem)
 def _problem_page(problem: HttpProblem) -> tuple[str, int]:
     titles = {400: "Not understood", 403: "Not allowed", 404: "Not found", 409: "Not possible now"}
-    return page("error.html", problem.status, title=titles.get(problem.status, "Unavailable"),
-                message=problem.description)
+    return page(
+        "error.html", problem.status, title=titles.get(problem.status, "Unavailable"), message=problem.description
+    )
 
 
 @blueprint.errorhandler(StorageError)
@@ -118,13 +136,21 @@ def _storage_unavailable(error: StorageError) -> tuple[str, int]:
 
 @blueprint.errorhandler(HTTPException)
 def _http_error(error: HTTPException) -> tuple[str, int]:
-    return page("error.html", error.code or 500, title=error.name,
-                message="There is no such page in the console." if error.code == 404 else error.description)
+    return page(
+        "error.html",
+        error.code or 500,
+        title=error.name,
+        message="There is no such page in the console." if error.code == 404 else error.description,
+    )
 
 
 @blueprint.errorhandler(Exception)
 def _unexpected(error: Exception) -> tuple[str, int]:
     log.error("request.crashed", error_type=type(error).__name__, exc_info=error)
-    return page("error.html", 500, title="Something went wrong",
-                message="The console could not answer. The error is logged under the request id "
-                        f"{request.environ.get('receiver.request_id', '')}.")
+    return page(
+        "error.html",
+        500,
+        title="Something went wrong",
+        message="The console could not answer. The error is logged under the request id "
+        f"{request.environ.get('receiver.request_id', '')}.",
+    )

@@ -75,8 +75,16 @@ def cases_list() -> PageAnswer:
     progress = console_views.progress_of(services(), [summary["id"] for summary in summaries])
     rows = [CaseRow(summary, deadline_badge(summary), progress.get(summary["id"], [])) for summary in summaries]
     next_url = url_for(".cases_list", **{**request.args, "cursor": found.next_cursor}) if found.next_cursor else None
-    return page("cases.html", rows=rows, wanted=wanted, next_url=next_url, filtered=bool(request.args),
-                states=case_registry.STATES, rights=case_registry.RIGHTS, jurisdictions=case_registry.JURISDICTIONS)
+    return page(
+        "cases.html",
+        rows=rows,
+        wanted=wanted,
+        next_url=next_url,
+        filtered=bool(request.args),
+        states=case_registry.STATES,
+        rights=case_registry.RIGHTS,
+        jurisdictions=case_registry.JURISDICTIONS,
+    )
 
 
 def _search_text() -> str | None:
@@ -117,10 +125,18 @@ def _case_page(case_id: str, status: int = 200, failed: tuple[str, DocumentForm]
     if failed is not None:
         forms[failed[0]] = failed[1]
     timeline = case_timeline(case, utcnow().date(), lambda request_id: url_for(".request_page", request_id=request_id))
-    return page("case.html", status, case=case, badge=deadline_badge(case), timeline=timeline, forms=forms,
-                actions=[name for name in ACTIONS if name in forms], history=case_history(case),
-                open_action=failed[0] if failed else None,
-                archive_retention_days=services().settings.archive_retention_days)
+    return page(
+        "case.html",
+        status,
+        case=case,
+        badge=deadline_badge(case),
+        timeline=timeline,
+        forms=forms,
+        actions=[name for name in ACTIONS if name in forms],
+        history=case_history(case),
+        open_action=failed[0] if failed else None,
+        archive_retention_days=services().settings.archive_retention_days,
+    )
 
 
 #: The actions on a case, in the order the page offers them: its form and whether the case allows it now.
@@ -155,13 +171,15 @@ def hold_forms(case: dict[str, Any]) -> dict[str, DocumentForm]:
     return _forms(HOLD_ACTIONS, case)
 
 
-def _forms(offered: dict[str, tuple[type[DocumentForm], Callable[[dict[str, Any]], bool]]], case: dict[str, Any]
-           ) -> dict[str, DocumentForm]:
+def _forms(
+    offered: dict[str, tuple[type[DocumentForm], Callable[[dict[str, Any]], bool]]], case: dict[str, Any]
+) -> dict[str, DocumentForm]:
     return {name: form(formdata=None, prefix=name) for name, (form, allowed) in offered.items() if allowed(case)}
 
 
-def _change(case_id: str, name: str, change: Callable[..., dict[str, Any]], done: Callable[[dict[str, Any]], str]
-            ) -> Response | PageAnswer:
+def _change(
+    case_id: str, name: str, change: Callable[..., dict[str, Any]], done: Callable[[dict[str, Any]], str]
+) -> Response | PageAnswer:
     """Run a change of the case through its use case; the case again with the refusal, or a redirect."""
     form = FORMS[name][0](prefix=name)
     try:
@@ -204,17 +222,24 @@ def close(case_id: str) -> Response | PageAnswer:
 @access.permitted(ACT)
 def place_hold(case_id: str) -> Response | PageAnswer:
     """``POST /api/cases/<id>/legal-hold``: the case's archives are kept until the hold is released."""
-    return _change(case_id, "hold", legal_holds.place_legal_hold,
-                   lambda held: "Legal hold placed: no archive of this case is deleted until it is released.")
+    return _change(
+        case_id,
+        "hold",
+        legal_holds.place_legal_hold,
+        lambda held: "Legal hold placed: no archive of this case is deleted until it is released.",
+    )
 
 
 @blueprint.post("/cases/<case_id>/legal-hold/release")
 @access.permitted(ACT)
 def release_hold(case_id: str) -> Response | PageAnswer:
     """``DELETE /api/cases/<id>/legal-hold``: the archives go again when their retention period is over."""
-    return _change(case_id, "release", legal_holds.release_legal_hold,
-                   lambda released: "Legal hold released: the archives are deleted once their retention period "
-                                    "is over.")
+    return _change(
+        case_id,
+        "release",
+        legal_holds.release_legal_hold,
+        lambda released: "Legal hold released: the archives are deleted once their retention period is over.",
+    )
 
 
 @blueprint.post("/cases/<case_id>/evidence")
@@ -250,8 +275,9 @@ def _send(case_id: str, name: str, send: Callable[..., sending.Sent]) -> Respons
         form.show_refusal(refused)
         return _case_page(case_id, problem_from_usecase(refused).status, failed=(name, form))
     except ProviderError as error:
-        log.warning("provider.failed", provider=error.provider, reason=error.reason, code=error.code,
-                    status=error.status)
+        log.warning(
+            "provider.failed", provider=error.provider, reason=error.reason, code=error.code, status=error.status
+        )
         problem = problem_from_provider(error)
         form.form_errors.append(problem.description)
         return _case_page(case_id, problem.status, failed=(name, form))

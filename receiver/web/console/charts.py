@@ -59,11 +59,22 @@ def refusal_chart(samples: Sequence[Refusal], *, since: dt.datetime, now: dt.dat
             if count:
                 height = plot * count / top
                 base -= height
-                segments.append(Segment(round(LEFT + index * slot + slot * 0.15, 1), round(base, 1),
-                                        round(slot * 0.7, 1), round(height, 1), reason, colours[reason],
-                                        f"{_label(period, by)}: {count} {reason}"))
-    labels = [(round(LEFT + (i + 0.5) * slot, 1), _label(p, by)) for i, p in enumerate(periods)
-              if len(periods) <= 12 or i % 3 == 0]
+                segments.append(
+                    Segment(
+                        round(LEFT + index * slot + slot * 0.15, 1),
+                        round(base, 1),
+                        round(slot * 0.7, 1),
+                        round(height, 1),
+                        reason,
+                        colours[reason],
+                        f"{_label(period, by)}: {count} {reason}",
+                    )
+                )
+    labels = [
+        (round(LEFT + (i + 0.5) * slot, 1), _label(p, by))
+        for i, p in enumerate(periods)
+        if len(periods) <= 12 or i % 3 == 0
+    ]
     y_ticks = [(round(HEIGHT - BOTTOM - plot * value / top, 1), value) for value in _steps(top)]
     reasons = [(reason, colours[reason], count) for reason, count in by_reason]
     return Chart(WIDTH, HEIGHT, segments, labels, y_ticks, reasons, sum(count for _, count in by_reason))

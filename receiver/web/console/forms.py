@@ -13,7 +13,16 @@ from typing import Any
 
 from flask_wtf import FlaskForm
 from pydantic.alias_generators import to_camel
-from wtforms import BooleanField, SelectChoice, DateField, HiddenField, PasswordField, SelectField, StringField, TextAreaField
+from wtforms import (
+    BooleanField,
+    DateField,
+    HiddenField,
+    PasswordField,
+    SelectChoice,
+    SelectField,
+    StringField,
+    TextAreaField,
+)
 from wtforms.fields.core import Field
 
 from receiver.usecases.documents import MESSAGEBIRD_FIELDS
@@ -63,13 +72,16 @@ class SignInForm(FlaskForm):
 
 
 class CaseForm(DocumentForm):
-    subject_ref = StringField("Subject reference", description="Your ticket or reference; never an e-mail address or "
-                              "phone number.")
+    subject_ref = StringField(
+        "Subject reference", description="Your ticket or reference; never an e-mail address or phone number."
+    )
     right = SelectField("Right", choices=[SelectChoice(r, r.capitalize()) for r in RIGHTS])
     received_on = DateField("Received on", default=_today)
     jurisdiction = SelectField("Jurisdiction", choices=[SelectChoice(j) for j in JURISDICTIONS], default="UK")
-    clock_starts_on = DateField("Clock starts on (UK only)", description="The latest of receipt, identity confirmed "
-                                "and fee paid, when later than receipt.")
+    clock_starts_on = DateField(
+        "Clock starts on (UK only)",
+        description="The latest of receipt, identity confirmed and fee paid, when later than receipt.",
+    )
     notes = TextAreaField("Notes")
 
 
@@ -90,30 +102,41 @@ class ResumeForm(DocumentForm):
 class CloseForm(DocumentForm):
     responded_on = DateField("Answer sent on", default=_today)
     delivered_by = StringField("Sent by", description="How the answer went out, e.g. secure email.")
-    override_reason = TextAreaField("Close with requests still open, because",
-                                    description="Only when a processor request has not ended.")
+    override_reason = TextAreaField(
+        "Close with requests still open, because", description="Only when a processor request has not ended."
+    )
 
 
 class MessageBirdRequestForm(DocumentForm):
     kind = SelectField("Kind", choices=KINDS)
-    field = SelectField("Field", choices=[SelectChoice("", "(none: account kinds)")] + [SelectChoice(f) for f in
-                                                                                   MESSAGEBIRD_FIELDS],
-                        default="email")
-    value = StringField("Value", description="Sent to MessageBird and never kept: only a keyed hash is stored.",
-                        render_kw={"autocomplete": "off", "spellcheck": "false"})
+    field = SelectField(
+        "Field",
+        choices=[SelectChoice("", "(none: account kinds)")] + [SelectChoice(f) for f in MESSAGEBIRD_FIELDS],
+        default="email",
+    )
+    value = StringField(
+        "Value",
+        description="Sent to MessageBird and never kept: only a keyed hash is stored.",
+        render_kw={"autocomplete": "off", "spellcheck": "false"},
+    )
     reason = StringField("Reason", default="Data subject request")
 
 
 class ForgetForm(DocumentForm):
-    number = StringField("UK number", description="Digits only, beginning with 44. Sent to VoodooSMS and never kept.",
-                         render_kw={"autocomplete": "off", "inputmode": "numeric"})
+    number = StringField(
+        "UK number",
+        description="Digits only, beginning with 44. Sent to VoodooSMS and never kept.",
+        render_kw={"autocomplete": "off", "inputmode": "numeric"},
+    )
     blacklist = BooleanField("Also remove it from the account's blacklist")
     reason = StringField("Reason", default="Data subject request")
 
 
 class LegalHoldForm(DocumentForm):
-    reason = TextAreaField("Why the archives must be kept", description="E.g. a claim or a regulator's inquiry "
-                           "(GDPR Art. 17(3)(e)). Shown in the case's history.")
+    reason = TextAreaField(
+        "Why the archives must be kept",
+        description="E.g. a claim or a regulator's inquiry (GDPR Art. 17(3)(e)). Shown in the case's history.",
+    )
 
 
 class ReleaseHoldForm(DocumentForm):

@@ -27,8 +27,15 @@ def deliveries() -> tuple[str, int]:
     by = optional_arg("by", (BY_DAY, BY_HOUR)) or BY_DAY
     seen = console_views.refusals_seen(services())
     chart = refusal_chart(seen.samples, since=seen.since, now=utcnow(), by=by)
-    return page("deliveries.html", chart=chart, by=by, samples=seen.samples[:SAMPLES_SHOWN], counted=seen.counted,
-                sampled=len(seen.samples), retention_days=services().settings.refusal_sample_retention_days)
+    return page(
+        "deliveries.html",
+        chart=chart,
+        by=by,
+        samples=seen.samples[:SAMPLES_SHOWN],
+        counted=seen.counted,
+        sampled=len(seen.samples),
+        retention_days=services().settings.refusal_sample_retention_days,
+    )
 
 
 @blueprint.get("/health")
@@ -39,5 +46,11 @@ def health() -> tuple[str, int]:
         facts: console_views.QueueFacts | None = console_views.queue_facts(current)
     except StorageError:
         facts = None  # the database's own probe above says why
-    return page("health.html", checks=checks, ready=all(result == "ok" for result in checks.values()), facts=facts,
-                interval=current.settings.reconcile_interval_seconds, now=utcnow())
+    return page(
+        "health.html",
+        checks=checks,
+        ready=all(result == "ok" for result in checks.values()),
+        facts=facts,
+        interval=current.settings.reconcile_interval_seconds,
+        now=utcnow(),
+    )

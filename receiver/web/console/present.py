@@ -14,8 +14,17 @@ from typing import Any
 DANGER, WARNING, GOOD, NEUTRAL, INFO = "danger", "warning", "good", "neutral", "info"
 
 STATE_TONES = {
-    "open": INFO, "waiting_on_processors": INFO, "ready": GOOD, "needs_attention": WARNING, "closed": NEUTRAL,
-    "sending": INFO, "sent": INFO, "callback_received": INFO, "archiving": INFO, "completed": GOOD, "failed": DANGER,
+    "open": INFO,
+    "waiting_on_processors": INFO,
+    "ready": GOOD,
+    "needs_attention": WARNING,
+    "closed": NEUTRAL,
+    "sending": INFO,
+    "sent": INFO,
+    "callback_received": INFO,
+    "archiving": INFO,
+    "completed": GOOD,
+    "failed": DANGER,
 }
 PROVIDERS = {"messagebird": "MessageBird", "voodoosms": "VoodooSMS"}
 
@@ -32,8 +41,11 @@ def deadline_badge(case: dict[str, Any]) -> Badge:
     """The days-left badge of a case: "overdue" in words when it is; red when overdue or under a quarter left."""
     if case["respondedOn"]:
         in_time = case["answeredInTime"]
-        return Badge("answered" if in_time else "answered late", NEUTRAL if in_time else WARNING,
-                     f"answered on {case['respondedOn']}" + ("" if in_time else ", after the deadline"))
+        return Badge(
+            "answered" if in_time else "answered late",
+            NEUTRAL if in_time else WARNING,
+            f"answered on {case['respondedOn']}" + ("" if in_time else ", after the deadline"),
+        )
     if case["paused"]:
         return Badge("clock stopped", NEUTRAL, f"clock stopped since {case['pausedSince']}")
     left = case["daysLeft"]
@@ -62,9 +74,16 @@ def case_history(case: dict[str, Any]) -> list[dict[str, Any]]:
     retention run), under which policy, and which request's archive it was.
     """
     deletions = [
-        {"at": receipt["deletedAt"], "actor": receipt["deletedBy"], "kind": "archive_deleted",
-         "changed": "archive", "from": "stored", "to": "deleted", "reason": receipt["policy"],
-         "requestId": request["id"]}
+        {
+            "at": receipt["deletedAt"],
+            "actor": receipt["deletedBy"],
+            "kind": "archive_deleted",
+            "changed": "archive",
+            "from": "stored",
+            "to": "deleted",
+            "reason": receipt["policy"],
+            "requestId": request["id"],
+        }
         for request in case["requests"]
         if (receipt := (request.get("archive") or {}).get("deletionReceipt"))
     ]

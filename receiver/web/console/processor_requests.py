@@ -32,8 +32,13 @@ def request_page(request_id: str) -> PageAnswer:
 
 def _request_page(request_id: str, status: int = 200, problem: str | None = None) -> PageAnswer:
     record = console_views.request_record(services(), request_id)
-    return page("request.html", status, request=record, problem=problem,
-                may_retry=access.may(ACT) and record["state"] == lifecycle.FAILED)
+    return page(
+        "request.html",
+        status,
+        request=record,
+        problem=problem,
+        may_retry=access.may(ACT) and record["state"] == lifecycle.FAILED,
+    )
 
 
 @blueprint.post("/requests/<request_id>/retry")
@@ -56,5 +61,9 @@ def download_archive(request_id: str) -> Response | PageAnswer:
         return _request_page(request_id, problem_from_usecase(refused).status, refused.description)
     if handed.url is not None:
         return page("archive_link.html", request_id=request_id, url=handed.url, expires_in=handed.expires_in)
-    return send_file(handed.file, mimetype="application/zip", as_attachment=True,  # type: ignore[arg-type]
-                     download_name=f"{request_id}.zip")
+    return send_file(
+        handed.file,
+        mimetype="application/zip",
+        as_attachment=True,  # type: ignore[arg-type]
+        download_name=f"{request_id}.zip",
+    )

@@ -27,13 +27,26 @@ MIN_GAP = 11  #: marks closer than this on one lane are spread apart, in their o
 
 #: Mark classes the stylesheet colours, with their legend.
 LEGEND = {
-    "received": "received", "sent": "request sent", "verified": "callback verified", "stored": "archive stored",
-    "completed": "completed", "failed": "failed", "change": "deadline changed", "answer": "answer sent",
-    "deleted": "archive deleted", "hold": "legal hold placed or released", "other": "other event",
+    "received": "received",
+    "sent": "request sent",
+    "verified": "callback verified",
+    "stored": "archive stored",
+    "completed": "completed",
+    "failed": "failed",
+    "change": "deadline changed",
+    "answer": "answer sent",
+    "deleted": "archive deleted",
+    "hold": "legal hold placed or released",
+    "other": "other event",
 }
 HOLD_PLACED, HOLD_RELEASED = "legal_hold_placed", "legal_hold_released"
-_CASE_EVENTS = {"extended": "change", "paused": "change", "resumed": "change", HOLD_PLACED: "hold",
-                HOLD_RELEASED: "hold"}
+_CASE_EVENTS = {
+    "extended": "change",
+    "paused": "change",
+    "resumed": "change",
+    HOLD_PLACED: "hold",
+    HOLD_RELEASED: "hold",
+}
 
 
 @dataclass(frozen=True)
@@ -98,18 +111,23 @@ def case_timeline(case: dict[str, Any], today: dt.date, request_href: Any = None
     """The layout of ``case`` (the API's JSON) up to ``today``; ``request_href(id)`` links a request's lane."""
     lanes_events = [("Case", None, case_events(case))]
     for request in case["requests"]:
-        name = f"{provider_name(request['provider'])} · {request['kind'].removeprefix('KIND_').replace('_', ' ').lower()}"
+        name = (
+            f"{provider_name(request['provider'])} · {request['kind'].removeprefix('KIND_').replace('_', ' ').lower()}"
+        )
         lanes_events.append((name, request_href(request["id"]) if request_href else None, request_events(request)))
     start = _midnight(dt.date.fromisoformat(case["receivedOn"]))
     every = [event.at for _, _, events in lanes_events for event in events]
     end = max([_midnight(dt.date.fromisoformat(case["dueOn"])), _midnight(today), *every]) + dt.timedelta(days=2)
     scale = _Scale(start, end)
-    lanes = [_lane(name, href, events, TOP + LANE * (index + 0.5), scale)
-             for index, (name, href, events) in enumerate(lanes_events)]
+    lanes = [
+        _lane(name, href, events, TOP + LANE * (index + 0.5), scale)
+        for index, (name, href, events) in enumerate(lanes_events)
+    ]
     ordered = sorted(((name, e) for name, _, events in lanes_events for e in events), key=lambda item: item[1].at)
     holds = [Span(scale.x(since), scale.x(until), lanes[0].y, label) for since, until, label in held(case, today)]
-    return Timeline(WIDTH, TOP + LANE * len(lanes) + 8, lanes, _lines(case, today, scale), scale.ticks(), ordered,
-                    holds=holds)
+    return Timeline(
+        WIDTH, TOP + LANE * len(lanes) + 8, lanes, _lines(case, today, scale), scale.ticks(), ordered, holds=holds
+    )
 
 
 def held(case: dict[str, Any], today: dt.date) -> list[tuple[dt.datetime, dt.datetime, str]]:
@@ -123,8 +141,13 @@ def held(case: dict[str, Any], today: dt.date) -> list[tuple[dt.datetime, dt.dat
             spans.append((since, until, f"legal hold by {by}, {when(since.isoformat())} to {when(until.isoformat())}"))
             since = None
     if since is not None:
-        spans.append((since, max(since, _midnight(today) + dt.timedelta(days=1)),
-                      f"legal hold by {by} since {when(since.isoformat())}"))
+        spans.append(
+            (
+                since,
+                max(since, _midnight(today) + dt.timedelta(days=1)),
+                f"legal hold by {by} since {when(since.isoformat())}",
+            )
+        )
     return spans
 
 
@@ -139,8 +162,11 @@ def case_events(case: dict[str, Any]) -> list[Event]:
         elif entry["kind"] not in ("opened", "request_added", "closed", "close_override"):
             events.append(Event(_time(entry["at"]), "other", f"{entry['kind'].replace('_', ' ')} by {entry['actor']}"))
     if case["respondedOn"]:
-        events.append(Event(_midnight(dt.date.fromisoformat(case["respondedOn"])), "answer",
-                            f"answer sent ({case['deliveredBy']})"))
+        events.append(
+            Event(
+                _midnight(dt.date.fromisoformat(case["respondedOn"])), "answer", f"answer sent ({case['deliveredBy']})"
+            )
+        )
     return sorted(events, key=lambda event: event.at)
 
 
@@ -165,8 +191,11 @@ def request_events(request: dict[str, Any]) -> list[Event]:
         (archive.get("storedAt"), "stored", "archive stored"),
         (None if archive.get("storedAt") else request.get("completedAt"), "completed", "completed"),
         (request.get("failedAt"), "failed", f"failed: {request.get('stateReason') or 'see the request'}"),
-        (archive.get("deletedAt"), "deleted", "archive deleted" + (f" by {receipt['deletedBy']}"
-                                                                    if receipt.get("deletedBy") else "")),
+        (
+            archive.get("deletedAt"),
+            "deleted",
+            "archive deleted" + (f" by {receipt['deletedBy']}" if receipt.get("deletedBy") else ""),
+        ),
     ]
     return sorted((Event(_time(at), kind, label) for at, kind, label in found if at), key=lambda event: event.at)
 
@@ -184,7 +213,9 @@ def _lane(name: str, href: str | None, events: list[Event], y: float, scale: _Sc
 def _lines(case: dict[str, Any], today: dt.date, scale: _Scale) -> list[Line]:
     lines = []
     if case["originalDueOn"] != case["dueOn"]:
-        lines.append(Line(scale.day(case["originalDueOn"]), "first-deadline", f"first deadline {case['originalDueOn']}"))
+        lines.append(
+            Line(scale.day(case["originalDueOn"]), "first-deadline", f"first deadline {case['originalDueOn']}")
+        )
     if case["requests"]:
         lines.append(Line(scale.day(case["targetOn"]), "target", f"processors' target {case['targetOn']}"))
     lines.append(Line(scale.day(case["dueOn"]), "deadline", f"deadline {case['dueOn']}"))
@@ -209,8 +240,13 @@ class _Scale:
         days = (self.end - self.start).days
         step = next((s for s in (1, 2, 7, 14, 30, 61, 91) if days / s <= 8), 182)
         count = days // step + 1
-        return [(self.x(self.start + dt.timedelta(days=i * step)), (self.start + dt.timedelta(days=i * step))
-                 .strftime("%d %b")) for i in range(count)]
+        return [
+            (
+                self.x(self.start + dt.timedelta(days=i * step)),
+                (self.start + dt.timedelta(days=i * step)).strftime("%d %b"),
+            )
+            for i in range(count)
+        ]
 
 
 def _midnight(day: dt.date) -> dt.datetime:

@@ -99,8 +99,11 @@ def documented_rules(app: Flask) -> list[tuple[Rule, Operation]]:
 
 def undocumented_endpoints(app: Flask) -> set[str]:
     """Endpoints of the API that ``OPERATIONS`` does not describe (pages for browsers are not the API)."""
-    return {rule.endpoint for rule in app.url_map.iter_rules()
-            if rule.endpoint not in OPERATIONS and not BROWSER_PAGES.fullmatch(rule.rule)}
+    return {
+        rule.endpoint
+        for rule in app.url_map.iter_rules()
+        if rule.endpoint not in OPERATIONS and not BROWSER_PAGES.fullmatch(rule.rule)
+    }
 
 
 def openapi_path(rule: Rule) -> str:
@@ -163,8 +166,10 @@ def _with_access(operation: Operation) -> str:
 
 
 def _path_parameters(rule: Rule) -> list[dict[str, Any]]:
-    return [{"name": to_camel(name), "in": "path", "required": True, "schema": {"type": "string"}}
-            for name in sorted(rule.arguments)]
+    return [
+        {"name": to_camel(name), "in": "path", "required": True, "schema": {"type": "string"}}
+        for name in sorted(rule.arguments)
+    ]
 
 
 def _query_parameters(operation: Operation) -> list[dict[str, Any]]:
@@ -188,18 +193,30 @@ def _query_parameter(name: str, schema: dict[str, Any]) -> dict[str, Any]:
 
 
 def _header_parameters(operation: Operation) -> list[dict[str, Any]]:
-    return [{"name": header.name, "in": "header", "required": False, "description": header.description,
-             "schema": {"type": "string"}} for header in operation.headers]
+    return [
+        {
+            "name": header.name,
+            "in": "header",
+            "required": False,
+            "description": header.description,
+            "schema": {"type": "string"},
+        }
+        for header in operation.headers
+    ]
 
 
 def _implied_replies(rule: Rule, operation: Operation) -> dict[int, Reply]:
     """The answers an operation gives by its shape: its inputs, its token, its record, its database."""
     replies: dict[int, Reply] = {}
-    bad_input = [text for given, text in (
-        (operation.body is not None, "the body is not a JSON object, or a field is missing or invalid"),
-        (operation.query is not None, "a query parameter is not valid"),
-        (bool(rule.arguments), "a path parameter holds characters that cannot be stored (NUL)"),
-    ) if given]
+    bad_input = [
+        text
+        for given, text in (
+            (operation.body is not None, "the body is not a JSON object, or a field is missing or invalid"),
+            (operation.query is not None, "a query parameter is not valid"),
+            (bool(rule.arguments), "a path parameter holds characters that cannot be stored (NUL)"),
+        )
+        if given
+    ]
     if bad_input:
         replies[400] = Reply("Bad input: " + "; ".join(bad_input) + " (`parameter` names it)")
     if operation.body is not None:
@@ -242,26 +259,37 @@ def _models(operations: Iterable[Operation]) -> list[type[BaseModel]]:
 
 def _schemas(models: list[type[BaseModel]]) -> tuple[dict[str, Any], dict[type[BaseModel], dict[str, str]]]:
     """``components/schemas`` of ``models`` (and every model they use), and the ``$ref`` of each."""
-    refs, definitions = models_json_schema([(model, "validation") for model in models], by_alias=True,
-                                           ref_template=SCHEMA_REF)
+    refs, definitions = models_json_schema(
+        [(model, "validation") for model in models], by_alias=True, ref_template=SCHEMA_REF
+    )
     refs_by_model = {model: refs[(model, "validation")] for model in models}
     return dict(sorted(definitions.get("$defs", {}).items())), refs_by_model  # type: ignore[arg-type]
 
 
 def _security_schemes() -> dict[str, Any]:
-    return {SECURITY_SCHEME: {
-        "type": "http", "scheme": "bearer",
-        "description": "A named operator's token (`flask tokens create NAME --role ROLE`) or `ADMIN_TOKEN`. The "
-                       "names in an operation's requirement are the roles that may call it.",
-    }}
+    return {
+        SECURITY_SCHEME: {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "A named operator's token (`flask tokens create NAME --role ROLE`) or `ADMIN_TOKEN`. The "
+            "names in an operation's requirement are the roles that may call it.",
+        }
+    }
 
 
 def _headers() -> dict[str, Any]:
     return {
-        REQUEST_ID_HEADER: {"description": "The id of this request's log events", "required": True,
-                            "schema": {"type": "string"}},
-        RETRY_AFTER: {"description": "Seconds to wait before trying again",
-                      "schema": {"type": "string", "pattern": "^[0-9]+$"}},
-        CONTENT_DIGEST: {"description": "The SHA-256 of the body (RFC 9530), as recorded in the history",
-                         "schema": {"type": "string", "pattern": "^sha-256=:[A-Za-z0-9+/]+=*:$"}},
+        REQUEST_ID_HEADER: {
+            "description": "The id of this request's log events",
+            "required": True,
+            "schema": {"type": "string"},
+        },
+        RETRY_AFTER: {
+            "description": "Seconds to wait before trying again",
+            "schema": {"type": "string", "pattern": "^[0-9]+$"},
+        },
+        CONTENT_DIGEST: {
+            "description": "The SHA-256 of the body (RFC 9530), as recorded in the history",
+            "schema": {"type": "string", "pattern": "^sha-256=:[A-Za-z0-9+/]+=*:$"},
+        },
     }

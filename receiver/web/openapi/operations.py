@@ -78,8 +78,10 @@ PLAIN_TEXT = {"text/plain": {"schema": {"type": "string"}}}
 ANY_OBJECT = {"application/json": {"schema": {"type": "object"}}}
 
 _NOT_FOUND_CASE = Reply("No case with this id")
-_CLOSED_CASE = Reply("The case is closed, or its deadline's state does not allow the change (`already_extended`, "
-                     "`first_deadline_passed`, `already_paused`, `not_paused`, `pause_after_deadline`, ...)")
+_CLOSED_CASE = Reply(
+    "The case is closed, or its deadline's state does not allow the change (`already_extended`, "
+    "`first_deadline_passed`, `already_paused`, `not_paused`, `pause_after_deadline`, ...)"
+)
 
 
 def _sending(what: str, *, in_case: bool) -> dict[int, Reply]:
@@ -87,24 +89,41 @@ def _sending(what: str, *, in_case: bool) -> dict[int, Reply]:
     case = "the case in the path" if in_case else "`caseId`"
     return {
         201: Reply(f"Sent to {what} and recorded", (answers.SentRequest,)),
-        202: Reply("Sent, but recording the answer failed: the intent is kept and reconciliation resolves it "
-                   "(do not send it again)", (answers.RecordingPending,)),
+        202: Reply(
+            "Sent, but recording the answer failed: the intent is kept and reconciliation resolves it "
+            "(do not send it again)",
+            (answers.RecordingPending,),
+        ),
         404: Reply(f"No case named by {case}"),
         409: Reply(f"{case} names a closed case, or the provider's id is already registered"),
         422: Reply(f"{what} refused the request: its own error code and description"),
-        502: Reply(f"{what} refused our credentials (configuration error), or answered in an undocumented way "
-                   "(then `request` is the intent kept)", (answers.ErrorAnswer, answers.OutcomeUnknown)),
-        503: Reply(f"The database, or {what}, is unavailable (after retries; `Retry-After` when it said so), or "
-                   f"{what} is not configured", headers=(RETRY_AFTER,)),
-        504: Reply(f"{what} did not answer: it may have created the request; `request` is the intent kept, which "
-                   "reconciliation resolves (do not send it again)", (answers.OutcomeUnknown,)),
+        502: Reply(
+            f"{what} refused our credentials (configuration error), or answered in an undocumented way "
+            "(then `request` is the intent kept)",
+            (answers.ErrorAnswer, answers.OutcomeUnknown),
+        ),
+        503: Reply(
+            f"The database, or {what}, is unavailable (after retries; `Retry-After` when it said so), or "
+            f"{what} is not configured",
+            headers=(RETRY_AFTER,),
+        ),
+        504: Reply(
+            f"{what} did not answer: it may have created the request; `request` is the intent kept, which "
+            "reconciliation resolves (do not send it again)",
+            (answers.OutcomeUnknown,),
+        ),
     }
 
 
 def _case_change(summary: str, body: type[BaseModel], description: str) -> Operation:
-    return Operation(summary, "cases", ACT, {200: Reply("The case after the change", (answers.CaseDetail,)),
-                                            404: _NOT_FOUND_CASE, 409: _CLOSED_CASE},
-                     description=description, body=body)
+    return Operation(
+        summary,
+        "cases",
+        ACT,
+        {200: Reply("The case after the change", (answers.CaseDetail,)), 404: _NOT_FOUND_CASE, 409: _CLOSED_CASE},
+        description=description,
+        body=body,
+    )
 
 
 _CALLBACK_DESCRIPTION = """\
@@ -121,158 +140,272 @@ content; an address refused more than `REFUSAL_RATE_LIMIT` times is answered 429
 
 OPERATIONS: dict[str, Operation] = {
     "webhooks.messagebird_personal_data": Operation(
-        "Receive MessageBird's signed Personal Data callback", "callbacks", PUBLIC,
+        "Receive MessageBird's signed Personal Data callback",
+        "callbacks",
+        PUBLIC,
         {
-            200: Reply("Verified and recorded (`accepted`), or a repeat that changed nothing (`duplicate`)",
-                       (answers.CallbackAnswer,)),
+            200: Reply(
+                "Verified and recorded (`accepted`), or a repeat that changed nothing (`duplicate`)",
+                (answers.CallbackAnswer,),
+            ),
             400: Reply("Not JSON, not an object, `requestId` or `requestKind` missing or not strings"),
             401: Reply("A signature failed or none was sent: the same answer whether or not `requestId` exists"),
             404: Reply("Unknown `requestId`, answered only once a JWT verified"),
             409: Reply("`requestKind` differs from the registered request's kind"),
             413: Reply("Body over `MAX_CALLBACK_BYTES`, refused before it is read"),
-            429: Reply("This address was refused more than `REFUSAL_RATE_LIMIT` times: retry after `Retry-After` s",
-                       headers=(RETRY_AFTER,)),
+            429: Reply(
+                "This address was refused more than `REFUSAL_RATE_LIMIT` times: retry after `Retry-After` s",
+                headers=(RETRY_AFTER,),
+            ),
             503: Reply("The database or the replay cache is unavailable: MessageBird retries"),
         },
-        description=_CALLBACK_DESCRIPTION, body=documents.CallbackBody, finds=False,
+        description=_CALLBACK_DESCRIPTION,
+        body=documents.CallbackBody,
+        finds=False,
         headers=(
-            Header("MessageBird-Signature-JWT", "The JWT MessageBird signs each delivery with (`iss` MessageBird, "
-                                                "`nbf`, `exp`, `jti`, `url_hash`, `payload_hash`)"),
-            Header("X-MessageBird-Signature", "`t=<unix seconds>,v1=<hex HMAC-SHA256 of '<t>.<body>'>` under the "
-                                              "request's signatureKey"),
+            Header(
+                "MessageBird-Signature-JWT",
+                "The JWT MessageBird signs each delivery with (`iss` MessageBird, "
+                "`nbf`, `exp`, `jti`, `url_hash`, `payload_hash`)",
+            ),
+            Header(
+                "X-MessageBird-Signature",
+                "`t=<unix seconds>,v1=<hex HMAC-SHA256 of '<t>.<body>'>` under the request's signatureKey",
+            ),
         ),
     ),
     "admin.import_request": Operation(
-        "Register a MessageBird request created elsewhere", "requests", ACT,
-        {201: Reply("Registered", (answers.RequestRecord,)), 404: Reply("No case named by `caseId`"),
-         409: Reply("This id is already registered, or `caseId` names a closed case")},
+        "Register a MessageBird request created elsewhere",
+        "requests",
+        ACT,
+        {
+            201: Reply("Registered", (answers.RequestRecord,)),
+            404: Reply("No case named by `caseId`"),
+            409: Reply("This id is already registered, or `caseId` names a closed case"),
+        },
         description="Its `signatureKey` is stored sealed and never shown again; the callback is verified with it.",
-        body=documents.ImportRequestDocument, finds=False, creates=REQUEST_ID,
+        body=documents.ImportRequestDocument,
+        finds=False,
+        creates=REQUEST_ID,
     ),
     "admin.create_request": Operation(
-        "Send a Personal Data request to MessageBird", "requests", ACT, _sending("MessageBird", in_case=False),
+        "Send a Personal Data request to MessageBird",
+        "requests",
+        ACT,
+        _sending("MessageBird", in_case=False),
         description="The intent is recorded before anything is sent. `value` is sent and never kept: the record "
-                    "holds its keyed hash. `field` and `value` are required for `KIND_PERSONAL_*` and must be "
-                    "absent for `KIND_USER_*`.",
-        body=documents.MessageBirdRequestDocument, finds=False, creates=REQUEST_ID,
+        "holds its keyed hash. `field` and `value` are required for `KIND_PERSONAL_*` and must be "
+        "absent for `KIND_USER_*`.",
+        body=documents.MessageBirdRequestDocument,
+        finds=False,
+        creates=REQUEST_ID,
     ),
     "admin.forget_number": Operation(
-        "Send a forget request for a UK number to VoodooSMS", "requests", ACT, _sending("VoodooSMS", in_case=False),
+        "Send a forget request for a UK number to VoodooSMS",
+        "requests",
+        ACT,
+        _sending("VoodooSMS", in_case=False),
         description="The worker then polls VoodooSMS's status until the number is removed.",
-        body=documents.ForgetDocument, finds=False, creates=REQUEST_ID,
+        body=documents.ForgetDocument,
+        finds=False,
+        creates=REQUEST_ID,
     ),
     "admin.list_requests": Operation(
-        "List requests, newest first", "requests", READ, {200: Reply("A page of requests", (answers.RequestPage,))},
-        query=documents.RequestQuery, finds=False,
+        "List requests, newest first",
+        "requests",
+        READ,
+        {200: Reply("A page of requests", (answers.RequestPage,))},
+        query=documents.RequestQuery,
+        finds=False,
     ),
     "admin.show_request": Operation(
-        "Show a request in full: transitions, events, callbacks, archive", "requests", READ,
-        {200: Reply("The record (by its id or its intent's id)", (answers.RequestDetail,)),
-         404: Reply("No request with this id")},
+        "Show a request in full: transitions, events, callbacks, archive",
+        "requests",
+        READ,
+        {
+            200: Reply("The record (by its id or its intent's id)", (answers.RequestDetail,)),
+            404: Reply("No request with this id"),
+        },
     ),
     "admin.retry_request": Operation(
-        "Queue a failed archive download again", "requests", ACT,
-        {202: Reply("Queued: the request is `callback_received` again", (answers.RequestRecord,)),
-         404: Reply("No request with this id"),
-         409: Reply("The request is not failed, has no download to retry, or its archive URL expired and "
-                    "MessageBird's listing gives no new one")},
+        "Queue a failed archive download again",
+        "requests",
+        ACT,
+        {
+            202: Reply("Queued: the request is `callback_received` again", (answers.RequestRecord,)),
+            404: Reply("No request with this id"),
+            409: Reply(
+                "The request is not failed, has no download to retry, or its archive URL expired and "
+                "MessageBird's listing gives no new one"
+            ),
+        },
         description="From a new archive URL out of MessageBird's listing when the stored one was refused as "
-                    "expired or gone (HTTP 401, 403, 404, 410).",
+        "expired or gone (HTTP 401, 403, 404, 410).",
     ),
     "admin.download_archive": Operation(
-        "Download a request's archive (audited)", "requests", EXPORT,
-        {200: Reply("A presigned URL (S3), or the ZIP itself (file store)", (answers.ArchiveLink,), content=ZIP),
-         404: Reply("No request with this id, or no archive stored for it")},
+        "Download a request's archive (audited)",
+        "requests",
+        EXPORT,
+        {
+            200: Reply("A presigned URL (S3), or the ZIP itself (file store)", (answers.ArchiveLink,), content=ZIP),
+            404: Reply("No request with this id, or no archive stored for it"),
+        },
         description="Recorded first as an `archive_downloaded` event of the request, naming the operator.",
     ),
     "cases.open_case": Operation(
-        "Open a case: one data subject request and its deadline", "cases", ACT,
+        "Open a case: one data subject request and its deadline",
+        "cases",
+        ACT,
         {201: Reply("The case with its deadline explained", (answers.CaseDetail,))},
-        body=documents.CaseDocument, finds=False, creates=CASE_ID,
+        body=documents.CaseDocument,
+        finds=False,
+        creates=CASE_ID,
     ),
     "cases.list_cases": Operation(
-        "List cases, most urgent first", "cases", READ, {200: Reply("A page of cases", (answers.CasePage,))},
+        "List cases, most urgent first",
+        "cases",
+        READ,
+        {200: Reply("A page of cases", (answers.CasePage,))},
         description="Overdue cases first, then running ones by due date, then those whose clock is stopped, then "
-                    "closed ones.",
-        query=documents.CaseQuery, finds=False,
+        "closed ones.",
+        query=documents.CaseQuery,
+        finds=False,
     ),
     "cases.show_case": Operation(
-        "Show a case: its requests with their targets, the deadline explained, its history", "cases", READ,
+        "Show a case: its requests with their targets, the deadline explained, its history",
+        "cases",
+        READ,
         {200: Reply("The case", (answers.CaseDetail,)), 404: _NOT_FOUND_CASE},
     ),
-    "cases.extend": _case_change("Extend the deadline by two further months", documents.ExtendDocument,
-                                 "Once, before the first deadline passed, the data subject told (GDPR Art. 12(3))."),
-    "cases.pause": _case_change("Stop the clock", documents.PauseDocument,
-                                "While information is asked of the data subject (UK GDPR Art. 12A)."),
-    "cases.resume": _case_change("Restart the clock", documents.ResumeDocument,
-                                 "The deadline moves by the days the clock was stopped."),
-    "cases.close": _case_change("Record the answer sent to the data subject", documents.CloseDocument,
-                                "Every request must have ended, unless `overrideReason` says why not."),
+    "cases.extend": _case_change(
+        "Extend the deadline by two further months",
+        documents.ExtendDocument,
+        "Once, before the first deadline passed, the data subject told (GDPR Art. 12(3)).",
+    ),
+    "cases.pause": _case_change(
+        "Stop the clock", documents.PauseDocument, "While information is asked of the data subject (UK GDPR Art. 12A)."
+    ),
+    "cases.resume": _case_change(
+        "Restart the clock", documents.ResumeDocument, "The deadline moves by the days the clock was stopped."
+    ),
+    "cases.close": _case_change(
+        "Record the answer sent to the data subject",
+        documents.CloseDocument,
+        "Every request must have ended, unless `overrideReason` says why not.",
+    ),
     "cases.evidence_pack": Operation(
-        "Export a case's evidence pack (audited)", "cases", EXPORT,
-        {200: Reply("A ZIP of evidence.json (the case, its deadline history, each request with its transitions, "
-                    "callbacks with both schemes' verdicts, the archive and its deletion receipt, the actors), "
-                    "evidence.html (the same as one printable page, with the verdict) and manifest.json (the "
-                    "SHA-256 of each)", (), content=ZIP, headers=(CONTENT_DIGEST,)),
-         404: _NOT_FOUND_CASE},
+        "Export a case's evidence pack (audited)",
+        "cases",
+        EXPORT,
+        {
+            200: Reply(
+                "A ZIP of evidence.json (the case, its deadline history, each request with its transitions, "
+                "callbacks with both schemes' verdicts, the archive and its deletion receipt, the actors), "
+                "evidence.html (the same as one printable page, with the verdict) and manifest.json (the "
+                "SHA-256 of each)",
+                (),
+                content=ZIP,
+                headers=(CONTENT_DIGEST,),
+            ),
+            404: _NOT_FOUND_CASE,
+        },
         description="The pack's SHA-256 is recorded first in the case's history (`evidence_exported`, naming the "
-                    "operator) and sent as `Content-Digest: sha-256=:<base64>:` (RFC 9530), so a later altered "
-                    "copy can be told apart. The same data gives the same bytes.",
+        "operator) and sent as `Content-Digest: sha-256=:<base64>:` (RFC 9530), so a later altered "
+        "copy can be told apart. The same data gives the same bytes.",
     ),
     "legal_holds.show": Operation(
-        "Show a case's legal hold and where each of its archives stands", "cases", READ,
-        {200: Reply("The hold (null when none) and the case's archives", (answers.LegalHoldView,)),
-         404: _NOT_FOUND_CASE},
+        "Show a case's legal hold and where each of its archives stands",
+        "cases",
+        READ,
+        {
+            200: Reply("The hold (null when none) and the case's archives", (answers.LegalHoldView,)),
+            404: _NOT_FOUND_CASE,
+        },
     ),
     "legal_holds.place": Operation(
-        "Place a legal hold: no archive of the case is deleted while it lasts", "cases", ACT,
-        {200: Reply("The hold and the case's archives", (answers.LegalHoldView,)), 404: _NOT_FOUND_CASE,
-         409: Reply("The case is held already")},
+        "Place a legal hold: no archive of the case is deleted while it lasts",
+        "cases",
+        ACT,
+        {
+            200: Reply("The hold and the case's archives", (answers.LegalHoldView,)),
+            404: _NOT_FOUND_CASE,
+            409: Reply("The case is held already"),
+        },
         description="GDPR Art. 17(3)(e): data needed for legal claims is kept. An entry in the case's history "
-                    "names the operator.",
+        "names the operator.",
         body=documents.LegalHoldDocument,
     ),
     "legal_holds.release": Operation(
-        "Release a case's legal hold; the retention policy applies again", "cases", ACT,
-        {200: Reply("The case's archives, no longer held", (answers.LegalHoldView,)), 404: _NOT_FOUND_CASE,
-         409: Reply("No hold is placed on the case")},
-        description="The body is optional: `{\"reason\": ...}` says why the hold ends.",
+        "Release a case's legal hold; the retention policy applies again",
+        "cases",
+        ACT,
+        {
+            200: Reply("The case's archives, no longer held", (answers.LegalHoldView,)),
+            404: _NOT_FOUND_CASE,
+            409: Reply("No hold is placed on the case"),
+        },
+        description='The body is optional: `{"reason": ...}` says why the hold ends.',
         body=documents.ReleaseHoldDocument,
     ),
     "cases.send_request": Operation(
-        "Send a MessageBird request as part of the case", "cases", ACT, _sending("MessageBird", in_case=True),
+        "Send a MessageBird request as part of the case",
+        "cases",
+        ACT,
+        _sending("MessageBird", in_case=True),
         description="The document of `POST /api/requests`; the case's `subjectRef` unless it has its own.",
-        body=documents.MessageBirdRequestDocument, creates=REQUEST_ID,
+        body=documents.MessageBirdRequestDocument,
+        creates=REQUEST_ID,
     ),
     "cases.forget_number": Operation(
-        "Send a VoodooSMS forget request as part of the case", "cases", ACT, _sending("VoodooSMS", in_case=True),
+        "Send a VoodooSMS forget request as part of the case",
+        "cases",
+        ACT,
+        _sending("VoodooSMS", in_case=True),
         description="The document of `POST /api/forget`; the case's `subjectRef` unless it has its own.",
-        body=documents.ForgetDocument, creates=REQUEST_ID,
+        body=documents.ForgetDocument,
+        creates=REQUEST_ID,
     ),
     "refusals.refused": Operation(
-        "The sampled refused callback deliveries", "callbacks", READ,
+        "The sampled refused callback deliveries",
+        "callbacks",
+        READ,
         {200: Reply("Newest first, within `REFUSAL_SAMPLE_RETENTION_DAYS`", (answers.RefusedPage,))},
-        query=documents.RefusedQuery, finds=False,
+        query=documents.RefusedQuery,
+        finds=False,
     ),
     "health.healthz": Operation(
-        "Liveness: the process serves (touches no backend)", "service", PUBLIC,
-        {200: Reply("Alive", (answers.Health,))}, storage=False, finds=False,
+        "Liveness: the process serves (touches no backend)",
+        "service",
+        PUBLIC,
+        {200: Reply("Alive", (answers.Health,))},
+        storage=False,
+        finds=False,
     ),
     "health.readyz": Operation(
-        "Readiness: every backend answers", "service", PUBLIC,
-        {200: Reply("Every backend answered", (answers.Readiness,)),
-         503: Reply("A backend is down or did not answer in time: `checks` names it", (answers.Readiness,))},
-        storage=False, finds=False,
+        "Readiness: every backend answers",
+        "service",
+        PUBLIC,
+        {
+            200: Reply("Every backend answered", (answers.Readiness,)),
+            503: Reply("A backend is down or did not answer in time: `checks` names it", (answers.Readiness,)),
+        },
+        storage=False,
+        finds=False,
     ),
     "metrics.metrics": Operation(
-        "Prometheus metrics", "service", METRICS,
+        "Prometheus metrics",
+        "service",
+        METRICS,
         {200: Reply("Prometheus' text exposition format", (), content=PLAIN_TEXT)},
         finds=False,
     ),
     "openapi.document": Operation(
-        "This document", "service", PUBLIC,
+        "This document",
+        "service",
+        PUBLIC,
         {200: Reply("The OpenAPI 3.1 document", (), content=ANY_OBJECT)},
         description="Open to anyone, like the README: it names the endpoints and their shapes, never a secret.",
-        storage=False, finds=False,
+        storage=False,
+        finds=False,
     ),
 }

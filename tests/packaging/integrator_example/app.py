@@ -24,8 +24,13 @@ def create_app(signing_key: str, signature_key: str) -> Flask:
         body = request.get_data()
         try:
             verify_hmac_signature(request.headers.get(HMAC_HEADER), body=body, key=signature_key)
-            verify_jwt(request.headers.get(JWT_HEADER), url=signed_url(), body=body,
-                       keys=[signing_key], replay_cache=replay_cache)
+            verify_jwt(
+                request.headers.get(JWT_HEADER),
+                url=signed_url(),
+                body=body,
+                keys=[signing_key],
+                replay_cache=replay_cache,
+            )
         except SignatureError as refused:
             app.logger.warning("callback refused: %s", refused.reason)
             return {"errors": [{"code": 2, "description": "invalid signature"}]}, 401

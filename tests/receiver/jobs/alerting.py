@@ -8,8 +8,8 @@ import io
 import json
 import re
 
-from standardwebhooks import Webhook
 from sqlalchemy import select
+from standardwebhooks import Webhook
 
 from receiver.jobs.worker import Worker
 from receiver.observability.logs import configure_logging
@@ -25,35 +25,57 @@ SIGNATURE = "sig-HOOK-7283"
 PERSONAL = ("Jane Roe", "jane.roe@example.org", "+447700900461")
 
 
-def alerts_env(app_env: dict[str, str], https_server, smtp_server: SmtpServer, *,
-               private: str | None = None) -> dict[str, str]:
+def alerts_env(
+    app_env: dict[str, str], https_server, smtp_server: SmtpServer, *, private: str | None = None
+) -> dict[str, str]:
     """Both channels, on loopback receivers named private (unless ``private`` says otherwise)."""
     url = https_server.route("/hooks/gdpr/" + TOKEN) + f"?signature={SIGNATURE}"
     webhook_host = f"127.0.0.1:{https_server.port}"
-    return {**app_env, "NOTIFY_WEBHOOK_URL": url, "NOTIFY_WEBHOOK_SECRET": SECRET,
-            "NOTIFY_PRIVATE_HOSTS": f"{webhook_host},{smtp_server.address}" if private is None else private,
-            "SMTP_URL": f"smtp://{smtp_server.address}", "NOTIFY_EMAIL_TO": "dpo@example.com,ops@example.com",
-            "NOTIFY_EMAIL_FROM": "gdpr@example.com", "NOTIFY_TIMEOUT_SECONDS": "3"}
+    return {
+        **app_env,
+        "NOTIFY_WEBHOOK_URL": url,
+        "NOTIFY_WEBHOOK_SECRET": SECRET,
+        "NOTIFY_PRIVATE_HOSTS": f"{webhook_host},{smtp_server.address}" if private is None else private,
+        "SMTP_URL": f"smtp://{smtp_server.address}",
+        "NOTIFY_EMAIL_TO": "dpo@example.com,ops@example.com",
+        "NOTIFY_EMAIL_FROM": "gdpr@example.com",
+        "NOTIFY_TIMEOUT_SECONDS": "3",
+    }
 
 
 def today() -> dt.date:
     return utcnow().date()
 
 
-def add_case(services, case_id: str, *, due_in: int, paused: bool = False, closed: bool = False,
-             requests: tuple[str, ...] = ()) -> str:
+def add_case(
+    services, case_id: str, *, due_in: int, paused: bool = False, closed: bool = False, requests: tuple[str, ...] = ()
+) -> str:
     """A case due ``due_in`` days from today (received a month before), its notes holding personal data, and
     requests in the states given."""
     due_on = today() + dt.timedelta(days=due_in)
     with services.database.transaction() as session:
-        session.add(Case(id=case_id, subject_ref=f"T-{case_id}", right="access", jurisdiction="EU",
-                         received_on=due_on - dt.timedelta(days=30), due_on=due_on, original_due_on=due_on,
-                         paused_since=today() if paused else None, notes="called by " + ", ".join(PERSONAL),
-                         created_by="test"))
+        session.add(
+            Case(
+                id=case_id,
+                subject_ref=f"T-{case_id}",
+                right="access",
+                jurisdiction="EU",
+                received_on=due_on - dt.timedelta(days=30),
+                due_on=due_on,
+                original_due_on=due_on,
+                paused_since=today() if paused else None,
+                notes="called by " + ", ".join(PERSONAL),
+                created_by="test",
+            )
+        )
         session.flush()
         for n, state in enumerate(requests):
-            request = registry.register(session, registry.NewRequest(
-                id=f"{case_id}-r{n}", provider=registry.MESSAGEBIRD, kind="KIND_PERSONAL_GET", case_id=case_id))
+            request = registry.register(
+                session,
+                registry.NewRequest(
+                    id=f"{case_id}-r{n}", provider=registry.MESSAGEBIRD, kind="KIND_PERSONAL_GET", case_id=case_id
+                ),
+            )
             if state != lifecycle.SENT:
                 lifecycle.move(request, state, reason="the provider failed it" if state == lifecycle.FAILED else None)
         if closed:
@@ -76,8 +98,11 @@ def verified_posts(https_server) -> list[dict]:
 
 def notify_jobs(services) -> list[Job]:
     with services.database.transaction() as session:
-        return list(session.scalars(select(Job).join(NotificationDelivery, NotificationDelivery.job_id == Job.id)
-                                    .order_by(Job.id)))
+        return list(
+            session.scalars(
+                select(Job).join(NotificationDelivery, NotificationDelivery.job_id == Job.id).order_by(Job.id)
+            )
+        )
 
 
 class LogCapture:
@@ -102,5 +127,6 @@ class LogCapture:
 def leaks(text: str) -> list[str]:
     """The secrets and personal data found in ``text``: the webhook URL's path and query, the secret, the notes."""
     secret_key = SECRET.removeprefix("whsec_")
-    return [found for found in (TOKEN, SIGNATURE, "/hooks/gdpr", secret_key, *PERSONAL)
-            if re.search(re.escape(found), text)]
+    return [
+        found for found in (TOKEN, SIGNATURE, "/hooks/gdpr", secret_key, *PERSONAL) if re.search(re.escape(found), text)
+    ]

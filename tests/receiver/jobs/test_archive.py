@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import random
 import hashlib
+import random
 import threading
 from pathlib import Path
 
@@ -113,7 +113,9 @@ def test_a_4xx_is_not_retried(callback_for, services):
     assert request.state == "failed" and "404" in request.state_reason
 
 
-def test_retries_stop_after_the_configured_count_then_ops_can_retry(callback_for, services, client, admin_headers, https_server):
+def test_retries_stop_after_the_configured_count_then_ops_can_retry(
+    callback_for, services, client, admin_headers, https_server
+):
     callback_for("/down.zip", statuses=[500, 500, 500, 200])
     for _ in range(3):
         make_jobs_due(services)
@@ -143,8 +145,9 @@ def test_a_failure_reason_names_the_host_and_the_class_never_the_path_or_query(c
     assert all("SECRET" not in (t.reason or "") for t in request.transitions)
 
 
-def test_an_exactly_allowed_host_on_loopback_is_refused_unless_it_is_a_private_host(callback_for, services,
-                                                                                    https_server):
+def test_an_exactly_allowed_host_on_loopback_is_refused_unless_it_is_a_private_host(
+    callback_for, services, https_server
+):
     services.fetch_policy = dataclasses.replace(services.fetch_policy, private_hosts=())
     callback_for("/a.zip")
     run_worker(services)
@@ -176,14 +179,16 @@ def test_an_archive_over_the_limit_fails(callback_for, services):
     services.settings = dataclasses.replace(services.settings, archive_max_bytes=len(ARCHIVE) - 1)
     callback_for("/big.zip")
     run_worker(services)
-    assert (record(services).state, record(services).state_reason) == ("failed", "archive larger than ARCHIVE_MAX_BYTES")
+    assert (record(services).state, record(services).state_reason) == (
+        "failed",
+        "archive larger than ARCHIVE_MAX_BYTES",
+    )
     assert archive_files(services) == []
 
 
 def test_a_download_past_its_deadline_is_abandoned_and_retried(callback_for, services):
     services.settings = dataclasses.replace(services.settings, archive_download_max_seconds=0.5)
-    callback_for("/trickle.zip", zip_bytes({"a": random.Random(5).randbytes(50_000)}),
-                 stall_after=10_000, stall=1.0)
+    callback_for("/trickle.zip", zip_bytes({"a": random.Random(5).randbytes(50_000)}), stall_after=10_000, stall=1.0)
     run_worker(services)
     with services.database.transaction() as session:
         job = session.scalars(select(Job)).one()

@@ -47,8 +47,12 @@ def app_env(app_env, s3, https_server, monkeypatch):
         monkeypatch.setenv(name, value)
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(https_server.ca_bundle))
     host = https_server.url("/").split("/")[2]
-    return {**app_env, "ARCHIVE_STORE_URL": f"s3://{bucket}/evidence", "ARCHIVE_ALLOWED_HOSTS": host,
-            "ARCHIVE_PRIVATE_HOSTS": host}
+    return {
+        **app_env,
+        "ARCHIVE_STORE_URL": f"s3://{bucket}/evidence",
+        "ARCHIVE_ALLOWED_HOSTS": host,
+        "ARCHIVE_PRIVATE_HOSTS": host,
+    }
 
 
 def deliver_archive_callback(register, deliver, https_server) -> None:

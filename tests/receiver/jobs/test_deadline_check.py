@@ -46,9 +46,14 @@ def cases_of_every_kind(services) -> dict[tuple[str, str, int | None], str]:
     add_case(services, "case-paused", due_in=2, paused=True)
     add_case(services, "case-closed", due_in=-3, closed=True, requests=("failed",))
     add_case(services, "case-40d", due_in=40)
-    return {("case.due_soon", "case-5d", 7): "", ("case.due_soon", "case-2d", 3): "",
-            ("case.due_soon", "case-0d", 1): "", ("case.overdue", "case-late", None): "",
-            ("request.failed", "case-20d-r0", None): "", ("request.late", "case-2d-r0", None): ""}
+    return {
+        ("case.due_soon", "case-5d", 7): "",
+        ("case.due_soon", "case-2d", 3): "",
+        ("case.due_soon", "case-0d", 1): "",
+        ("case.overdue", "case-late", None): "",
+        ("request.failed", "case-20d-r0", None): "",
+        ("request.late", "case-2d-r0", None): "",
+    }
 
 
 def what_was_sent(message: dict) -> tuple[str, str, int | None]:
@@ -62,7 +67,8 @@ def count(services, model) -> int:
 
 
 def test_each_threshold_crossed_is_sent_once_on_each_channel_even_when_the_check_runs_twice(
-        services, https_server, smtp_server):
+    services, https_server, smtp_server
+):
     expected = cases_of_every_kind(services)
     with LogCapture() as logs:
         run_worker(services)
@@ -90,12 +96,27 @@ def test_a_message_says_which_case_when_it_is_due_and_how_many_days_are_left(ser
     by_type = {message["type"]: message for message in verified_posts(https_server)}
     due_on = (today() + dt.timedelta(days=2)).isoformat()
     assert by_type["case.due_soon"]["data"] == {
-        "caseId": "case-2d", "subjectRef": "T-case-2d", "right": "access", "jurisdiction": "EU", "dueOn": due_on,
-        "daysLeft": 2, "thresholdDays": 3}
+        "caseId": "case-2d",
+        "subjectRef": "T-case-2d",
+        "right": "access",
+        "jurisdiction": "EU",
+        "dueOn": due_on,
+        "daysLeft": 2,
+        "thresholdDays": 3,
+    }
     assert by_type["request.late"]["data"] == {
-        "caseId": "case-2d", "subjectRef": "T-case-2d", "right": "access", "jurisdiction": "EU", "dueOn": due_on,
-        "daysLeft": 2, "requestId": "case-2d-r0", "provider": "messagebird", "kind": "KIND_PERSONAL_GET",
-        "state": "sent", "targetOn": (today() - dt.timedelta(days=5)).isoformat()}
+        "caseId": "case-2d",
+        "subjectRef": "T-case-2d",
+        "right": "access",
+        "jurisdiction": "EU",
+        "dueOn": due_on,
+        "daysLeft": 2,
+        "requestId": "case-2d-r0",
+        "provider": "messagebird",
+        "kind": "KIND_PERSONAL_GET",
+        "state": "sent",
+        "targetOn": (today() - dt.timedelta(days=5)).isoformat(),
+    }
     assert by_type["case.due_soon"]["timestamp"].endswith("Z")
 
 
@@ -108,11 +129,14 @@ def test_a_deadline_that_moves_gets_its_reminder_again(services, https_server):
         jobs.enqueue(session, kind=DEADLINE_CHECK, request_id=None)
     run_worker(services)
     assert [(m["data"]["dueOn"], m["data"]["thresholdDays"]) for m in verified_posts(https_server)] == [
-        ((today() + dt.timedelta(days=2)).isoformat(), 3), ((today() + dt.timedelta(days=1)).isoformat(), 1)]
+        ((today() + dt.timedelta(days=2)).isoformat(), 3),
+        ((today() + dt.timedelta(days=1)).isoformat(), 1),
+    ]
 
 
-def test_two_workers_checking_at_once_record_and_send_each_notification_once(services, https_server, smtp_server,
-                                                                             monkeypatch):
+def test_two_workers_checking_at_once_record_and_send_each_notification_once(
+    services, https_server, smtp_server, monkeypatch
+):
     """On PostgreSQL both checks read before either writes (a barrier holds the first until the second has read);
     on SQLite the writer's turn serialises the two transactions, which is what it is for."""
     expected = cases_of_every_kind(services)

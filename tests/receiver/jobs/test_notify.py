@@ -8,8 +8,8 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import update
 
-from receiver.observability.metrics import NOTIFICATIONS_FAILED, NOTIFICATIONS_SENT
 from receiver.jobs.deadline_check import check_deadlines
+from receiver.observability.metrics import NOTIFICATIONS_FAILED, NOTIFICATIONS_SENT
 from storage import jobs, notifications, registry
 from storage.clock import utcnow
 from storage.models import Job
@@ -102,8 +102,9 @@ def loopback_not_private(app_env, smtp_server):
     return app_env
 
 
-def test_a_loopback_receiver_not_named_private_is_refused_and_never_connected_to(loopback_not_private, services,
-                                                                                 https_server, smtp_server):
+def test_a_loopback_receiver_not_named_private_is_refused_and_never_connected_to(
+    loopback_not_private, services, https_server, smtp_server
+):
     add_case(services, "case-0d", due_in=0)
     with LogCapture() as logs:
         run_worker(services)

@@ -61,7 +61,10 @@ def archive_jobs(services, request_id: str) -> list[str]:
 def test_a_failed_download_moves_on_only_for_an_archive_url_other_than_the_one_that_failed(services):
     failed_download(services, "same", "https://archive.example/a.zip")
     failed_download(services, "fresh", "https://archive.example/b.zip")
-    listing = [listed_done("same", "https://archive.example/a.zip"), listed_done("fresh", "https://archive.example/c.zip")]
+    listing = [
+        listed_done("same", "https://archive.example/a.zip"),
+        listed_done("fresh", "https://archive.example/c.zip"),
+    ]
     for _ in range(2):
         with services.database.transaction() as session:
             counts = apply_listing(session, services, listing, NOW)

@@ -35,6 +35,7 @@ def retention_jobs(services) -> list[Job]:
 #: The retention run alone (a worker also queues its other periodic jobs, the audit seal among them).
 RETENTION_ONLY = {jobs.RETENTION: retention_job}
 
+
 def test_a_run_deletes_what_is_due_and_queues_the_next_one_an_interval_later(services):
     request_id = stored_request(services, completed_days_ago=31)
     assert schedule_retention(services)
@@ -106,9 +107,12 @@ class TestObjectLock:
         request_id = stored_request(services, completed_days_ago=31)
         archives = run_retention(services, actor="ops-test").classes[0]
         assert archives.done["failed"] == 1 and archives.done["deleted"] == 0
-        assert archives.notes[0].startswith("object lock: the bucket's default object lock retention (GOVERNANCE, 7 days)")
-        assert archives.notes[1] == (f"not deleted: {request_id}: misconfigured: S3 kept 1 of 1 versions of the archive "
-                                     "(refused: AccessDenied)")
+        assert archives.notes[0].startswith(
+            "object lock: the bucket's default object lock retention (GOVERNANCE, 7 days)"
+        )
+        assert archives.notes[1] == (
+            f"not deleted: {request_id}: misconfigured: S3 kept 1 of 1 versions of the archive (refused: AccessDenied)"
+        )
         with services.database.transaction() as session:
             request = session.get(ProcessorRequest, request_id)
             assert request.archive_deleted_at is None and request.archive_deletion_started_at is None
@@ -117,4 +121,3 @@ class TestObjectLock:
 def test_a_store_without_object_lock_logs_nothing(services, log_lines):
     warn_if_deletion_blocked(services)
     assert not [line for line in log_lines() if line["event"].startswith("archive_store.")]
-

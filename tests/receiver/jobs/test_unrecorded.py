@@ -15,16 +15,38 @@ def value_hash(field: str, value: str) -> str:
     return f"hash({field}={value.lower()})"
 
 
-def intent(intent_id: str, *, kind: str = "KIND_PERSONAL_GET", value: str | None = "jane@example.org",
-           reason: str = "Art. 15", at: float = 0) -> Intent:
+def intent(
+    intent_id: str,
+    *,
+    kind: str = "KIND_PERSONAL_GET",
+    value: str | None = "jane@example.org",
+    reason: str = "Art. 15",
+    at: float = 0,
+) -> Intent:
     hashed = value_hash("email", value) if value else None
     return Intent(intent_id, kind, hashed, reason, T0 + dt.timedelta(seconds=at))
 
 
-def listed(request_id: str, *, kind: str = "KIND_PERSONAL_GET", value: str | None = "jane@example.org",
-           reason: str | None = "Art. 15", at: float = 1) -> Listed:
-    return Listed(request_id, kind, "STATE_SENT", None, T0 + dt.timedelta(seconds=at), None,
-                  signature_key="a2V5", field="email" if value else None, value=value, reason=reason)
+def listed(
+    request_id: str,
+    *,
+    kind: str = "KIND_PERSONAL_GET",
+    value: str | None = "jane@example.org",
+    reason: str | None = "Art. 15",
+    at: float = 1,
+) -> Listed:
+    return Listed(
+        request_id,
+        kind,
+        "STATE_SENT",
+        None,
+        T0 + dt.timedelta(seconds=at),
+        None,
+        signature_key="a2V5",
+        field="email" if value else None,
+        value=value,
+        reason=reason,
+    )
 
 
 def match(intents, listing, known=()):
@@ -33,9 +55,15 @@ def match(intents, listing, known=()):
 
 
 def test_the_request_with_the_same_kind_value_and_reason_created_after_the_intent_is_it():
-    assert match([intent("i1")], [listed("other-kind", kind="KIND_PERSONAL_DELETE"),
-                                  listed("other-value", value="john@example.org"),
-                                  listed("other-reason", reason="Art. 17"), listed("mb-1")]) == {"i1": "mb-1"}
+    assert match(
+        [intent("i1")],
+        [
+            listed("other-kind", kind="KIND_PERSONAL_DELETE"),
+            listed("other-value", value="john@example.org"),
+            listed("other-reason", reason="Art. 17"),
+            listed("mb-1"),
+        ],
+    ) == {"i1": "mb-1"}
 
 
 def test_the_value_matches_by_its_keyed_hash_whatever_its_spelling():
@@ -47,8 +75,10 @@ def test_a_listing_without_reasons_still_matches():
 
 
 def test_account_wide_kinds_match_without_a_value():
-    assert match([intent("i1", kind="KIND_USER_GET", value=None)],
-                 [listed("mb-p"), listed("mb-u", kind="KIND_USER_GET", value=None)]) == {"i1": "mb-u"}
+    assert match(
+        [intent("i1", kind="KIND_USER_GET", value=None)],
+        [listed("mb-p"), listed("mb-u", kind="KIND_USER_GET", value=None)],
+    ) == {"i1": "mb-u"}
 
 
 def test_requests_already_registered_are_never_taken():

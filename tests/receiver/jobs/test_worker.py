@@ -88,8 +88,9 @@ def make_due(services) -> None:
 
 def expire_leases(services) -> None:
     with services.database.transaction() as session:
-        session.execute(update(Job).where(Job.state == "running")
-                        .values(lease_expires_at=utcnow() - dt.timedelta(seconds=1)))
+        session.execute(
+            update(Job).where(Job.state == "running").values(lease_expires_at=utcnow() - dt.timedelta(seconds=1))
+        )
 
 
 def events(log_lines, name: str) -> list[dict]:
@@ -102,7 +103,9 @@ def test_an_unexpected_exception_fails_its_job_and_the_worker_goes_on(services, 
     job = job_row(services, exploding)
     assert (job.state, job.attempts, job.failures) == ("queued", 1, 1)
     assert job.run_after > utcnow(), "retried after a backoff"
-    assert job.last_error.startswith("unexpected RuntimeError in the explode job at tests.receiver.jobs.test_worker:explode:")
+    assert job.last_error.startswith(
+        "unexpected RuntimeError in the explode job at tests.receiver.jobs.test_worker:explode:"
+    )
     assert job_row(services, finishing).state == "done"
     [crashed] = events(log_lines, "job.crashed")
     assert crashed["error_type"] == "RuntimeError" and crashed["job_id"] == exploding
@@ -144,7 +147,9 @@ def test_a_job_whose_worker_died_on_each_allowed_attempt_is_failed_as_poison_and
     assert job.last_error.startswith("poison job: the worker died or lost the database")
     assert "3 failed attempts in a row" in job.last_error
     assert (request_row(services, request_id).state, request_row(services, request_id).state_reason) == (
-        "failed", job.last_error)
+        "failed",
+        job.last_error,
+    )
     [failed] = events(log_lines, "job.failed")
     assert failed["poison"] is True and failed["job_id"] == poison
 

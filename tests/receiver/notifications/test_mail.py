@@ -16,14 +16,26 @@ from storage.notifications import message
 from tests.support.smtp_server import LOGIN, PASSWORD
 
 RECIPIENTS = ("dpo@example.com", "ops@example.com")
-DATA = {"caseId": "case-1", "subjectRef": "T-42", "right": "access", "dueOn": "2026-12-10", "daysLeft": 3,
-        "thresholdDays": 3}
+DATA = {
+    "caseId": "case-1",
+    "subjectRef": "T-42",
+    "right": "access",
+    "dueOn": "2026-12-10",
+    "daysLeft": 3,
+    "thresholdDays": 3,
+}
 BODY = message("case.due_soon", DATA, at=dt.datetime(2026, 12, 7, 8, 0, tzinfo=dt.UTC))
 
 
 def channel(smtp_url: str, *, private: tuple[str, ...], environ: dict[str, str] | None = None) -> MailChannel:
-    return MailChannel(smtp_url, sender="gdpr@example.com", recipients=RECIPIENTS,
-                       policy=FetchPolicy(allowed_hosts=(), private_hosts=private), timeout=3, environ=environ or {})
+    return MailChannel(
+        smtp_url,
+        sender="gdpr@example.com",
+        recipients=RECIPIENTS,
+        policy=FetchPolicy(allowed_hosts=(), private_hosts=private),
+        timeout=3,
+        environ=environ or {},
+    )
 
 
 def send(mail: MailChannel) -> None:
@@ -45,8 +57,11 @@ def test_one_message_reaches_every_recipient_saying_what_is_due(smtp_server):
 
 def test_starttls_is_used_when_offered_and_the_password_goes_over_it(smtp_server_starttls):
     server = smtp_server_starttls
-    mail = channel(f"smtp://{LOGIN}:{PASSWORD}@{server.address}", private=(server.address,),
-                   environ={"REQUESTS_CA_BUNDLE": server.ca_bundle})
+    mail = channel(
+        f"smtp://{LOGIN}:{PASSWORD}@{server.address}",
+        private=(server.address,),
+        environ={"REQUESTS_CA_BUNDLE": server.ca_bundle},
+    )
     send(mail)
     [received] = server.messages
     assert (received.over_tls, received.authenticated) == (True, True)
@@ -54,8 +69,11 @@ def test_starttls_is_used_when_offered_and_the_password_goes_over_it(smtp_server
 
 def test_a_wrong_password_is_not_retried(smtp_server_starttls):
     server = smtp_server_starttls
-    mail = channel(f"smtp://{LOGIN}:wrong@{server.address}", private=(server.address,),
-                   environ={"REQUESTS_CA_BUNDLE": server.ca_bundle})
+    mail = channel(
+        f"smtp://{LOGIN}:wrong@{server.address}",
+        private=(server.address,),
+        environ={"REQUESTS_CA_BUNDLE": server.ca_bundle},
+    )
     with pytest.raises(NotifyError) as failure:
         send(mail)
     assert (failure.value.reason, failure.value.retryable) == ("smtp_auth", False)
@@ -76,8 +94,10 @@ def test_a_password_is_never_sent_without_tls(smtp_server):
     assert PASSWORD not in failure.value.message and smtp_server.messages == []
 
 
-@pytest.mark.parametrize(("answer", "reason", "retryable"),
-                         [("451 4.3.0 try again later", "smtp_451", True), ("554 5.7.1 rejected", "smtp_554", False)])
+@pytest.mark.parametrize(
+    ("answer", "reason", "retryable"),
+    [("451 4.3.0 try again later", "smtp_451", True), ("554 5.7.1 rejected", "smtp_554", False)],
+)
 def test_the_servers_refusal_is_retryable_when_temporary(smtp_server, answer, reason, retryable):
     smtp_server.answer_next(answer)
     with pytest.raises(NotifyError) as failure:

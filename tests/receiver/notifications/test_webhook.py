@@ -19,14 +19,23 @@ from storage.notifications import message
 
 SECRET = "whsec_" + "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 TOKEN = "tok-WEBHOOK-7781"
-BODY = message("case.due_soon", {"caseId": "case-1", "subjectRef": "T-42", "dueOn": "2026-12-10", "daysLeft": 3},
-               at=dt.datetime(2026, 12, 7, 8, 0, tzinfo=dt.UTC))
+BODY = message(
+    "case.due_soon",
+    {"caseId": "case-1", "subjectRef": "T-42", "dueOn": "2026-12-10", "daysLeft": 3},
+    at=dt.datetime(2026, 12, 7, 8, 0, tzinfo=dt.UTC),
+)
 
 
 def channel_to(url: str, ca_bundle: str, *, private: tuple[str, ...] | None = None) -> WebhookChannel:
     pattern = host_pattern(url)
-    policy = FetchPolicy(allowed_hosts=(pattern,), private_hosts=(pattern,) if private is None else private,
-                         ca_bundle=ca_bundle, connect_timeout=2, read_timeout=2, max_redirects=0)
+    policy = FetchPolicy(
+        allowed_hosts=(pattern,),
+        private_hosts=(pattern,) if private is None else private,
+        ca_bundle=ca_bundle,
+        connect_timeout=2,
+        read_timeout=2,
+        max_redirects=0,
+    )
     return WebhookChannel(url, SECRET, policy)
 
 
@@ -94,8 +103,9 @@ def test_plain_http_is_refused_unless_allowed(http_server):
     with pytest.raises(NotifyError) as failure:
         send(refusing)
     assert (failure.value.reason, http_server.connections) == ("scheme_not_allowed", 0)
-    allowing = WebhookChannel(url, SECRET, FetchPolicy(allowed_hosts=(pattern,), private_hosts=(pattern,),
-                                                       allow_http=True))
+    allowing = WebhookChannel(
+        url, SECRET, FetchPolicy(allowed_hosts=(pattern,), private_hosts=(pattern,), allow_http=True)
+    )
     send(allowing)
     assert len(http_server.posts) == 1
 

@@ -36,11 +36,23 @@ def test_personal_data_and_secrets_never_reach_the_log(
     deliver(body, replayed=True)
     deliver(callback_body("nobody", data=ARCHIVE_URL, **personal))
     client.post(CALLBACK_PATH, data=f'{{"requestId": "{EMAIL}", '.encode(), content_type="application/json")
-    client.post("/api/requests/import", json={"id": "x", "signatureKey": messagebird_signature_key, "kind": "KIND_X"},
-                headers=admin_headers)
+    client.post(
+        "/api/requests/import",
+        json={"id": "x", "signatureKey": messagebird_signature_key, "kind": "KIND_X"},
+        headers=admin_headers,
+    )
     text = json.dumps(log_lines())
-    for secret in (EMAIL, PHONE, NAME, ADDRESS, ARCHIVE_URL, "s3cr3t-download-token", messagebird_signing_key,
-                   messagebird_signature_key, admin_headers["Authorization"].split()[1]):
+    for secret in (
+        EMAIL,
+        PHONE,
+        NAME,
+        ADDRESS,
+        ARCHIVE_URL,
+        "s3cr3t-download-token",
+        messagebird_signing_key,
+        messagebird_signature_key,
+        admin_headers["Authorization"].split()[1],
+    ):
         assert secret not in text
 
 
@@ -53,7 +65,11 @@ def test_each_callback_logs_one_event_with_its_verdicts(register, deliver, log_l
     assert [e["event"] for e in events] == ["callback.accepted", "callback.duplicate", "callback.rejected"]
     accepted = events[0]
     assert (accepted["request_id"], accepted["kind"], accepted["jwt"], accepted["hmac"]) == (
-        "req-1", "KIND_USER_DELETE", "passed", "absent")
+        "req-1",
+        "KIND_USER_DELETE",
+        "passed",
+        "absent",
+    )
     assert isinstance(accepted["latency_ms"], float)
     assert events[2]["reason"] == "jwt_expired"
     assert len({e["http_request_id"] for e in events}) == 3

@@ -19,8 +19,11 @@ from tests.storage.audit_history import write_history
 
 def scrape(services) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     text = generate_latest(registry_for(services.database, margin_days=7)).decode()
-    return {(sample.name, tuple(sorted(sample.labels.items()))): sample.value
-            for family in text_string_to_metric_families(text) for sample in family.samples}
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
 
 
 def test_cases_are_counted_by_state_overdue_due_soon_and_their_late_requests(services):

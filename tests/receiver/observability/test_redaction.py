@@ -13,8 +13,10 @@ SECRET = "tok-SECRET123"
     ("url", "shown"),
     [
         (f"https://files.example.com/{SECRET}/a.zip", "https://files.example.com"),
-        (f"https://user:{SECRET}@Files.Example.com:8443/a.zip?X-Amz-Signature={SECRET}#frag",
-         "https://files.example.com:8443"),
+        (
+            f"https://user:{SECRET}@Files.Example.com:8443/a.zip?X-Amz-Signature={SECRET}#frag",
+            "https://files.example.com:8443",
+        ),
         (f"http://127.0.0.1:8081/archives/{SECRET}.zip", "http://127.0.0.1:8081"),
         (f"https://[2001:db8::1]:8443/{SECRET}", "https://[2001:db8::1]:8443"),
         (f"  https://files.example.com?{SECRET}  ", "https://files.example.com"),
@@ -49,5 +51,6 @@ def test_urls_in_free_text_are_cut_to_their_origin() -> None:
 
 def test_text_without_a_url_is_left_alone() -> None:
     assert scrub_urls("download failed: http_404 at https://files.example.com") == (
-        "download failed: http_404 at https://files.example.com")
+        "download failed: http_404 at https://files.example.com"
+    )
     assert scrub_urls("no url here") == "no url here"

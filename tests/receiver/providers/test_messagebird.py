@@ -14,8 +14,9 @@ from tests.support.processes import free_port
 from tests.support.simulators import ACCESS_KEY
 
 CALLBACK = "https://hooks.example.test/webhooks/messagebird/personal-data"
-ORDER = Order(kind="KIND_PERSONAL_GET", reason="Art. 15 request", callback_url=CALLBACK, field="email",
-              value="jane@example.org")
+ORDER = Order(
+    kind="KIND_PERSONAL_GET", reason="Art. 15 request", callback_url=CALLBACK, field="email", value="jane@example.org"
+)
 
 
 @pytest.fixture
@@ -26,9 +27,14 @@ def sleeps() -> list[float]:
 @pytest.fixture
 def connect(messagebird_simulator, sleeps):
     def connect(*, base_url: str | None = None, key: str = ACCESS_KEY, timeout: float = 5, max_wait: float = 5):
-        transport = JsonTransport("messagebird", base_url or messagebird_simulator.base_url, access_key_headers(key),
-                                  timeout=timeout, retry=RetryPolicy(max_retries=2, max_wait=max_wait),
-                                  sleep=sleeps.append)
+        transport = JsonTransport(
+            "messagebird",
+            base_url or messagebird_simulator.base_url,
+            access_key_headers(key),
+            timeout=timeout,
+            retry=RetryPolicy(max_retries=2, max_wait=max_wait),
+            sleep=sleeps.append,
+        )
         return MessageBirdClient(transport)
 
     return connect
@@ -46,17 +52,28 @@ def test_a_created_request_returns_the_id_and_signature_key_to_keep(connect, mes
     assert len(base64.b64decode(created.signature_key)) == 32
     stored = messagebird_simulator.requests[created.id]
     assert (stored.kind, stored.field, stored.value, stored.callback_url) == (
-        "KIND_PERSONAL_GET", "email", "jane@example.org", CALLBACK)
+        "KIND_PERSONAL_GET",
+        "email",
+        "jane@example.org",
+        CALLBACK,
+    )
     [seen] = messagebird_simulator.seen
-    assert seen == {"method": "POST", "path": "/personaldata/requests", "authorization": f"AccessKey {ACCESS_KEY}",
-                    "accept": "application/json", "contentType": "application/json"}
+    assert seen == {
+        "method": "POST",
+        "path": "/personaldata/requests",
+        "authorization": f"AccessKey {ACCESS_KEY}",
+        "accept": "application/json",
+        "contentType": "application/json",
+    }
     assert created.signature_key not in repr(created)
 
 
 def test_a_user_request_sends_no_field_or_value(connect, messagebird_simulator):
     created = connect().create_request(Order(kind="KIND_USER_DELETE", reason="closing account", callback_url=CALLBACK))
     assert (messagebird_simulator.requests[created.id].field, messagebird_simulator.requests[created.id].value) == (
-        None, None)
+        None,
+        None,
+    )
 
 
 def test_a_refused_access_key_is_unauthorized_with_the_documented_error(connect):
@@ -67,8 +84,10 @@ def test_a_refused_access_key_is_unauthorized_with_the_documented_error(connect)
 
 
 def test_a_422_is_rejected_with_code_description_and_parameter(connect, messagebird_simulator):
-    error = refusal(connect().create_request, Order(kind="KIND_PERSONAL_GET", reason="x", callback_url=CALLBACK,
-                                                    field="email", value=None))
+    error = refusal(
+        connect().create_request,
+        Order(kind="KIND_PERSONAL_GET", reason="x", callback_url=CALLBACK, field="email", value=None),
+    )
     assert (error.reason, error.status, error.code, error.parameter) == ("rejected", 422, 9, "value")
     assert messagebird_simulator.api_calls == 1
 

@@ -14,8 +14,13 @@ NOW = dt.datetime(2026, 11, 23, 12, 0, 0, tzinfo=dt.UTC)
 
 @pytest.mark.parametrize(
     ("header", "seconds"),
-    [("7", 7.0), ("Mon, 23 Nov 2026 12:00:30 GMT", 30.0), ("Mon, 23 Nov 2026 11:00:00 GMT", 0.0), ("soon", None),
-     ("", None)],
+    [
+        ("7", 7.0),
+        ("Mon, 23 Nov 2026 12:00:30 GMT", 30.0),
+        ("Mon, 23 Nov 2026 11:00:00 GMT", 0.0),
+        ("soon", None),
+        ("", None),
+    ],
 )
 def test_retry_after_reads_seconds_and_http_dates(header, seconds):
     assert retry_after_seconds({"Retry-After": header}, now=NOW) == seconds
@@ -23,8 +28,14 @@ def test_retry_after_reads_seconds_and_http_dates(header, seconds):
 
 @pytest.mark.parametrize(
     ("status", "reason"),
-    [(401, "unauthorized"), (422, "rejected"), (404, "rejected"), (429, "rate_limited"), (503, "unavailable"),
-     (200, "bad_response")],
+    [
+        (401, "unauthorized"),
+        (422, "rejected"),
+        (404, "rejected"),
+        (429, "rate_limited"),
+        (503, "unavailable"),
+        (200, "bad_response"),
+    ],
 )
 def test_a_status_means_one_reason(status, reason):
     error = error_for(Answer(status, None, 3.0), provider="messagebird", code=9, description="d")

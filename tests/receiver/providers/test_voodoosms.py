@@ -18,8 +18,14 @@ NUMBER = 447700900123
 @pytest.fixture
 def connect(voodoosms_simulator):
     def connect(*, key: str = VOODOOSMS_API_KEY) -> VoodooSmsClient:
-        transport = JsonTransport("voodoosms", voodoosms_simulator.base_url, bearer_headers(key), timeout=5,
-                                  retry=RetryPolicy(max_retries=2, max_wait=5), sleep=lambda _s: None)
+        transport = JsonTransport(
+            "voodoosms",
+            voodoosms_simulator.base_url,
+            bearer_headers(key),
+            timeout=5,
+            retry=RetryPolicy(max_retries=2, max_wait=5),
+            sleep=lambda _s: None,
+        )
         return VoodooSmsClient(transport)
 
     return connect
@@ -37,14 +43,22 @@ def test_a_forget_request_returns_its_reference_and_submission_time(connect, voo
     assert (accepted.reference, stored.number, stored.blacklist) == (stored.reference, str(NUMBER), True)
     assert accepted.created_at == stored.created_at.replace(microsecond=0)
     [seen] = voodoosms_simulator.seen
-    assert (seen["method"], seen["path"], seen["authorization"]) == ("POST", "/gdpr/forget", f"Bearer {VOODOOSMS_API_KEY}")
+    assert (seen["method"], seen["path"], seen["authorization"]) == (
+        "POST",
+        "/gdpr/forget",
+        f"Bearer {VOODOOSMS_API_KEY}",
+    )
 
 
 def test_error_76_is_a_rejection_with_the_documented_text(connect, voodoosms_simulator):
     voodoosms_simulator.knobs.update({"unaffiliated": str(NUMBER)})
     error = refusal(connect().forget, NUMBER)
     assert (error.reason, error.code, error.description, error.retryable) == (
-        "rejected", 76, "Cannot use this number", False)
+        "rejected",
+        76,
+        "Cannot use this number",
+        False,
+    )
 
 
 def test_the_status_is_pending_then_removed(connect, voodoosms_simulator):
@@ -54,8 +68,11 @@ def test_the_status_is_pending_then_removed(connect, voodoosms_simulator):
     assert (first.removed, first.message) == (False, "Your request has been accepted and is pending removal")
     time.sleep(0.6)
     second = client.status(submitted_at=accepted.created_at, reference=accepted.reference)
-    assert (second.removed, second.message, second.reference) == (True, "The number has been removed",
-                                                                  accepted.reference)
+    assert (second.removed, second.message, second.reference) == (
+        True,
+        "The number has been removed",
+        accepted.reference,
+    )
     assert [s["method"] for s in voodoosms_simulator.seen] == ["POST", "POST", "POST"]
 
 
@@ -66,10 +83,15 @@ def test_the_status_falls_back_to_get_once_and_remembers_it(connect, voodoosms_s
     assert client.status(submitted_at=accepted.created_at, reference=accepted.reference).removed
     assert client.status(submitted_at=accepted.created_at, reference=accepted.reference).removed
     assert [(s["method"], s["path"]) for s in voodoosms_simulator.seen[1:]] == [
-        ("POST", "/gdpr/status"), ("GET", "/gdpr/status"), ("GET", "/gdpr/status")]
+        ("POST", "/gdpr/status"),
+        ("GET", "/gdpr/status"),
+        ("GET", "/gdpr/status"),
+    ]
 
 
-@pytest.mark.parametrize(("outcome", "code", "text"), [("no_records", 77, "No records found"), ("failed", 78, "Request failed")])
+@pytest.mark.parametrize(
+    ("outcome", "code", "text"), [("no_records", 77, "No records found"), ("failed", 78, "Request failed")]
+)
 def test_errors_77_and_78_carry_their_code_and_text(connect, voodoosms_simulator, outcome, code, text):
     voodoosms_simulator.knobs.update({"outcome": outcome})
     client = connect()

@@ -27,7 +27,8 @@ def open_uk(services: Services, today: str = "2024-11-26", **changes: Any) -> di
 def add_request(services: Services, case_id: str, request_id: str, *, state: str = "sent") -> None:
     """A request of the case (imported by bob), moved to ``state``."""
     registration.import_messagebird_request(
-        services, {"id": request_id, "signatureKey": "k", "kind": "KIND_USER_DELETE", "caseId": case_id}, actor="bob")
+        services, {"id": request_id, "signatureKey": "k", "kind": "KIND_USER_DELETE", "caseId": case_id}, actor="bob"
+    )
     if state != lifecycle.SENT:
         with services.database.transaction() as session:
             lifecycle.move(registry.find(session, request_id), state)
@@ -45,21 +46,31 @@ class TestOpening:
         assert (opened["dueOn"], opened["state"], opened["daysLeft"]) == ("2024-12-27", "open", 31)
         assert opened["deadline"]["explanation"] == (
             "received 2024-11-25; + 1 calendar month (UK GDPR Art. 12(3), 12A; ICO) → 2024-12-25; "
-            "bank holiday, Christmas Day (ICO) → 2024-12-26; bank holiday, Boxing Day (ICO) → 2024-12-27")
+            "bank holiday, Christmas Day (ICO) → 2024-12-26; bank holiday, Boxing Day (ICO) → 2024-12-27"
+        )
         assert [step["rule"] for step in opened["deadline"]["steps"]] == [
-            "received", "one_calendar_month", "holiday", "holiday"]
+            "received",
+            "one_calendar_month",
+            "holiday",
+            "holiday",
+        ]
         assert opened["targetOn"] == "2024-12-20"
         [event] = opened["history"]
-        assert (event["actor"], event["kind"], event["changed"], event["to"]) == ("alice", "opened", "dueOn",
-                                                                                  "2024-12-27")
+        assert (event["actor"], event["kind"], event["changed"], event["to"]) == (
+            "alice",
+            "opened",
+            "dueOn",
+            "2024-12-27",
+        )
 
     def test_an_eu_deadline_does_not_move_unless_a_country_is_set(self, services, app_env):
         eu = cases.open_case(services, {**UK_CASE, "jurisdiction": "EU"}, actor="alice", today=D("2024-11-26"))
         assert eu["dueOn"] == "2024-12-25"
         german = create_app({**app_env, "DEADLINE_EU_NEXT_WORKING_DAY": "DE"})
         try:
-            moved = cases.open_case(german.extensions["services"], {**UK_CASE, "jurisdiction": "EU"}, actor="alice",
-                                    today=D("2024-11-26"))
+            moved = cases.open_case(
+                german.extensions["services"], {**UK_CASE, "jurisdiction": "EU"}, actor="alice", today=D("2024-11-26")
+            )
         finally:
             german.extensions["services"].close()
         assert moved["dueOn"] == "2024-12-27"
@@ -70,8 +81,12 @@ class TestOpening:
     def test_scotland_keeps_its_own_bank_holidays(self, services, app_env):
         scottish = create_app({**app_env, "DEADLINE_UK_SUBDIVISION": "SCT"})
         try:
-            opened = cases.open_case(scottish.extensions["services"], {**UK_CASE, "receivedOn": "2024-12-02"},
-                                     actor="alice", today=D("2024-12-02"))
+            opened = cases.open_case(
+                scottish.extensions["services"],
+                {**UK_CASE, "receivedOn": "2024-12-02"},
+                actor="alice",
+                today=D("2024-12-02"),
+            )
         finally:
             scottish.extensions["services"].close()
         assert opened["dueOn"] == "2025-01-03"  # 2 January is a bank holiday in Scotland only
@@ -100,28 +115,42 @@ class TestOpening:
 class TestExtension:
     def test_two_further_months_count_three_months_from_the_start(self, services):
         case_id = open_uk(services)["id"]
-        extended = cases.extend_deadline(services, case_id, {"reason": "complex request", "informedOn": "2024-12-09"},
-                                         actor="carol", today=D("2024-12-10"))
-        assert (extended["dueOn"], extended["originalDueOn"], extended["extended"]) == ("2025-02-25", "2024-12-27",
-                                                                                         True)
+        extended = cases.extend_deadline(
+            services,
+            case_id,
+            {"reason": "complex request", "informedOn": "2024-12-09"},
+            actor="carol",
+            today=D("2024-12-10"),
+        )
+        assert (extended["dueOn"], extended["originalDueOn"], extended["extended"]) == (
+            "2025-02-25",
+            "2024-12-27",
+            True,
+        )
         event = extended["history"][-1]
-        assert (event["actor"], event["kind"], event["from"], event["to"]) == ("carol", "extended", "2024-12-27",
-                                                                               "2025-02-25")
+        assert (event["actor"], event["kind"], event["from"], event["to"]) == (
+            "carol",
+            "extended",
+            "2024-12-27",
+            "2025-02-25",
+        )
         assert "complex request" in event["reason"]
 
     def test_once_only(self, services):
         case_id = open_uk(services)["id"]
         document = {"reason": "complex request", "informedOn": "2024-12-09"}
         cases.extend_deadline(services, case_id, document, actor="carol", today=D("2024-12-10"))
-        refused = refusal(lambda: cases.extend_deadline(services, case_id, document, actor="carol",
-                                                        today=D("2024-12-11")))
+        refused = refusal(
+            lambda: cases.extend_deadline(services, case_id, document, actor="carol", today=D("2024-12-11"))
+        )
         assert (refused.kind, refused.reason) == ("conflict", "already_extended")
 
     def test_never_after_the_first_deadline_has_passed(self, services):
         case_id = open_uk(services)["id"]
         document = {"reason": "late", "informedOn": "2024-12-27"}
-        refused = refusal(lambda: cases.extend_deadline(services, case_id, document, actor="carol",
-                                                        today=D("2024-12-28")))
+        refused = refusal(
+            lambda: cases.extend_deadline(services, case_id, document, actor="carol", today=D("2024-12-28"))
+        )
         assert (refused.kind, refused.reason) == ("conflict", "first_deadline_passed")
         assert [e["kind"] for e in cases.show_case(services, case_id, today=D("2024-12-28"))["history"]] == ["opened"]
 
@@ -129,8 +158,13 @@ class TestExtension:
 class TestStoppingTheClock:
     def test_the_deadline_moves_by_the_paused_days_and_the_history_names_who(self, services):
         case_id = open_uk(services)["id"]
-        paused = cases.pause(services, case_id, {"reason": "identity asked for", "date": "2024-12-01"}, actor="dave",
-                             today=D("2024-12-01"))
+        paused = cases.pause(
+            services,
+            case_id,
+            {"reason": "identity asked for", "date": "2024-12-01"},
+            actor="dave",
+            today=D("2024-12-01"),
+        )
         assert (paused["paused"], paused["pausedSince"], paused["dueOn"]) == (True, "2024-12-01", "2024-12-27")
         # while the clock is stopped, the deadline moves one day a day: nothing is overdue meanwhile
         while_paused = cases.show_case(services, case_id, today=D("2024-12-10"))
@@ -138,8 +172,10 @@ class TestStoppingTheClock:
         resumed = cases.resume(services, case_id, {"date": "2024-12-10"}, actor="erin", today=D("2024-12-12"))
         assert (resumed["paused"], resumed["dueOn"], resumed["deadline"]["pausedDays"]) == (False, "2025-01-03", 9)
         history = [(e["actor"], e["kind"], e["from"], e["to"]) for e in resumed["history"]]
-        assert history[1:] == [("dave", "paused", "running", "stopped since 2024-12-01"),
-                               ("erin", "resumed", "2024-12-27", "2025-01-03")]
+        assert history[1:] == [
+            ("dave", "paused", "running", "stopped since 2024-12-01"),
+            ("erin", "resumed", "2024-12-27", "2025-01-03"),
+        ]
         assert resumed["history"][2]["reason"] == "clock stopped 2024-12-01 to 2024-12-10: 9 days"
 
     def test_a_clock_stopped_by_a_server_a_day_ahead_reads_without_error(self, services):
@@ -190,7 +226,9 @@ class TestRequestsAndState:
         shown = cases.show_case(services, case_id, today=D("2024-12-01"))
         assert shown["state"] == "waiting_on_processors"
         assert [(r["id"], r["targetOn"], r["late"]) for r in shown["requests"]] == [
-            ("r-1", "2024-12-20", False), ("r-2", "2024-12-20", False)]
+            ("r-1", "2024-12-20", False),
+            ("r-2", "2024-12-20", False),
+        ]
         late = cases.show_case(services, case_id, today=D("2024-12-21"))
         assert late["state"] == "needs_attention"
         assert [r["late"] for r in late["requests"]] == [True, False]
@@ -235,10 +273,19 @@ class TestClosing:
     def test_closing_records_when_and_how_the_answer_went_out(self, services):
         case_id = open_uk(services)["id"]
         add_request(services, case_id, "r-1", state="completed")
-        closed = cases.close(services, case_id, {"respondedOn": "2024-12-20", "deliveredBy": "secure email"},
-                             actor="frank", today=D("2024-12-21"))
+        closed = cases.close(
+            services,
+            case_id,
+            {"respondedOn": "2024-12-20", "deliveredBy": "secure email"},
+            actor="frank",
+            today=D("2024-12-21"),
+        )
         assert (closed["state"], closed["respondedOn"], closed["deliveredBy"], closed["closedBy"]) == (
-            "closed", "2024-12-20", "secure email", "frank")
+            "closed",
+            "2024-12-20",
+            "secure email",
+            "frank",
+        )
         assert (closed["answeredInTime"], closed["overdue"], closed["daysLeft"]) == (True, False, None)
         event = closed["history"][-1]
         assert (event["actor"], event["kind"], event["from"], event["to"]) == ("frank", "closed", "ready", "closed")
@@ -246,13 +293,22 @@ class TestClosing:
     def test_an_override_with_a_reason_closes_with_requests_open(self, services):
         case_id = open_uk(services)["id"]
         add_request(services, case_id, "r-1")
-        closed = cases.close(services, case_id, {"respondedOn": "2024-12-20", "deliveredBy": "post",
-                                                 "overrideReason": "the processor holds no data on this subject"},
-                             actor="frank", today=D("2024-12-20"))
+        closed = cases.close(
+            services,
+            case_id,
+            {
+                "respondedOn": "2024-12-20",
+                "deliveredBy": "post",
+                "overrideReason": "the processor holds no data on this subject",
+            },
+            actor="frank",
+            today=D("2024-12-20"),
+        )
         assert closed["state"] == "closed"
         assert [(e["kind"], e["reason"]) for e in closed["history"][-2:]] == [
             ("closed", "answered 2024-12-20 by post"),
-            ("close_override", "the processor holds no data on this subject")]
+            ("close_override", "the processor holds no data on this subject"),
+        ]
 
     def test_a_case_closed_while_its_clock_is_stopped_keeps_the_deadline_of_the_day_it_was_answered(self, services):
         case_id = open_uk(services)["id"]
@@ -260,22 +316,34 @@ class TestClosing:
         early = {"respondedOn": "2024-11-30", "deliveredBy": "post"}
         refused = refusal(lambda: cases.close(services, case_id, early, actor="frank", today=D("2024-12-05")))
         assert refused.parameter == "respondedOn"
-        cases.close(services, case_id, {"respondedOn": "2024-12-05", "deliveredBy": "post"}, actor="frank",
-                    today=D("2024-12-05"))
+        cases.close(
+            services,
+            case_id,
+            {"respondedOn": "2024-12-05", "deliveredBy": "post"},
+            actor="frank",
+            today=D("2024-12-05"),
+        )
         later = cases.show_case(services, case_id, today=D("2025-03-01"))
         # 25 December + 4 days stopped (1 to 5 December) is Sunday 29 December: Monday 30
         assert (later["dueOn"], later["answeredInTime"], later["overdue"]) == ("2024-12-30", True, False)
 
     @pytest.mark.parametrize(
         ("action", "document"),
-        [(cases.close, {"respondedOn": "2024-12-21", "deliveredBy": "post"}),
-         (cases.extend_deadline, {"reason": "complex", "informedOn": "2024-12-21"}),
-         (cases.pause, {"reason": "id", "date": "2024-12-21"})],
+        [
+            (cases.close, {"respondedOn": "2024-12-21", "deliveredBy": "post"}),
+            (cases.extend_deadline, {"reason": "complex", "informedOn": "2024-12-21"}),
+            (cases.pause, {"reason": "id", "date": "2024-12-21"}),
+        ],
     )
     def test_a_closed_case_changes_no_more(self, services, action, document):
         case_id = open_uk(services)["id"]
-        cases.close(services, case_id, {"respondedOn": "2024-12-20", "deliveredBy": "post"}, actor="frank",
-                    today=D("2024-12-20"))
+        cases.close(
+            services,
+            case_id,
+            {"respondedOn": "2024-12-20", "deliveredBy": "post"},
+            actor="frank",
+            today=D("2024-12-20"),
+        )
         refused = refusal(lambda: action(services, case_id, document, actor="frank", today=D("2024-12-21")))
         assert (refused.kind, refused.reason) == ("conflict", "case_closed")
         with pytest.raises(StorageError) as joining:
@@ -284,9 +352,11 @@ class TestClosing:
 
     @pytest.mark.parametrize(
         ("document", "parameter", "reason"),
-        [({"respondedOn": "2024-11-24", "deliveredBy": "post"}, "respondedOn", "invalid"),
-         ({"respondedOn": "2024-12-21", "deliveredBy": "post"}, "respondedOn", "date_in_future"),
-         ({"respondedOn": "2024-12-20"}, "deliveredBy", "missing_field")],
+        [
+            ({"respondedOn": "2024-11-24", "deliveredBy": "post"}, "respondedOn", "invalid"),
+            ({"respondedOn": "2024-12-21", "deliveredBy": "post"}, "respondedOn", "date_in_future"),
+            ({"respondedOn": "2024-12-20"}, "deliveredBy", "missing_field"),
+        ],
     )
     def test_a_bad_closing_document_is_refused(self, services, document, parameter, reason):
         case_id = open_uk(services)["id"]
@@ -295,6 +365,8 @@ class TestClosing:
 
 
 def test_an_unknown_case_is_not_found(services):
-    for call in (lambda: cases.show_case(services, "case-none"),
-                 lambda: cases.pause(services, "case-none", {"reason": "id", "date": "2024-12-01"}, actor="a")):
+    for call in (
+        lambda: cases.show_case(services, "case-none"),
+        lambda: cases.pause(services, "case-none", {"reason": "id", "date": "2024-12-01"}, actor="a"),
+    ):
         assert refusal(call).kind == "not_found"

@@ -48,8 +48,10 @@ def test_due_archives_are_deleted_and_the_others_kept_each_with_its_reason(servi
     assert not archive_file(services, due).exists() and not archive_file(services, in_closed_case).exists()
     assert all(archive_file(services, kept).exists() for kept in (recent, in_open_case, held))
     lines = report.lines()
-    assert lines[1].startswith("archives (30 days after the case closed, or the request completed outside a case: "
-                               "ARCHIVE_RETENTION_DAYS): deleted 2, versions 2, bytes ")
+    assert lines[1].startswith(
+        "archives (30 days after the case closed, or the request completed outside a case: "
+        "ARCHIVE_RETENTION_DAYS): deleted 2, versions 2, bytes "
+    )
     assert "; kept 3: case open 1, legal hold 1, retention period not over 1" in lines[1]
     assert not report.failed
 
@@ -65,8 +67,7 @@ def test_the_receipt_shows_on_the_request_and_the_record_stays(services, client,
     assert receipt["policy"].startswith("ARCHIVE_RETENTION_DAYS=30: request completed ")
     assert (receipt["bytes"], receipt["sha256"]) == (len(archive), hashlib.sha256(archive).hexdigest())
     assert receipt["uri"] == shown["archive"]["uri"] and receipt["measuredAt"] == shown["archive"]["storedAt"]
-    assert receipt["versions"] == [{"versionId": None, "bytes": len(archive), "deleteMarker": False,
-                                    "partial": False}]
+    assert receipt["versions"] == [{"versionId": None, "bytes": len(archive), "deleteMarker": False, "partial": False}]
     assert [event["kind"] for event in shown["events"]] == ["archive_deleted"]
     assert shown["events"][0]["actor"] == "ops-test"
 
@@ -111,8 +112,12 @@ def test_secrets_go_after_their_period_and_a_failed_request_cannot_be_retried_af
     old = stored_request(services, completed_days_ago=15)
     fresh = stored_request(services, completed_days_ago=13)
     with services.database.transaction() as session:
-        failed = registry.register(session, registry.NewRequest("failed-1", registry.MESSAGEBIRD, "KIND_PERSONAL_GET",
-                                                                signature_key_sealed=services.secrets.seal("k")))
+        failed = registry.register(
+            session,
+            registry.NewRequest(
+                "failed-1", registry.MESSAGEBIRD, "KIND_PERSONAL_GET", signature_key_sealed=services.secrets.seal("k")
+            ),
+        )
         lifecycle.move(failed, lifecycle.CALLBACK_RECEIVED, at=utcnow() - 20 * DAY)
         lifecycle.move(failed, lifecycle.FAILED, at=utcnow() - 20 * DAY, reason="download failed: http_500 at x")
         job = jobs.enqueue(session, kind=jobs.ARCHIVE, request_id="failed-1", payload_sealed=services.secrets.seal("u"))
@@ -133,14 +138,29 @@ def test_jobs_addresses_samples_and_replay_keys_go_after_their_own_periods(servi
     with services.database.transaction() as session:
         done = jobs.enqueue(session, kind=jobs.RECONCILE, request_id=None)
         done.state, done.updated_at = jobs.DONE, old
-        session.add(Callback(provider="messagebird", received_at=old, remote_addr="198.51.100.4", verdict="accepted",
-                             status_code=200, jwt_verdict="passed", hmac_verdict="passed"))
+        session.add(
+            Callback(
+                provider="messagebird",
+                received_at=old,
+                remote_addr="198.51.100.4",
+                verdict="accepted",
+                status_code=200,
+                jwt_verdict="passed",
+                hmac_verdict="passed",
+            )
+        )
         session.add(ReplayKey(key="jwt:expired", expires_at=utcnow().timestamp() - 1))
         session.add(ReplayKey(key="jwt:live", expires_at=utcnow().timestamp() + 600))
-        take_slot(session.connection(), 0, Refusal(utcnow() - 8 * DAY, 401, "jwt_bad_signature", "198.51.100.5",
-                                                   "00" * 32, 10))
-        take_slot(session.connection(), 1, Refusal(utcnow() - 6 * DAY, 401, "jwt_bad_signature", "198.51.100.5",
-                                                   "00" * 32, 10))
+        take_slot(
+            session.connection(),
+            0,
+            Refusal(utcnow() - 8 * DAY, 401, "jwt_bad_signature", "198.51.100.5", "00" * 32, 10),
+        )
+        take_slot(
+            session.connection(),
+            1,
+            Refusal(utcnow() - 6 * DAY, 401, "jwt_bad_signature", "198.51.100.5", "00" * 32, 10),
+        )
     report = run_retention(services, actor="ops-test")
     assert outcome(report, "finished jobs").done == {"deleted": 1}
     assert outcome(report, "client addresses").done == {"cleared": 1}
@@ -156,9 +176,17 @@ def test_the_report_says_what_each_class_is_kept_for(services):
     lines = run_retention(services, actor="cli:ops").lines()
     assert lines[0].startswith("retention run by cli:ops at ")
     assert [line.split(" (")[0] for line in lines[1:] if not line.startswith("  ")] == [
-        "archives", "secrets", "finished jobs", "client addresses", "refused-delivery samples", "replay keys"]
-    assert lines[2] == ("secrets (14 days after the request ended: SECRETS_RETENTION_DAYS): erased for requests 0, "
-                        "signature keys 0, archive URLs 0")
+        "archives",
+        "secrets",
+        "finished jobs",
+        "client addresses",
+        "refused-delivery samples",
+        "replay keys",
+    ]
+    assert lines[2] == (
+        "secrets (14 days after the request ended: SECRETS_RETENTION_DAYS): erased for requests 0, "
+        "signature keys 0, archive URLs 0"
+    )
 
 
 @pytest.fixture

@@ -26,8 +26,13 @@ def app_env(app_env: dict[str, str], provider_settings: dict[str, str]) -> dict[
 
 def test_a_good_document_becomes_the_documented_request_body():
     order, subject_ref = parse_messagebird_document({**GOOD, "subjectRef": "T-1"}, callback_url=CALLBACK)
-    assert order.document() == {"kind": "KIND_PERSONAL_GET", "reason": "Art. 15", "field": "email",
-                                "value": "jane@example.org", "callback": {"http": CALLBACK}}
+    assert order.document() == {
+        "kind": "KIND_PERSONAL_GET",
+        "reason": "Art. 15",
+        "field": "email",
+        "value": "jane@example.org",
+        "callback": {"http": CALLBACK},
+    }
     assert subject_ref == "T-1" and "jane@example.org" not in repr(order)
 
 
@@ -50,8 +55,9 @@ def test_a_good_document_becomes_the_documented_request_body():
         ({"subjectref": "typo"}, "subjectref"),
     ],
 )
-def test_a_bad_messagebird_document_is_a_400_and_never_a_call(client, admin_headers, messagebird_simulator, change,
-                                                              parameter):
+def test_a_bad_messagebird_document_is_a_400_and_never_a_call(
+    client, admin_headers, messagebird_simulator, change, parameter
+):
     document = {k: v for k, v in {**GOOD, **change}.items() if v is not None}
     response = client.post("/api/requests", json=document, headers=admin_headers)
     assert response.status_code == 400
@@ -60,8 +66,9 @@ def test_a_bad_messagebird_document_is_a_400_and_never_a_call(client, admin_head
 
 
 @pytest.mark.parametrize("number", ["07700900123", "+447700900123", "44 7700 900123", "4477", 447700900123.0, True, ""])
-def test_a_number_not_in_the_documented_form_is_refused_before_any_call(client, admin_headers, voodoosms_simulator,
-                                                                         number):
+def test_a_number_not_in_the_documented_form_is_refused_before_any_call(
+    client, admin_headers, voodoosms_simulator, number
+):
     response = client.post("/api/forget", json={"number": number}, headers=admin_headers)
     assert response.status_code == 400
     assert response.json["errors"][0]["parameter"] == "number"
@@ -75,8 +82,14 @@ def test_a_number_may_be_digits_or_an_integer():
 
 @pytest.mark.parametrize(
     ("field", "value", "fits"),
-    [("phone_number", "+31 6 12345678", True), ("phone_number", "12", False), ("email", "a@b.co", True),
-     ("ipv4", "192.0.2.1", True), ("ipv6", "2001:db8::1", True), ("name", "Jane Doe", True)],
+    [
+        ("phone_number", "+31 6 12345678", True),
+        ("phone_number", "12", False),
+        ("email", "a@b.co", True),
+        ("ipv4", "192.0.2.1", True),
+        ("ipv6", "2001:db8::1", True),
+        ("name", "Jane Doe", True),
+    ],
 )
 def test_values_are_checked_by_their_field(field, value, fits):
     assert value_fits(field, value) is fits

@@ -10,7 +10,12 @@ from tests.receiver.conftest import callback_body
 class TestToken:
     @pytest.mark.parametrize(
         "headers",
-        [{}, {"Authorization": "Bearer wrong-token-of-some-length"}, {"Authorization": "Basic abc"}, {"Authorization": "Bearer"}],
+        [
+            {},
+            {"Authorization": "Bearer wrong-token-of-some-length"},
+            {"Authorization": "Basic abc"},
+            {"Authorization": "Bearer"},
+        ],
     )
     def test_every_route_needs_the_admin_token(self, client, headers):
         for method, path in (("GET", "/api/requests"), ("GET", "/api/requests/x"), ("POST", "/api/requests/import")):
@@ -20,20 +25,35 @@ class TestToken:
 
 
 class TestImport:
-    def test_an_imported_request_is_sent_and_never_shows_its_key(self, client, admin_headers, messagebird_signature_key):
-        document = {"id": "abc-1", "signatureKey": messagebird_signature_key, "kind": "KIND_PERSONAL_GET",
-                    "field": "email", "reason": "Art. 15 request", "subjectRef": "TICKET-9"}
+    def test_an_imported_request_is_sent_and_never_shows_its_key(
+        self, client, admin_headers, messagebird_signature_key
+    ):
+        document = {
+            "id": "abc-1",
+            "signatureKey": messagebird_signature_key,
+            "kind": "KIND_PERSONAL_GET",
+            "field": "email",
+            "reason": "Art. 15 request",
+            "subjectRef": "TICKET-9",
+        }
         response = client.post("/api/requests/import", json=document, headers=admin_headers)
         assert response.status_code == 201
-        assert (response.json["id"], response.json["state"], response.json["subjectRef"]) == ("abc-1", "sent", "TICKET-9")
+        assert (response.json["id"], response.json["state"], response.json["subjectRef"]) == (
+            "abc-1",
+            "sent",
+            "TICKET-9",
+        )
         shown = client.get("/api/requests/abc-1", headers=admin_headers)
         assert messagebird_signature_key not in shown.get_data(as_text=True)
         assert messagebird_signature_key not in response.get_data(as_text=True)
 
     def test_importing_the_same_id_twice_is_409(self, register, client, admin_headers):
         register("abc-1")
-        response = client.post("/api/requests/import", json={"id": "abc-1", "signatureKey": "k", "kind": "KIND_USER_GET"},
-                               headers=admin_headers)
+        response = client.post(
+            "/api/requests/import",
+            json={"id": "abc-1", "signatureKey": "k", "kind": "KIND_USER_GET"},
+            headers=admin_headers,
+        )
         assert response.status_code == 409
 
     @pytest.mark.parametrize(
@@ -54,12 +74,15 @@ class TestImport:
 
     @pytest.mark.parametrize("body", [b"[]", b"{", b"[" * 20000 + b"]" * 20000])
     def test_a_body_that_is_not_an_object_is_400(self, client, admin_headers, body):
-        response = client.post("/api/requests/import", data=body, headers=admin_headers, content_type="application/json")
+        response = client.post(
+            "/api/requests/import", data=body, headers=admin_headers, content_type="application/json"
+        )
         assert response.status_code == 400
 
     def test_a_non_json_import_is_415(self, client, admin_headers):
-        response = client.post("/api/requests/import", data="id=1", headers=admin_headers,
-                               content_type="application/x-www-form-urlencoded")
+        response = client.post(
+            "/api/requests/import", data="id=1", headers=admin_headers, content_type="application/x-www-form-urlencoded"
+        )
         assert response.status_code == 415
 
 

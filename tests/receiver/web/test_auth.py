@@ -67,8 +67,13 @@ def test_a_wrong_role_is_403_in_messagebirds_shape(client, bearer):
 
 @pytest.mark.parametrize(
     "headers",
-    [{}, {"Authorization": "Bearer gdpr_not-a-token-we-ever-made"}, {"Authorization": "Basic abc"},
-     {"Authorization": "Bearer"}, {"Authorization": "Bearer " + "x" * 5000}],
+    [
+        {},
+        {"Authorization": "Bearer gdpr_not-a-token-we-ever-made"},
+        {"Authorization": "Basic abc"},
+        {"Authorization": "Bearer"},
+        {"Authorization": "Bearer " + "x" * 5000},
+    ],
 )
 def test_no_token_or_an_unknown_one_is_401_everywhere(client, headers):
     for route in EVERY_ROUTE:
@@ -112,8 +117,12 @@ def test_the_admin_token_is_the_operator_named_admin(client, admin_headers, serv
 
 @pytest.mark.parametrize(
     ("name", "role", "kind"),
-    [("admin", "operator", "conflict"), ("Olivia", "operator", "invalid"), ("o" * 65, "operator", "invalid"),
-     ("olivia", "root", "invalid")],
+    [
+        ("admin", "operator", "conflict"),
+        ("Olivia", "operator", "invalid"),
+        ("o" * 65, "operator", "invalid"),
+        ("olivia", "root", "invalid"),
+    ],
 )
 def test_token_names_and_roles_are_checked(services, name, role, kind):
     with pytest.raises(UseCaseError) as refused:
@@ -134,17 +143,25 @@ class TestActors:
 
     def test_an_import_and_a_retry_name_their_operator(self, client, services, bearer):
         headers = bearer("olivia", "operator")
-        client.post("/api/requests/import", json={"id": "r-1", "signatureKey": "k", "kind": "KIND_USER_GET"},
-                    headers=headers)
+        client.post(
+            "/api/requests/import", json={"id": "r-1", "signatureKey": "k", "kind": "KIND_USER_GET"}, headers=headers
+        )
         failed_download(services, "r-1")
         assert client.post("/api/requests/r-1/retry", headers=headers).status_code == 202
         transitions = client.get("/api/requests/r-1", headers=headers).json["transitions"]
         assert [(t["to"], t["actor"]) for t in transitions] == [
-            ("sent", "olivia"), ("callback_received", None), ("failed", None), ("callback_received", "olivia")]
+            ("sent", "olivia"),
+            ("callback_received", None),
+            ("failed", None),
+            ("callback_received", "olivia"),
+        ]
 
     def test_an_archive_download_is_an_audit_event_of_the_request(self, client, services, bearer):
-        client.post("/api/requests/import", json={"id": "r-1", "signatureKey": "k", "kind": "KIND_USER_GET"},
-                    headers=bearer("olivia", "operator"))
+        client.post(
+            "/api/requests/import",
+            json={"id": "r-1", "signatureKey": "k", "kind": "KIND_USER_GET"},
+            headers=bearer("olivia", "operator"),
+        )
         stored_archive(services, "r-1", b"PK\x05\x06" + b"\x00" * 18)
         auditor = bearer("audrey", "auditor")
         with client.get("/api/requests/r-1/archive", headers=auditor) as download:

@@ -45,10 +45,15 @@ def test_a_uk_case_received_25_november_2024_is_due_27_december_2024(open_case):
 
 @pytest.mark.parametrize(
     ("change", "status", "parameter"),
-    [({"right": None}, 400, "right"), ({"jurisdiction": "FR"}, 400, "jurisdiction"),
-     ({"receivedOn": "2024-13-01"}, 400, "receivedOn"), ({"receivedOn": "2999-01-01"}, 400, "receivedOn"),
-     ({"clockStartsOn": "2024-11-26", "jurisdiction": "EU"}, 400, "clockStartsOn"),
-     ({"subjectRef": "+447700900123"}, 400, "subjectRef"), ({"colour": "red"}, 400, "colour")],
+    [
+        ({"right": None}, 400, "right"),
+        ({"jurisdiction": "FR"}, 400, "jurisdiction"),
+        ({"receivedOn": "2024-13-01"}, 400, "receivedOn"),
+        ({"receivedOn": "2999-01-01"}, 400, "receivedOn"),
+        ({"clockStartsOn": "2024-11-26", "jurisdiction": "EU"}, 400, "clockStartsOn"),
+        ({"subjectRef": "+447700900123"}, 400, "subjectRef"),
+        ({"colour": "red"}, 400, "colour"),
+    ],
 )
 def test_a_bad_case_document_is_400_naming_the_parameter(client, olivia, change, status, parameter):
     document = {key: value for key, value in {**ICO_CASE, **change}.items() if value is not None}
@@ -58,8 +63,12 @@ def test_a_bad_case_document_is_400_naming_the_parameter(client, olivia, change,
 
 
 def test_a_case_document_must_be_json(client, olivia):
-    assert client.post("/api/cases", data="subjectRef=T", headers=olivia,
-                       content_type="application/x-www-form-urlencoded").status_code == 415
+    assert (
+        client.post(
+            "/api/cases", data="subjectRef=T", headers=olivia, content_type="application/x-www-form-urlencoded"
+        ).status_code
+        == 415
+    )
 
 
 def test_the_list_is_most_urgent_first_with_the_overdue_case_on_top(client, olivia, open_case):
@@ -80,24 +89,45 @@ def test_the_list_is_most_urgent_first_with_the_overdue_case_on_top(client, oliv
     assert rest["nextCursor"] is None
 
 
-@pytest.mark.parametrize("query", ["state=lost", "overdue=yes", "dueBefore=tomorrow", "dueBefore=2025-02-30",
-                                   "right=all", "jurisdiction=US", "limit=0", "limit=201", "cursor=%%%"])
+@pytest.mark.parametrize(
+    "query",
+    [
+        "state=lost",
+        "overdue=yes",
+        "dueBefore=tomorrow",
+        "dueBefore=2025-02-30",
+        "right=all",
+        "jurisdiction=US",
+        "limit=0",
+        "limit=201",
+        "cursor=%%%",
+    ],
+)
 def test_bad_list_queries_are_400(client, olivia, query):
     response = client.get(f"/api/cases?{query}", headers=olivia)
     assert response.status_code == 400
     assert response.json["errors"][0]["parameter"] == query.split("=")[0]
 
 
-@pytest.mark.parametrize(("method", "path"), [("GET", "/api/cases/case%00x"), ("POST", "/api/cases/case%00x/pause"),
-                                              ("GET", "/api/requests/r%00x"), ("POST", "/api/requests/r%00x/retry")])
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", "/api/cases/case%00x"),
+        ("POST", "/api/cases/case%00x/pause"),
+        ("GET", "/api/requests/r%00x"),
+        ("POST", "/api/requests/r%00x/retry"),
+    ],
+)
 def test_an_id_no_database_can_store_is_400_not_a_crash(client, olivia, method, path):
     response = client.open(path, method=method, json={"reason": "id", "date": days_ago(0)}, headers=olivia)
     assert response.status_code == 400
 
 
 def test_an_unknown_case_is_404(client, olivia):
-    for method, path, document in (("GET", "/api/cases/case-none", None),
-                                   ("POST", "/api/cases/case-none/resume", {"date": days_ago(0)})):
+    for method, path, document in (
+        ("GET", "/api/cases/case-none", None),
+        ("POST", "/api/cases/case-none/resume", {"date": days_ago(0)}),
+    ):
         response = client.open(path, method=method, json=document, headers=olivia)
         assert (response.status_code, response.json["errors"][0]["code"]) == (404, 20)
 
@@ -115,23 +145,31 @@ class TestDeadlineChanges:
 
     def test_no_extension_once_the_first_deadline_has_passed(self, client, olivia, open_case):
         case_id = open_case()["id"]
-        response = client.post(f"/api/cases/{case_id}/extend", json={"reason": "late", "informedOn": "2024-12-20"},
-                               headers=olivia)
+        response = client.post(
+            f"/api/cases/{case_id}/extend", json={"reason": "late", "informedOn": "2024-12-20"}, headers=olivia
+        )
         assert response.status_code == 409
         assert "first deadline has passed" in response.json["errors"][0]["description"]
 
     def test_pause_and_resume_move_the_deadline_by_the_days_stopped(self, client, olivia, open_case):
         case_id = open_case(receivedOn=days_ago(10))["id"]
-        paused = client.post(f"/api/cases/{case_id}/pause", json={"reason": "identity asked for", "date": days_ago(4)},
-                             headers=olivia)
+        paused = client.post(
+            f"/api/cases/{case_id}/pause", json={"reason": "identity asked for", "date": days_ago(4)}, headers=olivia
+        )
         assert paused.status_code == 200 and paused.json["paused"] is True
         resumed = client.post(f"/api/cases/{case_id}/resume", json={"date": days_ago(0)}, headers=olivia)
         assert resumed.status_code == 200
-        expected = compute_deadline(received_on=TODAY - dt.timedelta(days=10), calendar=Calendar.for_jurisdiction("UK"),
-                                    pauses=[Pause(TODAY - dt.timedelta(days=4), TODAY)])
+        expected = compute_deadline(
+            received_on=TODAY - dt.timedelta(days=10),
+            calendar=Calendar.for_jurisdiction("UK"),
+            pauses=[Pause(TODAY - dt.timedelta(days=4), TODAY)],
+        )
         assert (resumed.json["dueOn"], resumed.json["deadline"]["pausedDays"]) == (expected.due_on.isoformat(), 4)
         assert [(e["kind"], e["actor"]) for e in resumed.json["history"]] == [
-            ("opened", "olivia"), ("paused", "olivia"), ("resumed", "olivia")]
+            ("opened", "olivia"),
+            ("paused", "olivia"),
+            ("resumed", "olivia"),
+        ]
 
     def test_resuming_a_running_clock_is_409(self, client, olivia, open_case):
         case_id = open_case(receivedOn=days_ago(10))["id"]
@@ -140,11 +178,11 @@ class TestDeadlineChanges:
 
 
 class TestRequestsOfACase:
-    def test_an_imported_request_joins_its_case_with_its_target(self, client, olivia, open_case,
-                                                                  messagebird_signature_key):
+    def test_an_imported_request_joins_its_case_with_its_target(
+        self, client, olivia, open_case, messagebird_signature_key
+    ):
         case_id = open_case(receivedOn=days_ago(3))["id"]
-        document = {"id": "mb-1", "signatureKey": messagebird_signature_key, "kind": "KIND_USER_GET",
-                    "caseId": case_id}
+        document = {"id": "mb-1", "signatureKey": messagebird_signature_key, "kind": "KIND_USER_GET", "caseId": case_id}
         imported = client.post("/api/requests/import", json=document, headers=olivia)
         assert imported.status_code == 201 and imported.json["caseId"] == case_id
         shown = client.get(f"/api/cases/{case_id}", headers=olivia).json
@@ -163,13 +201,17 @@ class TestRequestsOfACase:
 
     def test_closing_needs_every_request_ended_or_an_override(self, client, olivia, open_case):
         case_id = open_case(receivedOn=days_ago(3))["id"]
-        client.post("/api/requests/import", json={"id": "mb-1", "signatureKey": "k", "kind": "KIND_USER_GET",
-                                                  "caseId": case_id}, headers=olivia)
+        client.post(
+            "/api/requests/import",
+            json={"id": "mb-1", "signatureKey": "k", "kind": "KIND_USER_GET", "caseId": case_id},
+            headers=olivia,
+        )
         closing = {"respondedOn": days_ago(0), "deliveredBy": "secure email"}
         refused = client.post(f"/api/cases/{case_id}/close", json=closing, headers=olivia)
         assert refused.status_code == 409 and "overrideReason" in refused.json["errors"][0]["description"]
-        closed = client.post(f"/api/cases/{case_id}/close", json={**closing, "overrideReason": "answered in part"},
-                             headers=olivia)
+        closed = client.post(
+            f"/api/cases/{case_id}/close", json={**closing, "overrideReason": "answered in part"}, headers=olivia
+        )
         assert (closed.status_code, closed.json["state"], closed.json["closedBy"]) == (200, "closed", "olivia")
         listed = client.get("/api/cases?state=closed", headers=olivia).json["cases"]
         assert [c["id"] for c in listed] == [case_id]
@@ -180,48 +222,73 @@ class TestSendingForACase:
     def app_env(self, app_env, provider_settings):
         return {**app_env, **provider_settings}
 
-    def test_requests_sent_through_a_case_belong_to_it(self, client, olivia, open_case, messagebird_simulator,
-                                                       voodoosms_simulator):
+    def test_requests_sent_through_a_case_belong_to_it(
+        self, client, olivia, open_case, messagebird_simulator, voodoosms_simulator
+    ):
         case_id = open_case(receivedOn=days_ago(1), subjectRef="T-7")["id"]
-        sent = client.post(f"/api/cases/{case_id}/requests", headers=olivia,
-                           json={"kind": "KIND_PERSONAL_DELETE", "field": "email", "value": "jane@example.org",
-                                 "reason": "Art. 17"})
+        sent = client.post(
+            f"/api/cases/{case_id}/requests",
+            headers=olivia,
+            json={"kind": "KIND_PERSONAL_DELETE", "field": "email", "value": "jane@example.org", "reason": "Art. 17"},
+        )
         assert sent.status_code == 201, sent.json
         assert (sent.json["caseId"], sent.json["subjectRef"]) == (case_id, "T-7")
         forgotten = client.post(f"/api/cases/{case_id}/forget", json={"number": "447700900123"}, headers=olivia)
         assert forgotten.status_code == 201, forgotten.json
         shown = client.get(f"/api/cases/{case_id}", headers=olivia).json
         assert sorted(r["provider"] for r in shown["requests"]) == ["messagebird", "voodoosms"]
-        assert {r["transitions"][0]["actor"] for r in (client.get(f"/api/requests/{x['id']}", headers=olivia).json
-                                                       for x in shown["requests"])} == {"olivia"}
+        assert {
+            r["transitions"][0]["actor"]
+            for r in (client.get(f"/api/requests/{x['id']}", headers=olivia).json for x in shown["requests"])
+        } == {"olivia"}
 
     def test_the_history_names_each_request_sent_by_its_providers_id_and_the_intent_it_was_sent_as(
-            self, client, olivia, open_case, messagebird_simulator, voodoosms_simulator, messagebird_signature_key):
+        self, client, olivia, open_case, messagebird_simulator, voodoosms_simulator, messagebird_signature_key
+    ):
         case_id = open_case(receivedOn=days_ago(1))["id"]
-        sent = client.post(f"/api/cases/{case_id}/requests", headers=olivia,
-                           json={"kind": "KIND_USER_GET", "reason": "Art. 15"}).json
+        sent = client.post(
+            f"/api/cases/{case_id}/requests", headers=olivia, json={"kind": "KIND_USER_GET", "reason": "Art. 15"}
+        ).json
         forgotten = client.post(f"/api/cases/{case_id}/forget", json={"number": "447700900123"}, headers=olivia).json
-        imported = {"id": "mb-imported", "signatureKey": messagebird_signature_key, "kind": "KIND_USER_GET",
-                    "caseId": case_id}
+        imported = {
+            "id": "mb-imported",
+            "signatureKey": messagebird_signature_key,
+            "kind": "KIND_USER_GET",
+            "caseId": case_id,
+        }
         assert client.post("/api/requests/import", json=imported, headers=olivia).status_code == 201
-        added = [entry for entry in client.get(f"/api/cases/{case_id}", headers=olivia).json["history"]
-                 if entry["kind"] == "request_added"]
+        added = [
+            entry
+            for entry in client.get(f"/api/cases/{case_id}", headers=olivia).json["history"]
+            if entry["kind"] == "request_added"
+        ]
         assert [(entry["to"], entry["requestId"]) for entry in added] == [
-            (sent["intentId"], sent["id"]), (forgotten["intentId"], forgotten["id"]), ("mb-imported", "mb-imported")]
+            (sent["intentId"], sent["id"]),
+            (forgotten["intentId"], forgotten["id"]),
+            ("mb-imported", "mb-imported"),
+        ]
         assert sent["intentId"].startswith("intent-") and not sent["id"].startswith("intent-")
-        assert {entry["requestId"] for entry in client.get(f"/api/cases/{case_id}", headers=olivia).json["history"]
-                if entry["kind"] != "request_added"} == {None}
+        assert {
+            entry["requestId"]
+            for entry in client.get(f"/api/cases/{case_id}", headers=olivia).json["history"]
+            if entry["kind"] != "request_added"
+        } == {None}
 
-    def test_a_case_in_the_path_and_another_in_the_document_is_400_and_never_a_call(self, client, olivia, open_case,
-                                                                                   messagebird_simulator):
+    def test_a_case_in_the_path_and_another_in_the_document_is_400_and_never_a_call(
+        self, client, olivia, open_case, messagebird_simulator
+    ):
         case_id = open_case(receivedOn=days_ago(1))["id"]
-        response = client.post(f"/api/cases/{case_id}/requests", headers=olivia,
-                               json={"kind": "KIND_USER_GET", "reason": "export", "caseId": "case-other"})
+        response = client.post(
+            f"/api/cases/{case_id}/requests",
+            headers=olivia,
+            json={"kind": "KIND_USER_GET", "reason": "export", "caseId": "case-other"},
+        )
         assert (response.status_code, response.json["errors"][0]["parameter"]) == (400, "caseId")
         assert messagebird_simulator.seen == []
 
     def test_a_request_for_a_missing_case_is_never_sent(self, client, olivia, messagebird_simulator):
-        response = client.post("/api/requests", headers=olivia,
-                               json={"kind": "KIND_USER_GET", "reason": "export", "caseId": "case-none"})
+        response = client.post(
+            "/api/requests", headers=olivia, json={"kind": "KIND_USER_GET", "reason": "export", "caseId": "case-none"}
+        )
         assert response.status_code == 404
         assert messagebird_simulator.seen == []

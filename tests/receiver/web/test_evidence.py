@@ -36,8 +36,9 @@ def test_an_auditor_gets_a_zip_whose_manifest_and_recorded_sha256_match(client, 
     files = unzip(response.data)
     assert list(files) == ["evidence.json", "evidence.html", "manifest.json"]
     manifest = json.loads(files["manifest.json"])
-    assert manifest == {"files": {name: hashlib.sha256(files[name]).hexdigest()
-                                  for name in ("evidence.json", "evidence.html")}}
+    assert manifest == {
+        "files": {name: hashlib.sha256(files[name]).hexdigest() for name in ("evidence.json", "evidence.html")}
+    }
     sha256 = hashlib.sha256(response.data).hexdigest()
     assert response.headers["Content-Digest"] == f"sha-256=:{base64.b64encode(bytes.fromhex(sha256)).decode()}:"
     history = client.get(f"/api/cases/{answered_case['id']}", headers=auditor).json["history"]
@@ -82,20 +83,38 @@ def test_a_cases_life_from_receipt_to_the_answer_reads_from_the_pack_alone(clien
     files = unzip(client.get(f"/api/cases/{answered_case['id']}/evidence", headers=bearer("audrey", "auditor")).data)
     document = json.loads(files["evidence.json"])
     kinds = [entry["kind"] for entry in document["timeline"]]
-    assert kinds == ["received", "opened", "extended", "request_sent", "callback_verified", "archive_stored",
-                     "request_completed", "answer_sent", "first_deadline", "deadline"]
+    assert kinds == [
+        "received",
+        "opened",
+        "extended",
+        "request_sent",
+        "callback_verified",
+        "archive_stored",
+        "request_completed",
+        "answer_sent",
+        "first_deadline",
+        "deadline",
+    ]
     assert document["verdict"] == {"answered": True, "inTime": True, "daysLate": 0, "text": document["verdict"]["text"]}
     assert document["verdict"]["text"].startswith("answered within the deadline")
     [request] = document["requests"]
     [callback] = request["callbacks"]
     assert (callback["jwt"]["verdict"], callback["hmac"]["verdict"], callback["rawInputsKept"]) == (
-        "passed", "passed", True)
+        "passed",
+        "passed",
+        True,
+    )
     assert (request["archive"]["bytes"], request["archive"]["sha256"], request["archive"]["versionId"]) == (
-        2048, "ab" * 32, "v-0001")
+        2048,
+        "ab" * 32,
+        "v-0001",
+    )
     assert request["archive"]["storedAt"] and request["archiveDeletion"] is None
     assert document["case"]["dueOn"] == answered_case["dueOn"] and document["case"]["extended"] is True
-    assert {a["name"]: a["role"] for a in document["actors"]} == {"admin": "operator (ADMIN_TOKEN)",
-                                                                   "olivia": "operator"}
+    assert {a["name"]: a["role"] for a in document["actors"]} == {
+        "admin": "operator (ADMIN_TOKEN)",
+        "olivia": "operator",
+    }
     page = files["evidence.html"].decode()
     for entry in document["timeline"]:
         assert entry["label"].replace("'", "&#39;") in page
@@ -103,7 +122,11 @@ def test_a_cases_life_from_receipt_to_the_answer_reads_from_the_pack_alone(clien
 
 
 def test_the_page_is_self_contained_and_the_pack_holds_no_personal_data_or_secret(
-    client, bearer, services, answered_case, messagebird_signature_key,
+    client,
+    bearer,
+    services,
+    answered_case,
+    messagebird_signature_key,
 ):
     data = client.get(f"/api/cases/{answered_case['id']}/evidence", headers=bearer("audrey", "auditor")).data
     files = unzip(data)

@@ -34,8 +34,10 @@ def test_probes_run_at_once_and_one_that_hangs_is_reported_as_a_timeout():
         time.sleep(0.4)
 
     began = time.monotonic()
-    checks = probe_all({"hangs": lambda: release.wait(10), "down": unavailable, "slow": slow_but_fine,
-                        "twin": slow_but_fine}, seconds=0.6)
+    checks = probe_all(
+        {"hangs": lambda: release.wait(10), "down": unavailable, "slow": slow_but_fine, "twin": slow_but_fine},
+        seconds=0.6,
+    )
     release.set()
     assert checks == {"hangs": "timeout", "down": "unavailable", "slow": "ok", "twin": "ok"}
     assert 0.6 <= time.monotonic() - began < 0.8, "the probes ran side by side, and no one waited past the bound"
@@ -113,4 +115,5 @@ def test_readyz_explains_an_object_lock_that_would_block_deletion_without_turnin
     assert answer.json["checks"]["archive_store"] == "ok"
     assert answer.json["checks"]["archive_deletion"] == (
         "blocked: the bucket's default object lock retention (COMPLIANCE, 3 days) protects every archive version "
-        "for 3 days after it is written: S3 refuses to delete it before then")
+        "for 3 days after it is written: S3 refuses to delete it before then"
+    )

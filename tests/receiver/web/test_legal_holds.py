@@ -39,13 +39,20 @@ def test_a_hold_is_placed_by_a_named_operator_and_shows_on_the_case(client, oliv
     case_id, request_id = closed_case
     placed = hold(client, case_id, olivia, reason="litigation: claim 2026-17")
     assert placed.status_code == 200
-    assert placed.json["legalHold"]["by"] == "olivia" and placed.json["legalHold"]["reason"] == "litigation: claim 2026-17"
+    assert (
+        placed.json["legalHold"]["by"] == "olivia" and placed.json["legalHold"]["reason"] == "litigation: claim 2026-17"
+    )
     assert placed.json["archives"] == [{"requestId": request_id, "state": "kept", "deletedAt": None}]
     case = client.get(f"/api/cases/{case_id}", headers=olivia).json
     assert case["legalHold"] == placed.json["legalHold"]
     last = case["history"][-1]
     assert (last["kind"], last["actor"], last["changed"], last["to"], last["reason"]) == (
-        "legal_hold_placed", "olivia", "legalHold", "held", "litigation: claim 2026-17")
+        "legal_hold_placed",
+        "olivia",
+        "legalHold",
+        "held",
+        "litigation: claim 2026-17",
+    )
 
 
 def test_a_held_archive_outlives_its_period_and_goes_once_the_hold_is_released(services, client, olivia, closed_case):

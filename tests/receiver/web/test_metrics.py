@@ -40,7 +40,13 @@ def test_counters_add_up_across_gunicorn_workers(launcher, app_env, messagebird_
     server = launcher.start_web(app_env, workers=3)
     body = callback_body("nobody", "KIND_USER_DELETE")
     for _ in range(12):
-        requests.post(f"{server.base_url}{CALLBACK_PATH}", data=body, timeout=10,
-                      headers={**messagebird_signer(CALLBACK_URL, body), "Content-Type": "application/json"})
-    text = requests.get(f"{server.base_url}/metrics", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}, timeout=10).text
+        requests.post(
+            f"{server.base_url}{CALLBACK_PATH}",
+            data=body,
+            timeout=10,
+            headers={**messagebird_signer(CALLBACK_URL, body), "Content-Type": "application/json"},
+        )
+    text = requests.get(
+        f"{server.base_url}/metrics", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}, timeout=10
+    ).text
     assert samples(text)[("receiver_callbacks_total", (("reason", "unknown_request"), ("verdict", "rejected")))] == 12

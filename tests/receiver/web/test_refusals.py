@@ -21,8 +21,12 @@ def an_address() -> str:
 
 def forged(client, address: str, request_id: str = "req-1"):
     body = callback_body(request_id, "KIND_USER_DELETE")
-    return client.post(CALLBACK_PATH, data=body, content_type="application/json",
-                       headers={"X-MessageBird-Signature": "t=1,v1=00", "X-Forwarded-For": address})
+    return client.post(
+        CALLBACK_PATH,
+        data=body,
+        content_type="application/json",
+        headers={"X-MessageBird-Signature": "t=1,v1=00", "X-Forwarded-For": address},
+    )
 
 
 def test_an_address_past_its_refusals_is_answered_429_before_its_delivery_is_read(register, client):

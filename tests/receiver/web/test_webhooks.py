@@ -13,8 +13,8 @@ from app import create_app
 from storage import lifecycle, raw_inputs, registry
 from storage.models import Callback, Job, ProcessorRequest, RefusedDelivery, Transition
 from tests.conftest import CALLBACK_URL
-from tests.support.databases import Backend
 from tests.receiver.conftest import CALLBACK_PATH, callback_body
+from tests.support.databases import Backend
 from tests.support.scan import database_dump, occurrences
 from verification import HMAC_HEADER, JWT_HEADER
 
@@ -43,19 +43,27 @@ def refused_reason(services) -> str:
 class TestRawInputs:
     """An accepted delivery keeps exactly what was verified, sealed; nothing else keeps any of it."""
 
-    def test_an_accepted_callback_keeps_its_exact_signed_inputs_sealed(self, register, client, messagebird_signer,
-                                                                       services):
+    def test_an_accepted_callback_keeps_its_exact_signed_inputs_sealed(
+        self, register, client, messagebird_signer, services
+    ):
         register("req-1", "KIND_PERSONAL_GET")
         body = callback_body("req-1", data="https://files.example.test/kept-sealed.zip")
         headers = messagebird_signer(CALLBACK_URL, body)
-        assert client.post(CALLBACK_PATH, data=body, headers=headers, content_type="application/json").status_code == 200
+        assert (
+            client.post(CALLBACK_PATH, data=body, headers=headers, content_type="application/json").status_code == 200
+        )
         [callback] = stored(services, Callback)
         kept = raw_inputs.unseal(services.secrets, callback.raw_inputs_sealed)
         assert (kept.url, kept.body) == (CALLBACK_URL, body)
         assert (kept.jwt_header, kept.hmac_header) == (headers[JWT_HEADER], headers[HMAC_HEADER])
         # the replay cache keeps the HMAC's v1 value, public and short-lived, by design; never the header
-        in_clear = (headers[JWT_HEADER], headers[JWT_HEADER].rsplit(".", 1)[1], headers[HMAC_HEADER],
-                    "kept-sealed", '"requestKind": "KIND_PERSONAL_GET"')
+        in_clear = (
+            headers[JWT_HEADER],
+            headers[JWT_HEADER].rsplit(".", 1)[1],
+            headers[HMAC_HEADER],
+            "kept-sealed",
+            '"requestKind": "KIND_PERSONAL_GET"',
+        )
         dump = database_dump(services.settings.database_url)
         assert dump.rows > 0
         assert occurrences(dump.text, in_clear) == dict.fromkeys(in_clear, 0)
@@ -164,7 +172,9 @@ class TestDuplicatesAndReplays:
         register("req-1", "KIND_USER_DELETE")
         body = callback_body("req-1", "KIND_USER_DELETE")
         headers = messagebird_signer(CALLBACK_URL, body)
-        assert client.post(CALLBACK_PATH, data=body, headers=headers, content_type="application/json").status_code == 200
+        assert (
+            client.post(CALLBACK_PATH, data=body, headers=headers, content_type="application/json").status_code == 200
+        )
         hmac_only = {"X-MessageBird-Signature": headers["X-MessageBird-Signature"]}
         resend = client.post(CALLBACK_PATH, data=body, headers=hmac_only, content_type="application/json")
         assert resend.json["status"] == "duplicate"
@@ -175,7 +185,9 @@ class TestDuplicatesAndReplays:
         body = callback_body("req-1", "KIND_USER_DELETE")
         good = messagebird_signer(CALLBACK_URL, body)
         bad_hmac = {**good, "X-MessageBird-Signature": good["X-MessageBird-Signature"].replace("v1=", "v1=00")}
-        assert client.post(CALLBACK_PATH, data=body, headers=bad_hmac, content_type="application/json").status_code == 401
+        assert (
+            client.post(CALLBACK_PATH, data=body, headers=bad_hmac, content_type="application/json").status_code == 401
+        )
         assert client.post(CALLBACK_PATH, data=body, headers=good, content_type="application/json").status_code == 200
 
 
@@ -196,12 +208,15 @@ class TestFailedRequests:
         moves = [(t.from_state, t.to_state) for t in stored(services, Transition, request_id="req-1")]
         assert moves[-1] == ("failed", "callback_received")
 
-    def test_a_resend_of_the_first_callback_cannot_restart_a_failed_request(self, register, client, messagebird_signer,
-                                                                            services):
+    def test_a_resend_of_the_first_callback_cannot_restart_a_failed_request(
+        self, register, client, messagebird_signer, services
+    ):
         register("req-1", "KIND_PERSONAL_GET")
         body = callback_body("req-1", data="https://files.example.test/expired.zip")
         headers = messagebird_signer(CALLBACK_URL, body)
-        assert client.post(CALLBACK_PATH, data=body, headers=headers, content_type="application/json").status_code == 200
+        assert (
+            client.post(CALLBACK_PATH, data=body, headers=headers, content_type="application/json").status_code == 200
+        )
         fail_request(services)
         resend = client.post(CALLBACK_PATH, data=body, headers=headers, content_type="application/json")
         assert (resend.status_code, resend.json["status"]) == (200, "duplicate")
@@ -224,14 +239,20 @@ class TestRefused:
         register("req-1", "KIND_USER_DELETE")
         response = deliver(callback_body("req-1", "KIND_USER_DELETE"), schemes=("jwt",), **{switch: True})
         assert response.status_code == 401
-        assert response.json == {"errors": [{"code": 2, "description": "Request not allowed (signature or credentials)"}]}
+        assert response.json == {
+            "errors": [{"code": 2, "description": "Request not allowed (signature or credentials)"}]
+        }
         assert stored(services, Callback) == []
         assert refused_reason(services) == reason
         assert request_state(services) == "sent"
 
     @pytest.mark.parametrize(
         ("switch", "reason"),
-        [("expired", "hmac_timestamp_out_of_tolerance"), ("wrong_key", "hmac_bad_signature"), ("tampered_body", "hmac_bad_signature")],
+        [
+            ("expired", "hmac_timestamp_out_of_tolerance"),
+            ("wrong_key", "hmac_bad_signature"),
+            ("tampered_body", "hmac_bad_signature"),
+        ],
     )
     def test_a_bad_hmac_signature_is_401(self, register, deliver, services, switch, reason):
         register("req-1", "KIND_USER_DELETE")
@@ -266,8 +287,11 @@ class TestRefused:
         answers = []
         for request_id in ("req-1", "nobody"):
             body = callback_body(request_id, "KIND_USER_DELETE")
-            forged = {"X-MessageBird-Signature": messagebird_signer(CALLBACK_URL, body, wrong_key=True)[
-                "X-MessageBird-Signature"]}
+            forged = {
+                "X-MessageBird-Signature": messagebird_signer(CALLBACK_URL, body, wrong_key=True)[
+                    "X-MessageBird-Signature"
+                ]
+            }
             response = client.post(CALLBACK_PATH, data=body, headers=forged, content_type="application/json")
             answers.append((response.status_code, response.json))
         assert answers[0] == answers[1]
@@ -282,11 +306,20 @@ class TestRefused:
 
     @pytest.mark.parametrize(
         "body",
-        [b"{not json", b"[1,2]", b'"text"', b"\xff\xfe\x00", b"[" * 30000 + b"]" * 30000, b'{"requestKind":"KIND_USER_GET"}',
-         b'{"requestId":"r","requestKind":5}', b'{"requestId":"r","requestKind":"KIND_USER_GET","data":[]}',
-         # what no database stores (found through gunicorn by tests/faults): a lone surrogate, NUL (PostgreSQL)
-         b'{"requestId":"\\ud800","requestKind":"KIND_USER_GET"}', b'{"requestId":"r\\u0000","requestKind":"KIND_USER_GET"}',
-         b'{"requestId":"r","requestKind":"KIND_USER_GET","result":"\\udfff"}'],
+        [
+            b"{not json",
+            b"[1,2]",
+            b'"text"',
+            b"\xff\xfe\x00",
+            b"[" * 30000 + b"]" * 30000,
+            b'{"requestKind":"KIND_USER_GET"}',
+            b'{"requestId":"r","requestKind":5}',
+            b'{"requestId":"r","requestKind":"KIND_USER_GET","data":[]}',
+            # what no database stores (found through gunicorn by tests/faults): a lone surrogate, NUL (PostgreSQL)
+            b'{"requestId":"\\ud800","requestKind":"KIND_USER_GET"}',
+            b'{"requestId":"r\\u0000","requestKind":"KIND_USER_GET"}',
+            b'{"requestId":"r","requestKind":"KIND_USER_GET","result":"\\udfff"}',
+        ],
     )
     def test_malformed_bodies_are_400(self, client, body):
         response = client.post(CALLBACK_PATH, data=body, content_type="application/json")
@@ -368,11 +401,16 @@ class TestStorageUnavailable:
         locker = sqlite3.connect(app_env["DATABASE_URL"].removeprefix("sqlite:///"), isolation_level=None)
         locker.execute("BEGIN EXCLUSIVE")
         try:
-            assert client.post(CALLBACK_PATH, data=body, headers=headers, content_type="application/json").status_code == 503
+            assert (
+                client.post(CALLBACK_PATH, data=body, headers=headers, content_type="application/json").status_code
+                == 503
+            )
         finally:
             locker.execute("ROLLBACK")
             locker.close()
-        assert client.post(CALLBACK_PATH, data=body, headers=headers, content_type="application/json").status_code == 200
+        assert (
+            client.post(CALLBACK_PATH, data=body, headers=headers, content_type="application/json").status_code == 200
+        )
 
 
 class TestReplayCacheUnavailable:

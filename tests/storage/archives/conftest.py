@@ -42,7 +42,9 @@ def file_backend(root: Path) -> Backend:
     )
 
 
-def s3_backend(name: str, endpoint: S3Endpoint, *, options: S3Options = SMALL_PARTS, versioned: bool = False) -> Backend:
+def s3_backend(
+    name: str, endpoint: S3Endpoint, *, options: S3Options = SMALL_PARTS, versioned: bool = False
+) -> Backend:
     bucket = endpoint.new_bucket(versioned=versioned)
     client = endpoint.client()
 
@@ -54,12 +56,13 @@ def s3_backend(name: str, endpoint: S3Endpoint, *, options: S3Options = SMALL_PA
 
     def remaining() -> list[str]:
         listing = client.list_object_versions(Bucket=bucket)
-        return sorted(f"{item['Key']}@{item['VersionId']}"
-                      for item in listing.get("Versions", []) + listing.get("DeleteMarkers", []))
+        return sorted(
+            f"{item['Key']}@{item['VersionId']}"
+            for item in listing.get("Versions", []) + listing.get("DeleteMarkers", [])
+        )
 
     store = S3ArchiveStore(bucket, "evidence", options, client=client)
-    return Backend(name=name, store=store, stored=stored, leftovers=leftovers, remaining=remaining,
-                   versioned=versioned)
+    return Backend(name=name, store=store, stored=stored, leftovers=leftovers, remaining=remaining, versioned=versioned)
 
 
 def backend_named(request: pytest.FixtureRequest, name: str, tmp_path: Path) -> Backend:

@@ -10,7 +10,7 @@ import pytest
 
 from storage.archives import ArchiveStream
 from storage.errors import StorageError
-from tests.storage.archives.conftest import MiB, Backend
+from tests.storage.archives.conftest import Backend, MiB
 from tests.support import zips
 
 KEY = "messagebird/3f2b8c1e-request.zip"

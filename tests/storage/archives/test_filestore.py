@@ -51,7 +51,10 @@ def test_files_become_readable_only_when_complete(tmp_path: Path) -> None:
 
 def test_a_missing_root_is_unavailable_and_not_created(tmp_path: Path) -> None:
     store = FileArchiveStore(tmp_path / "not-mounted")
-    for action in (store.check, lambda: store.put(KEY, ArchiveStream(io.BytesIO(zips.zip_bytes()), max_bytes=1 << 20), metadata={})):
+    for action in (
+        store.check,
+        lambda: store.put(KEY, ArchiveStream(io.BytesIO(zips.zip_bytes()), max_bytes=1 << 20), metadata={}),
+    ):
         with pytest.raises(StorageError) as failure:
             action()
         assert failure.value.reason == "unavailable"

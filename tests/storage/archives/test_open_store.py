@@ -26,7 +26,9 @@ def test_an_s3_url_uses_the_standard_aws_environment(moto_s3: S3Endpoint, s3_env
     store = open_archive_store(f"s3://{bucket}/evidence/prod", s3=S3Options(chunk_size=5 << 20))
     assert isinstance(store, S3ArchiveStore)
     store.check()
-    stored = store.put("messagebird/req-1.zip", ArchiveStream(io.BytesIO(zips.zip_bytes()), max_bytes=1 << 20), metadata={})
+    stored = store.put(
+        "messagebird/req-1.zip", ArchiveStream(io.BytesIO(zips.zip_bytes()), max_bytes=1 << 20), metadata={}
+    )
     assert stored.uri == f"s3://{bucket}/evidence/prod/messagebird/req-1.zip"
 
 

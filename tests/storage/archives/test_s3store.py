@@ -13,7 +13,12 @@ import requests
 from botocore.exceptions import ClientError, EndpointConnectionError, NoCredentialsError, ReadTimeoutError
 
 from storage.archives import ArchiveStream, S3ArchiveStore, S3Options
-from storage.archives.s3store import _transfer_config, default_client, describe_default_retention, storage_error_from_boto
+from storage.archives.s3store import (
+    _transfer_config,
+    default_client,
+    describe_default_retention,
+    storage_error_from_boto,
+)
 from storage.errors import StorageError
 from tests.storage.archives.conftest import SMALL_PARTS, MiB
 from tests.support import zips
@@ -146,7 +151,10 @@ def closed_port() -> int:
 def test_an_unreachable_endpoint_is_unavailable() -> None:
     endpoint = S3Endpoint(url=f"http://127.0.0.1:{closed_port()}")
     store = S3ArchiveStore("archives", "", SMALL_PARTS, client=endpoint.client(retries={"max_attempts": 1}))
-    for action in (store.check, lambda: store.put(KEY, ArchiveStream(io.BytesIO(zips.zip_bytes()), max_bytes=MiB), metadata={})):
+    for action in (
+        store.check,
+        lambda: store.put(KEY, ArchiveStream(io.BytesIO(zips.zip_bytes()), max_bytes=MiB), metadata={}),
+    ):
         with pytest.raises(StorageError) as failure:
             action()
         assert failure.value.reason == "unavailable" and failure.value.retryable
@@ -155,7 +163,9 @@ def test_an_unreachable_endpoint_is_unavailable() -> None:
 
 def test_a_missing_bucket_or_unknown_credentials_are_misconfigured(seaweedfs: S3Endpoint) -> None:
     missing = S3ArchiveStore("no-such-bucket-here", "", SMALL_PARTS, client=seaweedfs.client())
-    stranger = S3ArchiveStore(seaweedfs.new_bucket(), "", SMALL_PARTS, client=seaweedfs.as_identity("who", "secret").client())
+    stranger = S3ArchiveStore(
+        seaweedfs.new_bucket(), "", SMALL_PARTS, client=seaweedfs.as_identity("who", "secret").client()
+    )
     for store in (missing, stranger):
         with pytest.raises(StorageError) as failure:
             store.check()
@@ -164,7 +174,9 @@ def test_a_missing_bucket_or_unknown_credentials_are_misconfigured(seaweedfs: S3
 
 
 def client_error(code: str, status: int) -> ClientError:
-    return ClientError({"Error": {"Code": code, "Message": "x"}, "ResponseMetadata": {"HTTPStatusCode": status}}, "PutObject")
+    return ClientError(
+        {"Error": {"Code": code, "Message": "x"}, "ResponseMetadata": {"HTTPStatusCode": status}}, "PutObject"
+    )
 
 
 @pytest.mark.parametrize(
@@ -226,7 +238,9 @@ def test_options_that_cannot_work_are_misconfigured(options: dict) -> None:
 
 
 @pytest.mark.parametrize("server", ["moto_s3", "seaweedfs"])
-def test_a_delete_marker_hides_the_versions_and_deletion_removes_both(request: pytest.FixtureRequest, server: str) -> None:
+def test_a_delete_marker_hides_the_versions_and_deletion_removes_both(
+    request: pytest.FixtureRequest, server: str
+) -> None:
     """A plain DeleteObject in a versioned bucket keeps every byte behind a marker: not deletion."""
     endpoint: S3Endpoint = request.getfixturevalue(server)
     store, bucket = store_on(endpoint, versioned=True)
@@ -281,10 +295,17 @@ def test_a_bucket_without_object_lock_blocks_nothing(request: pytest.FixtureRequ
     [
         ({}, None),
         ({"ObjectLockEnabled": "Enabled"}, None),
-        ({"ObjectLockEnabled": "Enabled", "Rule": {"DefaultRetention": {"Mode": "COMPLIANCE", "Years": 7}}},
-         "(COMPLIANCE, 7 years)"),
-        ({"ObjectLockEnabled": "Enabled", "Rule": {"DefaultRetention": {"Mode": "GOVERNANCE", "Days": 30, "Years": 0}}},
-         "(GOVERNANCE, 30 days)"),
+        (
+            {"ObjectLockEnabled": "Enabled", "Rule": {"DefaultRetention": {"Mode": "COMPLIANCE", "Years": 7}}},
+            "(COMPLIANCE, 7 years)",
+        ),
+        (
+            {
+                "ObjectLockEnabled": "Enabled",
+                "Rule": {"DefaultRetention": {"Mode": "GOVERNANCE", "Days": 30, "Years": 0}},
+            },
+            "(GOVERNANCE, 30 days)",
+        ),
     ],
 )
 def test_object_lock_configurations_are_described_by_what_they_do_to_deletion(configuration, described) -> None:

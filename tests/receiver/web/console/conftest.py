@@ -38,8 +38,15 @@ class Console:
         assert found, f"no CSRF token on {page}"
         return found.group(1) or found.group(2)
 
-    def post(self, path: str, data: dict[str, Any] | None = None, *, csrf: bool = True, page: str = "/ops/sign-in",
-             **kwargs: Any) -> TestResponse:
+    def post(
+        self,
+        path: str,
+        data: dict[str, Any] | None = None,
+        *,
+        csrf: bool = True,
+        page: str = "/ops/sign-in",
+        **kwargs: Any,
+    ) -> TestResponse:
         form = dict(data or {})
         if csrf:
             form["csrf_token"] = self.csrf_token(page)
@@ -88,8 +95,13 @@ def open_case(services: Services) -> Callable[..., dict[str, Any]]:
     """Open a case through the use case the API calls (as ``olivia``); its detail."""
 
     def open_case(**changes: Any) -> dict[str, Any]:
-        document = {"subjectRef": "TICKET-1", "right": "access", "receivedOn": days_ago(3), "jurisdiction": "UK",
-                    **changes}
+        document = {
+            "subjectRef": "TICKET-1",
+            "right": "access",
+            "receivedOn": days_ago(3),
+            "jurisdiction": "UK",
+            **changes,
+        }
         return cases.open_case(services, document, actor="olivia")
 
     return open_case

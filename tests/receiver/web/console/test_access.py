@@ -160,8 +160,11 @@ def test_an_unknown_console_page_is_a_404_page(signed_in):
 
 
 def test_the_json_api_and_the_webhook_need_no_csrf_token(client, admin_headers):
-    opened = client.post("/api/cases", json={"subjectRef": "T-1", "right": "access", "receivedOn": "2024-11-25",
-                                             "jurisdiction": "UK"}, headers=admin_headers)
+    opened = client.post(
+        "/api/cases",
+        json={"subjectRef": "T-1", "right": "access", "receivedOn": "2024-11-25", "jurisdiction": "UK"},
+        headers=admin_headers,
+    )
     assert opened.status_code == 201
     refused = client.post("/webhooks/messagebird/personal-data", data=b"{}", content_type="application/json")
     assert refused.status_code in (400, 401)  # refused for what it is, never for a missing CSRF token

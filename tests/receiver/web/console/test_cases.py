@@ -38,7 +38,7 @@ class TestTheList:
 
     def test_a_case_under_a_quarter_of_its_time_is_red(self, signed_in, open_case):
         open_case(subjectRef="T-NEARLY", receivedOn=days_ago(26), jurisdiction="EU")
-        (tone, text), = badges(signed_in.get("/ops/").text)
+        ((tone, text),) = badges(signed_in.get("/ops/").text)
         assert tone == "danger" and re.fullmatch(r"\d days? left", text)
 
     def test_search_by_subject_ref_and_filters_are_server_side(self, signed_in, open_case):
@@ -74,18 +74,27 @@ class TestTheList:
 
 class TestOpeningACase:
     def test_an_operator_opens_a_case_from_the_form(self, signed_in, services):
-        answer = signed_in.post("/ops/cases", {"subject_ref": "T-NEW", "right": "access",
-                                               "received_on": TODAY.isoformat(), "jurisdiction": "UK"},
-                                page="/ops/cases/new")
+        answer = signed_in.post(
+            "/ops/cases",
+            {"subject_ref": "T-NEW", "right": "access", "received_on": TODAY.isoformat(), "jurisdiction": "UK"},
+            page="/ops/cases/new",
+        )
         assert answer.status_code == 303
         case_id = answer.headers["Location"].rsplit("/", 1)[1]
         assert cases.show_case(services, case_id)["history"][0]["actor"] == "admin"
         assert "Case opened for T-NEW" in signed_in.get(answer.headers["Location"]).text
 
     def test_a_refused_document_comes_back_on_its_field(self, signed_in):
-        answer = signed_in.post("/ops/cases", {"subject_ref": "jane@example.org", "right": "access",
-                                               "received_on": TODAY.isoformat(), "jurisdiction": "UK"},
-                                page="/ops/cases/new")
+        answer = signed_in.post(
+            "/ops/cases",
+            {
+                "subject_ref": "jane@example.org",
+                "right": "access",
+                "received_on": TODAY.isoformat(),
+                "jurisdiction": "UK",
+            },
+            page="/ops/cases/new",
+        )
         assert answer.status_code == 400
         assert re.search(r'id="subject_ref-error">subjectRef must be a reference, not an e-mail', answer.text)
 
@@ -104,9 +113,11 @@ class TestACase:
 
     def test_extending_names_the_operator_in_the_history(self, signed_in, open_case, services):
         case = open_case(receivedOn=days_ago(5))
-        answer = signed_in.post(f"/ops/cases/{case['id']}/extend",
-                                {"extend-reason": "complex request", "extend-informed_on": TODAY.isoformat()},
-                                page=f"/ops/cases/{case['id']}")
+        answer = signed_in.post(
+            f"/ops/cases/{case['id']}/extend",
+            {"extend-reason": "complex request", "extend-informed_on": TODAY.isoformat()},
+            page=f"/ops/cases/{case['id']}",
+        )
         assert answer.status_code == 303
         after = cases.show_case(services, case["id"])
         assert after["extended"] and after["history"][-1]["actor"] == "admin"
@@ -116,50 +127,66 @@ class TestACase:
 
     def test_the_engine_refusal_is_shown_with_its_status_and_nothing_changes(self, signed_in, open_case, services):
         case = open_case(receivedOn="2024-11-25")
-        answer = signed_in.post(f"/ops/cases/{case['id']}/extend",
-                                {"extend-reason": "complex", "extend-informed_on": TODAY.isoformat()},
-                                page=f"/ops/cases/{case['id']}")
+        answer = signed_in.post(
+            f"/ops/cases/{case['id']}/extend",
+            {"extend-reason": "complex", "extend-informed_on": TODAY.isoformat()},
+            page=f"/ops/cases/{case['id']}",
+        )
         assert answer.status_code == 409 and "first deadline" in answer.text
         assert '<details open id="extend">' in answer.text
         assert cases.show_case(services, case["id"])["extended"] is False
 
     def test_stopping_and_restarting_the_clock(self, signed_in, open_case, services):
         case = open_case(receivedOn=days_ago(5))
-        stopped = signed_in.post(f"/ops/cases/{case['id']}/pause",
-                                 {"pause-reason": "identity to confirm", "pause-date": days_ago(1)},
-                                 page=f"/ops/cases/{case['id']}")
+        stopped = signed_in.post(
+            f"/ops/cases/{case['id']}/pause",
+            {"pause-reason": "identity to confirm", "pause-date": days_ago(1)},
+            page=f"/ops/cases/{case['id']}",
+        )
         assert stopped.status_code == 303 and cases.show_case(services, case["id"])["paused"]
         page = signed_in.get(stopped.headers["Location"]).text
         assert "clock stopped" in page and "Restart the clock" in page and "Stop the clock" not in page
-        resumed = signed_in.post(f"/ops/cases/{case['id']}/resume", {"resume-date": TODAY.isoformat()},
-                                 page=f"/ops/cases/{case['id']}")
+        resumed = signed_in.post(
+            f"/ops/cases/{case['id']}/resume", {"resume-date": TODAY.isoformat()}, page=f"/ops/cases/{case['id']}"
+        )
         assert resumed.status_code == 303
         assert [e["actor"] for e in cases.show_case(services, case["id"])["history"][1:]] == ["admin", "admin"]
 
     def test_closing_records_the_answer(self, signed_in, open_case, services):
         case = open_case(receivedOn=days_ago(5))
-        answer = signed_in.post(f"/ops/cases/{case['id']}/close",
-                                {"close-responded_on": TODAY.isoformat(), "close-delivered_by": "secure email"},
-                                page=f"/ops/cases/{case['id']}")
+        answer = signed_in.post(
+            f"/ops/cases/{case['id']}/close",
+            {"close-responded_on": TODAY.isoformat(), "close-delivered_by": "secure email"},
+            page=f"/ops/cases/{case['id']}",
+        )
         assert answer.status_code == 303
         page = signed_in.get(answer.headers["Location"]).text
-        assert "Case closed: answered in time." in page and "<h2 id=\"actions-heading\">" not in page
+        assert "Case closed: answered in time." in page and '<h2 id="actions-heading">' not in page
         assert cases.show_case(services, case["id"])["closedBy"] == "admin"
 
     def test_a_bad_request_document_is_shown_on_its_field_and_never_sent(self, signed_in, open_case, services):
         case = open_case()
-        answer = signed_in.post(f"/ops/cases/{case['id']}/requests",
-                                {"send-kind": "KIND_PERSONAL_GET", "send-field": "email", "send-value": "not-an-email",
-                                 "send-reason": "Art. 15"}, page=f"/ops/cases/{case['id']}")
+        answer = signed_in.post(
+            f"/ops/cases/{case['id']}/requests",
+            {
+                "send-kind": "KIND_PERSONAL_GET",
+                "send-field": "email",
+                "send-value": "not-an-email",
+                "send-reason": "Art. 15",
+            },
+            page=f"/ops/cases/{case['id']}",
+        )
         assert answer.status_code == 400
         assert 'id="send-value-error">value is not a valid email' in answer.text
         assert cases.show_case(services, case["id"])["requests"] == []
 
     def test_a_provider_without_credentials_is_explained(self, signed_in, open_case, services):
         case = open_case()
-        answer = signed_in.post(f"/ops/cases/{case['id']}/forget",
-                                {"forget-number": "447700900123", "forget-reason": "Art. 17"},
-                                page=f"/ops/cases/{case['id']}")
+        answer = signed_in.post(
+            f"/ops/cases/{case['id']}/forget",
+            {"forget-number": "447700900123", "forget-reason": "Art. 17"},
+            page=f"/ops/cases/{case['id']}",
+        )
         assert answer.status_code == 503
         assert "VoodooSMS is not configured: configuration error, check VOODOOSMS_API_KEY" in answer.text
         after = cases.show_case(services, case["id"])
@@ -171,8 +198,11 @@ class TestACase:
 
     def test_a_form_without_its_csrf_token_changes_nothing(self, signed_in, open_case, services):
         case = open_case(receivedOn=days_ago(5))
-        answer = signed_in.post(f"/ops/cases/{case['id']}/extend",
-                                {"extend-reason": "complex", "extend-informed_on": TODAY.isoformat()}, csrf=False)
+        answer = signed_in.post(
+            f"/ops/cases/{case['id']}/extend",
+            {"extend-reason": "complex", "extend-informed_on": TODAY.isoformat()},
+            csrf=False,
+        )
         assert answer.status_code == 400 and "Nothing was changed" in answer.text
         assert cases.show_case(services, case["id"])["history"] == case["history"]
 
@@ -182,17 +212,22 @@ class TestARequestSentFromTheCase:
     def app_env(self, app_env, provider_settings):
         return {**app_env, **provider_settings}
 
-    def test_the_history_links_it_by_the_providers_id_and_says_what_it_was_sent_as(self, signed_in, open_case,
-                                                                                  services, messagebird_simulator):
+    def test_the_history_links_it_by_the_providers_id_and_says_what_it_was_sent_as(
+        self, signed_in, open_case, services, messagebird_simulator
+    ):
         case = open_case()
-        answer = signed_in.post(f"/ops/cases/{case['id']}/requests", {"send-kind": "KIND_USER_GET", "send-field": "",
-                                                                      "send-reason": "Art. 15"},
-                                page=f"/ops/cases/{case['id']}")
+        answer = signed_in.post(
+            f"/ops/cases/{case['id']}/requests",
+            {"send-kind": "KIND_USER_GET", "send-field": "", "send-reason": "Art. 15"},
+            page=f"/ops/cases/{case['id']}",
+        )
         assert answer.status_code == 303, answer.text
         [request] = cases.show_case(services, case["id"])["requests"]
         page = signed_in.get(f"/ops/cases/{case['id']}").text
-        assert (f'requests: <a href="/ops/requests/{request["id"]}"><code>{request["id"]}</code></a> '
-                f'<span class="muted">(sent as <code>{request["intentId"]}</code>)</span>') in page
+        assert (
+            f'requests: <a href="/ops/requests/{request["id"]}"><code>{request["id"]}</code></a> '
+            f'<span class="muted">(sent as <code>{request["intentId"]}</code>)</span>'
+        ) in page
 
 
 @pytest.mark.parametrize("role", ["viewer", "auditor"])
@@ -204,8 +239,9 @@ class TestRolesThatMayNotAct:
         assert "Actions" not in page and "/extend" not in page and "Open a case" not in browser.get("/ops/").text
 
     @pytest.mark.parametrize("action", ["extend", "pause", "resume", "close", "requests", "forget"])
-    def test_an_action_tried_anyway_is_a_403_page_and_changes_nothing(self, signed_in_as, open_case, services, role,
-                                                                     action):
+    def test_an_action_tried_anyway_is_a_403_page_and_changes_nothing(
+        self, signed_in_as, open_case, services, role, action
+    ):
         case = open_case(receivedOn=days_ago(5))
         browser = signed_in_as(f"{role}-2", role)
         answer = browser.post(f"/ops/cases/{case['id']}/{action}", {f"{action}-reason": "x"}, page="/ops/")

@@ -15,14 +15,21 @@ def refused(hours_ago: float, reason: str) -> Refusal:
 
 
 def test_a_week_by_day_stacks_each_days_reasons():
-    samples = [refused(1, "bad_signature"), refused(2, "bad_signature"), refused(3, "no_signature"),
-               refused(50, "no_signature"), refused(24 * 9, "too_old")]
+    samples = [
+        refused(1, "bad_signature"),
+        refused(2, "bad_signature"),
+        refused(3, "no_signature"),
+        refused(50, "no_signature"),
+        refused(24 * 9, "too_old"),
+    ]
     chart = refusal_chart(samples, since=NOW - dt.timedelta(days=7), now=NOW, by=BY_DAY)
     assert len(chart.x_labels) == 8 and chart.x_labels[-1][1] == "10 Mar"
     assert chart.total == 4 and chart.reasons == [("bad_signature", 0, 2), ("no_signature", 1, 2)]
     today = [s for s in chart.segments if s.title.startswith("10 Mar")]
-    assert [(s.reason, s.title) for s in today] == [("bad_signature", "10 Mar: 2 bad_signature"),
-                                                    ("no_signature", "10 Mar: 1 no_signature")]
+    assert [(s.reason, s.title) for s in today] == [
+        ("bad_signature", "10 Mar: 2 bad_signature"),
+        ("no_signature", "10 Mar: 1 no_signature"),
+    ]
     assert today[0].height == 2 * today[1].height
     assert today[1].y + today[1].height == today[0].y  # stacked
 

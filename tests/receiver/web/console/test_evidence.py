@@ -16,8 +16,9 @@ import pytest
 from receiver.usecases import cases
 
 
-def test_an_auditor_downloads_the_pack_and_the_history_records_its_sha256_in_their_name(signed_in_as, open_case,
-                                                                                        services):
+def test_an_auditor_downloads_the_pack_and_the_history_records_its_sha256_in_their_name(
+    signed_in_as, open_case, services
+):
     case = open_case()
     auditor = signed_in_as("audrey", "auditor")
     assert "Download the evidence pack" in auditor.get(f"/ops/cases/{case['id']}").text

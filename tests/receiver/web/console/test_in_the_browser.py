@@ -37,10 +37,16 @@ def app_env(app_env: dict[str, str]) -> dict[str, str]:
 @pytest.fixture
 def two_cases(services):
     """An overdue case and one due in a few days, opened by ``olivia`` through the API's use case."""
-    overdue = cases.open_case(services, {"subjectRef": "TICKET-OVERDUE", "right": "access",
-                                         "receivedOn": days_ago(45), "jurisdiction": "EU"}, actor="olivia")
-    soon = cases.open_case(services, {"subjectRef": "TICKET-SOON", "right": "erasure",
-                                      "receivedOn": days_ago(20), "jurisdiction": "EU"}, actor="olivia")
+    overdue = cases.open_case(
+        services,
+        {"subjectRef": "TICKET-OVERDUE", "right": "access", "receivedOn": days_ago(45), "jurisdiction": "EU"},
+        actor="olivia",
+    )
+    soon = cases.open_case(
+        services,
+        {"subjectRef": "TICKET-SOON", "right": "erasure", "receivedOn": days_ago(20), "jurisdiction": "EU"},
+        actor="olivia",
+    )
     return overdue, soon
 
 

@@ -26,23 +26,26 @@ def history_rows(page_text: str) -> list[tuple[str, str]]:
     return re.findall(r'<th scope="row">([^<]+)</th>\s*<td>([^<]+)</td>', table)
 
 
-def test_an_operator_places_a_hold_with_its_reason_and_the_page_shows_who_when_and_why(signed_in, open_case,
-                                                                                       services):
+def test_an_operator_places_a_hold_with_its_reason_and_the_page_shows_who_when_and_why(signed_in, open_case, services):
     case = open_case()
     page = signed_in.get(hold_page(case["id"])).text
     assert "No legal hold: the case's archives are deleted 30 days after it is closed" in page
     assert "Place a legal hold" in page and "Release the legal hold" not in page
 
-    answer = signed_in.post(f"/ops/cases/{case['id']}/legal-hold", {"hold-reason": "claim 2026-17"},
-                            page=hold_page(case["id"]))
+    answer = signed_in.post(
+        f"/ops/cases/{case['id']}/legal-hold", {"hold-reason": "claim 2026-17"}, page=hold_page(case["id"])
+    )
 
     assert answer.status_code == 303 and answer.headers["Location"].endswith(hold_page(case["id"]))
     held = cases.show_case(services, case["id"])["legalHold"]
     assert (held["by"], held["reason"]) == ("admin", "claim 2026-17")
     page = signed_in.get(answer.headers["Location"]).text
     assert "Legal hold placed: no archive of this case is deleted until it is released." in page
-    assert re.search(rf"<strong>Under a legal hold</strong> since {held['since'][:10]} [\d:]+ UTC, placed by admin: "
-                     r"claim 2026-17\.", page)
+    assert re.search(
+        rf"<strong>Under a legal hold</strong> since {held['since'][:10]} [\d:]+ UTC, placed by admin: "
+        r"claim 2026-17\.",
+        page,
+    )
     assert '<span class="badge hold"' in page and '<span class="badge hold"' in signed_in.get("/ops/").text
     assert "Release the legal hold" in page and "Place a legal hold" not in page
     assert history_rows(page)[-1] == ("admin", "legal hold placed")
@@ -62,8 +65,9 @@ def test_a_release_with_or_without_a_reason_names_the_operator(signed_in, open_c
     case = open_case()
     for reason in ("inquiry closed", ""):
         legal_holds.place_legal_hold(services, case["id"], {"reason": "inquiry"}, actor="olivia")
-        answer = signed_in.post(f"/ops/cases/{case['id']}/legal-hold/release", {"release-reason": reason},
-                                page=hold_page(case["id"]))
+        answer = signed_in.post(
+            f"/ops/cases/{case['id']}/legal-hold/release", {"release-reason": reason}, page=hold_page(case["id"])
+        )
         assert answer.status_code == 303
         released = cases.show_case(services, case["id"])
         assert released["legalHold"] is None
@@ -87,8 +91,9 @@ def test_holding_a_case_held_meanwhile_is_refused_with_who_holds_it(signed_in, o
     token_page = hold_page(case["id"])
     csrf = signed_in.csrf_token(token_page)
     legal_holds.place_legal_hold(services, case["id"], {"reason": "first"}, actor="olivia")
-    answer = signed_in.client.post(f"/ops/cases/{case['id']}/legal-hold",
-                                   data={"csrf_token": csrf, "hold-reason": "second"})
+    answer = signed_in.client.post(
+        f"/ops/cases/{case['id']}/legal-hold", data={"csrf_token": csrf, "hold-reason": "second"}
+    )
     assert answer.status_code == 409 and "the case is under a legal hold already" in answer.text
     assert "by olivia" in answer.text
     assert cases.show_case(services, case["id"])["legalHold"]["reason"] == "first"
@@ -108,8 +113,7 @@ def test_a_hold_posted_without_its_csrf_token_changes_nothing(signed_in, open_ca
 
 
 @pytest.mark.parametrize("role", ["viewer", "auditor"])
-def test_a_role_that_may_not_act_sees_the_hold_but_may_not_place_or_release_it(signed_in_as, open_case, services,
-                                                                               role):
+def test_a_role_that_may_not_act_sees_the_hold_but_may_not_place_or_release_it(signed_in_as, open_case, services, role):
     held, free = open_case(subjectRef="T-HELD"), open_case(subjectRef="T-FREE")
     legal_holds.place_legal_hold(services, held["id"], {"reason": "claim"}, actor="olivia")
     browser = signed_in_as(f"{role}-1", role)
@@ -134,9 +138,15 @@ def test_an_archive_deleted_by_retention_is_in_the_case_history_and_timeline(sig
 
     page = signed_in.get(hold_page(case_id)).text
 
-    assert history_rows(page)[-3:] == [("olivia", "legal hold placed"), ("olivia", "legal hold released"),
-                                       ("retention", "archive deleted")]
-    assert re.search(rf'archive of <a href="/ops/requests/{request_id}"><code>{request_id}</code></a>: '
-                     rf"stored → deleted</td>\s*<td>ARCHIVE_RETENTION_DAYS=30: case {case_id} closed ", page)
+    assert history_rows(page)[-3:] == [
+        ("olivia", "legal hold placed"),
+        ("olivia", "legal hold released"),
+        ("retention", "archive deleted"),
+    ]
+    assert re.search(
+        rf'archive of <a href="/ops/requests/{request_id}"><code>{request_id}</code></a>: '
+        rf"stored → deleted</td>\s*<td>ARCHIVE_RETENTION_DAYS=30: case {case_id} closed ",
+        page,
+    )
     assert re.search(r'<circle class="event deleted"[^>]*><title>archive deleted by retention, ', page)
     assert re.search(r'<p class="help">archive deleted \d{4}-\d\d-\d\d [\d:]+ UTC</p>', page)

@@ -24,7 +24,7 @@ def test_the_chart_can_show_the_last_day_by_hour(signed_in, deliver):
     deliver(b"{not json")
     page = signed_in.get("/ops/deliveries?by=hour").text
     assert "per hour over the last day" in page
-    assert re.search(r'<title>\d\d:00: 1 malformed_json</title>', page)
+    assert re.search(r"<title>\d\d:00: 1 malformed_json</title>", page)
     assert signed_in.get("/ops/deliveries?by=week").status_code == 400
 
 
@@ -46,8 +46,14 @@ def test_health_shows_the_readiness_probes_and_the_queue(signed_in, services, re
 
 def test_health_shows_the_last_reconciliation(signed_in, services):
     with services.database.transaction() as session:
-        session.add(Job(kind=jobs.RECONCILE, state=jobs.FAILED, last_error="MessageBird's listing: timeout",
-                        updated_at=utcnow() - dt.timedelta(minutes=3)))
+        session.add(
+            Job(
+                kind=jobs.RECONCILE,
+                state=jobs.FAILED,
+                last_error="MessageBird's listing: timeout",
+                updated_at=utcnow() - dt.timedelta(minutes=3),
+            )
+        )
         session.add(Job(kind=jobs.RECONCILE, state=jobs.DONE, updated_at=utcnow() - dt.timedelta(hours=2)))
     page = signed_in.get("/ops/health").text
     assert re.search(r'<span class="state danger">failed</span>\s*[-0-9: ]+UTC, 3 min ago', page)

@@ -55,10 +55,11 @@ def test_the_page_shows_every_callback_with_both_verdicts(signed_in, register, d
     assert deliver(callback_body("req-1"), wrong_key=True, schemes=("hmac",)).status_code == 401
     page = signed_in.get("/ops/requests/req-1").text
     assert page.count('<tr id="callback-') == 1  # a refused delivery attaches nothing to a request
-    assert re.search(r'<span class="verdict passed">passed</span>.*<span class="verdict passed">passed</span>',
-                     page, re.S)
+    assert re.search(
+        r'<span class="verdict passed">passed</span>.*<span class="verdict passed">passed</span>', page, re.S
+    )
     assert "authorising" in page
-    assert re.search(r'callback received</span></th>\s*<td>service</td>', page)
+    assert re.search(r"callback received</span></th>\s*<td>service</td>", page)
 
 
 def test_an_unknown_request_is_a_404_page(signed_in):
@@ -94,8 +95,7 @@ def test_the_archive_shows_its_size_and_sha256_and_downloads_as_an_audited_event
         assert answer.status_code == 200 and answer.mimetype == "application/zip"
         assert answer.get_data() == ARCHIVE
     events = signed_in.get("/ops/requests/req-4").text
-    assert re.search(r'<th scope="row">admin</th><td>archive downloaded</td><td>archive handed out as the file',
-                     events)
+    assert re.search(r'<th scope="row">admin</th><td>archive downloaded</td><td>archive handed out as the file', events)
 
 
 def test_no_archive_to_download_is_said_on_the_page(signed_in, register):
@@ -154,16 +154,19 @@ def test_a_deleted_archive_shows_its_receipt_and_the_erased_secrets_and_is_not_o
 
 def test_the_receipt_lists_each_version_the_store_removed(signed_in, services):
     request_id = stored_request(services, completed_days_ago=31)
-    deleted = DeletedArchive("s3://archives/messagebird/x.zip", (
-        DeletedVersion("v-2", 1_536), DeletedVersion("v-1", 1_024), DeletedVersion("v-0", None, delete_marker=True)))
+    deleted = DeletedArchive(
+        "s3://archives/messagebird/x.zip",
+        (DeletedVersion("v-2", 1_536), DeletedVersion("v-1", 1_024), DeletedVersion("v-0", None, delete_marker=True)),
+    )
     with services.database.transaction() as session:
         kept.record_deletion(session, request_id, deleted, actor="olivia", policy="by hand", at=utcnow())
 
     section = receipt_section(signed_in.get(f"/ops/requests/{request_id}").text)
 
     assert facts(section)["Version ids deleted"] == "v-2, v-1, v-0" and facts(section)["Deleted by"] == "olivia"
-    rows = re.findall(r'<th scope="row"><code>([^<]+)</code></th><td class="num">([^<]*)</td>\s*<td>([^<]+)</td>',
-                      section)
+    rows = re.findall(
+        r'<th scope="row"><code>([^<]+)</code></th><td class="num">([^<]*)</td>\s*<td>([^<]+)</td>', section
+    )
     assert rows == [("v-2", "1,536", "the object"), ("v-1", "1,024", "the object"), ("v-0", "", "a delete marker")]
 
 

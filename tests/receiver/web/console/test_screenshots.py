@@ -56,8 +56,11 @@ def shots(tmp_path: Path) -> Path:
 
 def open_cases(services) -> dict[str, dict]:
     def open_one(ref: str, right: str, days: int, jurisdiction: str = "UK", actor: str = "olivia") -> dict:
-        return cases.open_case(services, {"subjectRef": ref, "right": right, "receivedOn": days_ago(days),
-                                          "jurisdiction": jurisdiction}, actor=actor)
+        return cases.open_case(
+            services,
+            {"subjectRef": ref, "right": right, "receivedOn": days_ago(days), "jurisdiction": jurisdiction},
+            actor=actor,
+        )
 
     opened = {
         "overdue": open_one("TICKET-1041", "access", 45, "EU"),
@@ -66,20 +69,30 @@ def open_cases(services) -> dict[str, dict]:
         "followed": open_one("TICKET-1102", "access", 4),
         "closed": open_one("TICKET-0999", "objection", 20, "EU", actor="marc"),
     }
-    cases.pause(services, opened["paused"]["id"], {"reason": "identity to be confirmed", "date": days_ago(2)},
-                actor="marc")
-    cases.close(services, opened["closed"]["id"], {"respondedOn": days_ago(1), "deliveredBy": "secure email"},
-                actor="marc")
+    cases.pause(
+        services, opened["paused"]["id"], {"reason": "identity to be confirmed", "date": days_ago(2)}, actor="marc"
+    )
+    cases.close(
+        services, opened["closed"]["id"], {"respondedOn": days_ago(1), "deliveredBy": "secure email"}, actor="marc"
+    )
     return opened
 
 
 def send_and_settle(services, case_id: str) -> list[str]:
     """Send the followed case's requests to the simulators and run the worker until each has ended."""
     sent = [
-        cases.send_for_case(services, case_id, {"kind": "KIND_PERSONAL_GET", "field": "email",
-                                                "value": "jane@example.org", "reason": "Art. 15"}, actor="admin"),
-        cases.send_for_case(services, case_id, {"kind": "KIND_PERSONAL_DELETE", "field": "email",
-                                                "value": "jane@example.org", "reason": "Art. 17"}, actor="admin"),
+        cases.send_for_case(
+            services,
+            case_id,
+            {"kind": "KIND_PERSONAL_GET", "field": "email", "value": "jane@example.org", "reason": "Art. 15"},
+            actor="admin",
+        ),
+        cases.send_for_case(
+            services,
+            case_id,
+            {"kind": "KIND_PERSONAL_DELETE", "field": "email", "value": "jane@example.org", "reason": "Art. 17"},
+            actor="admin",
+        ),
         cases.forget_for_case(services, case_id, {"number": "447700900123", "reason": "Art. 17"}, actor="admin"),
     ]
     ids = [s.request.id for s in sent]
@@ -104,8 +117,16 @@ def refuse_some_deliveries(base_url: str, services) -> None:
     for index in range(120):
         at = now - dt.timedelta(hours=(index * 37) % (24 * 6) + index % 5)
         reason = reasons[(index * index) % 7 % len(reasons)]
-        samples.offer(Refusal(at, 401 if reason != "malformed_json" else 400, reason, f"198.51.100.{index % 9}",
-                              hashlib.sha256(b"%d" % index).hexdigest(), 200 + index))
+        samples.offer(
+            Refusal(
+                at,
+                401 if reason != "malformed_json" else 400,
+                reason,
+                f"198.51.100.{index % 9}",
+                hashlib.sha256(b"%d" % index).hexdigest(),
+                200 + index,
+            )
+        )
 
 
 PAGES = ("sign-in", "cases", "case", "request", "deliveries", "health")

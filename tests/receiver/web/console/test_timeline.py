@@ -7,8 +7,13 @@ import datetime as dt
 from receiver.web.console.timeline import LABELS, MIN_GAP, RIGHT, WIDTH, case_timeline
 
 CASE = {
-    "receivedOn": "2025-01-01", "clockStartsOn": None, "dueOn": "2025-03-31", "originalDueOn": "2025-02-01",
-    "targetOn": "2025-03-24", "respondedOn": "2025-03-20", "deliveredBy": "secure email",
+    "receivedOn": "2025-01-01",
+    "clockStartsOn": None,
+    "dueOn": "2025-03-31",
+    "originalDueOn": "2025-02-01",
+    "targetOn": "2025-03-24",
+    "respondedOn": "2025-03-20",
+    "deliveredBy": "secure email",
     "history": [
         {"at": "2025-01-01T09:00:00Z", "actor": "olivia", "kind": "opened", "to": "2025-02-01"},
         {"at": "2025-01-02T10:00:00Z", "actor": "olivia", "kind": "request_added", "to": "r-1"},
@@ -16,11 +21,19 @@ CASE = {
         {"at": "2025-03-20T10:00:00Z", "actor": "marc", "kind": "closed", "to": "closed"},
         {"at": "2025-03-21T10:00:00Z", "actor": "ana", "kind": "legal_hold", "to": "held"},
     ],
-    "requests": [{
-        "id": "r-1", "provider": "messagebird", "kind": "KIND_PERSONAL_GET", "stateReason": None,
-        "createdAt": "2025-01-02T10:00:00Z", "callbackReceivedAt": "2025-01-02T10:00:05Z", "completedAt": None,
-        "failedAt": None, "archive": {"storedAt": "2025-01-02T10:00:09Z"},
-    }],
+    "requests": [
+        {
+            "id": "r-1",
+            "provider": "messagebird",
+            "kind": "KIND_PERSONAL_GET",
+            "stateReason": None,
+            "createdAt": "2025-01-02T10:00:00Z",
+            "callbackReceivedAt": "2025-01-02T10:00:05Z",
+            "completedAt": None,
+            "failedAt": None,
+            "archive": {"storedAt": "2025-01-02T10:00:09Z"},
+        }
+    ],
 }
 
 
@@ -68,9 +81,16 @@ HELD = {
         {"at": "2025-03-22T10:00:00Z", "actor": "ana", "kind": "legal_hold_released", "reason": None},
         {"at": "2025-03-23T10:00:00Z", "actor": "marc", "kind": "legal_hold_placed", "reason": "inquiry"},
     ],
-    "requests": [{**CASE["requests"][0], "archive": {
-        "storedAt": "2025-01-02T10:00:09Z", "deletedAt": "2025-03-22T11:00:00Z",
-        "deletionReceipt": {"deletedBy": "retention"}}}],
+    "requests": [
+        {
+            **CASE["requests"][0],
+            "archive": {
+                "storedAt": "2025-01-02T10:00:09Z",
+                "deletedAt": "2025-03-22T11:00:00Z",
+                "deletionReceipt": {"deletedBy": "retention"},
+            },
+        }
+    ],
 }
 
 
@@ -78,7 +98,10 @@ def test_holds_placed_and_released_are_marks_on_the_case_lane_with_a_band_while_
     drawn = case_timeline(HELD, dt.date(2025, 3, 25))
     holds = [mark.label for mark in drawn.lanes[0].marks if mark.kind == "hold"]
     assert [label.split(",")[0] for label in holds] == [
-        "legal hold placed by ana: claim 17", "legal hold released by ana", "legal hold placed by marc: inquiry"]
+        "legal hold placed by ana: claim 17",
+        "legal hold released by ana",
+        "legal hold placed by marc: inquiry",
+    ]
     released, running = drawn.holds
     assert released.x1 < released.x2 <= running.x1 < running.x2 and released.y == drawn.lanes[0].y
     assert running.label == "legal hold by marc since 2025-03-23 10:00:00 UTC"

@@ -25,8 +25,13 @@ from tests.support.processes import process_env
 pytestmark = pytest.mark.slow
 
 SCHEMATHESIS = Path(sys.executable).with_name("schemathesis")
-CHECKS = ("not_a_server_error", "status_code_conformance", "content_type_conformance",
-          "response_headers_conformance", "response_schema_conformance")
+CHECKS = (
+    "not_a_server_error",
+    "status_code_conformance",
+    "content_type_conformance",
+    "response_headers_conformance",
+    "response_schema_conformance",
+)
 MAX_EXAMPLES = 20
 SEED = 13
 HOOKS = "tests.support.schemathesis_hooks"
@@ -36,25 +41,44 @@ def operator_token(env: dict[str, str]) -> str:
     """A new named operator's token, made the way ``flask tokens create`` makes one."""
     app = create_app(env)
     try:
-        return operators.create_token(app.extensions["services"], "schemathesis", operators.OPERATOR,
-                                      actor="test").token
+        return operators.create_token(
+            app.extensions["services"], "schemathesis", operators.OPERATOR, actor="test"
+        ).token
     finally:
         app.extensions["services"].close()
 
 
-def run_schemathesis(document: Path, base_url: str, token: str, env: dict[str, str],
-                     workdir: Path) -> subprocess.CompletedProcess[str]:
+def run_schemathesis(
+    document: Path, base_url: str, token: str, env: dict[str, str], workdir: Path
+) -> subprocess.CompletedProcess[str]:
     command = [
-        str(SCHEMATHESIS), "run", str(document), "--url", base_url,
-        "--header", f"Authorization: Bearer {token}",
-        "--checks", ",".join(CHECKS),
-        "--max-examples", str(MAX_EXAMPLES), "--seed", str(SEED), "--workers", "1",
-        "--generation-database", "none", "--no-color",
+        str(SCHEMATHESIS),
+        "run",
+        str(document),
+        "--url",
+        base_url,
+        "--header",
+        f"Authorization: Bearer {token}",
+        "--checks",
+        ",".join(CHECKS),
+        "--max-examples",
+        str(MAX_EXAMPLES),
+        "--seed",
+        str(SEED),
+        "--workers",
+        "1",
+        "--generation-database",
+        "none",
+        "--no-color",
     ]
-    signing = {"SCHEMATHESIS_HOOKS": HOOKS, "PUBLIC_URL": env["PUBLIC_URL"],
-               "MESSAGEBIRD_SIGNING_KEY": env["MESSAGEBIRD_SIGNING_KEY"]}
-    return subprocess.run(command, cwd=workdir, env=process_env(signing), capture_output=True, text=True,
-                          timeout=300, check=False)
+    signing = {
+        "SCHEMATHESIS_HOOKS": HOOKS,
+        "PUBLIC_URL": env["PUBLIC_URL"],
+        "MESSAGEBIRD_SIGNING_KEY": env["MESSAGEBIRD_SIGNING_KEY"],
+    }
+    return subprocess.run(
+        command, cwd=workdir, env=process_env(signing), capture_output=True, text=True, timeout=300, check=False
+    )
 
 
 def counts_of(output: str) -> dict[str, int]:
@@ -76,15 +100,17 @@ def past_the_signatures(log: str) -> int:
 
 
 def operations_in(document: dict) -> int:
-    return sum(method in {"get", "post", "put", "patch", "delete"} for item in document["paths"].values()
-               for method in item)
+    return sum(
+        method in {"get", "post", "put", "patch", "delete"} for item in document["paths"].values() for method in item
+    )
 
 
 # PostgreSQL, as in production: the stricter of the two backends (it refuses a NUL in text, for one), and one run
 # keeps the test within a minute; the test suite's ContractClient holds both backends' answers to the document.
 @pytest.mark.parametrize("backend", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True)
-def test_schemathesis_finds_no_answer_outside_the_contract(launcher, app_env, provider_settings, tmp_path,
-                                                           record_property):
+def test_schemathesis_finds_no_answer_outside_the_contract(
+    launcher, app_env, provider_settings, tmp_path, record_property
+):
     # Every unsigned delivery is a refusal: a high limit keeps the signed ones from being answered 429 instead.
     env = {**app_env, **provider_settings, "REFUSAL_RATE_LIMIT": "100000 per minute"}
     token = operator_token(env)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-
 import json
 import re
 
@@ -74,11 +73,13 @@ def test_bodies_queries_and_answers_are_the_pydantic_models(app):
     schemas = document["components"]["schemas"]
     open_case = document["paths"]["/api/cases"]["post"]
     assert open_case["requestBody"]["content"]["application/json"]["schema"] == {
-        "$ref": "#/components/schemas/CaseDocument"}
+        "$ref": "#/components/schemas/CaseDocument"
+    }
     assert schemas["CaseDocument"]["required"] == ["subjectRef", "right", "receivedOn", "jurisdiction"]
     assert schemas["CaseDocument"]["additionalProperties"] is False
     assert open_case["responses"]["201"]["content"]["application/json"]["schema"] == {
-        "$ref": "#/components/schemas/CaseDetail"}
+        "$ref": "#/components/schemas/CaseDetail"
+    }
     listed = document["paths"]["/api/cases"]["get"]["parameters"]
     assert [p["name"] for p in listed] == [f.alias for f in documents.CaseQuery.model_fields.values()]
     assert schemas["RequestRecord"]["properties"]["state"]["enum"] == list(documents.RequestState.__args__)
@@ -91,8 +92,11 @@ def test_every_error_answer_has_messagebirds_error_shape(app):
             if int(status) >= 400 and path != "/readyz":
                 schema = answer["content"]["application/json"]["schema"]
                 refs = [s["$ref"] for s in schema.get("anyOf", [schema])]
-                assert "#/components/schemas/ErrorAnswer" in refs or refs == [
-                    "#/components/schemas/OutcomeUnknown"], (method, path, status)
+                assert "#/components/schemas/ErrorAnswer" in refs or refs == ["#/components/schemas/OutcomeUnknown"], (
+                    method,
+                    path,
+                    status,
+                )
 
 
 def test_the_callback_endpoint_documents_its_signatures_and_every_refusal(app):
@@ -111,18 +115,27 @@ def test_the_roles_each_operation_lists_are_the_roles_let_in(app, client, servic
         if not operation["security"]:
             continue
         listed = operation["security"][0]["operatorToken"]
-        status = client.open(concrete(path), method=method, json={},
-                             headers={"Authorization": f"Bearer {token}"}).status_code
+        status = client.open(
+            concrete(path), method=method, json={}, headers={"Authorization": f"Bearer {token}"}
+        ).status_code
         assert (status == 403) == (role not in listed), (role, method, path, status)
         assert client.open(concrete(path), method=method, json={}).status_code == 401, (method, path)
 
 
 def test_only_the_callback_the_probes_and_the_document_need_no_token(app):
     public = {(method, path) for method, path, op in operations_of(build_document(app)) if op["security"] == []}
-    assert public == {("POST", "/webhooks/messagebird/personal-data"), ("GET", "/healthz"), ("GET", "/readyz"),
-                      ("GET", "/api/openapi.json")}
+    assert public == {
+        ("POST", "/webhooks/messagebird/personal-data"),
+        ("GET", "/healthz"),
+        ("GET", "/readyz"),
+        ("GET", "/api/openapi.json"),
+    }
     assert {name for name, op in OPERATIONS.items() if op.access == PUBLIC} == {
-        "webhooks.messagebird_personal_data", "health.healthz", "health.readyz", "openapi.document"}
+        "webhooks.messagebird_personal_data",
+        "health.healthz",
+        "health.readyz",
+        "openapi.document",
+    }
 
 
 class TestShaped:
@@ -170,7 +183,8 @@ class TestTheTestSuitesCheck:
     def test_a_content_type_the_answer_does_not_list(self, app, plain_client):
         app.view_functions["health.healthz"] = lambda: "<p>ok</p>"
         assert contract_problems(app, plain_client.get("/healthz")) == [
-            "GET /healthz answered 200 as text/html, not as ['application/json']"]
+            "GET /healthz answered 200 as text/html, not as ['application/json']"
+        ]
 
     def test_a_path_the_document_does_not_describe_is_not_its_business(self, app, plain_client):
         assert contract_problems(app, plain_client.get("/no/such/page")) == []
