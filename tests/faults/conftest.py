@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 import pytest
 
@@ -53,13 +52,7 @@ def address(service: ServiceProcess) -> tuple[str, int]:
 
 def gunicorn_workers(master: ServiceProcess) -> list[int]:
     """The pids of gunicorn's worker processes: the master's children."""
-    children: list[int] = []
-    for task in Path(f"/proc/{master.pid}/task").iterdir():
-        try:
-            children += [int(pid) for pid in (task / "children").read_text().split()]
-        except FileNotFoundError:
-            continue
-    return sorted(children)
+    return sorted(master.children())
 
 
 def wait_until(predicate: Callable[[], object], *, timeout: float, interval: float = 0.2, what: str = "condition"):

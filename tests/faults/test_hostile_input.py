@@ -24,6 +24,7 @@ from storage.db import Database
 from storage.models import Callback
 from tests.conftest import PUBLIC_URL
 from tests.faults.conftest import address, report_line
+from tests.support.databases import pooled_schema
 from tests.support.load import (
     CALLBACK_PATH,
     DELETE_KIND,
@@ -88,28 +89,10 @@ def target(request, sqlite_template, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def postgres_url_for_module(postgres_available):
-    """A fresh migrated schema for the module's server (``postgres_url`` is per test)."""
-    import uuid
-
-    import psycopg
-
-    from storage.db import Database
-    from tests.support.databases import POSTGRES_URL, skip_or_fail
-
-    if postgres_available:
-        skip_or_fail(postgres_available)
-    libpq = POSTGRES_URL.replace("postgresql+psycopg://", "postgresql://", 1)
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(libpq, autocommit=True) as admin:
-        admin.execute(f'CREATE SCHEMA "{schema}"')
-    url = f"{POSTGRES_URL}?options=-csearch_path%3D{schema}"
-    database = Database(url)
-    database.upgrade()
-    database.dispose()
-    yield url
-    with psycopg.connect(libpq, autocommit=True) as admin:
-        admin.execute(f'DROP SCHEMA "{schema}" CASCADE')
+def postgres_url_for_module(postgres_available, schema_pool):
+    """A migrated, empty schema for the module's server (``postgres_url`` is per test)."""
+    with pooled_schema(postgres_available, schema_pool) as url:
+        yield url
 
 
 def check_records(nodeid: str, database_url: str, target: Target) -> None:

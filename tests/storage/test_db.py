@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
+from storage import jobs
 from storage.breaker import PROBE_INTERVAL_SECONDS
 from storage.connection_deadlines import DEADLINES, TICK_SECONDS
 from storage.db import CLIENT_GRACE_SECONDS, Database, postgres_connect_args
@@ -236,3 +237,52 @@ def _shape(schema: str) -> str:
         version = connection.execute(f'SELECT version_num FROM "{schema}".alembic_version').fetchall()
     assert columns and indexes and constraints and version
     return repr((columns, indexes, constraints, version)).replace(schema, "S")
+
+
+@pytest.mark.postgres
+def test_a_schema_emptied_for_the_next_test_is_a_fresh_one(schema_pool):
+    """The fixtures hand a schema to the next test once its rows are deleted and its sequences restarted: the
+    same shape, no row but Alembic's version, and every sequence where the migration left it."""
+    schema = schema_pool.take()
+    fresh_shape, fresh_sequences = _shape(schema), _sequence_values(schema)
+    database = Database(postgres_schema_url(schema))
+    try:
+        with database.transaction() as session:
+            jobs.enqueue(session, kind="audit_seal", request_id=None)
+        with psycopg.connect(_libpq_url(POSTGRES_URL)) as connection:
+            tables = [
+                t
+                for (t,) in connection.execute(
+                    "SELECT tablename FROM pg_tables WHERE schemaname = %s AND tablename <> 'alembic_version'",
+                    (schema,),
+                )
+            ]
+            sequences = [
+                s
+                for (s,) in connection.execute("SELECT sequencename FROM pg_sequences WHERE schemaname = %s", (schema,))
+            ]
+            for sequence in sequences:
+                connection.execute(f'SELECT nextval(\'"{schema}"."{sequence}"\')')
+            assert connection.execute(f'SELECT count(*) FROM "{schema}".jobs').fetchone() == (1,)
+        assert tables and sequences
+    finally:
+        database.dispose()
+    schema_pool.give_back(schema)
+    again = schema_pool.take()
+    try:
+        assert again == schema
+        assert _shape(again) == fresh_shape
+        assert _sequence_values(again) == fresh_sequences
+        with psycopg.connect(_libpq_url(POSTGRES_URL)) as connection:
+            for table in tables:
+                assert connection.execute(f'SELECT count(*) FROM "{again}"."{table}"').fetchone() == (0,), table
+    finally:
+        schema_pool.give_back(again)
+
+
+def _sequence_values(schema: str) -> list[tuple]:
+    with psycopg.connect(_libpq_url(POSTGRES_URL)) as connection:
+        return connection.execute(
+            "SELECT sequencename, last_value, start_value FROM pg_sequences WHERE schemaname = %s ORDER BY 1",
+            (schema,),
+        ).fetchall()
