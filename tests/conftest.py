@@ -99,6 +99,15 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         config.hook.pytest_deselected(items=dropped)
         gone = set(dropped)
         items[:] = [item for item in items if item not in gone]
+    _slow_modules_first(items)
+
+
+def _slow_modules_first(items: list[pytest.Item]) -> None:
+    """Start the modules with a test marked ``slow`` first (each module's tests kept together and in order), so
+    that the processes sharing the suite end on quick tests and finish together instead of one waiting for
+    another's last long test."""
+    slow = {item.nodeid.split("::", 1)[0] for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: item.nodeid.split("::", 1)[0] not in slow)
 
 
 def _backend_of(item: pytest.Item) -> object:

@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from settings import CONFIG_ERROR_EXIT_STATUS
-from tests.support.processes import PROJECT_ROOT, ServiceProcess, free_port, process_env, wait_healthy
+from tests.support.ports import free_port
+from tests.support.processes import PROJECT_ROOT, ServiceProcess, process_env, wait_healthy
 
 pytestmark = pytest.mark.slow
 

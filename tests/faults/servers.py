@@ -28,14 +28,13 @@ from pathlib import Path
 import redis
 from botocore.exceptions import BotoCoreError, ClientError
 
-from tests.support.processes import free_port
+from tests.support.ports import free_port, free_ports
 from tests.support.s3server import (
     _SEAWEEDFS_SERVICES,
     S3Endpoint,
     _identities,
     _stop,
     _weed_arguments,
-    free_port_pairs,
     weed_binary,
 )
 
@@ -180,7 +179,7 @@ class RestartableSeaweedFS:
         self._data.mkdir(parents=True, exist_ok=True)
         self._identities = workdir / "s3.json"
         self._identities.write_text(json.dumps(_identities()))
-        self._ports = dict(zip(_SEAWEEDFS_SERVICES, free_port_pairs(len(_SEAWEEDFS_SERVICES)), strict=True))
+        self._ports = dict(zip(_SEAWEEDFS_SERVICES, free_ports(len(_SEAWEEDFS_SERVICES), offset=10000), strict=True))
         self._process: subprocess.Popen[bytes] | None = None
         self.endpoint = S3Endpoint(url=f"http://127.0.0.1:{self._ports['s3']}")
 

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from simulators.demo import DemoError, Processes, read_ready_line, wait_healthy
-from tests.support.processes import PROJECT_ROOT, free_port, process_env
+from tests.support.ports import free_port
+from tests.support.processes import PROJECT_ROOT, process_env
 
 pytestmark = pytest.mark.slow
 

@@ -11,7 +11,6 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -22,13 +21,9 @@ from pathlib import Path
 import pytest
 import requests
 
+from tests.support.ports import PortTaken, free_port, retrying_start
+
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @dataclass
@@ -110,13 +105,26 @@ class Launcher:
         port: int | None = None,
     ) -> ServiceProcess:
         """gunicorn as the Procfile runs it (``app`` names another WSGI app under the same settings), on ``port``
-        (a free one by default; a given one when callers must know it first, e.g. for ``PUBLIC_URL``)."""
-        port = port or free_port()
+        (a free one by default, and another if a process takes it first; a given one when callers must know it
+        first, e.g. for ``PUBLIC_URL``)."""
+        if port is not None:
+            return self._start_web_on(port, env, workers=workers, timeout=timeout, app=app)
+        return retrying_start(lambda: self._start_web_on(free_port(), env, workers=workers, timeout=timeout, app=app))
+
+    def _start_web_on(
+        self, port: int, env: Mapping[str, str], *, workers: int, timeout: float, app: str
+    ) -> ServiceProcess:
         command = [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "--workers", str(workers), app]
         service = self._spawn(
             command, {"WEB_HOST": "127.0.0.1", **env, "PORT": str(port)}, f"web-{port}", f"http://127.0.0.1:{port}"
         )
-        wait_healthy(service, timeout)
+        try:
+            wait_healthy(service, timeout)
+        except RuntimeError as error:
+            if "Connection in use" in service.log():
+                service.kill_now()
+                raise PortTaken(f"port {port} was taken before gunicorn could listen on it") from error
+            raise
         return service
 
     def start_worker(self, env: Mapping[str, str], *, app: str = "wsgi") -> ServiceProcess:

@@ -19,13 +19,12 @@ import itertools
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import ExitStack, closing, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,6 +33,8 @@ import boto3
 import pytest
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
+
+from tests.support.ports import PortTaken, free_ports, retrying_start
 
 ACCESS_KEY = "archive-test-access"
 SECRET_KEY = "archive-test-secret-0123456789"
@@ -103,28 +104,6 @@ class S3Endpoint:
         return name
 
 
-def free_port_pairs(count: int) -> list[int]:
-    """Free loopback ports ``p`` whose ``p + 10000`` is free too (SeaweedFS's gRPC offset)."""
-    ports: list[int] = []
-    with ExitStack() as stack:
-        while len(ports) < count:
-            sock = stack.enter_context(closing(socket.socket()))
-            sock.bind(("127.0.0.1", 0))
-            port = sock.getsockname()[1]
-            if port + 10000 < 65536 and _bindable(stack, port + 10000):
-                ports.append(port)
-    return ports
-
-
-def _bindable(stack: ExitStack, port: int) -> bool:
-    sock = stack.enter_context(closing(socket.socket()))
-    try:
-        sock.bind(("127.0.0.1", port))
-    except OSError:
-        return False
-    return True
-
-
 def weed_binary() -> str:
     candidate = Path(sys.executable).parent / "weed"
     found = str(candidate) if candidate.exists() else shutil.which("weed")
@@ -135,27 +114,45 @@ def weed_binary() -> str:
 
 @contextmanager
 def start_seaweedfs(workdir: Path, *, timeout: float = 60) -> Iterator[S3Endpoint]:
-    """Run ``weed mini`` on loopback under ``workdir`` until the block ends."""
+    """Run ``weed mini`` on loopback under ``workdir`` until the block ends (on other ports if it loses the ones
+    it was given to another process)."""
     data = workdir / "data"
     data.mkdir(parents=True, exist_ok=True)
     identities = workdir / "s3.json"
     identities.write_text(json.dumps(_identities()))
-    ports = dict(zip(_SEAWEEDFS_SERVICES, free_port_pairs(len(_SEAWEEDFS_SERVICES)), strict=True))
-    log = (workdir / "weed.log").open("wb")
-    process = subprocess.Popen(
-        [weed_binary(), "mini", *_weed_arguments(data, identities, ports, workdir)],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
-        start_new_session=True,
-    )
+    process, endpoint = retrying_start(lambda: _start_weed(workdir, data, identities, timeout))
     try:
-        endpoint = S3Endpoint(url=f"http://127.0.0.1:{ports['s3']}")
-        _wait_until_ready(endpoint, process, timeout, workdir / "weed.log")
         yield endpoint
     finally:
         _stop(process)
-        log.close()
+
+
+def _start_weed(
+    workdir: Path, data: Path, identities: Path, timeout: float
+) -> tuple[subprocess.Popen[bytes], S3Endpoint]:
+    ports = dict(zip(_SEAWEEDFS_SERVICES, free_ports(len(_SEAWEEDFS_SERVICES), offset=10000), strict=True))
+    log_path = workdir / "weed.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [weed_binary(), "mini", *_weed_arguments(data, identities, ports, workdir)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+    endpoint = S3Endpoint(url=f"http://127.0.0.1:{ports['s3']}")
+    try:
+        _wait_until_ready(endpoint, process, timeout, log_path)
+    except RuntimeError as error:
+        _stop(process)
+        if any(sign in log_path.read_text(errors="replace") for sign in _PORT_TAKEN):
+            raise PortTaken(f"weed mini lost one of its ports {sorted(ports.values())}") from error
+        raise
+    return process, endpoint
+
+
+#: What ``weed mini`` logs when a port it was given is bound by another process.
+_PORT_TAKEN = ("Port allocation failed", "address already in use")
 
 
 def _identities() -> dict[str, Any]:

@@ -23,7 +23,7 @@ from flask import Flask
 from receiver.services import Services
 from simulators import messagebird, voodoosms
 from simulators.serving import Server
-from tests.support.processes import free_port
+from tests.support.ports import free_port
 
 ACCESS_KEY = "test_" + "simulated0access0key"
 VOODOOSMS_API_KEY = "voodoosms-" + "simulated-api-key"

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import email
 import email.policy
-import socket
 import ssl
 import threading
 from collections.abc import Iterator
@@ -26,6 +25,8 @@ import pytest
 import trustme
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
+
+from tests.support.ports import free_port
 
 LOGIN, PASSWORD = "alerts", "app-password-0451"
 
@@ -82,7 +83,7 @@ class SmtpServer:
 
     def __init__(self, *, starttls_ca: trustme.CA | None = None, ca_bundle: str | None = None) -> None:
         self.handler = _Handler()
-        self.port = _free_port()
+        self.port = free_port()
         self.ca_bundle = ca_bundle
         options: dict[str, Any] = {}
         if starttls_ca is not None:
@@ -124,12 +125,6 @@ class SmtpServer:
         if self._running:
             self._running = False
             self._controller.stop()
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture

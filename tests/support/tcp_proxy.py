@@ -15,6 +15,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.support.ports import free_port
+
 
 class TcpProxy:
     def __init__(self, target_port: int, target_host: str = "127.0.0.1") -> None:
@@ -24,10 +26,7 @@ class TcpProxy:
         self._listener: socket.socket | None = None
         self._flowing = threading.Event()
         self._flowing.set()
-        probe = socket.socket()
-        probe.bind(("127.0.0.1", 0))
-        self.port = probe.getsockname()[1]
-        probe.close()
+        self.port = free_port()
         self.up()
 
     @property

@@ -10,7 +10,7 @@ import pytest
 from receiver.providers import MessageBirdClient, ProviderError
 from receiver.providers.messagebird import Order, access_key_headers
 from receiver.providers.transport import JsonTransport, RetryPolicy
-from tests.support.processes import free_port
+from tests.support.ports import free_port
 from tests.support.simulators import ACCESS_KEY
 
 CALLBACK = "https://hooks.example.test/webhooks/messagebird/personal-data"

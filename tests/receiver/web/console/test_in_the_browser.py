@@ -17,7 +17,7 @@ from receiver.usecases import cases
 from tests.conftest import ADMIN_TOKEN
 from tests.receiver.web.console.conftest import days_ago
 from tests.support.databases import Backend
-from tests.support.processes import free_port
+from tests.support.ports import free_port
 
 pytestmark = pytest.mark.slow
 
