@@ -17,13 +17,7 @@ from werkzeug.test import TestResponse
 from receiver.usecases import console_sessions
 from tests.conftest import ADMIN_TOKEN, PUBLIC_URL
 from tests.receiver.web.console.conftest import Console
-from tests.support.oidc_provider import (  # noqa: F401 (fixtures)
-    TestProvider,
-    User,
-    oidc_provider,
-    oidc_provider_session,
-    oidc_settings,
-)
+from tests.support.oidc_provider import TestProvider, User
 
 CALLBACK = PUBLIC_URL + "/ops/sign-in/callback"
 
