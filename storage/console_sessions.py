@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from typing import NamedTuple
+from typing import Any, NamedTuple, cast
 
-from sqlalchemy import Connection, delete, exists, func, or_, select
+from sqlalchemy import Connection, CursorResult, delete, exists, func, or_, select
 from sqlalchemy.orm import Session
 
 from storage.clock import utcnow
@@ -69,7 +69,7 @@ def end(session: Session, session_id: str) -> bool:
 
 def end_all(session: Session, operator: str) -> int:
     """End every session of ``operator`` (at once, in every browser); how many there were."""
-    result = session.execute(delete(ConsoleSession).where(ConsoleSession.operator == operator))
+    result = cast(CursorResult[Any], session.execute(delete(ConsoleSession).where(ConsoleSession.operator == operator)))
     return result.rowcount
 
 
@@ -78,4 +78,4 @@ def open_sessions(connection: Connection, operator: str, *, now: dt.datetime | N
     statement = select(func.count()).where(
         ConsoleSession.operator == operator, ConsoleSession.expires_at > (now or utcnow())
     )
-    return connection.execute(statement).scalar_one()
+    return int(connection.execute(statement).scalar_one())

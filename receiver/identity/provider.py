@@ -255,18 +255,14 @@ class OidcProvider:
         ):
             if answer.status_code != 200:
                 raise _unavailable(FetchError(f"http_{answer.status_code}", url, retryable=True))
-            body = b""
-            for chunk in answer.iter_content(64 * 1024):
-                body += chunk
-                if len(body) > MAX_DOCUMENT_BYTES:
-                    raise IdentityError("provider_bad_answer", "The identity provider's answer is too large.")
+            body = _read_bounded(answer, url)
         try:
             return json.loads(body)
         except ValueError:
             raise IdentityError("provider_bad_answer", "The identity provider's answer is not JSON.") from None
 
 
-class _CheckedOAuth2Session(OAuth2Session):  # type: ignore[misc]
+class _CheckedOAuth2Session(OAuth2Session):  # type: ignore[misc]  # Authlib ships no type hints
     """Authlib's requests session, sending only where the policy allows, to the address it checked."""
 
     def __init__(self, policy: FetchPolicy, *, verify: str | bool, **kwargs: Any) -> None:
@@ -275,18 +271,32 @@ class _CheckedOAuth2Session(OAuth2Session):  # type: ignore[misc]
         self.verify = verify
         mount_pinned_adapters(self, policy)
 
-    def request(  # type: ignore[override]
+    def request(
         self, method: str, url: str, withhold_token: bool = False, auth: Any = None, **kwargs: Any
     ) -> requests.Response:
         try:
             check_destination(url, self._policy)
             kwargs.setdefault("timeout", (self._policy.connect_timeout, self._policy.read_timeout))
             kwargs["allow_redirects"] = False
-            return super().request(method, url, withhold_token=withhold_token, auth=auth, **kwargs)
+            answer: requests.Response = super().request(method, url, withhold_token=withhold_token, auth=auth, **kwargs)
+            return answer
         except FetchError as refused:
             raise _unavailable(refused) from None
         except requests.RequestException as error:
             raise _unavailable(fetch_error(error, url)) from None
+
+
+def _read_bounded(answer: requests.Response, url: str) -> bytes:
+    """The body, refused past ``MAX_DOCUMENT_BYTES``; a connection failing mid-body is ``provider_unavailable``."""
+    body = b""
+    try:
+        for chunk in answer.iter_content(64 * 1024):
+            body += chunk
+            if len(body) > MAX_DOCUMENT_BYTES:
+                raise IdentityError("provider_bad_answer", "The identity provider's answer is too large.")
+    except requests.RequestException as error:
+        raise _unavailable(fetch_error(error, url)) from None
+    return body
 
 
 def _unavailable(error: FetchError) -> IdentityError:

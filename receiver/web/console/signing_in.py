@@ -16,6 +16,8 @@ offers ``end_session_endpoint``, there too (RP-initiated logout).
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import flash, g, make_response, redirect, request, session, url_for
 from werkzeug.wrappers import Response
 
@@ -104,6 +106,7 @@ def sign_out() -> Response:
     log.info("console.signed_out", actor=actor)
     session.clear()
     provider_url = _provider_sign_out_url(actor)
+    response: Response
     if provider_url is not None:
         g.pop("console_operator", None)
         response = make_response(
@@ -116,7 +119,7 @@ def sign_out() -> Response:
     return response
 
 
-def _ways_to_sign_in() -> dict[str, object]:
+def _ways_to_sign_in() -> dict[str, Any]:
     settings = services().settings
     return {
         "token_sign_in": settings.console_token_sign_in,
