@@ -69,6 +69,7 @@ class TestProvider:
         self.id_token_changes: dict[str, Any] = {}
         self.logouts: list[dict[str, str]] = []
         self.tokens_issued = 0
+        self.jwks_served = 0
 
     def rotate(self, *, keep_old: bool = False) -> str:
         """Sign with a new key from now on; the old one leaves the JWKS unless ``keep_old``. The new ``kid``."""
@@ -129,6 +130,7 @@ def provider_app(provider: TestProvider) -> Flask:
 
     @app.get("/jwks")
     def jwks() -> Response:
+        provider.jwks_served += 1
         return jsonify(KeySet(provider.keys).as_dict(private=False))
 
     @app.get("/authorize")
