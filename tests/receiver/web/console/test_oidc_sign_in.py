@@ -7,6 +7,9 @@ refusal's reason, the provider's address checks, the CLI.
 
 from __future__ import annotations
 
+import io
+import json
+import zipfile
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -14,9 +17,9 @@ import requests
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
-from receiver.usecases import console_sessions
+from receiver.usecases import cases, console_sessions, evidence
 from tests.conftest import ADMIN_TOKEN, PUBLIC_URL
-from tests.receiver.web.console.conftest import Console
+from tests.receiver.web.console.conftest import Console, days_ago
 from tests.support.oidc_provider import TestProvider, User
 
 CALLBACK = PUBLIC_URL + "/ops/sign-in/callback"
@@ -237,3 +240,23 @@ def test_a_viewer_may_not_end_sessions(app, oidc_provider, signed_in_as):
     assert "End sessions" not in viewer.get("/ops/people").text
     refused = viewer.post("/ops/people/oidc:000000000000/end-sessions", page="/ops/people")
     assert refused.status_code == 403
+
+
+def test_the_evidence_pack_names_the_person_and_their_role_and_no_log_holds_their_email(
+    client, oidc_provider, services, capsys
+):
+    sign_in_through(client, oidc_provider)
+    actor = console_sessions.operator_of(services, session_cookie(client)).name  # type: ignore[union-attr]
+    case = cases.open_case(
+        services,
+        {"subjectRef": "TICKET-9", "right": "access", "receivedOn": days_ago(2), "jurisdiction": "UK"},
+        actor=actor,
+    )
+    pack = evidence.export_pack(services, case["id"], actor=actor)
+    with zipfile.ZipFile(io.BytesIO(pack.data)) as archive:
+        document = json.loads(archive.read("evidence.json"))
+        page = archive.read("evidence.html").decode()
+    [person] = [entry for entry in document["actors"] if entry["name"] == actor]
+    assert person["role"] == "operator: Olivia Example (signed in through the identity provider)"
+    assert "Olivia Example" in page
+    assert "olivia@example.test" not in capsys.readouterr().out
