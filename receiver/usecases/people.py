@@ -124,11 +124,29 @@ def complete(services: Services, *, sealed: str, state: str, code: str) -> Perso
     session_id = secrets.token_urlsafe(32)
     expires_at = utcnow() + dt.timedelta(minutes=settings.console_session_minutes)
     name = display_name(claims)
-    with services.database.transaction() as session:
-        person = people.record_sign_in(session, issuer=provider.config.issuer, subject=subject, name=name, role=role)
-        actor = people.actor_of(person)
-        console_sessions.add(session, session_id, operator=actor, role=role, expires_at=expires_at)
+    actor = _open_session(services, provider.config.issuer, subject, name, role, session_id, expires_at)
     return PersonSignedIn(SignedIn(session_id, Operator(actor, role), expires_at), name, pending.next)
+
+
+def _open_session(
+    services: Services, issuer: str, subject: str, name: str, role: str, session_id: str, expires_at: dt.datetime
+) -> str:
+    """Record the sign-in and open the session; the person's actor. A first sign-in racing another one of the same
+    person (two browsers at once) loses the insert and is tried once more, finding the person the other one added."""
+
+    def attempt() -> str:
+        with services.database.transaction() as session:
+            person = people.record_sign_in(session, issuer=issuer, subject=subject, name=name, role=role)
+            actor = people.actor_of(person)
+            console_sessions.add(session, session_id, operator=actor, role=role, expires_at=expires_at)
+        return actor
+
+    try:
+        return attempt()
+    except StorageError as error:
+        if error.reason != "conflict":
+            raise
+        return attempt()
 
 
 def display_name(claims: dict[str, Any]) -> str:
