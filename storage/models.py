@@ -425,3 +425,15 @@ class ConsolePerson(Base):
     role: Mapped[str] = mapped_column(String(16))
     first_signed_in_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_signed_in_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ConsolePersonRole(Base):
+    """A role a person held from ``since``: one row at their first sign-in and one at each sign-in that changed it,
+    so a history names the role they held when they acted."""
+
+    __tablename__ = "console_person_roles"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    person_id: Mapped[str] = mapped_column(ForeignKey("console_people.id"), index=True)
+    role: Mapped[str] = mapped_column(String(16))
+    since: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)

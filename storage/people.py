@@ -8,6 +8,7 @@ address or name becomes.
 
 from __future__ import annotations
 
+import datetime as dt
 import secrets
 from collections.abc import Sequence
 
@@ -15,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from storage.clock import utcnow
-from storage.models import ConsolePerson
+from storage.models import ConsolePerson, ConsolePersonRole
 
 #: The prefix of a person's actor: ``oidc:3f9a0c1b2d4e``.
 ACTOR_PREFIX = "oidc:"
@@ -31,8 +32,12 @@ def record_sign_in(session: Session, *, issuer: str, subject: str, name: str, ro
     person = session.scalars(statement.with_for_update()).first()
     now = utcnow()
     if person is None:
-        person = ConsolePerson(id=secrets.token_hex(6), issuer=issuer, subject=subject, first_signed_in_at=now)
+        person = ConsolePerson(
+            id=secrets.token_hex(6), issuer=issuer, subject=subject, name=name, role="", first_signed_in_at=now
+        )
         session.add(person)
+    if person.role != role:
+        session.add(ConsolePersonRole(person_id=person.id, role=role, since=now))
     person.name, person.role, person.last_signed_in_at = name, role, now
     session.flush()
     return person
@@ -51,6 +56,25 @@ def find(session: Session, person: str) -> ConsolePerson | None:
 def all_people(session: Session) -> Sequence[ConsolePerson]:
     """Everyone who ever signed in, the latest sign-in first."""
     return session.scalars(select(ConsolePerson).order_by(ConsolePerson.last_signed_in_at.desc())).all()
+
+
+def roles_held(session: Session, person_ids: Sequence[str]) -> dict[str, list[tuple[str, dt.datetime]]]:
+    """The roles each person held and since when, oldest first, by person id."""
+    held: dict[str, list[tuple[str, dt.datetime]]] = {person_id: [] for person_id in person_ids}
+    statement = (
+        select(ConsolePersonRole)
+        .where(ConsolePersonRole.person_id.in_(person_ids))
+        .order_by(ConsolePersonRole.since, ConsolePersonRole.id)
+    )
+    for row in session.scalars(statement):
+        held[row.person_id].append((row.role, row.since))
+    return held
+
+
+def role_at(held: Sequence[tuple[str, dt.datetime]], at: dt.datetime) -> str | None:
+    """The role held at ``at`` (the latest one since before it), or None before the first."""
+    roles = [role for role, since in held if since <= at]
+    return roles[-1] if roles else None
 
 
 def names_of(session: Session, actors: set[str]) -> dict[str, ConsolePerson]:

@@ -1,4 +1,5 @@
-"""console_people: people who signed in to the console through the identity provider (issuer, sub, name, role)
+"""console_people, console_person_roles: people who signed in to the console through the identity provider (issuer,
+sub, name, role) and the roles they held since when
 
 Revision ID: 0012_24
 Revises: 0011
@@ -29,8 +30,22 @@ def upgrade() -> None:
     with op.batch_alter_table('console_people', schema=None) as batch_op:
         batch_op.create_index('ix_console_people_issuer_subject', ['issuer', 'subject'], unique=True)
 
+    op.create_table('console_person_roles',
+    sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
+    sa.Column('person_id', sa.String(length=16), nullable=False),
+    sa.Column('role', sa.String(length=16), nullable=False),
+    sa.Column('since', sa.DateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['person_id'], ['console_people.id'], name=op.f('fk_console_person_roles_person_id_console_people')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_console_person_roles'))
+    )
+    with op.batch_alter_table('console_person_roles', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_console_person_roles_person_id'), ['person_id'], unique=False)
+
 
 def downgrade() -> None:
+    with op.batch_alter_table('console_person_roles', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_console_person_roles_person_id'))
+    op.drop_table('console_person_roles')
     with op.batch_alter_table('console_people', schema=None) as batch_op:
         batch_op.drop_index('ix_console_people_issuer_subject')
     op.drop_table('console_people')

@@ -28,6 +28,7 @@ from receiver.usecases import cases as case_usecases
 from receiver.usecases.case_views import view_case
 from receiver.usecases.errors import UseCaseError
 from receiver.usecases.evidence_pack import EVIDENCE_EXPORTED, Pack, evidence_document, pack_zip
+from receiver.usecases.people import roles_text
 from storage import cases, people, raw_inputs, registry, tokens
 from storage.errors import StorageError
 from storage.models import Callback, Case, ProcessorRequest
@@ -73,10 +74,14 @@ def export_pack(services: Services, case_id: str, *, actor: str, today: dt.date 
 
 
 def people_roles(session: Session) -> dict[str, str]:
-    """Each person who signed in through the identity provider, by actor: their role and their name."""
+    """Each person who signed in through the identity provider, by actor: the roles they held and their name."""
+    everyone = people.all_people(session)
+    held = people.roles_held(session, [person.id for person in everyone])
     return {
-        people.actor_of(person): f"{person.role}: {person.name} (signed in through the identity provider)"
-        for person in people.all_people(session)
+        people.actor_of(
+            person
+        ): f"{roles_text(held[person.id])}: {person.name} (signed in through the identity provider)"
+        for person in everyone
     }
 
 

@@ -21,6 +21,7 @@ import hashlib
 import hmac
 import json
 import secrets
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -199,9 +200,31 @@ def end_sessions(services: Services, person: str, *, actor: str) -> dict[str, An
     return {"actor": people.actor_of(found), "name": found.name, "sessionsEnded": ended, "endedBy": actor}
 
 
-def names(services: Services, actors: set[str]) -> dict[str, tuple[str, str]]:
-    """The name and last role of each person among ``actors``, by actor (others are left out)."""
+@dataclass(frozen=True)
+class Known:
+    """A person as a history shows them: their name, and the roles they held since when (oldest first)."""
+
+    name: str
+    role: str  #: at their last sign-in
+    held: tuple[tuple[str, dt.datetime], ...]
+
+    def role_at(self, at: dt.datetime | None) -> str:
+        """The role they held at ``at`` (their last one when ``at`` is unknown)."""
+        return (people.role_at(self.held, at) if at is not None else None) or self.role
+
+
+def known_people(services: Services, actors: set[str]) -> dict[str, Known]:
+    """The people among ``actors`` (``oidc:<id>``), by actor; any other actor is left out."""
     if not any(actor.startswith(people.ACTOR_PREFIX) for actor in actors):
         return {}
-    with services.database.transaction() as session:
-        return {actor: (person.name, person.role) for actor, person in people.names_of(session, actors).items()}
+    with services.database.reading_session() as session:
+        found = people.names_of(session, actors)
+        held = people.roles_held(session, [person.id for person in found.values()])
+        return {actor: Known(person.name, person.role, tuple(held[person.id])) for actor, person in found.items()}
+
+
+def roles_text(held: Sequence[tuple[str, dt.datetime]]) -> str:
+    """``operator``, or ``viewer since 2026-12-01 09:30, operator since 2026-12-05 14:02`` when it changed."""
+    if len({role for role, _ in held}) <= 1:
+        return held[-1][0] if held else "unknown"
+    return ", ".join(f"{role} since {since:%Y-%m-%d %H:%M}" for role, since in held)

@@ -1,12 +1,15 @@
 """The people who signed in through the identity provider: named in every history, listed, their sessions ended.
 
-- The ``actor`` filter shows ``oidc:<id>`` as the person's name and role (their role at
-  their last sign-in), the id beside it; any other actor (a token's name, ``cli:...``) as it is.
+- The ``actor`` filter shows ``oidc:<id>`` as the person's name and the role they held at
+  the entry's time (``e.actor|actor(e.at)``), the id beside it; any other actor (a token's
+  name, ``cli:...``) as it is.
 - ``/ops/people`` lists who signed in, their role and last sign-in and open sessions; an
   operator ends someone's sessions from there at once (as ``flask operators end-sessions``).
 """
 
 from __future__ import annotations
+
+import datetime as dt
 
 from flask import flash, g, redirect, url_for
 from werkzeug.wrappers import Response
@@ -19,15 +22,25 @@ from receiver.web.current import services
 from storage.people import ACTOR_PREFIX
 
 
-def actor_label(actor: str | None) -> str:
-    """``Olivia Example (operator) · oidc:3f9a0c1b2d4e`` for a person who signed in through the provider."""
+def actor_label(actor: str | None, at: str | dt.datetime | None = None) -> str:
+    """``Olivia Example (operator) · oidc:3f9a0c1b2d4e`` for a person who signed in through the provider, with the role
+    they held ``at`` the time of the entry (an ISO time or a datetime; their last role when not given)."""
     if not actor or not actor.startswith(ACTOR_PREFIX):
         return actor or ""
-    known: dict[str, tuple[str, str] | None] = g.setdefault("console_people_names", {})
+    known: dict[str, people.Known | None] = g.setdefault("console_people_known", {})
     if actor not in known:
-        known[actor] = people.names(services(), {actor}).get(actor)
-    found = known[actor]
-    return actor if found is None else f"{found[0]} ({found[1]}) · {actor}"
+        known[actor] = people.known_people(services(), {actor}).get(actor)
+    person = known[actor]
+    return actor if person is None else f"{person.name} ({person.role_at(_moment(at))}) · {actor}"
+
+
+def _moment(at: str | dt.datetime | None) -> dt.datetime | None:
+    if isinstance(at, dt.datetime) or at is None:
+        return at
+    try:
+        return dt.datetime.fromisoformat(at.replace("Z", "+00:00"))
+    except ValueError:
+        return None
 
 
 blueprint.add_app_template_filter(actor_label, "actor")

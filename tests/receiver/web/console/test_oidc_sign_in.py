@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import zipfile
 from urllib.parse import parse_qs, urlsplit
 
@@ -260,3 +261,28 @@ def test_the_evidence_pack_names_the_person_and_their_role_and_no_log_holds_thei
     assert person["role"] == "operator: Olivia Example (signed in through the identity provider)"
     assert "Olivia Example" in page
     assert "olivia@example.test" not in capsys.readouterr().out
+
+
+def test_the_history_names_the_role_a_person_held_when_they_acted(app, oidc_provider, services):
+    first = app.test_client()
+    sign_in_through(first, oidc_provider)
+    actor = console_sessions.operator_of(services, session_cookie(first)).name  # type: ignore[union-attr]
+    case = cases.open_case(
+        services,
+        {"subjectRef": "TICKET-7", "right": "access", "receivedOn": days_ago(2), "jurisdiction": "UK"},
+        actor=actor,
+    )
+    oidc_provider.user = User(groups=["gdpr-viewers"])  # moved to another group at the provider
+    later = app.test_client()
+    sign_in_through(later, oidc_provider)
+    assert console_sessions.operator_of(services, session_cookie(later)).role == "viewer"  # type: ignore[union-attr]
+
+    page = later.get(f"/ops/cases/{case['id']}").text
+    assert f"Olivia Example (operator) · {actor}" in page  # the history: the role held when the case was opened
+    assert f"Olivia Example (viewer) · {actor}" in page  # the header: the role now
+    pack = evidence.export_pack(services, case["id"], actor="admin")
+    with zipfile.ZipFile(io.BytesIO(pack.data)) as archive:
+        [person] = [a for a in json.loads(archive.read("evidence.json"))["actors"] if a["name"] == actor]
+    assert re.fullmatch(
+        r"operator since [\d-]+ [\d:]+, viewer since [\d-]+ [\d:]+: Olivia Example \(.*\)", person["role"]
+    )
