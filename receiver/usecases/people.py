@@ -173,7 +173,7 @@ def _state_key(state: str) -> str:
 
 def list_people(services: Services) -> list[dict[str, Any]]:
     """Everyone who signed in through the provider: actor, name, role at their last sign-in, when, open sessions."""
-    with services.database.transaction() as session:
+    with services.database.reading_session() as session:
         found = people.all_people(session)
         connection = session.connection()
         return [
