@@ -275,6 +275,47 @@ def _eu_working_day_country(raw: str) -> str | None:
     return value
 
 
+def _optional_issuer_url(raw: str) -> str | None:
+    """An OpenID Connect issuer: an http(s) URL without query or fragment, as the provider names itself."""
+    value = raw.strip().rstrip("/")
+    if not value:
+        return None
+    parts = urlsplit(value)
+    if parts.scheme not in {"http", "https"} or not parts.hostname:
+        raise ValueError(
+            f"must be the provider's issuer URL such as https://login.example.com/realms/ops, got {value!r}"
+        )
+    if parts.query or parts.fragment or parts.username or parts.password:
+        raise ValueError("must not carry credentials, a query string or a fragment")
+    return value
+
+
+def _scopes(raw: str) -> tuple[str, ...]:
+    values = tuple(dict.fromkeys(raw.split()))
+    if "openid" not in values:
+        raise ValueError(f"must include openid (space-separated scopes), got {raw.strip()!r}")
+    return values
+
+
+#: The roles a person signed in through the identity provider may be given (``metrics`` cannot use the console).
+OIDC_ROLES = ("viewer", "operator", "auditor")
+
+
+def _role_map(raw: str) -> tuple[tuple[str, str], ...]:
+    """``group=role,...``: a group's name or object id, and the console role its members get."""
+    pairs = []
+    for entry in (part.strip() for part in raw.split(",")):
+        if not entry:
+            continue
+        group, equals, role = entry.rpartition("=")
+        if not equals or not group.strip():
+            raise ValueError(f"must be comma-separated group=role pairs, not {entry!r}")
+        if role.strip() not in OIDC_ROLES:
+            raise ValueError(f"{entry!r}: the role must be one of {', '.join(OIDC_ROLES)}")
+        pairs.append((group.strip(), role.strip()))
+    return tuple(pairs)
+
+
 def _optional_text(raw: str) -> str | None:
     return raw.strip() or None
 
@@ -434,6 +475,16 @@ class Settings:
     notify_email_to: tuple[str, ...]
     notify_email_from: str | None
     console_session_minutes: int
+    console_token_sign_in: bool
+    oidc_issuer: str | None
+    oidc_client_id: str | None
+    oidc_client_secret: str | None
+    oidc_scopes: tuple[str, ...]
+    oidc_provider_name: str
+    oidc_roles_claim: str
+    oidc_role_map: tuple[tuple[str, str], ...]
+    oidc_allow_http: bool
+    oidc_private_hosts: tuple[str, ...]
     port: int
     web_host: str
     web_concurrency: int
@@ -452,6 +503,7 @@ class Settings:
             "notify_webhook_url",
             "notify_webhook_secret",
             "smtp_url",
+            "oidc_client_secret",
         }
         return {
             field.name: ("<set>" if getattr(self, field.name) else "<unset>")
@@ -557,6 +609,19 @@ def _declared() -> dict[str, _Setting]:
         "AUDIT_SEAL_INTERVAL_SECONDS": _Setting(_int_at_least(1), 300),
         # The ops console (receiver/web/console): how long a sign-in lasts before the operator signs in again.
         "CONSOLE_SESSION_MINUTES": _Setting(_int_at_least(1), 60),
+        # Signing in to the console (receiver/identity, receiver/web/console/signing_in.py): the token form, and the
+        # organisation's OpenID Connect provider, whose groups map to the console's roles.
+        "CONSOLE_TOKEN_SIGN_IN": _Setting(_bool, True),
+        "OIDC_ISSUER": _Setting(_optional_issuer_url, None),
+        "OIDC_CLIENT_ID": _Setting(_optional_text, None),
+        "OIDC_CLIENT_SECRET": _Setting(_optional_text, None),
+        "OIDC_SCOPES": _Setting(_scopes, ("openid", "email", "profile")),
+        "OIDC_PROVIDER_NAME": _Setting(_text, "your identity provider"),
+        "OIDC_ROLES_CLAIM": _Setting(_text, "groups"),
+        "OIDC_ROLE_MAP": _Setting(_role_map, ()),
+        "OIDC_ALLOW_HTTP": _Setting(_bool, False),
+        # Hosts (same patterns as ARCHIVE_PRIVATE_HOSTS) the provider may answer at on a loopback or private address.
+        "OIDC_PRIVATE_HOSTS": _Setting(_host_patterns, ()),
         # The web server (gunicorn.conf.py): where it listens, its processes and threads, how long a client may
         # stall mid-request, which proxies it believes. PORT and WEB_CONCURRENCY are the names platforms set;
         # FORWARDED_ALLOW_IPS is gunicorn's own name, with gunicorn's default.
@@ -600,7 +665,7 @@ def _cross_checks(values: Mapping[str, Any]) -> list[str]:
     problems = []
     if values.get("archive_s3_sse") == "aws:kms" and not values.get("archive_s3_kms_key_id"):
         problems.append("ARCHIVE_S3_KMS_KEY_ID: required when ARCHIVE_S3_SSE is aws:kms")
-    return problems + _notification_problems(values)
+    return problems + _notification_problems(values) + _sign_in_problems(values)
 
 
 def _notification_problems(values: Mapping[str, Any]) -> list[str]:
@@ -621,4 +686,21 @@ def _notification_problems(values: Mapping[str, Any]) -> list[str]:
         problems.append("NOTIFY_EMAIL_FROM: required when NOTIFY_EMAIL_TO is set")
     if values.get("smtp_url") and unset("notify_email_to"):
         problems.append("NOTIFY_EMAIL_TO: required when SMTP_URL is set (whom to send notifications to)")
+    return problems
+
+
+def _sign_in_problems(values: Mapping[str, Any]) -> list[str]:
+    """The console's sign-in settings that only make sense together."""
+    issuer = values.get("oidc_issuer")
+    problems = []
+    if values.get("console_token_sign_in") is False and "oidc_issuer" in values and not issuer:
+        problems.append("CONSOLE_TOKEN_SIGN_IN: false needs OIDC_ISSUER, or nobody could sign in to the console")
+    if not issuer:
+        return problems
+    if not values.get("oidc_client_id"):
+        problems.append("OIDC_CLIENT_ID: required when OIDC_ISSUER is set")
+    if "oidc_role_map" in values and not values["oidc_role_map"]:
+        problems.append("OIDC_ROLE_MAP: required when OIDC_ISSUER is set (group=role,...), or nobody gets a role")
+    if urlsplit(issuer).scheme == "http" and not values.get("oidc_allow_http"):
+        problems.append("OIDC_ISSUER: must be https (plain http only with OIDC_ALLOW_HTTP)")
     return problems

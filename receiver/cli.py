@@ -1,4 +1,5 @@
-"""``flask`` commands for ops: migrations, the request registry, cases, API tokens, retention, the audit chain and the worker.
+"""``flask`` commands for ops: migrations, the request registry, cases, API tokens and the people who signed in,
+retention, the audit chain and the worker.
 
 A command acts as the operator ``cli:<shell user>``: whoever has a shell on the
 service has its keys already, so the shell is trusted like ``ADMIN_TOKEN``.
@@ -24,6 +25,7 @@ from receiver.usecases import (
     evidence,
     legal_holds,
     operators,
+    people,
     records,
     registration,
     retention,
@@ -43,6 +45,7 @@ request_commands = AppGroup("requests", help="The request registry.")
 secret_commands = AppGroup("secrets", help="Secrets at rest.")
 case_commands = AppGroup("cases", help="Data subject requests and their deadlines.")
 token_commands = AppGroup("tokens", help="Named operators' API tokens.")
+operator_commands = AppGroup("operators", help="People who signed in to the console through the identity provider.")
 retention_commands = AppGroup("retention", help="The retention policy and legal holds.")
 audit_commands = AppGroup("audit", help="The tamper-evident history of transitions and audit events.")
 evidence_commands = AppGroup("evidence", help="Evidence an auditor can check.")
@@ -58,6 +61,7 @@ def register_commands(app: Flask) -> None:
     app.cli.add_command(secret_commands)
     app.cli.add_command(case_commands)
     app.cli.add_command(token_commands)
+    app.cli.add_command(operator_commands)
     app.cli.add_command(retention_commands)
     app.cli.add_command(audit_commands)
     app.cli.add_command(evidence_commands)
@@ -310,6 +314,27 @@ def tokens_revoke(name: str) -> None:
     except (UseCaseError, StorageError) as error:
         raise _refused(error) from None
     click.echo(f"token {revoked.name} revoked")
+
+
+@operator_commands.command("list")
+def operators_list() -> None:
+    """Everyone who signed in through the identity provider: actor, name, role, last sign-in, open sessions."""
+    for person in people.list_people(services()):
+        click.echo(
+            f"{person['actor']}\t{person['name']}\t{person['role']}\t{person['lastSignedInAt']}\t"
+            f"{person['openSessions']} open session(s)"
+        )
+
+
+@operator_commands.command("end-sessions")
+@click.argument("person")
+def operators_end_sessions(person: str) -> None:
+    """End every console session of PERSON (oidc:<id>, the id, or their name) at once."""
+    try:
+        ended = people.end_sessions(services(), person, actor=cli_actor())
+    except (UseCaseError, StorageError) as error:
+        raise _refused(error) from None
+    click.echo(f"{ended['actor']} ({ended['name']}): {ended['sessionsEnded']} session(s) ended")
 
 
 @retention_commands.command("run")

@@ -346,17 +346,33 @@ def _checked_request(
         request = session.prepare_request(requests.Request(method, url, headers=dict(headers), data=data))
     except (requests.RequestException, ValueError) as error:
         raise FetchError("bad_url", url, retryable=False, detail=type(error).__name__) from None
-    prepared = request.url or ""
-    parts = urlsplit(prepared)
+    check_destination(request.url or "", policy)
+    return request
+
+
+def check_destination(url: str, policy: FetchPolicy) -> None:
+    """Refuse, before any connection, a URL whose scheme, credentials or host ``policy`` does not allow."""
+    parts = urlsplit(url)
     schemes = ("https", "http") if policy.allow_http else ("https",)
     if parts.scheme not in schemes:
-        raise FetchError("scheme_not_allowed", prepared, retryable=False)
+        raise FetchError("scheme_not_allowed", url, retryable=False)
     if "@" in parts.netloc or not parts.hostname:
-        raise FetchError("bad_url", prepared, retryable=False, detail="credentials_or_no_host")
-    port = _port_or_none(prepared) or _DEFAULT_PORTS[parts.scheme]
+        raise FetchError("bad_url", url, retryable=False, detail="credentials_or_no_host")
+    port = _port_or_none(url) or _DEFAULT_PORTS[parts.scheme]
     if not host_matches(parts.scheme, parts.hostname, port, policy.allowed_hosts):
-        raise FetchError("host_not_allowed", prepared, retryable=False)
-    return request
+        raise FetchError("host_not_allowed", url, retryable=False)
+
+
+def mount_pinned_adapters(session: requests.Session, policy: FetchPolicy) -> None:
+    """Make ``session`` resolve, check and pin every host it connects to under ``policy`` (and trust no proxy)."""
+    session.trust_env = False
+    session.mount("https://", _PinnedAddressAdapter(https=True, policy=policy))
+    session.mount("http://", _PinnedAddressAdapter(https=False, policy=policy))
+
+
+def ca_bundle(policy: FetchPolicy, environ: Mapping[str, str] = os.environ) -> str | bool:
+    """The CA bundle to verify ``policy``'s hosts with (``True``: certifi)."""
+    return _ca_bundle(policy, environ)
 
 
 def _send(
@@ -366,20 +382,25 @@ def _send(
     timeout = (policy.connect_timeout, policy.read_timeout)
     try:
         return session.send(request, stream=True, timeout=timeout, verify=verify, allow_redirects=False)
-    except _AddressRefused as refused:
-        raise FetchError("address_not_allowed", url, retryable=False, detail=str(refused.args[0])) from None
-    except _NameNotResolved:
-        raise FetchError("dns", url, retryable=True) from None
-    except requests.Timeout:
-        raise FetchError("timeout", url, retryable=True) from None
-    except requests.exceptions.SSLError:
-        raise FetchError("tls", url, retryable=False) from None
-    except requests.ConnectionError:
-        raise FetchError("connection", url, retryable=True) from None
-    except requests.exceptions.InvalidURL:
-        raise FetchError("bad_url", url, retryable=False) from None
     except requests.RequestException as error:
-        raise FetchError("connection", url, retryable=True, detail=type(error).__name__) from None
+        raise fetch_error(error, url) from None
+
+
+def fetch_error(error: requests.RequestException, url: str) -> FetchError:
+    """The ``FetchError`` a failure of a request to ``url`` made through the pinned adapters stands for."""
+    if isinstance(error, _AddressRefused):
+        return FetchError("address_not_allowed", url, retryable=False, detail=str(error.args[0]))
+    if isinstance(error, _NameNotResolved):
+        return FetchError("dns", url, retryable=True)
+    if isinstance(error, requests.Timeout):
+        return FetchError("timeout", url, retryable=True)
+    if isinstance(error, requests.exceptions.SSLError):
+        return FetchError("tls", url, retryable=False)
+    if isinstance(error, requests.ConnectionError):
+        return FetchError("connection", url, retryable=True)
+    if isinstance(error, requests.exceptions.InvalidURL):
+        return FetchError("bad_url", url, retryable=False)
+    return FetchError("connection", url, retryable=True, detail=type(error).__name__)
 
 
 def _check_response(response: requests.Response) -> None:

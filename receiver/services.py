@@ -6,6 +6,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from receiver.fetching import FetchPolicy, host_pattern_problems
+from receiver.identity.provider import OidcProvider, ProviderConfig
 from receiver.notifications import Notifiers, build_notifiers
 from receiver.providers.clients import ProviderClients, build_provider_clients
 from settings import ConfigError, Settings, load_settings
@@ -29,6 +30,8 @@ class Services:
     refusal_samples: RefusalSamples
     #: Where the deadline check's notifications go (none configured: no check runs).
     notifiers: Notifiers = field(default_factory=Notifiers)
+    #: The organisation's OpenID Connect provider the console signs people in with (``OIDC_ISSUER``), if any.
+    identity: OidcProvider | None = None
 
     def readiness_probes(self) -> dict[str, Callable[[], None]]:
         probes: dict[str, Callable[[], None]] = {
@@ -70,6 +73,7 @@ def build_services(settings: Settings) -> Services:
         providers=build_provider_clients(settings),
         refusal_samples=RefusalSamples(database, cap=settings.refusal_sample_cap),
         notifiers=build_notifiers(settings),
+        identity=identity_provider(settings),
     )
 
 
@@ -112,4 +116,28 @@ def fetch_policy(settings: Settings) -> FetchPolicy:
         allow_http=settings.archive_allow_http,
         connect_timeout=settings.archive_connect_timeout_seconds,
         read_timeout=settings.archive_read_timeout_seconds,
+    )
+
+
+#: Where the identity provider sends the browser back to: always under ``PUBLIC_URL``, never built from ``Host``.
+SIGN_IN_CALLBACK_PATH = "/ops/sign-in/callback"
+
+
+def identity_provider(settings: Settings) -> OidcProvider | None:
+    """The console's OpenID Connect provider when ``OIDC_ISSUER`` is set; ``ConfigError`` for a malformed host."""
+    if not settings.oidc_issuer or not settings.oidc_client_id:
+        return None
+    problems = [f"OIDC_PRIVATE_HOSTS: {problem}" for problem in host_pattern_problems(settings.oidc_private_hosts)]
+    if problems:
+        raise ConfigError(problems)
+    return OidcProvider(
+        ProviderConfig(
+            issuer=settings.oidc_issuer,
+            client_id=settings.oidc_client_id,
+            client_secret=settings.oidc_client_secret,
+            scopes=settings.oidc_scopes,
+            redirect_uri=settings.public_url + SIGN_IN_CALLBACK_PATH,
+            allow_http=settings.oidc_allow_http,
+            private_hosts=settings.oidc_private_hosts,
+        )
     )

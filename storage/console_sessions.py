@@ -3,23 +3,25 @@
 The browser holds a random session id in a cookie; the table holds only its
 SHA-256 (the id is 32 random bytes, so a fast unkeyed hash is enough: nothing
 guessable is hashed), the operator's name and role, and the expiry. A session is
-valid until it expires, is ended (sign-out), or the token it was opened with is
+valid until it expires, is ended (sign-out, ``end_all``), or the token it was opened with is
 revoked: ``find_valid`` checks the token in the same query, so revoking a token
 signs its operator out of every browser at once. ``ADMIN_TOKEN``'s operator has no
-stored token and is never revoked.
+stored token and is never revoked; nor has a person signed in through the identity
+provider (``oidc:<id>``, ``storage.people``), whose sessions ``end_all`` ends at once.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from typing import NamedTuple
+from typing import Any, NamedTuple, cast
 
-from sqlalchemy import Connection, delete, exists, or_, select
+from sqlalchemy import Connection, CursorResult, delete, exists, func, or_, select
 from sqlalchemy.orm import Session
 
 from storage.clock import utcnow
 from storage.models import ApiToken, ConsoleSession
+from storage.people import ACTOR_PREFIX
 
 #: The operator whose token is ``ADMIN_TOKEN``: no stored token to revoke.
 BOOTSTRAP_OPERATOR = "admin"
@@ -49,7 +51,11 @@ def find_valid(connection: Connection, session_id: str, *, now: dt.datetime | No
     statement = select(ConsoleSession.operator, ConsoleSession.role).where(
         ConsoleSession.id_hash == id_hash(session_id),
         ConsoleSession.expires_at > (now or utcnow()),
-        or_(ConsoleSession.operator == BOOTSTRAP_OPERATOR, token_active),
+        or_(
+            ConsoleSession.operator == BOOTSTRAP_OPERATOR,
+            ConsoleSession.operator.startswith(ACTOR_PREFIX),
+            token_active,
+        ),
     )
     row = connection.execute(statement).first()
     return None if row is None else SignedInAs(row.operator, row.role)
@@ -59,3 +65,17 @@ def end(session: Session, session_id: str) -> bool:
     """Delete the session (sign-out); whether there was one."""
     result = session.execute(delete(ConsoleSession).where(ConsoleSession.id_hash == id_hash(session_id)))
     return result.rowcount == 1
+
+
+def end_all(session: Session, operator: str) -> int:
+    """End every session of ``operator`` (at once, in every browser); how many there were."""
+    result = cast(CursorResult[Any], session.execute(delete(ConsoleSession).where(ConsoleSession.operator == operator)))
+    return result.rowcount
+
+
+def open_sessions(connection: Connection, operator: str, *, now: dt.datetime | None = None) -> int:
+    """How many unexpired sessions ``operator`` has."""
+    statement = select(func.count()).where(
+        ConsoleSession.operator == operator, ConsoleSession.expires_at > (now or utcnow())
+    )
+    return int(connection.execute(statement).scalar_one())

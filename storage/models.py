@@ -404,3 +404,36 @@ class AuditChainEntry(Base):
     sealed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     __table_args__ = (Index("ix_audit_chain_source_row_id", "source", "row_id", unique=True),)
+
+
+class ConsolePerson(Base):
+    """A person who signed in to the console through the identity provider, keyed on the issuer and ``sub``.
+
+    ``id`` is short and random: the actor ``oidc:<id>`` every action of theirs records. The
+    ``sub`` (not the e-mail address, which can change) says who they are at the provider;
+    ``name`` is what the console and the evidence pack show; ``role`` the one their groups
+    gave them at their last sign-in.
+    """
+
+    __tablename__ = "console_people"
+    __table_args__ = (Index("ix_console_people_issuer_subject", "issuer", "subject", unique=True),)
+
+    id: Mapped[str] = mapped_column(String(16), primary_key=True)
+    issuer: Mapped[str] = mapped_column(String(255))
+    subject: Mapped[str] = mapped_column(String(255))
+    name: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(16))
+    first_signed_in_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_signed_in_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ConsolePersonRole(Base):
+    """A role a person held from ``since``: one row at their first sign-in and one at each sign-in that changed it,
+    so a history names the role they held when they acted."""
+
+    __tablename__ = "console_person_roles"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    person_id: Mapped[str] = mapped_column(ForeignKey("console_people.id"), index=True)
+    role: Mapped[str] = mapped_column(String(16))
+    since: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -349,3 +349,68 @@ def test_a_malformed_web_server_setting_is_named_with_what_is_wrong(name, value,
 def test_every_setting_the_service_reads_is_documented_in_the_readme():
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
     assert [name for name in setting_names() if f"`{name}`" not in readme] == []
+
+
+OIDC = {
+    **REQUIRED,
+    "OIDC_ISSUER": "https://keycloak.example.com/realms/ops/",
+    "OIDC_CLIENT_ID": "gdpr-console",
+    "OIDC_CLIENT_SECRET": "client-secret-value",
+    "OIDC_ROLE_MAP": "/gdpr/operators=operator, 6f1b1c7e-0d5a-4b39-9a51-3c0d8f1e2a10=viewer,a=b=auditor",
+}
+
+
+def test_signing_in_through_a_provider_is_off_and_the_token_form_on_by_default():
+    settings = load_settings(REQUIRED)
+    assert (settings.oidc_issuer, settings.console_token_sign_in) == (None, True)
+    assert settings.oidc_scopes == ("openid", "email", "profile") and settings.oidc_roles_claim == "groups"
+
+
+def test_the_provider_settings_are_read_and_the_client_secret_never_shown():
+    settings = load_settings({**OIDC, "OIDC_SCOPES": "openid email groups", "OIDC_PRIVATE_HOSTS": "KC.lan:8443"})
+    assert settings.oidc_issuer == "https://keycloak.example.com/realms/ops"
+    assert settings.oidc_role_map == (
+        ("/gdpr/operators", "operator"),
+        ("6f1b1c7e-0d5a-4b39-9a51-3c0d8f1e2a10", "viewer"),
+        ("a=b", "auditor"),
+    )
+    assert settings.oidc_scopes == ("openid", "email", "groups") and settings.oidc_private_hosts == ("kc.lan:8443",)
+    assert settings.redacted()["oidc_client_secret"] == "<set>"
+
+
+@pytest.mark.parametrize(
+    ("changes", "problem"),
+    [
+        ({"OIDC_ISSUER": "keycloak.example.com"}, "OIDC_ISSUER: must be the provider's issuer URL"),
+        ({"OIDC_ISSUER": "https://kc.example.com/realms/ops?x=1"}, "OIDC_ISSUER: must not carry"),
+        ({"OIDC_ISSUER": "http://kc.example.com"}, "OIDC_ISSUER: must be https (plain http only with OIDC_ALLOW_HTTP)"),
+        ({"OIDC_CLIENT_ID": ""}, "OIDC_CLIENT_ID: required when OIDC_ISSUER is set"),
+        ({"OIDC_ROLE_MAP": ""}, "OIDC_ROLE_MAP: required when OIDC_ISSUER is set"),
+        (
+            {"OIDC_ROLE_MAP": "ops=admin"},
+            "OIDC_ROLE_MAP: 'ops=admin': the role must be one of viewer, operator, auditor",
+        ),
+        ({"OIDC_ROLE_MAP": "ops=metrics"}, "the role must be one of viewer, operator, auditor"),
+        ({"OIDC_ROLE_MAP": "operators"}, "OIDC_ROLE_MAP: must be comma-separated group=role pairs"),
+        ({"OIDC_SCOPES": "email profile"}, "OIDC_SCOPES: must include openid"),
+        ({"OIDC_PRIVATE_HOSTS": "k*c.lan"}, "OIDC_PRIVATE_HOSTS: 'k*c.lan': a wildcard may only stand first"),
+    ],
+)
+def test_a_malformed_or_incomplete_provider_setting_is_named(changes, problem):
+    with pytest.raises(ConfigError) as error:
+        load_settings({**OIDC, **changes})
+    assert [p for p in error.value.problems if problem in p], error.value.problems
+
+
+def test_plain_http_provider_needs_the_explicit_setting():
+    settings = load_settings({**OIDC, "OIDC_ISSUER": "http://127.0.0.1:8080/realms/t", "OIDC_ALLOW_HTTP": "true"})
+    assert settings.oidc_issuer == "http://127.0.0.1:8080/realms/t"
+
+
+def test_the_token_form_may_go_only_when_a_provider_signs_people_in():
+    with pytest.raises(ConfigError) as error:
+        load_settings({**REQUIRED, "CONSOLE_TOKEN_SIGN_IN": "false"})
+    assert error.value.problems == [
+        "CONSOLE_TOKEN_SIGN_IN: false needs OIDC_ISSUER, or nobody could sign in to the console"
+    ]
+    assert load_settings({**OIDC, "CONSOLE_TOKEN_SIGN_IN": "false"}).console_token_sign_in is False

@@ -28,7 +28,8 @@ from receiver.usecases import cases as case_usecases
 from receiver.usecases.case_views import view_case
 from receiver.usecases.errors import UseCaseError
 from receiver.usecases.evidence_pack import EVIDENCE_EXPORTED, Pack, evidence_document, pack_zip
-from storage import cases, raw_inputs, registry, tokens
+from receiver.usecases.people import roles_text
+from storage import cases, people, raw_inputs, registry, tokens
 from storage.errors import StorageError
 from storage.models import Callback, Case, ProcessorRequest
 from storage.raw_inputs import RawInputs
@@ -57,6 +58,7 @@ def export_pack(services: Services, case_id: str, *, actor: str, today: dt.date 
         )
         callbacks = {r.id: registry.callbacks_of(session, r.id) for r in requests}
         roles = {token.name: token.role for token in tokens.all_tokens(session)}
+        roles.update(people_roles(session))
         pack = pack_zip(evidence_document(view, requests, callbacks, roles))
     with services.database.transaction() as session:
         cases.record_event(
@@ -69,6 +71,18 @@ def export_pack(services: Services, case_id: str, *, actor: str, today: dt.date 
         )
     log.info("evidence.exported", case_id=case_id, sha256=pack.sha256, bytes=len(pack.data))
     return pack
+
+
+def people_roles(session: Session) -> dict[str, str]:
+    """Each person who signed in through the identity provider, by actor: the roles they held and their name."""
+    everyone = people.all_people(session)
+    held = people.roles_held(session, [person.id for person in everyone])
+    return {
+        people.actor_of(
+            person
+        ): f"{roles_text(held[person.id])}: {person.name} (signed in through the identity provider)"
+        for person in everyone
+    }
 
 
 def _case(session: Session, case_id: str) -> Case:

@@ -1,6 +1,7 @@
 """The ops console: server-rendered pages under ``/ops/`` for the people who run the service.
 
-    /ops/sign-in, /ops/sign-out        a named API token typed once, then a server-side session
+    /ops/sign-in, /ops/sign-out        the identity provider (OpenID Connect) or a named API token, then a session
+    /ops/people                        who signed in through the identity provider; end their sessions
     /ops/                              cases, most urgent first (filters, search by subjectRef)
     /ops/cases/new, /ops/cases/<id>    open a case; a case's timeline, deadline, requests, history, actions
     /ops/requests/<id>                 a processor request: transitions, callbacks, archive, retry
@@ -17,7 +18,7 @@ from __future__ import annotations
 from flask import Flask, redirect, url_for
 from werkzeug.wrappers import Response
 
-from receiver.web.console import cases, monitoring, processor_requests, signing_in  # noqa: F401 (routes)
+from receiver.web.console import cases, monitoring, people, processor_requests, signing_in  # noqa: F401 (routes)
 from receiver.web.console.access import configure_cookies
 from receiver.web.console.blueprint import blueprint, csrf
 

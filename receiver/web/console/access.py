@@ -8,6 +8,12 @@ when ``PUBLIC_URL`` is https, and sent only to ``/ops``:
 - ``ops_state``: Flask's signed cookie, holding the CSRF secret and the messages
   shown after a redirect; its key is derived from ``SECRET_KEY``, never the key itself.
 
+While a sign-in through the identity provider is under way, a third cookie,
+``ops_sign_in``, holds what its answer must match, sealed (``SECRET_KEY``): the
+browser comes back from the provider by a cross-site redirect, which a
+``SameSite=Strict`` cookie does not survive, so this one is ``Lax``, sent only to
+``/ops/sign-in``, lives ten minutes and is deleted by the answer.
+
 Every view needs a signed-in operator whose role may ``read``, unless marked
 ``@public``; ``@permitted(ACT)`` (or ``EXPORT``) asks for more. A role that may not
 is answered with the 403 page, and the pages offer it nothing it may not do.
@@ -33,6 +39,8 @@ from settings import Settings
 SESSION_COOKIE = "ops_session"
 STATE_COOKIE = "ops_state"
 COOKIE_PATH = "/ops"
+SIGN_IN_COOKIE = "ops_sign_in"
+SIGN_IN_COOKIE_PATH = "/ops/sign-in"
 View = TypeVar("View", bound=Callable[..., object])
 
 
@@ -92,6 +100,33 @@ def clear_session_cookie(response: Response) -> None:
     response.delete_cookie(
         SESSION_COOKIE, path=COOKIE_PATH, secure=secure_cookies(services().settings), httponly=True, samesite="Strict"
     )
+
+
+def set_sign_in_cookie(response: Response, sealed: str, max_age: int) -> None:
+    settings = services().settings
+    response.set_cookie(
+        SIGN_IN_COOKIE,
+        sealed,
+        max_age=max_age,
+        path=SIGN_IN_COOKIE_PATH,
+        secure=secure_cookies(settings),
+        httponly=True,
+        samesite="Lax",
+    )
+
+
+def clear_sign_in_cookie(response: Response) -> None:
+    response.delete_cookie(
+        SIGN_IN_COOKIE,
+        path=SIGN_IN_COOKIE_PATH,
+        secure=secure_cookies(services().settings),
+        httponly=True,
+        samesite="Lax",
+    )
+
+
+def sign_in_cookie() -> str:
+    return request.cookies.get(SIGN_IN_COOKIE, "")
 
 
 def session_id() -> str:
