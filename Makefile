@@ -38,7 +38,7 @@ simulators: $(VENV)/.dev instance/dev.env
 ## every test spread over the cores but those marked timing, then those one at a time (they measure time)
 test: $(VENV)/.dev
 	$(BIN)/lint-imports
-	$(BIN)/python -m pytest --numprocesses auto -m "not timing"
+	$(BIN)/python -m pytest --numprocesses auto --dist worksteal -m "not timing"
 	$(BIN)/python -m pytest -m timing
 
 ## make test-fast: the suite without the real-process and fault-injection tests (marked slow)
