@@ -21,9 +21,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-import redis
-from redis.backoff import NoBackoff
-from redis.retry import Retry
 from sqlalchemy import Connection, bindparam, delete
 from sqlalchemy.dialects import postgresql, sqlite
 
@@ -180,6 +177,12 @@ class RedisReplayCache:
     writes_with_delivery = False
 
     def __init__(self, url: str, *, timeout_seconds: float = 2.0) -> None:
+        # imported here: a service without the Redis replay cache never loads redis-py (a quarter of a second at
+        # each process's start)
+        import redis
+        from redis.backoff import NoBackoff
+        from redis.retry import Retry
+
         self._client = redis.Redis.from_url(
             url, socket_timeout=timeout_seconds, socket_connect_timeout=timeout_seconds,
             retry=Retry(NoBackoff(), retries=0),
@@ -213,6 +216,8 @@ class RedisReplayCache:
 
     @contextmanager
     def _calling(self) -> Iterator[None]:
+        import redis
+
         try:
             with self._breaker.call(_did_not_answer):
                 yield
@@ -221,6 +226,8 @@ class RedisReplayCache:
 
 
 def _did_not_answer(error: BaseException) -> bool:
+    import redis
+
     return isinstance(error, redis.ConnectionError | redis.TimeoutError)
 
 
