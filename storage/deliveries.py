@@ -80,6 +80,49 @@ def read_request(database: Database, request_id: str) -> RequestHead | None:
 
 
 @dataclass(frozen=True)
+class DeliveryIdentity:
+    """What tells one signed delivery apart in the ``callbacks`` table: its deciding replay key's source.
+
+    The JWT's ``jti`` when a verified JWT decides, else the HMAC's timestamp (its signature
+    follows from the request's key, the timestamp and the body).
+    """
+
+    request_id: str
+    body_sha256: str
+    jwt_id: str | None = None
+    hmac_timestamp: int | None = None
+
+
+def _find_delivery_sql(dialect: str, column: str) -> str:
+    placeholder = (lambda name: f"%({name})s") if dialect == "postgresql" else (lambda name: f":{name}")
+    return (
+        f"SELECT 1 FROM {_callbacks.name} WHERE request_id = {placeholder('request_id')} "
+        f"AND body_sha256 = {placeholder('body_sha256')} AND {column} = {placeholder('value')} "
+        "AND verdict IN ('accepted', 'duplicate') LIMIT 1"
+    )
+
+
+_FIND_DELIVERY = {
+    (dialect, column): _find_delivery_sql(dialect, column)
+    for dialect in ("postgresql", "sqlite")
+    for column in ("jwt_id", "hmac_timestamp")
+}
+
+
+def holds(database: Database, identity: DeliveryIdentity) -> bool:
+    """Whether the delivery is recorded: one indexed read, made only when a replay cache outside the
+    database (Redis) already knew its key, which a process killed before its commit leaves behind."""
+    if identity.jwt_id is not None:
+        column, value = "jwt_id", identity.jwt_id
+    elif identity.hmac_timestamp is not None:
+        column, value = "hmac_timestamp", identity.hmac_timestamp
+    else:
+        raise ValueError("a delivery is told apart by its JWT's id or its HMAC's timestamp")
+    parameters = {"request_id": identity.request_id, "body_sha256": identity.body_sha256, "value": value}
+    return database.single_statement(_FIND_DELIVERY[database.dialect, column], parameters) is not None
+
+
+@dataclass(frozen=True)
 class ArchiveDownload:
     """The archive job an accepted GET callback queues: its sealed URL payload."""
 
