@@ -236,3 +236,43 @@ def _shape(schema: str) -> str:
         version = connection.execute(f'SELECT version_num FROM "{schema}".alembic_version').fetchall()
     assert columns and indexes and constraints and version
     return repr((columns, indexes, constraints, version)).replace(schema, "S")
+
+
+class TestWriteBlocker:
+    """``write_blocker``: why the database cannot take writes, found by reading only."""
+
+    def test_a_writable_database_has_none(self, database: Database) -> None:
+        assert database.write_blocker(min_free_bytes=0) is None
+
+    def test_sqlite_with_too_little_free_space_says_no_space(self, sqlite_url: str) -> None:
+        database = Database(sqlite_url)
+        try:
+            blocker = database.write_blocker(min_free_bytes=2**62)
+        finally:
+            database.dispose()
+        assert blocker is not None and blocker.startswith("no_space: ")
+
+    def test_sqlite_is_probed_without_waiting_for_a_writer(self, sqlite_url: str) -> None:
+        """A writer holding SQLite's write lock does not hold up the probe: it takes no writer's turn."""
+        database = Database(sqlite_url, timeout_seconds=2)
+        writer = database.engine.raw_connection()
+        try:
+            writer.driver_connection.execute("BEGIN IMMEDIATE")
+            began = time.monotonic()
+            assert database.write_blocker(min_free_bytes=0) is None
+            assert time.monotonic() - began < 1
+        finally:
+            writer.driver_connection.execute("ROLLBACK")
+            writer.close()
+            database.dispose()
+
+    @pytest.mark.postgres
+    def test_a_read_only_postgres_says_read_only(self, postgres_url: str) -> None:
+        url = make_url(postgres_url)
+        options = url.query["options"] + " -cdefault_transaction_read_only=on"
+        database = Database(url.update_query_dict({"options": options}).render_as_string(hide_password=False))
+        try:
+            blocker = database.write_blocker(min_free_bytes=0)
+        finally:
+            database.dispose()
+        assert blocker is not None and blocker.startswith("read_only: ")
