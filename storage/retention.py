@@ -12,19 +12,23 @@ store is outside the database's transactions, so deleting one takes three steps:
    on them as they stand, and the request is marked ``archive_deletion_started_at``. A legal hold
    locks the same case row: it comes either before the claim (the archive is kept) or after it
    (and names the archive as already being deleted).
-2. The store deletes every version, outside any transaction, so a slow store holds no lock.
-3. ``record_deletion`` writes the receipt and an ``archive_deleted`` request event; when the store
-   failed, ``release_claim`` clears the mark for the next run.
+2. The store lists every version, and ``keep_listed_versions`` keeps the listing with the claim
+   (added to any an earlier run kept); then the store deletes every version, outside any
+   transaction, so a slow store holds no lock.
+3. ``record_deletion`` writes the receipt (every version listed with the claim, and any the
+   deletion found besides) and an ``archive_deleted`` request event; when the store failed,
+   ``release_claim`` clears the mark for the next run and keeps the listing.
 
 A claim older than ``CLAIM_SECONDS`` belongs to a run that ended between steps 1 and 3 (its
-process killed): the next run takes it over and deletes what is left.
+process killed): the next run takes it over and deletes what is left. Its receipt still names
+what the dead run removed: the listing kept with the claim.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,7 +36,7 @@ from sqlalchemy import Connection, Exists, delete, exists, or_, select, update
 from sqlalchemy.orm import Session
 
 from storage import cases, jobs, lifecycle, notifications, raw_inputs, registry
-from storage.archives import DeletedArchive
+from storage.archives import DeletedArchive, DeletedVersion
 from storage.models import Callback, Case, Job, ProcessorRequest
 
 #: A claim this old was left by a run that died mid-deletion; another run takes it over.
@@ -165,30 +169,60 @@ def claim_archive(
     return found, verdict
 
 
+def keep_listed_versions(session: Session, request_id: str, listed: Collection[DeletedVersion]) -> None:
+    """Keep what the store listed with the claim, before anything is deleted, beside what an earlier run kept.
+
+    Until the receipt is written (``archive_deleted_at``), ``archive_deleted_versions`` holds this listing.
+    """
+    request = registry.find(session, request_id, for_update=True)
+    if request is None or request.archive_deleted_at is not None:
+        return
+    request.archive_deleted_versions = _versions_json(_union(_kept_versions(request), listed))
+
+
 def record_deletion(
     session: Session, request_id: str, deleted: DeletedArchive, *, actor: str, policy: str, at: dt.datetime
-) -> ProcessorRequest:
+) -> DeletedArchive:
     """Write the deletion receipt on the request and an ``archive_deleted`` event to its history, and erase the
-    raw signed inputs its callbacks kept (``storage.raw_inputs``): they go with the archive's retention."""
+    raw signed inputs its callbacks kept (``storage.raw_inputs``): they go with the archive's retention.
+
+    The receipt lists every version kept with the claim (``keep_listed_versions``: a run that died after
+    the store deleted them listed them first) and every version this deletion found; returned as deleted.
+    """
     request = registry.find(session, request_id, for_update=True)
     assert request is not None  # requests are never deleted
+    removed = DeletedArchive(deleted.uri, _union(_kept_versions(request), deleted.versions))
     request.archive_deleted_at = at
     request.archive_deleted_by = actor[:64]
     request.archive_deletion_policy = policy
-    request.archive_deleted_versions = json.dumps(
-        [
-            {"versionId": v.version_id, "bytes": v.size, "deleteMarker": v.delete_marker, "partial": v.partial}
-            for v in deleted.versions
-        ]
-    )
+    request.archive_deleted_versions = _versions_json(removed.versions)
     request.archive_deletion_started_at = None
     erased = raw_inputs.erase_raw_inputs(session, request_id)
     note = (
-        f"{policy}; the store removed {len(deleted.versions)} version(s), {deleted.data_bytes} bytes; "
+        f"{policy}; the store removed {len(removed.versions)} version(s), {removed.data_bytes} bytes; "
         f"the raw inputs of {erased} callback(s) erased"
     )
     registry.record_event(session, request_id, kind=ARCHIVE_DELETED, actor=actor[:64], note=note)
-    return request
+    return removed
+
+
+def _kept_versions(request: ProcessorRequest) -> tuple[DeletedVersion, ...]:
+    kept = json.loads(request.archive_deleted_versions or "[]")
+    return tuple(DeletedVersion(v["versionId"], v["bytes"], v["deleteMarker"], v["partial"]) for v in kept)
+
+
+def _union(first: Iterable[DeletedVersion], second: Iterable[DeletedVersion]) -> tuple[DeletedVersion, ...]:
+    """Both listings, each version once, in the order first seen."""
+    return tuple(dict.fromkeys([*first, *second]))
+
+
+def _versions_json(versions: Iterable[DeletedVersion]) -> str:
+    return json.dumps(
+        [
+            {"versionId": v.version_id, "bytes": v.size, "deleteMarker": v.delete_marker, "partial": v.partial}
+            for v in versions
+        ]
+    )
 
 
 def release_claim(session: Session, request_id: str) -> None:

@@ -40,6 +40,7 @@ from receiver.services import Services
 from receiver.usecases.records import iso_time
 from storage import refusals
 from storage import retention as kept
+from storage.archives import DeletedArchive
 from storage.clock import utcnow
 from storage.errors import StorageError
 from storage.replay import RedisReplayCache
@@ -224,10 +225,12 @@ def _delete_archive(
         return
     policy = archive_policy(services.settings.archive_retention_days, verdict)
     try:
-        deleted = services.archive_store.delete_all_versions(found.uri)
+        deleted = _listed_then_deleted(services, request_id, found.uri)
     except StorageError as error:
         _deletion_failed(services, request_id, error, outcome)
         return
+    with services.database.transaction() as session:
+        deleted = kept.record_deletion(session, request_id, deleted, actor=actor, policy=policy, at=utcnow())
     log.info(
         "archive.deleted",
         request_id=request_id,
@@ -235,11 +238,17 @@ def _delete_archive(
         bytes=deleted.data_bytes,
         actor=actor,
     )
-    with services.database.transaction() as session:
-        kept.record_deletion(session, request_id, deleted, actor=actor, policy=policy, at=utcnow())
     outcome.done["deleted"] += 1
     outcome.done["versions"] += len(deleted.versions)
     outcome.done["bytes"] += deleted.data_bytes
+
+
+def _listed_then_deleted(services: Services, request_id: str, uri: str) -> DeletedArchive:
+    """Every version listed and kept with the claim first, so a run that takes the claim over can name them."""
+    listed = services.archive_store.list_versions(uri)
+    with services.database.transaction() as session:
+        kept.keep_listed_versions(session, request_id, listed)
+    return services.archive_store.delete_all_versions(uri)
 
 
 def _deletion_failed(services: Services, request_id: str, error: StorageError, outcome: ClassOutcome) -> None:
