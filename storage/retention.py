@@ -32,7 +32,7 @@ from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Exists, delete, exists, or_, select, update
+from sqlalchemy import Connection, Exists, case, delete, exists, or_, select, update
 from sqlalchemy.orm import Session
 
 from storage import cases, jobs, lifecycle, notifications, raw_inputs, registry
@@ -233,6 +233,51 @@ def release_claim(session: Session, request_id: str) -> None:
         .values(archive_deletion_started_at=None)
         .execution_options(synchronize_session=False)
     )
+
+
+@dataclass(frozen=True)
+class EndedWithoutArchive:
+    """A request that ended without storing an archive, whose callbacks still keep their raw inputs."""
+
+    request_id: str
+    state: str
+    ended_at: dt.datetime
+
+
+def ended_without_archive(
+    session: Session, *, ended_before: dt.datetime, limit: int = 500
+) -> list[EndedWithoutArchive]:
+    """Up to ``limit`` requests that failed, or completed without an archive, before ``ended_before``, whose
+    callbacks keep raw inputs (with the archive URL inside), not in a case under a legal hold and with no
+    job queued or running; locked (on PostgreSQL one a callback holds now is skipped: the next run takes it).
+    """
+    ended_at = case(
+        (ProcessorRequest.state == lifecycle.FAILED, ProcessorRequest.failed_at), else_=ProcessorRequest.completed_at
+    )
+    ended = or_(
+        (ProcessorRequest.state == lifecycle.COMPLETED) & (ProcessorRequest.completed_at < ended_before),
+        (ProcessorRequest.state == lifecycle.FAILED) & (ProcessorRequest.failed_at < ended_before),
+    )
+    kept_inputs = exists().where(Callback.request_id == ProcessorRequest.id, Callback.raw_inputs_sealed.is_not(None))
+    held = exists().where(Case.id == ProcessorRequest.case_id, Case.legal_hold_since.is_not(None))
+    busy = exists().where(Job.request_id == ProcessorRequest.id, Job.state.in_([jobs.QUEUED, jobs.RUNNING]))
+    statement = (
+        select(ProcessorRequest.id, ProcessorRequest.state, ended_at)
+        .where(ProcessorRequest.archive_uri.is_(None), ended, kept_inputs, ~held, ~busy)
+        .order_by(ProcessorRequest.id)
+        .limit(limit)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        statement = statement.with_for_update(of=ProcessorRequest, skip_locked=True)
+    return [EndedWithoutArchive(*row) for row in session.execute(statement)]
+
+
+def erase_raw_inputs_without_archive(session: Session, ended: EndedWithoutArchive, *, actor: str, policy: str) -> int:
+    """Erase the request's callbacks' raw inputs, with the history entry an archive's deletion writes; how many."""
+    erased = raw_inputs.erase_raw_inputs(session, ended.request_id)
+    note = f"{policy}; no archive was stored; the raw inputs of {erased} callback(s) erased"
+    registry.record_event(session, ended.request_id, kind=ARCHIVE_DELETED, actor=actor[:64], note=note)
+    return erased
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,9 @@ own outcome in the report:
   completed when it is in no case): every version deleted from the store, then a
   receipt on the request (``storage.retention``: claim, delete, record). Kept, and
   reported with the reason: a case still open or under a legal hold, a period not over,
-  a download in flight, a deletion another run is making.
+  a download in flight, a deletion another run is making. The raw inputs of a request
+  that stored no archive (failed, or completed without one) go on the same schedule,
+  counted from its end, with the same history entry; a legal hold keeps them too.
 - **secrets** (``SECRETS_RETENTION_DAYS`` after the request ended): the sealed signature
   key and the archive jobs' sealed URLs. A completed request expects nothing more; a
   failed one may still be moved on within the period (a newly signed callback, a new URL
@@ -195,6 +197,8 @@ def _archives(services: Services, actor: str, should_stop: Callable[[], bool], o
         if should_stop():
             break
         _delete_archive(services, request_id, retention=retention, actor=actor, outcome=outcome)
+    if not should_stop():
+        _raw_inputs_without_archive(services, actor, outcome)
 
 
 def _held_notes(archives: list[kept.LiveArchive]) -> list[str]:
@@ -257,6 +261,20 @@ def _deletion_failed(services: Services, request_id: str, error: StorageError, o
         kept.release_claim(session, request_id)
     outcome.done["failed"] += 1
     outcome.notes.append(f"not deleted: {request_id}: {error.reason}: {error.message}")
+
+
+def _raw_inputs_without_archive(services: Services, actor: str, outcome: ClassOutcome) -> None:
+    """A request that failed, or completed without an archive, keeps its callbacks' raw inputs (the archive URL
+    inside) only as long as an archive would be kept: ``ARCHIVE_RETENTION_DAYS`` from its end."""
+    days = services.settings.archive_retention_days
+    erased = 0
+    with services.database.transaction() as session:
+        for ended in kept.ended_without_archive(session, ended_before=_days_ago(days)):
+            verdict = kept.Verdict(None, ended.ended_at, f"request {ended.state}")
+            policy = archive_policy(days, verdict)
+            kept.erase_raw_inputs_without_archive(session, ended, actor=actor, policy=policy)
+            erased += 1
+    outcome.done["raw inputs erased without an archive"] = erased
 
 
 def archive_policy(days: int, verdict: kept.Verdict) -> str:
