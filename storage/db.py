@@ -111,17 +111,28 @@ class Database:
             ) from error
 
     @contextmanager
-    def reading(self) -> Iterator[Connection]:
+    def reading(self, *, one_snapshot: bool = False) -> Iterator[Connection]:
         """A transaction for reading only: on SQLite a deferred one, which neither waits for the writer's
-        turn nor holds up a writer (WAL lets readers and the writer through side by side)."""
+        turn nor holds up a writer (WAL lets readers and the writer through side by side).
+
+        ``one_snapshot``: every statement sees the database as it was at the first, as a SQLite read
+        transaction does by itself; on PostgreSQL the transaction is REPEATABLE READ (at its default,
+        READ COMMITTED, each statement sees what committed before it began).
+        """
         with self._storage_errors(), self.engine.connect() as connection:
-            with connection.execution_options(read_only=True).begin():
+            options: dict[str, Any] = {"read_only": True}
+            if one_snapshot and self.dialect == "postgresql":
+                options["isolation_level"] = "REPEATABLE READ"
+            with connection.execution_options(**options).begin():
                 yield connection
 
     @contextmanager
-    def reading_session(self) -> Iterator[Session]:
+    def reading_session(self, *, one_snapshot: bool = False) -> Iterator[Session]:
         """An ORM session over ``reading()``: for a long read (an evidence pack) that must not hold up writers."""
-        with self.reading() as connection, Session(bind=connection, expire_on_commit=False) as session:
+        with (
+            self.reading(one_snapshot=one_snapshot) as connection,
+            Session(bind=connection, expire_on_commit=False) as session,
+        ):
             yield session
 
     def _one_writer(self) -> AbstractContextManager[object]:
