@@ -48,6 +48,8 @@ _requests = ProcessorRequest.__table__
 _callbacks = Callback.__table__
 _transitions = Transition.__table__
 _jobs = Job.__table__
+#: A ``:name`` parameter, rewritten to psycopg's ``%(name)s`` for the statements run on its own cursor.
+_NAMED_PARAMETER = re.compile(r":([a-z_0-9]+)\b")
 
 
 class RequestMoved(Exception):
@@ -94,12 +96,11 @@ class DeliveryIdentity:
 
 
 def _find_delivery_sql(dialect: str, column: str) -> str:
-    placeholder = (lambda name: f"%({name})s") if dialect == "postgresql" else (lambda name: f":{name}")
-    return (
-        f"SELECT 1 FROM {_callbacks.name} WHERE request_id = {placeholder('request_id')} "
-        f"AND body_sha256 = {placeholder('body_sha256')} AND {column} = {placeholder('value')} "
-        "AND verdict IN ('accepted', 'duplicate') LIMIT 1"
+    sql = (
+        f"SELECT 1 FROM {Callback.__tablename__} WHERE request_id = :request_id AND body_sha256 = :body_sha256 "
+        f"AND {column} = :value AND verdict IN ('accepted', 'duplicate') LIMIT 1"
     )
+    return _NAMED_PARAMETER.sub(r"%(\1)s", sql) if dialect == "postgresql" else sql
 
 
 _FIND_DELIVERY = {
@@ -112,6 +113,7 @@ _FIND_DELIVERY = {
 def holds(database: Database, identity: DeliveryIdentity) -> bool:
     """Whether the delivery is recorded: one indexed read, made only when a replay cache outside the
     database (Redis) already knew its key, which a process killed before its commit leaves behind."""
+    value: str | int
     if identity.jwt_id is not None:
         column, value = "jwt_id", identity.jwt_id
     elif identity.hmac_timestamp is not None:
@@ -327,9 +329,6 @@ def _in_one_statement(
         )
     statement = "WITH " + ", ".join(parts) + " SELECT (SELECT id FROM delivery), EXISTS (SELECT 1 FROM locked)"
     return _NAMED_PARAMETER.sub(r"%(\1)s", statement)  # psycopg's own parameter style: run on its cursor
-
-
-_NAMED_PARAMETER = re.compile(r":([a-z_0-9]+)\b")
 
 
 def _postgres_type(column: Column[Any]) -> str:
