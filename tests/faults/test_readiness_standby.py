@@ -7,7 +7,6 @@ with a ``standby.signal`` file: it answers reads and refuses every write, as a r
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 
 import pytest
@@ -43,15 +42,6 @@ def backend(cluster: PrivatePostgres) -> Backend:
     return Backend(cluster.url)
 
 
-def restart_as_standby(cluster: PrivatePostgres) -> None:
-    cluster._run("pg_ctl", "-D", str(cluster.data), "-m", "fast", "-w", "stop")
-    signal = cluster.data / "standby.signal"
-    signal.touch()
-    owner = cluster.data.stat()
-    os.chown(signal, owner.st_uid, owner.st_gid)  # the server's own account (``postgres`` when tests run as root)
-    cluster.start()
-
-
 def test_a_server_in_recovery_is_not_ready_and_callbacks_are_503(
     cluster, app_env, messagebird_signer, messagebird_signature_key, report
 ):
@@ -68,7 +58,7 @@ def test_a_server_in_recovery_is_not_ready_and_callbacks_are_503(
         assert ready_before.test_client().get("/readyz").status_code == 200
     finally:
         ready_before.extensions["services"].close()
-    restart_as_standby(cluster)
+    cluster.restart_as_standby()
     app = create_app(app_env)
     client = app.test_client()
     body = callback_json("sb-1", DELETE_KIND)
