@@ -276,3 +276,20 @@ class TestWriteBlocker:
         finally:
             database.dispose()
         assert blocker is not None and blocker.startswith("read_only: ")
+
+
+def test_a_one_snapshot_read_does_not_see_what_commits_during_it(database: Database) -> None:
+    """``reading(one_snapshot=True)``: every statement sees the database as at the first (PostgreSQL: REPEATABLE
+    READ; SQLite's read transaction does so by itself); a plain ``reading()`` on PostgreSQL sees the commit."""
+    with database.transaction() as session:
+        session.execute(text("CREATE TABLE snapshot_probe (n INTEGER)"))
+    counts = {}
+    for one_snapshot in (True, False):
+        with database.reading(one_snapshot=one_snapshot) as connection:
+            before = connection.execute(text("SELECT count(*) FROM snapshot_probe")).scalar_one()
+            with database.transaction() as session:
+                session.execute(text("INSERT INTO snapshot_probe VALUES (1)"))
+            counts[one_snapshot] = (before, connection.execute(text("SELECT count(*) FROM snapshot_probe")).scalar())
+    assert counts[True] == (0, 0)
+    if database.dialect == "postgresql":
+        assert counts[False] == (1, 2)
