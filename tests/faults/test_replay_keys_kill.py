@@ -84,7 +84,7 @@ def test_no_request_is_left_unrecorded_when_workers_die_between_redis_and_the_da
         resends_accepted=sum(a.verdict == "accepted" for a in resent),
         left_sent=len(left),
     )
-    assert len(killer.killed) >= KILLS - 1 and any(a.status is None for a in first), f"kills cut nothing: {counts}"
+    assert len(killer.killed) >= 3 and any(a.status is None for a in first), f"kills cut nothing: {counts}"
     assert not left, f"{counts}: never recorded: {left[:5]}"
     assert not audit.problems, f"{counts}: {audit.problems[:5]}"
     assert audit.accepted == CALLBACKS, counts
