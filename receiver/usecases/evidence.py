@@ -175,7 +175,7 @@ def _hmac_verdict(raw: RawInputs, keys: Keys) -> tuple[str, str | None]:
 
 def reverify_case(services: Services, case_id: str) -> list[Recheck]:
     """Every accepted callback of the case's requests verified again, oldest first; ``not_found`` for no case."""
-    with services.database.reading_session() as session:
+    with services.database.reading_session(one_snapshot=True) as session:
         _case(session, case_id)
         found = [
             (r, c)
