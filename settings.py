@@ -432,6 +432,7 @@ class Settings:
     log_format: str
     log_level: str
     database_timeout_seconds: float
+    database_min_free_mb: int
     replay_cache_url: str | None
     archive_allowed_hosts: tuple[str, ...]
     archive_private_hosts: tuple[str, ...]
@@ -553,6 +554,8 @@ def _declared() -> dict[str, _Setting]:
         "LOG_FORMAT": _Setting(_choice("json", "console"), "json"),
         "LOG_LEVEL": _Setting(_choice("DEBUG", "INFO", "WARNING", "ERROR"), "INFO"),
         "DATABASE_TIMEOUT_SECONDS": _Setting(_float_above_zero, 5.0),
+        # SQLite: /readyz reports not ready below this much free space on the database's file system.
+        "DATABASE_MIN_FREE_MB": _Setting(_int_at_least(0), 64),
         "REPLAY_CACHE_URL": _Setting(_optional_redis_url, None),
         "ARCHIVE_ALLOWED_HOSTS": _Setting(_host_patterns, ()),
         # Allowed hosts that may resolve to loopback or private addresses; never implies allowed.

@@ -161,7 +161,7 @@ def _with_pauses(
     calendar: Calendar,
     today: date | None,
 ) -> _Run:
-    pause_steps = _pause_steps(months_step.to_date, pauses, calendar.jurisdiction, today)
+    pause_steps = _pause_steps(months_step.to_date, pauses, calendar, today)
     paused_date = pause_steps[-1].to_date if pause_steps else months_step.to_date
     steps = (*opening, months_step, *pause_steps, *calendar.to_working_day(paused_date))
     return _Run(steps[-1].to_date, steps, paused_days(pauses, today=today), len(pauses))
@@ -185,18 +185,37 @@ def _months_step(counted_from: date, months: int, jurisdiction: Jurisdiction) ->
     return Step(rule, _SOURCES[jurisdiction, rule], counted_from, months_date, note)
 
 
-def _pause_steps(
-    start: date, pauses: Sequence[Pause], jurisdiction: Jurisdiction, today: date | None
-) -> tuple[Step, ...]:
+def _pause_steps(start: date, pauses: Sequence[Pause], calendar: Calendar, today: date | None) -> tuple[Step, ...]:
+    """The paused days, each pause's added to the date the earlier ones reached.
+
+    A pause that starts after that date stopped the clock in the working-day grace (UK: the
+    month ended on a weekend or a bank holiday, and the deadline in force was the next working
+    day): its days are added to that working day, the deadline in force when the clock
+    stopped, so the clock restarts with the days it had left and nothing is overdue while it
+    is stopped (``_stopped_in_the_grace``).
+    """
     steps: list[Step] = []
     for pause in pauses:
         days = pause.days(today=today)
         if days:
+            grace = _stopped_in_the_grace(start, pause, calendar)
+            steps += grace
+            start = grace[-1].to_date if grace else start
             end = _plus_days(start, days)
-            source = _SOURCES[jurisdiction, Rule.CLOCK_STOPPED]
+            source = _SOURCES[calendar.jurisdiction, Rule.CLOCK_STOPPED]
             steps.append(Step(Rule.CLOCK_STOPPED, source, start, end, _pause_note(pause, days)))
             start = end
     return tuple(steps)
+
+
+def _stopped_in_the_grace(counted_to: date, pause: Pause, calendar: Calendar) -> tuple[Step, ...]:
+    """The working-day steps from ``counted_to`` when ``pause`` started after it (in the grace), else none.
+
+    UK GDPR Art. 12A: the time limit does not run while the controller waits for the
+    information it asked for; the ICO: a time limit ending on a non-working day ends on the
+    next working day. A clock stopped on such a day had the days up to that working day left.
+    """
+    return calendar.to_working_day(counted_to) if pause.started_on > counted_to else ()
 
 
 def _pause_note(pause: Pause, days: int) -> str:

@@ -7,6 +7,9 @@ towards the month within which an extension must be announced. The EDPB
 (Guidelines 01/2022) accepts the same for identity checks and clarification
 under the EU GDPR. The deadline therefore moves by the paused days: they are
 added to the calendar-month date, and the working-day rule applies afterwards.
+A pause that starts after that date (in the working-day grace) adds its days to
+the working day the deadline had moved to (``deadlines.deadline``): the deadline
+is never before the day the clock restarts.
 
 How paused days are counted:
 

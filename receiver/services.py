@@ -33,14 +33,18 @@ class Services:
     #: The organisation's OpenID Connect provider the console signs people in with (``OIDC_ISSUER``), if any.
     identity: OidcProvider | None = None
 
-    def readiness_probes(self) -> dict[str, Callable[[], None]]:
-        probes: dict[str, Callable[[], None]] = {
-            "database": self.database.ping,
+    def readiness_probes(self) -> dict[str, Callable[[], str | None]]:
+        """Each backend serving needs; a probe returns None when ready, else why not, and writes nothing."""
+        probes: dict[str, Callable[[], str | None]] = {
+            "database": self._database_writable,
             "archive_store": self.archive_store.check,
         }
         if isinstance(self.replay_cache, RedisReplayCache):
             probes["replay_cache"] = self.replay_cache.ping
         return probes
+
+    def _database_writable(self) -> str | None:
+        return self.database.write_blocker(min_free_bytes=self.settings.database_min_free_mb * 1024 * 1024)
 
     def readiness_advisories(self) -> dict[str, Callable[[], str | None]]:
         """What ``/readyz`` reports without counting it against readiness: ``archive_deletion`` says when the

@@ -18,6 +18,7 @@ server that stopped answering is back, the others fail at once (``storage.breake
 from __future__ import annotations
 
 import math
+import os
 import sqlite3
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
@@ -110,17 +111,28 @@ class Database:
             ) from error
 
     @contextmanager
-    def reading(self) -> Iterator[Connection]:
+    def reading(self, *, one_snapshot: bool = False) -> Iterator[Connection]:
         """A transaction for reading only: on SQLite a deferred one, which neither waits for the writer's
-        turn nor holds up a writer (WAL lets readers and the writer through side by side)."""
+        turn nor holds up a writer (WAL lets readers and the writer through side by side).
+
+        ``one_snapshot``: every statement sees the database as it was at the first, as a SQLite read
+        transaction does by itself; on PostgreSQL the transaction is REPEATABLE READ (at its default,
+        READ COMMITTED, each statement sees what committed before it began).
+        """
         with self._storage_errors(), self.engine.connect() as connection:
-            with connection.execution_options(read_only=True).begin():
+            options: dict[str, Any] = {"read_only": True}
+            if one_snapshot and self.dialect == "postgresql":
+                options["isolation_level"] = "REPEATABLE READ"
+            with connection.execution_options(**options).begin():
                 yield connection
 
     @contextmanager
-    def reading_session(self) -> Iterator[Session]:
+    def reading_session(self, *, one_snapshot: bool = False) -> Iterator[Session]:
         """An ORM session over ``reading()``: for a long read (an evidence pack) that must not hold up writers."""
-        with self.reading() as connection, Session(bind=connection, expire_on_commit=False) as session:
+        with (
+            self.reading(one_snapshot=one_snapshot) as connection,
+            Session(bind=connection, expire_on_commit=False) as session,
+        ):
             yield session
 
     def _one_writer(self) -> AbstractContextManager[object]:
@@ -145,6 +157,28 @@ class Database:
         """Raise ``StorageError("unavailable")`` unless the database answers a query."""
         with self.transaction() as session:
             session.execute(text("SELECT 1"))
+
+    def write_blocker(self, *, min_free_bytes: int) -> str | None:
+        """Why the database cannot take writes now, or None; found without writing anything.
+
+        SQLite: less than ``min_free_bytes`` free on its file system (a full disk refuses every
+        commit). PostgreSQL: a server in recovery (a standby, or a primary replaying its WAL) or
+        read-only (``default_transaction_read_only``). One read, without the writer's turn;
+        ``StorageError("unavailable")`` when the database does not answer it.
+        """
+        if self.dialect == "sqlite":
+            self.single_statement("SELECT 1", {})
+            return _low_space(self._sqlite_directory(), min_free_bytes)
+        row = self.single_statement(_POSTGRES_WRITABLE, {})
+        assert row is not None  # the statement always answers one row
+        in_recovery, read_only = row
+        if in_recovery:
+            return "recovering: the server is in recovery (a standby, or replaying its WAL)"
+        return "read_only: the server takes no writes (default_transaction_read_only)" if read_only == "on" else None
+
+    def _sqlite_directory(self) -> Path | None:
+        path = _sqlite_path(self.url)
+        return Path(path).parent if path is not None else None
 
     def upgrade(self) -> None:
         """Apply every Alembic migration up to the newest.
@@ -180,6 +214,24 @@ def _first_row_autocommit(cursor: Any, sql: str, parameters: dict[str, Any]) -> 
     finally:
         if not driver.closed:
             driver.autocommit = False
+
+
+_POSTGRES_WRITABLE = "SELECT pg_is_in_recovery(), current_setting('transaction_read_only')"
+_MIB = 1024 * 1024
+
+
+def _low_space(directory: Path | None, min_free_bytes: int) -> str | None:
+    """``no_space: ...`` when the file system holding ``directory`` has less than ``min_free_bytes`` free."""
+    if directory is None:
+        return None  # an in-memory database
+    try:
+        found = os.statvfs(directory)
+    except OSError as error:
+        raise StorageError("unavailable", f"database directory unreadable ({type(error).__name__})") from error
+    free = found.f_bavail * found.f_frsize
+    if free >= min_free_bytes:
+        return None
+    return f"no_space: {free / _MIB:.1f} MiB free on the database's file system, {min_free_bytes / _MIB:.0f} needed"
 
 
 def _did_not_answer(error: BaseException) -> bool:

@@ -48,6 +48,8 @@ _requests = ProcessorRequest.__table__
 _callbacks = Callback.__table__
 _transitions = Transition.__table__
 _jobs = Job.__table__
+#: A ``:name`` parameter, rewritten to psycopg's ``%(name)s`` for the statements run on its own cursor.
+_NAMED_PARAMETER = re.compile(r":([a-z_0-9]+)\b")
 
 
 class RequestMoved(Exception):
@@ -77,6 +79,49 @@ def read_request(database: Database, request_id: str) -> RequestHead | None:
     """The request, read without a lock and without waiting for the writer's turn."""
     row = database.single_statement(_FIND_REQUEST[database.dialect], {"request_id": request_id})
     return RequestHead(*row) if row is not None else None
+
+
+@dataclass(frozen=True)
+class DeliveryIdentity:
+    """What tells one signed delivery apart in the ``callbacks`` table: its deciding replay key's source.
+
+    The JWT's ``jti`` when a verified JWT decides, else the HMAC's timestamp (its signature
+    follows from the request's key, the timestamp and the body).
+    """
+
+    request_id: str
+    body_sha256: str
+    jwt_id: str | None = None
+    hmac_timestamp: int | None = None
+
+
+def _find_delivery_sql(dialect: str, column: str) -> str:
+    sql = (
+        f"SELECT 1 FROM {Callback.__tablename__} WHERE request_id = :request_id AND body_sha256 = :body_sha256 "
+        f"AND {column} = :value AND verdict IN ('accepted', 'duplicate') LIMIT 1"
+    )
+    return _NAMED_PARAMETER.sub(r"%(\1)s", sql) if dialect == "postgresql" else sql
+
+
+_FIND_DELIVERY = {
+    (dialect, column): _find_delivery_sql(dialect, column)
+    for dialect in ("postgresql", "sqlite")
+    for column in ("jwt_id", "hmac_timestamp")
+}
+
+
+def holds(database: Database, identity: DeliveryIdentity) -> bool:
+    """Whether the delivery is recorded: one indexed read, made only when a replay cache outside the
+    database (Redis) already knew its key, which a process killed before its commit leaves behind."""
+    value: str | int
+    if identity.jwt_id is not None:
+        column, value = "jwt_id", identity.jwt_id
+    elif identity.hmac_timestamp is not None:
+        column, value = "hmac_timestamp", identity.hmac_timestamp
+    else:
+        raise ValueError("a delivery is told apart by its JWT's id or its HMAC's timestamp")
+    parameters = {"request_id": identity.request_id, "body_sha256": identity.body_sha256, "value": value}
+    return database.single_statement(_FIND_DELIVERY[database.dialect, column], parameters) is not None
 
 
 @dataclass(frozen=True)
@@ -284,9 +329,6 @@ def _in_one_statement(
         )
     statement = "WITH " + ", ".join(parts) + " SELECT (SELECT id FROM delivery), EXISTS (SELECT 1 FROM locked)"
     return _NAMED_PARAMETER.sub(r"%(\1)s", statement)  # psycopg's own parameter style: run on its cursor
-
-
-_NAMED_PARAMETER = re.compile(r":([a-z_0-9]+)\b")
 
 
 def _postgres_type(column: Column[Any]) -> str:

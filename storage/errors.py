@@ -42,4 +42,10 @@ def storage_error_from(error: DBAPIError) -> StorageError | None:
         return StorageError("conflict", "the write conflicts with a stored record")
     if isinstance(error, OperationalError | InterfaceError) or error.connection_invalidated:
         return StorageError("unavailable", f"database unavailable ({type(error.orig).__name__})")
+    if getattr(error.orig, "sqlstate", None) == READ_ONLY_SQL_TRANSACTION:
+        return StorageError("unavailable", "database takes no writes now (a standby, or read-only)")
     return None
+
+
+#: PostgreSQL's SQLSTATE for a write refused by a read-only server (a standby, ``default_transaction_read_only``).
+READ_ONLY_SQL_TRANSACTION = "25006"

@@ -9,8 +9,11 @@ cache (``writes_with_delivery``), a delivery's keys (``DeliveryKeys``) are writt
 the statement or transaction that records the delivery (``storage.deliveries``), which
 writes nothing else when the deciding key is live. Redis cannot join that
 transaction: its scope (``within``) adds the keys first, remembers them, and
-``undo()`` removes them when the record fails. ``within(connection)`` gives the
-database's own scope too, which adds keys in the caller's transaction.
+``undo()`` removes them when the record fails. A process killed in between leaves its
+keys with nothing recorded, so a key Redis already holds is only a hint: the caller asks
+the database whether it holds the delivery (``storage.deliveries.holds``) before it
+answers a resend. ``within(connection)`` gives the database's own scope too, which adds
+keys in the caller's transaction.
 """
 
 from __future__ import annotations

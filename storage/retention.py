@@ -12,27 +12,31 @@ store is outside the database's transactions, so deleting one takes three steps:
    on them as they stand, and the request is marked ``archive_deletion_started_at``. A legal hold
    locks the same case row: it comes either before the claim (the archive is kept) or after it
    (and names the archive as already being deleted).
-2. The store deletes every version, outside any transaction, so a slow store holds no lock.
-3. ``record_deletion`` writes the receipt and an ``archive_deleted`` request event; when the store
-   failed, ``release_claim`` clears the mark for the next run.
+2. The store lists every version, and ``keep_listed_versions`` keeps the listing with the claim
+   (added to any an earlier run kept); then the store deletes every version, outside any
+   transaction, so a slow store holds no lock.
+3. ``record_deletion`` writes the receipt (every version listed with the claim, and any the
+   deletion found besides) and an ``archive_deleted`` request event; when the store failed,
+   ``release_claim`` clears the mark for the next run and keeps the listing.
 
 A claim older than ``CLAIM_SECONDS`` belongs to a run that ended between steps 1 and 3 (its
-process killed): the next run takes it over and deletes what is left.
+process killed): the next run takes it over and deletes what is left. Its receipt still names
+what the dead run removed: the listing kept with the claim.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Exists, delete, exists, or_, select, update
+from sqlalchemy import Connection, Exists, case, delete, exists, or_, select, update
 from sqlalchemy.orm import Session
 
 from storage import cases, jobs, lifecycle, notifications, raw_inputs, registry
-from storage.archives import DeletedArchive
+from storage.archives import DeletedArchive, DeletedVersion
 from storage.models import Callback, Case, Job, ProcessorRequest
 
 #: A claim this old was left by a run that died mid-deletion; another run takes it over.
@@ -165,30 +169,60 @@ def claim_archive(
     return found, verdict
 
 
+def keep_listed_versions(session: Session, request_id: str, listed: Collection[DeletedVersion]) -> None:
+    """Keep what the store listed with the claim, before anything is deleted, beside what an earlier run kept.
+
+    Until the receipt is written (``archive_deleted_at``), ``archive_deleted_versions`` holds this listing.
+    """
+    request = registry.find(session, request_id, for_update=True)
+    if request is None or request.archive_deleted_at is not None:
+        return
+    request.archive_deleted_versions = _versions_json(_union(_kept_versions(request), listed))
+
+
 def record_deletion(
     session: Session, request_id: str, deleted: DeletedArchive, *, actor: str, policy: str, at: dt.datetime
-) -> ProcessorRequest:
+) -> DeletedArchive:
     """Write the deletion receipt on the request and an ``archive_deleted`` event to its history, and erase the
-    raw signed inputs its callbacks kept (``storage.raw_inputs``): they go with the archive's retention."""
+    raw signed inputs its callbacks kept (``storage.raw_inputs``): they go with the archive's retention.
+
+    The receipt lists every version kept with the claim (``keep_listed_versions``: a run that died after
+    the store deleted them listed them first) and every version this deletion found; returned as deleted.
+    """
     request = registry.find(session, request_id, for_update=True)
     assert request is not None  # requests are never deleted
+    removed = DeletedArchive(deleted.uri, _union(_kept_versions(request), deleted.versions))
     request.archive_deleted_at = at
     request.archive_deleted_by = actor[:64]
     request.archive_deletion_policy = policy
-    request.archive_deleted_versions = json.dumps(
-        [
-            {"versionId": v.version_id, "bytes": v.size, "deleteMarker": v.delete_marker, "partial": v.partial}
-            for v in deleted.versions
-        ]
-    )
+    request.archive_deleted_versions = _versions_json(removed.versions)
     request.archive_deletion_started_at = None
     erased = raw_inputs.erase_raw_inputs(session, request_id)
     note = (
-        f"{policy}; the store removed {len(deleted.versions)} version(s), {deleted.data_bytes} bytes; "
+        f"{policy}; the store removed {len(removed.versions)} version(s), {removed.data_bytes} bytes; "
         f"the raw inputs of {erased} callback(s) erased"
     )
     registry.record_event(session, request_id, kind=ARCHIVE_DELETED, actor=actor[:64], note=note)
-    return request
+    return removed
+
+
+def _kept_versions(request: ProcessorRequest) -> tuple[DeletedVersion, ...]:
+    kept = json.loads(request.archive_deleted_versions or "[]")
+    return tuple(DeletedVersion(v["versionId"], v["bytes"], v["deleteMarker"], v["partial"]) for v in kept)
+
+
+def _union(first: Iterable[DeletedVersion], second: Iterable[DeletedVersion]) -> tuple[DeletedVersion, ...]:
+    """Both listings, each version once, in the order first seen."""
+    return tuple(dict.fromkeys([*first, *second]))
+
+
+def _versions_json(versions: Iterable[DeletedVersion]) -> str:
+    return json.dumps(
+        [
+            {"versionId": v.version_id, "bytes": v.size, "deleteMarker": v.delete_marker, "partial": v.partial}
+            for v in versions
+        ]
+    )
 
 
 def release_claim(session: Session, request_id: str) -> None:
@@ -199,6 +233,51 @@ def release_claim(session: Session, request_id: str) -> None:
         .values(archive_deletion_started_at=None)
         .execution_options(synchronize_session=False)
     )
+
+
+@dataclass(frozen=True)
+class EndedWithoutArchive:
+    """A request that ended without storing an archive, whose callbacks still keep their raw inputs."""
+
+    request_id: str
+    state: str
+    ended_at: dt.datetime
+
+
+def ended_without_archive(
+    session: Session, *, ended_before: dt.datetime, limit: int = 500
+) -> list[EndedWithoutArchive]:
+    """Up to ``limit`` requests that failed, or completed without an archive, before ``ended_before``, whose
+    callbacks keep raw inputs (with the archive URL inside), not in a case under a legal hold and with no
+    job queued or running; locked (on PostgreSQL one a callback holds now is skipped: the next run takes it).
+    """
+    ended_at = case(
+        (ProcessorRequest.state == lifecycle.FAILED, ProcessorRequest.failed_at), else_=ProcessorRequest.completed_at
+    )
+    ended = or_(
+        (ProcessorRequest.state == lifecycle.COMPLETED) & (ProcessorRequest.completed_at < ended_before),
+        (ProcessorRequest.state == lifecycle.FAILED) & (ProcessorRequest.failed_at < ended_before),
+    )
+    kept_inputs = exists().where(Callback.request_id == ProcessorRequest.id, Callback.raw_inputs_sealed.is_not(None))
+    held = exists().where(Case.id == ProcessorRequest.case_id, Case.legal_hold_since.is_not(None))
+    busy = exists().where(Job.request_id == ProcessorRequest.id, Job.state.in_([jobs.QUEUED, jobs.RUNNING]))
+    statement = (
+        select(ProcessorRequest.id, ProcessorRequest.state, ended_at)
+        .where(ProcessorRequest.archive_uri.is_(None), ended, kept_inputs, ~held, ~busy)
+        .order_by(ProcessorRequest.id)
+        .limit(limit)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        statement = statement.with_for_update(of=ProcessorRequest, skip_locked=True)
+    return [EndedWithoutArchive(*row) for row in session.execute(statement)]
+
+
+def erase_raw_inputs_without_archive(session: Session, ended: EndedWithoutArchive, *, actor: str, policy: str) -> int:
+    """Erase the request's callbacks' raw inputs, with the history entry an archive's deletion writes; how many."""
+    erased = raw_inputs.erase_raw_inputs(session, ended.request_id)
+    note = f"{policy}; no archive was stored; the raw inputs of {erased} callback(s) erased"
+    registry.record_event(session, ended.request_id, kind=ARCHIVE_DELETED, actor=actor[:64], note=note)
+    return erased
 
 
 @dataclass(frozen=True)

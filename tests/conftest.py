@@ -85,6 +85,7 @@ REDIS_MATTERS = frozenset(
         "tests/receiver/test_processes.py",
         "tests/test_app.py",
         "tests/faults/test_concurrent_duplicates.py",
+        "tests/faults/test_replay_keys_kill.py",
     }
 )
 

@@ -12,7 +12,9 @@ the URL MessageBird signed and the two signature headers. ``receive`` answers wi
   sealed (``storage.raw_inputs``), so its verification can be re-run;
 - resent (every signature it carries was seen before: a sender's retry after our answer
   was lost, or a replay): 200 ``duplicate`` and nothing written or changed, so a
-  captured callback replayed later cannot restart anything;
+  captured callback replayed later cannot restart anything. With Redis as the replay
+  cache, "seen" is confirmed by the database holding the delivery (one read, on a
+  resend only): a key left by a process killed before its commit does not count;
 - refused (4xx): nothing of its content, not even the request id it names; a count in
   the metrics, a log event, and perhaps a sample (``storage.refusals``).
 
@@ -192,18 +194,33 @@ def _record(
 
 
 def _record_with_replay_keys(services: Services, new: deliveries.NewDelivery) -> int | None:
-    """The database writes a delivery's keys with it; Redis gets them first, and loses them again if the record fails."""
+    """The database writes a delivery's keys with it; Redis gets them first, and loses them again if the record fails.
+
+    A key Redis already holds proves only that some process set it: one killed before its
+    commit (SIGKILL, OOM, gunicorn's timeout) leaves it with nothing recorded. So a delivery
+    whose deciding key Redis knows is answered as resent only when the database holds it;
+    otherwise it is recorded as new, and the keys Redis holds then stand for a record.
+    When the request moved meanwhile the keys stay: the delivery is decided again, and
+    another process may have recorded it on those very keys.
+    """
     cache = services.replay_cache
     if new.replay is None or cache.writes_with_delivery:
         return deliveries.record(services.database, new)
     scope = cache.within(None)
-    if not scope.record(new.replay):
+    if not scope.record(new.replay) and deliveries.holds(services.database, _identity(new)):
         return None
     try:
         return deliveries.record(services.database, replace(new, replay=None))
-    except (StorageError, deliveries.RequestMoved):
+    except StorageError:
         _undo_quietly(scope)
         raise
+
+
+def _identity(new: deliveries.NewDelivery) -> deliveries.DeliveryIdentity:
+    """The delivery as its deciding replay key names it (``_replay_keys``): a verified JWT's id, else the HMAC's."""
+    row = new.row
+    jwt_id = row["jwt_id"] if row["jwt_verdict"] == PASSED else None
+    return deliveries.DeliveryIdentity(new.request.id, row["body_sha256"], jwt_id, row["hmac_timestamp"])
 
 
 def _undo_quietly(scope: ReplayScope) -> None:

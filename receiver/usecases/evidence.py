@@ -1,9 +1,11 @@
 """Evidence an auditor can check: a case's evidence pack, and its callbacks' signatures verified again.
 
-``export_pack`` reads the case, its requests and their callbacks in one reading
-transaction, assembles the pack (``evidence_pack``, pure) and records its SHA-256
-in the case's history (``evidence_exported``, naming the actor): a pack whose
-export cannot be recorded is not handed out, and a later copy that differs from
+``export_pack`` seals the audit chain first (every row committed before the export is
+chained), then reads the case, its requests and their callbacks in one reading
+transaction that sees one snapshot (REPEATABLE READ on PostgreSQL), assembles the
+pack (``evidence_pack``, pure) and records its SHA-256 in the case's history
+(``evidence_exported``, naming the actor): a pack whose export cannot be recorded
+is not handed out, and a later copy that differs from
 every recorded SHA-256 has been altered.
 
 ``reverify_case`` opens each accepted callback's kept raw inputs
@@ -24,6 +26,7 @@ from sqlalchemy.orm import Session
 
 from receiver.observability.logs import get_logger
 from receiver.services import Services
+from receiver.usecases import audit
 from receiver.usecases import cases as case_usecases
 from receiver.usecases.case_views import view_case
 from receiver.usecases.errors import UseCaseError
@@ -46,11 +49,13 @@ log = get_logger(__name__)
 def export_pack(services: Services, case_id: str, *, actor: str, today: dt.date | None = None) -> Pack:
     """The case's evidence pack, its SHA-256 recorded in the case's history; ``not_found`` for an unknown case.
 
-    Read and assembled in a reading transaction (on SQLite it holds up no callback), then
-    recorded in a short write: a pack is handed out only once its SHA-256 is recorded.
+    The chain is sealed first; the pack is read in one snapshot (a callback committed meanwhile is in
+    all of it or none of it) and assembled in a reading transaction (on SQLite it holds up no callback),
+    then recorded in a short write: a pack is handed out only once its SHA-256 is recorded.
     """
     today = today or case_usecases.today_utc()
-    with services.database.reading_session() as session:
+    audit.seal(services)
+    with services.database.reading_session(one_snapshot=True) as session:
         case = _case(session, case_id)
         requests = cases.requests_of(session, case_id)
         view = view_case(
@@ -184,7 +189,7 @@ def _hmac_verdict(raw: RawInputs, keys: Keys) -> tuple[str, str | None]:
 
 def reverify_case(services: Services, case_id: str) -> list[Recheck]:
     """Every accepted callback of the case's requests verified again, oldest first; ``not_found`` for no case."""
-    with services.database.reading_session() as session:
+    with services.database.reading_session(one_snapshot=True) as session:
         _case(session, case_id)
         found = [
             (r, c)

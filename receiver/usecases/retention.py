@@ -11,7 +11,9 @@ own outcome in the report:
   completed when it is in no case): every version deleted from the store, then a
   receipt on the request (``storage.retention``: claim, delete, record). Kept, and
   reported with the reason: a case still open or under a legal hold, a period not over,
-  a download in flight, a deletion another run is making.
+  a download in flight, a deletion another run is making. The raw inputs of a request
+  that stored no archive (failed, or completed without one) go on the same schedule,
+  counted from its end, with the same history entry; a legal hold keeps them too.
 - **secrets** (``SECRETS_RETENTION_DAYS`` after the request ended): the sealed signature
   key and the archive jobs' sealed URLs. A completed request expects nothing more; a
   failed one may still be moved on within the period (a newly signed callback, a new URL
@@ -40,6 +42,7 @@ from receiver.services import Services
 from receiver.usecases.records import iso_time
 from storage import refusals
 from storage import retention as kept
+from storage.archives import DeletedArchive
 from storage.clock import utcnow
 from storage.errors import StorageError
 from storage.replay import RedisReplayCache
@@ -194,6 +197,8 @@ def _archives(services: Services, actor: str, should_stop: Callable[[], bool], o
         if should_stop():
             break
         _delete_archive(services, request_id, retention=retention, actor=actor, outcome=outcome)
+    if not should_stop():
+        _raw_inputs_without_archive(services, actor, outcome)
 
 
 def _held_notes(archives: list[kept.LiveArchive]) -> list[str]:
@@ -224,10 +229,12 @@ def _delete_archive(
         return
     policy = archive_policy(services.settings.archive_retention_days, verdict)
     try:
-        deleted = services.archive_store.delete_all_versions(found.uri)
+        deleted = _listed_then_deleted(services, request_id, found.uri)
     except StorageError as error:
         _deletion_failed(services, request_id, error, outcome)
         return
+    with services.database.transaction() as session:
+        deleted = kept.record_deletion(session, request_id, deleted, actor=actor, policy=policy, at=utcnow())
     log.info(
         "archive.deleted",
         request_id=request_id,
@@ -235,11 +242,17 @@ def _delete_archive(
         bytes=deleted.data_bytes,
         actor=actor,
     )
-    with services.database.transaction() as session:
-        kept.record_deletion(session, request_id, deleted, actor=actor, policy=policy, at=utcnow())
     outcome.done["deleted"] += 1
     outcome.done["versions"] += len(deleted.versions)
     outcome.done["bytes"] += deleted.data_bytes
+
+
+def _listed_then_deleted(services: Services, request_id: str, uri: str) -> DeletedArchive:
+    """Every version listed and kept with the claim first, so a run that takes the claim over can name them."""
+    listed = services.archive_store.list_versions(uri)
+    with services.database.transaction() as session:
+        kept.keep_listed_versions(session, request_id, listed)
+    return services.archive_store.delete_all_versions(uri)
 
 
 def _deletion_failed(services: Services, request_id: str, error: StorageError, outcome: ClassOutcome) -> None:
@@ -248,6 +261,20 @@ def _deletion_failed(services: Services, request_id: str, error: StorageError, o
         kept.release_claim(session, request_id)
     outcome.done["failed"] += 1
     outcome.notes.append(f"not deleted: {request_id}: {error.reason}: {error.message}")
+
+
+def _raw_inputs_without_archive(services: Services, actor: str, outcome: ClassOutcome) -> None:
+    """A request that failed, or completed without an archive, keeps its callbacks' raw inputs (the archive URL
+    inside) only as long as an archive would be kept: ``ARCHIVE_RETENTION_DAYS`` from its end."""
+    days = services.settings.archive_retention_days
+    erased = 0
+    with services.database.transaction() as session:
+        for ended in kept.ended_without_archive(session, ended_before=_days_ago(days)):
+            verdict = kept.Verdict(None, ended.ended_at, f"request {ended.state}")
+            policy = archive_policy(days, verdict)
+            kept.erase_raw_inputs_without_archive(session, ended, actor=actor, policy=policy)
+            erased += 1
+    outcome.done["raw inputs erased without an archive"] = erased
 
 
 def archive_policy(days: int, verdict: kept.Verdict) -> str:

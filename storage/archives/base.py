@@ -107,6 +107,11 @@ class ArchiveStore(Protocol):
         """A readable stream of the archive at ``uri``; ``StorageError("not_found")`` if absent."""
         ...
 
+    def list_versions(self, uri: str) -> tuple[DeletedVersion, ...]:
+        """Every version of the archive at ``uri`` that ``delete_all_versions`` would remove now (none when
+        it is gone): listed before a deletion, so its receipt can name them whichever run completes it."""
+        ...
+
     def delete_all_versions(self, uri: str) -> DeletedArchive:
         """Remove every version of the archive at ``uri`` and check none is left; what was removed.
 

@@ -77,6 +77,16 @@ class FileArchiveStore:
         except OSError as error:
             raise _storage_error(error, "open") from error
 
+    def list_versions(self, uri: str) -> tuple[DeletedVersion, ...]:
+        """The file and any temporary file an interrupted write left beside it, with their sizes."""
+        path = self._path(uri)
+        try:
+            found = [_listed(leftover, partial=True) for leftover in _abandoned_parts(path)]
+            found.append(_listed(path, partial=False))
+        except OSError as error:
+            raise _storage_error(error, "list") from error
+        return tuple(version for version in found if version is not None)
+
     def delete_all_versions(self, uri: str) -> DeletedArchive:
         """Remove the file and any temporary file an interrupted write left beside it, then fsync the
         directory so that the removal of their entries survives a power cut; what was removed."""
@@ -145,6 +155,14 @@ def _remove_abandoned_parts(target: Path) -> None:
 
 def _abandoned_parts(target: Path) -> list[Path]:
     return sorted(target.parent.glob(f".{target.name}.*.part")) if target.parent.is_dir() else []
+
+
+def _listed(path: Path, *, partial: bool) -> DeletedVersion | None:
+    """What ``path`` is (its size), or None when it is not there."""
+    try:
+        return DeletedVersion(version_id=None, size=path.stat().st_size, partial=partial)
+    except FileNotFoundError:
+        return None
 
 
 def _unlink(path: Path, *, partial: bool) -> DeletedVersion | None:

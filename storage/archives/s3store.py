@@ -213,6 +213,9 @@ class S3ArchiveStore:
         except (ClientError, BotoCoreError) as error:
             raise storage_error_from_boto(error, "get object") from error
 
+    def list_versions(self, uri: str) -> tuple[DeletedVersion, ...]:
+        return tuple(self._versions_of(self._key_of(uri)))
+
     def delete_all_versions(self, uri: str) -> DeletedArchive:
         """Delete every version and delete marker of exactly this key, then list it again: nothing may be left.
 

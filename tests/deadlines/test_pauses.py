@@ -193,3 +193,32 @@ class TestPauseAndResume:
         with pytest.raises(DeadlineError) as refused:
             pause_clock((Pause(date(2025, 3, 10), date(2025, 3, 14)),), on=date(2025, 3, 12), reason="late entry")
         assert refused.value.reason == "overlapping_pauses"
+
+
+class TestStoppedInTheWorkingDayGrace:
+    """The month ended on a non-working day and the clock stopped before the working day it moved to."""
+
+    def test_the_issue_example_moves_the_deadline_past_the_restart(self) -> None:
+        # UK, received Wed 1 Jan 2020: the month ends Sat 1 Feb, due Mon 3 Feb. Stopped Sun 2 to Tue 4 Feb: one
+        # day (Sunday to Monday) was left, so the clock restarts on Tue 4 Feb with it: due Wed 5 Feb.
+        assert due(date(2020, 1, 1), calendar=ENGLAND) == date(2020, 2, 3)
+        assert due(date(2020, 1, 1), Pause(date(2020, 2, 2), date(2020, 2, 4)), calendar=ENGLAND) == date(2020, 2, 5)
+
+    def test_the_steps_show_the_working_day_the_clock_stopped_before(self) -> None:
+        deadline = compute_deadline(
+            received_on=date(2020, 1, 1), calendar=ENGLAND, pauses=[Pause(date(2020, 2, 2), date(2020, 2, 4))]
+        )
+        assert [step.rule for step in deadline.steps][-3:] == [Rule.WEEKEND, Rule.WEEKEND, Rule.CLOCK_STOPPED]
+        assert deadline.steps[-1].note == "+ 2 days, clock stopped 2020-02-02 to 2020-02-04"
+
+    def test_an_open_pause_in_the_grace_keeps_the_deadline_ahead_of_today(self) -> None:
+        for today in (date(2020, 2, 2), date(2020, 2, 3), date(2020, 2, 10)):
+            assert due(date(2020, 1, 1), Pause(date(2020, 2, 2)), calendar=ENGLAND, today=today) > today
+
+    def test_a_pause_on_the_month_date_itself_counts_from_it(self) -> None:
+        # received Sun 2 Feb 2020 + 1 month = Mon 2 Mar (a working day): no grace; stopped 2 to 4 March: due 4 March
+        assert due(date(2020, 2, 2), Pause(date(2020, 3, 2), date(2020, 3, 4)), calendar=ENGLAND) == date(2020, 3, 4)
+
+    def test_a_pause_after_the_working_day_is_still_after_the_deadline(self) -> None:
+        late = Pause(date(2020, 2, 4), date(2020, 2, 6))
+        assert refusal(date(2020, 1, 1), late, calendar=ENGLAND) == "pause_after_deadline"

@@ -188,3 +188,36 @@ def test_any_input_gives_a_deadline_or_a_deadline_error(
         assert refused.reason in REASONS
     else:
         assert result.due_on >= result.original_due_on >= calendar_months_after(result.counted_from, 1)
+
+
+#: Pauses that may start on any day from the clock's start to a few days after the plain month: in the
+#: UK working-day grace too. ``(start offset from the month's date, length)``; an open last pause.
+late_pause_shapes = st.lists(st.tuples(st.integers(-40, 4), st.integers(0, 12)), min_size=1, max_size=3)
+
+
+@EXAMPLES
+@given(received_on=received_dates, calendar=calendars, shapes=late_pause_shapes, open_last=st.booleans())
+def test_while_the_clock_is_stopped_nothing_becomes_overdue(
+    received_on: date, calendar: Calendar, shapes: list[tuple[int, int]], open_last: bool
+) -> None:
+    """README, rule 3: a deadline the pauses leave is never before the day any of them restarted the clock
+    (an open one: today), so a case is never overdue while stopped, nor on the day its clock restarts."""
+    month_date = calendar_months_after(received_on, 1)
+    pauses, taken_to = [], received_on
+    for offset, length in sorted(shapes):
+        start = max(month_date + timedelta(days=offset), taken_to)
+        pauses.append(Pause(start, start + timedelta(days=length)))
+        taken_to = start + timedelta(days=length)
+    today = None
+    if open_last:
+        today, pauses[-1] = pauses[-1].resumed_on, Pause(pauses[-1].started_on)
+    try:
+        result = deadline(received_on, calendar, pauses=pauses, today=today)
+    except DeadlineError as error:
+        refused = error.reason
+    else:
+        refused = None
+    assert refused in (None, "pause_after_deadline")
+    for pause in result.pauses if refused is None else ():
+        restarted = pause.resumed_on if pause.resumed_on is not None else today
+        assert restarted is not None and result.due_on >= restarted, (pause, result.due_on)

@@ -71,6 +71,16 @@ class PrivatePostgres:
         """``pg_ctl stop -m immediate``: every backend killed at once, recovery at the next start."""
         self._run("pg_ctl", "-D", str(self.data), "-m", "immediate", "-w", "stop")
 
+    def restart_as_standby(self) -> None:
+        """Stop cleanly and start again in standby mode (``standby.signal``, no primary): in recovery for good,
+        answering reads and refusing every write, as a replica or a demoted primary does."""
+        self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop")
+        signal_file = self.data / "standby.signal"
+        signal_file.touch()
+        owner = self.data.stat()
+        os.chown(signal_file, owner.st_uid, owner.st_gid)
+        self.start()
+
     def running(self) -> bool:
         return (self.data / "postmaster.pid").exists()
 

@@ -286,3 +286,77 @@ def _sequence_values(schema: str) -> list[tuple]:
             "SELECT sequencename, last_value, start_value FROM pg_sequences WHERE schemaname = %s ORDER BY 1",
             (schema,),
         ).fetchall()
+
+
+class TestWriteBlocker:
+    """``write_blocker``: why the database cannot take writes, found by reading only."""
+
+    def test_a_writable_database_has_none(self, database: Database) -> None:
+        assert database.write_blocker(min_free_bytes=0) is None
+
+    def test_sqlite_with_too_little_free_space_says_no_space(self, sqlite_url: str) -> None:
+        database = Database(sqlite_url)
+        try:
+            blocker = database.write_blocker(min_free_bytes=2**62)
+        finally:
+            database.dispose()
+        assert blocker is not None and blocker.startswith("no_space: ")
+
+    def test_sqlite_is_probed_without_waiting_for_a_writer(self, sqlite_url: str) -> None:
+        """A writer holding SQLite's write lock does not hold up the probe: it takes no writer's turn."""
+        database = Database(sqlite_url, timeout_seconds=2)
+        writer = database.engine.raw_connection()
+        try:
+            writer.driver_connection.execute("BEGIN IMMEDIATE")
+            began = time.monotonic()
+            assert database.write_blocker(min_free_bytes=0) is None
+            assert time.monotonic() - began < 1
+        finally:
+            writer.driver_connection.execute("ROLLBACK")
+            writer.close()
+            database.dispose()
+
+    @pytest.mark.postgres
+    def test_a_read_only_postgres_says_read_only(self, postgres_url: str) -> None:
+        url = make_url(postgres_url)
+        options = url.query["options"] + " -cdefault_transaction_read_only=on"
+        database = Database(url.update_query_dict({"options": options}).render_as_string(hide_password=False))
+        try:
+            blocker = database.write_blocker(min_free_bytes=0)
+        finally:
+            database.dispose()
+        assert blocker is not None and blocker.startswith("read_only: ")
+
+
+def test_a_one_snapshot_read_does_not_see_what_commits_during_it(database: Database) -> None:
+    """``reading(one_snapshot=True)``: every statement sees the database as at the first (PostgreSQL: REPEATABLE
+    READ; SQLite's read transaction does so by itself); a plain ``reading()`` on PostgreSQL sees the commit."""
+    with database.transaction() as session:
+        session.execute(text("CREATE TABLE snapshot_probe (n INTEGER)"))
+    counts = {}
+    for one_snapshot in (True, False):
+        with database.reading(one_snapshot=one_snapshot) as connection:
+            before = connection.execute(text("SELECT count(*) FROM snapshot_probe")).scalar_one()
+            with database.transaction() as session:
+                session.execute(text("INSERT INTO snapshot_probe VALUES (1)"))
+            counts[one_snapshot] = (before, connection.execute(text("SELECT count(*) FROM snapshot_probe")).scalar())
+    assert counts[True] == (0, 0)
+    if database.dialect == "postgresql":
+        assert counts[False] == (1, 2)
+
+
+@pytest.mark.postgres
+def test_a_schema_a_test_added_a_table_to_is_not_handed_out_again(schema_pool):
+    schema = schema_pool.take()
+    with psycopg.connect(_libpq_url(POSTGRES_URL), autocommit=True) as connection:
+        connection.execute(f'CREATE TABLE "{schema}".left_behind (n INTEGER)')
+    schema_pool.give_back(schema)
+    again = schema_pool.take()
+    try:
+        assert again != schema
+        with psycopg.connect(_libpq_url(POSTGRES_URL)) as connection:
+            assert connection.execute("SELECT count(*) FROM pg_namespace WHERE nspname = %s", (schema,)).fetchone() == (
+                0,
+            )
+    finally:
+        schema_pool.give_back(again)

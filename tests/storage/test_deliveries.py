@@ -229,3 +229,27 @@ def test_what_is_written_reads_back_through_the_models_unchanged(database, reque
         at,
     )
     assert (job.kind, job.state, job.run_after, job.payload_sealed) == (jobs.ARCHIVE, jobs.QUEUED, at, "sealed-url")
+
+
+class TestHolds:
+    """``holds``: whether a delivery is recorded, asked only when Redis already knew its key."""
+
+    def test_a_recorded_delivery_is_held_by_its_jwt_id_and_body(self, database: Database, request_id: str) -> None:
+        accept(database, request_id, None)
+        held = deliveries.DeliveryIdentity(request_id, "0" * 64, jwt_id="j-1")
+        assert deliveries.holds(database, held)
+        assert not deliveries.holds(database, deliveries.DeliveryIdentity(request_id, "0" * 64, jwt_id="j-2"))
+        assert not deliveries.holds(database, deliveries.DeliveryIdentity(request_id, "1" * 64, jwt_id="j-1"))
+        assert not deliveries.holds(database, deliveries.DeliveryIdentity(other_request(database), "0" * 64, "j-1"))
+
+    def test_a_delivery_without_a_jwt_is_held_by_its_hmac_timestamp(self, database: Database, request_id: str) -> None:
+        request = deliveries.read_request(database, request_id)
+        assert request is not None
+        hmac_row = {**row(request_id, "duplicate"), "jwt_verdict": "absent", "jwt_id": None, "hmac_timestamp": 1700}
+        deliveries.record(database, deliveries.NewDelivery(request, hmac_row, dt.datetime.now(dt.UTC)))
+        assert deliveries.holds(database, deliveries.DeliveryIdentity(request_id, "0" * 64, hmac_timestamp=1700))
+        assert not deliveries.holds(database, deliveries.DeliveryIdentity(request_id, "0" * 64, hmac_timestamp=1701))
+
+    def test_a_delivery_named_by_neither_scheme_is_a_programming_error(self, database: Database) -> None:
+        with pytest.raises(ValueError, match="JWT"):
+            deliveries.holds(database, deliveries.DeliveryIdentity("req-x", "0" * 64))

@@ -348,3 +348,44 @@ def test_client_addresses_are_cleared_after_their_period(database):
         assert kept.forget_client_addresses(session, received_before=utcnow() - 30 * DAY) == 1
     with database.transaction() as session:
         assert sorted(filter(None, session.scalars(select(Callback.remote_addr)))) == ["203.0.113.8"]
+
+
+def test_a_run_taking_over_a_claim_after_the_store_deleted_still_lists_what_was_removed(database):
+    """The first run listed and kept the versions with its claim, the store deleted them, and the run died
+    before its receipt: the run that takes the claim over finds nothing left, and its receipt lists them."""
+    request_id = add_request(database)
+    listed = (DeletedVersion("v1", 254), DeletedVersion("m1", None, True))
+    with database.transaction() as session:
+        kept.claim_archive(session, request_id, retention=RETENTION, now=NOW)
+    with database.transaction() as session:
+        kept.keep_listed_versions(session, request_id, listed)
+    later = NOW + dt.timedelta(seconds=kept.CLAIM_SECONDS + 1)
+    with database.transaction() as session:
+        _, verdict = kept.claim_archive(session, request_id, retention=RETENTION, now=later)
+        assert verdict.due  # taken over
+    with database.transaction() as session:
+        kept.keep_listed_versions(session, request_id, ())
+        removed = kept.record_deletion(
+            session, request_id, DeletedArchive("file:///a.zip", ()), actor="service", policy="p", at=later
+        )
+    assert removed.versions == listed and removed.data_bytes == 254
+    assert [v["versionId"] for v in json.loads(request_row(database, request_id).archive_deleted_versions)] == [
+        "v1",
+        "m1",
+    ]
+
+
+def test_what_the_deletion_finds_besides_the_listing_is_in_the_receipt_once(database):
+    request_id = add_request(database)
+    with database.transaction() as session:
+        kept.claim_archive(session, request_id, retention=RETENTION, now=NOW)
+        kept.keep_listed_versions(session, request_id, (DeletedVersion("v1", 10),))
+        removed = kept.record_deletion(
+            session,
+            request_id,
+            DeletedArchive("file:///a.zip", (DeletedVersion("v1", 10), DeletedVersion("v2", 5))),
+            actor="service",
+            policy="p",
+            at=NOW,
+        )
+    assert removed.versions == (DeletedVersion("v1", 10), DeletedVersion("v2", 5))

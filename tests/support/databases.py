@@ -139,13 +139,15 @@ class SchemaPool:
     Making a schema (replaying the migration) takes about ten times as long as emptying one: every
     table's rows deleted and every sequence restarted, in one transaction, so a schema handed out
     again is indistinguishable from a fresh one (``tests/storage/test_db.py`` checks it). A schema
-    that cannot be emptied in time (a lock someone still holds, a table gone) is dropped instead.
+    whose tables are not the migration's (a test made one of its own) or that cannot be emptied in
+    time (a lock someone still holds) is dropped instead.
     """
 
     def __init__(self, recording: MigrationRecording) -> None:
         self._recording = recording
         self._free: list[str] = []
         self._connection: psycopg.Connection | None = None
+        self._tables: frozenset[str] | None = None  # the migration's tables, read off the first schema made
 
     def take(self) -> str:
         if self._free:
@@ -153,10 +155,14 @@ class SchemaPool:
         schema = new_schema_name()
         create_schema(schema)
         self._recording.replay(schema)
+        if self._tables is None:
+            self._tables = tables_of(self._cleaner(), schema)
         return schema
 
     def give_back(self, schema: str) -> None:
         try:
+            if tables_of(self._cleaner(), schema) != self._tables:
+                raise psycopg.errors.DuplicateTable(f"schema {schema} does not hold the migration's tables only")
             empty_schema(self._cleaner(), schema)
         except psycopg.Error:
             self._close_cleaner()
@@ -180,6 +186,11 @@ class SchemaPool:
         if self._connection is not None:
             self._connection.close()
             self._connection = None
+
+
+def tables_of(connection: psycopg.Connection, schema: str) -> frozenset[str]:
+    rows = connection.execute("SELECT tablename FROM pg_tables WHERE schemaname = %s", (schema,)).fetchall()
+    return frozenset(table for (table,) in rows)
 
 
 def empty_schema(connection: psycopg.Connection, schema: str) -> None:

@@ -93,3 +93,15 @@ def test_the_pack_from_the_shell_is_recorded_under_the_shell_user(app, services,
     assert f"SHA-256 {sha256}" in result.output
     shown = app.test_cli_runner().invoke(args=["cases", "show", answered_case["id"]]).output
     assert f'"to": "{sha256}"' in shown and f'"actor": "cli:{getpass.getuser()}"' in shown
+
+
+def test_an_export_seals_the_audit_chain_before_it_reads(services, answered_case):
+    """Every transition and event written before the export is chained when the pack is read."""
+    from storage import audit_chain
+
+    with services.database.reading() as connection:
+        assert audit_chain.pending_count(connection) > 0
+    evidence.export_pack(services, answered_case["id"], actor="auditor")
+    with services.database.reading() as connection:
+        pending = audit_chain.pending_count(connection)
+    assert pending == 1  # only the export's own ``evidence_exported`` event, written after the pack was read

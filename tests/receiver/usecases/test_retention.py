@@ -192,3 +192,63 @@ def test_the_report_says_what_each_class_is_kept_for(services):
 @pytest.fixture
 def app_env(app_env):
     return {**app_env, "ARCHIVE_RETENTION_DAYS": "30", "SECRETS_RETENTION_DAYS": "14"}
+
+
+def ended_without_archive(services, request_id: str, *, days_ago: float, failed: bool, case_id: str | None = None):
+    """A GET request that failed (or completed with no personal data) ``days_ago``, its callback's raw inputs kept."""
+    at = utcnow() - days_ago * DAY
+    with services.database.transaction() as session:
+        request = registry.register(
+            session,
+            registry.NewRequest(request_id, registry.MESSAGEBIRD, "KIND_PERSONAL_GET", signature_key_sealed="k"),
+        )
+        request.case_id = case_id
+        lifecycle.move(request, lifecycle.CALLBACK_RECEIVED, at=at - DAY)
+        if failed:
+            lifecycle.move(request, lifecycle.FAILED, at=at, reason="download failed: http_404 at files.example.test")
+        else:
+            lifecycle.move(request, lifecycle.COMPLETED, at=at, reason="no personal data held")
+        session.add(
+            Callback(
+                provider="messagebird",
+                request_id=request_id,
+                verdict="accepted",
+                status_code=200,
+                jwt_verdict="passed",
+                hmac_verdict="passed",
+                raw_inputs_sealed="sealed-inputs-with-the-archive-url",
+            )
+        )
+
+
+def kept_raw_inputs(services) -> dict[str, bool]:
+    with services.database.transaction() as session:
+        rows = session.execute(select(Callback.request_id, Callback.raw_inputs_sealed)).all()
+    return {request_id: sealed is not None for request_id, sealed in rows}
+
+
+def test_raw_inputs_of_a_request_without_an_archive_go_on_the_archives_schedule(services, client, admin_headers):
+    """A failed download stores no archive, yet its callback's raw inputs hold the archive URL: they are
+    erased ``ARCHIVE_RETENTION_DAYS`` after the request ended, with the history entry of an archive's deletion."""
+    ended_without_archive(services, "failed-old", days_ago=31, failed=True)
+    ended_without_archive(services, "empty-old", days_ago=31, failed=False)
+    ended_without_archive(services, "failed-recent", days_ago=29, failed=True)
+    held_case = add_case(services, closed_days_ago=40)
+    ended_without_archive(services, "failed-held", days_ago=31, failed=True, case_id=held_case)
+    legal_holds.place_legal_hold(services, held_case, {"reason": "litigation"}, actor="carol")
+
+    archives = outcome(run_retention(services, actor="ops-test"), "archives")
+
+    assert archives.done["raw inputs erased without an archive"] == 2
+    assert kept_raw_inputs(services) == {
+        "failed-old": False,
+        "empty-old": False,
+        "failed-recent": True,
+        "failed-held": True,
+    }
+    events = client.get("/api/requests/failed-old", headers=admin_headers).json["events"]
+    assert [(e["kind"], e["actor"]) for e in events] == [("archive_deleted", "ops-test")]
+    assert events[0]["note"].startswith("ARCHIVE_RETENTION_DAYS=30: request failed ")
+    assert events[0]["note"].endswith("; no archive was stored; the raw inputs of 1 callback(s) erased")
+    again = outcome(run_retention(services, actor="ops-test"), "archives")
+    assert again.done["raw inputs erased without an archive"] == 0

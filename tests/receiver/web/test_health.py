@@ -117,3 +117,34 @@ def test_readyz_explains_an_object_lock_that_would_block_deletion_without_turnin
         "blocked: the bucket's default object lock retention (COMPLIANCE, 3 days) protects every archive version "
         "for 3 days after it is written: S3 refuses to delete it before then"
     )
+
+
+@pytest.mark.postgres
+def test_a_read_only_postgres_is_not_ready_and_its_callbacks_are_503_not_500(
+    app_env, postgres_url, messagebird_signer, messagebird_signature_key
+):
+    """A server that takes no writes (here ``default_transaction_read_only``; a standby alike) is named in
+    ``/readyz``, found by reading, and a callback that cannot be recorded is told to retry."""
+    from tests.conftest import CALLBACK_URL
+    from tests.support.load import CALLBACK_PATH, DELETE_KIND, callback_json, register_requests
+
+    register_requests(
+        postgres_url,
+        secret_key=app_env["SECRET_KEY"],
+        signature_key=messagebird_signature_key,
+        kinds={"ro-1": DELETE_KIND},
+    )
+    url = make_url(postgres_url)
+    read_only = url.update_query_dict({"options": url.query["options"] + " -cdefault_transaction_read_only=on"})
+    app = create_app({**app_env, "DATABASE_URL": read_only.render_as_string(hide_password=False)})
+    client = app.test_client()
+    body = callback_json("ro-1", DELETE_KIND)
+    try:
+        ready = client.get("/readyz")
+        refused = client.post(
+            CALLBACK_PATH, data=body, headers=messagebird_signer(CALLBACK_URL, body), content_type="application/json"
+        )
+    finally:
+        app.extensions["services"].close()
+    assert ready.status_code == 503 and ready.json["checks"]["database"].startswith("read_only: "), ready.json
+    assert refused.status_code == 503, refused.json

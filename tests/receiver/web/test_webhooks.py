@@ -191,6 +191,37 @@ class TestDuplicatesAndReplays:
         assert client.post(CALLBACK_PATH, data=body, headers=good, content_type="application/json").status_code == 200
 
 
+class Killed(BaseException):
+    """A worker's death (SIGKILL, OOM) between the replay keys and the record: no ``except`` of the service runs."""
+
+
+def test_a_delivery_whose_worker_died_before_its_record_is_recorded_when_resent(
+    register, client, messagebird_signer, services, monkeypatch
+):
+    """Redis holds a replay key the database never recorded (the process died between the two): the
+    identical resend is decided and recorded as new, not answered ``duplicate``; a resend of that is."""
+    from storage import deliveries
+
+    register("req-1", "KIND_USER_DELETE")
+    body = callback_body("req-1", "KIND_USER_DELETE")
+    headers = messagebird_signer(CALLBACK_URL, body)
+
+    def die(*_arguments):
+        raise Killed
+
+    monkeypatch.setattr(deliveries, "record", die)
+    with pytest.raises(Killed):
+        client.post(CALLBACK_PATH, data=body, headers=headers, content_type="application/json")
+    monkeypatch.undo()
+    resent = client.post(CALLBACK_PATH, data=body, headers=headers, content_type="application/json")
+    assert resent.json["status"] == "accepted"
+    hmac_only = {"X-MessageBird-Signature": headers["X-MessageBird-Signature"]}
+    again = client.post(CALLBACK_PATH, data=body, headers=hmac_only, content_type="application/json")
+    assert again.json["status"] == "duplicate"
+    assert [c.verdict for c in stored(services, Callback)] == ["accepted"]
+    assert request_state(services) == "completed"
+
+
 def fail_request(services, request_id="req-1", reason="download failed: http_404") -> None:
     with services.database.transaction() as session:
         lifecycle.move(registry.find(session, request_id, for_update=True), lifecycle.FAILED, reason=reason)
@@ -431,8 +462,8 @@ def test_a_request_that_keeps_moving_under_a_delivery_answers_503_and_burns_noth
 ):
     """Each read sees a state the request has left by the time the record is written (a race, made
     certain here by reading a stale state): after a few reads the sender is told to retry, and its
-    retry of the very same delivery (same token, same HMAC) is accepted: no replay key was kept,
-    in the database or in Redis."""
+    retry of the very same delivery (same token, same HMAC) is accepted: the database kept no replay
+    key, and a key Redis kept is not taken for a record the database does not hold."""
     from dataclasses import replace
 
     from storage import deliveries

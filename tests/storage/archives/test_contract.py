@@ -136,6 +136,15 @@ def test_deleting_removes_every_version_kept_and_says_what_it_removed(any_backen
     assert missing.value.reason == "not_found"
 
 
+def test_the_versions_listed_before_a_deletion_are_those_it_removes(any_backend: Backend) -> None:
+    any_backend.store.put(KEY, stream_of(zips.zip_bytes({"a.txt": b"first"})), metadata=METADATA)
+    stored = any_backend.store.put(KEY, stream_of(zips.zip_bytes({"a.txt": b"second"})), metadata=METADATA)
+    listed = any_backend.store.list_versions(stored.uri)
+    assert len(listed) == (2 if any_backend.versioned else 1)
+    assert set(any_backend.store.delete_all_versions(stored.uri).versions) == set(listed)
+    assert any_backend.store.list_versions(stored.uri) == ()
+
+
 def test_deleting_again_removes_nothing_and_is_not_an_error(any_backend: Backend) -> None:
     stored = any_backend.store.put(KEY, stream_of(zips.zip_bytes()), metadata=METADATA)
     any_backend.store.delete_all_versions(stored.uri)
@@ -160,7 +169,7 @@ def test_nothing_in_a_plain_store_stands_in_the_way_of_deletion(any_backend: Bac
 
 def test_a_uri_from_elsewhere_is_not_found(backend: Backend) -> None:
     for uri in ("s3://another-bucket/evidence/x.zip", "file:///etc/passwd", "https://example.com/x.zip"):
-        for use in (backend.store.open, backend.store.delete_all_versions):
+        for use in (backend.store.open, backend.store.delete_all_versions, backend.store.list_versions):
             with pytest.raises(StorageError) as missing:
                 use(uri)
             assert missing.value.reason == "not_found"

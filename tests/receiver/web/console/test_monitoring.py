@@ -63,10 +63,10 @@ def test_health_shows_the_last_reconciliation(signed_in, services):
 def test_health_says_when_the_database_does_not_answer(signed_in, services, monkeypatch):
     from storage.errors import StorageError
 
-    def unavailable() -> None:
+    def unavailable(**_limits: int) -> None:
         raise StorageError("unavailable", "the database does not answer")
 
-    monkeypatch.setattr(services.database, "ping", unavailable)
+    monkeypatch.setattr(services.database, "write_blocker", unavailable)
     monkeypatch.setattr(jobs, "queue_stats", lambda session: (_ for _ in ()).throw(StorageError("unavailable", "x")))
     page = signed_in.get("/ops/health").text
     assert re.search(r'<th scope="row">database</th><td><span class="state danger">unavailable</span>', page)
