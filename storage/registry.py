@@ -76,6 +76,24 @@ def register(session: Session, new: NewRequest, *, sending: bool = False) -> Pro
     """
     if session.get(ProcessorRequest, new.id) is not None:
         raise StorageError("conflict", "a request with this id is already registered")
+    request = new_request(session, new, sending=sending)
+    session.add(request)
+    session.flush()
+    return request
+
+
+def register_many(session: Session, news: Collection[NewRequest]) -> None:
+    """Store many new requests in state ``sent`` at once (an import of thousands): one query for the ids
+    already known (``conflict`` naming how many), one flush for them all."""
+    known = known_ids(session, [new.id for new in news])
+    if known or len({new.id for new in news}) != len(news):
+        raise StorageError("conflict", f"{len(known) or 'some'} of these request ids are registered or repeated")
+    session.add_all([new_request(session, new) for new in news])
+    session.flush()
+
+
+def new_request(session: Session, new: NewRequest, *, sending: bool = False) -> ProcessorRequest:
+    """The request ``new`` describes, with its first transition (and its case's entry), not yet added."""
     request = ProcessorRequest(
         id=new.id,
         intent_id=new.id if sending else None,
@@ -96,8 +114,6 @@ def register(session: Session, new: NewRequest, *, sending: bool = False) -> Pro
         lifecycle.start(request, actor=new.registered_by)
     if new.case_id is not None:
         cases.add_request(session, new.case_id, request, actor=new.registered_by)
-    session.add(request)
-    session.flush()
     return request
 
 

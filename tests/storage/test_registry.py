@@ -153,3 +153,26 @@ def test_on_postgresql_a_row_a_callback_holds_is_skipped_not_waited_for(postgres
             assert [r.id for r in registry.awaiting_provider(session, registry.MESSAGEBIRD)] == ["free"]
     finally:
         database.dispose()
+
+
+def test_many_requests_registered_at_once_are_each_sent_with_their_first_transition(database):
+    news = [registry.NewRequest(f"bulk-{i}", registry.MESSAGEBIRD, GET, signature_key_sealed="s") for i in range(5)]
+    with database.transaction() as session:
+        registry.register_many(session, news)
+    with database.transaction() as session:
+        stored = session.scalars(select(ProcessorRequest).order_by(ProcessorRequest.id)).all()
+        assert [(r.id, r.state) for r in stored] == [(f"bulk-{i}", lifecycle.SENT) for i in range(5)]
+        assert all([(t.from_state, t.to_state) for t in r.transitions] == [(None, lifecycle.SENT)] for r in stored)
+
+
+@pytest.mark.parametrize("clash", ["known", "repeated"])
+def test_many_requests_with_an_id_known_or_repeated_register_none(database, clash):
+    with database.transaction() as session:
+        registry.register(session, registry.NewRequest("bulk-0", registry.MESSAGEBIRD, GET))
+    first = "bulk-0" if clash == "known" else "bulk-1"
+    news = [registry.NewRequest(rid, registry.MESSAGEBIRD, GET) for rid in (first, "bulk-1", "bulk-2")]
+    with pytest.raises(StorageError, match="registered or repeated") as refused, database.transaction() as session:
+        registry.register_many(session, news)
+    assert refused.value.reason == "conflict"
+    with database.transaction() as session:
+        assert session.scalars(select(ProcessorRequest.id)).all() == ["bulk-0"]

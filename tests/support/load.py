@@ -77,9 +77,13 @@ def register_requests(
         items = iter(kinds.items())
         while chunk := list(itertools.islice(items, batch)):
             with database.transaction() as session:
-                for request_id, kind in chunk:
-                    new = registry.NewRequest(request_id, registry.MESSAGEBIRD, kind, signature_key_sealed=sealed)
-                    registry.register(session, new)
+                registry.register_many(
+                    session,
+                    [
+                        registry.NewRequest(rid, registry.MESSAGEBIRD, kind, signature_key_sealed=sealed)
+                        for rid, kind in chunk
+                    ],
+                )
     finally:
         database.dispose()
 
