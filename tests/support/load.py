@@ -16,6 +16,7 @@ Used by the fault-injection suite (``tests/faults/``) and ``bench/callback_bench
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import json
 import time
@@ -203,10 +204,8 @@ async def _exchange(address: tuple[str, int], raw: bytes) -> tuple[int, bytes]:
         return status, body
     finally:
         writer.close()
-        try:
+        with contextlib.suppress(OSError):
             await writer.wait_closed()
-        except OSError:
-            pass
 
 
 def _parse_head(head: bytes) -> tuple[int, int | None]:

@@ -9,6 +9,7 @@ acknowledging), ``proxy.thaw()`` delivers what waited and forwards again.
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 from collections.abc import Iterator
@@ -87,10 +88,8 @@ def _pump(source: socket.socket, sink: socket.socket, flowing: threading.Event) 
 
 
 def _close(sock: socket.socket) -> None:
-    try:
+    with contextlib.suppress(OSError):
         sock.shutdown(socket.SHUT_RDWR)
-    except OSError:
-        pass
     sock.close()
 
 
