@@ -1,4 +1,5 @@
-"""``flask`` commands for ops: migrations, the request registry, cases, API tokens, retention, the audit chain and the worker.
+"""``flask`` commands for ops: migrations, the request registry, cases, API tokens, retention, the audit chain
+and the worker.
 
 A command acts as the operator ``cli:<shell user>``: whoever has a shell on the
 service has its keys already, so the shell is trusted like ``ADMIN_TOKEN``.
@@ -81,7 +82,8 @@ def requests_list(state: str | None, kind: str | None, limit: int) -> None:
         page = registry.list_page(session, state=state, kind=kind, limit=limit)
         for request in page.requests:
             click.echo(
-                f"{request.id}\t{request.provider}\t{request.kind}\t{request.state}\t{request.created_at:%Y-%m-%d %H:%M:%SZ}"
+                f"{request.id}\t{request.provider}\t{request.kind}\t{request.state}"
+                f"\t{request.created_at:%Y-%m-%d %H:%M:%SZ}"
             )
 
 

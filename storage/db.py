@@ -113,9 +113,12 @@ class Database:
     def reading(self) -> Iterator[Connection]:
         """A transaction for reading only: on SQLite a deferred one, which neither waits for the writer's
         turn nor holds up a writer (WAL lets readers and the writer through side by side)."""
-        with self._storage_errors(), self.engine.connect() as connection:
-            with connection.execution_options(read_only=True).begin():
-                yield connection
+        with (
+            self._storage_errors(),
+            self.engine.connect() as connection,
+            connection.execution_options(read_only=True).begin(),
+        ):
+            yield connection
 
     @contextmanager
     def reading_session(self) -> Iterator[Session]:

@@ -193,7 +193,8 @@ def awaiting_provider(session: Session, provider: str) -> Sequence[ProcessorRequ
 
 
 def sending_intents(session: Session, provider: str, *, lock: bool = True) -> Sequence[ProcessorRequest]:
-    """The provider's intents still ``sending`` (their answer not recorded), oldest first, locked unless ``lock=False``."""
+    """The provider's intents still ``sending`` (their answer not recorded), oldest first, locked unless
+    ``lock=False``."""
     statement = select(ProcessorRequest).where(
         ProcessorRequest.provider == provider, ProcessorRequest.state == lifecycle.SENDING
     )
@@ -254,7 +255,7 @@ def archive_payloads(session: Session, request_ids: Collection[str]) -> dict[str
         .where(Job.kind == jobs.ARCHIVE, Job.request_id.in_(list(request_ids)), Job.payload_sealed.is_not(None))
         .order_by(Job.id)
     )
-    return {request_id: payload for request_id, payload in session.execute(statement)} if request_ids else {}
+    return dict(session.execute(statement).all()) if request_ids else {}
 
 
 def ids_with_value_hash(session: Session, value_hash: str, *, limit: int = 20) -> list[str]:

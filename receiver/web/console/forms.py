@@ -9,7 +9,8 @@ case's refusal comes back to the field it names (``show_refusal``).
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
 from flask_wtf import FlaskForm
 from pydantic.alias_generators import to_camel
@@ -44,7 +45,7 @@ def _today() -> dt.date:
 class DocumentForm(FlaskForm):
     """A form whose fields are a use case's document; ``wire`` renames a field where the document differs."""
 
-    wire: dict[str, str] = {}
+    wire: ClassVar[Mapping[str, str]] = {}
 
     def document(self) -> dict[str, Any]:
         """The typed values as the API's JSON document: camelCase names, dates as ISO text, blanks left out."""
