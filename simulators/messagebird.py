@@ -196,6 +196,7 @@ class MessageBirdSimulator(SimulatorBase):
         problem = validate(document)
         if problem is not None:
             return problem
+        assert isinstance(document, dict)  # validate refused anything else
         created = self._register(document)
         time.sleep(created.plan.stall_after_create)
         return jsonify(created.resource(self.base_url)), 201

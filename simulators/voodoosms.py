@@ -108,8 +108,9 @@ class VoodooSmsSimulator(SimulatorBase):
         refused = self._gate()
         if refused is not None:
             return refused
-        document = request.get_json(force=True, silent=True)
-        number = str(document.get("number", "")) if isinstance(document, dict) else ""
+        body = request.get_json(force=True, silent=True)
+        document: dict[str, Any] = body if isinstance(body, dict) else {}
+        number = str(document.get("number", ""))
         with self._lock:
             unaffiliated = {n.strip() for n in self.knobs.unaffiliated.split(",") if n.strip()}
             if not number.isdigit() or not number.startswith("44") or number in unaffiliated:

@@ -19,6 +19,7 @@ from sqlalchemy import Connection, delete, exists, or_, select
 from sqlalchemy.orm import Session
 
 from storage.clock import utcnow
+from storage.db import rows_changed
 from storage.models import ApiToken, ConsoleSession
 
 #: The operator whose token is ``ADMIN_TOKEN``: no stored token to revoke.
@@ -57,5 +58,4 @@ def find_valid(connection: Connection, session_id: str, *, now: dt.datetime | No
 
 def end(session: Session, session_id: str) -> bool:
     """Delete the session (sign-out); whether there was one."""
-    result = session.execute(delete(ConsoleSession).where(ConsoleSession.id_hash == id_hash(session_id)))
-    return result.rowcount == 1
+    return rows_changed(session, delete(ConsoleSession).where(ConsoleSession.id_hash == id_hash(session_id))) == 1
