@@ -246,7 +246,10 @@ class CaseDocument(Document):
 
     subject_ref: SubjectRef
     right: Right
-    received_on: IsoDate
+    received_on: IsoDate = Field(
+        description="The day the Controller received it: not after today, nor before 2018-05-25, the day the GDPR "
+        "applied (Art. 99(2))"
+    )
     jurisdiction: Jurisdiction
     clock_starts_on: Annotated[IsoDate | None, BeforeValidator(_blank_is_absent)] = None
     notes: OptionalText = None

@@ -26,6 +26,7 @@ from wtforms import (
 )
 from wtforms.fields.core import Field
 
+from receiver.usecases.cases import GDPR_APPLIES_FROM
 from receiver.usecases.documents import MESSAGEBIRD_FIELDS
 from receiver.usecases.errors import UseCaseError
 from storage.cases import JURISDICTIONS, RIGHTS
@@ -77,7 +78,7 @@ class CaseForm(DocumentForm):
         "Subject reference", description="Your ticket or reference; never an e-mail address or phone number."
     )
     right = SelectField("Right", choices=[SelectChoice(r, r.capitalize()) for r in RIGHTS])
-    received_on = DateField("Received on", default=_today)
+    received_on = DateField("Received on", default=_today, render_kw={"min": GDPR_APPLIES_FROM.isoformat()})
     jurisdiction = SelectField("Jurisdiction", choices=[SelectChoice(j) for j in JURISDICTIONS], default="UK")
     clock_starts_on = DateField(
         "Clock starts on (UK only)",
