@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: run simulators test test-fast migrate demo bench screenshots requirements clean
+.PHONY: run simulators lint test test-fast migrate demo bench screenshots requirements clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -34,16 +34,22 @@ run: migrate
 simulators: $(VENV)/.dev instance/dev.env
 	$(BIN)/python -m simulators.local --instance instance
 
-## make test: the layering contracts (import-linter), then the whole suite (installs the test tools first):
-## every test spread over the cores but those marked timing, then those one at a time (they measure time)
-test: $(VENV)/.dev
+## make lint: the code's checks (pyproject.toml): ruff's lint and import order, ruff's format, mypy (strict for
+## verification/ and deadlines/, the defaults elsewhere) and the layering contracts (import-linter)
+lint: $(VENV)/.dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 	$(BIN)/lint-imports
+
+## make test: the checks of `make lint`, then the whole suite (installs the test tools first):
+## every test spread over the cores but those marked timing, then those one at a time (they measure time)
+test: lint
 	$(BIN)/python -m pytest --numprocesses auto --dist worksteal -m "not timing"
 	$(BIN)/python -m pytest -m timing
 
-## make test-fast: the suite without the real-process and fault-injection tests (marked slow)
-test-fast: $(VENV)/.dev
-	$(BIN)/lint-imports
+## make test-fast: the checks of `make lint`, then the suite without the real-process and fault-injection tests (marked slow)
+test-fast: lint
 	$(BIN)/python -m pytest -m "not slow"
 
 migrate: $(VENV)/.runtime instance/dev.env
@@ -73,4 +79,4 @@ bench: $(VENV)/.dev
 	$(BIN)/python bench/callback_bench.py
 
 clean:
-	rm -rf $(VENV) instance .pytest_cache .hypothesis
+	rm -rf $(VENV) instance .pytest_cache .hypothesis .mypy_cache .ruff_cache

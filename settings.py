@@ -17,7 +17,7 @@ import re
 import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 from urllib.parse import urlsplit
 
 from limits import parse_many
@@ -338,7 +338,7 @@ def _optional_notify_url(raw: str) -> str | None:
         return None
     try:
         parts = urlsplit(value)
-        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+        parts.port  # noqa: B018  raises ValueError for a port that is not a number
     except ValueError:
         raise ValueError("must be an http(s) URL with a valid port") from None
     if parts.scheme not in {"http", "https"} or not parts.hostname:
@@ -373,7 +373,7 @@ def _optional_smtp_url(raw: str) -> str | None:
         return None
     try:
         parts = urlsplit(value)
-        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+        parts.port  # noqa: B018  raises ValueError for a port that is not a number
     except ValueError:
         raise ValueError("must be smtp://host[:port] or smtps://host[:port] with a valid port") from None
     if parts.scheme not in {"smtp", "smtps"} or not parts.hostname:
@@ -441,7 +441,7 @@ class Settings:
     archive_connect_timeout_seconds: float
     archive_read_timeout_seconds: float
     archive_download_max_seconds: float
-    archive_s3_sse: str | None
+    archive_s3_sse: Literal["AES256", "aws:kms"] | None  # ARCHIVE_S3_SSE's choices, a blank one None
     archive_s3_kms_key_id: str | None
     archive_s3_checksum_when_required: bool
     archive_s3_chunk_bytes: int

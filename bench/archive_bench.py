@@ -183,7 +183,8 @@ def bench(args: argparse.Namespace) -> None:
         raise SystemExit("the pipeline's SHA-256 is not the served archive's")
     print_table(results, served["size"])
     print(
-        f"pipeline: sha256 {results['pipeline']['sha256']} (matches the served archive), tagged: {results['pipeline']['tagged']}"
+        f"pipeline: sha256 {results['pipeline']['sha256']} (matches the served archive),"
+        f" tagged: {results['pipeline']['tagged']}"
     )
     print(f"settings: chunk {args.chunk_mib} MiB, concurrency {args.concurrency}, in-memory chunks {args.in_memory}")
 

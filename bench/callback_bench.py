@@ -31,6 +31,7 @@ whose own share is ``client``): on a machine this small throughput follows it.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import secrets
@@ -311,7 +312,7 @@ def main() -> None:
         for name in args.backends.split(","):
             workdir = Path(tmp) / name
             workdir.mkdir()
-            databases = {"sqlite": lambda: sqlite_database(workdir), "postgres": postgres_database}
+            databases = {"sqlite": functools.partial(sqlite_database, workdir), "postgres": postgres_database}
             with databases[name]() as database_url:
                 results.append(bench_backend(name, database_url, workdir, url, args))
     print_tables(results, args)

@@ -102,7 +102,7 @@ def report(per_call: dict[str, list[float]], pairs: list[tuple[str, str]]) -> No
         print(f"{name:34} {statistics.median(times) * 1e6:8.2f} µs/call")
     print()
     for ours, theirs in pairs:
-        ratios = [mine / other for mine, other in zip(per_call[ours], per_call[theirs])]
+        ratios = [mine / other for mine, other in zip(per_call[ours], per_call[theirs], strict=True)]
         print(
             f"{ours} / {theirs}: {statistics.median(ratios):.2f}"
             f"  (per round: min {min(ratios):.2f}, max {max(ratios):.2f})"

@@ -141,7 +141,7 @@ class Calendar:
 class _CountryInfo(NamedTuple):
     first_year: int
     last_year: int
-    language: str
+    language: str | None  # None: the calendar's own default
 
 
 def _check_calendar(jurisdiction: Jurisdiction, country: str | None, subdivision: str | None) -> None:

@@ -33,6 +33,7 @@ How paused days are counted:
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import date
@@ -75,7 +76,7 @@ def checked_pauses(pauses: Iterable[Pause], *, counted_from: date, today: date |
     ordered = tuple(sorted(pauses, key=_in_date_order))
     for pause in ordered:
         _check_pause(pause, counted_from=counted_from, today=today)
-    for earlier, later in zip(ordered, ordered[1:]):
+    for earlier, later in itertools.pairwise(ordered):
         if earlier.resumed_on is None or later.started_on < earlier.resumed_on:
             raise DeadlineError("overlapping_pauses")
     return ordered

@@ -11,6 +11,7 @@ import datetime as dt
 import getpass
 import json
 from collections.abc import Callable
+from typing import BinaryIO, TextIO
 
 import click
 from flask import Flask, current_app
@@ -85,7 +86,8 @@ def requests_list(state: str | None, kind: str | None, limit: int) -> None:
         page = registry.list_page(session, state=state, kind=kind, limit=limit)
         for request in page.requests:
             click.echo(
-                f"{request.id}\t{request.provider}\t{request.kind}\t{request.state}\t{request.created_at:%Y-%m-%d %H:%M:%SZ}"
+                f"{request.id}\t{request.provider}\t{request.kind}\t{request.state}"
+                f"\t{request.created_at:%Y-%m-%d %H:%M:%SZ}"
             )
 
 
@@ -104,7 +106,7 @@ def requests_show(request_id: str) -> None:
 
 @request_commands.command("import")
 @click.argument("document", type=click.File("r"), default="-")
-def requests_import(document: click.File) -> None:
+def requests_import(document: TextIO) -> None:
     """Register a request created elsewhere, from a JSON document (as /api/requests/import)."""
     try:
         created = registration.import_messagebird_request(services(), json.load(document), actor=cli_actor())
@@ -115,22 +117,22 @@ def requests_import(document: click.File) -> None:
 
 @request_commands.command("create")
 @click.argument("document", type=click.File("r"), default="-")
-def requests_create(document: click.File) -> None:
+def requests_create(document: TextIO) -> None:
     """Send a MessageBird Personal Data request from a JSON document (as POST /api/requests)."""
     _send(sending.send_messagebird_request, document)
 
 
 @request_commands.command("forget")
 @click.argument("document", type=click.File("r"), default="-")
-def requests_forget(document: click.File) -> None:
+def requests_forget(document: TextIO) -> None:
     """Send a VoodooSMS forget request from a JSON document (as POST /api/forget)."""
     _send(sending.forget_number, document)
 
 
-def _send(send: Callable[..., sending.Sent], document: click.File) -> None:
+def _send(send: Callable[..., sending.Sent], document: TextIO) -> None:
     """Read the document (a file or stdin, so personal data stays out of the shell history) and send it."""
     try:
-        sent = send(services(), json.load(document), actor=cli_actor())  # type: ignore[arg-type]
+        sent = send(services(), json.load(document), actor=cli_actor())
     except ProviderError as error:
         raise click.ClickException(problem_from_provider(error).description) from None
     except (ValueError, UseCaseError, StorageError) as error:
@@ -179,9 +181,9 @@ def _refused(error: ValueError | UseCaseError | StorageError) -> click.ClickExce
     return click.ClickException(getattr(error, "description", None) or getattr(error, "message", None) or str(error))
 
 
-def _read(document: click.File) -> object:
+def _read(document: TextIO) -> object:
     """The JSON document of a file or stdin (so personal data stays out of the shell history)."""
-    return json.load(document)  # type: ignore[arg-type]
+    return json.load(document)
 
 
 def _print_case(change: Callable[[], dict[str, object]]) -> None:
@@ -194,7 +196,7 @@ def _print_case(change: Callable[[], dict[str, object]]) -> None:
 
 @case_commands.command("create")
 @click.argument("document", type=click.File("r"), default="-")
-def cases_create(document: click.File) -> None:
+def cases_create(document: TextIO) -> None:
     """Open a case from a JSON document (as POST /api/cases), from a file or stdin."""
     _print_case(lambda: cases.open_case(services(), _read(document), actor=cli_actor()))
 
@@ -250,7 +252,7 @@ def cases_show(case_id: str) -> None:
 @case_commands.command("extend")
 @click.argument("case_id")
 @click.argument("document", type=click.File("r"), default="-")
-def cases_extend(case_id: str, document: click.File) -> None:
+def cases_extend(case_id: str, document: TextIO) -> None:
     """Extend the deadline by two months: {"reason": ..., "informedOn": "YYYY-MM-DD"}."""
     _print_case(lambda: cases.extend_deadline(services(), case_id, _read(document), actor=cli_actor()))
 
@@ -258,7 +260,7 @@ def cases_extend(case_id: str, document: click.File) -> None:
 @case_commands.command("pause")
 @click.argument("case_id")
 @click.argument("document", type=click.File("r"), default="-")
-def cases_pause(case_id: str, document: click.File) -> None:
+def cases_pause(case_id: str, document: TextIO) -> None:
     """Stop the clock: {"reason": ..., "date": "YYYY-MM-DD"}."""
     _print_case(lambda: cases.pause(services(), case_id, _read(document), actor=cli_actor()))
 
@@ -266,7 +268,7 @@ def cases_pause(case_id: str, document: click.File) -> None:
 @case_commands.command("resume")
 @click.argument("case_id")
 @click.argument("document", type=click.File("r"), default="-")
-def cases_resume(case_id: str, document: click.File) -> None:
+def cases_resume(case_id: str, document: TextIO) -> None:
     """Restart the clock: {"date": "YYYY-MM-DD"}."""
     _print_case(lambda: cases.resume(services(), case_id, _read(document), actor=cli_actor()))
 
@@ -274,7 +276,7 @@ def cases_resume(case_id: str, document: click.File) -> None:
 @case_commands.command("close")
 @click.argument("case_id")
 @click.argument("document", type=click.File("r"), default="-")
-def cases_close(case_id: str, document: click.File) -> None:
+def cases_close(case_id: str, document: TextIO) -> None:
     """Close the case: {"respondedOn": "YYYY-MM-DD", "deliveredBy": ..., "overrideReason": optional}."""
     _print_case(lambda: cases.close(services(), case_id, _read(document), actor=cli_actor()))
 
@@ -352,7 +354,7 @@ def retention_run() -> None:
 @retention_commands.command("hold")
 @click.argument("case_id")
 @click.argument("document", type=click.File("r"), default="-")
-def retention_hold(case_id: str, document: click.File) -> None:
+def retention_hold(case_id: str, document: TextIO) -> None:
     """Place a legal hold on a case's archives: {"reason": ...} (as POST /api/cases/<id>/legal-hold)."""
     _print_case(lambda: legal_holds.place_legal_hold(services(), case_id, _read(document), actor=cli_actor()))
 
@@ -396,13 +398,13 @@ def audit_verify(expected: str | None) -> None:
 @evidence_commands.command("pack")
 @click.argument("case_id")
 @click.option("-o", "--output", type=click.File("wb"), required=True, help="Where to write the ZIP ('-': stdout).")
-def evidence_pack(case_id: str, output: click.File) -> None:
+def evidence_pack(case_id: str, output: BinaryIO) -> None:
     """Write CASE_ID's evidence pack; its SHA-256 is recorded in the case's history and printed on stderr."""
     try:
         pack = evidence.export_pack(services(), case_id, actor=cli_actor())
     except (UseCaseError, StorageError) as error:
         raise _refused(error) from None
-    output.write(pack.data)  # type: ignore[attr-defined]
+    output.write(pack.data)
     click.echo(f"evidence pack of {case_id}: {len(pack.data)} bytes, SHA-256 {pack.sha256}", err=True)
 
 

@@ -45,7 +45,7 @@ import socket
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin, urlsplit
 
 import requests
@@ -54,9 +54,12 @@ from requests.adapters import HTTPAdapter
 from requests.structures import CaseInsensitiveDict
 from requests_hardened import Config, HTTPSession
 from requests_hardened.ip_filter import EXTRA_BLOCKED_NET_RANGES
-from urllib3.util.connection import allowed_gai_family  # type: ignore[attr-defined]
+from urllib3.util.connection import allowed_gai_family
 
 from receiver.observability.redaction import describe_url
+
+if TYPE_CHECKING:
+    from requests.adapters import _HostParams, _PoolKwargs
 
 USER_AGENT = "gdpr-callback-receiver/0.1 (archive download)"
 NOTIFY_USER_AGENT = "gdpr-callback-receiver/0.1 (notification)"
@@ -271,13 +274,14 @@ class _PinnedAddressAdapter(HTTPAdapter):
 
     def build_connection_pool_key_attributes(
         self, request: requests.PreparedRequest, verify: Any, cert: Any = None
-    ) -> tuple[dict[str, Any], dict[str, Any]]:
+    ) -> tuple[_HostParams, _PoolKwargs]:
         host_params, pool_kwargs = super().build_connection_pool_key_attributes(request, verify, cert)
         hostname, port = host_params["host"], host_params["port"]
         request.headers = CaseInsensitiveDict(request.headers or {})  # a copy: never mutate a shared dict
         request.headers["Host"] = (f"[{hostname}]" if ":" in hostname else hostname) + (f":{port}" if port else "")
         if self._https:
-            pool_kwargs["assert_hostname"] = pool_kwargs["server_hostname"] = hostname
+            pool_kwargs["assert_hostname"] = hostname  # type: ignore[typeddict-unknown-key]  # urllib3 takes; stub lacks
+            pool_kwargs["server_hostname"] = hostname  # type: ignore[typeddict-unknown-key]  # urllib3 takes; stub lacks
         host_params["host"] = self._checked_address(host_params["scheme"], hostname, port)
         return host_params, pool_kwargs
 

@@ -95,7 +95,7 @@ def check_configuration(environ: Mapping[str, str]) -> Settings:
 def s3_options(settings: Settings) -> S3Options:
     return S3Options(
         chunk_size=settings.archive_s3_chunk_bytes,
-        sse=settings.archive_s3_sse,  # type: ignore[arg-type]
+        sse=settings.archive_s3_sse,
         kms_key_id=settings.archive_s3_kms_key_id,
         checksum_when_required=settings.archive_s3_checksum_when_required,
         presign_expiry=settings.archive_presign_seconds,

@@ -16,6 +16,7 @@ started, whatever happened. The folder (database, archives, logs) is kept for a 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import json
 import os
@@ -104,10 +105,8 @@ class Processes:
             _signal_group(process, signal.SIGTERM)
         deadline = time.monotonic() + 10
         for _name, process in reversed(self.started):
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 process.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                pass
             _signal_group(process, signal.SIGKILL)
             process.wait()
             if process.stdout is not None:
@@ -115,10 +114,8 @@ class Processes:
 
 
 def _signal_group(process: subprocess.Popen[bytes], sig: int) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(process.pid, sig)
-    except ProcessLookupError:
-        pass
 
 
 #: Seconds a simulator or the web service may take to come up: generous, for a machine busy with other work.
@@ -160,10 +157,8 @@ def read_ready_line(
 
 
 def _wait_quietly(process: subprocess.Popen[bytes], seconds: float) -> None:
-    try:
+    with contextlib.suppress(subprocess.TimeoutExpired):
         process.wait(timeout=seconds)
-    except subprocess.TimeoutExpired:
-        pass
 
 
 def wait_healthy(base_url: str, process: subprocess.Popen[bytes], log: Path, timeout: float = START_TIMEOUT) -> None:

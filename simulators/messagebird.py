@@ -42,7 +42,7 @@ import zipfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import requests
 from flask import Flask, Response, jsonify, request
@@ -78,7 +78,7 @@ class Knobs:
     archive_gone: int = 0  #: the next N archive downloads answer 410 and re-issue that archive's URL (it expired)
     hold: bool = False  #: requests stay STATE_SENT until ``release_held()``, then finish ``callback_delay`` later
 
-    _CHOICES = {
+    _CHOICES: ClassVar[Mapping[str, tuple[str, ...]]] = {
         "callback": ("send", "none", "fail"),
         "bad_signature": ("", "jwt", "hmac", "both"),
         "outcome": ("done", "failed"),
@@ -196,6 +196,7 @@ class MessageBirdSimulator(SimulatorBase):
         problem = validate(document)
         if problem is not None:
             return problem
+        assert isinstance(document, dict)  # validate refused anything else
         created = self._register(document)
         time.sleep(created.plan.stall_after_create)
         return jsonify(created.resource(self.base_url)), 201

@@ -10,7 +10,7 @@ from typing import Any
 
 import trustme
 from flask import Flask, Response, jsonify, request
-from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+from werkzeug.serving import ThreadedWSGIServer, WSGIRequestHandler
 
 #: The names the simulator certificate covers.
 HOSTNAMES = ("127.0.0.1", "localhost", "::1")
@@ -39,9 +39,7 @@ class Server:
     def __init__(self, app: Flask, *, host: str = "127.0.0.1", port: int = 0, ca_file: Path | None = None) -> None:
         context = tls_context(ca_file) if ca_file is not None else None
         self.ca_file = ca_file
-        self._server: BaseWSGIServer = make_server(
-            host, port, app, threaded=True, ssl_context=context, request_handler=QuietHandler
-        )
+        self._server = ThreadedWSGIServer(host, port, app, handler=QuietHandler, ssl_context=context)
         self._server.daemon_threads = True
         self.port = self._server.server_port
         scheme = "https" if context is not None else "http"

@@ -27,7 +27,7 @@ import string
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from flask import Flask, Response, jsonify, request
 
@@ -50,7 +50,7 @@ class Knobs:
     unaffiliated: str = ""  #: comma-separated numbers answered with error 76
     stall_after_forget: float = 0.0  #: seconds between accepting a forget and answering (past the client's timeout)
 
-    _CHOICES = {"outcome": ("removed", "pending", "failed", "no_records")}
+    _CHOICES: ClassVar[Mapping[str, tuple[str, ...]]] = {"outcome": ("removed", "pending", "failed", "no_records")}
 
     def update(self, changes: Mapping[str, Any]) -> None:
         names = {f.name for f in dataclasses.fields(self)}
@@ -108,8 +108,9 @@ class VoodooSmsSimulator(SimulatorBase):
         refused = self._gate()
         if refused is not None:
             return refused
-        document = request.get_json(force=True, silent=True)
-        number = str(document.get("number", "")) if isinstance(document, dict) else ""
+        body = request.get_json(force=True, silent=True)
+        document: dict[str, Any] = body if isinstance(body, dict) else {}
+        number = str(document.get("number", ""))
         with self._lock:
             unaffiliated = {n.strip() for n in self.knobs.unaffiliated.split(",") if n.strip()}
             if not number.isdigit() or not number.startswith("44") or number in unaffiliated:

@@ -57,11 +57,11 @@ import datetime as dt
 import functools
 import hashlib
 import json
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeAlias
 
-from sqlalchemy import Connection, Row, Table, insert, select, text
+from sqlalchemy import Connection, Row, RowMapping, Table, insert, select, text
 
 from storage import lifecycle
 from storage.clock import utcnow
@@ -69,6 +69,9 @@ from storage.db import Database
 from storage.models import AuditChainEntry, CaseEvent, ProcessorRequest, RequestEvent, Transition
 
 GENESIS = "0" * 64
+
+#: A row as the chain encodes it: a database row's mapping, or a plain dict of the same fields.
+Fields: TypeAlias = Mapping[str, Any] | RowMapping
 
 #: The chained tables, in the order a seal takes them, and the columns their encoding holds.
 CHAINED: dict[str, tuple[str, ...]] = {
@@ -93,7 +96,7 @@ MISSING, REORDERED, REWRITTEN, CHAIN_REWRITTEN = "missing", "reordered", "rewrit
 # -- the canonical encoding and the hash (no I/O) -----------------------------------------
 
 
-def canonical(source: str, row: Mapping[str, Any]) -> bytes:
+def canonical(source: str, row: Fields) -> bytes:
     """The row's canonical encoding (see the module's docstring): the bytes its chain entry hashes."""
     fields = {name: _plain(row[name]) for name in CHAINED[source]}
     return json.dumps(
@@ -186,7 +189,9 @@ def _unsealed_ids(connection: Connection, source: str, *, intents: bool = False)
     return sorted(connection.scalars(written.except_(sealed)))
 
 
-def _rows_still_unsealed(connection: Connection, wanted: Sequence[tuple[str, int]]) -> Iterator[tuple[str, Row[Any]]]:
+def _rows_still_unsealed(
+    connection: Connection, wanted: Sequence[tuple[str, int]]
+) -> Iterator[tuple[str, Row[*tuple[Any, ...]]]]:
     """The rows ``wanted`` that exist and are still unsealed (a sealer may have gone first), in order."""
     for source in CHAINED:
         ids = [row_id for table_name, row_id in wanted if table_name == source]
@@ -204,7 +209,9 @@ def _rows_still_unsealed(connection: Connection, wanted: Sequence[tuple[str, int
         yield from ((source, row) for row in rows)
 
 
-def _links(head: Head, rows: Sequence[tuple[str, Row[Any]]], *, sealed_at: dt.datetime) -> Iterator[dict[str, Any]]:
+def _links(
+    head: Head, rows: Iterable[tuple[str, Row[*tuple[Any, ...]]]], *, sealed_at: dt.datetime
+) -> Iterator[dict[str, Any]]:
     seq, prev = head.seq, head.hash
     for source, row in rows:
         seq, current = seq + 1, entry_hash(prev, canonical(source, row._mapping))
@@ -295,8 +302,8 @@ def _walk(connection: Connection, page: int) -> tuple[Head, Break | None]:
             last = Head(entry.seq, entry.entry_hash)
 
 
-def _rows_of(connection: Connection, entries: Sequence[Row[Any]]) -> dict[tuple[str, int], Mapping[str, Any]]:
-    found: dict[tuple[str, int], Mapping[str, Any]] = {}
+def _rows_of(connection: Connection, entries: Sequence[Row[*tuple[Any, ...]]]) -> dict[tuple[str, int], Fields]:
+    found: dict[tuple[str, int], Fields] = {}
     for source in CHAINED:
         ids = [entry.row_id for entry in entries if entry.source == source]
         if ids:
@@ -308,7 +315,7 @@ def _rows_of(connection: Connection, entries: Sequence[Row[Any]]) -> dict[tuple[
     return found
 
 
-def _check(connection: Connection, entry: Row[Any], previous: Head, row: Mapping[str, Any] | None) -> Break | None:
+def _check(connection: Connection, entry: Row[*tuple[Any, ...]], previous: Head, row: Fields | None) -> Break | None:
     """How ``entry`` (following ``previous``) fails to match the row it seals, or None when it matches."""
     broken = functools.partial(_break_at, entry)
     if entry.seq != previous.seq + 1:
@@ -325,11 +332,11 @@ def _check(connection: Connection, entry: Row[Any], previous: Head, row: Mapping
     return _mismatch(connection, entry, computed, row)
 
 
-def _break_at(entry: Row[Any], kind: str, detail: str) -> Break:
+def _break_at(entry: Row[*tuple[Any, ...]], kind: str, detail: str) -> Break:
     return Break(kind, entry.seq, entry.source, entry.row_id, detail)
 
 
-def _mismatch(connection: Connection, entry: Row[Any], computed: str, row: Mapping[str, Any]) -> Break:
+def _mismatch(connection: Connection, entry: Row[*tuple[Any, ...]], computed: str, row: Fields) -> Break:
     """Tell a changed chain entry, a row moved to another id and a changed row apart."""
     broken = functools.partial(_break_at, entry)
     following = connection.execute(select(_chain.c.prev_hash).where(_chain.c.seq == entry.seq + 1)).first()
@@ -345,7 +352,9 @@ def _mismatch(connection: Connection, entry: Row[Any], computed: str, row: Mappi
     return broken(REWRITTEN, "the row's content changed since it was sealed (or its chain entry did)")
 
 
-def _sealed_elsewhere(connection: Connection, entry: Row[Any], row: Mapping[str, Any]) -> Row[Any] | None:
+def _sealed_elsewhere(
+    connection: Connection, entry: Row[*tuple[Any, ...]], row: Fields
+) -> Row[*tuple[Any, ...]] | None:
     """The chain entry of another row of the same table whose sealed content ``row`` now holds, if any."""
     others = connection.execute(
         select(_chain.c.seq, _chain.c.row_id, _chain.c.prev_hash, _chain.c.entry_hash).where(

@@ -109,6 +109,7 @@ def request_states(session: Session, case_ids: Collection[str]) -> dict[str, lis
             ProcessorRequest.case_id.in_(case_ids)
         )
         for case_id, state in session.execute(statement):
+            assert case_id is not None  # selected by case_id
             found[case_id].append(state)
     return found
 
@@ -136,6 +137,7 @@ def request_progress(session: Session, case_ids: Collection[str]) -> dict[str, l
         )
         statement = select(*columns).where(ProcessorRequest.case_id.in_(case_ids))
         for case_id, *progress in session.execute(statement.order_by(ProcessorRequest.created_at, ProcessorRequest.id)):
+            assert case_id is not None  # selected by case_id
             found[case_id].append(Progress(*progress))
     return found
 

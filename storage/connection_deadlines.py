@@ -20,7 +20,7 @@ import os
 import socket
 import threading
 import time
-from typing import Any
+from typing import Any, cast
 
 import psycopg
 from sqlalchemy import Engine, event
@@ -89,7 +89,7 @@ DEADLINES = ConnectionDeadlines()
 os.register_at_fork(after_in_child=DEADLINES.forget_parent)
 
 
-class BoundedConnection(psycopg.Connection):
+class BoundedConnection(psycopg.Connection[Any]):
     """A psycopg connection whose commits and rollbacks, and its cursors' statements, carry a deadline.
 
     Hooked in at the driver, not through SQLAlchemy's connection events: any listener on those
@@ -113,24 +113,29 @@ class BoundedConnection(psycopg.Connection):
             DEADLINES.disarm(self)
 
 
-class BoundedCursor(psycopg.Cursor):  # type: ignore[type-arg]
+class BoundedCursor(psycopg.Cursor[Any]):
     __slots__ = ()
 
     def execute(self, query: Any, params: Any = None, **options: Any) -> Any:
-        connection = self.connection
-        DEADLINES.arm(connection, connection.deadline_seconds)  # type: ignore[attr-defined]
+        connection = _bounded(self)
+        DEADLINES.arm(connection, connection.deadline_seconds)
         try:
             return super().execute(query, params, **options)
         finally:
             DEADLINES.disarm(connection)
 
     def executemany(self, query: Any, params_seq: Any, **options: Any) -> None:
-        connection = self.connection
-        DEADLINES.arm(connection, connection.deadline_seconds)  # type: ignore[attr-defined]
+        connection = _bounded(self)
+        DEADLINES.arm(connection, connection.deadline_seconds)
         try:
             super().executemany(query, params_seq, **options)
         finally:
             DEADLINES.disarm(connection)
+
+
+def _bounded(cursor: BoundedCursor) -> BoundedConnection:
+    """A bounded cursor's connection, a ``BoundedConnection`` always: only one names this cursor as its factory."""
+    return cast(BoundedConnection, cursor.connection)
 
 
 def bound_calls(engine: Engine, seconds: float) -> None:

@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from typing import Any, NamedTuple, cast
+from typing import NamedTuple
 
-from sqlalchemy import Connection, CursorResult, delete, exists, func, or_, select
+from sqlalchemy import Connection, delete, exists, func, or_, select
 from sqlalchemy.orm import Session
 
 from storage.clock import utcnow
+from storage.db import rows_changed
 from storage.models import ApiToken, ConsoleSession
 from storage.people import ACTOR_PREFIX
 
@@ -63,14 +64,12 @@ def find_valid(connection: Connection, session_id: str, *, now: dt.datetime | No
 
 def end(session: Session, session_id: str) -> bool:
     """Delete the session (sign-out); whether there was one."""
-    result = session.execute(delete(ConsoleSession).where(ConsoleSession.id_hash == id_hash(session_id)))
-    return result.rowcount == 1
+    return rows_changed(session, delete(ConsoleSession).where(ConsoleSession.id_hash == id_hash(session_id))) == 1
 
 
 def end_all(session: Session, operator: str) -> int:
     """End every session of ``operator`` (at once, in every browser); how many there were."""
-    result = cast(CursorResult[Any], session.execute(delete(ConsoleSession).where(ConsoleSession.operator == operator)))
-    return result.rowcount
+    return rows_changed(session, delete(ConsoleSession).where(ConsoleSession.operator == operator))
 
 
 def open_sessions(connection: Connection, operator: str, *, now: dt.datetime | None = None) -> int:

@@ -27,7 +27,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
-from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy import Connection, CursorResult, Engine, UpdateBase, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
@@ -95,6 +95,7 @@ class Database:
         execution costs more than the statements there). The driver's errors leave as SQLAlchemy's,
         so the callers' ``StorageError`` translation holds, and a connection it lost is dropped."""
         driver = connection.connection.driver_connection
+        assert driver is not None  # None only once the connection is closed or invalidated
         dbapi_error = connection.dialect.loaded_dbapi.Error
         try:
             cursor = driver.cursor()
@@ -202,6 +203,18 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def rows_changed(session: Session, statement: UpdateBase) -> int:
+    """Run an UPDATE or DELETE in ``session``; how many rows it matched.
+
+    ``Session.execute`` answers such a statement with a ``CursorResult``, but is typed to answer a
+    plain ``Result``, which has no ``rowcount``.
+    """
+    result = session.execute(statement)
+    if not isinstance(result, CursorResult):
+        raise TypeError(f"{type(statement).__name__} answered no row count")
+    return result.rowcount
 
 
 def _first_row_autocommit(cursor: Any, sql: str, parameters: dict[str, Any]) -> tuple[Any, ...] | None:

@@ -23,6 +23,7 @@ from sqlalchemy import ColumnElement, Connection, Select, and_, func, or_, selec
 from sqlalchemy.orm import Session
 
 from storage.clock import utcnow
+from storage.db import rows_changed
 from storage.models import Job
 
 ARCHIVE = "archive"
@@ -157,7 +158,7 @@ def _lease_expired(now: dt.datetime) -> ColumnElement[bool]:
     return and_(Job.state == RUNNING, Job.lease_expires_at < now)
 
 
-def _locked(session: Session, statement: Select[tuple[Job]]) -> Select[tuple[Job]]:
+def _locked(session: Session, statement: Select[Job]) -> Select[Job]:
     """On PostgreSQL, rows locked by another worker are skipped (SQLite's write transaction serialises)."""
     if session.get_bind().dialect.name == "postgresql":
         return statement.with_for_update(skip_locked=True)
@@ -303,10 +304,10 @@ def last_ended(connection: Connection, kind: str) -> Job | None:
 
 
 def _update_held(session: Session, job: ClaimedJob, **values: object) -> bool:
-    result = session.execute(
+    statement = (
         update(Job)
         .where(Job.id == job.id, Job.lease_owner == job.owner, Job.state == RUNNING)
         .values(updated_at=utcnow(), **values)
         .execution_options(synchronize_session=False)
     )
-    return result.rowcount == 1
+    return rows_changed(session, statement) == 1

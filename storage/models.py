@@ -8,7 +8,7 @@ are sealed (``storage.crypto``); a refused delivery keeps only its body's SHA-25
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from sqlalchemy import (
     BigInteger,
@@ -21,6 +21,7 @@ from sqlalchemy import (
     Integer,
     MetaData,
     String,
+    Table,
     Text,
     TypeDecorator,
 )
@@ -58,6 +59,10 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+    if TYPE_CHECKING:
+        # Every model here maps one Table (none maps a join or a select), which SQLAlchemy types as any FromClause.
+        __table__: ClassVar[Table]
 
 
 class ProcessorRequest(Base):

@@ -23,6 +23,7 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from storage.crypto import SecretBox
+from storage.db import rows_changed
 from storage.errors import StorageError
 from storage.models import Callback
 
@@ -82,4 +83,4 @@ def erase_raw_inputs(session: Session, request_id: str) -> int:
         .values(raw_inputs_sealed=None)
         .execution_options(synchronize_session=False)
     )
-    return session.execute(statement).rowcount
+    return rows_changed(session, statement)

@@ -22,13 +22,13 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, ClassVar, Literal, Protocol
 
 from sqlalchemy import Connection, bindparam, delete
 from sqlalchemy.dialects import postgresql, sqlite
 
 from storage.breaker import Breaker
-from storage.db import Database
+from storage.db import Database, rows_changed
 from storage.errors import StorageError
 from storage.models import ReplayKey
 
@@ -97,7 +97,7 @@ class DatabaseReplayCache:
     """Replay keys in the ``replay_keys`` table: atomic through a conditional upsert."""
 
     #: A delivery's keys are written by the statement or transaction that records it (``storage.deliveries``).
-    writes_with_delivery = True
+    writes_with_delivery: ClassVar[Literal[True]] = True
 
     def __init__(self, database: Database, *, clock: Clock = time.time) -> None:
         self._database = database
@@ -116,8 +116,7 @@ class DatabaseReplayCache:
 
     def purge_expired(self) -> int:
         with self._database.transaction() as session:
-            result = session.execute(delete(ReplayKey).where(ReplayKey.expires_at < self._clock()))
-            return result.rowcount
+            return rows_changed(session, delete(ReplayKey).where(ReplayKey.expires_at < self._clock()))
 
     def ping(self) -> None:
         self._database.ping()
@@ -177,7 +176,7 @@ class RedisReplayCache:
 
     PREFIX = "gdpr-receiver:replay:"
     #: Redis cannot join the database's transaction: a delivery's keys are added first (``within``), undone on failure.
-    writes_with_delivery = False
+    writes_with_delivery: ClassVar[Literal[False]] = False
 
     def __init__(self, url: str, *, timeout_seconds: float = 2.0) -> None:
         # imported here: a service without the Redis replay cache never loads redis-py (a quarter of a second at
@@ -206,8 +205,9 @@ class RedisReplayCache:
         with self._calling():
             self._client.delete(self.PREFIX + key)
 
-    def within(self, connection: Connection) -> ReplayScope:
-        """A scope that remembers the keys it added, for ``undo()`` when the caller's transaction fails."""
+    def within(self, connection: Connection | None) -> ReplayScope:
+        """A scope that remembers the keys it added, for ``undo()`` when the caller's transaction fails (Redis
+        joins no transaction: ``connection`` may be None)."""
         return _RedisReplayScope(self)
 
     def purge_expired(self) -> int:

@@ -37,6 +37,7 @@ from sqlalchemy.orm import Session
 
 from storage import cases, jobs, lifecycle, notifications, raw_inputs, registry
 from storage.archives import DeletedArchive, DeletedVersion
+from storage.db import rows_changed
 from storage.models import Callback, Case, Job, ProcessorRequest
 
 #: A claim this old was left by a run that died mid-deletion; another run takes it over.
@@ -334,24 +335,26 @@ def erase_request_secrets(session: Session, request_ids: Collection[str], *, now
     ids = list(request_ids)
     if not ids:
         return Erased()
-    keys = session.execute(
+    keys = rows_changed(
+        session,
         update(ProcessorRequest)
         .where(ProcessorRequest.id.in_(ids), ProcessorRequest.signature_key_sealed.is_not(None))
         .values(signature_key_sealed=None)
-        .execution_options(synchronize_session=False)
-    ).rowcount
+        .execution_options(synchronize_session=False),
+    )
     session.execute(
         update(ProcessorRequest)
         .where(ProcessorRequest.id.in_(ids))
         .values(secrets_erased_at=now)
         .execution_options(synchronize_session=False)
     )
-    urls = session.execute(
+    urls = rows_changed(
+        session,
         update(Job)
         .where(Job.request_id.in_(ids), Job.payload_sealed.is_not(None))
         .values(payload_sealed=None)
-        .execution_options(synchronize_session=False)
-    ).rowcount
+        .execution_options(synchronize_session=False),
+    )
     return Erased(keys, urls)
 
 
@@ -369,10 +372,10 @@ def purge_finished_jobs(session: Session, *, finished_before: dt.datetime) -> in
         Job.updated_at < finished_before,
         or_(Job.request_id.is_(None), Job.request_id.in_(erased)),
     )
-    return session.execute(statement.execution_options(synchronize_session=False)).rowcount
+    return rows_changed(session, statement.execution_options(synchronize_session=False))
 
 
 def forget_client_addresses(session: Session, *, received_before: dt.datetime) -> int:
     """Clear the client address of the callbacks received before ``received_before``; how many."""
     statement = update(Callback).where(Callback.received_at < received_before, Callback.remote_addr.is_not(None))
-    return session.execute(statement.values(remote_addr=None).execution_options(synchronize_session=False)).rowcount
+    return rows_changed(session, statement.values(remote_addr=None).execution_options(synchronize_session=False))

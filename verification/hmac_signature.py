@@ -49,7 +49,7 @@ class VerifiedTimestamp(int):
         verified.signature = signature
         return verified
 
-    def __getnewargs__(self) -> tuple[int, str, str]:  # type: ignore[override]
+    def __getnewargs__(self) -> tuple[int, str, str]:  # type: ignore[override]  # unpickling needs all three
         return int(self), self.key_encoding, self.signature
 
     @property

@@ -262,7 +262,7 @@ class OidcProvider:
             raise IdentityError("provider_bad_answer", "The identity provider's answer is not JSON.") from None
 
 
-class _CheckedOAuth2Session(OAuth2Session):  # type: ignore[misc]  # Authlib ships no type hints
+class _CheckedOAuth2Session(OAuth2Session):  # Authlib ships no type hints: its base is Any
     """Authlib's requests session, sending only where the policy allows, to the address it checked."""
 
     def __init__(self, policy: FetchPolicy, *, verify: str | bool, **kwargs: Any) -> None:

@@ -24,6 +24,7 @@ from receiver.observability.logs import get_logger
 from receiver.observability.metrics import ARCHIVE_BYTES, ARCHIVE_SECONDS
 from storage import jobs, lifecycle, registry
 from storage.archives import ArchiveStream, StoredArchive
+from storage.archives.stream import Readable
 from storage.errors import StorageError
 from storage.models import ProcessorRequest
 
@@ -108,7 +109,7 @@ class _StopAware:
     The per-read timeout alone would let a server that trickles bytes hold a worker for ever.
     """
 
-    def __init__(self, source: object, context: JobContext) -> None:
+    def __init__(self, source: Readable, context: JobContext) -> None:
         self._source = source
         self._context = context
         self._deadline = time.monotonic() + context.services.settings.archive_download_max_seconds
@@ -118,4 +119,4 @@ class _StopAware:
             raise JobInterrupted("worker stopping")
         if time.monotonic() > self._deadline:
             raise JobFailure("download took longer than ARCHIVE_DOWNLOAD_MAX_SECONDS", retryable=True)
-        return self._source.read(size)  # type: ignore[attr-defined]
+        return self._source.read(size)

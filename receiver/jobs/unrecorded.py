@@ -31,6 +31,7 @@ import datetime as dt
 from collections import Counter
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 from sqlalchemy.orm import Session
 
@@ -104,10 +105,15 @@ def match_listing(
             item for item in unknown if item.id not in claimed and _fits(intent, item, hashes.get(item.id), settle)
         ]
         if fitting:
-            best = min(fitting, key=lambda item: abs(item.created_at - intent.created_at))  # type: ignore[operator]
+            best = min(fitting, key=lambda item: _time_apart(intent, item))
             matches[intent.id] = best
             claimed.add(best.id)
     return matches
+
+
+def _time_apart(intent: Intent, item: Listed) -> dt.timedelta:
+    """How far apart the two were created; an item of unknown time is the farthest (none fits: ``could_be``)."""
+    return dt.timedelta.max if item.created_at is None else abs(item.created_at - intent.created_at)
 
 
 def _fits(intent: Intent, item: Listed, value_hash: str | None, settle: float) -> bool:
@@ -192,7 +198,7 @@ def resolve_forgets(context: JobContext) -> Counter[str]:
     return counts
 
 
-def _status_by_date(context: JobContext, intent: Intent) -> Status | bool | None:
+def _status_by_date(context: JobContext, intent: Intent) -> Status | Literal[False] | None:
     """VoodooSMS's answer for the intent's date: a ``Status``, None for "No records found", False when unknown."""
     try:
         with context.interruptible():

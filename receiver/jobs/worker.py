@@ -140,7 +140,7 @@ class Worker:
             try:
                 schedule(self.services)
             except StorageError as error:
-                log.warning(f"{kind}.schedule_failed", reason=error.reason)
+                log.warning(f"{kind}.schedule_failed", reason=error.reason)  # noqa: G004  a structlog event name, not a format string
 
     def _install_signal_handlers(self) -> None:
         if threading.current_thread() is not threading.main_thread():

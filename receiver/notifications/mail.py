@@ -172,7 +172,7 @@ class _PinnedConnection:
     _pinned: str
 
     def _get_socket(self, host: str, port: int, timeout: float) -> socket.socket:
-        return super()._get_socket(self._pinned, port, timeout)  # type: ignore[misc]
+        return super()._get_socket(self._pinned, port, timeout)  # type: ignore[misc]  # smtplib's hook, not in its stub
 
 
 class _PinnedSMTP(_PinnedConnection, smtplib.SMTP):

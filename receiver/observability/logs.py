@@ -24,6 +24,7 @@ import threading
 from typing import Any, TextIO
 
 import structlog
+from structlog.typing import EventDict
 
 from receiver.observability.redaction import scrub_urls
 
@@ -66,7 +67,7 @@ def drop_secret_fields(_logger: Any, _method: str, event_dict: dict[str, Any]) -
     return event_dict
 
 
-def scrub_url_paths(_logger: Any, _method: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+def scrub_url_paths(_logger: Any, _method: str, event_dict: EventDict) -> EventDict:
     """Cut every http(s) URL in every text field down to its origin: its path and query may be a bearer token."""
     for name, value in event_dict.items():
         if isinstance(value, str) and "://" in value:

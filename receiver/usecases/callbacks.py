@@ -27,6 +27,7 @@ turn) to check the HMAC against its key and to decide, and a refusal writes noth
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import json
@@ -224,10 +225,8 @@ def _identity(new: deliveries.NewDelivery) -> deliveries.DeliveryIdentity:
 
 
 def _undo_quietly(scope: ReplayScope) -> None:
-    try:
+    with contextlib.suppress(StorageError):  # the replay cache is down too; its key expires by itself
         scope.undo()
-    except StorageError:
-        pass  # the replay cache is down too; its key expires by itself
 
 
 def _resent(body: CallbackBody, jwt: SchemeVerdict, hmac: SchemeVerdict) -> Outcome:
@@ -381,28 +380,28 @@ def _sealed_raw_inputs(services: Services, delivery: Delivery, now: float) -> st
 
 
 def _callback_row(delivery: Delivery, body: CallbackBody | None, outcome: Outcome, now: float) -> dict[str, Any]:
-    return dict(
-        provider=registry.MESSAGEBIRD,
-        request_id=body.request_id[:128] if body else None,
-        request_kind=body.request_kind[:32] if body else None,
-        received_at=dt.datetime.fromtimestamp(now, dt.UTC),
-        remote_addr=(delivery.remote_addr or "")[:64] or None,
-        http_request_id=delivery.http_request_id,
-        body_sha256=hashlib.sha256(delivery.body).hexdigest(),
-        body_bytes=len(delivery.body),
-        verdict=outcome.verdict,
-        reason=outcome.reason,
-        status_code=outcome.status,
-        jwt_verdict=outcome.jwt.verdict,
-        jwt_reason=outcome.jwt.reason,
-        jwt_id=outcome.jwt.jwt_id,
-        hmac_verdict=outcome.hmac.verdict,
-        hmac_reason=outcome.hmac.reason,
-        hmac_key_encoding=outcome.hmac.key_encoding,
-        hmac_timestamp=outcome.hmac.timestamp,
-        has_archive_url=bool(body and body.data),
-        result=_clip(body.result) if body else None,
-    )
+    return {
+        "provider": registry.MESSAGEBIRD,
+        "request_id": body.request_id[:128] if body else None,
+        "request_kind": body.request_kind[:32] if body else None,
+        "received_at": dt.datetime.fromtimestamp(now, dt.UTC),
+        "remote_addr": (delivery.remote_addr or "")[:64] or None,
+        "http_request_id": delivery.http_request_id,
+        "body_sha256": hashlib.sha256(delivery.body).hexdigest(),
+        "body_bytes": len(delivery.body),
+        "verdict": outcome.verdict,
+        "reason": outcome.reason,
+        "status_code": outcome.status,
+        "jwt_verdict": outcome.jwt.verdict,
+        "jwt_reason": outcome.jwt.reason,
+        "jwt_id": outcome.jwt.jwt_id,
+        "hmac_verdict": outcome.hmac.verdict,
+        "hmac_reason": outcome.hmac.reason,
+        "hmac_key_encoding": outcome.hmac.key_encoding,
+        "hmac_timestamp": outcome.hmac.timestamp,
+        "has_archive_url": bool(body and body.data),
+        "result": _clip(body.result) if body else None,
+    }
 
 
 def _clip(text: str | None) -> str | None:

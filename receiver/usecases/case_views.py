@@ -153,7 +153,7 @@ def case_summary(view: CaseView) -> dict[str, Any]:
         "requestCount": view.request_count,
         "respondedOn": _date(case.responded_on),
         "deliveredBy": case.delivered_by,
-        "answeredInTime": None if not view.closed else case.responded_on <= deadline.due_on,
+        "answeredInTime": None if case.responded_on is None else case.responded_on <= deadline.due_on,
         "notes": case.notes,
         "createdAt": records.iso_time(case.created_at),
         "createdBy": case.created_by,

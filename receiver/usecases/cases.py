@@ -41,6 +41,9 @@ from storage.clock import utcnow
 from storage.models import Case
 
 OPENED, EXTENDED, PAUSED, RESUMED, CLOSED = "opened", "extended", "paused", "resumed", "closed"
+#: GDPR Art. 99(2): the Regulation "shall apply from 25 May 2018". No request under it (nor under the UK GDPR,
+#: which carried it on) was received before that day.
+GDPR_APPLIES_FROM = dt.date(2018, 5, 25)
 
 
 def today_utc() -> dt.date:
@@ -88,6 +91,17 @@ def _not_after_today(day: dt.date, today: dt.date, parameter: str) -> None:
         )
 
 
+def _not_before_the_gdpr(day: dt.date, parameter: str) -> None:
+    """A request received before the GDPR applied (Art. 99(2)) was not made under it: 2018-05-24 is refused."""
+    if day < GDPR_APPLIES_FROM:
+        raise UseCaseError(
+            "invalid",
+            f"{parameter} cannot be before {GDPR_APPLIES_FROM.isoformat()}, the day the GDPR applied (Art. 99(2))",
+            reason="before_gdpr_applied",
+            parameter=parameter,
+        )
+
+
 # -- opening and reading -------------------------------------------------------------------
 
 
@@ -95,6 +109,7 @@ def open_case(services: Services, document: Any, *, actor: str, today: dt.date |
     """Validate and open a case; its detail (deadline, explanation, history)."""
     today = today or today_utc()
     parsed = parse(CaseDocument, document)
+    _not_before_the_gdpr(parsed.received_on, "receivedOn")
     _not_after_today(parsed.received_on, today, "receivedOn")
     if parsed.clock_starts_on is not None:
         _not_after_today(parsed.clock_starts_on, today, "clockStartsOn")

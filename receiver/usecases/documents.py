@@ -16,7 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import ipaddress
 import re
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar, get_args
 
 from pydantic import (
     AfterValidator,
@@ -51,16 +51,20 @@ UK_NUMBER_SCHEMA = {
     "anyOf": [{"type": "string", "pattern": "^44[0-9]{8,13}$"}, {"type": "integer"}],
 }
 
+# The values are written out for the type checker; the asserts keep them the storage layer's own.
 Kind = Literal["KIND_PERSONAL_GET", "KIND_PERSONAL_DELETE", "KIND_USER_GET", "KIND_USER_DELETE"]
-AnyKind = Literal[(*sorted(GET_KINDS | DELETE_KINDS), VOODOOSMS_FORGET)]  # type: ignore[valid-type]
-RequestState = Literal[lifecycle.STATES]  # type: ignore[valid-type]
-Provider = Literal[PROVIDERS]  # type: ignore[valid-type]
-CaseState = Literal[CASE_STATES]  # type: ignore[valid-type]
+AnyKind = Literal["KIND_PERSONAL_DELETE", "KIND_PERSONAL_GET", "KIND_USER_DELETE", "KIND_USER_GET", "FORGET"]
+RequestState = Literal["sending", "sent", "callback_received", "archiving", "completed", "failed"]
+Provider = Literal["messagebird", "voodoosms"]
+CaseState = Literal["open", "waiting_on_processors", "ready", "needs_attention", "closed"]
 MessageBirdField = Literal["phone_number", "email", "ipv4", "ipv6", "address", "name", "chat api contact ID"]
-assert set(Kind.__args__) == GET_KINDS | DELETE_KINDS  # type: ignore[attr-defined]
 Right = Literal["access", "erasure", "rectification", "restriction", "portability", "objection"]
 Jurisdiction = Literal["EU", "UK"]
-assert Right.__args__ == RIGHTS and Jurisdiction.__args__ == JURISDICTIONS  # type: ignore[attr-defined]
+assert set(get_args(Kind)) == GET_KINDS | DELETE_KINDS
+assert get_args(AnyKind) == (*sorted(GET_KINDS | DELETE_KINDS), VOODOOSMS_FORGET)
+assert get_args(RequestState) == lifecycle.STATES and get_args(Provider) == PROVIDERS
+assert get_args(CaseState) == CASE_STATES
+assert get_args(Right) == RIGHTS and get_args(Jurisdiction) == JURISDICTIONS
 ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
@@ -136,16 +140,8 @@ def _a_reference(value: str) -> str:
     return value
 
 
-def _text(limit: int) -> Any:
-    return Annotated[
-        str,
-        StringConstraints(strip_whitespace=True, max_length=limit),
-        AfterValidator(_storable),
-    ]
-
-
-Text = _text(MAX_TEXT)
-ShortText = _text(200)
+Text = Annotated[str, StringConstraints(strip_whitespace=True, max_length=MAX_TEXT), AfterValidator(_storable)]
+ShortText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200), AfterValidator(_storable)]
 #: What the JSON Schema says of a text that ``_blank_is_missing`` guards: it holds a character besides spaces.
 NOT_BLANK = Field(json_schema_extra={"pattern": r"\S"})
 RequiredText = Annotated[Text, BeforeValidator(_blank_is_missing), NOT_BLANK]
@@ -250,7 +246,10 @@ class CaseDocument(Document):
 
     subject_ref: SubjectRef
     right: Right
-    received_on: IsoDate
+    received_on: IsoDate = Field(
+        description="The day the Controller received it: not after today, nor before 2018-05-25, the day the GDPR "
+        "applied (Art. 99(2))"
+    )
     jurisdiction: Jurisdiction
     clock_starts_on: Annotated[IsoDate | None, BeforeValidator(_blank_is_absent)] = None
     notes: OptionalText = None
@@ -292,22 +291,25 @@ class Query(BaseModel):
     )
 
 
-def _optional(choice: Any) -> Any:
-    return Annotated[choice | None, BeforeValidator(_blank_is_absent)]
+def _flag(text: Any) -> Any:
+    """``true`` and ``false`` as booleans; anything else is left for the strict check to refuse."""
+    return {"true": True, "false": False}.get(text, text)
 
 
-Cursor = _optional(
-    Annotated[str, StringConstraints(max_length=512), Field(description="nextCursor of the page before")]
-)
-Flag = _optional(Annotated[StrictBool, BeforeValidator(lambda text: {"true": True, "false": False}.get(text, text))])
+BlankIsAbsent = BeforeValidator(_blank_is_absent)
+Cursor = Annotated[
+    Annotated[str, StringConstraints(max_length=512), Field(description="nextCursor of the page before")] | None,
+    BlankIsAbsent,
+]
+Flag = Annotated[Annotated[StrictBool, BeforeValidator(_flag)] | None, BlankIsAbsent]
 
 
 class RequestQuery(Query):
     """``GET /api/requests``: requests newest first, filtered."""
 
-    state: _optional(RequestState) = None
-    kind: _optional(AnyKind) = None
-    provider: _optional(Provider) = None
+    state: Annotated[RequestState | None, BlankIsAbsent] = None
+    kind: Annotated[AnyKind | None, BlankIsAbsent] = None
+    provider: Annotated[Provider | None, BlankIsAbsent] = None
     callback_missing: Flag = Field(None, description="true: only requests done at MessageBird with no callback here")
     limit: Annotated[int, Field(ge=1, le=200)] = 50
     cursor: Cursor = None
@@ -316,11 +318,11 @@ class RequestQuery(Query):
 class CaseQuery(Query):
     """``GET /api/cases``: cases most urgent first, filtered."""
 
-    state: _optional(CaseState) = None
+    state: Annotated[CaseState | None, BlankIsAbsent] = None
     overdue: Flag = None
-    due_before: _optional(IsoDate) = Field(None, description="Only cases due before this date")
-    right: _optional(Right) = None
-    jurisdiction: _optional(Jurisdiction) = None
+    due_before: Annotated[IsoDate | None, BlankIsAbsent] = Field(None, description="Only cases due before this date")
+    right: Annotated[Right | None, BlankIsAbsent] = None
+    jurisdiction: Annotated[Jurisdiction | None, BlankIsAbsent] = None
     limit: Annotated[int, Field(ge=1, le=200)] = 50
     cursor: Cursor = None
 

@@ -270,7 +270,8 @@ def canonical_json(value: Any) -> bytes:
 
 
 def pack_zip(document: Mapping[str, Any]) -> Pack:
-    """The ZIP of ``evidence.json``, ``evidence.html`` and ``manifest.json`` (their SHA-256), the same for the same data."""
+    """The ZIP of ``evidence.json``, ``evidence.html`` and ``manifest.json`` (their SHA-256), the same for the same
+    data."""
     files = {JSON_NAME: canonical_json(document), HTML_NAME: render_html(document).encode()}
     manifest = {"files": {name: hashlib.sha256(data).hexdigest() for name, data in files.items()}}
     files[MANIFEST_NAME] = canonical_json(manifest)

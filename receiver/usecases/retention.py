@@ -145,7 +145,7 @@ def _applied(apply: Apply, services: Services, actor: str, should_stop: Callable
 
 def _outcome_for(apply: Apply, services: Services) -> ClassOutcome:
     settings = services.settings
-    periods = {
+    periods: dict[Apply, tuple[str, str]] = {
         _archives: (
             "archives",
             f"{settings.archive_retention_days} days after the case closed, or the request "

@@ -108,6 +108,6 @@ def retry_request(request_id: str) -> tuple[Response, int]:
 def download_archive(request_id: str) -> Response:
     """A short-lived presigned URL for an S3 archive, or the file itself from the file store (audited)."""
     access = archives.archive_access(services(), request_id, actor=current_actor())
-    if access.url is not None:
+    if access.file is None:  # S3: a presigned URL
         return jsonify(shaped(ArchiveLink, {"url": access.url, "expiresIn": access.expires_in}))
     return send_file(access.file, mimetype="application/zip", as_attachment=True, download_name=f"{request_id}.zip")

@@ -54,7 +54,7 @@ def requires(permission: str) -> Callable[[View], View]:
     """Mark a view as needing ``permission`` instead of its method's (``read`` for GET, ``act`` otherwise)."""
 
     def mark(view: View) -> View:
-        view.required_permission = permission  # type: ignore[attr-defined]
+        view.required_permission = permission  # type: ignore[attr-defined]  # a mark on the view, read with getattr
         return view
 
     return mark

@@ -98,15 +98,16 @@ class LimitedAddresses:
 
 def register_refusal_limits(app: Flask, settings: Settings) -> None:
     limited = LimitedAddresses(app.wsgi_app)
-    app.wsgi_app = limited  # type: ignore[method-assign]
+    app.wsgi_app = limited  # type: ignore[method-assign]  # Flask's documented way to add WSGI middleware
     if settings.trusted_proxies:  # outermost: the filter and the app see the client's address
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.trusted_proxies)  # type: ignore[method-assign]
+        proxied = ProxyFix(app.wsgi_app, x_for=settings.trusted_proxies)
+        app.wsgi_app = proxied  # type: ignore[method-assign]  # Flask's documented way to add WSGI middleware
     app.extensions["limited_addresses"] = limited
     limiter = Limiter(
         get_remote_address,
         app=app,
         storage_uri=settings.replay_cache_url or "memory://",
-        storage_options=_storage_options(settings),
+        storage_options=_storage_options(settings),  # type: ignore[arg-type]  # redis-py takes float seconds
         key_prefix="gdpr-receiver:refusals",
         swallow_errors=True,
         in_memory_fallback_enabled=True,

@@ -401,7 +401,8 @@ def _incomplete_deletion(
 
 
 def describe_default_retention(configuration: Mapping[str, Any]) -> str | None:
-    """What a bucket's ``ObjectLockConfiguration`` means for deleting archives, or None when it has no default retention."""
+    """What a bucket's ``ObjectLockConfiguration`` means for deleting archives, or None when it has no default
+    retention."""
     retention = (configuration.get("Rule") or {}).get("DefaultRetention") or {}
     if configuration.get("ObjectLockEnabled") != "Enabled" or not retention:
         return None

@@ -106,10 +106,12 @@ def _zip64_directory(tail: bytes, locator: int, tail_start: int) -> _Directory:
     record = record_offset - tail_start
     if record < 0 or record + ZIP64_END_RECORD_SIZE > locator:
         raise _refused("ZIP64 end-of-central-directory record is not where its locator points")
-    signature, remaining, _, _, *fields = _ZIP64_END.unpack_from(tail, record)
+    signature, remaining, _, _, disk, directory_disk, on_disk, entries, size, offset = _ZIP64_END.unpack_from(
+        tail, record
+    )
     if signature != ZIP64_END_RECORD or record + 12 + remaining != locator:
         raise _refused("ZIP64 end-of-central-directory record is not where its locator points")
-    return _Directory(*fields, record_offset)
+    return _Directory(disk, directory_disk, on_disk, entries, size, offset, record_offset)
 
 
 def _check_directory(tail: bytes, tail_start: int, directory: _Directory) -> None:

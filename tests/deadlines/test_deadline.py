@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import date
 
 import pytest
@@ -76,7 +77,7 @@ def test_the_steps_form_a_chain_ending_on_the_deadline() -> None:
         pauses=[Pause(date(2025, 3, 20), date(2025, 3, 21))],
     )
     steps = deadline.steps
-    assert all(earlier.to_date == later.from_date for earlier, later in zip(steps, steps[1:]))
+    assert all(earlier.to_date == later.from_date for earlier, later in itertools.pairwise(steps))
     assert steps[-1].to_date == deadline.due_on == date(2025, 4, 22)
 
 

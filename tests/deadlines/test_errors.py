@@ -89,7 +89,7 @@ def test_the_message_is_the_fixed_one(reason: str) -> None:
 
 
 def test_an_unknown_reason_is_a_programming_error() -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="unknown deadline error reason"):
         DeadlineError("because")
 
 

@@ -14,6 +14,7 @@ URL reach it again.
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import json
 import os
@@ -174,10 +175,8 @@ def _children(pid: int) -> list[int]:
 
 
 def _signal(pid: int, sig: signal.Signals) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError):  # a backend that ended meanwhile
         os.kill(pid, sig)
-    except ProcessLookupError:
-        pass  # a backend that ended meanwhile
 
 
 class RestartableSeaweedFS:

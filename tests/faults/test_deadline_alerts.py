@@ -69,7 +69,8 @@ def test_checks_racing_on_three_workers_a_failing_receiver_and_a_killed_worker_s
     """Invariant: each notification due is recorded once and its deliveries queued once, however many checks
     run at once; every delivery ends sent (the failed posts retried with backoff, a killed worker's job taken
     over after its lease); the receiver gets each webhook-id at least once and every message verifies; every
-    e-mail arrives, once but for the one a killed worker may have been sending; neither the webhook URL's path and query nor a case's notes reach a log."""
+    e-mail arrives, once but for the one a killed worker may have been sending; neither the webhook URL's path
+    and query nor a case's notes reach a log."""
     env = {
         **alerts_env(app_env, https_server, smtp_server),
         "REQUESTS_CA_BUNDLE": https_server.ca_bundle,

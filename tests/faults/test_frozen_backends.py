@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import itertools
 import json
 import threading
 import time
@@ -219,7 +220,7 @@ def _log_gaps(service: ServiceProcess, freeze: Freeze) -> float:
         if freeze.began_wall < stamp < freeze.ended_wall:
             stamps.append(stamp)
     stamps.sort()
-    return round(max(b - a for a, b in zip(stamps, stamps[1:], strict=False)), 2)
+    return round(max(b - a for a, b in itertools.pairwise(stamps)), 2)
 
 
 def _archive_jobs_running(database_url: str) -> int:

@@ -110,7 +110,7 @@ def test_a_job_raising_an_unexpected_exception_is_retried_then_failed_and_the_wo
     backoffs = []
     for failures in range(1, MAX_ATTEMPTS):
         job = wait_until(
-            lambda: (j := table.job(crashing)).failures == failures and j.state == "queued" and j,
+            lambda failures=failures: (j := table.job(crashing)).failures == failures and j.state == "queued" and j,
             timeout=30,
             what=f"failed attempt {failures} queued again",
         )

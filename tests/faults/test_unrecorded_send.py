@@ -43,7 +43,7 @@ def documents() -> list[dict]:
         }
         for n in range(SENDS - 1)
     ]
-    return personal + [{"kind": "KIND_USER_DELETE", "reason": "account closed", "subjectRef": "T-all"}]
+    return [*personal, {"kind": "KIND_USER_DELETE", "reason": "account closed", "subjectRef": "T-all"}]
 
 
 def send_all(base_url: str) -> list[requests.Response]:

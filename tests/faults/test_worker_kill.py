@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import random
 import time
@@ -94,7 +95,11 @@ def test_a_worker_killed_repeatedly_mid_download_still_stores_each_archive_once(
         worker = launcher.start_worker(env)
         workers.append(worker)
         killed_during.append(
-            wait_until(lambda: downloading(env["DATABASE_URL"], worker.pid), timeout=30, what="a download in progress")
+            wait_until(
+                functools.partial(downloading, env["DATABASE_URL"], worker.pid),
+                timeout=30,
+                what="a download in progress",
+            )
         )
         time.sleep(pause.uniform(0.2, 1.2))
         worker.kill()

@@ -40,6 +40,13 @@ def test_an_invalid_import_fails_with_the_reason(app, tmp_path):
     assert result.exit_code == 1 and "signatureKey is required" in result.output
 
 
+def test_a_case_received_before_the_gdpr_applied_fails_with_the_reason(app):
+    document = '{"subjectRef": "T-OLD", "right": "access", "receivedOn": "2018-05-24", "jurisdiction": "EU"}'
+    result = app.test_cli_runner().invoke(args=["cases", "create"], input=document)
+    assert result.exit_code == 1
+    assert "receivedOn cannot be before 2018-05-25, the day the GDPR applied (Art. 99(2))" in result.output
+
+
 def test_secrets_rotate_reseals_with_the_new_key(app_env, register, services, messagebird_signature_key):
     register("req-1", "KIND_USER_GET")
     rotated_env = {**app_env, "SECRET_KEY": "n" * 40 + "," + app_env["SECRET_KEY"]}

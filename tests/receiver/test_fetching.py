@@ -76,6 +76,11 @@ def download(url: str, policy: FetchPolicy) -> bytes:
         return body.read()
 
 
+def read_in_chunks(body: ArchiveStream) -> None:
+    while body.read(16_384):
+        pass
+
+
 def refusal(url: str, policy: FetchPolicy) -> FetchError:
     """The ``FetchError`` ``url`` ends in, checked to say nothing of the URL's path or query."""
     with pytest.raises(FetchError) as refused:
@@ -436,10 +441,11 @@ def test_a_server_slow_to_answer_times_out(https_server: ArchiveServer) -> None:
 def test_a_body_that_stalls_times_out_while_reading(https_server: ArchiveServer) -> None:
     archive = zips.zip_bytes({"big.bin": zips.not_a_zip(200_000)})
     url = https_server.route("/a.zip", archive, stall_after=50_000, stall=1.0)
-    with open_archive(f"{url}?{TOKEN}", policy_for(https_server, read_timeout=0.3)) as body:
-        with pytest.raises(FetchError) as stalled:
-            while body.read(16_384):
-                pass
+    with (
+        open_archive(f"{url}?{TOKEN}", policy_for(https_server, read_timeout=0.3)) as body,
+        pytest.raises(FetchError) as stalled,
+    ):
+        read_in_chunks(body)
     assert (stalled.value.reason, stalled.value.retryable) == ("timeout", True)
     assert_no_secret(stalled.value)
 

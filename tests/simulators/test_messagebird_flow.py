@@ -65,7 +65,7 @@ def test_every_kind_is_sent_called_back_with_both_signatures_and_completed(api, 
         response = api("POST", "/api/requests", json=document(kind))
         assert response.status_code == 201, response.text
         created[kind] = response.json()
-    for kind, answer in created.items():
+    for answer in created.values():
         final = settle(services, answer["id"], "completed")
         assert simulated(messagebird_simulator, answer["id"]).deliveries == [200]
         assert final["callbackMissing"] is False

@@ -50,10 +50,11 @@ def test_the_canonical_encoding_is_sorted_compact_utf8_json_with_utc_microsecond
         "at": dt.datetime(2026, 12, 5, 10, 30, tzinfo=dt.timezone(dt.timedelta(hours=1))),
     }
     encoded = audit_chain.canonical("transitions", row)
-    assert encoded == (
+    expected = (
         '{"actor":null,"at":"2026-12-05T09:30:00.000000Z","callback_id":null,"from_state":"sent",'
         '"id":12,"reason":"über","request_id":"r-1","table":"transitions","to_state":"completed"}'
-    ).encode()
+    )
+    assert encoded == expected.encode()
     assert audit_chain.entry_hash(GENESIS, encoded) == hashlib.sha256(bytes(32) + encoded).hexdigest()
 
 
@@ -68,7 +69,7 @@ def test_the_encoding_refuses_what_it_cannot_encode_exactly():
         "to_value": None,
         "reason": None,
     }
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="a naive timestamp cannot be encoded"):
         audit_chain.canonical("case_events", {**row, "at": dt.datetime(2026, 1, 1)})
     with pytest.raises(TypeError):
         audit_chain.canonical("case_events", {**row, "at": 1.5})

@@ -157,7 +157,10 @@ def urgency(database) -> dict[str, str]:
 MOST_URGENT_FIRST = ["overdue_first", "overdue_second", "due_today", "running_soon", "running_late", "paused", "closed"]
 
 
-def listed(database: Database, wanted: cases.CaseFilter = cases.CaseFilter(), **page: object) -> list[str]:
+ANY_CASE = cases.CaseFilter()
+
+
+def listed(database: Database, wanted: cases.CaseFilter = ANY_CASE, **page: object) -> list[str]:
     with database.transaction() as session:
         return [c.id for c in cases.list_page(session, wanted, today=TODAY, margin_days=MARGIN, **page).cases]
 
@@ -202,7 +205,7 @@ def test_filters(database, urgency, wanted, names):
     "cursor", ["%%%", "bm90IGpzb24", "WzEsICIyMDI1LTAxLTAxIl0", "WyJ4IiwgIjIwMjUtMDEtMDEiLCAiYyJd"]
 )
 def test_a_cursor_that_is_not_ours_is_a_value_error(database, cursor):
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="not a valid cursor"):
         listed(database, cursor=cursor)
 
 

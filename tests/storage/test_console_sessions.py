@@ -1,4 +1,5 @@
-"""Console sessions in storage: only a hash of the id is kept; a session ends when it expires or its token is revoked."""
+"""Console sessions in storage: only a hash of the id is kept; a session ends when it expires or its token is
+revoked."""
 
 from __future__ import annotations
 

@@ -145,14 +145,19 @@ def test_a_lock_held_past_the_timeout_is_given_up_by_the_server(postgres_url):
     assert 1.0 <= seconds < 1.0 + CLIENT_GRACE_SECONDS, "the server gave up before the client had to"
 
 
+def stay_idle_in_a_transaction(database: Database, *, seconds: float) -> None:
+    with database.transaction() as session:
+        session.execute(text("SELECT 1"))
+        time.sleep(seconds)
+        session.execute(text("SELECT 1"))
+
+
 @pytest.mark.postgres
 def test_a_transaction_left_idle_past_twice_the_timeout_is_ended_by_the_server(postgres_url):
     database = Database(postgres_url, timeout_seconds=1.0)
     try:
-        with pytest.raises(StorageError) as error, database.transaction() as session:
-            session.execute(text("SELECT 1"))
-            time.sleep(2.5)
-            session.execute(text("SELECT 1"))
+        with pytest.raises(StorageError) as error:
+            stay_idle_in_a_transaction(database, seconds=2.5)
         database.ping()  # the pool replaced the ended connection
     finally:
         database.dispose()

@@ -45,28 +45,28 @@ def other_request(database: Database) -> str:
 
 
 def row(request_id: str, verdict: str = "accepted") -> dict[str, object]:
-    return dict(
-        provider=registry.MESSAGEBIRD,
-        request_id=request_id,
-        request_kind=GET,
-        received_at=dt.datetime.now(dt.UTC),
-        remote_addr=None,
-        http_request_id="h-1",
-        body_sha256="0" * 64,
-        body_bytes=10,
-        verdict=verdict,
-        reason=None,
-        status_code=200,
-        jwt_verdict="passed",
-        jwt_reason=None,
-        jwt_id="j-1",
-        hmac_verdict="unchecked",
-        hmac_reason=None,
-        hmac_key_encoding=None,
-        hmac_timestamp=None,
-        has_archive_url=True,
-        result="Processed",
-    )
+    return {
+        "provider": registry.MESSAGEBIRD,
+        "request_id": request_id,
+        "request_kind": GET,
+        "received_at": dt.datetime.now(dt.UTC),
+        "remote_addr": None,
+        "http_request_id": "h-1",
+        "body_sha256": "0" * 64,
+        "body_bytes": 10,
+        "verdict": verdict,
+        "reason": None,
+        "status_code": 200,
+        "jwt_verdict": "passed",
+        "jwt_reason": None,
+        "jwt_id": "j-1",
+        "hmac_verdict": "unchecked",
+        "hmac_reason": None,
+        "hmac_key_encoding": None,
+        "hmac_timestamp": None,
+        "has_archive_url": True,
+        "result": "Processed",
+    }
 
 
 def accept(

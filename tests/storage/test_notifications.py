@@ -107,7 +107,7 @@ def test_deliveries_are_counted_sent_pending_and_failed_by_channel(database):
         webhook = [row for row in rows if row.channel == "webhook"]
         notifications.mark_sent(session, webhook[0].id, at=NOW)
         session.get(Job, webhook[1].job_id).state = jobs.FAILED
-        session.get(Job, [row for row in rows if row.channel == "email"][0].job_id).state = jobs.DONE
+        session.get(Job, next(row for row in rows if row.channel == "email").job_id).state = jobs.DONE
     with database.transaction() as session:
         assert notifications.delivery_counts(session) == {
             ("webhook", "sent"): 1,

@@ -22,9 +22,14 @@ class TestDatabaseReplayCache(ReplayCacheContract):
 
     def test_a_key_added_in_a_rolled_back_transaction_is_not_kept(self, database):
         cache, key = DatabaseReplayCache(database), f"k:{uuid.uuid4().hex}"
-        with pytest.raises(RuntimeError), database.connection() as connection:
-            assert cache.within(connection).add(key, time.time() + 60) is True
-            raise RuntimeError("the callback failed to record")
+
+        def add_then_fail() -> None:
+            with database.connection() as connection:
+                assert cache.within(connection).add(key, time.time() + 60) is True
+                raise RuntimeError("the callback failed to record")
+
+        with pytest.raises(RuntimeError, match="the callback failed to record"):
+            add_then_fail()
         assert cache.add(key, time.time() + 60) is True
 
     def test_a_scope_records_a_deliverys_keys_and_says_whether_the_deciding_one_was_new(self, database):

@@ -25,17 +25,17 @@ _ids = itertools.count()
 
 def archive(**changes: object) -> kept.LiveArchive:
     """An archive completed 40 days before NOW, in no case, not held, not downloading, not claimed."""
-    base = dict(
-        request_id="r-1",
-        uri="file:///a/r-1.zip",
-        state=lifecycle.COMPLETED,
-        completed_at=NOW - 40 * DAY,
-        case_id=None,
-        case_closed_at=None,
-        held_since=None,
-        deletion_started_at=None,
-        downloading=False,
-    )
+    base = {
+        "request_id": "r-1",
+        "uri": "file:///a/r-1.zip",
+        "state": lifecycle.COMPLETED,
+        "completed_at": NOW - 40 * DAY,
+        "case_id": None,
+        "case_closed_at": None,
+        "held_since": None,
+        "deletion_started_at": None,
+        "downloading": False,
+    }
     return kept.LiveArchive(**{**base, **changes})  # type: ignore[arg-type]
 
 

@@ -73,7 +73,7 @@ def test_the_message_is_the_fixed_generic_one(reason: str) -> None:
 
 
 def test_an_unknown_reason_is_a_programming_error() -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="unknown signature error reason"):
         SignatureError("because")
 
 

@@ -133,7 +133,7 @@ class TestMessageBirdSigner:
         assert again["X-MessageBird-Signature"] == first["X-MessageBird-Signature"]
 
     def test_replayed_needs_an_earlier_request(self, messagebird_signer: MessageBirdSigner) -> None:
-        with pytest.raises(ValueError):
+        with pytest.raises(ValueError, match="needs an earlier signed request"):
             messagebird_signer(URL, BODY, replayed=True)
 
     def test_the_clock_is_injectable(self) -> None:

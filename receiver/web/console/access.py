@@ -51,9 +51,10 @@ class NotSignedIn(Exception):
 class NotPermitted(Exception):
     """The signed-in operator's role may not do this: the 403 page."""
 
-    def __init__(self, permission: str) -> None:
+    def __init__(self, permission: str, *, role: str) -> None:
         super().__init__(permission)
         self.permission = permission
+        self.role = role
 
 
 def derived_key(secret: str, purpose: str) -> str:
@@ -135,7 +136,7 @@ def session_id() -> str:
 
 def public(view: View) -> View:
     """Mark a view as open without a session (the sign-in page)."""
-    view.console_public = True  # type: ignore[attr-defined]
+    view.console_public = True  # type: ignore[attr-defined]  # a mark on the view function, read with getattr
     return view
 
 
@@ -143,7 +144,7 @@ def permitted(permission: str) -> Callable[[View], View]:
     """Mark a view as needing ``permission`` (every console view needs ``read`` at least)."""
 
     def mark(view: View) -> View:
-        view.console_permission = permission  # type: ignore[attr-defined]
+        view.console_permission = permission  # type: ignore[attr-defined]  # a mark read with getattr
         return view
 
     return mark
@@ -161,7 +162,7 @@ def authorise_view() -> None:
     structlog.contextvars.bind_contextvars(actor=operator.name)
     for permission in (READ, getattr(view, "console_permission", READ)):
         if not operator.may(permission):
-            raise NotPermitted(permission)
+            raise NotPermitted(permission, role=operator.role)
 
 
 def signed_in() -> Operator | None:

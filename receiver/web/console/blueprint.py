@@ -98,9 +98,7 @@ def _sign_in_first(_error: access.NotSignedIn) -> Response:
 @blueprint.errorhandler(access.NotPermitted)
 def _not_permitted(error: access.NotPermitted) -> tuple[str, int]:
     log.info("console.refused", reason=f"role_lacks_{error.permission}", path=request.path)
-    return page(
-        "error.html", 403, title="Not allowed", message=f"Your role ({access.signed_in().role}) may not do this."
-    )  # type: ignore[union-attr]
+    return page("error.html", 403, title="Not allowed", message=f"Your role ({error.role}) may not do this.")
 
 
 @blueprint.errorhandler(CSRFError)

@@ -74,7 +74,8 @@ def cases_list() -> PageAnswer:
     summaries = [case_summary(view) for view in found.cases]
     progress = console_views.progress_of(services(), [summary["id"] for summary in summaries])
     rows = [CaseRow(summary, deadline_badge(summary), progress.get(summary["id"], [])) for summary in summaries]
-    next_url = url_for(".cases_list", **{**request.args, "cursor": found.next_cursor}) if found.next_cursor else None
+    next_page: dict[str, Any] = {**request.args, "cursor": found.next_cursor}
+    next_url = url_for(".cases_list", **next_page) if found.next_cursor else None
     return page(
         "cases.html",
         rows=rows,

@@ -53,7 +53,7 @@ def refusal_chart(samples: Sequence[Refusal], *, since: dt.datetime, now: dt.dat
     plot = HEIGHT - TOP - BOTTOM
     segments = []
     for index, period in enumerate(periods):
-        base = HEIGHT - BOTTOM
+        base: float = HEIGHT - BOTTOM
         for reason, _ in by_reason:
             count = counts.get((period, reason), 0)
             if count:

@@ -9,7 +9,8 @@ case's refusal comes back to the field it names (``show_refusal``).
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
 from flask_wtf import FlaskForm
 from pydantic.alias_generators import to_camel
@@ -25,6 +26,7 @@ from wtforms import (
 )
 from wtforms.fields.core import Field
 
+from receiver.usecases.cases import GDPR_APPLIES_FROM
 from receiver.usecases.documents import MESSAGEBIRD_FIELDS
 from receiver.usecases.errors import UseCaseError
 from storage.cases import JURISDICTIONS, RIGHTS
@@ -44,7 +46,7 @@ def _today() -> dt.date:
 class DocumentForm(FlaskForm):
     """A form whose fields are a use case's document; ``wire`` renames a field where the document differs."""
 
-    wire: dict[str, str] = {}
+    wire: ClassVar[Mapping[str, str]] = {}
 
     def document(self) -> dict[str, Any]:
         """The typed values as the API's JSON document: camelCase names, dates as ISO text, blanks left out."""
@@ -76,7 +78,7 @@ class CaseForm(DocumentForm):
         "Subject reference", description="Your ticket or reference; never an e-mail address or phone number."
     )
     right = SelectField("Right", choices=[SelectChoice(r, r.capitalize()) for r in RIGHTS])
-    received_on = DateField("Received on", default=_today)
+    received_on = DateField("Received on", default=_today, render_kw={"min": GDPR_APPLIES_FROM.isoformat()})
     jurisdiction = SelectField("Jurisdiction", choices=[SelectChoice(j) for j in JURISDICTIONS], default="UK")
     clock_starts_on = DateField(
         "Clock starts on (UK only)",

@@ -7,6 +7,7 @@ console shows exactly what the API answers.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -142,4 +143,11 @@ def when(iso: str | None) -> str:
     return iso.replace("T", " ")[:19] + " UTC"
 
 
-FILTERS = {"words": words, "tone": tone_of, "provider": provider_name, "size": size, "age": age, "when": when}
+FILTERS: dict[str, Callable[..., str]] = {
+    "words": words,
+    "tone": tone_of,
+    "provider": provider_name,
+    "size": size,
+    "age": age,
+    "when": when,
+}

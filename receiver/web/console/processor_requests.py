@@ -59,11 +59,6 @@ def download_archive(request_id: str) -> Response | PageAnswer:
         handed = archives.archive_access(services(), request_id, actor=access.actor())
     except UseCaseError as refused:
         return _request_page(request_id, problem_from_usecase(refused).status, refused.description)
-    if handed.url is not None:
+    if handed.file is None:  # S3: a presigned URL
         return page("archive_link.html", request_id=request_id, url=handed.url, expires_in=handed.expires_in)
-    return send_file(
-        handed.file,
-        mimetype="application/zip",
-        as_attachment=True,  # type: ignore[arg-type]
-        download_name=f"{request_id}.zip",
-    )
+    return send_file(handed.file, mimetype="application/zip", as_attachment=True, download_name=f"{request_id}.zip")

@@ -202,7 +202,7 @@ def request_events(request: dict[str, Any]) -> list[Event]:
 
 def _lane(name: str, href: str | None, events: list[Event], y: float, scale: _Scale) -> Lane:
     lane = Lane(name, y, href)
-    last_x = -MIN_GAP
+    last_x: float = -MIN_GAP
     for event in events:
         x = max(scale.x(event.at), last_x + MIN_GAP)
         lane.marks.append(Mark(x, y, event.kind, f"{event.label}, {when(event.at.isoformat())}"))

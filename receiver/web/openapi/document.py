@@ -74,12 +74,17 @@ def openapi_document(app: Flask) -> dict[str, Any]:
     return cached
 
 
+def _documented_methods(rule: Rule) -> list[str]:
+    """The rule's methods but HEAD and OPTIONS, in order (Flask gives every rule its set of methods)."""
+    return sorted((rule.methods or set()) - _IGNORED_METHODS)
+
+
 def build_document(app: Flask) -> dict[str, Any]:
     documented = documented_rules(app)
     schemas, refs = _schemas(_models(operation for _, operation in documented))
     paths: dict[str, dict[str, Any]] = {}
     for rule, operation in documented:
-        for method in sorted(rule.methods - _IGNORED_METHODS):  # type: ignore[operator]
+        for method in _documented_methods(rule):
             paths.setdefault(openapi_path(rule), {})[method.lower()] = _operation(rule, operation, refs)
     _link_created_records(documented, paths)
     return {
@@ -150,7 +155,7 @@ def _link_created_records(documented: list[tuple[Rule, Operation]], paths: dict[
     for rule, operation in documented:
         if operation.creates is None:
             continue
-        for method in rule.methods - _IGNORED_METHODS:  # type: ignore[operator]
+        for method in _documented_methods(rule):
             paths[openapi_path(rule)][method.lower()]["responses"]["201"]["links"] = {
                 taker: {"operationId": taker, "parameters": {operation.creates: "$response.body#/id"}}
                 for taker in sorted(takers.get(operation.creates, ()))
@@ -263,7 +268,7 @@ def _schemas(models: list[type[BaseModel]]) -> tuple[dict[str, Any], dict[type[B
         [(model, "validation") for model in models], by_alias=True, ref_template=SCHEMA_REF
     )
     refs_by_model = {model: refs[(model, "validation")] for model in models}
-    return dict(sorted(definitions.get("$defs", {}).items())), refs_by_model  # type: ignore[arg-type]
+    return dict(sorted(definitions.get("$defs", {}).items())), refs_by_model
 
 
 def _security_schemes() -> dict[str, Any]:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from pydantic import BaseModel
 
@@ -73,7 +74,7 @@ class Operation:
 RETRY_AFTER = "Retry-After"
 CONTENT_DIGEST = "Content-Digest"
 REQUEST_ID, CASE_ID = "requestId", "caseId"
-ZIP = {"application/zip": {}}
+ZIP: dict[str, dict[str, Any]] = {"application/zip": {}}
 PLAIN_TEXT = {"text/plain": {"schema": {"type": "string"}}}
 ANY_OBJECT = {"application/json": {"schema": {"type": "object"}}}
 

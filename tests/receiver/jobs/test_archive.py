@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import select, update
+from sqlalchemy.orm import selectinload
 
 from receiver.jobs.archive import archive_job
 from receiver.jobs.worker import Worker
@@ -51,9 +52,7 @@ def run_worker(services) -> int:
 
 def record(services, request_id="req-1") -> ProcessorRequest:
     with services.database.transaction() as session:
-        request = session.get(ProcessorRequest, request_id)
-        request.transitions  # load them inside the session
-        return request
+        return session.get(ProcessorRequest, request_id, options=[selectinload(ProcessorRequest.transitions)])
 
 
 def make_jobs_due(services) -> None:

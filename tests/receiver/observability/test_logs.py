@@ -112,7 +112,7 @@ def test_urls_in_any_field_and_in_tracebacks_are_cut_to_their_origin(log_lines):
     try:
         raise ValueError(f"could not open {secret_url}")
     except ValueError:
-        logging.getLogger("urllib3.probe").error("probe.raised %s", secret_url, exc_info=True)
+        logging.getLogger("urllib3.probe").exception("probe.raised %s", secret_url)
         get_logger("test").exception("probe.raised_too")
     lines = [line for line in log_lines() if line["event"].startswith("probe.")]
     assert len(lines) == 3

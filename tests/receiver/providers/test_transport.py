@@ -43,5 +43,5 @@ def test_a_status_means_one_reason(status, reason):
 
 
 def test_only_known_reasons_exist():
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="unknown provider error reason"):
         ProviderError("sideways", "no", provider="messagebird")

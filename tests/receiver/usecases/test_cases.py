@@ -41,6 +41,14 @@ def refusal(call: Any) -> UseCaseError:
 
 
 class TestOpening:
+    def test_a_request_received_before_the_gdpr_applied_is_refused(self, services):
+        """GDPR Art. 99(2): it applies from 25 May 2018. Received on the 24th: refused; on the 25th: opened."""
+        refused = refusal(lambda: open_uk(services, today="2018-05-24", receivedOn="2018-05-24"))
+        assert (refused.kind, refused.reason, refused.parameter) == ("invalid", "before_gdpr_applied", "receivedOn")
+        assert refused.description == "receivedOn cannot be before 2018-05-25, the day the GDPR applied (Art. 99(2))"
+        opened = open_uk(services, today="2018-05-25", receivedOn="2018-05-25", jurisdiction="EU")
+        assert (opened["receivedOn"], opened["dueOn"]) == ("2018-05-25", "2018-06-25")
+
     def test_the_icos_example_is_due_friday_27_december_and_says_why(self, services):
         opened = open_uk(services)
         assert (opened["dueOn"], opened["state"], opened["daysLeft"]) == ("2024-12-27", "open", 31)
@@ -101,6 +109,7 @@ class TestOpening:
             ({"jurisdiction": "EU", "clockStartsOn": "2024-11-26"}, "clockStartsOn", "clock_start_uk_only"),
             ({"clockStartsOn": "2024-11-24"}, "clockStartsOn", "clock_start_before_receipt"),
             ({"receivedOn": "2024-11-27"}, "receivedOn", "date_in_future"),
+            ({"receivedOn": "2000-01-01"}, "receivedOn", "before_gdpr_applied"),
             ({"receivedOn": "25/11/2024"}, "receivedOn", "invalid"),
             ({"right": "forgetting"}, "right", "invalid"),
             ({"subjectRef": "jane@example.org"}, "subjectRef", "invalid"),

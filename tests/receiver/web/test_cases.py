@@ -50,6 +50,7 @@ def test_a_uk_case_received_25_november_2024_is_due_27_december_2024(open_case):
         ({"jurisdiction": "FR"}, 400, "jurisdiction"),
         ({"receivedOn": "2024-13-01"}, 400, "receivedOn"),
         ({"receivedOn": "2999-01-01"}, 400, "receivedOn"),
+        ({"receivedOn": "2000-01-01"}, 400, "receivedOn"),
         ({"clockStartsOn": "2024-11-26", "jurisdiction": "EU"}, 400, "clockStartsOn"),
         ({"subjectRef": "+447700900123"}, 400, "subjectRef"),
         ({"colour": "red"}, 400, "colour"),
@@ -60,6 +61,20 @@ def test_a_bad_case_document_is_400_naming_the_parameter(client, olivia, change,
     response = client.post("/api/cases", json=document, headers=olivia)
     assert response.status_code == status
     assert response.json["errors"][0]["parameter"] == parameter
+
+
+def test_a_case_received_before_the_gdpr_applied_is_refused_and_one_received_that_day_opened(client, olivia):
+    """GDPR Art. 99(2): the Regulation applies from 25 May 2018 (the API once opened cases received in 2000)."""
+    refused = client.post("/api/cases", json={**ICO_CASE, "receivedOn": "2018-05-24"}, headers=olivia)
+    assert refused.status_code == 400
+    assert refused.json["errors"][0] == {
+        "code": 10,
+        "description": "receivedOn cannot be before 2018-05-25, the day the GDPR applied (Art. 99(2))",
+        "parameter": "receivedOn",
+    }
+    opened = client.post("/api/cases", json={**ICO_CASE, "receivedOn": "2018-05-25"}, headers=olivia)
+    assert (opened.status_code, opened.json["receivedOn"]) == (201, "2018-05-25")
+    assert client.get("/api/cases", headers=olivia).json["cases"][0]["receivedOn"] == "2018-05-25"
 
 
 def test_a_case_document_must_be_json(client, olivia):

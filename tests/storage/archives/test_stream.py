@@ -111,7 +111,7 @@ def test_a_streamed_archive_keeps_only_its_tail() -> None:
 
 
 def test_a_tail_too_short_for_an_end_record_is_a_programming_error() -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="tail_bytes must be at least"):
         ArchiveStream(io.BytesIO(b""), max_bytes=10, tail_bytes=100)
 
 

@@ -18,7 +18,7 @@ from tests.receiver.web.console.conftest import TODAY, days_ago
 
 def rows(page_text: str) -> list[str]:
     """The subject references of the cases list, top to bottom."""
-    return re.findall(r'<th scope="row"><a href="/ops/cases/[^"]+">([^<]+)</a></th>', page_text)
+    return re.findall(r'<th scope="row" class="ref"><a href="/ops/cases/[^"]+">([^<]+)</a></th>', page_text)
 
 
 def badges(page_text: str) -> list[str]:
@@ -97,6 +97,16 @@ class TestOpeningACase:
         )
         assert answer.status_code == 400
         assert re.search(r'id="subject_ref-error">subjectRef must be a reference, not an e-mail', answer.text)
+
+    def test_a_case_received_before_the_gdpr_applied_is_refused_on_its_field(self, signed_in):
+        form = {"subject_ref": "T-OLD", "right": "access", "received_on": "2018-05-24", "jurisdiction": "EU"}
+        answer = signed_in.post("/ops/cases", form, page="/ops/cases/new")
+        assert answer.status_code == 400
+        assert re.search(
+            r'id="received_on-error">receivedOn cannot be before 2018-05-25, .*\(Art\. 99\(2\)\)', answer.text
+        )
+        assert 'min="2018-05-25"' in signed_in.get("/ops/cases/new").text
+        assert "T-OLD" not in signed_in.get("/ops/").text
 
 
 class TestACase:

@@ -116,3 +116,26 @@ def test_a_form_posted_without_its_csrf_token_changes_nothing(browser_page, live
     after = cases.show_case(services, soon["id"])
     assert (after["dueOn"], after["extended"]) == (soon["dueOn"], False)
     assert [entry["kind"] for entry in after["history"]] == ["opened"]
+
+
+def page_fits_the_window(page) -> bool:
+    return page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+
+
+def test_a_long_unbroken_subject_reference_wraps_within_the_window(browser_page, live_service, services):
+    long_ref = "TICKET-" + "X" * 193  # the longest subjectRef taken, 200 characters without a space
+    opened = cases.open_case(
+        services,
+        {"subjectRef": long_ref, "right": "access", "receivedOn": days_ago(3), "jurisdiction": "EU"},
+        actor="olivia",
+    )
+    page, base = browser_page, live_service.base_url
+    sign_in(page, base, ADMIN_TOKEN)
+    cell = page.locator("table.list tbody th").first
+    assert cell.inner_text().replace("\n", "") == long_ref
+    box = cell.bounding_box()
+    assert box["x"] + box["width"] <= page.evaluate("window.innerWidth")
+    assert page_fits_the_window(page)
+    page.goto(f"{base}/ops/cases/{opened['id']}")
+    expect(page.get_by_role("heading", name="History")).to_be_visible()
+    assert page_fits_the_window(page)

@@ -5,8 +5,8 @@ the README's pictures; otherwise they go to a temporary folder and the test chec
 that each page rendered what it is for. The data is made the way the service makes
 it: cases opened through the use cases, requests sent to the provider simulators,
 their signed callbacks verified and archives stored by the worker in a versioned S3
-bucket (moto's server), refused deliveries sent to the endpoint. The week of refusals behind the chart is sampled with its
-times set back, since a test cannot wait a week.
+bucket (moto's server), refused deliveries sent to the endpoint. The week of refusals behind
+the chart is sampled with its times set back, since a test cannot wait a week.
 """
 
 from __future__ import annotations

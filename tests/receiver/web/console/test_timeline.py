@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 
 from receiver.web.console.timeline import LABELS, MIN_GAP, RIGHT, WIDTH, case_timeline
 
@@ -57,7 +58,7 @@ def test_each_request_has_a_lane_of_its_own_linked_to_its_page():
 
 def test_events_seconds_apart_stay_apart_and_in_order():
     xs = [mark.x for mark in timeline().lanes[1].marks]
-    assert all(later - earlier >= MIN_GAP for earlier, later in zip(xs, xs[1:]))
+    assert all(later - earlier >= MIN_GAP for earlier, later in itertools.pairwise(xs))
 
 
 def test_every_mark_and_line_is_inside_the_picture_and_in_time_order():
