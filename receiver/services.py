@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 
 from receiver.fetching import FetchPolicy, host_pattern_problems
 from receiver.notifications import Notifiers, build_notifiers
+from receiver.notifications.channels import build_subject_mail
+from receiver.notifications.mail import MailChannel
 from receiver.providers.clients import ProviderClients, build_provider_clients
 from settings import ConfigError, Settings, load_settings
 from storage.archives import ArchiveStore, S3Options, open_archive_store
@@ -29,6 +31,8 @@ class Services:
     refusal_samples: RefusalSamples
     #: Where the deadline check's notifications go (none configured: no check runs).
     notifiers: Notifiers = field(default_factory=Notifiers)
+    #: Sends the data subject their answer's link (``SMTP_URL`` from ``SUBJECT_EMAIL_FROM``); none when not set.
+    subject_mail: MailChannel | None = None
 
     def readiness_probes(self) -> dict[str, Callable[[], None]]:
         probes: dict[str, Callable[[], None]] = {
@@ -70,6 +74,7 @@ def build_services(settings: Settings) -> Services:
         providers=build_provider_clients(settings),
         refusal_samples=RefusalSamples(database, cap=settings.refusal_sample_cap),
         notifiers=build_notifiers(settings),
+        subject_mail=build_subject_mail(settings),
     )
 
 

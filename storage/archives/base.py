@@ -107,6 +107,10 @@ class ArchiveStore(Protocol):
         """A readable stream of the archive at ``uri``; ``StorageError("not_found")`` if absent."""
         ...
 
+    def open_from(self, uri: str, offset: int) -> BinaryIO:
+        """``open``, from byte ``offset`` on (a resumed download); ``StorageError("not_found")`` if absent."""
+        ...
+
     def delete_all_versions(self, uri: str) -> DeletedArchive:
         """Remove every version of the archive at ``uri`` and check none is left; what was removed.
 

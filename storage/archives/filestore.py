@@ -77,6 +77,11 @@ class FileArchiveStore:
         except OSError as error:
             raise _storage_error(error, "open") from error
 
+    def open_from(self, uri: str, offset: int) -> BinaryIO:
+        file = self.open(uri)
+        file.seek(offset)
+        return file
+
     def delete_all_versions(self, uri: str) -> DeletedArchive:
         """Remove the file and any temporary file an interrupted write left beside it, then fsync the
         directory so that the removal of their entries survives a power cut; what was removed."""
