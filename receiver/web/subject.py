@@ -92,7 +92,9 @@ def download(secret: str) -> Response | tuple[str, int]:
     start, end, status = _wanted_range(total, etag)
     if status == 416:
         return Response(status=416, headers={"Content-Range": f"bytes */{total}"})
-    body: Iterator[bytes] | list[bytes] = [] if request.method == "HEAD" else _body(svc, found, start, end)
+    body: Iterator[bytes] | list[bytes] = (
+        [] if request.method == "HEAD" else _body(svc, found, start, end, request.remote_addr)
+    )
     response = Response(body, status=status, mimetype="application/zip", direct_passthrough=True)
     response.headers["Content-Length"] = str(end - start)
     response.headers["Accept-Ranges"] = "bytes"
@@ -119,12 +121,11 @@ def _wanted_range(total: int, etag: str) -> tuple[int, int, int]:
     return bounds[0], bounds[1], 206
 
 
-def _body(svc: Services, link: SubjectLink, start: int, end: int) -> Iterator[bytes]:
+def _body(svc: Services, link: SubjectLink, start: int, end: int, address: str | None) -> Iterator[bytes]:
     """The package's bytes ``start`` to ``end``; counts what the server wrote, and records it when the response ends.
 
     A chunk counts once the server asks for the next one (it wrote the one before), so a client
     that goes away mid-chunk leaves that chunk uncounted."""
-    address = request.remote_addr
     sent = 0
     try:
         with closing(svc.archive_store.open_from(link.package_uri, start)) as source:

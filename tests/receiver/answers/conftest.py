@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import io
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 
 from receiver.jobs.worker import Worker, default_handlers
+from receiver.observability.logs import configure_logging
 from storage import jobs
 from tests.receiver.conftest import callback_body
 from tests.support.zips import zip_bytes
@@ -96,3 +97,12 @@ def stored_zip(services, case_id: str) -> zipfile.ZipFile:
         uri = answers.current_package(session, case_id).uri
     with services.archive_store.open(uri) as source:
         return zipfile.ZipFile(io.BytesIO(source.read()))
+
+
+@pytest.fixture
+def log_text(app) -> Iterator[Callable[[], str]]:
+    """Every log line of the test at DEBUG, as text."""
+    buffer = io.StringIO()
+    configure_logging("json", "DEBUG", stream=buffer)
+    yield buffer.getvalue
+    configure_logging("json", "INFO")
