@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: run simulators test test-fast migrate demo bench screenshots requirements clean
+.PHONY: run simulators test test-fast migrate demo bench screenshots requirements translations clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -65,6 +65,14 @@ requirements: | $(BIN)/python
 	$(BIN)/pip install --quiet pip-tools
 	$(BIN)/pip-compile --quiet --generate-hashes --strip-extras --allow-unsafe --no-emit-index-url --no-emit-find-links -o requirements.txt requirements.in
 	$(BIN)/pip-compile --quiet --generate-hashes --strip-extras --allow-unsafe --no-emit-index-url --no-emit-find-links -o requirements-dev.txt requirements-dev.in
+
+## make translations: the subject's texts extracted into messages.pot, each language's messages.po compiled to .mo
+translations: $(VENV)/.runtime
+	$(BIN)/pybabel extract -F receiver/translations/babel.cfg -k N_ -k translate:2 --no-location --sort-output \
+		--omit-header -o receiver/translations/messages.pot .
+	$(BIN)/pybabel update -i receiver/translations/messages.pot -d receiver/translations -D messages \
+		--no-location --omit-header --no-fuzzy-matching
+	$(BIN)/pybabel compile -d receiver/translations -D messages --statistics
 
 ## make bench: every benchmark (about 5 minutes); each prints ratios against a baseline run beside it
 bench: $(VENV)/.dev

@@ -278,14 +278,14 @@ def compose_email(
         "max_downloads": link.max_downloads,
     }
     message = EmailMessage()
-    message["Subject"] = subject_texts.gettext(
+    message["Subject"] = subject_texts.translate(
         link.language, "Your answer from %(controller)s", controller=values["controller"]
     )
     message["From"] = sender
     message["To"] = recipient
     message["Date"] = format_datetime(now.astimezone(dt.UTC))
     message["Message-ID"] = f"<{link.id}@{sender.rsplit('@', 1)[-1]}>"
-    message["Content-Language"] = link.language
     message.set_content(subject_texts.render("email.txt", link.language, **values))
     message.add_alternative(subject_texts.render("email.html", link.language, **values), subtype="html")
+    message["Content-Language"] = link.language  # after the content, which replaces every Content-* header
     return message

@@ -236,11 +236,11 @@ def _confirmation(
 def _completion(request: ProcessorRequest) -> dict[str, Any]:
     done = request.state == lifecycle.COMPLETED
     if not done:
-        evidence = "the processor did not confirm it"
+        evidence = subject_texts.N_("the processor did not confirm it")
     elif request.authorising_callback_id is not None:
-        evidence = "its signed callback, verified"
+        evidence = subject_texts.N_("its signed callback, verified")
     else:
-        evidence = "its status, as the processor reported it"
+        evidence = subject_texts.N_("its status, as the processor reported it")
     return {
         "processor": request.provider,
         "requestId": request.id,

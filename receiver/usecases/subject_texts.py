@@ -4,7 +4,10 @@ One message catalog serves every text the subject sees (``receiver/translations`
 gettext: English is the source, Dutch is shipped): the web page through Flask-Babel,
 and what a use case or job writes (the package's ``index.html``, the confirmation
 letter, the e-mail) through this module's Jinja environments, one per language, with
-Babel's ``Translations`` installed. Templates say ``_("text %(name)s", name=...)``.
+Babel's ``Translations`` installed. Templates say ``_("text %(name)s", name=...)``; Python marks
+its texts with ``N_`` (translated where they are shown) or translates them with ``translate``.
+``make translations`` extracts the catalog's template (``messages.pot``) and compiles each
+language's ``messages.po`` into the ``messages.mo`` read at run time.
 """
 
 from __future__ import annotations
@@ -22,22 +25,27 @@ TRANSLATIONS_DIR = Path(__file__).resolve().parent.parent / "translations"
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates" / "subject"
 DOMAIN = "messages"
 
+
+def N_(message: str) -> str:
+    return message
+
+
 #: What each right asks of the Controller, with its article (GDPR).
 RIGHTS = {
-    "access": "a copy of your personal data (GDPR Art. 15(3))",
-    "portability": "your personal data in a machine-readable format (GDPR Art. 20)",
-    "erasure": "the erasure of your personal data (GDPR Art. 17)",
-    "rectification": "the rectification of your personal data (GDPR Art. 16)",
-    "restriction": "the restriction of the processing of your personal data (GDPR Art. 18)",
-    "objection": "to stop processing your personal data, on your objection (GDPR Art. 21)",
+    "access": N_("a copy of your personal data (GDPR Art. 15(3))"),
+    "portability": N_("your personal data in a machine-readable format (GDPR Art. 20)"),
+    "erasure": N_("the erasure of your personal data (GDPR Art. 17)"),
+    "rectification": N_("the rectification of your personal data (GDPR Art. 16)"),
+    "restriction": N_("the restriction of the processing of your personal data (GDPR Art. 18)"),
+    "objection": N_("to stop processing your personal data, on your objection (GDPR Art. 21)"),
 }
 #: What each kind of processor request asked.
 ASKED = {
-    "KIND_PERSONAL_GET": "a copy of the personal data it holds about you",
-    "KIND_USER_GET": "a copy of the personal data it holds about you",
-    "KIND_PERSONAL_DELETE": "to erase the personal data it holds about you",
-    "KIND_USER_DELETE": "to erase the personal data it holds about you",
-    "FORGET": "to forget your phone number",
+    "KIND_PERSONAL_GET": N_("a copy of the personal data it holds about you"),
+    "KIND_USER_GET": N_("a copy of the personal data it holds about you"),
+    "KIND_PERSONAL_DELETE": N_("to erase the personal data it holds about you"),
+    "KIND_USER_DELETE": N_("to erase the personal data it holds about you"),
+    "FORGET": N_("to forget your phone number"),
 }
 PROCESSORS = {"messagebird": "MessageBird", "voodoosms": "VoodooSMS"}
 
@@ -68,7 +76,8 @@ def render(template: str, language: str, **context: Any) -> str:
     return _environment(language).get_template(template).render(**context)
 
 
-def gettext(language: str, message: str, **values: Any) -> str:
+def translate(language: str, message: str, **values: Any) -> str:
+    """``message`` in ``language``, its ``%(name)s`` filled from ``values``."""
     text: str = translations(language).ugettext(message)
     return text % values if values else text
 

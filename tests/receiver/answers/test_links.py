@@ -194,3 +194,13 @@ def test_an_email_without_smtp_configured_is_refused(client, admin_headers, read
         f"/api/cases/{case_id}/package/links", json={"email": "jane@example.org"}, headers=admin_headers
     )
     assert refused.status_code == 409 and "SUBJECT_EMAIL_FROM" in refused.json["errors"][0]["description"]
+
+
+def test_a_dutch_link_shows_its_page_and_its_end_in_dutch(make_link, client, admin_headers, ready):
+    case_id, _ = ready
+    link, path = make_link(language="nl")
+    page = client.get(path).get_data(as_text=True)
+    assert f"Uw antwoord van {CONTROLLER}" in page and 'lang="nl"' in page and "Downloaden (" in page
+    client.delete(f"/api/cases/{case_id}/package/links/{link['id']}", headers=admin_headers)
+    gone = client.get(path).get_data(as_text=True)
+    assert "Deze link werkt niet meer" in gone and CONTACT in gone
