@@ -17,7 +17,7 @@ from __future__ import annotations
 from flask import Flask, redirect, url_for
 from werkzeug.wrappers import Response
 
-from receiver.web.console import cases, monitoring, processor_requests, signing_in  # noqa: F401 (routes)
+from receiver.web.console import answers, cases, monitoring, processor_requests, signing_in  # noqa: F401 (routes)
 from receiver.web.console.access import configure_cookies
 from receiver.web.console.blueprint import blueprint, csrf
 
