@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from storage.models import AnswerDownload, AnswerLink, AnswerPackage
+from storage.models import AnswerDownload, AnswerLink, AnswerPackage, Case
 
 BUILDING, READY, FAILED, REPLACED, DELETED = "building", "ready", "failed", "replaced", "deleted"
 ARCHIVES, CONFIRMATION = "archives", "confirmation"
@@ -219,3 +219,46 @@ def forget_download_addresses(session: Session, *, before: dt.datetime) -> int:
         .values(client_address=None)
     )
     return int(getattr(result, "rowcount", 0) or 0)
+
+
+# -- retention -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StoredPackage:
+    """A package whose ZIP is still in the archive store, with what retention decides on."""
+
+    package_id: str
+    case_id: str
+    uri: str
+    closed_at: dt.datetime | None
+    held: bool
+
+
+def stored_packages(session: Session) -> list[StoredPackage]:
+    """Every package whose ZIP has not been deleted, with its case's closing and legal hold."""
+    statement = (
+        select(AnswerPackage.id, AnswerPackage.case_id, AnswerPackage.uri, Case.closed_at, Case.legal_hold_since)
+        .join(Case, Case.id == AnswerPackage.case_id)
+        .where(AnswerPackage.uri.is_not(None), AnswerPackage.deleted_at.is_(None))
+        .order_by(AnswerPackage.requested_at, AnswerPackage.id)
+    )
+    return [
+        StoredPackage(package_id, case_id, uri, closed_at, held is not None)
+        for package_id, case_id, uri, closed_at, held in session.execute(statement)
+    ]
+
+
+def record_package_deletion(
+    session: Session, package_id: str, *, versions: str, actor: str, policy: str, at: dt.datetime
+) -> AnswerPackage | None:
+    """The package's deletion receipt; the package that counted is ``deleted`` and its links stop at once."""
+    package = find_package(session, package_id, for_update=True)
+    if package is None or package.deleted_at is not None:
+        return None
+    package.deleted_at, package.deleted_by, package.deletion_policy = at, actor[:64], policy
+    package.deleted_versions = versions
+    if package.state != REPLACED:
+        package.state = DELETED
+    revoke_links_of(session, [package.id], at=at, by=actor[:64], reason=REVOKED_DELETED)
+    return package

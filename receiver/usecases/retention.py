@@ -37,6 +37,7 @@ from sqlalchemy.orm import Session
 
 from receiver.observability.logs import get_logger
 from receiver.services import Services
+from receiver.usecases import subject_retention
 from receiver.usecases.records import iso_time
 from storage import refusals
 from storage import retention as kept
@@ -117,7 +118,7 @@ def run_retention(
 ) -> RetentionReport:
     """Apply the retention policy to every class once; the report says what was done, kept and why."""
     report = RetentionReport(actor=actor, started_at=utcnow())
-    for apply in (_archives, _secrets, _finished_jobs, _client_addresses, _refusal_samples, _replay_keys):
+    for apply in (_archives, _answers, _secrets, _finished_jobs, _client_addresses, _refusal_samples, _replay_keys):
         if should_stop():
             report.interrupted = True
             break
@@ -147,6 +148,10 @@ def _outcome_for(apply: Apply, services: Services) -> ClassOutcome:
             "archives",
             f"{settings.archive_retention_days} days after the case closed, or the request "
             "completed outside a case: ARCHIVE_RETENTION_DAYS",
+        ),
+        _answers: (
+            "answers to subjects",
+            f"{settings.archive_retention_days} days after the case closed, with its archives: ARCHIVE_RETENTION_DAYS",
         ),
         _secrets: (
             "secrets",
@@ -258,6 +263,11 @@ def archive_policy(days: int, verdict: kept.Verdict) -> str:
 
 
 # -- the other classes ---------------------------------------------------------------------
+
+
+def _answers(services: Services, actor: str, should_stop: Callable[[], bool], outcome: ClassOutcome) -> None:
+    """The subjects' packages and links go with the case's archives (``receiver.usecases.subject_retention``)."""
+    subject_retention.apply_to_answers(services, actor, should_stop, outcome)
 
 
 def _secrets(services: Services, actor: str, should_stop: Callable[[], bool], outcome: ClassOutcome) -> None:
