@@ -262,3 +262,21 @@ def record_package_deletion(
         package.state = DELETED
     revoke_links_of(session, [package.id], at=at, by=actor[:64], reason=REVOKED_DELETED)
     return package
+
+
+def expired_unused_links(session: Session, *, now: dt.datetime) -> list[tuple[AnswerLink, Case]]:
+    """Links that expired without one complete download, not noted yet, of cases no link was downloaded on."""
+    downloaded = select(AnswerLink.case_id).where(AnswerLink.first_complete_at.is_not(None))
+    statement = (
+        select(AnswerLink, Case)
+        .join(Case, Case.id == AnswerLink.case_id)
+        .where(
+            AnswerLink.expires_at <= now,
+            AnswerLink.revoked_at.is_(None),
+            AnswerLink.complete_downloads == 0,
+            AnswerLink.expiry_noted_at.is_(None),
+            AnswerLink.case_id.not_in(downloaded),
+        )
+        .order_by(AnswerLink.expires_at, AnswerLink.id)
+    )
+    return [(link, case) for link, case in session.execute(statement)]

@@ -41,6 +41,8 @@ _SUBJECTS = {
     "case.overdue": "Case {caseId} ({subjectRef}) is overdue: it was due on {dueOn}",
     "request.failed": "Request {requestId} at {provider} failed: case {caseId} ({subjectRef}) is due on {dueOn}",
     "request.late": "Request {requestId} at {provider} is past its target {targetOn}: case {caseId} ({subjectRef})",
+    "case.answer_downloaded": "Case {caseId} ({subjectRef}): the subject downloaded the answer ({downloadedAt})",
+    "case.answer_not_downloaded": "Case {caseId} ({subjectRef}): link {linkId} expired before the answer was downloaded",
 }
 
 

@@ -289,3 +289,22 @@ def compose_email(
     message.add_alternative(subject_texts.render("email.html", link.language, **values), subtype="html")
     message["Content-Language"] = link.language  # after the content, which replaces every Content-* header
     return message
+
+
+def unused_link_alerts(session: Session, *, now: dt.datetime) -> list[NewNotification]:
+    """``case.answer_not_downloaded`` for each link that expired before its subject downloaded the answer (the
+    deadline check records them); each link is noted once."""
+    alerts = []
+    for link, case in answers.expired_unused_links(session, now=now):
+        link.expiry_noted_at = now
+        data = {
+            "caseId": case.id,
+            "subjectRef": case.subject_ref,
+            "linkId": link.id,
+            "expiredAt": iso_time(link.expires_at),
+            "dueOn": case.due_on.isoformat(),
+        }
+        alerts.append(
+            NewNotification(f"{link.id}:{NOTIFY_NOT_DOWNLOADED}", NOTIFY_NOT_DOWNLOADED, case.id, None, None, data)
+        )
+    return alerts
