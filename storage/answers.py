@@ -244,7 +244,7 @@ def stored_packages(session: Session) -> list[StoredPackage]:
         .order_by(AnswerPackage.requested_at, AnswerPackage.id)
     )
     return [
-        StoredPackage(package_id, case_id, uri, closed_at, held is not None)
+        StoredPackage(package_id, case_id, uri or "", closed_at, held is not None)
         for package_id, case_id, uri, closed_at, held in session.execute(statement)
     ]
 
