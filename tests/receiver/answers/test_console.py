@@ -10,6 +10,14 @@ from receiver.usecases import operators
 from tests.conftest import PUBLIC_URL
 from tests.receiver.answers.conftest import run_worker
 from tests.receiver.web.console.conftest import Console
+from tests.support.databases import Backend
+
+
+@pytest.fixture
+def backend(sqlite_url: str) -> Backend:
+    """SQLite: the storage of packages, links and downloads is proven on PostgreSQL by test_package, test_links and
+    test_retention."""
+    return Backend(sqlite_url)
 
 
 @pytest.fixture

@@ -8,7 +8,16 @@ from sqlalchemy import select
 from storage.models import Job
 from tests.conftest import PUBLIC_URL
 from tests.receiver.answers.conftest import CONTACT, CONTROLLER, run_worker
+from tests.support.databases import Backend
 from tests.support.scan import database_dump, occurrences
+
+
+@pytest.fixture
+def backend(sqlite_url: str) -> Backend:
+    """SQLite: the storage of packages, links and downloads is proven on PostgreSQL by test_package, test_links and
+    test_retention."""
+    return Backend(sqlite_url)
+
 
 SUBJECT = "Jane.Doe@example.org"
 

@@ -6,8 +6,19 @@ import io
 import json
 import zipfile
 
+import pytest
+
 from tests.conftest import PUBLIC_URL
 from tests.receiver.web.console.conftest import Console
+from tests.support.databases import Backend
+
+
+@pytest.fixture
+def backend(sqlite_url: str) -> Backend:
+    """SQLite: the storage of packages, links and downloads is proven on PostgreSQL by test_package, test_links and
+    test_retention."""
+    return Backend(sqlite_url)
+
 
 SUBJECT_ADDRESS = "203.0.113.9"
 

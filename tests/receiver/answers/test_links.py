@@ -180,11 +180,8 @@ def test_revoked_and_expired_links_answer_410_with_whom_to_contact_and_unknown_o
         ({"secret": "mine"}, "secret"),
     ],
 )
-def test_a_link_document_out_of_range_is_refused_naming_its_parameter(
-    make_link, client, admin_headers, ready, document, parameter
-):
-    case_id, _ = ready
-    refused = client.post(f"/api/cases/{case_id}/package/links", json=document, headers=admin_headers)
+def test_a_link_document_out_of_range_is_refused_naming_its_parameter(client, admin_headers, document, parameter):
+    refused = client.post("/api/cases/case-any/package/links", json=document, headers=admin_headers)
     assert refused.status_code == 400 and refused.json["errors"][0]["parameter"] == parameter
 
 

@@ -13,6 +13,14 @@ from storage import jobs
 from storage.models import AnswerLink
 from tests.conftest import PUBLIC_URL
 from tests.receiver.answers.conftest import HANDLERS
+from tests.support.databases import Backend
+
+
+@pytest.fixture
+def backend(sqlite_url: str) -> Backend:
+    """SQLite: the storage of packages, links and downloads is proven on PostgreSQL by test_package, test_links and
+    test_retention."""
+    return Backend(sqlite_url)
 
 
 @pytest.fixture
