@@ -258,7 +258,7 @@ def _state_of(session: Session, package: AnswerPackage) -> str:
     """The package's state; one whose job was given up is ``failed`` (the job's reason says why)."""
     if package.state == answers.BUILDING and package.job_id is not None:
         job = session.get(Job, package.job_id)
-        if job is not None and job.state == jobs.FAILED:
+        if job is None or job.state in (jobs.FAILED, jobs.DONE):  # given up, or ended without it (and purged)
             return answers.FAILED
     return package.state
 

@@ -18,7 +18,7 @@ records nothing.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import closing
+from typing import BinaryIO
 
 from flask import Blueprint, Flask, Response, g, render_template, request
 from flask_babel import Babel  # type: ignore[import-untyped]  # Flask-Babel ships no type information
@@ -28,6 +28,7 @@ from receiver.services import Services
 from receiver.usecases import subject_links, subject_texts
 from receiver.usecases.subject_links import LinkGone, SubjectLink
 from receiver.web.current import services
+from storage.errors import StorageError
 
 blueprint = Blueprint(
     "subject", __name__, url_prefix=subject_links.ANSWER_PATH.rstrip("/"), template_folder="templates"
@@ -92,9 +93,15 @@ def download(secret: str) -> Response | tuple[str, int]:
     start, end, status = _wanted_range(total, etag)
     if status == 416:
         return Response(status=416, headers={"Content-Range": f"bytes */{total}"})
-    body: Iterator[bytes] | list[bytes] = (
-        [] if request.method == "HEAD" else _body(svc, found, start, end, request.remote_addr)
-    )
+    body: _Download | list[bytes] = []
+    if request.method != "HEAD":
+        try:
+            source = svc.archive_store.open_from(found.package_uri, start)
+        except StorageError as error:
+            if error.reason != "not_found":
+                raise
+            return _not_working(LinkGone(found.language, "deleted"))
+        body = _Download(svc, found, source, start, end, request.remote_addr)
     response = Response(body, status=status, mimetype="application/zip", direct_passthrough=True)
     response.headers["Content-Length"] = str(end - start)
     response.headers["Accept-Ranges"] = "bytes"
@@ -121,22 +128,38 @@ def _wanted_range(total: int, etag: str) -> tuple[int, int, int]:
     return bounds[0], bounds[1], 206
 
 
-def _body(svc: Services, link: SubjectLink, start: int, end: int, address: str | None) -> Iterator[bytes]:
-    """The package's bytes ``start`` to ``end``; counts what the server wrote, and records it when the response ends.
+class _Download:
+    """The package's bytes ``start`` to ``end`` as the response's body; the download is recorded when the server
+    closes it (WSGI calls ``close`` whether the response ended or the client went away).
 
     A chunk counts once the server asks for the next one (it wrote the one before), so a client
     that goes away mid-chunk leaves that chunk uncounted."""
-    sent = 0
-    try:
-        with closing(svc.archive_store.open_from(link.package_uri, start)) as source:
-            while sent < end - start:
-                chunk = source.read(min(CHUNK_BYTES, end - start - sent))
-                if not chunk:
-                    break
-                yield chunk
-                sent += len(chunk)
-    finally:
-        subject_links.record_download(svc, link, first_byte=start, bytes_sent=sent, client_address=address)
+
+    def __init__(
+        self, svc: Services, link: SubjectLink, source: BinaryIO, start: int, end: int, address: str | None
+    ) -> None:
+        self._svc, self._link, self._source = svc, link, source
+        self._start, self._end, self._address = start, end, address
+        self._sent = 0
+        self._closed = False
+
+    def __iter__(self) -> Iterator[bytes]:
+        wanted = self._end - self._start
+        while self._sent < wanted:
+            chunk = self._source.read(min(CHUNK_BYTES, wanted - self._sent))
+            if not chunk:
+                return
+            yield chunk
+            self._sent += len(chunk)
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._source.close()
+        subject_links.record_download(
+            self._svc, self._link, first_byte=self._start, bytes_sent=self._sent, client_address=self._address
+        )
 
 
 def _not_working(found: LinkGone | None) -> tuple[str, int]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import re
+from pathlib import Path
 
 import pytest
 from sqlalchemy import update
@@ -201,3 +202,11 @@ def test_a_dutch_link_shows_its_page_and_its_end_in_dutch(make_link, client, adm
     client.delete(f"/api/cases/{case_id}/package/links/{link['id']}", headers=admin_headers)
     gone = client.get(path).get_data(as_text=True)
     assert "Deze link werkt niet meer" in gone and CONTACT in gone
+
+
+def test_a_package_gone_from_the_store_is_410_not_a_broken_download(make_link, client, services):
+    _, path = make_link()
+    for stored in Path(services.settings.archive_store_url.removeprefix("file://"), "packages").rglob("*.zip"):
+        stored.unlink()
+    gone = client.get(path + "/download")
+    assert gone.status_code == 410 and CONTACT in gone.get_data(as_text=True)
