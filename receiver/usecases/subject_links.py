@@ -163,7 +163,7 @@ class LinkGone:
 def find_link(services: Services, secret: str) -> SubjectLink | LinkGone | None:
     """The link ``secret`` names and whether it works; None when no link has it."""
     hashes = services.secrets.token_hashes(secret)  # computed for every secret, well-formed or not
-    with services.database.transaction() as session:
+    with services.database.reading_session() as session:  # a subject's page never holds up a writer
         link = answers.find_link_by_hash(session, hashes)
         if link is None or not _SECRET_SHAPE.fullmatch(secret):
             return None
