@@ -10,6 +10,7 @@ answers and every value of every table are searched for both secrets and the add
 from __future__ import annotations
 
 import hashlib
+import socket
 
 import pytest
 import requests as http
@@ -17,7 +18,7 @@ import requests as http
 from tests.conftest import ADMIN_TOKEN
 from tests.faults.conftest import address, wait_until
 from tests.support.databases import Backend
-from tests.support.load import GET_KIND, fire, sign_callbacks
+from tests.support.load import GET_KIND, sign_callbacks
 from tests.support.scan import database_dump, occurrences
 from tests.support.zips import zip_bytes
 
@@ -55,7 +56,8 @@ def test_the_link_secret_and_the_subjects_address_leave_no_trace(
     base = web.base_url or ""
     case_id = open_case_with_requests(base, signer.signature_key)
     urls = {rid: https_server.route(f"/{rid}.zip", data) for rid, data in ARCHIVES.items()}
-    fire(address(web), sign_callbacks(signer, dict.fromkeys(ARCHIVES, GET_KIND), data=urls), concurrency=2)
+    for delivery in sign_callbacks(signer, dict.fromkeys(ARCHIVES, GET_KIND), data=urls):
+        assert status_of(address(web), delivery.raw) == 200
     wait_until(lambda: case_of(base, case_id)["state"] == "ready", timeout=30, what="the archives stored")
     assert http.post(f"{base}/api/cases/{case_id}/package", headers=ADMIN, timeout=10).status_code == 202
     wait_until(lambda: package_of(base, case_id)["state"] == "ready", timeout=30, what="the package built")
@@ -114,3 +116,16 @@ def make_link(base: str, case_id: str, document: dict) -> dict:
     made = http.post(f"{base}/api/cases/{case_id}/package/links", json=document, headers=ADMIN, timeout=10)
     assert made.status_code == 201, made.text
     return made.json()
+
+
+def status_of(where: tuple[str, int], raw: bytes) -> int:
+    """Send one raw HTTP request (a signed callback as MessageBird sends it) and read its status code.
+
+    A plain socket rather than the load generator's asyncio: this test may share its process with the
+    browser tests, whose Playwright keeps an event loop running."""
+    with socket.create_connection(where, timeout=10) as connection:
+        connection.sendall(raw)
+        answer = b""
+        while b"\r\n" not in answer and (chunk := connection.recv(4096)):
+            answer += chunk
+    return int(answer.split(b" ", 2)[1])
