@@ -12,6 +12,9 @@ own outcome in the report:
   receipt on the request (``storage.retention``: claim, delete, record). Kept, and
   reported with the reason: a case still open or under a legal hold, a period not over,
   a download in flight, a deletion another run is making.
+- **answers to subjects** (with the case's archives, ``receiver.usecases.subject_retention``): each
+  package's ZIP, with a receipt on the package; its links stop working; downloads' client addresses
+  after ``CLIENT_ADDRESS_RETENTION_DAYS``.
 - **secrets** (``SECRETS_RETENTION_DAYS`` after the request ended): the sealed signature
   key and the archive jobs' sealed URLs. A completed request expects nothing more; a
   failed one may still be moved on within the period (a newly signed callback, a new URL
