@@ -55,9 +55,12 @@ def files_of(package: AnswerPackage) -> list[PackageFile]:
     ]
 
 
-def add_package(session: Session, *, case_id: str, content: str, actor: str, job_id: int | None) -> AnswerPackage:
+def add_package(
+    session: Session, package_id: str, *, case_id: str, content: str, actor: str, job_id: int | None
+) -> AnswerPackage:
+    """A package asked for: ``building`` until its job (``job_id``) records it built or failed."""
     package = AnswerPackage(
-        id=new_package_id(), case_id=case_id, state=BUILDING, content=content, requested_by=actor, job_id=job_id
+        id=package_id, case_id=case_id, state=BUILDING, content=content, requested_by=actor, job_id=job_id
     )
     session.add(package)
     session.flush()

@@ -74,10 +74,7 @@ def request_package(services: Services, case_id: str, *, actor: str) -> dict[str
             request_id=None,
             payload_sealed=services.secrets.seal(json.dumps({"packageId": package_id})),
         )
-        package = AnswerPackage(
-            id=package_id, case_id=case_id, state=answers.BUILDING, content=content, requested_by=actor, job_id=job.id
-        )
-        session.add(package)
+        answers.add_package(session, package_id, case_id=case_id, content=content, actor=actor, job_id=job.id)
         cases.record_event(case, actor=actor, kind=PACKAGE_REQUESTED, changed="package", to_value=package_id)
         session.flush()
     return package_view(services, case_id)
