@@ -24,6 +24,8 @@ pytest_plugins = [
     "tests.support.tcp_proxy",
     "tests.support.simulators",
     "tests.support.smtp_server",
+    # one Chromium per test process, shared by the console's and the subject's browser tests
+    "tests.support.browser",
 ]
 
 PUBLIC_URL = "https://hooks.example.test"

@@ -13,7 +13,6 @@ from receiver.jobs.worker import Worker, default_handlers
 from receiver.observability.logs import configure_logging
 from storage import jobs
 from tests.receiver.conftest import callback_body
-from tests.support.browser import browser_page, chromium  # noqa: F401 (fixtures of the browser tests)
 from tests.support.zips import zip_bytes
 
 CONTROLLER = "Acme Telecom B.V."
