@@ -1,7 +1,9 @@
 """Everything that speaks HTTP: the blueprints, the bearer check, the error answers, the request context.
 
     webhooks (MessageBird's callbacks)      ──┐
-    admin (/api, ops), cases, legal holds   ├──▶ receiver.usecases ──▶ storage
+    admin (/api, ops), cases, legal holds,  │
+    packages (the subject's answer)         ├──▶ receiver.usecases ──▶ storage
+    subject (/answer/<secret>: no account)  │
     health, metrics, openapi (the contract) ──┘
 
 ``register_web(app)`` wires it all into the application factory. Nothing here
