@@ -42,7 +42,9 @@ _SUBJECTS = {
     "request.failed": "Request {requestId} at {provider} failed: case {caseId} ({subjectRef}) is due on {dueOn}",
     "request.late": "Request {requestId} at {provider} is past its target {targetOn}: case {caseId} ({subjectRef})",
     "case.answer_downloaded": "Case {caseId} ({subjectRef}): the subject downloaded the answer ({downloadedAt})",
-    "case.answer_not_downloaded": "Case {caseId} ({subjectRef}): link {linkId} expired before the answer was downloaded",
+    "case.answer_not_downloaded": (
+        "Case {caseId} ({subjectRef}): link {linkId} expired before the answer was downloaded"
+    ),
 }
 
 
