@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: run simulators lint test test-fast migrate demo bench screenshots requirements clean
+.PHONY: run simulators lint test test-fast migrate demo bench screenshots requirements translations clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -61,16 +61,25 @@ migrate: $(VENV)/.runtime instance/dev.env
 demo: $(VENV)/.dev
 	$(BIN)/python -m simulators.demo
 
-## make screenshots: the ops console's main pages, from the browser (Debian's chromium), into docs/screenshots/
+## make screenshots: the ops console's main pages and the subject's answer page, from the browser (Debian's chromium), into docs/screenshots/
 ## (made smaller by pngquant when it is installed: apt-get install pngquant)
 screenshots: $(VENV)/.dev
-	REQUIRE_SERVICES=1 CONSOLE_SCREENSHOTS=$(CURDIR)/docs/screenshots $(BIN)/python -m pytest -q -p no:cacheprovider tests/receiver/web/console/test_screenshots.py
+	REQUIRE_SERVICES=1 CONSOLE_SCREENSHOTS=$(CURDIR)/docs/screenshots $(BIN)/python -m pytest -q -p no:cacheprovider tests/receiver/web/console/test_screenshots.py \
+		tests/receiver/answers/test_in_the_browser.py
 	@if command -v pngquant >/dev/null 2>&1; then pngquant --force --skip-if-larger --strip --ext .png --quality 70-95 docs/screenshots/*.png || [ $$? -ge 98 ]; else echo "pngquant not installed: the PNGs are left as the browser wrote them"; fi
 
 requirements: | $(BIN)/python
 	$(BIN)/pip install --quiet pip-tools
 	$(BIN)/pip-compile --quiet --generate-hashes --strip-extras --allow-unsafe --no-emit-index-url --no-emit-find-links -o requirements.txt requirements.in
 	$(BIN)/pip-compile --quiet --generate-hashes --strip-extras --allow-unsafe --no-emit-index-url --no-emit-find-links -o requirements-dev.txt requirements-dev.in
+
+## make translations: the subject's texts extracted into messages.pot, each language's messages.po compiled to .mo
+translations: $(VENV)/.runtime
+	$(BIN)/pybabel extract -F receiver/translations/babel.cfg -k N_ -k translate:2 --no-location --sort-output \
+		--omit-header -o receiver/translations/messages.pot .
+	$(BIN)/pybabel update -i receiver/translations/messages.pot -d receiver/translations -D messages \
+		--width 120 --ignore-obsolete --no-fuzzy-matching
+	$(BIN)/pybabel compile -d receiver/translations -D messages --statistics
 
 ## make bench: every benchmark (about 5 minutes); each prints ratios against a baseline run beside it
 bench: $(VENV)/.dev

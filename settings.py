@@ -34,6 +34,8 @@ PROJECT_ROOT = Path(__file__).resolve().parent
 INSTANCE_DIR = PROJECT_ROOT / "instance"
 
 JWT_ALLOWED_ALGORITHMS = ("HS256", "HS384", "HS512")
+#: The languages the subject's answer page and e-mail are written in.
+SUBJECT_LANGUAGES = ("en", "nl")
 GIB = 1024**3
 
 
@@ -486,6 +488,12 @@ class Settings:
     oidc_role_map: tuple[tuple[str, str], ...]
     oidc_allow_http: bool
     oidc_private_hosts: tuple[str, ...]
+    controller_name: str | None
+    controller_contact: str | None
+    package_max_bytes: int
+    subject_default_language: str
+    subject_rate_limit: str
+    subject_email_from: str | None
     port: int
     web_host: str
     web_concurrency: int
@@ -625,6 +633,16 @@ def _declared() -> dict[str, _Setting]:
         "OIDC_ALLOW_HTTP": _Setting(_bool, False),
         # Hosts (same patterns as ARCHIVE_PRIVATE_HOSTS) the provider may answer at on a loopback or private address.
         "OIDC_PRIVATE_HOSTS": _Setting(_host_patterns, ()),
+        # Answering the data subject (receiver/usecases/subject_answers.py): who the Controller is and whom the
+        # subject contacts (both needed to build a package), the package's size limit, the language of a link's
+        # page and e-mail unless the link names one, the requests an address may make to /answer/, and the sender
+        # of the link's e-mail (through SMTP_URL).
+        "CONTROLLER_NAME": _Setting(_optional_text, None),
+        "CONTROLLER_CONTACT": _Setting(_optional_text, None),
+        "PACKAGE_MAX_BYTES": _Setting(_int_at_least(1), 4 * GIB),
+        "SUBJECT_DEFAULT_LANGUAGE": _Setting(_choice(*SUBJECT_LANGUAGES), "en"),
+        "SUBJECT_RATE_LIMIT": _Setting(_rate_limit, "30 per minute"),
+        "SUBJECT_EMAIL_FROM": _Setting(_email_address, None),
         # The web server (gunicorn.conf.py): where it listens, its processes and threads, how long a client may
         # stall mid-request, which proxies it believes. PORT and WEB_CONCURRENCY are the names platforms set;
         # FORWARDED_ALLOW_IPS is gunicorn's own name, with gunicorn's default.
@@ -687,8 +705,10 @@ def _notification_problems(values: Mapping[str, Any]) -> list[str]:
         problems.append("SMTP_URL: required when NOTIFY_EMAIL_TO is set")
     if values.get("notify_email_to") and unset("notify_email_from"):
         problems.append("NOTIFY_EMAIL_FROM: required when NOTIFY_EMAIL_TO is set")
-    if values.get("smtp_url") and unset("notify_email_to"):
+    if values.get("smtp_url") and unset("notify_email_to") and unset("subject_email_from"):
         problems.append("NOTIFY_EMAIL_TO: required when SMTP_URL is set (whom to send notifications to)")
+    if values.get("subject_email_from") and unset("smtp_url"):
+        problems.append("SMTP_URL: required when SUBJECT_EMAIL_FROM is set")
     return problems
 
 

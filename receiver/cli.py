@@ -31,6 +31,8 @@ from receiver.usecases import (
     registration,
     retention,
     sending,
+    subject_links,
+    subject_package,
 )
 from receiver.usecases.case_views import case_summary
 from receiver.usecases.errors import UseCaseError
@@ -440,3 +442,31 @@ def _recheck_lines(recheck: evidence.Recheck) -> str:
             reason = f" ({check.reason})" if check.reason else ""
             lines.append(f"  {name}: recorded {check.recorded}, checked again: {check.verdict}{reason}")
     return "\n".join(lines)
+
+
+@case_commands.command("package")
+@click.argument("case_id")
+@click.option("--build", is_flag=True, help="Build the package (again): the worker builds it.")
+def cases_package(case_id: str, build: bool) -> None:
+    """Print the subject's package as JSON (as GET /api/cases/<id>/package); --build asks for a new one."""
+    if build:
+        _print_case(lambda: subject_package.request_package(services(), case_id, actor=cli_actor()))
+    else:
+        _print_case(lambda: subject_package.package_view(services(), case_id))
+
+
+@case_commands.command("link")
+@click.argument("case_id")
+@click.argument("document", type=click.File("r"), default="-")
+def cases_link(case_id: str, document: TextIO) -> None:
+    """Make a link for the subject: {"maxDownloads", "expiresInDays", "email"?, "language"?}, from a file or stdin
+    (so the address stays out of the shell history). The URL is printed this once."""
+    _print_case(lambda: subject_links.create_link(services(), case_id, _read(document), actor=cli_actor()))
+
+
+@case_commands.command("revoke-link")
+@click.argument("case_id")
+@click.argument("link_id")
+def cases_revoke_link(case_id: str, link_id: str) -> None:
+    """Revoke a link of the case at once."""
+    _print_case(lambda: subject_links.revoke_link(services(), case_id, link_id, actor=cli_actor()))

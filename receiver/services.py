@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from receiver.fetching import FetchPolicy, host_pattern_problems
 from receiver.identity.provider import OidcProvider, ProviderConfig
 from receiver.notifications import Notifiers, build_notifiers
+from receiver.notifications.channels import build_subject_mail
+from receiver.notifications.mail import MailChannel
 from receiver.providers.clients import ProviderClients, build_provider_clients
 from settings import ConfigError, Settings, load_settings
 from storage.archives import ArchiveStore, S3Options, open_archive_store
@@ -32,6 +34,8 @@ class Services:
     notifiers: Notifiers = field(default_factory=Notifiers)
     #: The organisation's OpenID Connect provider the console signs people in with (``OIDC_ISSUER``), if any.
     identity: OidcProvider | None = None
+    #: Sends the data subject their answer's link (``SMTP_URL`` from ``SUBJECT_EMAIL_FROM``); none when not set.
+    subject_mail: MailChannel | None = None
 
     def readiness_probes(self) -> dict[str, Callable[[], str | None]]:
         """Each backend serving needs; a probe returns None when ready, else why not, and writes nothing."""
@@ -78,6 +82,7 @@ def build_services(settings: Settings) -> Services:
         refusal_samples=RefusalSamples(database, cap=settings.refusal_sample_cap),
         notifiers=build_notifiers(settings),
         identity=identity_provider(settings),
+        subject_mail=build_subject_mail(settings),
     )
 
 

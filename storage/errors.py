@@ -17,6 +17,7 @@ REASONS = frozenset(
         "not_a_zip",  # an archive stream is not a complete ZIP file
         "too_large",  # an archive stream went past its byte limit
         "misconfigured",  # a store URL or option cannot work
+        "changed",  # a stored archive is no longer the bytes whose SHA-256 was recorded
     }
 )
 

@@ -442,3 +442,86 @@ class ConsolePersonRole(Base):
     person_id: Mapped[str] = mapped_column(ForeignKey("console_people.id"), index=True)
     role: Mapped[str] = mapped_column(String(16))
     since: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class AnswerPackage(Base):
+    """The answer built for a case's data subject: one ZIP in the archive store, measured as it was written.
+
+    ``state`` is ``building`` (its job queued or running), ``ready``, ``failed`` (``failure`` says why),
+    ``replaced`` (a newer build of the case took its place) or ``deleted`` (the retention policy removed the
+    ZIP: the receipt stays). ``files`` is the JSON list of what the ZIP holds (name, request id, bytes,
+    SHA-256), never their content.
+    """
+
+    __tablename__ = "answer_packages"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.id"), index=True)
+    state: Mapped[str] = mapped_column(String(16))
+    #: ``archives`` (access, portability: the data) or ``confirmation`` (the other rights: a letter).
+    content: Mapped[str] = mapped_column(String(16))
+    requested_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    requested_by: Mapped[str] = mapped_column(String(64))
+    #: The job that builds it (no foreign key: finished jobs are purged after ``JOB_RETENTION_DAYS``).
+    job_id: Mapped[int | None] = mapped_column(Integer)
+    uri: Mapped[str | None] = mapped_column(Text)
+    size: Mapped[int | None] = mapped_column("bytes", BigInteger)
+    sha256: Mapped[str | None] = mapped_column(String(64))
+    version_id: Mapped[str | None] = mapped_column(String(1024))
+    files: Mapped[str | None] = mapped_column(Text)
+    built_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    failure: Mapped[str | None] = mapped_column(Text)
+    replaced_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    #: The deletion receipt, as for a request's archive (``storage.retention``).
+    deleted_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    deleted_by: Mapped[str | None] = mapped_column(String(64))
+    deletion_policy: Mapped[str | None] = mapped_column(Text)
+    deleted_versions: Mapped[str | None] = mapped_column(Text)
+
+
+class AnswerLink(Base):
+    """A link that hands a package to its data subject: only the secret's keyed hash is stored, never the secret.
+
+    ``email_hash`` is the keyed hash of the address the link was sent to (``SecretBox.value_hash``), never the
+    address itself. ``complete_downloads`` counts the downloads that reached the package's last byte.
+    """
+
+    __tablename__ = "answer_links"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    package_id: Mapped[str] = mapped_column(ForeignKey("answer_packages.id"), index=True)
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.id"), index=True)
+    secret_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(64))
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True)
+    max_downloads: Mapped[int] = mapped_column(Integer)
+    language: Mapped[str] = mapped_column(String(8))
+    email_hash: Mapped[str | None] = mapped_column(String(64))
+    email_job_id: Mapped[int | None] = mapped_column(Integer)
+    email_sent_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    complete_downloads: Mapped[int] = mapped_column(Integer, default=0)
+    first_complete_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    revoked_by: Mapped[str | None] = mapped_column(String(64))
+    revoked_reason: Mapped[str | None] = mapped_column(Text)
+    #: When ``case.answer_not_downloaded`` was recorded for the link (it expired without a complete download).
+    expiry_noted_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+
+class AnswerDownload(Base):
+    """One download (or resumed part of one) on a link: the proof of delivery.
+
+    ``client_address`` is forgotten after ``CLIENT_ADDRESS_RETENTION_DAYS`` and never goes into the evidence pack.
+    """
+
+    __tablename__ = "answer_downloads"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    link_id: Mapped[str] = mapped_column(ForeignKey("answer_links.id"), index=True)
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    first_byte: Mapped[int] = mapped_column(BigInteger)
+    bytes_sent: Mapped[int] = mapped_column(BigInteger)
+    complete: Mapped[bool] = mapped_column(Boolean)
+    package_sha256: Mapped[str] = mapped_column(String(64))
+    client_address: Mapped[str | None] = mapped_column(String(64))

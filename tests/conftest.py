@@ -25,6 +25,8 @@ pytest_plugins = [
     "tests.support.simulators",
     "tests.support.smtp_server",
     "tests.support.oidc_provider",
+    # one Chromium per test process, shared by the console's and the subject's browser tests
+    "tests.support.browser",
 ]
 
 PUBLIC_URL = "https://hooks.example.test"

@@ -188,6 +188,16 @@ def test_alerts_are_off_by_default_and_remind_7_3_and_1_days_before_every_5_minu
     assert (settings.notify_allow_http, settings.notify_private_hosts) == (False, ())
 
 
+def test_smtp_may_send_only_the_subjects_links():
+    settings = load_settings({**REQUIRED, "SMTP_URL": "smtp://smtp.example.com", "SUBJECT_EMAIL_FROM": "a@example.com"})
+    assert (settings.smtp_url, settings.subject_email_from, settings.notify_email_to) == (
+        "smtp://smtp.example.com",
+        "a@example.com",
+        (),
+    )
+    assert (settings.subject_default_language, settings.package_max_bytes) == ("en", 4 * 1024**3)
+
+
 def test_alert_channels_are_read_whole_and_their_secrets_never_shown():
     settings = load_settings(
         {**REQUIRED, **ALERTS, "NOTIFY_DAYS_BEFORE": "1, 14,3,3", "NOTIFY_PRIVATE_HOSTS": "Hooks.LAN:8443"}
@@ -237,6 +247,17 @@ def test_alert_channels_are_read_whole_and_their_secrets_never_shown():
         (
             {"SMTP_URL": "smtp://smtp.example.com"},
             ["NOTIFY_EMAIL_TO: required when SMTP_URL is set (whom to send notifications to)"],
+        ),
+        (
+            {"SUBJECT_EMAIL_FROM": "answers@example.com"},
+            ["SMTP_URL: required when SUBJECT_EMAIL_FROM is set"],
+        ),
+        (
+            {"SUBJECT_DEFAULT_LANGUAGE": "de", "SUBJECT_RATE_LIMIT": "often"},
+            [
+                "SUBJECT_DEFAULT_LANGUAGE: must be one of en, nl, got 'de'",
+                "SUBJECT_RATE_LIMIT: must be a rate such as '120 per minute', got 'often'",
+            ],
         ),
         (
             {"SMTP_URL": "imap://smtp.example.com", "NOTIFY_EMAIL_TO": "dpo", "NOTIFY_EMAIL_FROM": "gdpr@example.com"},

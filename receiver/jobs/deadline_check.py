@@ -12,7 +12,10 @@ UTC date, for:
 - ``case.overdue``: an open case whose clock runs, past its deadline;
 - ``request.failed``: a processor request of an open case that failed;
 - ``request.late``: a processor request of an open case past its target and not ended
-  (``storage.cases.requests_needing_attention``, the rule the case's state follows).
+  (``storage.cases.requests_needing_attention``, the rule the case's state follows);
+- ``case.answer_not_downloaded``: a link to the subject's answer expired before one complete
+  download, and no other link of the case was downloaded (``receiver.usecases.subject_links``).
+  Its twin ``case.answer_downloaded`` is recorded by the first complete download itself.
 
 Each is recorded (``storage.notifications.record``) under a key naming what it warns
 of: the case or request, the type, the threshold, and the date in question (the
@@ -37,6 +40,7 @@ from deadlines import days_left, is_overdue, thresholds_reached
 from receiver.jobs.contract import JobContext, JobInterrupted
 from receiver.observability.logs import get_logger
 from receiver.services import Services
+from receiver.usecases import subject_links
 from settings import Settings
 from storage import cases, jobs, lifecycle, notifications
 from storage.clock import utcnow
@@ -93,6 +97,7 @@ def check_deadlines(
     found = [
         *case_alerts(session, today=today, thresholds=settings.notify_days_before),
         *request_alerts(session, today=today, margin_days=settings.processor_margin_days),
+        *subject_links.unused_link_alerts(session, now=now),
     ]
     recorded = []
     for alert in found:

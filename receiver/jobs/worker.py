@@ -51,12 +51,22 @@ from types import FrameType
 from sqlalchemy.orm import Session
 
 from receiver.backoff import backoff_seconds
-from receiver.jobs import archive, audit_seal, deadline_check, notify, reconcile, voodoosms_poll
+from receiver.jobs import (
+    answer_email,
+    answer_package,
+    archive,
+    audit_seal,
+    deadline_check,
+    notify,
+    reconcile,
+    voodoosms_poll,
+)
 from receiver.jobs.contract import Handler, JobContext, JobFailure, JobInterrupted, stack_of, unexpected_failure
 from receiver.jobs.retention import retention_job, schedule_retention
 from receiver.observability.logs import get_logger
 from receiver.observability.metrics import JOB_OUTCOMES
 from receiver.services import Services
+from receiver.usecases import subject_links, subject_package
 from receiver.usecases.retention import warn_if_deletion_blocked
 from storage import jobs, lifecycle, notifications, registry
 from storage.clock import utcnow
@@ -79,6 +89,8 @@ def default_handlers() -> dict[str, Handler]:
         deadline_check.DEADLINE_CHECK: deadline_check.deadline_check_job,
         notifications.NOTIFY: notify.notify_job,
         audit_seal.AUDIT_SEAL: audit_seal.audit_seal_job,
+        subject_package.ANSWER_PACKAGE: answer_package.answer_package_job,
+        subject_links.ANSWER_EMAIL: answer_email.answer_email_job,
     }
 
 

@@ -53,6 +53,20 @@ def build_notifiers(settings: Settings) -> Notifiers:
     return Notifiers(webhook, mail)
 
 
+def build_subject_mail(settings: Settings) -> MailChannel | None:
+    """The channel that e-mails the data subject their answer's link, when ``SMTP_URL`` and ``SUBJECT_EMAIL_FROM``
+    are set (the same relay and checks as notifications, ``NOTIFY_PRIVATE_HOSTS`` and ``NOTIFY_TIMEOUT_SECONDS``)."""
+    if not (settings.smtp_url and settings.subject_email_from):
+        return None
+    return MailChannel(
+        settings.smtp_url,
+        sender=settings.subject_email_from,
+        recipients=(),
+        policy=_policy(settings, ()),
+        timeout=settings.notify_timeout_seconds,
+    )
+
+
 def _policy(settings: Settings, allowed_hosts: tuple[str, ...]) -> FetchPolicy:
     timeout = settings.notify_timeout_seconds
     return FetchPolicy(

@@ -41,6 +41,10 @@ _SUBJECTS = {
     "case.overdue": "Case {caseId} ({subjectRef}) is overdue: it was due on {dueOn}",
     "request.failed": "Request {requestId} at {provider} failed: case {caseId} ({subjectRef}) is due on {dueOn}",
     "request.late": "Request {requestId} at {provider} is past its target {targetOn}: case {caseId} ({subjectRef})",
+    "case.answer_downloaded": "Case {caseId} ({subjectRef}): the subject downloaded the answer ({downloadedAt})",
+    "case.answer_not_downloaded": (
+        "Case {caseId} ({subjectRef}): link {linkId} expired before the answer was downloaded"
+    ),
 }
 
 
@@ -98,16 +102,25 @@ class MailChannel:
         self._policy, self._timeout, self._environ = policy, timeout, environ
         self.origin = f"{self._scheme}://{self._host}:{self._port}"
 
+    @property
+    def sender(self) -> str:
+        return self._sender
+
     def send(self, message_id: str, message_type: str, body: str, *, now: dt.datetime) -> None:
         """Hand the e-mail to the SMTP server once; ``NotifyError`` when it was not accepted."""
         email = compose(message_id, message_type, body, sender=self._sender, recipients=self._recipients, now=now)
+        self.deliver(email, self._recipients)
+
+    def deliver(self, email: EmailMessage, recipients: tuple[str, ...]) -> None:
+        """Hand ``email`` to the SMTP server for ``recipients``, from this channel's sender; ``NotifyError`` when it
+        was not accepted. The error never names a recipient."""
         try:
             address = pinned_address(self._scheme, self._host, self._port, self._policy)
         except FetchError as error:
             raise NotifyError(error.reason, f"email failed: {error.message}", retryable=error.retryable) from None
         try:
             with self._session(str(address)) as smtp:
-                smtp.send_message(email, from_addr=self._sender, to_addrs=list(self._recipients))
+                smtp.send_message(email, from_addr=self._sender, to_addrs=list(recipients))
         except NotifyError:
             raise
         except (smtplib.SMTPException, OSError) as error:

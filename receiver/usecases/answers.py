@@ -417,3 +417,95 @@ class Readiness(Answer):
 
     status: Literal["ready", "unavailable"]
     checks: dict[str, str]
+
+
+# -- the subject's answer ------------------------------------------------------------------
+
+
+class PackageFileRecord(Answer):
+    """One file of the subject's package."""
+
+    name: str
+    request_id: str | None = Field(description="The processor request whose archive it is; null for an index")
+    size: int = Field(alias="bytes")
+    sha256: Sha256
+
+
+class AnswerDownloadRecord(Answer):
+    """One download on a link: the proof of delivery (never the client's address)."""
+
+    at: Timestamp
+    first_byte: int = Field(description="0, or where a resumed download (Range) started")
+    bytes_sent: int
+    complete: bool = Field(description="It sent the package's last byte")
+    package_sha256: Sha256
+
+
+class AnswerLinkRecord(Answer):
+    """A link to the subject's package, as ops see it: never its secret."""
+
+    id: str
+    package_id: str
+    state: Literal["active", "revoked", "expired", "used_up"]
+    created_at: Timestamp
+    created_by: str
+    expires_at: Timestamp
+    max_downloads: int
+    complete_downloads: int
+    language: str
+    emailed: bool = Field(description="It was given an address to e-mail it to (only a keyed hash is kept)")
+    email_sent_at: Timestamp | None
+    revoked_at: Timestamp | None
+    revoked_by: str | None
+    revoked_reason: str | None
+    downloads: list[AnswerDownloadRecord]
+
+
+class PackageReceipt(Answer):
+    """The package's deletion under the retention policy."""
+
+    deleted_at: Timestamp
+    deleted_by: str | None
+    policy: str | None
+    uri: str | None
+    versions: list[dict[str, Any]]
+    size: int | None = Field(alias="bytes")
+    sha256: Sha256 | None
+
+
+class ClosingProposal(Answer):
+    """How the case may be closed once the subject downloaded the answer (GDPR Art. 12(3): provided when sent)."""
+
+    responded_on: Day
+    delivered_by: str
+    downloaded_at: Timestamp
+    link_id: str
+
+
+class PackageRecord(Answer):
+    """``GET /api/cases/<id>/package``: the subject's package that counts, its links, their downloads."""
+
+    state: Literal["none", "building", "ready", "failed", "deleted"]
+    id: str | None = None
+    content: Literal["archives", "confirmation"] | None = None
+    size: int | None = Field(None, alias="bytes")
+    sha256: Sha256 | None = None
+    files: list[PackageFileRecord] = Field(default_factory=list)
+    requested_at: Timestamp | None = None
+    requested_by: str | None = None
+    built_at: Timestamp | None = None
+    failure: str | None = None
+    deletion_receipt: PackageReceipt | None = None
+    links: list[AnswerLinkRecord] = Field(default_factory=list)
+    closing_proposal: ClosingProposal | None = None
+
+
+class CreatedLink(Answer):
+    """A new link: ``url`` holds its secret, shown this once and never again."""
+
+    id: str
+    url: str
+    expires_at: Timestamp
+    max_downloads: int
+    language: str
+    email_queued: bool

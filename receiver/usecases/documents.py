@@ -402,3 +402,25 @@ def _wire_name(model: type[BaseModel], location: tuple[int | str, ...]) -> str:
     head = str(location[0]) if location else "body"
     info = model.model_fields.get(head)
     return (info.alias or head) if info is not None else head
+
+
+def _email_address(value: str) -> str:
+    if EMAIL.fullmatch(value.strip()) is None:
+        raise PydanticCustomError("email", "must be one e-mail address")
+    return value.strip()
+
+
+SubjectEmail = Annotated[str, AfterValidator(_email_address)]
+
+
+class LinkDocument(Document):
+    """``POST /api/cases/<id>/package/links``: how long and how often the link works, whom to e-mail it to."""
+
+    max_downloads: int = Field(5, ge=1, le=20, description="Complete downloads the link allows")
+    expires_in_days: int = Field(14, ge=1, le=90, description="Days the link works")
+    email: SubjectEmail | None = Field(
+        None, repr=False, description="The subject's address: the link is e-mailed there; only its keyed hash is kept"
+    )
+    language: Literal["en", "nl"] | None = Field(
+        None, description="The language of the page and the e-mail (default SUBJECT_DEFAULT_LANGUAGE)"
+    )

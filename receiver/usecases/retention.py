@@ -14,6 +14,9 @@ own outcome in the report:
   a download in flight, a deletion another run is making. The raw inputs of a request
   that stored no archive (failed, or completed without one) go on the same schedule,
   counted from its end, with the same history entry; a legal hold keeps them too.
+- **answers to subjects** (with the case's archives, ``receiver.usecases.subject_retention``): each
+  package's ZIP, with a receipt on the package; its links stop working; downloads' client addresses
+  after ``CLIENT_ADDRESS_RETENTION_DAYS``.
 - **secrets** (``SECRETS_RETENTION_DAYS`` after the request ended): the sealed signature
   key and the archive jobs' sealed URLs. A completed request expects nothing more; a
   failed one may still be moved on within the period (a newly signed callback, a new URL
@@ -39,6 +42,7 @@ from sqlalchemy.orm import Session
 
 from receiver.observability.logs import get_logger
 from receiver.services import Services
+from receiver.usecases import subject_retention
 from receiver.usecases.records import iso_time
 from storage import refusals
 from storage import retention as kept
@@ -120,7 +124,7 @@ def run_retention(
 ) -> RetentionReport:
     """Apply the retention policy to every class once; the report says what was done, kept and why."""
     report = RetentionReport(actor=actor, started_at=utcnow())
-    for apply in (_archives, _secrets, _finished_jobs, _client_addresses, _refusal_samples, _replay_keys):
+    for apply in (_archives, _answers, _secrets, _finished_jobs, _client_addresses, _refusal_samples, _replay_keys):
         if should_stop():
             report.interrupted = True
             break
@@ -150,6 +154,10 @@ def _outcome_for(apply: Apply, services: Services) -> ClassOutcome:
             "archives",
             f"{settings.archive_retention_days} days after the case closed, or the request "
             "completed outside a case: ARCHIVE_RETENTION_DAYS",
+        ),
+        _answers: (
+            "answers to subjects",
+            f"{settings.archive_retention_days} days after the case closed, with its archives: ARCHIVE_RETENTION_DAYS",
         ),
         _secrets: (
             "secrets",
@@ -285,6 +293,11 @@ def archive_policy(days: int, verdict: kept.Verdict) -> str:
 
 
 # -- the other classes ---------------------------------------------------------------------
+
+
+def _answers(services: Services, actor: str, should_stop: Callable[[], bool], outcome: ClassOutcome) -> None:
+    """The subjects' packages and links go with the case's archives (``receiver.usecases.subject_retention``)."""
+    subject_retention.apply_to_answers(services, actor, should_stop, outcome)
 
 
 def _secrets(services: Services, actor: str, should_stop: Callable[[], bool], outcome: ClassOutcome) -> None:

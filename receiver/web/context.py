@@ -18,6 +18,7 @@ from receiver.observability.logs import get_logger
 
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 access_log = get_logger("receiver.access")
+_ANSWER_SECRET = re.compile(r"^(/answer/)[^/]*")
 
 
 def register_request_context(app: Flask) -> None:
@@ -49,11 +50,16 @@ def _log_access(response: Response) -> Response:
     access_log.info(
         "http.request",
         method=request.method,
-        path=request.path,
+        path=loggable_path(request.path),
         status=response.status_code,
         duration_ms=round(elapsed * 1000, 2),
     )
     return response
+
+
+def loggable_path(path: str) -> str:
+    """``path`` as the access log writes it: the secret of a subject's answer link replaced (``/answer/<secret>``)."""
+    return _ANSWER_SECRET.sub(r"\1<secret>", path)
 
 
 def _unbind(_error: BaseException | None) -> None:

@@ -117,6 +117,7 @@ def register_refusal_limits(app: Flask, settings: Settings) -> None:
         webhooks.blueprint
     )
     app.register_error_handler(RateLimitExceeded, lambda error: _too_many_refusals(error, limited))
+    app.extensions["rate_limiter"] = limiter  # the subject's answer pages are limited by the same limiter
 
 
 def _storage_options(settings: Settings) -> dict[str, float]:

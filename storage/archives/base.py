@@ -110,6 +110,9 @@ class ArchiveStore(Protocol):
     def list_versions(self, uri: str) -> tuple[DeletedVersion, ...]:
         """Every version of the archive at ``uri`` that ``delete_all_versions`` would remove now (none when
         it is gone): listed before a deletion, so its receipt can name them whichever run completes it."""
+
+    def open_from(self, uri: str, offset: int) -> BinaryIO:
+        """``open``, from byte ``offset`` on (a resumed download); ``StorageError("not_found")`` if absent."""
         ...
 
     def delete_all_versions(self, uri: str) -> DeletedArchive:

@@ -87,6 +87,11 @@ class FileArchiveStore:
             raise _storage_error(error, "list") from error
         return tuple(version for version in found if version is not None)
 
+    def open_from(self, uri: str, offset: int) -> BinaryIO:
+        file = self.open(uri)
+        file.seek(offset)
+        return file
+
     def delete_all_versions(self, uri: str) -> DeletedArchive:
         """Remove the file and any temporary file an interrupted write left beside it, then fsync the
         directory so that the removal of their entries survives a power cut; what was removed."""

@@ -216,6 +216,16 @@ class S3ArchiveStore:
     def list_versions(self, uri: str) -> tuple[DeletedVersion, ...]:
         return tuple(self._versions_of(self._key_of(uri)))
 
+    def open_from(self, uri: str, offset: int) -> BinaryIO:
+        """The object's body from byte ``offset`` on (an HTTP range request to the bucket)."""
+        if offset == 0:
+            return self.open(uri)
+        try:
+            answer = self._client.get_object(Bucket=self._bucket, Key=self._key_of(uri), Range=f"bytes={offset}-")
+        except (ClientError, BotoCoreError) as error:
+            raise storage_error_from_boto(error, "get object") from error
+        return answer["Body"]
+
     def delete_all_versions(self, uri: str) -> DeletedArchive:
         """Delete every version and delete marker of exactly this key, then list it again: nothing may be left.
 

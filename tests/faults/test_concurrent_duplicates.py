@@ -10,7 +10,7 @@ import pytest
 from tests.faults.audit import audit_callbacks
 from tests.faults.conftest import address
 from tests.support.databases import Backend
-from tests.support.load import DELETE_KIND, Answer, register_requests, send, sign_callbacks
+from tests.support.load import DELETE_KIND, Answer, register_requests, run_apart, send, sign_callbacks
 
 pytestmark = pytest.mark.slow
 
@@ -53,7 +53,7 @@ def test_one_callback_raced_through_two_servers_is_accepted_once(launcher, app_e
         app_env["DATABASE_URL"], secret_key=app_env["SECRET_KEY"], signature_key=signer.signature_key, kinds=kinds
     )
     servers = [address(launcher.start_web(app_env, workers=2)) for _ in range(2)]
-    answers = asyncio.run(race(servers, sign_callbacks(signer, kinds)))
+    answers = run_apart(race(servers, sign_callbacks(signer, kinds)))
 
     by_request: dict[str, list[str]] = defaultdict(list)
     for answer in answers:

@@ -7,9 +7,9 @@ with one line saying why, unless ``REQUIRE_SERVICES=1`` (CI), which turns the sk
 into a failure, as for PostgreSQL and Redis.
 
 ``chromium`` is one headless browser for the whole session (it starts in about a
-second; Playwright's sync API runs an event loop of its own, which ``asyncio.run``
-elsewhere does not see); ``browser_page`` a fresh context, with its own cookies,
-per test.
+second; Playwright's sync API leaves an event loop running in the test process, so the
+load tests run theirs in a thread apart, ``tests.support.load.run_apart``); ``browser_page``
+a fresh context, with its own cookies, per test.
 """
 
 from __future__ import annotations

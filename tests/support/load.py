@@ -21,13 +21,17 @@ import itertools
 import json
 import time
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Coroutine, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 from storage import registry
 from storage.crypto import SecretBox
 from storage.db import Database
 from verification.testing import sign_hmac, sign_jwt
+
+T = TypeVar("T")
 
 CALLBACK_PATH = "/webhooks/messagebird/personal-data"
 DELETE_KIND = "KIND_USER_DELETE"
@@ -156,7 +160,14 @@ def fire(
     address: tuple[str, int], deliveries: Sequence[Delivery], *, concurrency: int, timeout: float = 15
 ) -> list[Answer]:
     """Send every delivery, ``concurrency`` at a time; the answers in the deliveries' order."""
-    return asyncio.run(_fire(address, deliveries, concurrency, timeout))
+    return run_apart(_fire(address, deliveries, concurrency, timeout))
+
+
+def run_apart(coroutine: Coroutine[Any, Any, T]) -> T:
+    """``asyncio.run`` in a thread of its own: the calling thread may run an event loop already (Playwright's sync
+    API leaves one running in a test process once a browser test has run there), where ``asyncio.run`` refuses."""
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="load") as runner:
+        return runner.submit(asyncio.run, coroutine).result()
 
 
 def with_header(delivery: Delivery, name: str, value: str) -> Delivery:

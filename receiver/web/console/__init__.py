@@ -18,7 +18,7 @@ from __future__ import annotations
 from flask import Flask, redirect, url_for
 from werkzeug.wrappers import Response
 
-from receiver.web.console import cases, monitoring, people, processor_requests, signing_in  # noqa: F401  imported for the routes they register
+from receiver.web.console import answers, cases, monitoring, people, processor_requests, signing_in  # noqa: F401  imported for the routes they register
 from receiver.web.console.access import configure_cookies
 from receiver.web.console.blueprint import blueprint, csrf
 

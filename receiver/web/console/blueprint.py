@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, redirect, render_template, request, url_for
+from flask import Blueprint, g, redirect, render_template, request, url_for
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException, NotFound
 from werkzeug.wrappers import Response
@@ -62,6 +62,8 @@ blueprint.before_request(access.authorise_view)
 @blueprint.after_request
 def safe_headers(response: Response) -> Response:
     response.headers.update(SAFE_HEADERS)
+    if g.get("copy_button"):  # the one page that shows a subject's new link: its copy button's own script
+        response.headers["Content-Security-Policy"] += "; script-src 'self'"
     if request.endpoint != "console.static":
         response.headers["Cache-Control"] = "no-store"
     return response

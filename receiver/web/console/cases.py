@@ -9,6 +9,7 @@ API's status); a success redirects to the case with a message (POST/redirect/GET
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -18,7 +19,7 @@ from werkzeug.wrappers import Response
 
 from receiver.observability.logs import get_logger
 from receiver.providers import ProviderError
-from receiver.usecases import cases, console_views, evidence, legal_holds, sending
+from receiver.usecases import cases, console_views, evidence, legal_holds, sending, subject_package
 from receiver.usecases.case_views import case_summary
 from receiver.usecases.errors import UseCaseError
 from receiver.usecases.operators import ACT, EXPORT
@@ -31,6 +32,7 @@ from receiver.web.console.forms import (
     ExtendForm,
     ForgetForm,
     LegalHoldForm,
+    LinkForm,
     MessageBirdRequestForm,
     PauseForm,
     ReleaseHoldForm,
@@ -119,12 +121,20 @@ def case_page(case_id: str) -> PageAnswer:
     return _case_page(case_id)
 
 
-def _case_page(case_id: str, status: int = 200, failed: tuple[str, DocumentForm] | None = None) -> PageAnswer:
-    """The case; ``failed`` is the action form a refusal came back to, shown open with its errors."""
+def _case_page(
+    case_id: str, status: int = 200, failed: tuple[str, DocumentForm] | None = None, **answer: Any
+) -> PageAnswer:
+    """The case; ``failed`` is the action form a refusal came back to, shown open with its errors; ``answer`` what
+    the answer's forms show (``receiver.web.console.answers``: a new link, shown once, or the link form refused)."""
     case = cases.show_case(services(), case_id)
     forms = {**action_forms(case), **hold_forms(case)} if access.may(ACT) else {}
     if failed is not None:
         forms[failed[0]] = failed[1]
+    package = subject_package.package_view(services(), case_id)
+    if "close" in forms and package.get("closingProposal") and failed is None:
+        proposal = package["closingProposal"]
+        forms["close"].responded_on.data = dt.date.fromisoformat(proposal["respondedOn"])
+        forms["close"].delivered_by.data = proposal["deliveredBy"]
     timeline = case_timeline(case, utcnow().date(), lambda request_id: url_for(".request_page", request_id=request_id))
     return page(
         "case.html",
@@ -137,7 +147,15 @@ def _case_page(case_id: str, status: int = 200, failed: tuple[str, DocumentForm]
         history=case_history(case),
         open_action=failed[0] if failed else None,
         archive_retention_days=services().settings.archive_retention_days,
+        package=package,
+        link_form=answer.get("link_form") or (LinkForm(formdata=None, prefix="link") if access.may(ACT) else None),
+        new_link=answer.get("new_link"),
     )
+
+
+def case_page_with(case_id: str, status: int, **answer: Any) -> PageAnswer:
+    """The case page answering one of the answer's forms (``receiver.web.console.answers``)."""
+    return _case_page(case_id, status, **answer)
 
 
 #: The actions on a case, in the order the page offers them: its form and whether the case allows it now.

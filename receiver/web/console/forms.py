@@ -18,6 +18,7 @@ from wtforms import (
     BooleanField,
     DateField,
     HiddenField,
+    IntegerField,
     PasswordField,
     SelectChoice,
     SelectField,
@@ -143,3 +144,16 @@ class LegalHoldForm(DocumentForm):
 
 class ReleaseHoldForm(DocumentForm):
     reason = TextAreaField("Why the hold ends (optional)")
+
+
+class LinkForm(DocumentForm):
+    """A link for the data subject (``POST /api/cases/<id>/package/links``)."""
+
+    max_downloads = IntegerField("Complete downloads allowed", default=5, description="1 to 20.")
+    expires_in_days = IntegerField("Works for (days)", default=14, description="1 to 90.")
+    email = StringField(
+        "E-mail it to",
+        description="Optional: the subject's address. It is used to send and never kept: only a keyed hash is stored.",
+        render_kw={"autocomplete": "off", "spellcheck": "false"},
+    )
+    language = SelectField("Language", choices=[SelectChoice("en", "English"), SelectChoice("nl", "Nederlands")])

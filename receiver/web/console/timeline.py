@@ -46,6 +46,8 @@ _CASE_EVENTS = {
     "resumed": "change",
     HOLD_PLACED: "hold",
     HOLD_RELEASED: "hold",
+    "link_emailed": "answer",
+    "answer_downloaded": "answer",
 }
 
 
@@ -179,6 +181,10 @@ def _history_label(entry: dict[str, Any]) -> str:
         return f"legal hold placed by {entry['actor']}: {entry['reason']}"
     if entry["kind"] == HOLD_RELEASED:
         return f"legal hold released by {entry['actor']}" + (f": {entry['reason']}" if entry.get("reason") else "")
+    if entry["kind"] == "link_emailed":
+        return "the answer's link e-mailed to the subject"
+    if entry["kind"] == "answer_downloaded":
+        return "the subject downloaded the whole answer"
     return f"clock restarted, due {entry['to']}, by {entry['actor']}"
 
 

@@ -60,6 +60,7 @@ the input to blame, and the description never repeats a secret or a personal dat
 
 _TAGS = (
     ("cases", "Data subject requests and their deadlines"),
+    ("answers", "The answer delivered to the data subject: the package, its links, the proof of delivery"),
     ("requests", "Processor requests: send, register, follow, retry, download"),
     ("callbacks", "MessageBird's signed callbacks, and the refused ones"),
     ("service", "Probes, metrics and this document"),

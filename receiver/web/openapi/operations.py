@@ -26,7 +26,7 @@ from receiver.usecases.operators import ACT, EXPORT, METRICS, READ
 #: No token: the callback endpoint (it has its signatures), the probes and the contract itself.
 PUBLIC = "public"
 #: Pages for people in a browser (the console under /ops, the home page leading to it, static files): not the API.
-BROWSER_PAGES = re.compile(r"/(?:ops(?:/.*)?|static/.*)?")
+BROWSER_PAGES = re.compile(r"/(?:ops(?:/.*)?|static/.*|answer/.*)?")
 
 
 Models = tuple[type[BaseModel], ...]
@@ -347,6 +347,61 @@ OPERATIONS: dict[str, Operation] = {
         },
         description='The body is optional: `{"reason": ...}` says why the hold ends.',
         body=documents.ReleaseHoldDocument,
+    ),
+    "packages.show_package": Operation(
+        "Show the subject's package: its state, files, links and their downloads",
+        "answers",
+        READ,
+        {
+            200: Reply(
+                "The package that counts (state `none` before one is asked for), each link (never its secret) "
+                "with its downloads, and the closing it proposes once the subject downloaded it",
+                (answers.PackageRecord,),
+            ),
+            404: _NOT_FOUND_CASE,
+        },
+    ),
+    "packages.build_package": Operation(
+        "Build the subject's package (again) from the case's archives",
+        "answers",
+        ACT,
+        {
+            202: Reply(
+                "The package, `building`: a worker job streams it into the archive store", (answers.PackageRecord,)
+            ),
+            404: _NOT_FOUND_CASE,
+            409: Reply(
+                "It cannot be built now: `package_building`, `requests_not_ended`, `nothing_to_package`, "
+                "`controller_not_configured` (CONTROLLER_NAME, CONTROLLER_CONTACT)"
+            ),
+        },
+        description="Access and portability: every stored archive, byte for byte, with index.html and index.json; "
+        "the other rights: a confirmation letter (confirmation.html, confirmation.json). A new build replaces the "
+        "package before it and revokes its links; the case's history says so (`package_built`).",
+    ),
+    "packages.create_link": Operation(
+        "Make a link that hands the package to its subject",
+        "answers",
+        ACT,
+        {
+            201: Reply("The link: `url` holds its secret, shown this once and never stored", (answers.CreatedLink,)),
+            404: _NOT_FOUND_CASE,
+            409: Reply(
+                "No package is ready (`package_not_ready`), or e-mail is not configured (`email_not_configured`)"
+            ),
+        },
+        description="With `email`, a job e-mails the link (plain text and HTML, in `language`) from "
+        "SUBJECT_EMAIL_FROM through SMTP_URL; only a keyed hash of the address is kept.",
+        body=documents.LinkDocument,
+    ),
+    "packages.revoke_link": Operation(
+        "Revoke a link at once",
+        "answers",
+        ACT,
+        {
+            200: Reply("The package, its links and downloads", (answers.PackageRecord,)),
+            404: Reply("No such link in the case"),
+        },
     ),
     "cases.send_request": Operation(
         "Send a MessageBird request as part of the case",

@@ -177,13 +177,14 @@ def test_the_report_says_what_each_class_is_kept_for(services):
     assert lines[0].startswith("retention run by cli:ops at ")
     assert [line.split(" (")[0] for line in lines[1:] if not line.startswith("  ")] == [
         "archives",
+        "answers to subjects",
         "secrets",
         "finished jobs",
         "client addresses",
         "refused-delivery samples",
         "replay keys",
     ]
-    assert lines[2] == (
+    assert lines[3] == (
         "secrets (14 days after the request ended: SECRETS_RETENTION_DAYS): erased for requests 0, "
         "signature keys 0, archive URLs 0"
     )

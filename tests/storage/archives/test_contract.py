@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import io
+import zipfile
 from datetime import UTC
 
 import pytest
 
 from storage.archives import ArchiveStream
+from storage.archives.zipwriter import Entry, ZipWriterStream
 from storage.errors import StorageError
 from tests.storage.archives.conftest import Backend, MiB
 from tests.support import zips
@@ -61,6 +63,46 @@ def test_put_stores_the_exact_bytes_with_their_hash_and_size(backend: Backend) -
     assert stored.stored_at.tzinfo is UTC
     assert read_back(backend, stored.uri) == archive
     assert backend.leftovers() == []
+
+
+def test_open_from_reads_the_archive_from_a_byte_on(backend: Backend) -> None:
+    archive = zips.zip_bytes()
+    stored = backend.store.put(KEY, stream_of(archive), metadata=METADATA)
+    for offset in (0, 1, len(archive) // 2, len(archive) - 1):
+        with backend.store.open_from(stored.uri, offset) as stream:
+            assert stream.read() == archive[offset:]
+
+
+def test_a_package_written_as_it_is_read_is_stored_whole(backend: Backend) -> None:
+    inner = zips.zip_bytes()
+    entries = [
+        Entry("index.json", b'{"files": 1}'),
+        Entry(
+            "inner.zip",
+            open=lambda: io.BytesIO(inner),
+            size=len(inner),
+            sha256=hashlib.sha256(inner).hexdigest(),
+            compress=False,
+        ),
+    ]
+    stored = backend.store.put(
+        "packages/case-1/pkg-1.zip", stream_of_source(ZipWriterStream(entries, chunk_bytes=64)), metadata={}
+    )
+    written = zipfile.ZipFile(io.BytesIO(read_back(backend, stored.uri)))
+    assert written.namelist() == ["index.json", "inner.zip"] and written.read("inner.zip") == inner
+    assert written.testzip() is None
+
+
+def test_a_package_whose_archive_changed_is_not_stored(backend: Backend) -> None:
+    entries = [Entry("inner.zip", open=lambda: io.BytesIO(zips.zip_bytes()), sha256="0" * 64, compress=False)]
+    with pytest.raises(StorageError) as refused:
+        backend.store.put("packages/case-1/pkg-2.zip", stream_of_source(ZipWriterStream(entries)), metadata={})
+    assert refused.value.reason == "changed"
+    assert_nothing_left(backend)
+
+
+def stream_of_source(source: ZipWriterStream, *, max_bytes: int = 64 * MiB) -> ArchiveStream:
+    return ArchiveStream(source, max_bytes=max_bytes)
 
 
 def test_an_archive_larger_than_one_part_is_stored_whole(backend: Backend) -> None:

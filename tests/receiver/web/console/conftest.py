@@ -14,7 +14,6 @@ from werkzeug.test import TestResponse
 from receiver.services import Services
 from receiver.usecases import cases, operators
 from tests.conftest import ADMIN_TOKEN
-from tests.support.browser import browser_page, chromium  # noqa: F401 (fixtures of the browser tests)
 
 CSRF_FIELD = re.compile(r'name="(?:\w+-)?csrf_token"[^>]*?value="([^"]+)"|value="([^"]+)"[^>]*?name="csrf_token"')
 TODAY = dt.datetime.now(dt.UTC).date()

@@ -1,7 +1,7 @@
 """console_people, console_person_roles: people who signed in to the console through the identity provider (issuer,
 sub, name, role) and the roles they held since when
 
-Revision ID: 0012_24
+Revision ID: 0012
 Revises: 0011
 Create Date: 2026-12-06
 """
@@ -10,7 +10,7 @@ from alembic import op
 import sqlalchemy as sa
 
 
-revision = '0012_24'
+revision = '0012'
 down_revision = '0011'
 branch_labels = None
 depends_on = None
