@@ -350,17 +350,19 @@ def retention_release(case_id: str, reason: str | None) -> None:
     help="An outside copy of an earlier head (from the audit.chain_head log event or the metrics).",
 )
 def audit_verify(expected: str | None) -> None:
-    """Seal what is new, then walk the whole chain: exit 0 with its size and head, or 1 naming the first break."""
+    """Seal what is new, then check the chain and every covered row: exit 0, or 1 naming each change."""
     try:
         copy = audit.parse_head(expected) if expected is not None else None
         verdict = audit.verify(services(), expected=copy)
     except (ValueError, StorageError) as error:
         raise _refused(error) from None
-    if verdict.broken is not None:
-        broken = verdict.broken
-        raise click.ClickException(
-            f"audit chain broken at seq {broken.seq}: {broken.source} {broken.row_id} {broken.kind}: {broken.detail}"
+    for broken in verdict.breaks:
+        click.echo(
+            f"audit chain broken at seq {broken.seq}: {broken.source} {broken.row_key} {broken.kind}: {broken.detail}",
+            err=True,
         )
+    if verdict.breaks:
+        raise click.ClickException(f"audit chain broken: {len(verdict.breaks)} change(s) made outside the service")
     against = f"; matches the copy of seq {copy.seq}" if copy is not None else ""
     click.echo(
         f"audit chain intact: {verdict.entries} entries, head {verdict.head.seq}:{verdict.head.hash}"

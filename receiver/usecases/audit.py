@@ -31,10 +31,9 @@ def verify(services: Services, *, expected: Head | None = None) -> Verdict:
     """Seal what is new, then walk the whole chain (and check it against ``expected``, a copy of an earlier head)."""
     seal(services)
     verdict = audit_chain.verify(services.database, expected=expected)
-    if verdict.broken is not None:
-        broken = verdict.broken
-        log.error("audit.chain_broken", seq=broken.seq, table=broken.source, row_id=broken.row_id, kind=broken.kind)
-    else:
+    for broken in verdict.breaks:
+        log.error("audit.chain_broken", seq=broken.seq, table=broken.source, row_key=broken.row_key, kind=broken.kind)
+    if not verdict.breaks:
         log.info(
             "audit.verified",
             entries=verdict.entries,
