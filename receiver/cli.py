@@ -414,4 +414,5 @@ def _recheck_lines(recheck: evidence.Recheck) -> str:
         if check is not None:
             reason = f" ({check.reason})" if check.reason else ""
             lines.append(f"  {name}: recorded {check.recorded}, checked again: {check.verdict}{reason}")
+    lines.extend(f"  NOT BOUND ({mismatch.reason}): {mismatch.detail}" for mismatch in recheck.mismatches)
     return "\n".join(lines)

@@ -289,8 +289,10 @@ def _current_rows(connection: Connection, coverage: Coverage, keys: Sequence[str
         _version_of(coverage).label("row_version"),
     ).order_by(coverage.key)
     if keys is not None:
-        statement = statement.where(cast(coverage.key, String).in_(keys))
-    yield from connection.execute(statement.execution_options(yield_per=VERIFY_PAGE))
+        yield from connection.execute(statement.where(cast(coverage.key, String).in_(keys))).all()
+        return
+    with connection.execute(statement.execution_options(yield_per=VERIFY_PAGE)) as result:
+        yield from result
 
 
 @dataclass(frozen=True)
@@ -365,6 +367,18 @@ def head_before(connection: Connection, moment: dt.datetime) -> Head:
 def pending_count(connection: Connection) -> int:
     """Rows whose current version is not in the chain (an intent's included; a version that changed nothing too)."""
     return sum(len(_unsealed_keys(connection, coverage, waiting=True)) for coverage in COVERAGE)
+
+
+def matches_seal(connection: Connection, source: str, key: object) -> bool | None:
+    """Whether the row as it is now is its last sealed version; None when it has none yet (or is gone)."""
+    coverage = COVERED[source]
+    row = next(_current_rows(connection, coverage, [str(key)]), None)
+    if row is None:
+        return None
+    sealed = _last_sealed(connection, source, [str(key)]).get(row.row_key)
+    if sealed is None:
+        return None
+    return row_digest(source, row._mapping) == sealed.digest
 
 
 # -- verifying -----------------------------------------------------------------------------------
