@@ -18,6 +18,7 @@ from flask.cli import AppGroup
 from receiver.jobs.worker import Worker, default_handlers
 from receiver.providers import ProviderError
 from receiver.usecases import (
+    anchoring,
     archives,
     audit,
     cases,
@@ -44,7 +45,7 @@ secret_commands = AppGroup("secrets", help="Secrets at rest.")
 case_commands = AppGroup("cases", help="Data subject requests and their deadlines.")
 token_commands = AppGroup("tokens", help="Named operators' API tokens.")
 retention_commands = AppGroup("retention", help="The retention policy and legal holds.")
-audit_commands = AppGroup("audit", help="The tamper-evident history of transitions and audit events.")
+audit_commands = AppGroup("audit", help="The tamper-evident history: every fact sealed, the head time-stamped.")
 evidence_commands = AppGroup("evidence", help="Evidence an auditor can check.")
 
 #: The ``app.extensions`` entry, if any, that gives ``flask worker`` its job handlers instead of
@@ -350,23 +351,53 @@ def retention_release(case_id: str, reason: str | None) -> None:
     help="An outside copy of an earlier head (from the audit.chain_head log event or the metrics).",
 )
 def audit_verify(expected: str | None) -> None:
-    """Seal what is new, then check the chain and every covered row: exit 0, or 1 naming each change."""
+    """Seal what is new, check the chain, every covered row and every anchor: exit 0, or 1 naming each change."""
     try:
         copy = audit.parse_head(expected) if expected is not None else None
-        verdict = audit.verify(services(), expected=copy)
+        report = audit.verify(services(), expected=copy)
     except (ValueError, StorageError) as error:
         raise _refused(error) from None
-    for broken in verdict.breaks:
+    for note in report.anchors.notes:
+        click.echo(note, err=True)
+    for broken in report.breaks:
         click.echo(
             f"audit chain broken at seq {broken.seq}: {broken.source} {broken.row_key} {broken.kind}: {broken.detail}",
             err=True,
         )
-    if verdict.breaks:
-        raise click.ClickException(f"audit chain broken: {len(verdict.breaks)} change(s) made outside the service")
+    if report.breaks:
+        raise click.ClickException(f"audit chain broken: {len(report.breaks)} change(s) made outside the service")
+    verdict = report.verdict
     against = f"; matches the copy of seq {copy.seq}" if copy is not None else ""
     click.echo(
         f"audit chain intact: {verdict.entries} entries, head {verdict.head.seq}:{verdict.head.hash}"
-        f"{against}; {verdict.pending} rows pending (written, not sealed yet)"
+        f"{against}; {verdict.pending} rows pending (written, not sealed yet); {_anchors_line(report.anchors)}"
+    )
+
+
+def _anchors_line(report: anchoring.AnchorReport) -> str:
+    latest = report.latest
+    if latest is None or latest.stamped_at is None:
+        return "no anchor exists"
+    return (
+        f"{len(report.anchors)} anchors, the latest at seq {latest.seq} time-stamped "
+        f"{records.iso_time(latest.stamped_at)}"
+    )
+
+
+@audit_commands.command("anchor")
+def audit_anchor() -> None:
+    """Seal what is new and time-stamp the head now: exit 0 with the anchor, 1 when none could be made."""
+    try:
+        anchored = audit.anchor(services())
+    except StorageError as error:
+        raise _refused(error) from None
+    if anchored.anchor is None or anchored.anchor.stamped_at is None:
+        raise click.ClickException(f"no anchor: {anchored.failure}")
+    anchor = anchored.anchor
+    done = "anchored" if anchored.new else "already anchored"
+    click.echo(
+        f"{done}: seq {anchor.seq}, head {anchor.head_hash}, time-stamped {records.iso_time(anchor.stamped_at)}"
+        f" by {anchor.tsa_url}"
     )
 
 

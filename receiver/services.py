@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from receiver.fetching import FetchPolicy, host_pattern_problems
 from receiver.notifications import Notifiers, build_notifiers
 from receiver.providers.clients import ProviderClients, build_provider_clients
+from receiver.timestamping import TimeStamper, load_certificates, tsa_policy
 from settings import ConfigError, Settings, load_settings
 from storage.archives import ArchiveStore, S3Options, open_archive_store
 from storage.crypto import SecretBox
@@ -29,6 +30,8 @@ class Services:
     refusal_samples: RefusalSamples
     #: Where the deadline check's notifications go (none configured: no check runs).
     notifiers: Notifiers = field(default_factory=Notifiers)
+    #: The RFC 3161 authorities that anchor the audit chain (none configured: nothing is anchored).
+    timestamper: TimeStamper = field(default_factory=lambda: build_timestamper(None))
 
     def readiness_probes(self) -> dict[str, Callable[[], None]]:
         probes: dict[str, Callable[[], None]] = {
@@ -70,7 +73,28 @@ def build_services(settings: Settings) -> Services:
         providers=build_provider_clients(settings),
         refusal_samples=RefusalSamples(database, cap=settings.refusal_sample_cap),
         notifiers=build_notifiers(settings),
+        timestamper=build_timestamper(settings),
     )
+
+
+def build_timestamper(settings: Settings | None) -> TimeStamper:
+    """The authorities of ``AUDIT_TSA_URL``, verified against ``AUDIT_TSA_CA_FILE``; none without settings."""
+    if settings is None:
+        return TimeStamper((), [], [], tsa_policy((), private_hosts=(), allow_http=False, timeout=1.0), 1.0)
+    try:
+        roots, intermediates = load_certificates(settings.audit_tsa_ca_file)
+    except ValueError:
+        raise ConfigError(["AUDIT_TSA_CA_FILE: not a file of PEM certificates"]) from None
+    if settings.audit_tsa_ca_file and not roots:
+        raise ConfigError(["AUDIT_TSA_CA_FILE: holds no self-signed (root) certificate to verify replies against"])
+    timeout = settings.audit_tsa_timeout_seconds
+    policy = tsa_policy(
+        settings.audit_tsa_url,
+        private_hosts=settings.audit_tsa_private_hosts,
+        allow_http=settings.audit_tsa_allow_http,
+        timeout=timeout,
+    )
+    return TimeStamper(settings.audit_tsa_url, roots, intermediates, policy, timeout)
 
 
 def check_configuration(environ: Mapping[str, str]) -> Settings:

@@ -64,7 +64,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Row, String, Table, cast, insert, literal, select, text
+from sqlalchemy import ColumnElement, Connection, Row, String, Table, cast, func, insert, literal, select, text
 
 from storage import lifecycle
 from storage.clock import utcnow
@@ -107,6 +107,8 @@ class Coverage:
     versioned: bool = False
     deletable: bool = False
     waiting: Callable[[Table], ColumnElement[bool]] | None = field(default=None, compare=False)
+    #: The column that says when the service wrote the row (its own time), for the backdating check.
+    time_column: str | None = None
 
     @property
     def name(self) -> str:
@@ -129,12 +131,15 @@ COVERAGE: tuple[Coverage, ...] = (
         Transition.__table__,
         ("id", "request_id", "from_state", "to_state", "at", "reason", "callback_id", "actor"),
         waiting=lambda table: table.c.request_id.in_(_sending_requests()),
+        time_column="at",
     ),
-    Coverage(RequestEvent.__table__, ("id", "request_id", "kind", "at", "actor", "note")),
+    Coverage(RequestEvent.__table__, ("id", "request_id", "kind", "at", "actor", "note"), time_column="at"),
     Coverage(
-        CaseEvent.__table__, ("id", "case_id", "at", "actor", "kind", "changed", "from_value", "to_value", "reason")
+        CaseEvent.__table__,
+        ("id", "case_id", "at", "actor", "kind", "changed", "from_value", "to_value", "reason"),
+        time_column="at",
     ),
-    Coverage(Case.__table__, _all_but(Case.__table__, "updated_at"), versioned=True),
+    Coverage(Case.__table__, _all_but(Case.__table__, "updated_at"), versioned=True, time_column="created_at"),
     Coverage(CasePause.__table__, _all_but(CasePause.__table__), versioned=True),
     Coverage(
         ProcessorRequest.__table__,
@@ -142,15 +147,23 @@ COVERAGE: tuple[Coverage, ...] = (
         hashed=("signature_key_sealed",),
         versioned=True,
         waiting=lambda table: table.c.state == lifecycle.SENDING,
+        time_column="created_at",
     ),
     Coverage(
         Callback.__table__,
         _all_but(Callback.__table__, "remote_addr", "raw_inputs_sealed"),
         hashed=("raw_inputs_sealed",),
         versioned=True,
+        time_column="received_at",
     ),
-    Coverage(ApiToken.__table__, _all_but(ApiToken.__table__), versioned=True),
-    Coverage(ConsoleSession.__table__, _all_but(ConsoleSession.__table__), versioned=True, deletable=True),
+    Coverage(ApiToken.__table__, _all_but(ApiToken.__table__), versioned=True, time_column="created_at"),
+    Coverage(
+        ConsoleSession.__table__,
+        _all_but(ConsoleSession.__table__),
+        versioned=True,
+        deletable=True,
+        time_column="created_at",
+    ),
 )
 COVERED: dict[str, Coverage] = {coverage.name: coverage for coverage in COVERAGE}
 #: Each covered table's encoded columns (the hashed ones under their own names).
@@ -203,6 +216,104 @@ def row_digest(source: str, row: Mapping[str, Any]) -> str:
 def entry_hash(prev_hash: str, digest: str) -> str:
     """SHA-256 over the previous entry's hash and the row's digest (their 32 bytes each), in hex."""
     return hashlib.sha256(bytes.fromhex(prev_hash) + bytes.fromhex(digest)).hexdigest()
+
+
+# -- the tree over the entries, as Certificate Transparency's (RFC 6962, section 2.1) -----------
+
+
+def _leaf(digest: str) -> bytes:
+    return hashlib.sha256(b"\x00" + bytes.fromhex(digest)).digest()
+
+
+def _node(left: bytes, right: bytes) -> bytes:
+    return hashlib.sha256(b"\x01" + left + right).digest()
+
+
+def _split(size: int) -> int:
+    """The largest power of two smaller than ``size`` (RFC 6962's k)."""
+    return 1 << ((size - 1).bit_length() - 1)
+
+
+def _tree(leaves: Sequence[bytes]) -> bytes:
+    if len(leaves) == 1:
+        return leaves[0]
+    k = _split(len(leaves))
+    return _node(_tree(leaves[:k]), _tree(leaves[k:]))
+
+
+def tree_root(digests: Sequence[str]) -> str:
+    """The Merkle tree hash over the entries' row digests in seq order (leaf: SHA-256(0x00 || digest)), in hex.
+
+    The empty tree's is SHA-256 of nothing, as in RFC 6962.
+    """
+    if not digests:
+        return hashlib.sha256(b"").hexdigest()
+    return _tree([_leaf(digest) for digest in digests]).hex()
+
+
+def inclusion_proof(digests: Sequence[str], index: int) -> list[str]:
+    """The audit path of leaf ``index`` (0-based: seq - 1) in the tree over ``digests`` (RFC 6962, 2.1.1)."""
+    return [node.hex() for node in _path(index, [_leaf(digest) for digest in digests])]
+
+
+def _path(index: int, leaves: Sequence[bytes]) -> list[bytes]:
+    if len(leaves) <= 1:
+        return []
+    k = _split(len(leaves))
+    if index < k:
+        return [*_path(index, leaves[:k]), _tree(leaves[k:])]
+    return [*_path(index - k, leaves[k:]), _tree(leaves[:k])]
+
+
+def root_from_proof(digest: str, index: int, size: int, proof: Sequence[str]) -> str:
+    """The root a leaf and its audit path lead to (RFC 9162, 2.1.3.2): equal to the anchored root when included."""
+    node, last, path = _leaf(digest), size - 1, [bytes.fromhex(p) for p in proof]
+    for sibling in path:
+        if last == 0:
+            break
+        if index % 2 == 1 or index == last:
+            node = _node(sibling, node)
+            while index % 2 == 0 and index != 0:
+                index, last = index >> 1, last >> 1
+        else:
+            node = _node(node, sibling)
+        index, last = index >> 1, last >> 1
+    return node.hex()
+
+
+def anchor_statement(seq: int, head_hash: str, root: str) -> bytes:
+    """The bytes an anchor time-stamps: the chain's head and the tree root over entries 1..seq, canonical JSON."""
+    document = {"chain": "audit_chain/2", "head": head_hash, "root": root, "seq": seq}
+    return json.dumps(document, sort_keys=True, separators=(",", ":")).encode("ascii")
+
+
+def digests_through(connection: Connection, seq: int) -> list[str]:
+    """The row digests of entries 1..``seq``, in order."""
+    return list(connection.scalars(select(_chain.c.row_digest).where(_chain.c.seq <= seq).order_by(_chain.c.seq)))
+
+
+def entry_at(connection: Connection, seq: int) -> Row[Any] | None:
+    return connection.execute(select(_chain).where(_chain.c.seq == seq)).first()
+
+
+def own_times(connection: Connection) -> dict[tuple[str, str], dt.datetime]:
+    """When the service says it wrote each row (its ``time_column``), by (table, key), for the backdating check."""
+    times: dict[tuple[str, str], dt.datetime] = {}
+    for coverage in COVERAGE:
+        if coverage.time_column is None:
+            continue
+        column = coverage.table.c[coverage.time_column]
+        for key, at in connection.execute(select(cast(coverage.key, String), column)):
+            times[(coverage.name, key)] = at
+    return times
+
+
+def first_versions(connection: Connection) -> Iterator[Row[Any]]:
+    """Each row's first chain entry (seq, source, row_key, sealed_at), in seq order."""
+    first = select(_chain.c.source, _chain.c.row_key, func.min(_chain.c.seq).label("seq")).group_by(
+        _chain.c.source, _chain.c.row_key
+    )
+    yield from connection.execute(first.order_by("seq")).all()
 
 
 # -- sealing -----------------------------------------------------------------------------------

@@ -430,3 +430,28 @@ class AuditChainEntry(Base):
     sealed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     __table_args__ = (Index("ix_audit_chain_source_row_key", "source", "row_key", "row_version", unique=True),)
+
+
+class AuditAnchor(Base):
+    """The chain's head time-stamped by an RFC 3161 authority: a copy of it that the database alone cannot rewrite.
+
+    ``statement`` is the exact bytes time-stamped (``storage.audit_chain.anchor_statement``:
+    seq, head hash, tree root); ``token`` the authority's whole reply (``TimeStampResp``,
+    DER, base64), checked with ``openssl ts -verify -data statement -in reply``. A copy of
+    both is written to the archive store under ``audit/anchors/``. Never updated.
+    """
+
+    __tablename__ = "audit_anchors"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    seq: Mapped[int] = mapped_column(Integer, index=True)
+    head_hash: Mapped[str] = mapped_column(String(64))
+    tree_root: Mapped[str] = mapped_column(String(64))
+    statement: Mapped[str] = mapped_column(Text)
+    tsa_url: Mapped[str] = mapped_column(Text)
+    token: Mapped[str] = mapped_column(Text)
+    #: The time the authority put in its reply (``genTime``).
+    stamped_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    #: Where the archive store's copy is (none until it was written).
+    stored_uri: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)

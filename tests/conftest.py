@@ -24,6 +24,7 @@ pytest_plugins = [
     "tests.support.tcp_proxy",
     "tests.support.simulators",
     "tests.support.smtp_server",
+    "tests.support.tsa",
 ]
 
 PUBLIC_URL = "https://hooks.example.test"

@@ -51,7 +51,7 @@ from types import FrameType
 from sqlalchemy.orm import Session
 
 from receiver.backoff import backoff_seconds
-from receiver.jobs import archive, audit_seal, deadline_check, notify, reconcile, voodoosms_poll
+from receiver.jobs import archive, audit_anchor, audit_seal, deadline_check, notify, reconcile, voodoosms_poll
 from receiver.jobs.contract import Handler, JobContext, JobFailure, JobInterrupted, stack_of, unexpected_failure
 from receiver.jobs.retention import retention_job, schedule_retention
 from receiver.observability.logs import get_logger
@@ -79,6 +79,7 @@ def default_handlers() -> dict[str, Handler]:
         deadline_check.DEADLINE_CHECK: deadline_check.deadline_check_job,
         notifications.NOTIFY: notify.notify_job,
         audit_seal.AUDIT_SEAL: audit_seal.audit_seal_job,
+        audit_anchor.AUDIT_ANCHOR: audit_anchor.audit_anchor_job,
     }
 
 
@@ -127,12 +128,13 @@ class Worker:
             log.warning("retention.schedule_failed", reason=error.reason)
 
     def _schedule_periodic_jobs(self) -> None:
-        """Queue each periodic job this worker runs (reconciliation, the deadline check, the audit seal) unless one
-        is queued."""
+        """Queue each periodic job this worker runs (reconciliation, the deadline check, the audit seal and anchor)
+        unless one is queued."""
         periodic = {
             jobs.RECONCILE: reconcile.schedule_reconciliation,
             deadline_check.DEADLINE_CHECK: deadline_check.schedule_deadline_check,
             audit_seal.AUDIT_SEAL: audit_seal.schedule_audit_seal,
+            audit_anchor.AUDIT_ANCHOR: audit_anchor.schedule_audit_anchor,
         }
         for kind, schedule in periodic.items():
             if kind not in self.handlers:
