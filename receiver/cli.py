@@ -411,7 +411,8 @@ def evidence_pack(case_id: str, output: click.File) -> None:
     except (UseCaseError, StorageError) as error:
         raise _refused(error) from None
     output.write(pack.data)  # type: ignore[attr-defined]
-    click.echo(f"evidence pack of {case_id}: {len(pack.data)} bytes, SHA-256 {pack.sha256}", err=True)
+    stamped = "time-stamped" if pack.time_stamped else "NOT time-stamped (see NOT-TIME-STAMPED.txt in it)"
+    click.echo(f"evidence pack of {case_id}: {len(pack.data)} bytes, SHA-256 {pack.sha256}, {stamped}", err=True)
 
 
 @evidence_commands.command("reverify")

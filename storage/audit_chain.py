@@ -92,6 +92,10 @@ def _sending_requests() -> Any:
     return select(_requests.c.id).where(_requests.c.state == lifecycle.SENDING)
 
 
+def _requests_of_case(case_id: str) -> Any:
+    return select(_requests.c.id).where(_requests.c.case_id == case_id)
+
+
 @dataclass(frozen=True)
 class Coverage:
     """One covered table: which columns its encoding holds, and how the service writes its rows.
@@ -109,6 +113,8 @@ class Coverage:
     waiting: Callable[[Table], ColumnElement[bool]] | None = field(default=None, compare=False)
     #: The column that says when the service wrote the row (its own time), for the backdating check.
     time_column: str | None = None
+    #: The rows of one case (given its id), for the case's evidence pack; None: the table holds no case's rows.
+    of_case: Callable[[Table, str], ColumnElement[bool]] | None = field(default=None, compare=False)
 
     @property
     def name(self) -> str:
@@ -132,22 +138,41 @@ COVERAGE: tuple[Coverage, ...] = (
         ("id", "request_id", "from_state", "to_state", "at", "reason", "callback_id", "actor"),
         waiting=lambda table: table.c.request_id.in_(_sending_requests()),
         time_column="at",
+        of_case=lambda table, case_id: table.c.request_id.in_(_requests_of_case(case_id)),
     ),
-    Coverage(RequestEvent.__table__, ("id", "request_id", "kind", "at", "actor", "note"), time_column="at"),
+    Coverage(
+        RequestEvent.__table__,
+        ("id", "request_id", "kind", "at", "actor", "note"),
+        time_column="at",
+        of_case=lambda table, case_id: table.c.request_id.in_(_requests_of_case(case_id)),
+    ),
     Coverage(
         CaseEvent.__table__,
         ("id", "case_id", "at", "actor", "kind", "changed", "from_value", "to_value", "reason"),
         time_column="at",
+        of_case=lambda table, case_id: table.c.case_id == case_id,
     ),
-    Coverage(Case.__table__, _all_but(Case.__table__, "updated_at"), versioned=True, time_column="created_at"),
-    Coverage(CasePause.__table__, _all_but(CasePause.__table__), versioned=True),
+    Coverage(
+        Case.__table__,
+        _all_but(Case.__table__, "updated_at"),
+        versioned=True,
+        time_column="created_at",
+        of_case=lambda table, case_id: table.c.id == case_id,
+    ),
+    Coverage(
+        CasePause.__table__,
+        _all_but(CasePause.__table__),
+        versioned=True,
+        of_case=lambda table, case_id: table.c.case_id == case_id,
+    ),
     Coverage(
         ProcessorRequest.__table__,
-        _all_but(ProcessorRequest.__table__, "updated_at", "provider_checked_at", "signature_key_sealed"),
-        hashed=("signature_key_sealed",),
+        _all_but(ProcessorRequest.__table__, "updated_at", "provider_checked_at", "signature_key_sealed", "value_hash"),
+        hashed=("signature_key_sealed", "value_hash"),
         versioned=True,
         waiting=lambda table: table.c.state == lifecycle.SENDING,
         time_column="created_at",
+        of_case=lambda table, case_id: table.c.case_id == case_id,
     ),
     Coverage(
         Callback.__table__,
@@ -155,6 +180,7 @@ COVERAGE: tuple[Coverage, ...] = (
         hashed=("raw_inputs_sealed",),
         versioned=True,
         time_column="received_at",
+        of_case=lambda table, case_id: table.c.request_id.in_(_requests_of_case(case_id)),
     ),
     Coverage(ApiToken.__table__, _all_but(ApiToken.__table__), versioned=True, time_column="created_at"),
     Coverage(
@@ -306,6 +332,59 @@ def own_times(connection: Connection) -> dict[tuple[str, str], dt.datetime]:
         for key, at in connection.execute(select(cast(coverage.key, String), column)):
             times[(coverage.name, key)] = at
     return times
+
+
+@dataclass(frozen=True)
+class CaseEntry:
+    """One of a case's rows as the chain seals it: its last entry, its encoding now, and whether they agree."""
+
+    seq: int
+    source: str
+    row_key: str
+    row_version: int
+    row_digest: str
+    encoding: str
+    matches_row: bool
+
+
+def case_entries(connection: Connection, case_id: str, *, exclude_kinds: Sequence[str] = ()) -> list[CaseEntry]:
+    """The last sealed entry of every covered row of the case (by ``Coverage.of_case``), in seq order.
+
+    ``exclude_kinds``: rows whose ``kind`` is one of these are left out (the exports' own history entries).
+    """
+    found = []
+    for coverage in COVERAGE:
+        if coverage.of_case is None:
+            continue
+        rows = [
+            row
+            for row in connection.execute(
+                select(
+                    *(coverage.table.c[name] for name in CHAINED[coverage.name]),
+                    cast(coverage.key, String).label("row_key"),
+                ).where(coverage.of_case(coverage.table, case_id))
+            )
+            if row._mapping.get("kind") not in exclude_kinds
+        ]
+        sealed = _last_sealed(connection, coverage.name, [row.row_key for row in rows]) if rows else {}
+        for row in rows:
+            last = sealed.get(row.row_key)
+            if last is None:
+                continue
+            encoded = canonical(coverage.name, row._mapping)
+            digest = hashlib.sha256(encoded).hexdigest()
+            found.append(
+                CaseEntry(
+                    last.seq,
+                    coverage.name,
+                    row.row_key,
+                    last.version,
+                    last.digest,
+                    encoded.decode(),
+                    digest == last.digest,
+                )
+            )
+    return sorted(found, key=lambda entry: entry.seq)
 
 
 def first_versions(connection: Connection) -> Iterator[Row[Any]]:

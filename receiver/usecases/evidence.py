@@ -24,18 +24,33 @@ import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import urlsplit
 
+from sqlalchemy import Connection
 from sqlalchemy.orm import Session
 
 from receiver.observability.logs import get_logger
 from receiver.services import Services
+from receiver.timestamping import TimestampError
+from receiver.usecases import audit
 from receiver.usecases import cases as case_usecases
 from receiver.usecases.callbacks import MESSAGEBIRD_CALLBACK_PATH
 from receiver.usecases.case_views import view_case
 from receiver.usecases.errors import UseCaseError
-from receiver.usecases.evidence_pack import EVIDENCE_EXPORTED, Pack, evidence_document, pack_zip
+from receiver.usecases.evidence_pack import (
+    EVIDENCE_EXPORTED,
+    MANIFEST_NAME,
+    NOT_STAMPED_NAME,
+    STAMP_NAME,
+    ChainExcerpt,
+    Pack,
+    evidence_document,
+    pack_files,
+    zip_pack,
+)
 from storage import audit_chain, cases, raw_inputs, registry, tokens
+from storage.anchors import Anchor
 from storage.errors import StorageError
 from storage.models import Callback, Case, ProcessorRequest
 from storage.raw_inputs import RawInputs
@@ -56,6 +71,7 @@ def export_pack(services: Services, case_id: str, *, actor: str, today: dt.date 
     recorded in a short write: a pack is handed out only once its SHA-256 is recorded.
     """
     today = today or case_usecases.today_utc()
+    anchored = audit.anchor(services)  # seals first; an authority that is down costs one bounded wait
     with services.database.reading_session() as session:
         case = _case(session, case_id)
         requests = cases.requests_of(session, case_id)
@@ -64,7 +80,9 @@ def export_pack(services: Services, case_id: str, *, actor: str, today: dt.date 
         )
         callbacks = {r.id: registry.callbacks_of(session, r.id) for r in requests}
         roles = {token.name: token.role for token in tokens.all_tokens(session)}
-        pack = pack_zip(evidence_document(view, requests, callbacks, roles))
+        excerpt = _chain_excerpt(services, session.connection(), case_id, anchored.anchor, anchored.failure)
+        files = pack_files(evidence_document(view, requests, callbacks, roles), excerpt)
+    pack = zip_pack(_time_stamped(services, files))
     with services.database.transaction() as session:
         cases.record_event(
             _case(session, case_id),
@@ -74,8 +92,41 @@ def export_pack(services: Services, case_id: str, *, actor: str, today: dt.date 
             to_value=pack.sha256,
             reason=f"evidence pack exported: {len(pack.data)} bytes, SHA-256 {pack.sha256}",
         )
-    log.info("evidence.exported", case_id=case_id, sha256=pack.sha256, bytes=len(pack.data))
+    log.info(
+        "evidence.exported", case_id=case_id, sha256=pack.sha256, bytes=len(pack.data), time_stamped=pack.time_stamped
+    )
     return pack
+
+
+def _chain_excerpt(
+    services: Services, connection: Connection, case_id: str, anchor: Anchor | None, failure: str | None
+) -> ChainExcerpt:
+    """The case's entries, with their audit paths in the anchor's tree (entries sealed after it get none)."""
+    entries = audit_chain.case_entries(connection, case_id, exclude_kinds=(EVIDENCE_EXPORTED,))
+    proofs: dict[int, list[str]] = {}
+    if anchor is not None:
+        digests = audit_chain.digests_through(connection, anchor.seq)
+        proofs = {e.seq: audit_chain.inclusion_proof(digests, e.seq - 1) for e in entries if e.seq <= anchor.seq}
+    ca_file = services.settings.audit_tsa_ca_file
+    return ChainExcerpt(
+        entries,
+        anchor,
+        proofs,
+        ca_pem=Path(ca_file).read_bytes() if ca_file and anchor is not None else None,
+        unanchored=None if anchor is not None else failure,
+    )
+
+
+def _time_stamped(services: Services, files: dict[str, bytes]) -> dict[str, bytes]:
+    """The files with the authority's time-stamp over ``manifest.json``, or a note saying why there is none."""
+    if not services.timestamper.configured:
+        return {**files, NOT_STAMPED_NAME: b"No time-stamping authority is configured (AUDIT_TSA_URL).\n"}
+    try:
+        stamp = services.timestamper.stamp(files[MANIFEST_NAME])
+    except TimestampError as error:
+        log.warning("evidence.not_time_stamped", reason=error.reason)
+        return {**files, NOT_STAMPED_NAME: f"The time-stamping authority did not answer: {error.message}\n".encode()}
+    return {**files, STAMP_NAME: stamp.reply}
 
 
 def _case(session: Session, case_id: str) -> Case:

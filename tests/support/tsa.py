@@ -155,7 +155,7 @@ class OpensslTsa:
         tsa = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+            def do_POST(self) -> None:
                 tsa.requests += 1
                 query = self.rfile.read(int(self.headers.get("Content-Length", "0")))
                 tsa._released.wait(timeout=60)
@@ -171,7 +171,7 @@ class OpensslTsa:
                 self.end_headers()
                 self.wfile.write(body)
 
-            def log_message(self, format: str, *args: object) -> None:  # noqa: A002 (http.server's name)
+            def log_message(self, format: str, *args: object) -> None:
                 pass
 
         return Handler
