@@ -255,18 +255,6 @@ def _node(left: bytes, right: bytes) -> bytes:
     return hashlib.sha256(b"\x01" + left + right).digest()
 
 
-def _split(size: int) -> int:
-    """The largest power of two smaller than ``size`` (RFC 6962's k)."""
-    return 1 << ((size - 1).bit_length() - 1)
-
-
-def _tree(leaves: Sequence[bytes]) -> bytes:
-    if len(leaves) == 1:
-        return leaves[0]
-    k = _split(len(leaves))
-    return _node(_tree(leaves[:k]), _tree(leaves[k:]))
-
-
 def tree_root(digests: Sequence[str]) -> str:
     """The Merkle tree hash over the entries' row digests in seq order (leaf: SHA-256(0x00 || digest)), in hex.
 
@@ -274,21 +262,40 @@ def tree_root(digests: Sequence[str]) -> str:
     """
     if not digests:
         return hashlib.sha256(b"").hexdigest()
-    return _tree([_leaf(digest) for digest in digests]).hex()
+    return _levels(digests)[-1][0].hex()
+
+
+def inclusion_proofs(digests: Sequence[str], indexes: Iterable[int]) -> dict[int, list[str]]:
+    """The audit path of each leaf ``index`` (0-based: seq - 1) in the tree over ``digests`` (RFC 6962, 2.1.1)."""
+    levels = _levels(digests)
+    return {index: _path_in(levels, index) for index in indexes}
 
 
 def inclusion_proof(digests: Sequence[str], index: int) -> list[str]:
-    """The audit path of leaf ``index`` (0-based: seq - 1) in the tree over ``digests`` (RFC 6962, 2.1.1)."""
-    return [node.hex() for node in _path(index, [_leaf(digest) for digest in digests])]
+    return inclusion_proofs(digests, [index])[index]
 
 
-def _path(index: int, leaves: Sequence[bytes]) -> list[bytes]:
-    if len(leaves) <= 1:
-        return []
-    k = _split(len(leaves))
-    if index < k:
-        return [*_path(index, leaves[:k]), _tree(leaves[k:])]
-    return [*_path(index - k, leaves[k:]), _tree(leaves[:k])]
+def _levels(digests: Sequence[str]) -> list[list[bytes]]:
+    """The tree level by level, leaves first: adjacent nodes paired, a last odd one carried up as it is.
+
+    This is RFC 6962's tree (its split at the largest power of two below the size), built once.
+    """
+    levels = [[_leaf(digest) for digest in digests]]
+    while len(levels[-1]) > 1:
+        below = levels[-1]
+        level = [_node(below[i], below[i + 1]) for i in range(0, len(below) - 1, 2)]
+        levels.append(level + ([below[-1]] if len(below) % 2 else []))
+    return levels
+
+
+def _path_in(levels: list[list[bytes]], index: int) -> list[str]:
+    path = []
+    for level in levels[:-1]:
+        sibling = index ^ 1
+        if sibling < len(level):
+            path.append(level[sibling].hex())
+        index //= 2
+    return path
 
 
 def root_from_proof(digest: str, index: int, size: int, proof: Sequence[str]) -> str:

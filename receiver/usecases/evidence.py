@@ -106,7 +106,8 @@ def _chain_excerpt(
     proofs: dict[int, list[str]] = {}
     if anchor is not None:
         digests = audit_chain.digests_through(connection, anchor.seq)
-        proofs = {e.seq: audit_chain.inclusion_proof(digests, e.seq - 1) for e in entries if e.seq <= anchor.seq}
+        paths = audit_chain.inclusion_proofs(digests, [e.seq - 1 for e in entries if e.seq <= anchor.seq])
+        proofs = {index + 1: path for index, path in paths.items()}
     ca_file = services.settings.audit_tsa_ca_file
     return ChainExcerpt(
         entries,

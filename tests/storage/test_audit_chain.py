@@ -298,3 +298,27 @@ def test_a_sealer_without_the_lock_cannot_fork_the_chain(database):
                 )
             )
         assert error.value.reason == "conflict"
+
+
+# -- the tree over the entries ---------------------------------------------------------------------
+
+
+def _rfc6962_root(leaves: list[bytes]) -> bytes:
+    """RFC 6962's definition, as written: split at the largest power of two smaller than the size."""
+    if len(leaves) == 1:
+        return leaves[0]
+    k = 1 << ((len(leaves) - 1).bit_length() - 1)
+    return hashlib.sha256(b"\x01" + _rfc6962_root(leaves[:k]) + _rfc6962_root(leaves[k:])).digest()
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 5, 7, 8, 9, 16, 33])
+def test_the_tree_is_rfc6962s_and_every_leafs_path_leads_to_its_root_alone(size):
+    digests = [hashlib.sha256(str(n).encode()).hexdigest() for n in range(size)]
+    root = audit_chain.tree_root(digests)
+    leaves = [hashlib.sha256(b"\x00" + bytes.fromhex(digest)).digest() for digest in digests]
+    assert root == _rfc6962_root(leaves).hex()
+    for index, path in audit_chain.inclusion_proofs(digests, range(size)).items():
+        assert audit_chain.root_from_proof(digests[index], index, size, path) == root
+        if size > 1:
+            assert audit_chain.root_from_proof(digests[index - 1], index, size, path) != root
+    assert audit_chain.tree_root([]) == hashlib.sha256(b"").hexdigest()
