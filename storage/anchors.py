@@ -72,8 +72,9 @@ def record(connection: Connection, anchor: Anchor) -> int:
             created_at=utcnow(),
         )
     )
-    (anchor_id,) = result.inserted_primary_key or (None,)
-    return int(anchor_id)
+    inserted = result.inserted_primary_key
+    assert inserted is not None  # one row inserted, with its generated id
+    return int(inserted[0])
 
 
 def mark_stored(connection: Connection, anchor_id: int, uri: str) -> None:

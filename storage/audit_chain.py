@@ -630,7 +630,7 @@ _Latest = dict[tuple[str, str], _Sealed]
 
 
 def _walk(connection: Connection, page: int) -> tuple[Head, _Latest, Break | None]:
-    last, latest = Head(0, GENESIS), {}
+    last, latest = Head(0, GENESIS), _Latest()
     while True:
         entries = connection.execute(
             select(_chain).where(_chain.c.seq > last.seq).order_by(_chain.c.seq).limit(page)

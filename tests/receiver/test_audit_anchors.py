@@ -160,3 +160,32 @@ def test_the_worker_anchors_at_start_and_queues_the_next_run(services, tsa):
         states = [job.state for job in session.scalars(select(Job).where(Job.kind == AUDIT_ANCHOR).order_by(Job.id))]
         anchored = session.scalars(select(AuditAnchor)).all()
     assert states == [jobs.DONE, jobs.QUEUED] and len(anchored) == 1 and anchored[0].stored_uri is not None
+
+
+def test_a_tsa_on_loopback_not_named_a_private_host_is_refused_before_any_request(app_env, services, tsa):
+    strict = create_app({**app_env, "AUDIT_TSA_PRIVATE_HOSTS": ""})
+    try:
+        write_history(strict.extensions["services"].database)
+        result = run(strict, "anchor")
+    finally:
+        strict.extensions["services"].close()
+    assert result.exit_code == 1 and "address_not_allowed" in result.output
+    assert tsa.requests == 0
+
+
+def test_an_anchor_the_store_refused_is_written_there_by_the_next_run(app, app_env, services):
+    write_history(services.database)
+    root = Path(app_env["ARCHIVE_STORE_URL"].removeprefix("file://"))
+    away = root.rename(root.with_name("unmounted"))  # the store is not there: it refuses every write
+    try:
+        assert run(app, "anchor").exit_code == 0  # kept in the database all the same
+    finally:
+        away.rename(root)
+    with services.database.reading() as connection:
+        assert connection.scalar(select(AuditAnchor.stored_uri)) is None
+    assert anchor_files(app_env) == []
+    write_history(services.database, requests=1)
+    assert run(app, "anchor").exit_code == 0
+    assert len(anchor_files(app_env)) == 4  # both anchors, statement and reply each
+    with services.database.reading() as connection:
+        assert None not in connection.scalars(select(AuditAnchor.stored_uri)).all()

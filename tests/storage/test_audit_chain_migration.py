@@ -5,19 +5,40 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import uuid
+from collections.abc import Iterator
 
+import psycopg
 import pytest
 from alembic import command
 from sqlalchemy import create_engine, text
 
 from storage import audit_chain
 from storage.db import Database, alembic_config
+from tests.support.databases import POSTGRES_URL, _libpq_url, create_schema, postgres_schema_url, skip_or_fail
 
 AT = "2026-12-05 09:30:00.000000"
 ROWS = [
     (1, "r-1", None, "sent", "created", None, None),
     (2, "r-1", "sent", "completed", "callback", None, None),
 ]
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def empty_url(request: pytest.FixtureRequest, tmp_path, postgres_available) -> Iterator[str]:
+    """An empty database: a SQLite file, or a schema of its own on the PostgreSQL server (dropped afterwards)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'old.db'}"
+        return
+    if postgres_available:
+        skip_or_fail(postgres_available)
+    schema = f"m_{uuid.uuid4().hex[:12]}"
+    create_schema(schema)
+    try:
+        yield postgres_schema_url(schema)
+    finally:
+        with psycopg.connect(_libpq_url(POSTGRES_URL), autocommit=True) as admin:
+            admin.execute(f'DROP SCHEMA "{schema}" CASCADE')
 
 
 def _migrate(url: str, revision: str) -> None:
@@ -37,7 +58,7 @@ def _v1_chain(url: str, *, tampered: bool = False) -> None:
         connection.execute(
             text(
                 "INSERT INTO requests (id, provider, kind, state, callback_missing, created_at, updated_at) "
-                "VALUES ('r-1', 'messagebird', 'KIND_USER_GET', 'completed', 0, :at, :at)"
+                "VALUES ('r-1', 'messagebird', 'KIND_USER_GET', 'completed', false, :at, :at)"
             ),
             {"at": AT},
         )
@@ -86,8 +107,8 @@ def _v1_chain(url: str, *, tampered: bool = False) -> None:
     engine.dispose()
 
 
-def test_a_v1_chain_is_verified_then_relinked(tmp_path):
-    url = f"sqlite:///{tmp_path / 'old.db'}"
+def test_a_v1_chain_is_verified_then_relinked(empty_url):
+    url = empty_url
     _migrate(url, "0011")
     _v1_chain(url)
     _migrate(url, "head")
@@ -98,8 +119,8 @@ def test_a_v1_chain_is_verified_then_relinked(tmp_path):
     database.dispose()
 
 
-def test_a_v1_chain_that_does_not_verify_stops_the_migration(tmp_path):
-    url = f"sqlite:///{tmp_path / 'old.db'}"
+def test_a_v1_chain_that_does_not_verify_stops_the_migration(empty_url):
+    url = empty_url
     _migrate(url, "0011")
     _v1_chain(url, tampered=True)
     with pytest.raises(RuntimeError, match=r"does not verify at seq 2 \(transitions 2\)"):
