@@ -43,11 +43,13 @@ def empty_url(request: pytest.FixtureRequest, tmp_path, postgres_available) -> I
 
 def _migrate(url: str, revision: str) -> None:
     engine = create_engine(url)
-    with engine.begin() as connection:
-        config = alembic_config()
-        config.attributes["connection"] = connection
-        command.upgrade(config, revision)
-    engine.dispose()
+    try:
+        with engine.begin() as connection:
+            config = alembic_config()
+            config.attributes["connection"] = connection
+            command.upgrade(config, revision)
+    finally:
+        engine.dispose()
 
 
 def _v1_chain(url: str, *, tampered: bool = False) -> None:
