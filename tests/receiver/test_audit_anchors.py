@@ -136,6 +136,7 @@ def test_a_row_inserted_with_an_old_date_after_an_anchor_is_named_backdated(app,
     assert len(lines) == 1 and ": case_events " in lines[0] and "inserted after the fact" in lines[0], result.output
 
 
+@pytest.mark.timing
 def test_a_tsa_that_is_down_or_frozen_costs_a_bounded_wait_and_the_next_run_anchors(app, services, tsa):
     write_history(services.database)
     tsa.down()

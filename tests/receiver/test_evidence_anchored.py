@@ -91,6 +91,7 @@ def test_a_tampered_entry_fails_the_check(app, answered_case, tmp_path):
     assert checked.returncode == 1 and "FAIL seq" in checked.stdout and ": cases " in checked.stdout
 
 
+@pytest.mark.timing
 def test_a_tsa_that_is_down_ships_the_pack_marked_not_time_stamped_after_a_bounded_wait(
     app, answered_case, tsa, tmp_path
 ):
