@@ -81,12 +81,19 @@ def build_timestamper(settings: Settings | None) -> TimeStamper:
     """The authorities of ``AUDIT_TSA_URL``, verified against ``AUDIT_TSA_CA_FILE``; none without settings."""
     if settings is None:
         return TimeStamper((), [], [], tsa_policy((), private_hosts=(), allow_http=False, timeout=1.0), 1.0)
+    problems = [
+        f"AUDIT_TSA_PRIVATE_HOSTS: {problem}" for problem in host_pattern_problems(settings.audit_tsa_private_hosts)
+    ]
     try:
         roots, intermediates = load_certificates(settings.audit_tsa_ca_file)
     except ValueError:
-        raise ConfigError(["AUDIT_TSA_CA_FILE: not a file of PEM certificates"]) from None
-    if settings.audit_tsa_ca_file and not roots:
-        raise ConfigError(["AUDIT_TSA_CA_FILE: holds no self-signed (root) certificate to verify replies against"])
+        roots, intermediates = [], []
+        problems.append("AUDIT_TSA_CA_FILE: not a file of PEM certificates")
+    else:
+        if settings.audit_tsa_ca_file and not roots:
+            problems.append("AUDIT_TSA_CA_FILE: holds no self-signed (root) certificate to verify replies against")
+    if problems:
+        raise ConfigError(problems)
     timeout = settings.audit_tsa_timeout_seconds
     policy = tsa_policy(
         settings.audit_tsa_url,
