@@ -86,6 +86,14 @@ def in_database(connection: Connection) -> list[Anchor]:
     return [_anchor_of(row) for row in connection.execute(select(_anchors).order_by(_anchors.c.seq, _anchors.c.id))]
 
 
+def newest(connection: Connection) -> tuple[int, dt.datetime] | None:
+    """The seq and time of the newest anchor in the database, or None."""
+    row = connection.execute(
+        select(_anchors.c.seq, _anchors.c.stamped_at).order_by(_anchors.c.seq.desc(), _anchors.c.id.desc()).limit(1)
+    ).first()
+    return (row.seq, row.stamped_at) if row is not None else None
+
+
 def unstored(connection: Connection) -> list[tuple[int, Anchor]]:
     """The anchors whose copy the archive store does not have yet (a store that failed), with their ids."""
     rows = connection.execute(select(_anchors).where(_anchors.c.stored_uri.is_(None)).order_by(_anchors.c.id))

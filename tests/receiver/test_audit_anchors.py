@@ -17,6 +17,7 @@ from receiver.jobs.worker import Worker
 from storage import audit_chain, jobs, registry
 from storage.clock import utcnow
 from storage.models import AuditAnchor, Job
+from tests.receiver.observability.test_metrics import scrape
 from tests.storage.audit_history import tamper, write_history
 
 
@@ -190,3 +191,12 @@ def test_an_anchor_the_store_refused_is_written_there_by_the_next_run(app, app_e
     assert len(anchor_files(app_env)) == 4  # both anchors, statement and reply each
     with services.database.reading() as connection:
         assert None not in connection.scalars(select(AuditAnchor.stored_uri)).all()
+
+
+def test_the_newest_anchor_is_in_the_metrics(app, services):
+    assert scrape(services)[("receiver_audit_anchor_stamped_seconds", ())] == 0  # never anchored
+    write_history(services.database)
+    assert run(app, "anchor").exit_code == 0
+    facts = scrape(services)
+    assert facts[("receiver_audit_anchor_seq", ())] == 14
+    assert abs(facts[("receiver_audit_anchor_stamped_seconds", ())] - time.time()) < 120
