@@ -22,6 +22,7 @@ the next run tries again, and copies a store could not take then are written on 
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import datetime as dt
 import hashlib
 from dataclasses import dataclass
@@ -167,7 +168,7 @@ def _identity(anchor: Anchor) -> str:
 
 
 def _both(anchor: Anchor) -> Anchor:
-    return Anchor(**{**anchor.__dict__, "in_store": True})
+    return dataclasses.replace(anchor, in_store=True)
 
 
 def _check_one(services: Services, connection: Connection, anchor: Anchor) -> tuple[Anchor | None, list[Break]]:
@@ -178,12 +179,13 @@ def _check_one(services: Services, connection: Connection, anchor: Anchor) -> tu
 
     try:
         stamped_at = services.timestamper.check(anchor.reply, anchor.statement)
-        seq, head_hash, _root = anchors.statement_fields(anchor.statement)
+        seq, head_hash, root = anchors.statement_fields(anchor.statement)
     except (TimestampError, ValueError, KeyError) as error:
         return None, [broken(ANCHOR_INVALID, f"the time-stamp of seq {anchor.seq} does not verify: {error}")]
     when = f"time-stamped {stamped_at:%Y-%m-%dT%H:%M:%SZ}"
     entry = audit_chain.entry_at(connection, seq)
-    checked = Anchor(**{**anchor.__dict__, "stamped_at": stamped_at})
+    # what was time-stamped counts, not the row's copy of it
+    checked = dataclasses.replace(anchor, seq=seq, head_hash=head_hash, tree_root=root, stamped_at=stamped_at)
     problems = []
     if anchor.in_store and not anchor.in_database:
         problems.append(
