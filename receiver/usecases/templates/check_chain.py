@@ -36,9 +36,11 @@ def root_from_proof(digest, index, size, proof):
 
 
 def main():
-    chain = json.load(open("chain.json", encoding="utf-8"))
+    with open("chain.json", encoding="utf-8") as file:
+        chain = json.load(file)
     try:
-        anchor = json.load(open("anchor.json", encoding="utf-8"))
+        with open("anchor.json", encoding="utf-8") as file:
+            anchor = json.load(file)
     except FileNotFoundError:
         print("no anchor.json: this pack's chain entries were not anchored (see evidence.html)")
         return 1
