@@ -200,3 +200,14 @@ def test_the_newest_anchor_is_in_the_metrics(app, services):
     facts = scrape(services)
     assert facts[("receiver_audit_anchor_seq", ())] == 14
     assert abs(facts[("receiver_audit_anchor_stamped_seconds", ())] - time.time()) < 120
+
+
+def test_anchors_are_not_judged_without_the_certificate_to_verify_them(app, app_env, services):
+    write_history(services.database)
+    assert run(app, "anchor").exit_code == 0
+    unverifiable = create_app({key: value for key, value in app_env.items() if not key.startswith("AUDIT_TSA")})
+    try:
+        result = run(unverifiable, "verify")
+    finally:
+        unverifiable.extensions["services"].close()
+    assert result.exit_code == 0 and "1 anchors found, none checked: AUDIT_TSA_CA_FILE is unset" in result.output
