@@ -86,6 +86,12 @@ def in_database(connection: Connection) -> list[Anchor]:
     return [_anchor_of(row) for row in connection.execute(select(_anchors).order_by(_anchors.c.seq, _anchors.c.id))]
 
 
+def latest(connection: Connection) -> Anchor | None:
+    """The anchor of the highest seq in the database, or None."""
+    row = connection.execute(select(_anchors).order_by(_anchors.c.seq.desc(), _anchors.c.id.desc()).limit(1)).first()
+    return _anchor_of(row) if row is not None else None
+
+
 def newest(connection: Connection) -> tuple[int, dt.datetime] | None:
     """The seq and time of the newest anchor in the database, or None."""
     row = connection.execute(

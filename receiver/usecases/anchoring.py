@@ -71,7 +71,7 @@ def anchor_head(services: Services, head: Head) -> Anchored:
     if head.seq == 0:
         return Anchored(None, failure="the chain is empty")
     with services.database.reading() as connection:
-        latest = _latest(anchors.in_database(connection))
+        latest = anchors.latest(connection)
         if latest is not None and (latest.seq, latest.head_hash) == (head.seq, head.hash):
             return Anchored(latest)
         root = audit_chain.tree_root(audit_chain.digests_through(connection, head.seq))
@@ -105,10 +105,6 @@ def _publish(services: Services, anchor_id: int, anchor: Anchor) -> None:
         return
     with services.database.connection() as connection:
         anchors.mark_stored(connection, anchor_id, uri)
-
-
-def _latest(found: list[Anchor]) -> Anchor | None:
-    return max(found, key=lambda anchor: anchor.seq, default=None)
 
 
 # -- checking the chain against the anchors ------------------------------------------------------
