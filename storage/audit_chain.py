@@ -485,8 +485,9 @@ def _current_rows(connection: Connection, coverage: Coverage, keys: Sequence[str
         cast(coverage.key, String).label("row_key"),
         _version_of(coverage).label("row_version"),
     ).order_by(coverage.key)
-    if keys is not None:
-        yield from connection.execute(statement.where(cast(coverage.key, String).in_(keys))).all()
+    if keys is not None:  # by the key's own type, so that its index is used
+        native = [_key_order(coverage)(key) for key in keys]
+        yield from connection.execute(statement.where(coverage.key.in_(native))).all()
         return
     with connection.execute(statement.execution_options(yield_per=VERIFY_PAGE)) as result:
         yield from result
