@@ -71,6 +71,7 @@ bench: $(VENV)/.dev
 	$(BIN)/python bench/verify_bench.py
 	$(BIN)/python bench/archive_bench.py
 	$(BIN)/python bench/callback_bench.py
+	$(BIN)/python bench/audit_bench.py
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache .hypothesis
