@@ -13,6 +13,7 @@ import base64
 import binascii
 import dataclasses
 import ipaddress
+import os
 import re
 import sys
 from collections.abc import Callable, Mapping
@@ -397,6 +398,23 @@ def _email_address(raw: str) -> str:
     return value
 
 
+def _tsa_urls(raw: str) -> tuple[str, ...]:
+    """Comma-separated http(s) URLs of RFC 3161 time-stamping authorities, tried in order."""
+    values = tuple(part.strip() for part in raw.split(",") if part.strip())
+    for value in values:
+        parts = urlsplit(value)
+        if parts.scheme not in {"http", "https"} or not parts.hostname or parts.username or parts.fragment:
+            raise ValueError(f"must be comma-separated http(s) URLs without credentials; not one: {value!r}")
+    return values
+
+
+def _readable_file(raw: str) -> str | None:
+    value = raw.strip()
+    if value and not os.path.isfile(value):
+        raise ValueError(f"no such file: {value!r}")
+    return value or None
+
+
 def _email_addresses(raw: str) -> tuple[str, ...]:
     values = tuple(part.strip() for part in raw.split(",") if part.strip())
     bad = [value for value in values if not _EMAIL_ADDRESS.fullmatch(value)]
@@ -468,6 +486,12 @@ class Settings:
     deadline_eu_next_working_day: str | None
     deadline_check_interval_seconds: int
     audit_seal_interval_seconds: int
+    audit_tsa_url: tuple[str, ...]
+    audit_tsa_ca_file: str | None
+    audit_anchor_interval_seconds: int
+    audit_tsa_private_hosts: tuple[str, ...]
+    audit_tsa_allow_http: bool
+    audit_tsa_timeout_seconds: float
     notify_days_before: tuple[int, ...]
     notify_webhook_url: str | None
     notify_webhook_secret: str | None
@@ -618,6 +642,14 @@ def _declared() -> dict[str, _Setting]:
         "NOTIFY_EMAIL_FROM": _Setting(_email_address, None),
         # The tamper-evident history (storage/audit_chain.py): how often the worker seals new rows into the chain.
         "AUDIT_SEAL_INTERVAL_SECONDS": _Setting(_int_at_least(1), 300),
+        # Anchors (receiver/usecases/anchoring.py): the chain's head time-stamped by RFC 3161 authorities (none by
+        # default: no network), what their replies are verified against, how often, and how they may be reached.
+        "AUDIT_TSA_URL": _Setting(_tsa_urls, ()),
+        "AUDIT_TSA_CA_FILE": _Setting(_readable_file, None),
+        "AUDIT_ANCHOR_INTERVAL_SECONDS": _Setting(_int_at_least(1), 3600),
+        "AUDIT_TSA_PRIVATE_HOSTS": _Setting(_host_patterns, ()),
+        "AUDIT_TSA_ALLOW_HTTP": _Setting(_bool, False),
+        "AUDIT_TSA_TIMEOUT_SECONDS": _Setting(_float_above_zero, 10.0),
         # The ops console (receiver/web/console): how long a sign-in lasts before the operator signs in again.
         "CONSOLE_SESSION_MINUTES": _Setting(_int_at_least(1), 60),
         # Signing in to the console (receiver/identity, receiver/web/console/signing_in.py): the token form, and the
@@ -686,7 +718,17 @@ def _cross_checks(values: Mapping[str, Any]) -> list[str]:
     problems = []
     if values.get("archive_s3_sse") == "aws:kms" and not values.get("archive_s3_kms_key_id"):
         problems.append("ARCHIVE_S3_KMS_KEY_ID: required when ARCHIVE_S3_SSE is aws:kms")
-    return problems + _notification_problems(values) + _sign_in_problems(values)
+    return problems + _notification_problems(values) + _sign_in_problems(values) + _tsa_problems(values)
+
+
+def _tsa_problems(values: Mapping[str, Any]) -> list[str]:
+    problems = []
+    urls = values.get("audit_tsa_url") or ()
+    if urls and not values.get("audit_tsa_ca_file") and "audit_tsa_ca_file" in values:
+        problems.append("AUDIT_TSA_CA_FILE: required when AUDIT_TSA_URL is set (what the replies are verified against)")
+    if any(urlsplit(url).scheme == "http" for url in urls) and values.get("audit_tsa_allow_http") is False:
+        problems.append("AUDIT_TSA_URL: must be https (plain http only with AUDIT_TSA_ALLOW_HTTP)")
+    return problems
 
 
 def _notification_problems(values: Mapping[str, Any]) -> list[str]:

@@ -20,6 +20,7 @@ from flask.cli import AppGroup
 from receiver.jobs.worker import Worker, default_handlers
 from receiver.providers import ProviderError
 from receiver.usecases import (
+    anchoring,
     archives,
     audit,
     cases,
@@ -50,7 +51,7 @@ case_commands = AppGroup("cases", help="Data subject requests and their deadline
 token_commands = AppGroup("tokens", help="Named operators' API tokens.")
 operator_commands = AppGroup("operators", help="People who signed in to the console through the identity provider.")
 retention_commands = AppGroup("retention", help="The retention policy and legal holds.")
-audit_commands = AppGroup("audit", help="The tamper-evident history of transitions and audit events.")
+audit_commands = AppGroup("audit", help="The tamper-evident history: every fact sealed, the head time-stamped.")
 evidence_commands = AppGroup("evidence", help="Evidence an auditor can check.")
 
 #: The ``app.extensions`` entry, if any, that gives ``flask worker`` its job handlers instead of
@@ -379,21 +380,53 @@ def retention_release(case_id: str, reason: str | None) -> None:
     help="An outside copy of an earlier head (from the audit.chain_head log event or the metrics).",
 )
 def audit_verify(expected: str | None) -> None:
-    """Seal what is new, then walk the whole chain: exit 0 with its size and head, or 1 naming the first break."""
+    """Seal what is new, check the chain, every covered row and every anchor: exit 0, or 1 naming each change."""
     try:
         copy = audit.parse_head(expected) if expected is not None else None
-        verdict = audit.verify(services(), expected=copy)
+        report = audit.verify(services(), expected=copy)
     except (ValueError, StorageError) as error:
         raise _refused(error) from None
-    if verdict.broken is not None:
-        broken = verdict.broken
-        raise click.ClickException(
-            f"audit chain broken at seq {broken.seq}: {broken.source} {broken.row_id} {broken.kind}: {broken.detail}"
+    for note in report.anchors.notes:
+        click.echo(note, err=True)
+    for broken in report.breaks:
+        click.echo(
+            f"audit chain broken at seq {broken.seq}: {broken.source} {broken.row_key} {broken.kind}: {broken.detail}",
+            err=True,
         )
+    if report.breaks:
+        raise click.ClickException(f"audit chain broken: {len(report.breaks)} change(s) made outside the service")
+    verdict = report.verdict
     against = f"; matches the copy of seq {copy.seq}" if copy is not None else ""
     click.echo(
         f"audit chain intact: {verdict.entries} entries, head {verdict.head.seq}:{verdict.head.hash}"
-        f"{against}; {verdict.pending} rows pending (written, not sealed yet)"
+        f"{against}; {verdict.pending} rows pending (written, not sealed yet); {_anchors_line(report.anchors)}"
+    )
+
+
+def _anchors_line(report: anchoring.AnchorReport) -> str:
+    latest = report.latest
+    if latest is None or latest.stamped_at is None:
+        return "no anchor exists"
+    return (
+        f"{len(report.anchors)} anchors, the latest at seq {latest.seq} time-stamped "
+        f"{records.iso_time(latest.stamped_at)}"
+    )
+
+
+@audit_commands.command("anchor")
+def audit_anchor() -> None:
+    """Seal what is new and time-stamp the head now: exit 0 with the anchor, 1 when none could be made."""
+    try:
+        anchored = audit.anchor(services())
+    except StorageError as error:
+        raise _refused(error) from None
+    if anchored.anchor is None or anchored.anchor.stamped_at is None:
+        raise click.ClickException(f"no anchor: {anchored.failure}")
+    anchor = anchored.anchor
+    done = "anchored" if anchored.new else "already anchored"
+    click.echo(
+        f"{done}: seq {anchor.seq}, head {anchor.head_hash}, time-stamped {records.iso_time(anchor.stamped_at)}"
+        f" by {anchor.tsa_url}"
     )
 
 
@@ -407,7 +440,8 @@ def evidence_pack(case_id: str, output: BinaryIO) -> None:
     except (UseCaseError, StorageError) as error:
         raise _refused(error) from None
     output.write(pack.data)
-    click.echo(f"evidence pack of {case_id}: {len(pack.data)} bytes, SHA-256 {pack.sha256}", err=True)
+    stamped = "time-stamped" if pack.time_stamped else "NOT time-stamped (see NOT-TIME-STAMPED.txt in it)"
+    click.echo(f"evidence pack of {case_id}: {len(pack.data)} bytes, SHA-256 {pack.sha256}, {stamped}", err=True)
 
 
 @evidence_commands.command("reverify")
@@ -441,6 +475,7 @@ def _recheck_lines(recheck: evidence.Recheck) -> str:
         if check is not None:
             reason = f" ({check.reason})" if check.reason else ""
             lines.append(f"  {name}: recorded {check.recorded}, checked again: {check.verdict}{reason}")
+    lines.extend(f"  NOT BOUND ({mismatch.reason}): {mismatch.detail}" for mismatch in recheck.mismatches)
     return "\n".join(lines)
 
 

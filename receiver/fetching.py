@@ -185,6 +185,34 @@ def post_checked(
         return response.status_code
 
 
+def post_for_answer(
+    url: str,
+    body: bytes,
+    headers: Mapping[str, str],
+    policy: FetchPolicy,
+    *,
+    max_bytes: int,
+    environ: Mapping[str, str] = os.environ,
+) -> tuple[int, bytes]:
+    """POST ``body`` to ``url`` under ``policy``'s checks, as ``post_checked``; the status and the answer's body.
+
+    A body longer than ``max_bytes`` is ``FetchError`` ``too_large``; a stall while reading
+    it, ``timeout``.
+    """
+    with _session(policy, user_agent=NOTIFY_USER_AGENT) as session:
+        request = _checked_request(session, url, policy, method="POST", headers=headers, data=body)
+        response = _send(session, request, policy, verify=_ca_bundle(policy, environ))
+        try:
+            answer = response.raw.read(max_bytes + 1, decode_content=False)
+        except (urllib3.exceptions.ReadTimeoutError, urllib3.exceptions.ProtocolError):
+            raise FetchError("timeout", url, retryable=True) from None
+        finally:
+            response.close()
+        if len(answer) > max_bytes:
+            raise FetchError("too_large", url, retryable=False)
+        return response.status_code, answer
+
+
 def pinned_address(
     scheme: str, hostname: str, port: int, policy: FetchPolicy
 ) -> ipaddress.IPv4Address | ipaddress.IPv6Address:

@@ -11,6 +11,7 @@ from receiver.notifications import Notifiers, build_notifiers
 from receiver.notifications.channels import build_subject_mail
 from receiver.notifications.mail import MailChannel
 from receiver.providers.clients import ProviderClients, build_provider_clients
+from receiver.timestamping import TimeStamper, load_certificates, tsa_policy
 from settings import ConfigError, Settings, load_settings
 from storage.archives import ArchiveStore, S3Options, open_archive_store
 from storage.crypto import SecretBox
@@ -36,6 +37,8 @@ class Services:
     identity: OidcProvider | None = None
     #: Sends the data subject their answer's link (``SMTP_URL`` from ``SUBJECT_EMAIL_FROM``); none when not set.
     subject_mail: MailChannel | None = None
+    #: The RFC 3161 authorities that anchor the audit chain (none configured: nothing is anchored).
+    timestamper: TimeStamper = field(default_factory=lambda: build_timestamper(None))
 
     def readiness_probes(self) -> dict[str, Callable[[], str | None]]:
         """Each backend serving needs; a probe returns None when ready, else why not, and writes nothing."""
@@ -83,7 +86,35 @@ def build_services(settings: Settings) -> Services:
         notifiers=build_notifiers(settings),
         identity=identity_provider(settings),
         subject_mail=build_subject_mail(settings),
+        timestamper=build_timestamper(settings),
     )
+
+
+def build_timestamper(settings: Settings | None) -> TimeStamper:
+    """The authorities of ``AUDIT_TSA_URL``, verified against ``AUDIT_TSA_CA_FILE``; none without settings."""
+    if settings is None:
+        return TimeStamper((), [], [], tsa_policy((), private_hosts=(), allow_http=False, timeout=1.0), 1.0)
+    problems = [
+        f"AUDIT_TSA_PRIVATE_HOSTS: {problem}" for problem in host_pattern_problems(settings.audit_tsa_private_hosts)
+    ]
+    try:
+        roots, intermediates = load_certificates(settings.audit_tsa_ca_file)
+    except ValueError:
+        roots, intermediates = [], []
+        problems.append("AUDIT_TSA_CA_FILE: not a file of PEM certificates")
+    else:
+        if settings.audit_tsa_ca_file and not roots:
+            problems.append("AUDIT_TSA_CA_FILE: holds no self-signed (root) certificate to verify replies against")
+    if problems:
+        raise ConfigError(problems)
+    timeout = settings.audit_tsa_timeout_seconds
+    policy = tsa_policy(
+        settings.audit_tsa_url,
+        private_hosts=settings.audit_tsa_private_hosts,
+        allow_http=settings.audit_tsa_allow_http,
+        timeout=timeout,
+    )
+    return TimeStamper(settings.audit_tsa_url, roots, intermediates, policy, timeout)
 
 
 def check_configuration(environ: Mapping[str, str]) -> Settings:

@@ -1,104 +1,231 @@
-"""A tamper-evident history: every transition and audit event sealed into one SHA-256 hash chain.
+"""A tamper-evident history: every fact the service shows sealed, version by version, into one SHA-256 hash chain.
 
-What is chained: every row of ``transitions`` (a request's moves), ``request_events``
-(what ops did with a request: archive downloads, evidence exports) and ``case_events``
-(a case's history). Each row gets one entry in ``audit_chain``:
+What is covered (``COVERAGE``, one declaration per table): the rows the service only
+inserts (``transitions``, ``request_events``, ``case_events``) and the rows it updates
+(``cases``, ``case_pauses``, ``requests``, ``callbacks``, ``api_tokens``,
+``console_sessions``). A row the service updates carries a ``row_version``, 1 when
+inserted and one more at every update the service makes, in the same statement
+(``storage.models.row_version_column``; the callback's own statements add it by hand).
+Each sealed version of a row is one entry of ``audit_chain``:
 
-    seq         1, 2, 3 ... without a gap: the chain's order, the order rows were sealed in
-    source      the row's table
-    row_id      the row's id
-    prev_hash   the previous entry's ``entry_hash``; ``GENESIS`` (64 zeros) for seq 1
-    entry_hash  SHA-256( the 32 bytes of prev_hash || canonical(row) ), in lower-case hex
+    seq          1, 2, 3 ... without a gap: the chain's order, the order versions were sealed in
+    source       the row's table
+    row_key      the row's primary key, as text
+    row_version  the row's ``row_version`` when sealed (1 for a row the service never updates)
+    row_digest   SHA-256( canonical(row) ), in lower-case hex
+    prev_hash    the previous entry's ``entry_hash``; ``GENESIS`` (64 zeros) for seq 1
+    entry_hash   SHA-256( the 32 bytes of prev_hash || the 32 bytes of row_digest ), in lower-case hex
 
-**The canonical encoding** (``canonical``, version 1): a JSON object holding the table's
-name under ``"table"`` and each column of ``CHAINED[table]`` under its column name;
-keys sorted, no whitespace (separators ``,`` and ``:``), UTF-8 with non-ASCII characters
-as themselves (not ``\\u`` escapes); integers as JSON numbers, text as JSON strings,
-NULL as ``null``, timestamps in UTC as ``YYYY-MM-DDTHH:MM:SS.ffffffZ`` (always six
-digits of microseconds). No floats. A transition, for example::
+**The canonical encoding** (``canonical``, version 2): a JSON object holding the table's
+name under ``"table"`` and each column the table's ``Coverage`` names under its column
+name (a column it names as ``hashed``, a sealed secret, as ``<name>_sha256``: the
+SHA-256 of its text); keys sorted, no whitespace (separators ``,`` and ``:``), UTF-8 with
+non-ASCII characters as themselves; integers as JSON numbers, booleans as ``true``/``false``,
+text as JSON strings, NULL as ``null``, dates as ``YYYY-MM-DD``, timestamps in UTC as
+``YYYY-MM-DDTHH:MM:SS.ffffffZ`` (always six digits of microseconds). No floats. A transition::
 
     {"actor":null,"at":"2026-12-05T09:30:00.000000Z","callback_id":7,"from_state":"sent","id":12,
      "reason":"callback","request_id":"3f1c...","table":"transitions","to_state":"completed"}
 
-(one line). ``CHAINED`` names every column of the three tables; a column added later
-is left out of the encoding until a new version of it says otherwise.
+(one line). ``row_version`` itself is not encoded: a version that changes nothing the
+encoding holds (a request polled: ``provider_checked_at``) is not sealed again.
 
-**Sealing** (``seal``): the paths that write these rows only insert them, as before (the
-callback's one statement on PostgreSQL is untouched). A sealer appends the rows not yet
-chained, table by table in id order, under one lock: ``pg_advisory_xact_lock`` on
-PostgreSQL, the writer's turn every SQLite transaction takes (``storage.sqlite_writing``).
-So the chain's order is the order of sealing, and a transaction that commits after a
-later id was sealed is simply sealed on the next run: no commit-order race can fork the
-chain or leave a hole in it. ``seq`` is the primary key and (``source``, ``row_id``)
-unique, so even a sealer without the lock could only be refused, never fork it.
-A transition of a request still ``sending`` waits: the intent's id changes to the
-provider's when the answer comes (``registry.record_answer``), or it is deleted when
-the provider refuses it; it is sealed once it has its final id.
+**Sealing** (``seal``): the paths that write these rows only write them, as before. A
+sealer appends each row whose current (key, ``row_version``) is not in the chain and
+whose content differs from its last sealed version, table by table in key order, under
+one lock: ``pg_advisory_xact_lock`` on PostgreSQL, the writer's turn every SQLite
+transaction takes (``storage.sqlite_writing``). A row whose content changed while its
+``row_version`` did not was changed outside the service: the sealer leaves it, and
+``verify`` names it. A request still ``sending`` and its transitions wait: the intent's
+id changes to the provider's when the answer comes, or it is deleted when the provider
+refuses it.
 
-**Verifying** (``verify``) walks the chain in ``seq`` order, recomputing each hash from
-the row as it is now, and stops at the first entry that does not match:
+**Verifying** (``verify``) walks the chain in ``seq`` order, checking every link, then
+compares every covered row as it is now with its last sealed version, and names each
+one that does not match:
 
-- ``missing``: the row is gone (deleted);
+- ``missing``: the row is gone (deleted; a console session may be: signing out deletes it);
 - ``reordered``: the row now holds what was sealed for another row of its table (ids swapped);
-- ``rewritten``: the row's content changed since it was sealed;
+- ``rewritten``: the row's content changed since it was sealed, its ``row_version`` did not
+  (or it went back);
 - ``chain_rewritten``: the chain entry itself was changed, removed or inserted (a hole in
-  ``seq``, a ``prev_hash`` that is not the previous entry's hash, an ``entry_hash`` the
-  next entry does not continue from), or it no longer matches an outside copy of the head.
+  ``seq``, a ``prev_hash`` that is not the previous entry's hash, an ``entry_hash`` that does
+  not follow from it), or it no longer matches an outside copy of the head (an anchor).
 
-Rows not sealed yet are ``pending``, never tampering. A rewrite of the whole chain
-from some entry on (every hash recomputed) is consistent by itself: it is caught only
-against a copy of an earlier head kept elsewhere (the ``audit.chain_head`` log event,
-the ``receiver_audit_chain_checkpoint_info`` metric), passed to ``verify`` as ``expected``.
+Rows not sealed yet are ``pending``, never tampering.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import hashlib
 import json
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, TypeAlias
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
-from sqlalchemy import Connection, Row, RowMapping, Table, insert, select, text
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Row,
+    RowMapping,
+    String,
+    Table,
+    cast,
+    func,
+    insert,
+    literal,
+    select,
+    text,
+)
 
 from storage import lifecycle
 from storage.clock import utcnow
 from storage.db import Database
-from storage.models import AuditChainEntry, CaseEvent, ProcessorRequest, RequestEvent, Transition
+from storage.models import (
+    ApiToken,
+    AuditChainEntry,
+    Callback,
+    Case,
+    CaseEvent,
+    CasePause,
+    ConsoleSession,
+    ProcessorRequest,
+    RequestEvent,
+    Transition,
+)
 
 GENESIS = "0" * 64
 
-#: A row as the chain encodes it: a database row's mapping, or a plain dict of the same fields.
-Fields: TypeAlias = Mapping[str, Any] | RowMapping
-
-#: The chained tables, in the order a seal takes them, and the columns their encoding holds.
-CHAINED: dict[str, tuple[str, ...]] = {
-    "transitions": ("id", "request_id", "from_state", "to_state", "at", "reason", "callback_id", "actor"),
-    "request_events": ("id", "request_id", "kind", "at", "actor", "note"),
-    "case_events": ("id", "case_id", "at", "actor", "kind", "changed", "from_value", "to_value", "reason"),
-}
-_TABLES: dict[str, Table] = {model.__tablename__: model.__table__ for model in (Transition, RequestEvent, CaseEvent)}
 _chain = AuditChainEntry.__table__
 _requests = ProcessorRequest.__table__
+
+
+def _sending_requests() -> Any:
+    return select(_requests.c.id).where(_requests.c.state == lifecycle.SENDING)
+
+
+def _requests_of_case(case_id: str) -> Any:
+    return select(_requests.c.id).where(_requests.c.case_id == case_id)
+
+
+@dataclass(frozen=True)
+class Coverage:
+    """One covered table: which columns its encoding holds, and how the service writes its rows.
+
+    ``versioned``: the service updates its rows (they carry ``row_version``); ``deletable``:
+    the service deletes them too, so a sealed row that is gone is not tampering; ``waiting``:
+    a condition on the table for rows not sealed yet.
+    """
+
+    table: Table
+    columns: tuple[str, ...]
+    hashed: tuple[str, ...] = ()
+    versioned: bool = False
+    deletable: bool = False
+    waiting: Callable[[Table], ColumnElement[bool]] | None = field(default=None, compare=False)
+    #: The column that says when the service wrote the row (its own time), for the backdating check.
+    time_column: str | None = None
+    #: The rows of one case (given its id), for the case's evidence pack; None: the table holds no case's rows.
+    of_case: Callable[[Table, str], ColumnElement[bool]] | None = field(default=None, compare=False)
+
+    @property
+    def name(self) -> str:
+        return self.table.name
+
+    @property
+    def key(self) -> Any:
+        (column,) = self.table.primary_key.columns
+        return column
+
+
+def _all_but(table: Table, *left_out: str) -> tuple[str, ...]:
+    return tuple(c.name for c in table.columns if c.name not in {"row_version", *left_out})
+
+
+#: The covered tables, in the order a seal takes them. A new table is one more line (and, if the service
+#: updates its rows, a ``row_version`` column: ``storage.models.row_version_column``).
+COVERAGE: tuple[Coverage, ...] = (
+    Coverage(
+        Transition.__table__,
+        ("id", "request_id", "from_state", "to_state", "at", "reason", "callback_id", "actor"),
+        waiting=lambda table: table.c.request_id.in_(_sending_requests()),
+        time_column="at",
+        of_case=lambda table, case_id: table.c.request_id.in_(_requests_of_case(case_id)),
+    ),
+    Coverage(
+        RequestEvent.__table__,
+        ("id", "request_id", "kind", "at", "actor", "note"),
+        time_column="at",
+        of_case=lambda table, case_id: table.c.request_id.in_(_requests_of_case(case_id)),
+    ),
+    Coverage(
+        CaseEvent.__table__,
+        ("id", "case_id", "at", "actor", "kind", "changed", "from_value", "to_value", "reason"),
+        time_column="at",
+        of_case=lambda table, case_id: table.c.case_id == case_id,
+    ),
+    Coverage(
+        Case.__table__,
+        _all_but(Case.__table__, "updated_at"),
+        versioned=True,
+        time_column="created_at",
+        of_case=lambda table, case_id: table.c.id == case_id,
+    ),
+    Coverage(
+        CasePause.__table__,
+        _all_but(CasePause.__table__),
+        versioned=True,
+        of_case=lambda table, case_id: table.c.case_id == case_id,
+    ),
+    Coverage(
+        ProcessorRequest.__table__,
+        _all_but(ProcessorRequest.__table__, "updated_at", "provider_checked_at", "signature_key_sealed", "value_hash"),
+        hashed=("signature_key_sealed", "value_hash"),
+        versioned=True,
+        waiting=lambda table: table.c.state == lifecycle.SENDING,
+        time_column="created_at",
+        of_case=lambda table, case_id: table.c.case_id == case_id,
+    ),
+    Coverage(
+        Callback.__table__,
+        _all_but(Callback.__table__, "remote_addr", "raw_inputs_sealed"),
+        hashed=("raw_inputs_sealed",),
+        versioned=True,
+        time_column="received_at",
+        of_case=lambda table, case_id: table.c.request_id.in_(_requests_of_case(case_id)),
+    ),
+    Coverage(ApiToken.__table__, _all_but(ApiToken.__table__), versioned=True, time_column="created_at"),
+    Coverage(
+        ConsoleSession.__table__,
+        _all_but(ConsoleSession.__table__),
+        versioned=True,
+        deletable=True,
+        time_column="created_at",
+    ),
+)
+COVERED: dict[str, Coverage] = {coverage.name: coverage for coverage in COVERAGE}
+#: Each covered table's encoded columns (the hashed ones under their own names).
+CHAINED: dict[str, tuple[str, ...]] = {c.name: c.columns + c.hashed for c in COVERAGE}
 
 #: The PostgreSQL advisory lock the sealers take turns on ("auditchn" as a number).
 SEALER_LOCK_KEY = int.from_bytes(b"auditchn", "big")
 #: Rows one seal transaction takes at most: short transactions, however much is waiting.
 SEAL_BATCH = 500
-#: Chain entries read at a time while verifying.
+#: Chain entries (and rows) read at a time while verifying.
 VERIFY_PAGE = 1000
 
 MISSING, REORDERED, REWRITTEN, CHAIN_REWRITTEN = "missing", "reordered", "rewritten", "chain_rewritten"
 
 
-# -- the canonical encoding and the hash (no I/O) -----------------------------------------
+# -- the canonical encoding and the hashes (no I/O) ---------------------------------------
 
 
-def canonical(source: str, row: Fields) -> bytes:
-    """The row's canonical encoding (see the module's docstring): the bytes its chain entry hashes."""
-    fields = {name: _plain(row[name]) for name in CHAINED[source]}
+def canonical(source: str, row: Mapping[str, Any] | RowMapping) -> bytes:
+    """The row's canonical encoding (see the module's docstring): the bytes its row digest is taken over."""
+    coverage = COVERED[source]
+    fields = {name: _plain(row[name]) for name in coverage.columns}
+    fields.update({f"{name}_sha256": _sha256_of_text(row[name]) for name in coverage.hashed})
     return json.dumps(
         {"table": source, **fields}, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
     ).encode("utf-8")
@@ -109,14 +236,183 @@ def _plain(value: object) -> object:
         if value.tzinfo is None:
             raise ValueError("a naive timestamp cannot be encoded")
         return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    if value is None or isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool)):
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if value is None or isinstance(value, str | bool | int):
         return value
     raise TypeError(f"no canonical encoding for {type(value).__name__}")
 
 
-def entry_hash(prev_hash: str, encoded: bytes) -> str:
-    """SHA-256 over the previous entry's hash (its 32 bytes) followed by the canonical encoding, in hex."""
-    return hashlib.sha256(bytes.fromhex(prev_hash) + encoded).hexdigest()
+def _sha256_of_text(value: str | None) -> str | None:
+    return hashlib.sha256(value.encode("utf-8")).hexdigest() if value is not None else None
+
+
+def row_digest(source: str, row: Mapping[str, Any] | RowMapping) -> str:
+    """SHA-256 over the row's canonical encoding, in hex."""
+    return hashlib.sha256(canonical(source, row)).hexdigest()
+
+
+def entry_hash(prev_hash: str, digest: str) -> str:
+    """SHA-256 over the previous entry's hash and the row's digest (their 32 bytes each), in hex."""
+    return hashlib.sha256(bytes.fromhex(prev_hash) + bytes.fromhex(digest)).hexdigest()
+
+
+# -- the tree over the entries, as Certificate Transparency's (RFC 6962, section 2.1) -----------
+
+
+def _leaf(digest: str) -> bytes:
+    return hashlib.sha256(b"\x00" + bytes.fromhex(digest)).digest()
+
+
+def _node(left: bytes, right: bytes) -> bytes:
+    return hashlib.sha256(b"\x01" + left + right).digest()
+
+
+def tree_root(digests: Sequence[str]) -> str:
+    """The Merkle tree hash over the entries' row digests in seq order (leaf: SHA-256(0x00 || digest)), in hex.
+
+    The empty tree's is SHA-256 of nothing, as in RFC 6962.
+    """
+    if not digests:
+        return hashlib.sha256(b"").hexdigest()
+    return _levels(digests)[-1][0].hex()
+
+
+def inclusion_proofs(digests: Sequence[str], indexes: Iterable[int]) -> dict[int, list[str]]:
+    """The audit path of each leaf ``index`` (0-based: seq - 1) in the tree over ``digests`` (RFC 6962, 2.1.1)."""
+    levels = _levels(digests)
+    return {index: _path_in(levels, index) for index in indexes}
+
+
+def inclusion_proof(digests: Sequence[str], index: int) -> list[str]:
+    return inclusion_proofs(digests, [index])[index]
+
+
+def _levels(digests: Sequence[str]) -> list[list[bytes]]:
+    """The tree level by level, leaves first: adjacent nodes paired, a last odd one carried up as it is.
+
+    This is RFC 6962's tree (its split at the largest power of two below the size), built once.
+    """
+    levels = [[_leaf(digest) for digest in digests]]
+    while len(levels[-1]) > 1:
+        below = levels[-1]
+        level = [_node(below[i], below[i + 1]) for i in range(0, len(below) - 1, 2)]
+        levels.append(level + ([below[-1]] if len(below) % 2 else []))
+    return levels
+
+
+def _path_in(levels: list[list[bytes]], index: int) -> list[str]:
+    path = []
+    for level in levels[:-1]:
+        sibling = index ^ 1
+        if sibling < len(level):
+            path.append(level[sibling].hex())
+        index //= 2
+    return path
+
+
+def root_from_proof(digest: str, index: int, size: int, proof: Sequence[str]) -> str:
+    """The root a leaf and its audit path lead to (RFC 9162, 2.1.3.2): equal to the anchored root when included."""
+    node, last, path = _leaf(digest), size - 1, [bytes.fromhex(p) for p in proof]
+    for sibling in path:
+        if last == 0:
+            break
+        if index % 2 == 1 or index == last:
+            node = _node(sibling, node)
+            while index % 2 == 0 and index != 0:
+                index, last = index >> 1, last >> 1
+        else:
+            node = _node(node, sibling)
+        index, last = index >> 1, last >> 1
+    return node.hex()
+
+
+def anchor_statement(seq: int, head_hash: str, root: str) -> bytes:
+    """The bytes an anchor time-stamps: the chain's head and the tree root over entries 1..seq, canonical JSON."""
+    document = {"chain": "audit_chain/2", "head": head_hash, "root": root, "seq": seq}
+    return json.dumps(document, sort_keys=True, separators=(",", ":")).encode("ascii")
+
+
+def digests_through(connection: Connection, seq: int) -> list[str]:
+    """The row digests of entries 1..``seq``, in order."""
+    return list(connection.scalars(select(_chain.c.row_digest).where(_chain.c.seq <= seq).order_by(_chain.c.seq)))
+
+
+def entry_at(connection: Connection, seq: int) -> Row[*tuple[Any, ...]] | None:
+    return connection.execute(select(_chain).where(_chain.c.seq == seq)).first()
+
+
+def own_times(connection: Connection) -> dict[tuple[str, str], dt.datetime]:
+    """When the service says it wrote each row (its ``time_column``), by (table, key), for the backdating check."""
+    times: dict[tuple[str, str], dt.datetime] = {}
+    for coverage in COVERAGE:
+        if coverage.time_column is None:
+            continue
+        column = coverage.table.c[coverage.time_column]
+        for key, at in connection.execute(select(cast(coverage.key, String), column)):
+            times[(coverage.name, key)] = at
+    return times
+
+
+@dataclass(frozen=True)
+class CaseEntry:
+    """One of a case's rows as the chain seals it: its last entry, its encoding now, and whether they agree."""
+
+    seq: int
+    source: str
+    row_key: str
+    row_version: int
+    row_digest: str
+    encoding: str
+    matches_row: bool
+
+
+def case_entries(connection: Connection, case_id: str, *, exclude_kinds: Sequence[str] = ()) -> list[CaseEntry]:
+    """The last sealed entry of every covered row of the case (by ``Coverage.of_case``), in seq order.
+
+    ``exclude_kinds``: rows whose ``kind`` is one of these are left out (the exports' own history entries).
+    """
+    found = []
+    for coverage in COVERAGE:
+        if coverage.of_case is None:
+            continue
+        rows = [
+            row
+            for row in connection.execute(
+                select(
+                    *(coverage.table.c[name] for name in CHAINED[coverage.name]),
+                    cast(coverage.key, String).label("row_key"),
+                ).where(coverage.of_case(coverage.table, case_id))
+            )
+            if row._mapping.get("kind") not in exclude_kinds
+        ]
+        sealed = _last_sealed(connection, coverage.name, [row.row_key for row in rows]) if rows else {}
+        for row in rows:
+            last = sealed.get(row.row_key)
+            if last is None:
+                continue
+            encoded = canonical(coverage.name, row._mapping)
+            digest = hashlib.sha256(encoded).hexdigest()
+            found.append(
+                CaseEntry(
+                    last.seq,
+                    coverage.name,
+                    row.row_key,
+                    last.version,
+                    last.digest,
+                    encoded.decode(),
+                    digest == last.digest,
+                )
+            )
+    return sorted(found, key=lambda entry: entry.seq)
+
+
+def first_versions(connection: Connection) -> Iterator[Row[*tuple[Any, ...]]]:
+    """Each row's first chain entry (seq, source, row_key, sealed_at), in seq order."""
+    first = select(_chain.c.source, _chain.c.row_key, func.min(_chain.c.seq).label("seq")).group_by(
+        _chain.c.source, _chain.c.row_key
+    )
+    yield from connection.execute(first.order_by("seq")).all()
 
 
 # -- sealing -----------------------------------------------------------------------------------
@@ -139,22 +435,21 @@ class Sealed:
 
 
 def seal(database: Database, *, batch: int = SEAL_BATCH) -> Sealed:
-    """Append every row not yet chained, in transactions of at most ``batch`` rows.
+    """Append every row version not yet chained, in transactions of at most ``batch`` rows.
 
     Idempotent, and safe from any number of processes at once (they take turns on the
     lock). Every row committed before the call is sealed when it returns.
     """
     with database.reading() as connection:
-        waiting = [(source, row_id) for source in CHAINED for row_id in _unsealed_ids(connection, source)]
+        waiting = [(coverage, key) for coverage in COVERAGE for key in _unsealed_keys(connection, coverage)]
         head = _head(connection)
     count = 0
     for start in range(0, len(waiting), batch):
         with database.connection() as connection:
             _take_sealer_lock(connection)
             head = _head(connection)  # after the lock: another sealer may have gone first
-            entries = list(
-                _links(head, _rows_still_unsealed(connection, waiting[start : start + batch]), sealed_at=utcnow())
-            )
+            rows = list(_versions_to_seal(connection, waiting[start : start + batch]))
+            entries = list(_links(head, rows, sealed_at=utcnow()))
             if entries:
                 connection.execute(insert(_chain), entries)
                 head = Head(entries[-1]["seq"], entries[-1]["entry_hash"])
@@ -173,40 +468,78 @@ def _head(connection: Connection) -> Head:
     return Head(last.seq, last.entry_hash) if last is not None else Head(0, GENESIS)
 
 
-def _unsealed_ids(connection: Connection, source: str, *, intents: bool = False) -> list[int]:
-    """The ids of the table's rows with no chain entry, in order; an intent's transitions only if ``intents``.
+def _version_of(coverage: Coverage) -> Any:
+    return coverage.table.c.row_version if coverage.versioned else literal(1)
+
+
+def _unsealed_keys(connection: Connection, coverage: Coverage, *, waiting: bool = False) -> list[str]:
+    """The keys of the table's rows whose current version has no chain entry, in order (waiting ones if ``waiting``).
 
     ``EXCEPT`` rather than ``NOT EXISTS``: a set difference never turns into a nested loop
     over the whole chain when the planner's statistics lag behind a burst of rows.
     """
-    table = _TABLES[source]
-    written = select(table.c.id)
-    if source == "transitions" and not intents:  # an intent's transition waits for its final request id
-        written = written.where(
-            table.c.request_id.not_in(select(_requests.c.id).where(_requests.c.state == lifecycle.SENDING))
-        )
-    sealed = select(_chain.c.row_id).where(_chain.c.source == source)
-    return sorted(connection.scalars(written.except_(sealed)))
+    table = coverage.table
+    written = select(cast(coverage.key, String).label("row_key"), _version_of(coverage).label("row_version"))
+    if coverage.waiting is not None and not waiting:
+        written = written.where(~coverage.waiting(table))
+    sealed = select(_chain.c.row_key, _chain.c.row_version).where(_chain.c.source == coverage.name)
+    return sorted({row.row_key for row in connection.execute(written.except_(sealed))}, key=_key_order(coverage))
 
 
-def _rows_still_unsealed(
-    connection: Connection, wanted: Sequence[tuple[str, int]]
+def _key_order(coverage: Coverage) -> Callable[[str], Any]:
+    return int if coverage.key.type.python_type is int else str
+
+
+def _current_rows(
+    connection: Connection, coverage: Coverage, keys: Sequence[str] | None = None
+) -> Iterator[Row[*tuple[Any, ...]]]:
+    """The table's rows (only ``keys`` if given) with every encoded column, ``row_key`` and ``row_version``."""
+    table = coverage.table
+    statement = select(
+        *(table.c[name] for name in CHAINED[coverage.name]),
+        cast(coverage.key, String).label("row_key"),
+        _version_of(coverage).label("row_version"),
+    ).order_by(coverage.key)
+    if keys is not None:  # by the key's own type, so that its index is used
+        native = [_key_order(coverage)(key) for key in keys]
+        yield from connection.execute(statement.where(coverage.key.in_(native))).all()
+        return
+    with connection.execute(statement.execution_options(yield_per=VERIFY_PAGE)) as result:
+        yield from result
+
+
+@dataclass(frozen=True)
+class _Sealed:
+    seq: int
+    version: int
+    digest: str
+
+
+def _last_sealed(connection: Connection, source: str, keys: Sequence[str]) -> dict[str, _Sealed]:
+    found: dict[str, _Sealed] = {}
+    statement = select(_chain.c.seq, _chain.c.row_key, _chain.c.row_version, _chain.c.row_digest).where(
+        _chain.c.source == source, _chain.c.row_key.in_(keys)
+    )
+    for entry in connection.execute(statement.order_by(_chain.c.seq)):
+        found[entry.row_key] = _Sealed(entry.seq, entry.row_version, entry.row_digest)
+    return found
+
+
+def _versions_to_seal(
+    connection: Connection, wanted: Sequence[tuple[Coverage, str]]
 ) -> Iterator[tuple[str, Row[*tuple[Any, ...]]]]:
-    """The rows ``wanted`` that exist and are still unsealed (a sealer may have gone first), in order."""
-    for source in CHAINED:
-        ids = [row_id for table_name, row_id in wanted if table_name == source]
-        if not ids:
+    """The rows ``wanted`` whose current version is new and changes what was sealed (a sealer may have gone first)."""
+    for coverage in COVERAGE:
+        keys = [key for wanted_coverage, key in wanted if wanted_coverage is coverage]
+        if not keys:
             continue
-        table = _TABLES[source]
-        sealed = set(
-            connection.scalars(select(_chain.c.row_id).where(_chain.c.source == source, _chain.c.row_id.in_(ids)))
-        )
-        rows = connection.execute(
-            select(*(table.c[name] for name in CHAINED[source]))
-            .where(table.c.id.in_([row_id for row_id in ids if row_id not in sealed]))
-            .order_by(table.c.id)
-        )
-        yield from ((source, row) for row in rows)
+        sealed = _last_sealed(connection, coverage.name, keys)
+        for row in _current_rows(connection, coverage, keys):
+            last = sealed.get(row.row_key)
+            if last is None or (
+                row.row_version > last.version and row_digest(coverage.name, row._mapping) != last.digest
+            ):
+                yield coverage.name, row
 
 
 def _links(
@@ -214,11 +547,14 @@ def _links(
 ) -> Iterator[dict[str, Any]]:
     seq, prev = head.seq, head.hash
     for source, row in rows:
-        seq, current = seq + 1, entry_hash(prev, canonical(source, row._mapping))
+        digest = row_digest(source, row._mapping)
+        seq, current = seq + 1, entry_hash(prev, digest)
         yield {
             "seq": seq,
             "source": source,
-            "row_id": row.id,
+            "row_key": row.row_key,
+            "row_version": row.row_version,
+            "row_digest": digest,
             "prev_hash": prev,
             "entry_hash": current,
             "sealed_at": sealed_at,
@@ -246,8 +582,20 @@ def head_before(connection: Connection, moment: dt.datetime) -> Head:
 
 
 def pending_count(connection: Connection) -> int:
-    """Rows written but not sealed yet (an intent's transition included)."""
-    return sum(len(_unsealed_ids(connection, source, intents=True)) for source in CHAINED)
+    """Rows whose current version is not in the chain (an intent's included; a version that changed nothing too)."""
+    return sum(len(_unsealed_keys(connection, coverage, waiting=True)) for coverage in COVERAGE)
+
+
+def matches_seal(connection: Connection, source: str, key: object) -> bool | None:
+    """Whether the row as it is now is its last sealed version; None when it has none yet (or is gone)."""
+    coverage = COVERED[source]
+    row = next(_current_rows(connection, coverage, [str(key)]), None)
+    if row is None:
+        return None
+    sealed = _last_sealed(connection, source, [str(key)]).get(row.row_key)
+    if sealed is None:
+        return None
+    return row_digest(source, row._mapping) == sealed.digest
 
 
 # -- verifying -----------------------------------------------------------------------------------
@@ -255,115 +603,143 @@ def pending_count(connection: Connection) -> int:
 
 @dataclass(frozen=True)
 class Break:
-    """The first chain entry that does not match: what kind of change, and in words."""
+    """A chain entry, or a row, that does not match: what kind of change, and in words."""
 
     kind: str
     seq: int
     source: str
-    row_id: int
+    row_key: str
     detail: str
 
 
 @dataclass(frozen=True)
 class Verdict:
-    """The walk's result: the entries checked, the head, the rows not sealed yet, and the first break if any."""
+    """The result: the entries checked, the head, the rows not sealed yet, and every break found (by seq)."""
 
     entries: int
     head: Head
     pending: int
-    broken: Break | None
+    breaks: tuple[Break, ...] = ()
+
+    @property
+    def broken(self) -> Break | None:
+        """The first break, if any."""
+        return self.breaks[0] if self.breaks else None
 
 
 def verify(database: Database, *, expected: Head | None = None, page: int = VERIFY_PAGE) -> Verdict:
-    """Walk the chain from seq 1, recomputing every hash; stop at the first entry that does not match.
+    """Walk the chain from seq 1 checking every link, then every covered row against its last sealed version.
 
+    A broken link stops the walk (what follows it cannot be trusted); rows are then not compared.
     ``expected``, an outside copy of an earlier head, must still be in the chain as it was.
     """
     with database.reading() as connection:
-        last, broken = _walk(connection, page)
-        if broken is None and expected is not None:
-            broken = _against_copy(connection, expected)
-        return Verdict(last.seq, last, pending_count(connection), broken)
+        last, latest, broken = _walk(connection, page)
+        breaks: list[Break] = [broken] if broken is not None else []
+        pending = 0
+        if broken is None:
+            pending, changed = _compare_rows(connection, latest)
+            breaks.extend(changed)
+        if expected is not None:
+            copy_break = _against_copy(connection, expected)
+            breaks.extend([copy_break] if copy_break is not None else [])
+        return Verdict(last.seq, last, pending, tuple(sorted(breaks, key=lambda b: b.seq)))
 
 
-def _walk(connection: Connection, page: int) -> tuple[Head, Break | None]:
-    last = Head(0, GENESIS)
+_Latest = dict[tuple[str, str], _Sealed]
+
+
+def _walk(connection: Connection, page: int) -> tuple[Head, _Latest, Break | None]:
+    last, latest = Head(0, GENESIS), _Latest()
     while True:
         entries = connection.execute(
             select(_chain).where(_chain.c.seq > last.seq).order_by(_chain.c.seq).limit(page)
         ).all()
         if not entries:
-            return last, None
-        rows = _rows_of(connection, entries)
+            return last, latest, None
         for entry in entries:
-            broken = _check(connection, entry, last, rows.get((entry.source, entry.row_id)))
+            broken = _check_link(entry, last, latest.get((entry.source, entry.row_key)))
             if broken is not None:
-                return last, broken
+                return last, latest, broken
+            latest[(entry.source, entry.row_key)] = _Sealed(entry.seq, entry.row_version, entry.row_digest)
             last = Head(entry.seq, entry.entry_hash)
 
 
-def _rows_of(connection: Connection, entries: Sequence[Row[*tuple[Any, ...]]]) -> dict[tuple[str, int], Fields]:
-    found: dict[tuple[str, int], Fields] = {}
-    for source in CHAINED:
-        ids = [entry.row_id for entry in entries if entry.source == source]
-        if ids:
-            table = _TABLES[source]
-            for row in connection.execute(
-                select(*(table.c[name] for name in CHAINED[source])).where(table.c.id.in_(ids))
-            ):
-                found[(source, row.id)] = row._mapping
-    return found
+def _check_link(entry: Row[*tuple[Any, ...]], previous: Head, earlier: _Sealed | None) -> Break | None:
+    """How ``entry`` (following ``previous``) is not a link of the chain, or None when it is."""
 
+    def broken(detail: str) -> Break:
+        return Break(CHAIN_REWRITTEN, entry.seq, entry.source, entry.row_key, detail)
 
-def _check(connection: Connection, entry: Row[*tuple[Any, ...]], previous: Head, row: Fields | None) -> Break | None:
-    """How ``entry`` (following ``previous``) fails to match the row it seals, or None when it matches."""
-    broken = functools.partial(_break_at, entry)
     if entry.seq != previous.seq + 1:
-        return broken(CHAIN_REWRITTEN, f"it follows seq {previous.seq}: the entries between were removed")
+        return broken(f"it follows seq {previous.seq}: the entries between were removed")
     if entry.prev_hash != previous.hash:
-        return broken(CHAIN_REWRITTEN, f"its prev_hash is not the hash of seq {previous.seq}")
-    if entry.source not in CHAINED:
-        return broken(CHAIN_REWRITTEN, f"it names a table that is not chained ({entry.source})")
-    if row is None:
-        return broken(MISSING, "the row was deleted")
-    computed = entry_hash(entry.prev_hash, canonical(entry.source, row))
-    if computed == entry.entry_hash:
+        return broken(f"its prev_hash is not the hash of seq {previous.seq}")
+    if entry.source not in COVERED:
+        return broken(f"it names a table that is not chained ({entry.source})")
+    if entry_hash(entry.prev_hash, entry.row_digest) != entry.entry_hash:
+        return broken("its entry_hash does not follow from its prev_hash and row_digest")
+    if earlier is not None and (not COVERED[entry.source].versioned or entry.row_version <= earlier.version):
+        return broken(f"it seals version {entry.row_version} again (seq {earlier.seq} sealed {earlier.version})")
+    return None
+
+
+def _compare_rows(connection: Connection, latest: _Latest) -> tuple[int, list[Break]]:
+    """Every covered row against its last sealed version: how many are pending, and each that does not match."""
+    pending, breaks = 0, []
+    for coverage in COVERAGE:
+        unseen = {key for source, key in latest if source == coverage.name}
+        for row in _current_rows(connection, coverage):
+            unseen.discard(row.row_key)
+            sealed = latest.get((coverage.name, row.row_key))
+            outcome = _compare(connection, coverage, row, sealed, latest)
+            if outcome == "pending":
+                pending += 1
+            elif isinstance(outcome, Break):
+                breaks.append(outcome)
+        if not coverage.deletable:
+            breaks.extend(
+                Break(MISSING, latest[(coverage.name, key)].seq, coverage.name, key, "the row was deleted")
+                for key in unseen
+            )
+    return pending, breaks
+
+
+def _compare(
+    connection: Connection, coverage: Coverage, row: Row[*tuple[Any, ...]], sealed: _Sealed | None, latest: _Latest
+) -> Break | str | None:
+    if sealed is None:
+        return "pending"
+    if row_digest(coverage.name, row._mapping) == sealed.digest:
         return None
-    return _mismatch(connection, entry, computed, row)
+    if row.row_version > sealed.version:
+        return "pending"  # written by the service since: the next seal takes it
 
+    def broken(kind: str, detail: str) -> Break:
+        return Break(kind, sealed.seq, coverage.name, row.row_key, detail)
 
-def _break_at(entry: Row[*tuple[Any, ...]], kind: str, detail: str) -> Break:
-    return Break(kind, entry.seq, entry.source, entry.row_id, detail)
-
-
-def _mismatch(connection: Connection, entry: Row[*tuple[Any, ...]], computed: str, row: Fields) -> Break:
-    """Tell a changed chain entry, a row moved to another id and a changed row apart."""
-    broken = functools.partial(_break_at, entry)
-    following = connection.execute(select(_chain.c.prev_hash).where(_chain.c.seq == entry.seq + 1)).first()
-    if following is not None and following.prev_hash == computed:
-        return broken(CHAIN_REWRITTEN, "its entry_hash was changed: the row matches and the next entry follows it")
-    moved_from = _sealed_elsewhere(connection, entry, row)
+    if row.row_version < sealed.version:
+        return broken(REWRITTEN, f"the row is at version {row.row_version}, version {sealed.version} was sealed")
+    moved_from = _sealed_elsewhere(coverage, row, latest)
     if moved_from is not None:
+        key, other = moved_from
         return broken(
             REORDERED,
-            f"the row now holds what was sealed for {entry.source} {moved_from.row_id} "
-            f"(seq {moved_from.seq}): rows were swapped or renumbered",
+            f"the row now holds what was sealed for {coverage.name} {key} (seq {other.seq}): "
+            "rows were swapped or renumbered",
         )
-    return broken(REWRITTEN, "the row's content changed since it was sealed (or its chain entry did)")
+    return broken(REWRITTEN, f"the row's content changed outside the service since version {sealed.version} was sealed")
 
 
-def _sealed_elsewhere(
-    connection: Connection, entry: Row[*tuple[Any, ...]], row: Fields
-) -> Row[*tuple[Any, ...]] | None:
-    """The chain entry of another row of the same table whose sealed content ``row`` now holds, if any."""
-    others = connection.execute(
-        select(_chain.c.seq, _chain.c.row_id, _chain.c.prev_hash, _chain.c.entry_hash).where(
-            _chain.c.source == entry.source, _chain.c.seq != entry.seq
-        )
-    )
-    for other in others:
-        if entry_hash(other.prev_hash, canonical(entry.source, {**row, "id": other.row_id})) == other.entry_hash:
-            return other
+def _sealed_elsewhere(coverage: Coverage, row: Row[*tuple[Any, ...]], latest: _Latest) -> tuple[str, _Sealed] | None:
+    """The key and sealed version of another row of the same table whose sealed content ``row`` now holds, if any."""
+    key_name = coverage.key.name
+    for (source, key), other in latest.items():
+        if source != coverage.name or key == row.row_key:
+            continue
+        moved = {**row._mapping, key_name: coverage.key.type.python_type(key)}
+        if row_digest(coverage.name, moved) == other.digest:
+            return key, other
     return None
 
 
@@ -375,7 +751,7 @@ def _against_copy(connection: Connection, expected: Head) -> Break | None:
             CHAIN_REWRITTEN,
             expected.seq,
             "audit_chain",
-            expected.seq,
+            str(expected.seq),
             "the outside copy of the head names an entry the chain no longer has",
         )
     if entry.entry_hash != expected.hash:
@@ -383,7 +759,7 @@ def _against_copy(connection: Connection, expected: Head) -> Break | None:
             CHAIN_REWRITTEN,
             entry.seq,
             entry.source,
-            entry.row_id,
+            entry.row_key,
             f"the outside copy of the head says {expected.hash}: the chain was rewritten up to here",
         )
     return None

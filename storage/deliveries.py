@@ -209,6 +209,8 @@ def _advance(cursor: Any, delivery: NewDelivery, callback_id: int) -> None:
         cursor.execute(_insert_sql(_jobs, tuple(job)), _sqlite_values(_jobs, job))
 
 
+#: Every update of a covered row counts its version (``storage.models.row_version_column``; ``storage.audit_chain``).
+_NEXT_VERSION = "row_version = row_version + 1"
 _SQLITE_STATE = f"SELECT state FROM {_requests.name} WHERE id = :request_id"
 _SQLITE_UPSERT_KEYS = {count: replay_keys.upsert_sql(count) for count in (1, 2)}
 
@@ -221,7 +223,7 @@ def _insert_sql(table: Table, columns: tuple[str, ...]) -> str:
 @functools.cache
 def _update_sql(columns: tuple[str, ...]) -> str:
     assignments = ", ".join(f"{name} = :{name}" for name in columns)
-    return f"UPDATE {_requests.name} SET {assignments} WHERE id = :request_id"
+    return f"UPDATE {_requests.name} SET {assignments}, {_NEXT_VERSION} WHERE id = :request_id"
 
 
 def _sqlite_values(table: Table, values: Mapping[str, Any]) -> dict[str, Any]:
@@ -312,7 +314,8 @@ def _in_one_statement(
     if request_columns:
         assignments = ", ".join(f"{name} = :set_{name}" for name in request_columns)
         parts.append(
-            f"moved AS (UPDATE {_requests.name} SET {assignments}, authorising_callback_id = delivery.id "
+            f"moved AS (UPDATE {_requests.name} SET {assignments}, authorising_callback_id = delivery.id, "
+            f"{_NEXT_VERSION} "
             f"FROM delivery WHERE {_requests.name}.id = :request_id)"
         )
         steps = ", ".join(f"(:from_{n}, :to_{n}, :reason_{n})" for n in range(transitions))

@@ -24,6 +24,7 @@ from sqlalchemy import (
     Table,
     Text,
     TypeDecorator,
+    literal_column,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -65,10 +66,21 @@ class Base(DeclarativeBase):
         __table__: ClassVar[Table]
 
 
+def row_version_column() -> Mapped[int]:
+    """A row's version: 1 when inserted, one more at every update the service makes (in the same statement).
+
+    The audit chain seals each row's versions (``storage.audit_chain``): a row whose content
+    differs from its sealed version while its ``row_version`` does not was changed outside the service.
+    """
+    return mapped_column(Integer, default=1, server_default="1", onupdate=literal_column("row_version") + 1)
+
+
 class ProcessorRequest(Base):
     """One personal-data request at one provider, from creation to proof of completion."""
 
     __tablename__ = "requests"
+
+    row_version: Mapped[int] = row_version_column()
 
     id: Mapped[str] = mapped_column(String(128), primary_key=True)
     #: Our own id of a request we sent (``intent-...``): its ``id`` until the provider's answer is recorded,
@@ -153,6 +165,8 @@ class Callback(Base):
     """Every callback delivery, accepted or refused, with the verdict of each signature scheme."""
 
     __tablename__ = "callbacks"
+
+    row_version: Mapped[int] = row_version_column()
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     provider: Mapped[str] = mapped_column(String(32))
@@ -256,6 +270,8 @@ class Case(Base):
 
     __tablename__ = "cases"
 
+    row_version: Mapped[int] = row_version_column()
+
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     #: The Controller's ticket or subject reference; never personal data in clear.
     subject_ref: Mapped[str] = mapped_column(String(200), index=True)
@@ -298,6 +314,8 @@ class CasePause(Base):
 
     __tablename__ = "case_pauses"
 
+    row_version: Mapped[int] = row_version_column()
+
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     case_id: Mapped[str] = mapped_column(ForeignKey("cases.id"), index=True)
     started_on: Mapped[dt.date] = mapped_column(Date)
@@ -325,6 +343,8 @@ class ApiToken(Base):
     """A named operator's API token: only its keyed hash is stored. Revoked tokens stay, so names stay unique."""
 
     __tablename__ = "api_tokens"
+
+    row_version: Mapped[int] = row_version_column()
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     name: Mapped[str] = mapped_column(String(64), unique=True)
@@ -383,6 +403,8 @@ class ConsoleSession(Base):
 
     __tablename__ = "console_sessions"
 
+    row_version: Mapped[int] = row_version_column()
+
     id_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
     operator: Mapped[str] = mapped_column(String(64), index=True)
     role: Mapped[str] = mapped_column(String(16))
@@ -391,24 +413,28 @@ class ConsoleSession(Base):
 
 
 class AuditChainEntry(Base):
-    """One link of the tamper-evident history: a sealed ``transitions``, ``request_events`` or ``case_events`` row.
+    """One link of the tamper-evident history: one version of a covered row, sealed (``storage.audit_chain``).
 
-    ``entry_hash`` is SHA-256 over ``prev_hash`` and the row's canonical encoding
-    (``storage.audit_chain``). ``seq`` counts 1, 2, 3 ... in the order rows were sealed;
-    a row is sealed once (``source``, ``row_id`` unique). Never updated.
+    ``row_digest`` is SHA-256 over the row's canonical encoding, ``entry_hash`` SHA-256 over
+    ``prev_hash`` and ``row_digest``. ``seq`` counts 1, 2, 3 ... in the order rows were sealed;
+    a version is sealed once (``source``, ``row_key``, ``row_version`` unique). Never updated.
     """
 
     __tablename__ = "audit_chain"
 
     seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     source: Mapped[str] = mapped_column(String(32))
-    row_id: Mapped[int] = mapped_column(Integer)
+    #: The row's primary key, as text.
+    row_key: Mapped[str] = mapped_column(String(200))
+    #: The row's ``row_version`` when sealed (1 for the rows the service never updates).
+    row_version: Mapped[int] = mapped_column(Integer)
+    row_digest: Mapped[str] = mapped_column(String(64))
     prev_hash: Mapped[str] = mapped_column(String(64))
     entry_hash: Mapped[str] = mapped_column(String(64))
     #: When it was sealed; not hashed: it only dates the daily checkpoint published in the metrics.
     sealed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
-    __table_args__ = (Index("ix_audit_chain_source_row_id", "source", "row_id", unique=True),)
+    __table_args__ = (Index("ix_audit_chain_source_row_key", "source", "row_key", "row_version", unique=True),)
 
 
 class ConsolePerson(Base):
@@ -525,3 +551,28 @@ class AnswerDownload(Base):
     complete: Mapped[bool] = mapped_column(Boolean)
     package_sha256: Mapped[str] = mapped_column(String(64))
     client_address: Mapped[str | None] = mapped_column(String(64))
+
+
+class AuditAnchor(Base):
+    """The chain's head time-stamped by an RFC 3161 authority: a copy of it that the database alone cannot rewrite.
+
+    ``statement`` is the exact bytes time-stamped (``storage.audit_chain.anchor_statement``:
+    seq, head hash, tree root); ``token`` the authority's whole reply (``TimeStampResp``,
+    DER, base64), checked with ``openssl ts -verify -data statement -in reply``. A copy of
+    both is written to the archive store under ``audit/anchors/``. Never updated.
+    """
+
+    __tablename__ = "audit_anchors"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    seq: Mapped[int] = mapped_column(Integer, index=True)
+    head_hash: Mapped[str] = mapped_column(String(64))
+    tree_root: Mapped[str] = mapped_column(String(64))
+    statement: Mapped[str] = mapped_column(Text)
+    tsa_url: Mapped[str] = mapped_column(Text)
+    token: Mapped[str] = mapped_column(Text)
+    #: The time the authority put in its reply (``genTime``).
+    stamped_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    #: Where the archive store's copy is (none until it was written).
+    stored_uri: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -376,6 +376,10 @@ def purge_finished_jobs(session: Session, *, finished_before: dt.datetime) -> in
 
 
 def forget_client_addresses(session: Session, *, received_before: dt.datetime) -> int:
-    """Clear the client address of the callbacks received before ``received_before``; how many."""
+    """Clear the client address of the callbacks received before ``received_before``; how many.
+
+    The address is not part of the audit chain's encoding: the row keeps its version.
+    """
     statement = update(Callback).where(Callback.received_at < received_before, Callback.remote_addr.is_not(None))
-    return rows_changed(session, statement.values(remote_addr=None).execution_options(synchronize_session=False))
+    values = {"remote_addr": None, "row_version": Callback.row_version}
+    return rows_changed(session, statement.values(values).execution_options(synchronize_session=False))

@@ -27,6 +27,7 @@ pytest_plugins = [
     "tests.support.oidc_provider",
     # one Chromium per test process, shared by the console's and the subject's browser tests
     "tests.support.browser",
+    "tests.support.tsa",
 ]
 
 PUBLIC_URL = "https://hooks.example.test"

@@ -435,3 +435,59 @@ def test_the_token_form_may_go_only_when_a_provider_signs_people_in():
         "CONSOLE_TOKEN_SIGN_IN: false needs OIDC_ISSUER, or nobody could sign in to the console"
     ]
     assert load_settings({**OIDC, "CONSOLE_TOKEN_SIGN_IN": "false"}).console_token_sign_in is False
+
+
+def test_no_time_stamping_authority_by_default_and_hourly_anchors_when_one_is_named(tmp_path):
+    settings = load_settings(REQUIRED)
+    assert (settings.audit_tsa_url, settings.audit_tsa_ca_file, settings.audit_anchor_interval_seconds) == (
+        (),
+        None,
+        3600,
+    )
+    assert (settings.audit_tsa_private_hosts, settings.audit_tsa_allow_http, settings.audit_tsa_timeout_seconds) == (
+        (),
+        False,
+        10.0,
+    )
+    ca = tmp_path / "ca.pem"
+    ca.write_text("-----BEGIN CERTIFICATE-----\n")
+    named = load_settings(
+        {
+            **REQUIRED,
+            "AUDIT_TSA_URL": "http://tsa.lan/tsr, https://freetsa.example/tsr",
+            "AUDIT_TSA_CA_FILE": str(ca),
+            "AUDIT_TSA_ALLOW_HTTP": "true",
+            "AUDIT_TSA_PRIVATE_HOSTS": "tsa.lan",
+        }
+    )
+    assert named.audit_tsa_url == ("http://tsa.lan/tsr", "https://freetsa.example/tsr")
+    assert (named.audit_tsa_ca_file, named.audit_tsa_private_hosts) == (str(ca), ("tsa.lan",))
+
+
+@pytest.mark.parametrize(
+    ("environ", "problems"),
+    [
+        (
+            {"AUDIT_TSA_URL": "https://tsa.example/tsr"},
+            ["AUDIT_TSA_CA_FILE: required when AUDIT_TSA_URL is set (what the replies are verified against)"],
+        ),
+        (
+            {"AUDIT_TSA_URL": "ftp://tsa.example"},
+            ["AUDIT_TSA_URL: must be comma-separated http(s) URLs without credentials; not one: 'ftp://tsa.example'"],
+        ),
+        ({"AUDIT_TSA_CA_FILE": "/nowhere/ca.pem"}, ["AUDIT_TSA_CA_FILE: no such file: '/nowhere/ca.pem'"]),
+        ({"AUDIT_ANCHOR_INTERVAL_SECONDS": "0"}, ["AUDIT_ANCHOR_INTERVAL_SECONDS: must be at least 1"]),
+    ],
+)
+def test_every_anchor_setting_problem_is_named(environ, problems):
+    with pytest.raises(ConfigError) as error:
+        load_settings({**REQUIRED, **environ})
+    assert error.value.problems == problems
+
+
+def test_a_plain_http_authority_needs_the_explicit_setting(tmp_path):
+    ca = tmp_path / "ca.pem"
+    ca.write_text("")
+    with pytest.raises(ConfigError) as error:
+        load_settings({**REQUIRED, "AUDIT_TSA_URL": "http://tsa.lan/tsr", "AUDIT_TSA_CA_FILE": str(ca)})
+    assert error.value.problems == ["AUDIT_TSA_URL: must be https (plain http only with AUDIT_TSA_ALLOW_HTTP)"]

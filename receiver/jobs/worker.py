@@ -55,6 +55,7 @@ from receiver.jobs import (
     answer_email,
     answer_package,
     archive,
+    audit_anchor,
     audit_seal,
     deadline_check,
     notify,
@@ -91,6 +92,7 @@ def default_handlers() -> dict[str, Handler]:
         audit_seal.AUDIT_SEAL: audit_seal.audit_seal_job,
         subject_package.ANSWER_PACKAGE: answer_package.answer_package_job,
         subject_links.ANSWER_EMAIL: answer_email.answer_email_job,
+        audit_anchor.AUDIT_ANCHOR: audit_anchor.audit_anchor_job,
     }
 
 
@@ -139,12 +141,13 @@ class Worker:
             log.warning("retention.schedule_failed", reason=error.reason)
 
     def _schedule_periodic_jobs(self) -> None:
-        """Queue each periodic job this worker runs (reconciliation, the deadline check, the audit seal) unless one
-        is queued."""
+        """Queue each periodic job this worker runs (reconciliation, the deadline check, the audit seal and anchor)
+        unless one is queued."""
         periodic = {
             jobs.RECONCILE: reconcile.schedule_reconciliation,
             deadline_check.DEADLINE_CHECK: deadline_check.schedule_deadline_check,
             audit_seal.AUDIT_SEAL: audit_seal.schedule_audit_seal,
+            audit_anchor.AUDIT_ANCHOR: audit_anchor.schedule_audit_anchor,
         }
         for kind, schedule in periodic.items():
             if kind not in self.handlers:

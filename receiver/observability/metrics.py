@@ -21,11 +21,11 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
-from sqlalchemy import func, select
+from sqlalchemy import Connection, func, select
 from sqlalchemy.orm import Session
 
 from deadlines import DEFAULT_PROCESSOR_MARGIN_DAYS
-from storage import audit_chain, cases, jobs, notifications
+from storage import anchors, audit_chain, cases, jobs, notifications
 from storage.clock import utcnow
 from storage.db import Database
 from storage.errors import StorageError
@@ -174,6 +174,21 @@ def _chain_facts(session: Session, now: dt.datetime) -> list[Metric]:
             "receiver_audit_chain_checkpoint_seq", "The audit chain's head seq at 00:00 UTC today", value=checkpoint.seq
         ),
         info,
+        *_anchor_facts(connection),
+    ]
+
+
+def _anchor_facts(connection: Connection) -> list[Metric]:
+    """The newest anchor's seq and the time its authority signed (both 0 while nothing was ever anchored)."""
+    newest = anchors.newest(connection)
+    seq, stamped = (newest[0], newest[1].timestamp()) if newest is not None else (0, 0.0)
+    return [
+        GaugeMetricFamily("receiver_audit_anchor_seq", "The audit chain's seq the newest anchor covers", value=seq),
+        GaugeMetricFamily(
+            "receiver_audit_anchor_stamped_seconds",
+            "When the time-stamping authority signed the newest anchor (Unix time; 0: never)",
+            value=stamped,
+        ),
     ]
 
 

@@ -9,11 +9,14 @@ checks the chain against such a copy.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 from receiver.observability.logs import get_logger
 from receiver.services import Services
+from receiver.usecases import anchoring
+from receiver.usecases.anchoring import Anchored, AnchorReport
 from storage import audit_chain
-from storage.audit_chain import Head, Sealed, Verdict
+from storage.audit_chain import Break, Head, Sealed, Verdict
 
 log = get_logger("receiver.usecases.audit")
 
@@ -27,22 +30,41 @@ def seal(services: Services) -> Sealed:
     return sealed
 
 
-def verify(services: Services, *, expected: Head | None = None) -> Verdict:
-    """Seal what is new, then walk the whole chain (and check it against ``expected``, a copy of an earlier head)."""
+def anchor(services: Services) -> Anchored:
+    """Seal what is new and time-stamp the head (``flask audit anchor``, the periodic job, every export)."""
+    return anchoring.anchor_head(services, seal(services).head)
+
+
+@dataclass(frozen=True)
+class Report:
+    """The chain walked and every row compared (``verdict``), and the chain checked against its anchors."""
+
+    verdict: Verdict
+    anchors: AnchorReport
+
+    @property
+    def breaks(self) -> tuple[Break, ...]:
+        return tuple(sorted(self.verdict.breaks + self.anchors.breaks, key=lambda broken: broken.seq))
+
+
+def verify(services: Services, *, expected: Head | None = None) -> Report:
+    """Seal what is new, walk the whole chain and compare every covered row (and check the chain against
+    ``expected``, a copy of an earlier head), then check it against every anchor in the database or the store."""
     seal(services)
-    verdict = audit_chain.verify(services.database, expected=expected)
-    if verdict.broken is not None:
-        broken = verdict.broken
-        log.error("audit.chain_broken", seq=broken.seq, table=broken.source, row_id=broken.row_id, kind=broken.kind)
-    else:
+    report = Report(audit_chain.verify(services.database, expected=expected), anchoring.check_anchors(services))
+    verdict = report.verdict
+    for broken in report.breaks:
+        log.error("audit.chain_broken", seq=broken.seq, table=broken.source, row_key=broken.row_key, kind=broken.kind)
+    if not report.breaks:
         log.info(
             "audit.verified",
             entries=verdict.entries,
             seq=verdict.head.seq,
             head_hash=verdict.head.hash,
             pending=verdict.pending,
+            anchors=len(report.anchors.anchors),
         )
-    return verdict
+    return report
 
 
 def parse_head(text: str) -> Head:

@@ -4,9 +4,13 @@
 ``case_views``, the case's requests, their callbacks, the operators' roles) and
 answers the document ``evidence.json`` holds, in the API's own field names; the
 timeline and the verdict are derived from that document alone, so the page
-(``evidence.html``) says nothing the JSON does not. ``pack_zip`` puts them in a
-ZIP with ``manifest.json`` (each file's SHA-256), the same bytes for the same
-data: fixed entry times and order, sorted keys, no time of export inside.
+(``evidence.html``) says nothing the JSON does not. ``pack_files`` adds the case's
+audit chain entries (``chain.json``: each covered row's last sealed entry, its
+encoding, and its audit path in the tree of the anchor, ``anchor.json`` with the
+authority's reply ``anchor.tsr``; ``check_chain.py`` checks the paths with Python's
+standard library) and ``manifest.json`` (each file's SHA-256); ``zip_pack`` zips them
+with fixed entry times and order and sorted keys. The caller adds ``manifest.json.tsr``,
+the authority's time-stamp over the manifest's bytes, or ``NOT-TIME-STAMPED.txt``.
 
 Never in a pack: a personal data value (a request says only whether a keyed hash
 of it is held), a signature key, a callback's raw inputs or archive URL, the
@@ -32,11 +36,17 @@ import jinja2
 from deadlines import days_left
 from receiver.usecases import records
 from receiver.usecases.case_views import CaseView, case_summary, deadline_json, event_json, request_names
+from storage.anchors import Anchor
+from storage.audit_chain import CaseEntry
 from storage.models import Callback, ProcessorRequest
 
 FORMAT = "gdpr-evidence-pack/1"
 EVIDENCE_EXPORTED = "evidence_exported"
 JSON_NAME, HTML_NAME, MANIFEST_NAME = "evidence.json", "evidence.html", "manifest.json"
+CHAIN_NAME, CHECK_NAME, CA_NAME = "chain.json", "check_chain.py", "tsa-ca.pem"
+ANCHOR_NAME, ANCHOR_REPLY_NAME = "anchor.json", "anchor.tsr"
+STAMP_NAME, NOT_STAMPED_NAME = "manifest.json.tsr", "NOT-TIME-STAMPED.txt"
+CHAIN_FORMAT = "gdpr-evidence-chain/1"
 #: Every entry's time in the ZIP (the format's earliest), so the same data gives the same bytes.
 ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 #: Who an actor is when no API token bears the name.
@@ -53,10 +63,23 @@ _TEMPLATES.filters["when"] = lambda at: at[:19].replace("T", " ") if at and "T" 
 
 @dataclass(frozen=True)
 class Pack:
-    """An evidence pack: the ZIP's bytes and their SHA-256 (hex)."""
+    """An evidence pack: the ZIP's bytes and their SHA-256 (hex), and whether its manifest is time-stamped."""
 
     data: bytes
     sha256: str
+    time_stamped: bool = False
+
+
+@dataclass(frozen=True)
+class ChainExcerpt:
+    """The case's chain entries, the anchor their audit paths lead to (none: not anchored), the TSA's CA."""
+
+    entries: Sequence[CaseEntry]
+    anchor: Anchor | None
+    proofs: Mapping[int, Sequence[str]]
+    ca_pem: bytes | None = None
+    #: Why there is no anchor, when there is none.
+    unanchored: str | None = None
 
 
 # -- the document ----------------------------------------------------------------------------
@@ -259,9 +282,53 @@ def _role(name: str, roles: Mapping[str, str]) -> str | None:
 # -- the files -------------------------------------------------------------------------------
 
 
-def render_html(document: Mapping[str, Any]) -> str:
+def render_html(document: Mapping[str, Any], chain: Mapping[str, Any] | None = None) -> str:
     """``evidence.html``: the document for a person, one self-contained printable page (no script, nothing fetched)."""
-    return _TEMPLATES.get_template(HTML_NAME).render(doc=document)
+    return _TEMPLATES.get_template(HTML_NAME).render(doc=document, chain=chain, names=_NAMES)
+
+
+_NAMES = {
+    "json": JSON_NAME,
+    "html": HTML_NAME,
+    "manifest": MANIFEST_NAME,
+    "chain": CHAIN_NAME,
+    "check": CHECK_NAME,
+    "ca": CA_NAME,
+    "anchor": ANCHOR_NAME,
+    "anchor_reply": ANCHOR_REPLY_NAME,
+    "stamp": STAMP_NAME,
+    "not_stamped": NOT_STAMPED_NAME,
+}
+
+
+def chain_document(excerpt: ChainExcerpt) -> dict[str, Any]:
+    """``chain.json``: the case's entries with their audit paths, and the anchor they lead to."""
+    anchor = excerpt.anchor
+    return {
+        "format": CHAIN_FORMAT,
+        "anchor": None
+        if anchor is None
+        else {
+            "seq": anchor.seq,
+            "head": anchor.head_hash,
+            "root": anchor.tree_root,
+            "stampedAt": records.iso_time(anchor.stamped_at),
+        },
+        "unanchored": excerpt.unanchored,
+        "entries": [
+            {
+                "seq": entry.seq,
+                "table": entry.source,
+                "rowKey": entry.row_key,
+                "rowVersion": entry.row_version,
+                "rowDigest": entry.row_digest,
+                "encoding": entry.encoding,
+                "matchesRow": entry.matches_row,
+                "proof": list(excerpt.proofs[entry.seq]) if entry.seq in excerpt.proofs else None,
+            }
+            for entry in excerpt.entries
+        ],
+    }
 
 
 def canonical_json(value: Any) -> bytes:
@@ -269,12 +336,29 @@ def canonical_json(value: Any) -> bytes:
     return (json.dumps(value, sort_keys=True, indent=2, ensure_ascii=False) + "\n").encode()
 
 
-def pack_zip(document: Mapping[str, Any]) -> Pack:
-    """The ZIP of ``evidence.json``, ``evidence.html`` and ``manifest.json`` (their SHA-256), the same for the same
-    data."""
-    files = {JSON_NAME: canonical_json(document), HTML_NAME: render_html(document).encode()}
+def pack_files(document: Mapping[str, Any], excerpt: ChainExcerpt | None = None) -> dict[str, bytes]:
+    """The pack's files, ``manifest.json`` (every other file's SHA-256) last; the same for the same data."""
+    chain = chain_document(excerpt) if excerpt is not None else None
+    files = {JSON_NAME: canonical_json(document), HTML_NAME: render_html(document, chain).encode()}
+    if excerpt is not None and chain is not None:
+        files[CHAIN_NAME] = canonical_json(chain)
+        files[CHECK_NAME] = (Path(__file__).parent / "templates" / CHECK_NAME).read_bytes()
+        if excerpt.anchor is not None:
+            files[ANCHOR_NAME], files[ANCHOR_REPLY_NAME] = excerpt.anchor.statement, excerpt.anchor.reply
+        if excerpt.ca_pem is not None:
+            files[CA_NAME] = excerpt.ca_pem
     manifest = {"files": {name: hashlib.sha256(data).hexdigest() for name, data in files.items()}}
     files[MANIFEST_NAME] = canonical_json(manifest)
+    return files
+
+
+def pack_zip(document: Mapping[str, Any]) -> Pack:
+    """The ZIP of ``evidence.json``, ``evidence.html`` and ``manifest.json`` alone (no chain, no time-stamp)."""
+    return zip_pack(pack_files(document))
+
+
+def zip_pack(files: Mapping[str, bytes]) -> Pack:
+    """The files in a ZIP, in their order, each entry at the same fixed time."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
         for name, data in files.items():
@@ -283,4 +367,4 @@ def pack_zip(document: Mapping[str, Any]) -> Pack:
             entry.external_attr = 0o644 << 16
             archive.writestr(entry, data)
     data = buffer.getvalue()
-    return Pack(data, hashlib.sha256(data).hexdigest())
+    return Pack(data, hashlib.sha256(data).hexdigest(), time_stamped=STAMP_NAME in files)

@@ -129,6 +129,23 @@ class ArchiveStore(Protocol):
         object lock retention), or None when nothing there stands in the way."""
         ...
 
+    def put_record(self, key: str, data: bytes, *, retain_until: datetime | None = None) -> str:
+        """Publish a small record (an audit anchor) under ``key``, atomically; its URI.
+
+        ``retain_until``: where the backend can lock one object (S3 Object Lock, in a bucket
+        created with it), the record cannot be deleted or overwritten before then; elsewhere
+        it is ignored. Never a bucket-wide default, which would block archive deletion.
+        """
+        ...
+
+    def list_records(self, prefix: str) -> list[str]:
+        """The keys of the records under ``prefix`` (``audit/anchors/``), sorted."""
+        ...
+
+    def read_record(self, key: str) -> bytes:
+        """The record's bytes; ``StorageError("not_found")`` if absent."""
+        ...
+
 
 def check_key(key: str) -> str:
     """Return ``key`` if it is a safe relative key (``provider/request-id.zip``), else refuse it.

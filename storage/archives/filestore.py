@@ -28,7 +28,7 @@ from typing import BinaryIO
 from urllib.parse import unquote, urlsplit
 
 from storage.archives.base import DeletedArchive, DeletedVersion, StoredArchive, check_key, check_metadata
-from storage.archives.stream import ArchiveStream
+from storage.archives.stream import ArchiveStream, Readable
 from storage.clock import utcnow
 from storage.errors import StorageError
 
@@ -110,6 +110,37 @@ class FileArchiveStore:
     def deletion_blocker(self) -> str | None:
         return None
 
+    def put_record(self, key: str, data: bytes, *, retain_until: datetime | None = None) -> str:
+        """Written atomically like an archive; a file system has no per-file retention: ``retain_until`` is unused."""
+        target = self._root / check_key(key)
+        self._require_root()
+        try:
+            self._write_atomically(target, _BytesSource(data))
+        except OSError as error:
+            raise _storage_error(error, "write") from error
+        return target.as_uri()
+
+    def list_records(self, prefix: str) -> list[str]:
+        directory = self._root / check_key(prefix.strip("/"))
+        if not directory.is_dir():
+            return []
+        try:
+            return sorted(
+                path.relative_to(self._root).as_posix()
+                for path in directory.rglob("*")
+                if path.is_file() and not path.name.startswith(".")
+            )
+        except OSError as error:
+            raise _storage_error(error, "list") from error
+
+    def read_record(self, key: str) -> bytes:
+        try:
+            return (self._root / check_key(key)).read_bytes()
+        except FileNotFoundError as error:
+            raise StorageError("not_found", "record does not exist") from error
+        except OSError as error:
+            raise _storage_error(error, "read") from error
+
     def _require_root(self) -> None:
         if not self._root.is_dir():
             raise StorageError("unavailable", "archive directory does not exist or is not mounted")
@@ -123,7 +154,7 @@ class FileArchiveStore:
         check_key(path.relative_to(self._root).as_posix())
         return path
 
-    def _write_atomically(self, target: Path, stream: ArchiveStream) -> None:
+    def _write_atomically(self, target: Path, stream: Readable) -> None:
         target.parent.mkdir(parents=True, exist_ok=True)
         _remove_abandoned_parts(target)
         descriptor, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
@@ -146,6 +177,18 @@ class FileArchiveStore:
         while directory != self._root:
             directory = directory.parent
             _fsync_directory(directory)
+
+
+class _BytesSource:
+    """Bytes read like a stream, for ``_copy``."""
+
+    def __init__(self, data: bytes) -> None:
+        self._data, self._offset = data, 0
+
+    def read(self, size: int = -1, /) -> bytes:
+        end = len(self._data) if size < 0 else self._offset + size
+        chunk, self._offset = self._data[self._offset : end], min(end, len(self._data))
+        return chunk
 
 
 def _remove_abandoned_parts(target: Path) -> None:
@@ -180,7 +223,7 @@ def _unlink(path: Path, *, partial: bool) -> DeletedVersion | None:
     return DeletedVersion(version_id=None, size=size, partial=partial)
 
 
-def _copy(stream: ArchiveStream, file: BinaryIO) -> None:
+def _copy(stream: Readable, file: BinaryIO) -> None:
     while chunk := stream.read(_COPY_CHUNK):
         file.write(chunk)
 

@@ -169,6 +169,7 @@ class S3ArchiveStore:
         self._clock = clock
         self._transfer = _transfer_config(options)
         self._versions = _VersionRecorder(self._client)
+        self._lockable: bool | None = None
 
     def put(self, key: str, stream: ArchiveStream, *, metadata: Mapping[str, str]) -> StoredArchive:
         object_key = self._object_key(check_key(key))
@@ -253,6 +254,55 @@ class S3ArchiveStore:
         except BotoCoreError as error:
             raise storage_error_from_boto(error, "get object lock configuration") from error
         return describe_default_retention(answer.get("ObjectLockConfiguration") or {})
+
+    def put_record(self, key: str, data: bytes, *, retain_until: datetime | None = None) -> str:
+        """One ``PutObject``; with ``retain_until``, a COMPLIANCE retention on this object alone, where the
+        bucket was created with Object Lock (elsewhere S3 would refuse it, and it is left out)."""
+        object_key = self._object_key(check_key(key))
+        args: dict[str, Any] = {"ContentType": "application/octet-stream"}
+        if self._options.sse is not None:
+            args["ServerSideEncryption"] = self._options.sse
+        if self._options.kms_key_id is not None:
+            args["SSEKMSKeyId"] = self._options.kms_key_id
+        if retain_until is not None and self._object_lock_enabled():
+            args.update(ObjectLockMode="COMPLIANCE", ObjectLockRetainUntilDate=retain_until)
+        try:
+            self._client.put_object(Bucket=self._bucket, Key=object_key, Body=data, **args)
+        except (ClientError, BotoCoreError) as error:
+            raise storage_error_from_boto(error, "put record") from error
+        return f"s3://{self._bucket}/{object_key}"
+
+    def list_records(self, prefix: str) -> list[str]:
+        stem = self._object_key(check_key(prefix.strip("/"))) + "/"
+        keys: list[str] = []
+        try:
+            for page in self._client.get_paginator("list_objects_v2").paginate(Bucket=self._bucket, Prefix=stem):
+                keys += [item["Key"] for item in page.get("Contents", [])]
+        except (ClientError, BotoCoreError) as error:
+            raise storage_error_from_boto(error, "list records") from error
+        start = len(self._prefix) + 1 if self._prefix else 0
+        return sorted(key[start:] for key in keys)
+
+    def read_record(self, key: str) -> bytes:
+        try:
+            answer = self._client.get_object(Bucket=self._bucket, Key=self._object_key(check_key(key)))
+            return bytes(answer["Body"].read())
+        except (ClientError, BotoCoreError) as error:
+            raise storage_error_from_boto(error, "get record") from error
+
+    def _object_lock_enabled(self) -> bool:
+        """Whether the bucket was created with Object Lock (asked once per store)."""
+        if self._lockable is None:
+            try:
+                answer = self._client.get_object_lock_configuration(Bucket=self._bucket)
+                self._lockable = answer.get("ObjectLockConfiguration", {}).get("ObjectLockEnabled") == "Enabled"
+            except ClientError as error:
+                if _error_code(error) not in _NO_OBJECT_LOCK_CODES:
+                    raise storage_error_from_boto(error, "get object lock configuration") from error
+                self._lockable = False
+            except BotoCoreError as error:
+                raise storage_error_from_boto(error, "get object lock configuration") from error
+        return self._lockable
 
     def _versions_of(self, object_key: str) -> list[DeletedVersion]:
         """Every version and delete marker of exactly ``object_key`` (the listing's prefix matches longer keys too)."""

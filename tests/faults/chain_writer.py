@@ -2,7 +2,7 @@
 
     python -m tests.faults.chain_writer DATABASE_URL ROUNDS write|seal|both
 
-``ROUNDS`` 0 runs until killed. Each round writes one case's history (6 chained rows)
+``ROUNDS`` 0 runs until killed. Each round writes one case's history (8 chained rows)
 and/or seals what is new; the process prints ``written=N seals=N`` when it ends.
 """
 
@@ -14,7 +14,7 @@ from storage import audit_chain
 from storage.db import Database
 from tests.storage.audit_history import write_history
 
-ROWS_PER_ROUND = 6
+ROWS_PER_ROUND = 8  # the case, its request, 3 transitions, a request event, 2 case events
 
 
 def main(database_url: str, rounds: int, role: str) -> None:

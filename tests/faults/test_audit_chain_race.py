@@ -16,7 +16,7 @@ from tests.support.processes import PROJECT_ROOT, process_env
 
 pytestmark = pytest.mark.slow
 
-ROUNDS = 25  # per writer: 150 chained rows each
+ROUNDS = 25  # per writer: 200 chained rows each
 
 
 def appender(database_url: str, rounds: int, role: str) -> subprocess.Popen:

@@ -302,8 +302,10 @@ OPERATIONS: dict[str, Operation] = {
             200: Reply(
                 "A ZIP of evidence.json (the case, its deadline history, each request with its transitions, "
                 "callbacks with both schemes' verdicts, the archive and its deletion receipt, the actors), "
-                "evidence.html (the same as one printable page, with the verdict) and manifest.json (the "
-                "SHA-256 of each)",
+                "evidence.html (the same as one printable page, with the verdict and how to check the pack), "
+                "chain.json (the case's audit chain entries with their audit paths to an anchored head, "
+                "anchor.json and anchor.tsr, check_chain.py), manifest.json (the SHA-256 of each) and "
+                "manifest.json.tsr (an RFC 3161 time-stamp over the manifest; NOT-TIME-STAMPED.txt when none)",
                 (),
                 content=ZIP,
                 headers=(CONTENT_DIGEST,),

@@ -77,6 +77,6 @@ def test_the_audit_chains_head_and_its_daily_checkpoint(services):
     audit_chain.seal(services.database)
     facts = scrape(services)
     midnight = utcnow().strftime("%Y-%m-%dT00:00:00Z")
-    assert facts[("receiver_audit_chain_head_seq", ())] == 12
-    assert facts[("receiver_audit_chain_checkpoint_seq", ())] == yesterday.seq == 6
+    assert facts[("receiver_audit_chain_head_seq", ())] == 16
+    assert facts[("receiver_audit_chain_checkpoint_seq", ())] == yesterday.seq == 8
     assert facts[("receiver_audit_chain_checkpoint_info", (("at", midnight), ("hash", yesterday.hash)))] == 1

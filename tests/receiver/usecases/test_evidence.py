@@ -8,8 +8,10 @@ import hashlib
 
 from app import create_app
 from receiver.usecases import evidence
-from storage import raw_inputs
+from storage import audit_chain, raw_inputs
 from storage.models import Callback, ProcessorRequest
+from tests.receiver.conftest import callback_body
+from tests.storage.audit_history import tamper
 from verification.testing import new_signing_key
 
 
@@ -105,3 +107,54 @@ def test_an_export_seals_the_audit_chain_before_it_reads(services, answered_case
     with services.database.reading() as connection:
         pending = audit_chain.pending_count(connection)
     assert pending == 1  # only the export's own ``evidence_exported`` event, written after the pack was read
+
+
+# -- the kept inputs bound to their record -------------------------------------------------------
+
+
+def test_inputs_copied_onto_another_requests_callback_are_named(app, services, answered_case, register, deliver):
+    """Same signing key, a genuine callback for req-1 copied onto req-2's row: every scheme passes, nothing binds."""
+    register("req-2", "KIND_PERSONAL_GET")
+    assert deliver(callback_body("req-2", data="https://files.example.test/other.zip")).status_code == 200
+    with services.database.transaction() as session:  # the case is closed: join it as a migration would
+        session.get(ProcessorRequest, "req-2").case_id = answered_case["id"]
+    audit_chain.seal(services.database)
+    tamper(
+        services.database,
+        "UPDATE callbacks SET raw_inputs_sealed = (SELECT raw_inputs_sealed FROM callbacks WHERE request_id = 'req-1'),"
+        " body_sha256 = (SELECT body_sha256 FROM callbacks WHERE request_id = 'req-1') WHERE request_id = 'req-2'",
+    )
+    result = reverify(app, answered_case["id"])
+    assert result.exit_code == 1
+    copied = result.output.split("of req-2")[1]
+    assert "NOT VERIFIED" in copied and "jwt: recorded passed, checked again: passed" in copied
+    for reason in ("record_not_sealed", "request_id_differs", "jti_differs"):
+        assert f"NOT BOUND ({reason})" in copied, copied
+    assert "1 verified again, 1 not" in result.output
+
+
+def test_each_binding_is_a_named_failure(services, answered_case):
+    with services.database.transaction() as session:
+        callback = session.query(Callback).one()
+        raw = raw_inputs.unseal(services.secrets, callback.raw_inputs_sealed)
+        keys = evidence.Keys(services.settings.messagebird_signing_key, None, ("HS256",), 0, 300)
+        route = services.settings.public_url + "/webhooks/messagebird/personal-data"
+        bound = evidence.recheck(raw, callback, keys, evidence.Record("req-1", "KIND_PERSONAL_GET", route, True))
+        assert bound.mismatches == () and bound.verified
+        elsewhere = evidence.Record("req-9", "KIND_PERSONAL_DELETE", "https://other.example.test/hook", False)
+        named = {m.reason for m in evidence.recheck(raw, callback, keys, elsewhere).mismatches}
+        assert named == {
+            "request_id_differs",
+            "request_kind_differs",
+            "url_not_the_callback_route",
+            "record_not_sealed",
+        }
+        callback.jwt_id = "another-token"
+        assert {m.reason for m in evidence.recheck(raw, callback, keys, bound_record()).mismatches} == {"jti_differs"}
+        session.rollback()
+
+
+def bound_record() -> evidence.Record:
+    return evidence.Record(
+        "req-1", "KIND_PERSONAL_GET", "https://hooks.example.test/webhooks/messagebird/personal-data", None
+    )

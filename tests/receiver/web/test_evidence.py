@@ -34,11 +34,10 @@ def test_an_auditor_gets_a_zip_whose_manifest_and_recorded_sha256_match(client, 
     assert response.mimetype == "application/zip"
     assert response.headers["Content-Disposition"] == f"attachment; filename={answered_case['id']}-evidence.zip"
     files = unzip(response.data)
-    assert list(files) == ["evidence.json", "evidence.html", "manifest.json"]
+    listed = ["evidence.json", "evidence.html", "chain.json", "check_chain.py"]
+    assert list(files) == [*listed, "manifest.json", "NOT-TIME-STAMPED.txt"]  # no AUDIT_TSA_URL here
     manifest = json.loads(files["manifest.json"])
-    assert manifest == {
-        "files": {name: hashlib.sha256(files[name]).hexdigest() for name in ("evidence.json", "evidence.html")}
-    }
+    assert manifest == {"files": {name: hashlib.sha256(files[name]).hexdigest() for name in listed}}
     sha256 = hashlib.sha256(response.data).hexdigest()
     assert response.headers["Content-Digest"] == f"sha-256=:{base64.b64encode(bytes.fromhex(sha256)).decode()}:"
     history = client.get(f"/api/cases/{answered_case['id']}", headers=auditor).json["history"]

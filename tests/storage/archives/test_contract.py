@@ -235,3 +235,24 @@ def test_metadata_that_no_backend_can_keep_is_refused(backend: Backend) -> None:
 
 def test_a_reachable_store_is_ready(backend: Backend) -> None:
     backend.store.check()
+
+
+# -- small records (audit anchors) ---------------------------------------------------------------
+
+
+def test_records_are_published_listed_and_read_back(backend: Backend) -> None:
+    store = backend.store
+    assert store.list_records("audit/anchors") == []
+    first = store.put_record("audit/anchors/000000000001-aa.json", b'{"seq":1}')
+    store.put_record("audit/anchors/000000000002-bb.json", b'{"seq":2}')
+    store.put_record("audit/anchors/000000000002-bb.tsr", b"\x30\x82")
+    assert store.list_records("audit/anchors/") == [
+        "audit/anchors/000000000001-aa.json",
+        "audit/anchors/000000000002-bb.json",
+        "audit/anchors/000000000002-bb.tsr",
+    ]
+    assert store.read_record("audit/anchors/000000000002-bb.tsr") == b"\x30\x82"
+    assert "audit/anchors/000000000001-aa.json" in first
+    with pytest.raises(StorageError) as missing:
+        store.read_record("audit/anchors/none.json")
+    assert missing.value.reason == "not_found"

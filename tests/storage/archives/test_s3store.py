@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import io
 import logging
 import socket
 import time
+import uuid
 
 import pytest
 import requests
@@ -311,3 +313,22 @@ def test_a_bucket_without_object_lock_blocks_nothing(request: pytest.FixtureRequ
 def test_object_lock_configurations_are_described_by_what_they_do_to_deletion(configuration, described) -> None:
     answer = describe_default_retention(configuration)
     assert answer == described if described is None else described in answer
+
+
+@pytest.mark.parametrize("server", ["moto_s3", "seaweedfs"])
+def test_a_record_is_retained_where_the_bucket_allows_object_lock_and_stored_plainly_elsewhere(
+    request: pytest.FixtureRequest, server: str
+) -> None:
+    endpoint: S3Endpoint = request.getfixturevalue(server)
+    client = endpoint.client()
+    locked = f"lockable-{uuid.uuid4().hex[:12]}"
+    client.create_bucket(Bucket=locked, ObjectLockEnabledForBucket=True)  # no default retention: archives deletable
+    until = dt.datetime.now(dt.UTC).replace(microsecond=0) + dt.timedelta(days=1)
+    store = S3ArchiveStore(locked, "evidence", SMALL_PARTS, client=client)
+    store.put_record("audit/anchors/1.json", b"{}", retain_until=until)
+    head = client.head_object(Bucket=locked, Key="evidence/audit/anchors/1.json")
+    assert (head.get("ObjectLockMode"), head.get("ObjectLockRetainUntilDate")) == ("COMPLIANCE", until)
+    assert store.deletion_blocker() is None
+    plain, _ = store_on(endpoint, versioned=False)
+    plain.put_record("audit/anchors/1.json", b"{}", retain_until=until)
+    assert plain.read_record("audit/anchors/1.json") == b"{}"

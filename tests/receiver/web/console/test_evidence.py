@@ -26,7 +26,14 @@ def test_an_auditor_downloads_the_pack_and_the_history_records_its_sha256_in_the
         assert answer.status_code == 200 and answer.mimetype == "application/zip"
         pack = answer.get_data()
     with zipfile.ZipFile(io.BytesIO(pack)) as archive:
-        assert sorted(archive.namelist()) == ["evidence.html", "evidence.json", "manifest.json"]
+        assert sorted(archive.namelist()) == [
+            "NOT-TIME-STAMPED.txt",
+            "chain.json",
+            "check_chain.py",
+            "evidence.html",
+            "evidence.json",
+            "manifest.json",
+        ]
         assert json.loads(archive.read("evidence.json"))["case"]["id"] == case["id"]
     [exported] = [e for e in cases.show_case(services, case["id"])["history"] if e["kind"] == "evidence_exported"]
     assert exported["actor"] == "audrey" and hashlib.sha256(pack).hexdigest() in json.dumps(exported)
