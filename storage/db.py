@@ -23,10 +23,8 @@ import sqlite3
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config as AlembicConfig
 from sqlalchemy import Connection, CursorResult, Engine, UpdateBase, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
@@ -39,6 +37,9 @@ from storage.errors import StorageError, storage_error_from
 from storage.sqlite_writing import WriterTurn
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+
+if TYPE_CHECKING:
+    from alembic.config import Config as AlembicConfig
 
 
 class Database:
@@ -192,6 +193,8 @@ class Database:
         engine = _create_engine(self.url, self.timeout_seconds, for_migrations=True) if own else self.engine
         try:
             with engine.begin() as connection:
+                from alembic import command  # only migrations need Alembic: no process loads it otherwise
+
                 config = alembic_config()
                 config.attributes["connection"] = connection
                 command.upgrade(config, "head")
@@ -263,6 +266,8 @@ def _sqlite_path(url: str) -> str | None:
 
 
 def alembic_config() -> AlembicConfig:
+    from alembic.config import Config as AlembicConfig
+
     config = AlembicConfig()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     return config

@@ -18,13 +18,17 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
 
 from storage.archives.base import ArchiveStore, DeletedArchive, DeletedVersion, StoredArchive, check_key
 from storage.archives.filestore import FileArchiveStore
-from storage.archives.s3store import S3ArchiveStore, S3Options
+from storage.archives.s3options import S3Options
 from storage.archives.stream import ArchiveStream
 from storage.errors import StorageError
+
+if TYPE_CHECKING:
+    from storage.archives.s3store import S3ArchiveStore
 
 __all__ = [
     "ArchiveStore",
@@ -65,10 +69,21 @@ def _file_store(host: str, path: str) -> FileArchiveStore:
     return FileArchiveStore(Path(path))
 
 
+def __getattr__(name: str) -> object:
+    """``S3ArchiveStore``, loaded (with boto3) when first asked for: most processes never need it."""
+    if name == "S3ArchiveStore":
+        from storage.archives.s3store import S3ArchiveStore
+
+        return S3ArchiveStore
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 def _s3_store(bucket: str, path: str, options: S3Options) -> S3ArchiveStore:
     if not _BUCKET.fullmatch(bucket) or ".." in bucket:
         raise StorageError("misconfigured", "s3 archive store URL must name a valid bucket: s3://bucket/prefix")
     prefix = path.strip("/")
     if prefix:
         check_key(prefix)
+    from storage.archives.s3store import S3ArchiveStore
+
     return S3ArchiveStore(bucket, prefix, options)
