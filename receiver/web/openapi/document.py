@@ -68,11 +68,37 @@ _TAGS = (
 
 
 def openapi_document(app: Flask) -> dict[str, Any]:
-    """The document for ``app``, built once and kept with it."""
+    """The document for ``app``, built once and kept with it; not to be changed.
+
+    The document follows from the app's routes alone (each view's declared operation), so an
+    app with the same routes as one built before in this process gets that app's document: a
+    process that builds many apps (a test run) builds it once, not once per app.
+    """
     cached = app.extensions.get("openapi")
     if cached is None:
-        cached = app.extensions["openapi"] = build_document(app)
+        routes = _routes_of(app)
+        cached = _BUILT.get(routes)
+        if cached is None:
+            cached = _BUILT[routes] = build_document(app)
+        app.extensions["openapi"] = cached
     return cached
+
+
+#: The documents built in this process, by the routes they describe (``_routes_of``).
+_BUILT: dict[tuple[tuple[str, ...], ...], dict[str, Any]] = {}
+
+
+def _routes_of(app: Flask) -> tuple[tuple[str, ...], ...]:
+    """What the document follows from: each rule, its endpoint and methods, and the view function it runs."""
+    return tuple(
+        (rule.rule, rule.endpoint, *sorted(rule.methods or ()), _view_name(app.view_functions.get(rule.endpoint)))
+        for rule in sorted(app.url_map.iter_rules(), key=lambda rule: (rule.rule, rule.endpoint))
+    )
+
+
+def _view_name(view: object) -> str:
+    function = getattr(view, "__func__", view)  # a bound method (a blueprint's static files) by its function
+    return f"{getattr(function, '__module__', '')}.{getattr(function, '__qualname__', repr(function))}"
 
 
 def _documented_methods(rule: Rule) -> list[str]:

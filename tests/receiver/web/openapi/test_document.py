@@ -188,3 +188,27 @@ class TestTheTestSuitesCheck:
 
     def test_a_path_the_document_does_not_describe_is_not_its_business(self, app, plain_client):
         assert contract_problems(app, plain_client.get("/no/such/page")) == []
+
+
+def test_apps_with_the_same_routes_share_one_document_built_from_them(app, app_env):
+    """Built once per process for the same routes (a test run builds thousands of apps), and what it says is what
+    building it from this app says."""
+    from app import create_app
+
+    other = create_app({**app_env, "LOG_FORMAT": "console"})
+    try:
+        assert openapi_document(other) is openapi_document(app)
+        assert openapi_document(app) == build_document(app)
+    finally:
+        other.extensions["services"].close()
+
+
+def test_an_app_with_another_route_gets_its_own_document(app):
+    document = openapi_document(app)
+
+    @app.get("/api/extra-probe")
+    def extra_probe() -> str:
+        return "extra"
+
+    app.extensions.pop("openapi")
+    assert openapi_document(app) is not document
