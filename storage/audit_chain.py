@@ -1,9 +1,12 @@
 """A tamper-evident history: every fact the service shows sealed, version by version, into one SHA-256 hash chain.
 
 What is covered (``COVERAGE``, one declaration per table): the rows the service only
-inserts (``transitions``, ``request_events``, ``case_events``) and the rows it updates
-(``cases``, ``case_pauses``, ``requests``, ``callbacks``, ``api_tokens``,
-``console_sessions``). A row the service updates carries a ``row_version``, 1 when
+inserts (``transitions``, ``request_events``, ``case_events``, ``answer_downloads``,
+``console_person_roles``) and the rows it updates (``cases``, ``case_pauses``,
+``requests``, ``callbacks``, ``api_tokens``, ``console_sessions``, ``answer_packages``,
+``answer_links``, ``console_people``). A column the retention erases in place is left
+out (a callback's ``remote_addr``, a download's ``client_address``): erasing it makes no
+new version. A row the service updates carries a ``row_version``, 1 when
 inserted and one more at every update the service makes, in the same statement
 (``storage.models.row_version_column``; the callback's own statements add it by hand).
 Each sealed version of a row is one entry of ``audit_chain``:
@@ -83,12 +86,17 @@ from storage import lifecycle
 from storage.clock import utcnow
 from storage.db import Database
 from storage.models import (
+    AnswerDownload,
+    AnswerLink,
+    AnswerPackage,
     ApiToken,
     AuditChainEntry,
     Callback,
     Case,
     CaseEvent,
     CasePause,
+    ConsolePerson,
+    ConsolePersonRole,
     ConsoleSession,
     ProcessorRequest,
     RequestEvent,
@@ -107,6 +115,11 @@ def _sending_requests() -> Any:
 
 def _requests_of_case(case_id: str) -> Any:
     return select(_requests.c.id).where(_requests.c.case_id == case_id)
+
+
+def _links_of_case(case_id: str) -> Any:
+    links = AnswerLink.__table__
+    return select(links.c.id).where(links.c.case_id == case_id)
 
 
 @dataclass(frozen=True)
@@ -203,6 +216,31 @@ COVERAGE: tuple[Coverage, ...] = (
         deletable=True,
         time_column="created_at",
     ),
+    Coverage(
+        AnswerPackage.__table__,
+        _all_but(AnswerPackage.__table__),
+        versioned=True,
+        time_column="requested_at",
+        of_case=lambda table, case_id: table.c.case_id == case_id,
+    ),
+    Coverage(
+        AnswerLink.__table__,
+        _all_but(AnswerLink.__table__, "secret_hash", "email_hash"),
+        hashed=("secret_hash", "email_hash"),
+        versioned=True,
+        time_column="created_at",
+        of_case=lambda table, case_id: table.c.case_id == case_id,
+    ),
+    Coverage(
+        AnswerDownload.__table__,
+        _all_but(AnswerDownload.__table__, "client_address"),
+        time_column="at",
+        of_case=lambda table, case_id: table.c.link_id.in_(_links_of_case(case_id)),
+    ),
+    Coverage(
+        ConsolePerson.__table__, _all_but(ConsolePerson.__table__), versioned=True, time_column="first_signed_in_at"
+    ),
+    Coverage(ConsolePersonRole.__table__, _all_but(ConsolePersonRole.__table__), time_column="since"),
 )
 COVERED: dict[str, Coverage] = {coverage.name: coverage for coverage in COVERAGE}
 #: Each covered table's encoded columns (the hashed ones under their own names).

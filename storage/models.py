@@ -449,6 +449,8 @@ class ConsolePerson(Base):
     __tablename__ = "console_people"
     __table_args__ = (Index("ix_console_people_issuer_subject", "issuer", "subject", unique=True),)
 
+    row_version: Mapped[int] = row_version_column()
+
     id: Mapped[str] = mapped_column(String(16), primary_key=True)
     issuer: Mapped[str] = mapped_column(String(255))
     subject: Mapped[str] = mapped_column(String(255))
@@ -480,6 +482,8 @@ class AnswerPackage(Base):
     """
 
     __tablename__ = "answer_packages"
+
+    row_version: Mapped[int] = row_version_column()
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     case_id: Mapped[str] = mapped_column(ForeignKey("cases.id"), index=True)
@@ -513,6 +517,8 @@ class AnswerLink(Base):
     """
 
     __tablename__ = "answer_links"
+
+    row_version: Mapped[int] = row_version_column()
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     package_id: Mapped[str] = mapped_column(ForeignKey("answer_packages.id"), index=True)

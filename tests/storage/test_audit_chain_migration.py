@@ -1,4 +1,5 @@
-"""Migration 0014 re-links a v1 chain in the v2 format, and refuses one that no longer verifies."""
+"""Migration 0014 re-links a v1 chain in the v2 format, and refuses one that no longer verifies; 0016 versions the
+subject's answer and the console's people, whose rows written before are sealed as version 1."""
 
 from __future__ import annotations
 
@@ -127,6 +128,44 @@ def test_a_v1_chain_that_does_not_verify_stops_the_migration(empty_url):
     _v1_chain(url, tampered=True)
     with pytest.raises(RuntimeError, match=r"does not verify at seq 2 \(transitions 2\)"):
         _migrate(url, "head")
+
+
+#: A subject's answer handed out and downloaded, a person signed in: as release 0015 wrote them.
+ANSWER_AND_PEOPLE = [
+    "INSERT INTO cases (id, subject_ref, subject_right, jurisdiction, received_on, due_on, original_due_on, "
+    "created_at, created_by, updated_at) VALUES ('c-1', 'T-1', 'access', 'EU', '2026-12-01', '2027-01-01', "
+    "'2027-01-01', :at, 'ops', :at)",
+    "INSERT INTO answer_packages (id, case_id, state, content, requested_at, requested_by, bytes, sha256) "
+    "VALUES ('pkg-1', 'c-1', 'ready', 'archives', :at, 'ops', 10, :hash)",
+    "INSERT INTO answer_links (id, package_id, case_id, secret_hash, created_at, created_by, expires_at, "
+    "max_downloads, language, complete_downloads) VALUES ('lnk-1', 'pkg-1', 'c-1', :hash, :at, 'ops', :at, 3, 'en', 1)",
+    "INSERT INTO answer_downloads (id, link_id, at, first_byte, bytes_sent, complete, package_sha256, client_address) "
+    "VALUES (1, 'lnk-1', :at, 0, 10, true, :hash, '203.0.113.7')",
+    "INSERT INTO console_people (id, issuer, subject, name, role, first_signed_in_at, last_signed_in_at) "
+    "VALUES ('p-1', 'https://login.example.test', 'sub-1', 'Olivia', 'viewer', :at, :at)",
+    "INSERT INTO console_person_roles (id, person_id, role, since) VALUES (1, 'p-1', 'viewer', :at)",
+]
+
+
+def test_answers_and_people_written_before_their_row_versions_are_sealed_as_version_1(empty_url):
+    url = empty_url
+    _migrate(url, "0015")
+    engine = create_engine(url)
+    with engine.begin() as connection:
+        for statement in ANSWER_AND_PEOPLE:
+            connection.execute(text(statement), {"at": AT, "hash": "a" * 64})
+    engine.dispose()
+    _migrate(url, "head")
+    database = Database(url)
+    assert audit_chain.verify(database).pending == len(ANSWER_AND_PEOPLE)
+    assert audit_chain.seal(database).count == len(ANSWER_AND_PEOPLE)
+    verdict = audit_chain.verify(database)
+    assert (verdict.breaks, verdict.entries, verdict.pending) == ((), len(ANSWER_AND_PEOPLE), 0)
+    with database.reading() as connection:
+        entries = connection.execute(text("SELECT source, row_version FROM audit_chain")).all()
+    versions = {entry.source: entry.row_version for entry in entries}
+    assert versions["answer_links"] == versions["answer_packages"] == versions["console_people"] == 1
+    database.dispose()
 
 
 def test_dates_are_plain_iso_days():
