@@ -127,9 +127,10 @@ def test_a_missing_callback_is_flagged_and_the_listing_used(api, services, messa
 
 
 def test_a_callback_with_a_bad_signature_is_refused_then_reconciled(api, services, messagebird_simulator):
-    messagebird_simulator.knobs.update({"bad_signature": "hmac", "callback_attempts": 2})
+    messagebird_simulator.knobs.update({"bad_signature": "hmac", "callback_attempts": 2, "hold": True})
     configure(services, callback_grace_seconds=0)
     request_id = api("POST", "/api/requests", json=PERSONAL_GET).json()["id"]
+    assert messagebird_simulator.release_held() == 1  # called back only once the request is recorded: never a 404
     eventually(lambda: simulated(messagebird_simulator, request_id).state == "STATE_CALLBACK_FAIL")
     assert simulated(messagebird_simulator, request_id).deliveries == [401, 401]
     assert api("GET", f"/api/requests/{request_id}").json()["callbacks"] == []  # refusals attach nothing
