@@ -16,6 +16,7 @@ from tests.support.counts import write_summary
 
 pytest_plugins = [
     "verification.testing",
+    "tests.support.url_builders",
     "tests.support.databases",
     "tests.support.redis_server",
     "tests.support.https_server",
