@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from storage.clock import utcnow
@@ -33,6 +33,15 @@ def find_active(session: Session, token_hashes: Sequence[str]) -> ApiToken | Non
     """The unrevoked token with one of ``token_hashes`` (one per ``SECRET_KEY``, newest first)."""
     statement = select(ApiToken).where(ApiToken.token_hash.in_(token_hashes), ApiToken.revoked_at.is_(None))
     return session.scalars(statement).first()
+
+
+def rehash(session: Session, token_id: int, *, old_hash: str, new_hash: str) -> None:
+    """Store ``new_hash`` for the token, if it still has ``old_hash`` and is not revoked."""
+    session.execute(
+        update(ApiToken)
+        .where(ApiToken.id == token_id, ApiToken.token_hash == old_hash, ApiToken.revoked_at.is_(None))
+        .values(token_hash=new_hash)
+    )
 
 
 def all_tokens(session: Session) -> Sequence[ApiToken]:

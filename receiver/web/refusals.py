@@ -8,6 +8,10 @@
   delivery is read. The limit only sheds load, so it never waits long for Redis: its
   calls time out after ``LIMITER_REDIS_TIMEOUT_SECONDS`` and, while Redis does not
   answer, the limits are kept in memory (Flask-Limiter's fallback) instead.
+- ``confine_limiter``: Flask-Limiter hooks itself into every request; the hooks are moved to the
+  blueprints that have a limit (the webhook, the subject's pages) and, for the console's sign-in,
+  into its limited views, so that every other request (``/healthz``, the API, the console's
+  pages) costs nothing of it.
 - ``LimitedAddresses``: once Flask-Limiter has said an address is over its limit, this
   process answers that address's deliveries 429 from a WSGI filter until the limit's
   window resets, without Flask, Flask-Limiter or Redis: a flood from a limited address
@@ -27,6 +31,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from flask import Blueprint, Flask, Response, jsonify, request
+from flask.globals import request_ctx
 from flask_limiter import Limiter, RateLimitExceeded
 from flask_limiter.util import get_remote_address
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -118,6 +123,36 @@ def register_refusal_limits(app: Flask, settings: Settings) -> None:
     )
     app.register_error_handler(RateLimitExceeded, lambda error: _too_many_refusals(error, limited))
     app.extensions["rate_limiter"] = limiter  # the subject's answer pages are limited by the same limiter
+
+
+def confine_limiter(app: Flask, limiter: Limiter, blueprints: Iterable[str]) -> None:
+    """Run ``limiter``'s check only before the views of ``blueprints`` (first of their hooks), and its
+    after-request step (the deductions that wait for the answer) only for a request it checked.
+
+    A view decorated with one of ``limiter``'s limits checks it itself (Flask-Limiter's decorator),
+    so it needs no hook. The limiter's per-request state lives on the request context, which ends
+    with the request: its teardown hook is not needed either.
+    """
+    check, after, release = limiter._check_request_limit, _limiter_hook(app.after_request_funcs), limiter
+    app.before_request_funcs[None].remove(check)
+    app.after_request_funcs[None].remove(after)
+    app.teardown_request_funcs[None] = [
+        hook for hook in app.teardown_request_funcs[None] if getattr(hook, "__self__", None) is not release
+    ]
+    for name in blueprints:
+        app.before_request_funcs.setdefault(name, []).insert(0, check)
+
+    def deduct_when_checked(response: Response) -> Response:
+        if hasattr(request_ctx, "_limiter_request_context"):  # set by the limiter's check
+            return after(response)  # type: ignore[no-any-return]  # Flask-Limiter's hook returns the response
+        return response
+
+    app.after_request(deduct_when_checked)
+
+
+def _limiter_hook(hooks: dict[str | None, list[Callable[..., Any]]]) -> Callable[..., Any]:
+    """Flask-Limiter's after-request hook among the app's (a ``functools.partial`` of its ``__inject_headers``)."""
+    return next(hook for hook in hooks[None] if "Limiter" in getattr(getattr(hook, "func", None), "__qualname__", ""))
 
 
 def _storage_options(settings: Settings) -> dict[str, float]:
