@@ -144,7 +144,7 @@ def confine_limiter(app: Flask, limiter: Limiter, blueprints: Iterable[str]) -> 
 
     def deduct_when_checked(response: Response) -> Response:
         if hasattr(request_ctx, "_limiter_request_context"):  # set by the limiter's check
-            return after(response)  # type: ignore[no-any-return]  # Flask-Limiter's hook returns the response
+            return after(response)
         return response
 
     app.after_request(deduct_when_checked)

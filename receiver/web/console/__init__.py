@@ -57,7 +57,7 @@ def _limit_sign_in(app: Flask, limiter: Limiter) -> None:
         deduct_when=lambda response: response.status_code in REFUSED_SIGN_IN,
     )
     for endpoint in SIGN_IN_VIEWS:
-        app.view_functions[endpoint] = limit(app.view_functions[endpoint])
+        app.view_functions[endpoint] = limit(app.view_functions[endpoint])  # type: ignore[assignment]  # typed as maybe async
 
 
 def _to_the_console() -> Response:
