@@ -41,6 +41,4 @@ def register_web(app: Flask) -> None:
     refusals.register_refusal_limits(app, app.extensions["services"].settings)
     subject.register_subject_pages(app, app.extensions["rate_limiter"])
     register_console(app, app.extensions["rate_limiter"])
-    refusals.confine_limiter(
-        app, app.extensions["rate_limiter"], blueprints=(webhooks.blueprint.name, subject.blueprint.name)
-    )
+    refusals.confine_limiter(app, app.extensions["rate_limiter"], blueprints=(subject.blueprint.name,))

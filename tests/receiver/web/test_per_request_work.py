@@ -133,7 +133,7 @@ def test_the_limiter_runs_only_before_the_limited_blueprints(app):
     limiter = app.extensions["rate_limiter"]
     check = limiter._check_request_limit
     assert check not in app.before_request_funcs[None]
-    assert app.before_request_funcs["webhooks"][0] == check
+    assert check not in app.before_request_funcs.get("webhooks", [])  # the webhook counts its refusals itself
     assert app.before_request_funcs["subject"][0] == check
     names = [getattr(hook, "__qualname__", "") for hook in app.before_request_funcs[None]]
     assert not [name for name in names if "csrf" in name.lower() or "Limiter" in name]
