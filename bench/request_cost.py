@@ -6,7 +6,7 @@ Procfile does (``gunicorn -c gunicorn.conf.py``, ``--workers`` processes of
 ``WEB_THREADS`` threads) and, under the same settings, the bare app
 (``bench/floor_app.py``: Flask's ``/healthz`` and ``POST /floor``, one row inserted and
 committed). It measures user + system CPU of each server's process group (the master and
-its workers, from ``/proc``) per request, for:
+its workers: every thread's run time from ``/proc``) per request, for:
 
 - ``GET /healthz``, against the bare app's ``/healthz``;
 - a genuine callback (both signatures, recorded), against the bare insert and commit;
@@ -24,7 +24,7 @@ and the table prints the medians over rounds.
     .venv/bin/python bench/request_cost.py [--quick] [--requests 600] [--rounds 3] [--concurrency 16]
         [--workers 4] [--backends sqlite,postgres]
 
-``--quick`` (under a minute for both backends): 2 rounds of 150 requests per kind.
+``--quick`` (under a minute for both backends): 3 rounds of 300 requests per kind.
 """
 
 from __future__ import annotations
@@ -70,7 +70,6 @@ from tests.support.processes import Launcher, ServiceProcess  # noqa: E402
 #: Refusals an address may have: above the 100 a round sends from each refusing address.
 REFUSAL_LIMIT = 300
 LIMITED_ADDRESS = "10.255.255.1"
-TICKS = os.sysconf("SC_CLK_TCK")
 
 #: (what, the service's kind, the bare app's kind, the issue's goal as a ratio)
 ROWS = (
@@ -83,16 +82,18 @@ ROWS = (
 
 
 def group_cpu_seconds(server: ServiceProcess) -> float:
-    """User + system CPU of ``server``'s process and its children (gunicorn's workers) so far."""
+    """CPU time of ``server``'s process and its children (gunicorn's workers) so far: the sum of every live
+    thread's run time from ``/proc/<pid>/task/<tid>/schedstat`` (nanoseconds; ``/proc/<pid>/stat`` counts in
+    10 ms ticks, too coarse for a few hundred requests of half a millisecond). A server's threads live as
+    long as it does (gunicorn's gthread pools), so a phase's difference is its CPU."""
     total = 0
     for pid in [server.pid, *server.children()]:
-        try:
-            with open(f"/proc/{pid}/stat") as stat:
-                fields = stat.read().rsplit(")", 1)[1].split()
-        except FileNotFoundError:
-            continue
-        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15)
-    return total / TICKS
+        for task in Path(f"/proc/{pid}/task").glob("*"):
+            try:
+                total += int((task / "schedstat").read_text().split()[0])
+            except (FileNotFoundError, ProcessLookupError, IndexError, ValueError):
+                continue
+    return total / 1e9
 
 
 def cpu_ms_per_request(
@@ -228,10 +229,10 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--workers", type=int, default=4, help="gunicorn worker processes, both servers")
     parser.add_argument("--backends", default="sqlite,postgres")
-    parser.add_argument("--quick", action="store_true", help="2 rounds of 150 requests a kind")
+    parser.add_argument("--quick", action="store_true", help="3 rounds of 300 requests a kind")
     args = parser.parse_args()
     if args.quick:
-        args.requests, args.rounds = 150, 2
+        args.requests, args.rounds = 300, 3
     os.environ.setdefault("BENCH_LOG_LEVEL", "INFO")
     results = {}
     with tempfile.TemporaryDirectory(prefix="request-cost-") as tmp:
