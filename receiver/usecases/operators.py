@@ -82,8 +82,7 @@ def authenticate(services: Services, token: str) -> Operator | None:
     if hmac.compare_digest(token.encode(), services.settings.admin_token.encode()):
         return Operator(ADMIN, OPERATOR)
     hashes = services.secrets.token_hashes(token)
-    with services.database.reading_session() as session:
-        found = tokens.find_active(session, hashes)
+    found = tokens.find_active_token(services.database, hashes)
     if found is None or not any(hmac.compare_digest(found.token_hash, h) for h in hashes):
         return None
     if found.token_hash != hashes[0] and _REHASHES.due(found.token_hash):
@@ -116,7 +115,7 @@ class _Throttle:
 _REHASHES = _Throttle(REHASH_INTERVAL_SECONDS)
 
 
-def _rehash(services: Services, found: ApiToken, newest_hash: str) -> None:
+def _rehash(services: Services, found: tokens.ActiveToken, newest_hash: str) -> None:
     try:
         with services.database.transaction() as session:
             tokens.rehash(session, found.id, old_hash=found.token_hash, new_hash=newest_hash)
