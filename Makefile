@@ -86,6 +86,7 @@ bench: $(VENV)/.dev
 	$(BIN)/python bench/verify_bench.py
 	$(BIN)/python bench/archive_bench.py
 	$(BIN)/python bench/callback_bench.py
+	$(BIN)/python bench/request_cost.py
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache .hypothesis .mypy_cache .ruff_cache
