@@ -88,6 +88,7 @@ bench: $(VENV)/.dev
 	$(BIN)/python bench/archive_bench.py
 	$(BIN)/python bench/callback_bench.py
 	$(BIN)/python bench/audit_bench.py
+	$(BIN)/python bench/request_cost.py
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache .hypothesis .mypy_cache .ruff_cache

@@ -503,6 +503,7 @@ class Settings:
     notify_email_from: str | None
     console_session_minutes: int
     console_token_sign_in: bool
+    sign_in_rate_limit: str
     oidc_issuer: str | None
     oidc_client_id: str | None
     oidc_client_secret: str | None
@@ -655,6 +656,7 @@ def _declared() -> dict[str, _Setting]:
         # Signing in to the console (receiver/identity, receiver/web/console/signing_in.py): the token form, and the
         # organisation's OpenID Connect provider, whose groups map to the console's roles.
         "CONSOLE_TOKEN_SIGN_IN": _Setting(_bool, True),
+        "SIGN_IN_RATE_LIMIT": _Setting(_rate_limit, "10 per minute"),
         "OIDC_ISSUER": _Setting(_optional_issuer_url, None),
         "OIDC_CLIENT_ID": _Setting(_optional_text, None),
         "OIDC_CLIENT_SECRET": _Setting(_optional_text, None),

@@ -14,6 +14,11 @@ bodies, archive URLs and personal data values never enter an event; as a second
 line of defence ``drop_secret_fields`` removes fields with such names, and
 ``scrub_url_paths`` cuts every http(s) URL in any text (tracebacks included) down
 to ``scheme://host[:port]``.
+
+Every text field is bounded: one longer than ``MAX_FIELD_CHARS`` is cut there and
+marked (``bounded``), whatever a request put into it; a traceback (``exception``)
+is bounded at ``MAX_TRACEBACK_CHARS``. Views bound what they take from a request
+tighter where they know its size (``receiver.web.webhooks``: a request id).
 """
 
 from __future__ import annotations
@@ -48,6 +53,19 @@ SECRET_FIELD_NAMES = frozenset(
     }
 )
 
+#: The longest text field a line carries; ``exception`` (a traceback) may be longer, to ``MAX_TRACEBACK_CHARS``.
+MAX_FIELD_CHARS = 1024
+MAX_TRACEBACK_CHARS = 16384
+_LONG_FIELDS = {"exception": MAX_TRACEBACK_CHARS, "stack": MAX_TRACEBACK_CHARS}
+CLIPPED = "…[clipped]"
+
+
+def bounded(text: str | None, limit: int = MAX_FIELD_CHARS) -> str | None:
+    """``text`` cut to at most ``limit`` characters, marked when it was cut; None stays None."""
+    if text is None or len(text) <= limit:
+        return text
+    return text[: max(0, limit - len(CLIPPED))] + CLIPPED
+
 
 #: Library loggers whose routine lines would drown ours; ``http.request`` replaces gunicorn's access log.
 QUIET_LOGGERS = {
@@ -68,10 +86,14 @@ def drop_secret_fields(_logger: Any, _method: str, event_dict: dict[str, Any]) -
 
 
 def scrub_url_paths(_logger: Any, _method: str, event_dict: EventDict) -> EventDict:
-    """Cut every http(s) URL in every text field down to its origin: its path and query may be a bearer token."""
+    """Cut every http(s) URL in every text field down to its origin (its path and query may be a bearer token),
+    and every text field to its bound."""
     for name, value in event_dict.items():
-        if isinstance(value, str) and "://" in value:
-            event_dict[name] = scrub_urls(value)
+        if isinstance(value, str):
+            if len(value) > MAX_FIELD_CHARS:
+                value = event_dict[name] = bounded(value, _LONG_FIELDS.get(name, MAX_FIELD_CHARS))
+            if "://" in value:
+                event_dict[name] = scrub_urls(value)
     return event_dict
 
 

@@ -11,6 +11,11 @@ cases; *export* takes evidence out (an archive download); *metrics* is ``/metric
 ``ADMIN_TOKEN`` is the bootstrap operator named ``admin``. Tokens are made with
 ``flask tokens create``: the token is shown once and only its keyed hash is stored.
 The operator's name is the ``actor`` every action records.
+
+Authenticating reads only: a wrong token writes nothing and takes no writer's turn.
+A token found under an older ``SECRET_KEY`` is re-hashed under the newest, a write
+tried at most once per ``REHASH_INTERVAL_SECONDS`` per token and process (a failed
+one is tried again then; the caller is let in either way).
 """
 
 from __future__ import annotations
@@ -18,8 +23,12 @@ from __future__ import annotations
 import hmac
 import re
 import secrets
+import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
+from receiver.observability.logs import get_logger
 from receiver.services import Services
 from receiver.usecases.errors import UseCaseError
 from storage import tokens
@@ -41,6 +50,10 @@ NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 #: Longer bearer values are refused before they are hashed.
 MAX_TOKEN_CHARS = 256
 TOKEN_PREFIX = "gdpr_"
+#: How often one process tries to re-hash one token found under an older ``SECRET_KEY``.
+REHASH_INTERVAL_SECONDS = 60.0
+
+log = get_logger(__name__)
 
 
 @dataclass(frozen=True)
@@ -69,13 +82,45 @@ def authenticate(services: Services, token: str) -> Operator | None:
     if hmac.compare_digest(token.encode(), services.settings.admin_token.encode()):
         return Operator(ADMIN, OPERATOR)
     hashes = services.secrets.token_hashes(token)
-    with services.database.transaction() as session:
-        found = tokens.find_active(session, hashes)
-        if found is None or not any(hmac.compare_digest(found.token_hash, h) for h in hashes):
-            return None
-        if found.token_hash != hashes[0]:
-            found.token_hash = hashes[0]  # made under an older SECRET_KEY: hashed under the newest from now on
-        return Operator(found.name, found.role)
+    found = tokens.find_active_token(services.database, hashes)
+    if found is None or not any(hmac.compare_digest(found.token_hash, h) for h in hashes):
+        return None
+    if found.token_hash != hashes[0] and _REHASHES.due(found.token_hash):
+        _rehash(services, found, hashes[0])  # made under an older SECRET_KEY: hashed under the newest from now on
+    return Operator(found.name, found.role)
+
+
+class _Throttle:
+    """When each key's write was last tried in this process; ``due`` says whether to try it now."""
+
+    MAX_KEYS = 10_000
+
+    def __init__(self, interval: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self._interval = interval
+        self._clock = clock
+        self._tried: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def due(self, key: str) -> bool:
+        with self._lock:
+            now = self._clock()
+            if now - self._tried.get(key, -self._interval) < self._interval:
+                return False
+            if len(self._tried) >= self.MAX_KEYS:
+                self._tried.clear()
+            self._tried[key] = now
+            return True
+
+
+_REHASHES = _Throttle(REHASH_INTERVAL_SECONDS)
+
+
+def _rehash(services: Services, found: tokens.ActiveToken, newest_hash: str) -> None:
+    try:
+        with services.database.transaction() as session:
+            tokens.rehash(session, found.id, old_hash=found.token_hash, new_hash=newest_hash)
+    except StorageError as error:
+        log.warning("token.rehash_failed", operator=found.name, reason=error.reason)
 
 
 def create_token(services: Services, name: str, role: str, *, actor: str) -> NewToken:

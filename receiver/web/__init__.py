@@ -40,4 +40,5 @@ def register_web(app: Flask) -> None:
     register_errorhandlers(app)
     refusals.register_refusal_limits(app, app.extensions["services"].settings)
     subject.register_subject_pages(app, app.extensions["rate_limiter"])
-    register_console(app)
+    register_console(app, app.extensions["rate_limiter"])
+    refusals.confine_limiter(app, app.extensions["rate_limiter"], blueprints=(subject.blueprint.name,))

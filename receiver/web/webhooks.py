@@ -12,7 +12,7 @@ import time
 
 from flask import Blueprint, Response, jsonify, request
 
-from receiver.observability.logs import get_logger
+from receiver.observability.logs import bounded, get_logger
 from receiver.observability.metrics import CALLBACKS
 from receiver.usecases import callbacks
 from receiver.usecases.callbacks import MESSAGEBIRD_CALLBACK_PATH
@@ -20,6 +20,10 @@ from receiver.web.context import access_logged
 from receiver.web.current import services
 from receiver.web.errors import BAD_REQUEST, INVALID_PARAMS, MISSING_PARAMS, NOT_FOUND, REQUEST_NOT_ALLOWED, HttpProblem
 from verification import HMAC_HEADER, JWT_HEADER
+
+#: The longest request id or kind a log line repeats from a delivery (a stored request id is at most 128).
+MAX_LOGGED_ID_CHARS = 128
+_EVENTS = {"accepted": "callback.accepted", "duplicate": "callback.duplicate"}
 
 blueprint = Blueprint("webhooks", __name__)
 log = get_logger("receiver.web.webhooks")
@@ -98,14 +102,11 @@ def _log_outcome(outcome: callbacks.Outcome, started: float) -> None:
     """One event per delivery, which is also the request's access event."""
     CALLBACKS.labels(outcome.verdict, outcome.reason or "ok").inc()
     access_logged()
-    event = {"accepted": "callback.accepted", "duplicate": "callback.duplicate"}.get(
-        outcome.verdict, "callback.rejected"
-    )
     emit = log.warning if outcome.verdict == callbacks.REJECTED else log.info
     emit(
-        event,
-        request_id=outcome.request_id,
-        kind=outcome.kind,
+        _EVENTS.get(outcome.verdict, "callback.rejected"),
+        request_id=bounded(outcome.request_id, MAX_LOGGED_ID_CHARS),  # from the body, which may be unsigned
+        kind=bounded(outcome.kind, MAX_LOGGED_ID_CHARS),
         status=outcome.status,
         reason=outcome.reason,
         jwt=outcome.jwt.verdict,

@@ -28,7 +28,8 @@ from typing import TypeVar
 from urllib.parse import urlsplit
 
 import structlog
-from flask import Flask, current_app, g, request
+from flask import Flask, Request, current_app, g, request
+from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 from werkzeug.wrappers import Response
 
 from receiver.usecases import console_sessions
@@ -82,6 +83,21 @@ def configure_cookies(app: Flask) -> None:
         WTF_CSRF_CHECK_DEFAULT=False,  # only the console's own POSTs are checked (``blueprint.check_csrf``)
         WTF_CSRF_TIME_LIMIT=settings.console_session_minutes * 60,
     )
+
+
+class ConsoleSession(SecureCookieSessionInterface):
+    """Flask's signed-cookie session (``ops_state``), opened only for the console's paths: its cookie is
+    sent only to ``/ops``, so anywhere else there is nothing to read, and nothing is ever set. Elsewhere
+    the session is Flask's null session (reading it finds it empty, writing to it fails)."""
+
+    def open_session(self, app: Flask, request: Request) -> SecureCookieSession | None:
+        if not _under_console(request.path):
+            return None  # Flask then uses its null session, which it never saves
+        return super().open_session(app, request)
+
+
+def _under_console(path: str) -> bool:
+    return path == COOKIE_PATH or path.startswith(COOKIE_PATH + "/")
 
 
 def set_session_cookie(response: Response, signed_in: console_sessions.SignedIn) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, g, redirect, render_template, request, url_for
+from flask_limiter import RateLimitExceeded
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException, NotFound
 from werkzeug.wrappers import Response
@@ -113,6 +114,19 @@ def _csrf_failed(error: CSRFError) -> tuple[str, int]:
         message="This form was not sent from a page of the console, or it has expired. Nothing was changed: "
         "go back, reload the page and send it again.",
     )
+
+
+@blueprint.errorhandler(RateLimitExceeded)
+def _too_many_sign_ins(error: RateLimitExceeded) -> tuple[str, int, dict[str, str]]:
+    window = max(1, int(error.limit.limit.get_expiry())) if error.limit else 60
+    log.warning("console.sign_in_limited", retry_after_s=window)
+    body, status = page(
+        "error.html",
+        429,
+        title="Too many attempts",
+        message="Too many sign-ins from this address were refused. Wait a while, then try again.",
+    )
+    return body, status, {"Retry-After": str(window)}
 
 
 @blueprint.errorhandler(UseCaseError)
