@@ -3,6 +3,8 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 export PYTHONPATH := $(CURDIR)
+# test processes for the spread part of `make test`: more than the 2 cores, since many tests wait on servers
+TEST_PROCESSES ?= 3
 
 .PHONY: run simulators lint test test-fast migrate demo bench screenshots requirements translations clean
 
@@ -45,7 +47,7 @@ lint: $(VENV)/.dev
 ## make test: the checks of `make lint`, then the whole suite (installs the test tools first):
 ## every test spread over the cores but those marked timing, then those one at a time (they measure time)
 test: lint
-	$(BIN)/python -m pytest --numprocesses auto --dist worksteal -m "not timing"
+	$(BIN)/python -m pytest --numprocesses $(TEST_PROCESSES) --dist worksteal -m "not timing"
 	$(BIN)/python -m pytest -m timing
 
 ## make test-fast: the checks of `make lint`, then the suite without the real-process and fault-injection tests (marked slow)
