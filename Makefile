@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export PYTHONPATH := $(CURDIR)
 # test processes for the spread part of `make test`: more than the 2 cores, since many tests wait on servers
-TEST_PROCESSES ?= 4
+TEST_PROCESSES ?= 3
 
 .PHONY: run simulators lint test test-fast migrate demo bench screenshots requirements translations clean
 
