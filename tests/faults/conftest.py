@@ -8,13 +8,15 @@ in its assertion messages, as ``record_property`` entries (the JUnit XML), and i
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import pytest
 
+from storage.db import Database
 from tests.conftest import PUBLIC_URL
+from tests.faults.servers import PrivatePostgres, postgres_bindir
 from tests.support.counts import COUNTS, report_line  # noqa: F401 (report_line: for the modules' teardowns)
-from tests.support.databases import Backend
+from tests.support.databases import Backend, skip_or_fail
 from tests.support.load import CallbackSigner
 from tests.support.processes import ServiceProcess
 
@@ -23,6 +25,23 @@ from tests.support.processes import ServiceProcess
 def backend(request: pytest.FixtureRequest) -> Backend:
     """SQLite and PostgreSQL (the Redis replay cache is covered by the service tests)."""
     return Backend(request.getfixturevalue(f"{request.param}_url"))
+
+
+@pytest.fixture
+def private_postgres() -> Iterator[PrivatePostgres]:
+    """A PostgreSQL cluster of the test's own, migrated: to stop, freeze, restart as a standby (never the machine's)."""
+    bindir = postgres_bindir()
+    if bindir is None:
+        skip_or_fail("PostgreSQL server binaries (initdb, pg_ctl) not found")
+    cluster = PrivatePostgres(bindir)
+    try:
+        cluster.start()
+        database = Database(cluster.url)
+        database.upgrade()
+        database.dispose()
+        yield cluster
+    finally:
+        cluster.destroy()
 
 
 @pytest.fixture

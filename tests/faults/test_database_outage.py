@@ -7,11 +7,9 @@ import time
 
 import pytest
 
-from storage.db import Database
 from tests.faults.audit import audit_callbacks
 from tests.faults.conftest import address, gunicorn_workers
-from tests.faults.servers import PrivatePostgres, postgres_bindir
-from tests.support.databases import Backend, skip_or_fail
+from tests.support.databases import Backend
 from tests.support.load import DELETE_KIND, Answer, deliver_until_answered, fire, register_requests, sign_callbacks
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
@@ -20,22 +18,6 @@ CALLBACKS = 1500
 CHUNK, CHUNK_SECONDS = 8, 0.08  # at most 100 callbacks/s, 4 at a time
 OUTAGE_SECONDS = 3.0
 RECOVERY_SECONDS = 3.0  # an answer sent this long after the restart must be a 200
-
-
-@pytest.fixture
-def private_postgres():
-    bindir = postgres_bindir()
-    if bindir is None:
-        skip_or_fail("PostgreSQL server binaries (initdb, pg_ctl) not found")
-    cluster = PrivatePostgres(bindir)
-    try:
-        cluster.start()
-        database = Database(cluster.url)
-        database.upgrade()
-        database.dispose()
-        yield cluster
-    finally:
-        cluster.destroy()
 
 
 @pytest.fixture

@@ -33,7 +33,7 @@ from storage.db import Database
 from storage.models import Callback, Job
 from tests.faults.audit import archive_problems, archive_records, audit_callbacks
 from tests.faults.conftest import address, wait_until
-from tests.faults.servers import PrivatePostgres, PrivateRedis, postgres_bindir, redis_server_binary
+from tests.faults.servers import PrivatePostgres, PrivateRedis, redis_server_binary
 from tests.support.databases import Backend, skip_or_fail
 from tests.support.load import (
     DELETE_KIND,
@@ -63,22 +63,6 @@ CALLBACKS = 1000
 CHUNK, CHUNK_SECONDS = 4, 0.1  # at most 40 callbacks/s per service, 4 at a time
 ARCHIVES = 3
 MiB = 1 << 20
-
-
-@pytest.fixture
-def private_postgres():
-    bindir = postgres_bindir()
-    if bindir is None:
-        skip_or_fail("PostgreSQL server binaries (initdb, pg_ctl) not found")
-    cluster = PrivatePostgres(bindir)
-    try:
-        cluster.start()
-        database = Database(cluster.url)
-        database.upgrade()
-        database.dispose()
-        yield cluster
-    finally:
-        cluster.destroy()
 
 
 @pytest.fixture

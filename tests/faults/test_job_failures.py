@@ -22,8 +22,7 @@ from storage.db import Database
 from storage.models import Job, ProcessorRequest
 from tests.faults import job_faults
 from tests.faults.conftest import wait_until
-from tests.faults.servers import PrivatePostgres, postgres_bindir
-from tests.support.databases import Backend, skip_or_fail
+from tests.support.databases import Backend
 from tests.support.load import GET_KIND, register_requests
 from tests.support.processes import Launcher, ServiceProcess
 
@@ -193,22 +192,6 @@ def test_a_job_that_kills_its_worker_is_failed_as_poison_and_the_next_worker_goe
     assert (request.state, request.state_reason) == ("failed", job.last_error), counts
     assert failed["poison"] is True and failed["job_id"] == poison and "Traceback" not in worker.log(), counts
     assert alive_after and exit_status == 0, counts
-
-
-@pytest.fixture
-def private_postgres():
-    bindir = postgres_bindir()
-    if bindir is None:
-        skip_or_fail("PostgreSQL server binaries (initdb, pg_ctl) not found")
-    cluster = PrivatePostgres(bindir)
-    try:
-        cluster.start()
-        database = Database(cluster.url)
-        database.upgrade()
-        database.dispose()
-        yield cluster
-    finally:
-        cluster.destroy()
 
 
 @pytest.mark.postgres

@@ -7,48 +7,29 @@ with a ``standby.signal`` file: it answers reads and refuses every write, as a r
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
 from app import create_app
-from storage.db import Database
 from tests.conftest import CALLBACK_URL
-from tests.faults.servers import PrivatePostgres, postgres_bindir
-from tests.support.databases import Backend, skip_or_fail
+from tests.faults.servers import PrivatePostgres
+from tests.support.databases import Backend
 from tests.support.load import CALLBACK_PATH, DELETE_KIND, callback_json, register_requests
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
 
 @pytest.fixture
-def cluster() -> Iterator[PrivatePostgres]:
-    bindir = postgres_bindir()
-    if bindir is None:
-        skip_or_fail("PostgreSQL server binaries (initdb, pg_ctl) not found")
-    cluster = PrivatePostgres(bindir)
-    try:
-        cluster.start()
-        database = Database(cluster.url)
-        database.upgrade()
-        database.dispose()
-        yield cluster
-    finally:
-        cluster.destroy()
-
-
-@pytest.fixture
-def backend(cluster: PrivatePostgres) -> Backend:
-    return Backend(cluster.url)
+def backend(private_postgres: PrivatePostgres) -> Backend:
+    return Backend(private_postgres.url)
 
 
 def test_a_server_in_recovery_is_not_ready_and_callbacks_are_503(
-    cluster, app_env, messagebird_signer, messagebird_signature_key, report
+    private_postgres, app_env, messagebird_signer, messagebird_signature_key, report
 ):
     """Invariant: with the database in recovery ``/readyz`` is 503 naming ``recovering`` and a callback is 503,
     never 200 nor 500; the request is still ``sent`` afterwards."""
     register_requests(
-        cluster.url,
+        private_postgres.url,
         secret_key=app_env["SECRET_KEY"],
         signature_key=messagebird_signature_key,
         kinds={"sb-1": DELETE_KIND},
@@ -58,7 +39,7 @@ def test_a_server_in_recovery_is_not_ready_and_callbacks_are_503(
         assert ready_before.test_client().get("/readyz").status_code == 200
     finally:
         ready_before.extensions["services"].close()
-    cluster.restart_as_standby()
+    private_postgres.restart_as_standby()
     app = create_app(app_env)
     client = app.test_client()
     body = callback_json("sb-1", DELETE_KIND)

@@ -24,8 +24,7 @@ from storage.db import Database
 from storage.models import ProcessorRequest
 from tests.conftest import ADMIN_TOKEN
 from tests.faults.conftest import wait_until
-from tests.faults.servers import PrivatePostgres, postgres_bindir
-from tests.support.databases import Backend, skip_or_fail
+from tests.support.databases import Backend
 
 pytestmark = pytest.mark.slow
 
@@ -132,22 +131,6 @@ def warm(base_url: str) -> None:
         interval=0.3,
         what="readyz answering 200 after the restart",
     )
-
-
-@pytest.fixture
-def private_postgres():
-    bindir = postgres_bindir()
-    if bindir is None:
-        skip_or_fail("PostgreSQL server binaries (initdb, pg_ctl) not found")
-    cluster = PrivatePostgres(bindir)
-    try:
-        cluster.start()
-        database = Database(cluster.url)
-        database.upgrade()
-        database.dispose()
-        yield cluster
-    finally:
-        cluster.destroy()
 
 
 @pytest.mark.postgres

@@ -164,8 +164,12 @@ def fire(
 
 
 def run_apart(coroutine: Coroutine[Any, Any, T]) -> T:
-    """``asyncio.run`` in a thread of its own: the calling thread may run an event loop already (Playwright's sync
+    """``asyncio.run``, in a thread of its own when the calling thread runs an event loop already (Playwright's sync
     API leaves one running in a test process once a browser test has run there), where ``asyncio.run`` refuses."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coroutine)
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="load") as runner:
         return runner.submit(asyncio.run, coroutine).result()
 
