@@ -92,7 +92,7 @@ def test_the_link_secret_and_the_subjects_address_leave_no_trace(
     )
     assert all(n == 0 for where in found.values() for n in where.values()), f"{counts}: {found}"
     assert "/answer/<secret>/download" in logs and mailed["id"] in logs and "answer_email.sent" in logs, counts
-    [link] = [link for link in package["links"] if link["id"] == plain["id"]]
+    [link] = [link for link in package_of(base, case_id)["links"] if link["id"] == plain["id"]]
     assert [download["complete"] for download in link["downloads"]] == [False, True], counts
 
 
