@@ -6,7 +6,7 @@ export PYTHONPATH := $(CURDIR)
 # test processes for the spread part of `make test`: more than the 2 cores, since many tests wait on servers
 TEST_PROCESSES ?= 3
 
-.PHONY: run simulators lint test test-fast migrate demo bench screenshots requirements translations clean
+.PHONY: run simulators lint docs docs-check test test-fast migrate demo bench screenshots requirements translations clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -37,12 +37,22 @@ simulators: $(VENV)/.dev instance/dev.env
 	$(BIN)/python -m simulators.local --instance instance
 
 ## make lint: the code's checks (pyproject.toml): ruff's lint and import order, ruff's format, mypy (strict for
-## verification/ and deadlines/, the defaults elsewhere) and the layering contracts (import-linter)
-lint: $(VENV)/.dev
+## verification/ and deadlines/, the defaults elsewhere) and the layering contracts (import-linter); and the docs site
+## built strictly (make docs-check)
+lint: $(VENV)/.dev docs-check
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/lint-imports
+
+## make docs: the docs site (mkdocs.yml, the pages in docs/) built into site/; `.venv/bin/mkdocs serve` serves it while you edit
+docs: $(VENV)/.dev
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
+
+## make docs-check: the docs site built with --strict into a temporary folder, about 2 s: a page left out of the nav
+## or a link to a missing page or anchor fails it
+docs-check: $(VENV)/.dev
+	@site=$$(mktemp -d); NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir $$site; status=$$?; rm -rf $$site; exit $$status
 
 ## make test: the checks of `make lint`, then the whole suite (installs the test tools first):
 ## every test spread over the cores but those marked timing, then those one at a time (they measure time)
@@ -93,4 +103,4 @@ bench: $(VENV)/.dev
 	$(BIN)/python bench/request_cost.py
 
 clean:
-	rm -rf $(VENV) instance .pytest_cache .hypothesis .mypy_cache .ruff_cache
+	rm -rf $(VENV) instance site .pytest_cache .hypothesis .mypy_cache .ruff_cache

@@ -1,34 +1,23 @@
 """Stopping the clock: pauses while the controller waits for the data subject.
 
-UK GDPR Art. 12A: the days between asking the data subject for information the
-controller reasonably needs (to identify the information or processing the
-request is about) and receiving it do not count towards the time limit, nor
-towards the month within which an extension must be announced. The EDPB
-(Guidelines 01/2022) accepts the same for identity checks and clarification
-under the EU GDPR. The deadline therefore moves by the paused days: they are
-added to the calendar-month date, and the working-day rule applies afterwards.
-A pause that starts after that date (in the working-day grace) adds its days to
-the working day the deadline had moved to (``deadlines.deadline``): the deadline
-is never before the day the clock restarts.
+UK GDPR Art. 12A (and, for identity checks and clarification under the EU GDPR, EDPB
+Guidelines 01/2022): the days spent waiting for information the controller asked for do not
+count. The paused days are added to the calendar-month date, and the working-day rule applies
+afterwards; a pause that starts in the working-day grace adds its days to the working day the
+deadline had moved to (``deadlines.deadline``), so the deadline is never before the day the
+clock restarts.
 
 How paused days are counted:
 
-- A pause from ``started_on`` to ``resumed_on`` counts ``resumed_on - started_on``
-  days: the day the controller asks is a paused day, the day the answer arrives
-  is a running day, so a pause resumed on the day it started counts nothing.
-  These are the days the data subject took to reply. The wording used for the
-  same rule in DPA 2018 s.54(3C) ("the period beginning with the day on which the
-  controller makes the request and ending with the day on which the controller
-  receives the information") can be read to leave out both end days, one day
-  more; the engine takes the shorter count, so its deadline is never the later
-  of the two readings.
-- An open pause (no ``resumed_on``) counts up to ``today``, as if it were resumed
-  today: the projected deadline of a paused case moves one day for every day it
-  stays paused. Counting an open pause without ``today`` is an error
-  (``open_pause_needs_today``), never a silent zero.
-- Pauses may not overlap, and at most the last one may be open. A pause never
-  starts before the clock does, and never after the deadline it would move
-  (checked by ``compute_deadline``, which knows the deadline).
+- a pause from ``started_on`` to ``resumed_on`` counts ``resumed_on - started_on`` days (the
+  day asked is paused, the day answered runs): the shorter of the two readings DPA 2018
+  s.54(3C) allows, so the deadline is never the later one;
+- an open pause counts up to ``today``; counting one without ``today`` is an error
+  (``open_pause_needs_today``), never a silent zero;
+- pauses may not overlap, at most the last one may be open, and none starts before the clock
+  does or after the deadline it would move (checked by ``compute_deadline``).
+
+The reasoning in full: docs/deadlines.md, "How stopped days are counted".
 """
 
 from __future__ import annotations

@@ -1,39 +1,26 @@
 """The SSRF-safe download of a personal-data archive from the URL a callback carried.
 
 The URL comes from a third party, so the worker must not let it reach anything but the
-processor's file hosts. ``open_archive(url, policy)`` therefore, for the first request
-and again for every redirect hop:
+processor's file hosts. ``open_archive(url, policy)``, for the first request and again for
+every redirect hop:
 
-1. accepts only ``https`` (``http`` only with the explicit ``allow_http`` dev setting),
-   refuses URLs with credentials, and refuses a host that matches no ``allowed_hosts``
-   pattern, all before any connection;
-2. resolves the host once and connects to exactly that address (no DNS-rebinding gap;
-   the hostname is still what SNI and the certificate check use), refusing loopback,
-   private, link-local (cloud metadata), special-purpose (CG-NAT, 6to4, NAT64),
-   multicast, reserved and unspecified addresses and IPv4-mapped IPv6 forms of them.
-   This holds for every host, however it is allow-listed; a host matched by
-   ``private_hosts`` (which must also be allowed) may resolve to a loopback or
-   private address, and is pinned all the same. Link-local, multicast, reserved and
-   unspecified addresses stay refused for every host;
-3. ignores proxy and CA settings from the environment (``trust_env=False``; the CA
-   bundle is resolved explicitly), asks for ``Accept-Encoding: identity`` and refuses a
-   body with any other ``Content-Encoding``, and verifies certificates.
+1. accepts only ``https`` (``http`` only with ``allow_http``), refuses URLs with credentials
+   and any host that matches no ``allowed_hosts`` pattern, all before any connection;
+2. resolves the host once and connects to exactly that address (the hostname still used for
+   SNI and the certificate), refusing loopback, private, link-local, special-purpose,
+   multicast, reserved and unspecified addresses and their IPv4-mapped forms; a host that
+   ``private_hosts`` names (and ``allowed_hosts`` allows) may be loopback or private;
+3. ignores proxy and CA settings from the environment, asks for ``identity`` encoding and
+   refuses any other ``Content-Encoding``, and verifies certificates.
 
-Host patterns: ``files.example.com`` (the scheme's default port only),
-``files.example.com:8443``, ``*.example.com`` (any subdomain, not the apex, default
-port) or ``*.example.com:8443``; IPv6 literals as ``[2001:db8::1]:8443``.
+Notifications go out under the same rules: ``post_checked`` (one POST, no redirect) and
+``pinned_address`` (a host checked for a connection made elsewhere, such as SMTP).
 
-Notifications go out under the same rules: ``post_checked`` sends one POST (a
-webhook) through the same checks and pinning, following no redirect, and
-``pinned_address`` resolves and checks a host for a connection made elsewhere (an
-SMTP server), each under a policy of its own (``NOTIFY_PRIVATE_HOSTS``).
+Every failure is ``FetchError`` with a ``reason`` and a ``retryable`` flag. An archive URL is
+a bearer secret, so a ``FetchError`` knows only the URL's origin (``describe_url``), and never
+chains the HTTP library's exception, whose text holds the whole URL.
 
-Every failure is ``FetchError`` with a ``reason`` (a fixed word, ``http_<status>`` for
-an answer other than 200) and a ``retryable`` flag. An archive URL is a bearer secret,
-in its path as much as in its query, so a ``FetchError`` knows only the URL's origin
-(``describe_url``: ``scheme://host[:port]``), its message is built from the reason and
-that origin alone, and it never chains the HTTP library's exception, whose text holds
-the whole URL.
+Host patterns and the rules in full: docs/archives.md.
 """
 
 from __future__ import annotations

@@ -19,10 +19,9 @@ a late callback, none (``callback="none"``: the listing says STATE_DONE), a fail
 (``"fail"``: STATE_CALLBACK_FAIL), a bad signature, 429 or 500 answers, a slow API, a
 request created but answered only after ``stall_after_create`` seconds (past the
 client's timeout), archive URLs that expire (``archive_gone``: 410, and the listing
-names a new URL), an oversize archive, a failed request, requests held unfinished until a test releases them
-(``hold``, then ``release_held()``). Each request keeps the knobs it was created under.
-``GET /_simulator/requests`` shows what happened, ``POST /_simulator/release`` lets held requests finish,
-``POST /_simulator/reset`` forgets it.
+names a new URL), an oversize archive, a failed request, requests held unfinished until
+released (``hold``); each request keeps the knobs it was created under. ``GET /_simulator/requests``
+shows what happened, ``POST /_simulator/release`` and ``POST /_simulator/reset`` release and forget.
 """
 
 from __future__ import annotations

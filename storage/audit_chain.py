@@ -1,61 +1,26 @@
 """A tamper-evident history: every fact the service shows sealed, version by version, into one SHA-256 hash chain.
 
-What is covered (``COVERAGE``, one declaration per table): the rows the service only
-inserts (``transitions``, ``request_events``, ``case_events``, ``answer_downloads``,
-``console_person_roles``) and the rows it updates (``cases``, ``case_pauses``,
-``requests``, ``callbacks``, ``api_tokens``, ``console_sessions``, ``answer_packages``,
-``answer_links``, ``console_people``). A column the retention erases in place is left
-out (a callback's ``remote_addr``, a download's ``client_address``): erasing it makes no
-new version. A row the service updates carries a ``row_version``, 1 when
-inserted and one more at every update the service makes, in the same statement
-(``storage.models.row_version_column``; the callback's own statements add it by hand).
-Each sealed version of a row is one entry of ``audit_chain``:
+``COVERAGE`` declares, per table, the columns sealed (one retention erases in place is left out; a
+sealed secret is encoded as its SHA-256). Each sealed version of a row is one entry of
+``audit_chain``: ``seq`` (1, 2, 3 ... without a gap), ``source``, ``row_key``, ``row_version``,
+``row_digest`` = SHA-256(canonical(row)), ``prev_hash`` (``GENESIS`` for seq 1) and
+``entry_hash`` = SHA-256(prev_hash || row_digest), over the hashes' 32 bytes, written in hex.
+``canonical`` (version 2) is the row as JSON: its table under ``"table"``, sorted keys, no
+whitespace, UTF-8, dates ``YYYY-MM-DD``, timestamps ``YYYY-MM-DDTHH:MM:SS.ffffffZ``, no floats;
+anyone can recompute the chain from a dump with ``hashlib`` and ``json``.
 
-    seq          1, 2, 3 ... without a gap: the chain's order, the order versions were sealed in
-    source       the row's table
-    row_key      the row's primary key, as text
-    row_version  the row's ``row_version`` when sealed (1 for a row the service never updates)
-    row_digest   SHA-256( canonical(row) ), in lower-case hex
-    prev_hash    the previous entry's ``entry_hash``; ``GENESIS`` (64 zeros) for seq 1
-    entry_hash   SHA-256( the 32 bytes of prev_hash || the 32 bytes of row_digest ), in lower-case hex
+What it promises:
 
-**The canonical encoding** (``canonical``, version 2): a JSON object holding the table's
-name under ``"table"`` and each column the table's ``Coverage`` names under its column
-name (a column it names as ``hashed``, a sealed secret, as ``<name>_sha256``: the
-SHA-256 of its text); keys sorted, no whitespace (separators ``,`` and ``:``), UTF-8 with
-non-ASCII characters as themselves; integers as JSON numbers, booleans as ``true``/``false``,
-text as JSON strings, NULL as ``null``, dates as ``YYYY-MM-DD``, timestamps in UTC as
-``YYYY-MM-DDTHH:MM:SS.ffffffZ`` (always six digits of microseconds). No floats. A transition::
+- ``seal`` appends every row version not chained yet whose content changed, under one lock
+  (``pg_advisory_xact_lock``; SQLite's writer's turn), and is idempotent; a row changed outside
+  the service (its content moved, its ``row_version`` did not) is never sealed over;
+- ``verify`` walks the chain checking every link, compares every covered row with its last
+  sealed version and names each change: ``missing``, ``reordered``, ``rewritten``,
+  ``chain_rewritten`` (a link broken, or the head not matching an outside copy). Rows not
+  sealed yet are ``pending``, never tampering.
 
-    {"actor":null,"at":"2026-12-05T09:30:00.000000Z","callback_id":7,"from_state":"sent","id":12,
-     "reason":"callback","request_id":"3f1c...","table":"transitions","to_state":"completed"}
-
-(one line). ``row_version`` itself is not encoded: a version that changes nothing the
-encoding holds (a request polled: ``provider_checked_at``) is not sealed again.
-
-**Sealing** (``seal``): the paths that write these rows only write them, as before. A
-sealer appends each row whose current (key, ``row_version``) is not in the chain and
-whose content differs from its last sealed version, table by table in key order, under
-one lock: ``pg_advisory_xact_lock`` on PostgreSQL, the writer's turn every SQLite
-transaction takes (``storage.sqlite_writing``). A row whose content changed while its
-``row_version`` did not was changed outside the service: the sealer leaves it, and
-``verify`` names it. A request still ``sending`` and its transitions wait: the intent's
-id changes to the provider's when the answer comes, or it is deleted when the provider
-refuses it.
-
-**Verifying** (``verify``) walks the chain in ``seq`` order, checking every link, then
-compares every covered row as it is now with its last sealed version, and names each
-one that does not match:
-
-- ``missing``: the row is gone (deleted; a console session may be: signing out deletes it);
-- ``reordered``: the row now holds what was sealed for another row of its table (ids swapped);
-- ``rewritten``: the row's content changed since it was sealed, its ``row_version`` did not
-  (or it went back);
-- ``chain_rewritten``: the chain entry itself was changed, removed or inserted (a hole in
-  ``seq``, a ``prev_hash`` that is not the previous entry's hash, an ``entry_hash`` that does
-  not follow from it), or it no longer matches an outside copy of the head (an anchor).
-
-Rows not sealed yet are ``pending``, never tampering.
+The encoding byte for byte, every table covered, and the anchors outside the database:
+docs/audit-chain.md.
 """
 
 from __future__ import annotations

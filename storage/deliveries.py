@@ -9,21 +9,18 @@ concurrent delivery, reconciliation), ``record`` writes nothing and raises
 ``RequestMoved``: read again, decide again. When the deciding replay key is live
 (a resend), it writes nothing but the other keys and answers None.
 
-The ORM's unit of work (flushes, identity map, lazy loads), and then SQLAlchemy's
-execution itself, cost more than the statements here, so these functions send a few
-texts built once straight to the driver's cursor (``Database.single_statement``,
-``Database.driver_cursor``: SQLAlchemy still owns the pool, the transactions and the
-translation of errors), with ``RETURNING`` where a value comes back and no reads that
-are not needed. On PostgreSQL, where every statement is a round trip, the read is
-one statement and the write is one statement (data-modifying CTEs that lock the
-request row, check its state and write everything or nothing), each its own
-transaction: two round trips, against the three of a bare insert and commit.
-SQLite runs in-process: the read takes no lock and the writes run one by one in a
-write transaction (the writer's turn) that checks the state first; their values go
-through the columns' own bind processors, so they read back through the models.
+The ORM's unit of work and SQLAlchemy's execution cost more than the statements here, so
+these functions send a few texts built once straight to the driver's cursor
+(``Database.single_statement``, ``Database.driver_cursor``: SQLAlchemy still owns the pool,
+the transactions and the translation of errors). On PostgreSQL the read is one statement
+and the write is one statement (data-modifying CTEs that lock the request row, check its
+state and write everything or nothing): two round trips, against the three of a bare
+insert and commit. On SQLite the read takes no lock and the writes run one by one in the
+writer's turn, checking the state first, through the columns' own bind processors.
 
 They follow the same rules as the ORM paths: moves are checked by
 ``lifecycle.moves_as_rows``, jobs are the rows ``jobs.enqueue`` would write.
+The figures: docs/measured-figures.md, "Callback throughput".
 """
 
 from __future__ import annotations

@@ -12,14 +12,13 @@ could not be recorded. Each reconciliation resolves such intents:
   ``CLOCK_SKEW`` after its send was surely over. Among several, the one created
   closest to the intent (requests alike in all of that are interchangeable). Its
   ``signatureKey`` is sealed and stored, and the intent becomes the request under
-  MessageBird's id, in state ``sent``; the listing is then applied to it like to
-  any other request.
+  MessageBird's id, ``sent``, the listing applied to it like to any other request.
 - VoodooSMS: its status call, asked by the intent's date without a reference,
   names one forget request (its ``reference`` and ``created_at``). When that
   reference is new to the registry, was created inside the intent's window and
   inside no other unresolved forget's window, the intent becomes that request and
-  its status polling is queued. Anything less certain is left as it is: the status
-  call cannot tell two forgets of the same day apart.
+  its status polling is queued; anything less certain is left (the call cannot tell
+  two forgets of the same day apart).
 - An intent that no record shows ``SEND_RESOLUTION_MAX_SECONDS`` after it was
   recorded is ``failed`` with what ops must do (send it again): it was never created,
   or it cannot be told which request it became.

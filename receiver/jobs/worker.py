@@ -1,38 +1,25 @@
 """The background worker: claims due jobs with a lease, runs them, retries with backoff.
 
-Any number of workers may run on any number of machines; the lease in the jobs
-table makes sure one job runs in one place at a time. While a job runs, a
-heartbeat thread extends its lease; a worker killed with ``kill -9`` stops
-extending it, the lease runs out, and another worker takes the job over.
+Any number of workers may run on any number of machines; the lease in the jobs table
+makes sure one job runs in one place at a time. While a job runs, a heartbeat thread
+extends its lease; a worker killed with ``kill -9`` stops extending it, the lease runs
+out, and another worker takes the job over. A handler ends its job itself, in the
+transaction that records its result, so neither is written without the other.
 
-A handler ends its job itself, in the transaction that records its result
-(``jobs.finish`` beside the request's new state), so a result is never written
-without the job being done, nor the other way round. When a handler raises
-``JobFailure``, the worker either queues the job again after an exponential
-backoff with jitter, or gives up and marks the request ``failed`` with the reason.
+A worker never dies of a job, and the loop ends only when asked to stop:
 
-A worker never dies of a job:
+- ``JobFailure`` or any other exception ends the attempt (an unexpected one logged as
+  ``job.crashed`` with its type and frames, never its text); it is retried after a backoff
+  until ``WORKER_MAX_ATTEMPTS`` failed attempts in a row or ``WORKER_MAX_AGE_SECONDS``, then
+  the job and its request are ``failed`` with the reason;
+- a handler that ends the process leaves its job ``running`` until the lease expires; the
+  attempt that would reach the limit is not run: the job is failed as poison;
+- a ``StorageError`` while recording an outcome is logged (``job.record_failed``); the job
+  comes back once its lease runs out.
 
-- Any other exception from a handler is a failure of that job too (retryable):
-  logged as ``job.crashed`` with its type and the frames it passed through, never
-  its text (which may quote an archive URL, a token or a body).
-- Retries stop after ``WORKER_MAX_ATTEMPTS`` failed attempts in a row or once the
-  job is ``WORKER_MAX_AGE_SECONDS`` old; the job is then ``failed`` and so is its
-  request, with the reason.
-- A handler that ends the process itself (a crash in C code, ``os._exit``, the OOM
-  killer) leaves its job ``running`` until the lease expires; taking it over
-  counts a failed attempt, and the attempt that would reach the limit is not run:
-  the job is failed as poison (``jobs.fail_poison``), its request with it.
-- A ``StorageError`` while recording an outcome (the database lost at that
-  moment) is logged as ``job.record_failed``; the job stays ``running``, its lease
-  runs out, and a worker takes it over once the database is back.
-- The loop ends only when asked to stop.
-
-SIGTERM (and SIGINT) ask the worker to stop. A handler inside its
-``interruptible()`` section (a download that may block on a slow server) is
-interrupted at once; elsewhere it sees ``stop_requested()`` turn true. Either way
-it abandons its work with ``JobInterrupted`` and the job is released untouched
-for another worker, its attempt not counted.
+SIGTERM and SIGINT ask the worker to stop: a handler inside ``interruptible()`` is
+interrupted at once, elsewhere it sees ``stop_requested()``; it raises ``JobInterrupted`` and
+the job is released untouched, its attempt not counted. The story: docs/operations.md.
 """
 
 from __future__ import annotations

@@ -15,14 +15,13 @@ the URL MessageBird signed and the two signature headers. ``receive`` answers wi
   captured callback replayed later cannot restart anything. With Redis as the replay
   cache, "seen" is confirmed by the database holding the delivery (one read, on a
   resend only): a key left by a process killed before its commit does not count;
-- refused (4xx): nothing of its content, not even the request id it names; a count in
-  the metrics, a log event, and perhaps a sample (``storage.refusals``).
+- refused (4xx): nothing of its content, not even the request id it names; a count, a
+  log event, and perhaps a sample (``storage.refusals``).
 
-A refusal answers the same whether or not the delivery names a known request: 401 for
-every delivery whose signatures do not verify, and 404 (unknown requestId) only after a
-JWT has verified. Refusals are cheap: a failed JWT or a missing signature is refused
-before the database is touched; otherwise the request is read (no lock, no writer's
-turn) to check the HMAC against its key and to decide, and a refusal writes nothing.
+A refusal answers the same whether or not the delivery names a known request (401; 404
+only after a JWT has verified). Refusals are cheap: a failed JWT or a missing signature is
+refused before the database is touched; otherwise the request is read without a lock to
+check the HMAC and decide, and a refusal writes nothing. The story: docs/callbacks.md.
 """
 
 from __future__ import annotations

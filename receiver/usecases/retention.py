@@ -7,27 +7,20 @@ purposes it is processed for. The receipt is the Controller's proof of it (accou
 ``flask retention run`` both call it. Each class has its own period (a setting) and its
 own outcome in the report:
 
-- **archives** (``ARCHIVE_RETENTION_DAYS`` after the case closed, or after the request
-  completed when it is in no case): every version deleted from the store, then a
-  receipt on the request (``storage.retention``: claim, delete, record). Kept, and
-  reported with the reason: a case still open or under a legal hold, a period not over,
-  a download in flight, a deletion another run is making. The raw inputs of a request
-  that stored no archive (failed, or completed without one) go on the same schedule,
-  counted from its end, with the same history entry; a legal hold keeps them too.
-- **answers to subjects** (with the case's archives, ``receiver.usecases.subject_retention``): each
-  package's ZIP, with a receipt on the package; its links stop working; downloads' client addresses
-  after ``CLIENT_ADDRESS_RETENTION_DAYS``.
-- **secrets** (``SECRETS_RETENTION_DAYS`` after the request ended): the sealed signature
-  key and the archive jobs' sealed URLs. A completed request expects nothing more; a
-  failed one may still be moved on within the period (a newly signed callback, a new URL
-  in MessageBird's listing, ops' retry). After it, a failed request stays failed: its
-  HMAC cannot be checked, reconciliation leaves it, and ops send the request again.
-- **finished jobs** (``JOB_RETENTION_DAYS``, and a request's only once its secrets went),
-  **client addresses** of callbacks (``CLIENT_ADDRESS_RETENTION_DAYS``), **refused-delivery
-  samples** (``REFUSAL_SAMPLE_RETENTION_DAYS``), **replay keys** (once they expired).
+- **archives** (``ARCHIVE_RETENTION_DAYS`` after the case closed, or the request completed in
+  no case): every version deleted, then a receipt (``storage.retention``: claim, delete,
+  record); kept, with the reason, while the case is open or held, the period not over, a
+  download in flight or another run deleting it. A request without an archive has its raw
+  inputs erased on the same schedule; the subject's answers go with the case's archives
+  (``receiver.usecases.subject_retention``);
+- **secrets** (``SECRETS_RETENTION_DAYS`` after the request ended): the sealed signature key
+  and archive URLs; after them a failed request stays failed;
+- **finished jobs**, **client addresses**, **refused-delivery samples**, **replay keys**, each
+  after its own period.
 
 A class that fails (its backend unavailable) is reported as failed and the others still
 run. Times are the service's clock: a test moves them by backdating rows, never the clock.
+The policy, class by class, and the deletion receipt: docs/retention.md.
 """
 
 from __future__ import annotations

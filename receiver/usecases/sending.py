@@ -10,22 +10,16 @@ Nothing sent is lost:
 1. The intent is recorded first: a request in state ``sending`` under an id of our
    own (``intent-...``). If that fails, nothing is sent (503).
 2. The request is sent. An error answer means the provider did nothing: the intent is
-   removed and the error answered (422, 502, 503). No answer after the request went
-   out (a timeout, a connection lost) leaves the outcome unknown: the intent stays
-   ``sending`` (``OUTCOME_UNKNOWN``, answered 504) and is never sent again.
-3. The answer (MessageBird's ``id`` and ``signatureKey``, VoodooSMS's ``reference``) is
-   recorded: the intent becomes the request, under the provider's id, in state
-   ``sent``. If the database fails here, the answer exists only in this process: the
-   intent stays ``sending`` (``RECORDING_PENDING``, answered 202).
+   removed and the error answered (422, 502, 503). No answer (a timeout, a connection
+   lost) leaves the intent ``sending`` (``OUTCOME_UNKNOWN``, 504), never sent again.
+3. The answer is recorded: the intent becomes the request, under the provider's id, in
+   state ``sent``. If the database fails here, the intent stays ``sending``
+   (``RECORDING_PENDING``, 202).
 
-A ``sending`` intent is resolved by reconciliation (``receiver.jobs.unrecorded``)
-from the provider's own records: MessageBird's listing holds every request with
-its ``signatureKey``; VoodooSMS's status call by date names the forget request.
-An early reconciliation is queued for when the send is surely over.
-
-The personal data value (an email address, a phone number...) is sent to the
-provider and never kept: the record holds only its keyed hash, which is also what
-finds the request in MessageBird's listing again.
+A ``sending`` intent is resolved by reconciliation (``receiver.jobs.unrecorded``) from
+the provider's own records, queued early for when the send is surely over. The personal
+data value is sent to the provider and never kept: the record holds only its keyed hash,
+which also finds the request in MessageBird's listing again. The story: docs/sending.md.
 """
 
 from __future__ import annotations

@@ -1,59 +1,25 @@
 """``S3ArchiveStore``: archives as objects in an S3 (or S3-compatible) bucket.
 
-Where the bucket is and who we are come only from boto3's own standard configuration:
-``AWS_ENDPOINT_URL_S3`` (or ``AWS_ENDPOINT_URL``), ``AWS_ACCESS_KEY_ID``,
-``AWS_SECRET_ACCESS_KEY``, ``AWS_SESSION_TOKEN``, ``AWS_DEFAULT_REGION``, ``AWS_PROFILE``
-and ``AWS_CONFIG_FILE`` (for ``s3 = addressing_style = path``), ``AWS_MAX_ATTEMPTS``,
-``AWS_CA_BUNDLE``, instance roles. ``S3Options`` holds only how we upload.
+Where the bucket is and who we are come only from boto3's own standard configuration
+(``AWS_ENDPOINT_URL_S3``, ``AWS_ACCESS_KEY_ID``, ``AWS_PROFILE``, ``AWS_CONFIG_FILE`` ...);
+``S3Options`` holds only how we upload. Beyond the promises of ``storage.archives.base``:
 
-Upload. ``put`` streams with s3transfer's managed upload (``upload_fileobj``): one
-PutObject below ``chunk_size``, otherwise a multipart upload whose memory is bounded by
-``max_in_memory_chunks * chunk_size`` (s3transfer's ``max_in_memory_upload_chunks``),
-not by ``max_concurrency``. The classic transfer client is forced so an installed CRT
-client cannot ignore those bounds. When the stream fails (not a ZIP, too large, the
-download broke) or S3 does, s3transfer aborts the multipart upload before the error
-reaches us, so no part is left behind. An abort that itself fails (S3 unreachable at that
-moment) or never runs (the worker killed) leaves an incomplete upload on the key; since keys
-are per request and one worker holds a request's job at a time, ``put`` first aborts any
-upload an earlier attempt left on its key (a fault test stops SeaweedFS mid-upload and found
-them left behind). The bucket's lifecycle rule below covers keys that are never retried.
+- ``put`` streams through s3transfer's managed upload with memory bounded by
+  ``max_in_memory_chunks * chunk_size`` (the classic transfer client forced, so a CRT client
+  cannot ignore it); a failed stream or S3 aborts the multipart upload, and ``put`` first
+  aborts any upload an earlier attempt left on its key (one worker holds a request at a time);
+- the whole-file SHA-256 measured by ``ArchiveStream`` is recorded (S3's ETags and checksums
+  hash part hashes) and tagged ``sha256`` on the exact version written; a refused tag is logged
+  (``archive.tag_failed``) and reported as ``StoredArchive.sha256_tagged = False``;
+- the ``VersionId`` is the one S3 answered for that key's ``PutObject`` or
+  ``CompleteMultipartUpload`` (heard on the client's ``after-call`` events; ``head_object`` the
+  fallback), ``None`` when the bucket is not versioned;
+- ``delete_all_versions`` deletes every version and delete marker by its id, then lists again to
+  prove nothing is left; ``deletion_blocker`` names a default object lock retention that would
+  refuse it, and a governance retention is never bypassed.
 
-Evidence. S3's multipart ETag and checksums are hashes of part hashes, so the
-whole-file SHA-256 from ``ArchiveStream`` is what we record. Object metadata is fixed
-when the upload starts, before the hash is known, so the caller's metadata (the
-``request-id``) goes into metadata and the SHA-256 is attached afterwards as the object
-tag ``sha256`` on the exact version written. Some S3-compatible endpoints do not
-support tags: a refused tag is logged (``archive.tag_failed``) and reported as
-``StoredArchive.sha256_tagged = False``; the archive stays stored.
-
-Versions. ``upload_fileobj`` returns nothing, so the store listens to its own client's
-``after-call`` events for ``CompleteMultipartUpload`` and ``PutObject`` and records the
-``VersionId`` S3 answered for that key (``None`` when the bucket is not versioned);
-``head_object`` is the fallback when no answer was seen.
-
-Deletion. ``delete_all_versions`` lists every version and delete marker of the key and
-deletes each by its version id, then lists again to prove nothing is left: a plain
-``DeleteObject`` in a versioned bucket only hides the object behind a delete marker. A
-bucket whose object lock has a default retention refuses those deletions until each
-version's retention ends; ``deletion_blocker`` says so (start-up and ``/readyz``), and
-the store never asks S3 to bypass a governance retention.
-
-The bucket should carry this lifecycle rule, so that a multipart upload whose abort
-failed (S3 unreachable at that moment, the process killed) stops costing storage:
-
-    {
-      "Rules": [
-        {
-          "ID": "abort-incomplete-archive-uploads",
-          "Status": "Enabled",
-          "Filter": {"Prefix": ""},
-          "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 1}
-        }
-      ]
-    }
-
-(``aws s3api put-bucket-lifecycle-configuration --bucket B --lifecycle-configuration
-file://rule.json``; set ``Filter.Prefix`` to the store's prefix to scope it.)
+The bucket should carry a lifecycle rule that aborts incomplete multipart uploads after a day
+(docs/operations.md, "Deploying"); the story: docs/archives.md, "The archive store".
 """
 
 from __future__ import annotations

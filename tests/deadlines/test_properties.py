@@ -200,7 +200,7 @@ late_pause_shapes = st.lists(st.tuples(st.integers(-40, 4), st.integers(0, 12)),
 def test_while_the_clock_is_stopped_nothing_becomes_overdue(
     received_on: date, calendar: Calendar, shapes: list[tuple[int, int]], open_last: bool
 ) -> None:
-    """README, rule 3: a deadline the pauses leave is never before the day any of them restarted the clock
+    """docs/deadlines.md, rule 3: a deadline the pauses leave is never before the day any of them restarted the clock
     (an open one: today), so a case is never overdue while stopped, nor on the day its clock restarts."""
     month_date = calendar_months_after(received_on, 1)
     pauses, taken_to = [], received_on

@@ -139,7 +139,7 @@ def test_a_hostile_flood_leaves_the_database_small_and_genuine_callbacks_fast(la
     """Invariant: 10,000 hostile deliveries grow the database by at most 2 MiB, none is answered 200 or
     5xx, most are limited (429), and genuine callbacks sent during the flood are all accepted. Their p99
     against their p99 without the flood is reported, not asserted: a time measured beside other tests on a
-    shared machine is no verdict (the README gives the figure of a quiet run)."""
+    shared machine is no verdict (docs/measured-figures.md gives the figure of a quiet run)."""
     kinds = {f"genuine-{phase}-{i:03d}": DELETE_KIND for phase in ("warm", "alone", "flood") for i in range(GENUINE)}
     register_requests(
         app_env["DATABASE_URL"], secret_key=app_env["SECRET_KEY"], signature_key=signer.signature_key, kinds=kinds

@@ -1,7 +1,8 @@
 """Integrators install the verification core and its pytest plugin with pip, and get nothing of the service.
 
 The slow tests build the sdist and the wheel from the checkout, install the wheel into a
-fresh virtual environment and run the integrator example there, the one the README shows,
+fresh virtual environment and run the integrator example there, the one the integrators' page of
+the docs shows (docs/integrators.md),
 with that environment's own pytest and no ``pytest_plugins`` line: the entry point loads
 the plugin.
 """
@@ -27,7 +28,7 @@ from verification.testing import MessageBirdSigner
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = Path(__file__).with_name("integrator_example")
 EXAMPLE_FILES = ("app.py", "conftest.py", "test_callbacks.py")
-README_SECTION = "### Testing your integration with our signing fixtures"
+INTEGRATORS_PAGE = REPO / "docs" / "integrators.md"
 DIST = "messagebird_signature_verification"
 LIBRARY = frozenset(f"verification/{module.name}" for module in (REPO / "verification").glob("*.py"))
 SERVICE_DEPENDENCIES = {"flask", "sqlalchemy", "boto3", "gunicorn"}
@@ -131,6 +132,12 @@ class TestArchives:
         metadata.add(f"{dist_info}/RECORD")
         assert set(zipfile.ZipFile(wheel).namelist()) == LIBRARY | metadata
 
+    def test_the_long_description_is_the_readme(self, dists: Path) -> None:
+        wheel = zipfile.ZipFile(only(sorted(dists.glob("*.whl"))))
+        metadata = wheel.read(f"{DIST}-{verification.__version__}.dist-info/METADATA").decode()
+        assert "Description-Content-Type: text/markdown" in metadata
+        assert metadata.partition("\n\n")[2].strip() == (REPO / "README.md").read_text().strip()
+
     def test_the_sdist_holds_the_library_and_its_metadata_alone(self, dists: Path) -> None:
         sdist = only(sorted(dists.glob("*.tar.gz")))
         root = f"{DIST}-{verification.__version__}"
@@ -184,8 +191,8 @@ class TestIntegratorExample:
 
 
 class TestExampleSource:
-    def test_the_readme_shows_the_example_files_verbatim_and_in_order(self) -> None:
-        section = readme_section(README_SECTION)
+    def test_the_integrators_page_shows_the_example_files_verbatim_and_in_order(self) -> None:
+        section = page_body(INTEGRATORS_PAGE)
         blocks = re.findall(r"^```python\n(.*?)^```$", section, flags=re.MULTILINE | re.DOTALL)
         assert blocks == [(EXAMPLE / name).read_text() for name in EXAMPLE_FILES]
 
@@ -195,17 +202,21 @@ class TestExampleSource:
             for name, parameter in inspect.signature(MessageBirdSigner.__call__).parameters.items()
             if parameter.kind is inspect.Parameter.KEYWORD_ONLY and parameter.default is False
         ]
-        tests, readme = (EXAMPLE / "test_callbacks.py").read_text(), readme_section(README_SECTION)
+        tests, page = (EXAMPLE / "test_callbacks.py").read_text(), page_body(INTEGRATORS_PAGE)
         assert switches
         assert [switch for switch in switches if f'"{switch}"' not in tests and f"{switch}=True" not in tests] == []
-        assert [switch for switch in switches if f"`{switch}`" not in readme] == []
+        assert [switch for switch in switches if f"`{switch}`" not in page] == []
+
+    def test_the_readme_leads_integrators_to_that_page(self) -> None:
+        assert "](docs/integrators.md)" in (REPO / "README.md").read_text()
 
 
-def readme_section(heading: str) -> str:
-    """The README's lines after ``heading`` up to the next heading (a ``#`` line outside a code block)."""
-    lines = (REPO / "README.md").read_text().splitlines(keepends=True)
+def page_body(page: Path) -> str:
+    """A docs page's lines after its title up to its next heading (a ``#`` line outside a code block)."""
+    lines = page.read_text().splitlines(keepends=True)
+    assert lines[0].startswith("# "), page
     section, in_code = [], False
-    for line in lines[lines.index(heading + "\n") + 1 :]:
+    for line in lines[1:]:
         if line.startswith("#") and not in_code:
             break
         in_code ^= line.startswith("```")

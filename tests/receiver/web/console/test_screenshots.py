@@ -1,7 +1,7 @@
 """The console's main pages in the browser, as PNGs: sign-in, cases, a case, a request, deliveries, health.
 
 ``make screenshots`` runs this with ``CONSOLE_SCREENSHOTS=docs/screenshots`` to refresh
-the README's pictures; otherwise they go to a temporary folder and the test checks
+the pictures of the docs' console page (docs/console.md); otherwise they go to a temporary folder and the test checks
 that each page rendered what it is for. The data is made the way the service makes
 it: cases opened through the use cases, requests sent to the provider simulators,
 their signed callbacks verified and archives stored by the worker in a versioned S3
@@ -133,10 +133,10 @@ PAGES = ("sign-in", "cases", "case", "request", "deliveries", "health")
 PROJECT_ROOT = Path(__file__).resolve().parents[4]
 
 
-def test_the_readme_shows_every_page_from_docs_screenshots():
-    readme = (PROJECT_ROOT / "README.md").read_text()
+def test_the_console_page_of_the_docs_shows_every_page_from_docs_screenshots():
+    console_page = (PROJECT_ROOT / "docs" / "console.md").read_text()
     for name in PAGES:
-        assert f"](docs/screenshots/{name}.png)" in readme, name
+        assert f"](screenshots/{name}.png)" in console_page, name
         assert (PROJECT_ROOT / "docs" / "screenshots" / f"{name}.png").read_bytes().startswith(PNG), name
 
 
