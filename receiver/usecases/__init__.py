@@ -4,7 +4,8 @@
 - ``registration``: store a request created elsewhere (the one path that stores a request);
 - ``sending``: send a request to a processor and store what it answered;
 - ``archives``: what ops do with a stored archive (retry its download, fetch it);
-- ``records``: how a request looks to ops (the API's and the CLI's JSON);
+- ``records``: the requests as ops read them (the list and the whole record);
+- ``answers``: every answer as a pydantic model, returned by the use cases;
 - ``documents``: every input document as a pydantic model, validated once;
 - ``errors``: ``UseCaseError``, the layer's one error type.
 

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from receiver.providers import ProviderError
 from receiver.services import Services
 from receiver.usecases import records
+from receiver.usecases.answers import RequestRecord, iso_time
 from receiver.usecases.errors import UseCaseError
 from storage import jobs, lifecycle, registry
 from storage.models import ProcessorRequest
@@ -30,7 +31,7 @@ ARCHIVE_DOWNLOADED = "archive_downloaded"
 _EXPIRED_URL = re.compile(r"\bhttp_(401|403|404|410)\b")
 
 
-def retry_archive(services: Services, request_id: str, *, actor: str) -> ProcessorRequest:
+def retry_archive(services: Services, request_id: str, *, actor: str) -> RequestRecord:
     """Queue a failed request's archive download again (``POST /api/requests/<id>/retry``).
 
     From a fresh URL out of MessageBird's listing when the stored one expired (see the module).
@@ -42,7 +43,7 @@ def retry_archive(services: Services, request_id: str, *, actor: str) -> Process
             raise UseCaseError(
                 "conflict",
                 "the archive URL was erased by the retention policy "
-                f"({records.iso_time(request.secrets_erased_at)}): send the request again",
+                f"({iso_time(request.secrets_erased_at)}): send the request again",
                 reason="secrets_erased",
             )
         if jobs.requeue_for(session, request_id, payload_sealed=fresh_payload) is None:
@@ -51,14 +52,19 @@ def retry_archive(services: Services, request_id: str, *, actor: str) -> Process
             ", from a new archive URL out of MessageBird's listing" if fresh_payload else ""
         )
         lifecycle.move(request, lifecycle.CALLBACK_RECEIVED, reason=reason, actor=actor)
-        return request
+    return records.request_record(request)
+
+
+def may_retry(state: str) -> bool:
+    """Whether a request in ``state`` may have its archive download queued again: only a failed one."""
+    return state == lifecycle.FAILED
 
 
 def _failed_request(session: Session, request_id: str) -> ProcessorRequest:
     request = registry.find(session, request_id, for_update=True)
     if request is None:
         raise UseCaseError("not_found", "no request with this id")
-    if request.state != lifecycle.FAILED:
+    if not may_retry(request.state):
         raise UseCaseError(
             "conflict", f"only a failed request can be retried; this one is {request.state}", reason="not_failed"
         )
@@ -123,7 +129,7 @@ def archive_access(services: Services, request_id: str, *, actor: str) -> Archiv
             raise UseCaseError(
                 "not_found",
                 "The archive was deleted under the retention policy on "
-                f"{records.iso_time(request.archive_deleted_at)} (see its deletion receipt)",
+                f"{iso_time(request.archive_deleted_at)} (see its deletion receipt)",
                 reason="archive_deleted",
             )
         url = services.archive_store.presigned_url(uri, expires_in)

@@ -43,7 +43,7 @@ from sqlalchemy.orm import Session
 from receiver.observability.logs import get_logger
 from receiver.services import Services
 from receiver.usecases import subject_retention
-from receiver.usecases.records import iso_time
+from receiver.usecases.answers import iso_time
 from storage import refusals
 from storage import retention as kept
 from storage.archives import DeletedArchive

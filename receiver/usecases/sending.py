@@ -40,6 +40,8 @@ from receiver.observability.logs import get_logger
 from receiver.providers import ProviderError
 from receiver.providers.messagebird import Order
 from receiver.services import Services
+from receiver.usecases import records
+from receiver.usecases.answers import RecordingPending, SentRequest
 from receiver.usecases.callbacks import MESSAGEBIRD_CALLBACK_PATH
 from receiver.usecases.documents import ForgetDocument, MessageBirdRequestDocument, parse
 from receiver.usecases.registration import After
@@ -87,6 +89,20 @@ class Sent:
         if self.outcome == OUTCOME_UNKNOWN:
             return f"{name} did not answer in time or in a readable way: it may have created the request. {kept}"
         return None
+
+    def answer(self) -> SentRequest:
+        """The request as the answer shows it, with the earlier requests about the same value."""
+        return SentRequest.model_construct(**records.record_fields(self.request), earlier_requests=self.earlier)
+
+    def pending_answer(self) -> RecordingPending:
+        """``RECORDING_PENDING``'s answer: the intent kept, the provider's id, and what ops are told."""
+        return RecordingPending.model_construct(
+            **records.record_fields(self.request),
+            earlier_requests=self.earlier,
+            status="recording_pending",
+            provider_request_id=self.provider_id,
+            description=self.explanation(),
+        )
 
 
 def parse_messagebird_document(document: Any, *, callback_url: str) -> tuple[Order, str | None]:
