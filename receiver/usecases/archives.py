@@ -22,7 +22,6 @@ import json
 import re
 import time
 from collections.abc import Callable
-from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import BinaryIO
 
@@ -36,7 +35,7 @@ from receiver.services import Services
 from receiver.usecases import records
 from receiver.usecases.answers import RequestRecord, iso_time
 from receiver.usecases.errors import UseCaseError
-from receiver.usecases.job_runs import JobFailure, JobInterrupted, finish
+from receiver.usecases.job_runs import Interruptible, JobFailure, JobInterrupted, finish
 from storage import jobs, lifecycle, registry
 from storage.archives import ArchiveStream, StoredArchive
 from storage.archives.stream import Readable
@@ -169,7 +168,7 @@ def download_archive(
     job: ClaimedJob,
     *,
     stop_requested: Callable[[], bool],
-    interruptible: Callable[[], AbstractContextManager[None]],
+    interruptible: Interruptible,
 ) -> None:
     """Run one archive job from start to finish (or raise ``JobFailure``/``JobInterrupted``)."""
     url = _begin(services, job)
@@ -201,7 +200,7 @@ def _download_and_store(
     url: str,
     *,
     stop_requested: Callable[[], bool],
-    interruptible: Callable[[], AbstractContextManager[None]],
+    interruptible: Interruptible,
 ) -> StoredArchive:
     key = f"{registry.MESSAGEBIRD}/{job.request_id}.zip"
     metadata = {"request-id": job.request_id or "", "callback-id": str(job.callback_id or "")}

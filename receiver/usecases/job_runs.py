@@ -11,6 +11,8 @@ fails its processor request with it (``give_up``, ``claim_next`` for a poison jo
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 
 from sqlalchemy.orm import Session
 
@@ -20,6 +22,8 @@ from storage.clock import utcnow
 from storage.jobs import ClaimedJob, PoisonJob
 
 LEASE_LOST = "the lease passed to another worker"
+#: A section (a blocking call) that the worker's SIGTERM interrupts at once with ``JobInterrupted``.
+Interruptible = Callable[[], AbstractContextManager[None]]
 
 
 class JobFailure(Exception):

@@ -10,8 +10,6 @@ sent. Failures name the relay's origin, never the address or the link.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
-from contextlib import AbstractContextManager
 
 from sqlalchemy.orm import Session
 
@@ -19,7 +17,7 @@ from receiver.notifications import NotifyError
 from receiver.observability.logs import get_logger
 from receiver.services import Services
 from receiver.usecases import subject_links
-from receiver.usecases.job_runs import JobFailure, finish
+from receiver.usecases.job_runs import Interruptible, JobFailure, finish
 from storage import answers, cases
 from storage.clock import utcnow
 from storage.jobs import ClaimedJob
@@ -30,9 +28,7 @@ log = get_logger("receiver.jobs.answer_email")  # the job's log, as its events h
 LINK_EMAILED = "link_emailed"
 
 
-def email_link(
-    services: Services, job: ClaimedJob, *, interruptible: Callable[[], AbstractContextManager[None]]
-) -> None:
+def email_link(services: Services, job: ClaimedJob, *, interruptible: Interruptible) -> None:
     """E-mail the job's link once (or raise ``JobFailure``/``JobInterrupted``), then record it and forget the secret."""
     channel = services.subject_mail
     if channel is None:

@@ -14,14 +14,11 @@ The job carries no request: its failure never touches a processor request.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from contextlib import AbstractContextManager
-
 from receiver.notifications import NotifyError
 from receiver.observability.logs import get_logger
 from receiver.observability.metrics import NOTIFICATIONS_FAILED, NOTIFICATIONS_SENT
 from receiver.services import Services
-from receiver.usecases.job_runs import JobFailure, finish
+from receiver.usecases.job_runs import Interruptible, JobFailure, finish
 from storage import jobs, notifications
 from storage.clock import utcnow
 from storage.jobs import ClaimedJob
@@ -32,9 +29,7 @@ log = get_logger("receiver.jobs.notify")  # the job's log, as its events have al
 NOTIFY = notifications.NOTIFY  #: the job kind that sends one delivery
 
 
-def send_delivery(
-    services: Services, job: ClaimedJob, *, interruptible: Callable[[], AbstractContextManager[None]]
-) -> None:
+def send_delivery(services: Services, job: ClaimedJob, *, interruptible: Interruptible) -> None:
     """Send the job's delivery once (or raise ``JobFailure``/``JobInterrupted``), then record it sent."""
     delivery = _pending_delivery(services, job)
     if delivery is None:

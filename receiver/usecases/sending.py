@@ -18,7 +18,7 @@ Nothing sent is lost:
    ``sent``. If the database fails here, the answer exists only in this process: the
    intent stays ``sending`` (``RECORDING_PENDING``, answered 202).
 
-A ``sending`` intent is resolved by reconciliation (``receiver.jobs.unrecorded``)
+A ``sending`` intent is resolved by reconciliation (``receiver.usecases.unrecorded``)
 from the provider's own records: MessageBird's listing holds every request with
 its ``signatureKey``; VoodooSMS's status call by date names the forget request.
 An early reconciliation is queued for when the send is surely over.
