@@ -1,30 +1,24 @@
 """The alert selection: find what is about to be late, or is late, and record one notification for each.
 
-The periodic ``deadline_check`` job (``receiver.jobs.deadline_check``: every
-``DEADLINE_CHECK_INTERVAL_SECONDS``, only while a notification channel is configured)
-runs ``run_deadline_check``, which looks, on today's UTC date, for:
+``run_deadline_check`` (the ``deadline_check`` job, while a notification channel is
+configured) looks, on today's UTC date, for:
 
 - ``case.due_soon``: an open case whose clock runs and which has reached a reminder
-  threshold of ``NOTIFY_DAYS_BEFORE`` (``deadlines.thresholds_reached``). Only the
-  smallest threshold reached is sent: a case first found 2 days before its deadline
-  gets the 3-day reminder, not the 7-day one as well;
+  threshold of ``NOTIFY_DAYS_BEFORE`` (``deadlines.thresholds_reached``); only the
+  smallest threshold reached is sent;
 - ``case.overdue``: an open case whose clock runs, past its deadline;
 - ``request.failed``: a processor request of an open case that failed;
 - ``request.late``: a processor request of an open case past its target and not ended
-  (``storage.cases.requests_needing_attention``, the rule the case's state follows; the
-  target is ``deadlines.target_on`` of the deadline as stored);
-- ``case.answer_not_downloaded``: a link to the subject's answer expired before one complete
-  download, and no other link of the case was downloaded (``receiver.usecases.subject_links``).
-  Its twin ``case.answer_downloaded`` is recorded by the first complete download itself.
+  (``storage.cases.requests_needing_attention``; the target is ``deadlines.target_on``
+  of the deadline as stored);
+- ``case.answer_not_downloaded``: a link to the subject's answer expired before one
+  complete download, and no other link of the case was downloaded (``subject_links``).
 
-Each is recorded (``storage.notifications.record``) under a key naming what it warns
-of: the case or request, the type, the threshold, and the date in question (the
-deadline; a late request's target; the time a request failed). So each is sent once
-however often the check runs, on however many workers; a deadline that moves (an
-extension, a stopped clock) gets its reminders again, and so does a request that
-fails again after a retry. Requests outside any case have no deadline and are not
-checked. The data of a notification is ids, the subject reference, dates and days:
-never a case's notes or any personal data.
+Each is recorded (``storage.notifications.record``) under a key naming the case or
+request, the type, the threshold and the date in question, so each is sent once however
+often the check runs, on however many workers; a deadline that moves gets its reminders
+again, and so does a request that fails again after a retry. A notification's data is
+ids, the subject reference, dates and days: never a case's notes or any personal data.
 """
 
 from __future__ import annotations

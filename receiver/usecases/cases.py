@@ -9,6 +9,13 @@ that can never be right), and every change to the deadline is an entry in the
 case's history naming its actor. Closing needs every request ended, or an
 override with a reason.
 
+A case's way, from ``POST /api/cases`` to a ``case.due_soon`` notification: ``open_case``
+asks the engine for the deadline (``case_views.deadline_of``: the case's dates in,
+``deadlines.compute_deadline`` out), stores it (``due_on``) with an ``opened`` entry,
+and answers ``case_views.case_detail``; each change stores it again. The deadline
+check (``receiver.usecases.alerts``) reads the stored ``due_on`` alone:
+``case.due_soon`` at each ``NOTIFY_DAYS_BEFORE`` threshold, ``case.overdue`` after.
+
 "Today" is the service's clock (``storage.clock``) as a UTC date, unless a
 caller passes ``today``.
 """

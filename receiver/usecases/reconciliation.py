@@ -1,36 +1,25 @@
 """Reconciliation: compare the providers' records with the registry, and act on what differs.
 
-The periodic ``reconcile`` job (``receiver.jobs.reconcile``) runs ``reconcile``, which
-calls ``GET /personaldata/requests`` and, in one transaction:
+``reconcile`` (the periodic ``reconcile`` job) calls ``GET /personaldata/requests`` and,
+in one transaction:
 
 1. resolves the intents whose answer was never recorded (``receiver.usecases.unrecorded``;
    VoodooSMS's forgets too, by its status call, before the transaction);
-2. looks at every MessageBird request of ours still in state ``sent``:
+2. for every MessageBird request of ours still ``sent``: ``STATE_SENT``, nothing to do;
+   ``STATE_FAILED``, the request is ``failed`` with what ops must do; ``STATE_CALLBACK_OK``
+   or ``_FAIL``, or ``STATE_DONE`` for longer than ``CALLBACK_GRACE_SECONDS``: the callback
+   is missing (``callback_missing``), and a GET with a ``dataArchiveUrl`` gets that archive
+   downloaded, a DELETE is ``completed`` on the listing's word, a GET without one stays
+   ``sent`` with ``action_needed``;
+3. every access request ``failed`` because its download failed moves on again when the
+   listing carries a ``dataArchiveUrl`` other than the one that failed.
 
-   - ``STATE_SENT``: still being processed; nothing to do.
-   - ``STATE_FAILED``: the request is ``failed``, and the record says what ops must do.
-   - ``STATE_CALLBACK_OK`` or ``STATE_CALLBACK_FAIL``, or ``STATE_DONE`` for longer than
-     ``CALLBACK_GRACE_SECONDS``, with no callback accepted: the callback is missing. The
-     request is flagged (``callback_missing``, ``request.callback_missing`` in the log),
-     and then: a GET whose listing entry carries ``dataArchiveUrl`` gets that archive
-     downloaded by the archive job, as a callback would have had it; a DELETE is
-     ``completed`` on the listing's word (the transition says so); a GET without an
-     archive URL stays ``sent`` with ``action_needed`` telling ops what to do.
-
-3. looks at every access request ``failed`` because its download failed: when the
-   listing carries a ``dataArchiveUrl`` other than the one that failed, the request
-   moves on again (``callback_received``, transition recorded) and that archive is queued.
-
-The callback endpoint moves the same requests, so every row reconciliation changes
-is locked first and its state checked again as locked (``registry.awaiting_provider``,
-``failed_downloads``: ``FOR UPDATE SKIP LOCKED`` on PostgreSQL, skipping a row a
-callback holds, which that callback moves; on SQLite the transaction holds the
-database's write lock). A move is made once, by whichever comes first: one
-transition, one archive job. The listing's unknown ids are counted in one query.
-
-The listing arrives over an authenticated HTTPS call with our access key, so it is
-trusted like a verified callback; the record keeps which of the two it came from.
-A failed call is logged and tried again at the next interval: the period never ends.
+The callback endpoint moves the same requests, so every row changed here is locked first
+and its state checked again (``FOR UPDATE SKIP LOCKED`` on PostgreSQL; SQLite's write
+lock): a move is made once, by whichever comes first. The listing arrives over an
+authenticated HTTPS call with our access key, so it is trusted like a verified callback;
+the record keeps which of the two it came from. A failed call is logged and tried again
+at the next interval.
 """
 
 from __future__ import annotations

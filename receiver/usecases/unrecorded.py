@@ -12,8 +12,7 @@ could not be recorded. Each reconciliation resolves such intents:
   ``CLOCK_SKEW`` after its send was surely over. Among several, the one created
   closest to the intent (requests alike in all of that are interchangeable). Its
   ``signatureKey`` is sealed and stored, and the intent becomes the request under
-  MessageBird's id, in state ``sent``; the listing is then applied to it like to
-  any other request.
+  MessageBird's id, in state ``sent``, to which the listing then applies.
 - VoodooSMS: its status call, asked by the intent's date without a reference,
   names one forget request (its ``reference`` and ``created_at``). When that
   reference is new to the registry, was created inside the intent's window and
