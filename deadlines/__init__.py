@@ -27,7 +27,7 @@ from deadlines.extension import Extension, check_extension_allowed
 from deadlines.months import calendar_months_after
 from deadlines.pauses import Pause, pause_clock, paused_days, resume_clock
 from deadlines.steps import Rule, Step, explain
-from deadlines.targets import DEFAULT_PROCESSOR_MARGIN_DAYS, is_late, processor_target
+from deadlines.targets import DEFAULT_PROCESSOR_MARGIN_DAYS, is_late, processor_target, target_on
 from deadlines.urgency import DEFAULT_NOTIFY_DAYS, days_left, is_overdue, thresholds_reached
 
 __all__ = [
@@ -56,5 +56,6 @@ __all__ = [
     "paused_days",
     "processor_target",
     "resume_clock",
+    "target_on",
     "thresholds_reached",
 ]

@@ -20,11 +20,16 @@ from deadlines.errors import DeadlineError
 DEFAULT_PROCESSOR_MARGIN_DAYS = 7
 
 
-def processor_target(deadline: Deadline, *, margin_days: int = DEFAULT_PROCESSOR_MARGIN_DAYS) -> date:
-    """``deadline.due_on`` less ``margin_days``, but not before the clock started."""
+def target_on(due_on: date, *, counted_from: date, margin_days: int = DEFAULT_PROCESSOR_MARGIN_DAYS) -> date:
+    """The rule: ``due_on`` less ``margin_days``, but not before ``counted_from``, the day the clock started."""
     if margin_days < 0:
         raise DeadlineError("invalid_setting")
-    return max(deadline.due_on - timedelta(days=margin_days), deadline.counted_from)
+    return max(due_on - timedelta(days=margin_days), counted_from)
+
+
+def processor_target(deadline: Deadline, *, margin_days: int = DEFAULT_PROCESSOR_MARGIN_DAYS) -> date:
+    """``deadline``'s target (``target_on``): its due date less ``margin_days``, not before the clock started."""
+    return target_on(deadline.due_on, counted_from=deadline.counted_from, margin_days=margin_days)
 
 
 def is_late(target_on: date, *, today: date, ended: bool) -> bool:

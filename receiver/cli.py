@@ -31,17 +31,16 @@ from receiver.usecases import (
     records,
     registration,
     retention,
+    secrets_at_rest,
     sending,
     subject_links,
     subject_package,
 )
-from receiver.usecases.case_views import case_summary
+from receiver.usecases.answers import Answer, iso_time
+from receiver.usecases.documents import CASE_STATES, JURISDICTIONS, RIGHTS
 from receiver.usecases.errors import UseCaseError
 from receiver.web.current import services
 from receiver.web.errors import problem_from_provider
-from storage import cases as case_registry
-from storage import registry
-from storage.crypto import reseal_all
 from storage.errors import StorageError
 
 db_commands = AppGroup("db", help="The database schema.")
@@ -85,13 +84,11 @@ def db_upgrade() -> None:
 @click.option("--limit", default=50, type=click.IntRange(1, 1000))
 def requests_list(state: str | None, kind: str | None, limit: int) -> None:
     """List requests, newest first, one line each."""
-    with services().database.transaction() as session:
-        page = registry.list_page(session, state=state, kind=kind, limit=limit)
-        for request in page.requests:
-            click.echo(
-                f"{request.id}\t{request.provider}\t{request.kind}\t{request.state}"
-                f"\t{request.created_at:%Y-%m-%d %H:%M:%SZ}"
-            )
+    for request in records.list_requests(services(), state=state, kind=kind, limit=limit).requests:
+        created_at = dt.datetime.fromisoformat(request.created_at)
+        click.echo(
+            f"{request.id}\t{request.provider}\t{request.kind}\t{request.state}\t{created_at:%Y-%m-%d %H:%M:%SZ}"
+        )
 
 
 @request_commands.command("show")
@@ -99,12 +96,10 @@ def requests_list(state: str | None, kind: str | None, limit: int) -> None:
 def requests_show(request_id: str) -> None:
     """Print one request's whole record as JSON."""
     try:
-        with services().database.transaction() as session:
-            found = registry.get(session, request_id)
-            detail = records.request_detail(found, registry.callbacks_of(session, found.id))
+        detail = records.show_request(services(), request_id)
     except StorageError as error:
         raise click.ClickException(error.message) from None
-    click.echo(json.dumps(detail, indent=2))
+    click.echo(json.dumps(detail.as_json(), indent=2))
 
 
 @request_commands.command("import")
@@ -115,7 +110,7 @@ def requests_import(document: TextIO) -> None:
         created = registration.import_messagebird_request(services(), json.load(document), actor=cli_actor())
     except (ValueError, UseCaseError, StorageError) as error:
         raise click.ClickException(getattr(error, "description", None) or str(error)) from None
-    click.echo(json.dumps(records.request_summary(created), indent=2))
+    click.echo(json.dumps(created.as_json(), indent=2))
 
 
 @request_commands.command("create")
@@ -140,7 +135,7 @@ def _send(send: Callable[..., sending.Sent], document: TextIO) -> None:
         raise click.ClickException(problem_from_provider(error).description) from None
     except (ValueError, UseCaseError, StorageError) as error:
         raise click.ClickException(getattr(error, "description", None) or str(error)) from None
-    click.echo(json.dumps({**records.request_summary(sent.request), "earlierRequests": sent.earlier}, indent=2))
+    click.echo(json.dumps(sent.answer().as_json(), indent=2))
     if sent.outcome != sending.CREATED:
         raise click.ClickException(sent.explanation() or sent.outcome)
 
@@ -159,9 +154,7 @@ def requests_retry(request_id: str) -> None:
 @secret_commands.command("rotate")
 def secrets_rotate() -> None:
     """Re-seal every stored secret with the newest SECRET_KEY (run after adding a key in front)."""
-    svc = services()
-    with svc.database.transaction() as session:
-        count = reseal_all(session, svc.secrets)
+    count = secrets_at_rest.reseal_secrets(services())
     click.echo(f"re-sealed {count} secrets with the newest key; older keys may now be removed")
 
 
@@ -189,12 +182,12 @@ def _read(document: TextIO) -> object:
     return json.load(document)
 
 
-def _print_case(change: Callable[[], dict[str, object]]) -> None:
+def _print_case(change: Callable[[], Answer]) -> None:
     try:
         detail = change()
     except (ValueError, UseCaseError, StorageError) as error:
         raise _refused(error) from None
-    click.echo(json.dumps(detail, indent=2))
+    click.echo(json.dumps(detail.as_json(), indent=2))
 
 
 @case_commands.command("create")
@@ -205,11 +198,11 @@ def cases_create(document: TextIO) -> None:
 
 
 @case_commands.command("list")
-@click.option("--state", type=click.Choice(case_registry.STATES), default=None)
+@click.option("--state", type=click.Choice(CASE_STATES), default=None)
 @click.option("--overdue/--not-overdue", default=None)
 @click.option("--due-before", type=click.DateTime(["%Y-%m-%d"]), default=None, help="YYYY-MM-DD")
-@click.option("--right", type=click.Choice(case_registry.RIGHTS), default=None)
-@click.option("--jurisdiction", type=click.Choice(case_registry.JURISDICTIONS), default=None)
+@click.option("--right", type=click.Choice(RIGHTS), default=None)
+@click.option("--jurisdiction", type=click.Choice(JURISDICTIONS), default=None)
 @click.option("--limit", default=50, type=click.IntRange(1, 200))
 def cases_list(
     state: str | None,
@@ -221,11 +214,9 @@ def cases_list(
 ) -> None:
     """List cases, most urgent first, one line each: id, state, due date, days left, subject reference."""
     day = due_before.date() if due_before is not None else None
-    wanted = case_registry.CaseFilter(
-        state=state, overdue=overdue, right=right, jurisdiction=jurisdiction, due_before=day
-    )
-    for view in cases.list_cases(services(), wanted, limit=limit).cases:
-        shown = case_summary(view)
+    wanted = cases.CaseFilter(state=state, overdue=overdue, right=right, jurisdiction=jurisdiction, due_before=day)
+    for summary in cases.list_cases(services(), wanted, limit=limit).cases:
+        shown = summary.as_json()
         left = "" if shown["daysLeft"] is None else f"{shown['daysLeft']:+d}d"
         flags = ",".join(flag for flag in ("overdue", "paused", "extended") if shown[flag])
         click.echo(
@@ -302,11 +293,9 @@ def tokens_list() -> None:
     """Every token: name, role, created (when, by whom), revoked."""
     for token in operators.list_tokens(services()):
         revoked = (
-            "active"
-            if token.revoked_at is None
-            else f"revoked {records.iso_time(token.revoked_at)} by {token.revoked_by}"
+            "active" if token.revoked_at is None else f"revoked {iso_time(token.revoked_at)} by {token.revoked_by}"
         )
-        created = records.iso_time(token.created_at)
+        created = iso_time(token.created_at)
         click.echo(f"{token.name}\t{token.role}\t{created}\t{token.created_by}\t{revoked}")
 
 
@@ -407,10 +396,7 @@ def _anchors_line(report: anchoring.AnchorReport) -> str:
     latest = report.latest
     if latest is None or latest.stamped_at is None:
         return "no anchor exists"
-    return (
-        f"{len(report.anchors)} anchors, the latest at seq {latest.seq} time-stamped "
-        f"{records.iso_time(latest.stamped_at)}"
-    )
+    return f"{len(report.anchors)} anchors, the latest at seq {latest.seq} time-stamped {iso_time(latest.stamped_at)}"
 
 
 @audit_commands.command("anchor")
@@ -425,7 +411,7 @@ def audit_anchor() -> None:
     anchor = anchored.anchor
     done = "anchored" if anchored.new else "already anchored"
     click.echo(
-        f"{done}: seq {anchor.seq}, head {anchor.head_hash}, time-stamped {records.iso_time(anchor.stamped_at)}"
+        f"{done}: seq {anchor.seq}, head {anchor.head_hash}, time-stamped {iso_time(anchor.stamped_at)}"
         f" by {anchor.tsa_url}"
     )
 
@@ -463,7 +449,7 @@ def evidence_reverify(case_id: str) -> None:
 def _recheck_lines(recheck: evidence.Recheck) -> str:
     head = (
         f"callback {recheck.callback_id} of {recheck.request_id}, received "
-        f"{records.iso_time(recheck.received_at)}: {'VERIFIED' if recheck.verified else 'NOT VERIFIED'}"
+        f"{iso_time(recheck.received_at)}: {'VERIFIED' if recheck.verified else 'NOT VERIFIED'}"
     )
     if recheck.missing is not None:
         return f"{head}\n  {recheck.missing}"

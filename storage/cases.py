@@ -242,7 +242,12 @@ def _clock_date(today: dt.date) -> ColumnElement[dt.date]:
 
 
 def _past_target(today: dt.date, margin_days: int) -> ColumnElement[bool]:
-    """The case's clock date is past its processor target: ``max(due_on - margin, clock start) < clock date``."""
+    """The case's clock date is past its processor target: ``deadlines.target_on`` of the stored columns, in SQL.
+
+    ``target_on(due_on, counted_from, margin) < clock date`` row by row (the clock date is a column while the
+    clock is stopped): ``due_on - margin < clock date`` and ``clock start < clock date``. A test holds the two
+    to the same answers.
+    """
     clock = _clock_date(today)
     counted_from = func.coalesce(Case.clock_starts_on, Case.received_on)
     return and_(Case.due_on < days_after(clock, literal(margin_days, Integer)), counted_from < clock)

@@ -1,75 +1,11 @@
-"""The link's e-mail job: send the data subject their answer's link, then erase the secret and the address.
-
-The job's sealed payload is the only place the link's secret and the subject's address
-are kept after the link is made; the transaction that records the e-mail sent (the link's
-``email_sent_at``, the case's ``link_emailed`` entry) ends the job and erases that payload.
-A relay that refuses for now is retried with the worker's backoff; a revoked link is not
-sent. Failures name the relay's origin, never the address or the link.
-"""
+"""The link's e-mail job: send the data subject their answer's link (``receiver.usecases.link_email``)."""
 
 from __future__ import annotations
 
-import json
-
-from sqlalchemy.orm import Session
-
-from receiver.jobs.contract import JobContext, JobFailure, JobInterrupted
-from receiver.notifications import NotifyError
-from receiver.observability.logs import get_logger
-from receiver.usecases import subject_links
-from storage import answers, cases, jobs
-from storage.clock import utcnow
-from storage.models import Job
-
-log = get_logger("receiver.jobs.answer_email")
-
-LINK_EMAILED = "link_emailed"
+from receiver.jobs.contract import JobContext
+from receiver.usecases import link_email
 
 
 def answer_email_job(context: JobContext) -> None:
     """E-mail the job's link once (or raise ``JobFailure``/``JobInterrupted``), then record it and forget the secret."""
-    services, job = context.services, context.job
-    channel = services.subject_mail
-    if channel is None:
-        raise JobFailure(
-            "e-mail to the subject is not configured any more (SMTP_URL, SUBJECT_EMAIL_FROM)", retryable=False
-        )
-    payload = json.loads(services.secrets.open(job.payload_sealed or ""))
-    now = utcnow()
-    with services.database.transaction() as session:
-        link = answers.find_link(session, payload["linkId"])
-        case = cases.find(session, link.case_id) if link is not None else None
-        if link is None or case is None or link.revoked_at is not None or link.email_sent_at is not None:
-            _end(session, context)
-            log.info("answer_email.skipped", job_id=job.id, link_id=payload["linkId"])
-            return
-        message = subject_links.compose_email(
-            services, link, case, secret=payload["secret"], recipient=payload["email"], now=now
-        )
-    try:
-        with context.interruptible():
-            channel.deliver(message, (payload["email"],))
-    except NotifyError as error:
-        raise JobFailure(error.message, retryable=error.retryable) from None
-    _record_sent(context, payload["linkId"])
-    log.info("answer_email.sent", job_id=job.id, link_id=payload["linkId"], via=channel.origin)
-
-
-def _end(session: Session, context: JobContext) -> None:
-    if not jobs.finish(session, context.job):
-        raise JobInterrupted("the lease passed to another worker")
-    row = session.get(Job, context.job.id)
-    if row is not None:
-        row.payload_sealed = None
-
-
-def _record_sent(context: JobContext, link_id: str) -> None:
-    with context.services.database.transaction() as session:
-        _end(session, context)
-        link = answers.find_link(session, link_id, for_update=True)
-        if link is None:
-            return
-        link.email_sent_at = utcnow()
-        case = cases.find(session, link.case_id, for_update=True)
-        if case is not None:
-            cases.record_event(case, actor=cases.SERVICE, kind=LINK_EMAILED, changed="link", to_value=link.id)
+    link_email.email_link(context.services, context.job, interruptible=context.interruptible)

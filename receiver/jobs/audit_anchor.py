@@ -8,13 +8,9 @@ logged ``audit.anchor_failed``; it ends like any other, and the next run tries a
 
 from __future__ import annotations
 
-import datetime as dt
-
-from receiver.jobs.contract import JobContext, JobInterrupted
+from receiver.jobs.contract import JobContext
 from receiver.services import Services
-from receiver.usecases import audit
-from storage import jobs
-from storage.clock import utcnow
+from receiver.usecases import audit, job_runs
 
 AUDIT_ANCHOR = "audit_anchor"
 
@@ -23,16 +19,13 @@ def schedule_audit_anchor(services: Services) -> bool:
     """Queue an anchor run due now, unless none is configured or one is queued already."""
     if not services.timestamper.configured:
         return False
-    with services.database.transaction() as session:
-        return jobs.enqueue_periodic(session, AUDIT_ANCHOR)
+    return job_runs.queue_periodic(services, AUDIT_ANCHOR)
 
 
 def audit_anchor_job(context: JobContext) -> None:
     """Seal and time-stamp the head, then end the job and queue the next run."""
     services = context.services
     audit.anchor(services)
-    with services.database.transaction() as session:
-        if not jobs.finish(session, context.job):
-            raise JobInterrupted("the lease passed to another worker")
-        next_run = utcnow() + dt.timedelta(seconds=services.settings.audit_anchor_interval_seconds)
-        jobs.enqueue_periodic(session, AUDIT_ANCHOR, run_after=next_run)
+    job_runs.finish_and_queue_next(
+        services, context.job, AUDIT_ANCHOR, seconds=services.settings.audit_anchor_interval_seconds
+    )

@@ -9,32 +9,22 @@ verify`` or an evidence export (which seal first too) only finds less to do.
 
 from __future__ import annotations
 
-import datetime as dt
-
-from receiver.jobs.contract import JobContext, JobInterrupted
-from receiver.observability.logs import get_logger
+from receiver.jobs.contract import JobContext
 from receiver.services import Services
-from receiver.usecases import audit
-from storage import jobs
-from storage.clock import utcnow
-
-log = get_logger("receiver.jobs.audit_seal")
+from receiver.usecases import audit, job_runs
 
 AUDIT_SEAL = "audit_seal"
 
 
 def schedule_audit_seal(services: Services) -> bool:
     """Queue a seal due now, unless one is queued already."""
-    with services.database.transaction() as session:
-        return jobs.enqueue_periodic(session, AUDIT_SEAL)
+    return job_runs.queue_periodic(services, AUDIT_SEAL)
 
 
 def audit_seal_job(context: JobContext) -> None:
     """Seal what is new (the head is logged), then end the job and queue the next seal."""
     services = context.services
     audit.seal(services)
-    with services.database.transaction() as session:
-        if not jobs.finish(session, context.job):
-            raise JobInterrupted("the lease passed to another worker")
-        next_run = utcnow() + dt.timedelta(seconds=services.settings.audit_seal_interval_seconds)
-        jobs.enqueue_periodic(session, AUDIT_SEAL, run_after=next_run)
+    job_runs.finish_and_queue_next(
+        services, context.job, AUDIT_SEAL, seconds=services.settings.audit_seal_interval_seconds
+    )

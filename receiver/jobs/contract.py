@@ -2,6 +2,8 @@
 
 The worker loop (``receiver.jobs.worker``) and every job module import this
 module, and nothing here imports either of them, so nothing imports in a circle.
+The two endings, ``JobFailure`` and ``JobInterrupted``, are declared with the use
+cases the jobs call (``receiver.usecases.job_runs``), which raise them too.
 """
 
 from __future__ import annotations
@@ -12,20 +14,9 @@ from dataclasses import dataclass
 from types import TracebackType
 
 from receiver.services import Services
+from receiver.usecases.job_runs import JobFailure as JobFailure  # raised by a job's use case too
+from receiver.usecases.job_runs import JobInterrupted as JobInterrupted
 from storage.jobs import ClaimedJob
-
-
-class JobFailure(Exception):
-    """A job did not succeed; ``reason`` is readable by ops, ``retryable`` says whether to try again."""
-
-    def __init__(self, reason: str, *, retryable: bool) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.retryable = retryable
-
-
-class JobInterrupted(Exception):
-    """The worker is stopping or lost the lease: give the job back untouched."""
 
 
 def unexpected_failure(error: Exception, kind: str) -> JobFailure:

@@ -1,69 +1,13 @@
-"""The notify job: send one notification on one channel, and record that it was sent.
-
-One job per notification and channel (queued with the notification, in the same
-transaction: ``storage.notifications.record``), so a webhook that fails does not hold
-up the e-mail, and each is retried with the worker's backoff (5 s doubling to 15 min,
-with jitter) until ``WORKER_MAX_ATTEMPTS`` failed attempts or ``WORKER_MAX_AGE_SECONDS``.
-A failure's reason (``jobs.last_error``, ``job.retrying``/``job.failed``) is the
-channel's ``NotifyError.message``: the failure class and the destination's origin,
-never a webhook URL's path or query. The lease keeps two workers from sending the
-same delivery at once; a worker that dies after sending and before recording it
-leaves the job to run again, and the receiver sees the same ``webhook-id`` twice.
-The job carries no request: its failure never touches a processor request.
-"""
+"""The notify job: send one notification on one channel (``receiver.usecases.notification_delivery``)."""
 
 from __future__ import annotations
 
-from receiver.jobs.contract import JobContext, JobFailure, JobInterrupted
-from receiver.notifications import NotifyError
-from receiver.observability.logs import get_logger
-from receiver.observability.metrics import NOTIFICATIONS_FAILED, NOTIFICATIONS_SENT
-from storage import jobs, notifications
-from storage.clock import utcnow
-from storage.notifications import Delivery
+from receiver.jobs.contract import JobContext
+from receiver.usecases import notification_delivery
 
-log = get_logger("receiver.jobs.notify")
+NOTIFY = notification_delivery.NOTIFY
 
 
 def notify_job(context: JobContext) -> None:
     """Send the job's delivery once (or raise ``JobFailure``/``JobInterrupted``), then record it sent."""
-    delivery = _pending_delivery(context)
-    if delivery is None:
-        return
-    channel = context.services.notifiers.channel(delivery.channel)
-    if channel is None:
-        raise JobFailure(f"{delivery.channel} notifications are not configured any more", retryable=False)
-    try:
-        with context.interruptible():
-            channel.send(delivery.notification_id, delivery.type, delivery.payload, now=utcnow())
-    except NotifyError as error:
-        NOTIFICATIONS_FAILED.labels(delivery.type, delivery.channel).inc()
-        raise JobFailure(error.message, retryable=error.retryable) from None
-    NOTIFICATIONS_SENT.labels(delivery.type, delivery.channel).inc()
-    _record_sent(context, delivery)
-    log.info(
-        "notification.sent",
-        notification_id=delivery.notification_id,
-        type=delivery.type,
-        channel=delivery.channel,
-        to=channel.origin,
-        attempt=context.job.attempts,
-    )
-
-
-def _pending_delivery(context: JobContext) -> Delivery | None:
-    """The job's delivery; None (the job ended) when it is gone or was sent already."""
-    with context.services.database.transaction() as session:
-        delivery = notifications.delivery_of_job(session, context.job.id)
-        if delivery is not None and delivery.sent_at is None:
-            return delivery
-        jobs.finish(session, context.job)
-    log.info("notification.skipped", job_id=context.job.id, sent=delivery is not None)
-    return None
-
-
-def _record_sent(context: JobContext, delivery: Delivery) -> None:
-    with context.services.database.transaction() as session:
-        if not jobs.finish(session, context.job):
-            raise JobInterrupted("the lease passed to another worker")
-        notifications.mark_sent(session, delivery.id, at=utcnow())
+    notification_delivery.send_delivery(context.services, context.job, interruptible=context.interruptible)

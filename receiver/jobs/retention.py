@@ -9,26 +9,22 @@ goes on where it stopped (every step is idempotent).
 
 from __future__ import annotations
 
-import datetime as dt
-
 from receiver.jobs.contract import JobContext, JobInterrupted
 from receiver.observability.logs import get_logger
 from receiver.services import Services
-from receiver.usecases.retention import run_retention
-from storage import cases, jobs
-from storage.clock import utcnow
+from receiver.usecases import job_runs
+from receiver.usecases.retention import RETENTION, WORKER_ACTOR, run_retention
 
 log = get_logger("receiver.jobs.retention")
 
 #: The actor a policy deletion records when the worker made it.
-ACTOR = cases.SERVICE
+ACTOR = WORKER_ACTOR
 
 
 def schedule_retention(services: Services) -> bool:
     """Queue a retention run due now, unless one is queued or running already."""
-    with services.database.transaction() as session:
-        if not jobs.enqueue_periodic(session, jobs.RETENTION):
-            return False
+    if not job_runs.queue_periodic(services, RETENTION):
+        return False
     log.info("retention.scheduled")
     return True
 
@@ -39,8 +35,6 @@ def retention_job(context: JobContext) -> None:
     report = run_retention(services, actor=ACTOR, should_stop=context.stop_requested)
     if report.interrupted:
         raise JobInterrupted("worker stopping")
-    with services.database.transaction() as session:
-        if not jobs.finish(session, context.job):
-            raise JobInterrupted("the lease passed to another worker")
-        run_after = utcnow() + dt.timedelta(seconds=services.settings.retention_interval_seconds)
-        jobs.enqueue_periodic(session, jobs.RETENTION, run_after=run_after)
+    job_runs.finish_and_queue_next(
+        services, context.job, RETENTION, seconds=services.settings.retention_interval_seconds
+    )

@@ -24,7 +24,6 @@ the job is released untouched, its attempt not counted. The story: docs/operatio
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 import random
 import signal
@@ -34,8 +33,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from types import FrameType
-
-from sqlalchemy.orm import Session
 
 from receiver.backoff import backoff_seconds
 from receiver.jobs import (
@@ -54,10 +51,9 @@ from receiver.jobs.retention import retention_job, schedule_retention
 from receiver.observability.logs import get_logger
 from receiver.observability.metrics import JOB_OUTCOMES
 from receiver.services import Services
-from receiver.usecases import subject_links, subject_package
+from receiver.usecases import job_runs, subject_links, subject_package
 from receiver.usecases.retention import warn_if_deletion_blocked
-from storage import jobs, lifecycle, notifications, registry
-from storage.clock import utcnow
+from storage import jobs
 from storage.errors import StorageError
 from storage.jobs import ClaimedJob
 
@@ -75,7 +71,7 @@ def default_handlers() -> dict[str, Handler]:
         jobs.VOODOOSMS_POLL: voodoosms_poll.voodoosms_poll_job,
         jobs.RETENTION: retention_job,
         deadline_check.DEADLINE_CHECK: deadline_check.deadline_check_job,
-        notifications.NOTIFY: notify.notify_job,
+        notify.NOTIFY: notify.notify_job,
         audit_seal.AUDIT_SEAL: audit_seal.audit_seal_job,
         subject_package.ANSWER_PACKAGE: answer_package.answer_package_job,
         subject_links.ANSWER_EMAIL: answer_email.answer_email_job,
@@ -160,21 +156,11 @@ class Worker:
 
     def _claim(self) -> ClaimedJob | None:
         """Fail the poison jobs, then take the lease on the next due job; None when none is due (or no database)."""
-        settings = self.services.settings
         try:
-            with self.services.database.transaction() as session:
-                poisoned = jobs.fail_poison(session, max_failures=settings.worker_max_attempts)
-                for job in poisoned:
-                    mark_failed(session, job.request_id, job.reason)
-                claimed = jobs.claim_next(
-                    session,
-                    owner=self.owner,
-                    lease_seconds=settings.worker_lease_seconds,
-                    max_failures=settings.worker_max_attempts,
-                )
+            poisoned, claimed = job_runs.claim_next(self.services, owner=self.owner)
         except StorageError as error:
             log.warning("worker.claim_failed", reason=error.reason)
-            self._stop.wait(settings.worker_poll_seconds)
+            self._stop.wait(self.services.settings.worker_poll_seconds)
             return None
         for job in poisoned:
             log.error(
@@ -270,10 +256,9 @@ class Worker:
     def _after_failure(self, job: ClaimedJob, failure: JobFailure) -> str:
         """Queue the job again or give it up; returns which ("retrying" or "failed")."""
         failures = job.failures + 1  # this attempt's included
-        if failure.retryable and self._may_retry(job, failures):
+        if failure.retryable and job_runs.may_retry(self.services, job, failures):
             delay = backoff_seconds(failures, base=BACKOFF_BASE_SECONDS, cap=BACKOFF_CAP_SECONDS)
-            with self.services.database.transaction() as session:
-                jobs.retry_later(session, job, run_after=utcnow() + dt.timedelta(seconds=delay), error=failure.reason)
+            job_runs.retry_later(self.services, job, delay_seconds=delay, error=failure.reason)
             log.warning(
                 "job.retrying",
                 job_id=job.id,
@@ -285,9 +270,7 @@ class Worker:
                 delay_s=round(delay, 1),
             )
             return "retrying"
-        with self.services.database.transaction() as session:
-            if jobs.give_up(session, job, error=failure.reason):
-                mark_failed(session, job.request_id, failure.reason)
+        job_runs.give_up(self.services, job, error=failure.reason)
         log.error(
             "job.failed",
             job_id=job.id,
@@ -298,18 +281,6 @@ class Worker:
             failures=failures,
         )
         return "failed"
-
-    def _may_retry(self, job: ClaimedJob, failures: int) -> bool:
-        settings = self.services.settings
-        age = (utcnow() - job.created_at).total_seconds()
-        return failures < settings.worker_max_attempts and age < settings.worker_max_age_seconds
-
-
-def mark_failed(session: Session, request_id: str | None, reason: str) -> None:
-    """Move a failed job's request to ``failed`` with ``reason``, unless it has ended already (completed or failed)."""
-    request = registry.find(session, request_id, for_update=True) if request_id else None
-    if request is not None and request.state not in (lifecycle.COMPLETED, lifecycle.FAILED):
-        lifecycle.move(request, lifecycle.FAILED, reason=reason)
 
 
 class _Heartbeat:

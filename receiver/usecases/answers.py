@@ -1,32 +1,32 @@
 """Every JSON document the service answers with, declared once as a pydantic model.
 
-``documents`` declares what comes in; this module what goes out. The web views
-pass each answer through its model (``shaped``), so an answer has exactly the
-fields and types its model declares, and the OpenAPI document
-(``GET /api/openapi.json``) is generated from these same models: the contract
-and the answers cannot drift apart. A field added to ``records`` or
-``case_views`` must be declared here too: until it is, the answer fails
-validation (``extra="forbid"``), which every test that reaches it sees.
+``documents`` declares what comes in; this module what goes out. The use cases
+return these models and the adapters write them out (``Answer.as_json``: camelCase,
+every field); the OpenAPI document (``GET /api/openapi.json``) is generated from
+the same models, so the contract and the answers cannot drift apart.
 
-Timestamps are RFC 3339 in UTC (``2025-01-31T09:30:00.123456Z``), dates
-``YYYY-MM-DD``; both stay the strings ``records`` wrote. Field names on the wire
-are camelCase, as in the documents.
+A use case builds its answer with ``model_construct``: mypy's pydantic plugin checks
+each field's name and type, and nothing is validated on the way out, so a slip of
+ours never costs a request; the test suite holds every answer it sees to the
+document (``tests.support.contract``), so the slip fails a test instead.
+
+Timestamps are RFC 3339 in UTC (``2025-01-31T09:30:00.123456Z``, ``iso_time``),
+dates ``YYYY-MM-DD``; both are strings in the models. Field names on the wire are
+camelCase, as in the documents.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Annotated, Any, Literal
+import datetime as dt
+from typing import Annotated, Any, Literal, overload
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, WithJsonSchema
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 from pydantic.alias_generators import to_camel
 
-from receiver.observability.logs import get_logger
 from receiver.usecases.documents import AnyKind, CaseState, Jurisdiction, Provider, RequestState, Right
 
 Timestamp = Annotated[str, WithJsonSchema({"type": "string", "format": "date-time"})]
 Day = Annotated[str, WithJsonSchema({"type": "string", "format": "date"})]
-log = get_logger(__name__)
 
 Sha256 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
 
@@ -36,23 +36,26 @@ class Answer(BaseModel):
 
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True)
 
+    def as_json(self) -> dict[str, Any]:
+        """The answer as it goes on the wire: camelCase names, every field (null when empty)."""
+        return self.model_dump(mode="json", by_alias=True)
 
-def shaped(model: type[Answer], data: Mapping[str, Any]) -> dict[str, Any]:
-    """``data`` as ``model`` answers it: validated against the model, then written out by it.
 
-    An answer that does not fit its model is a slip of ours, not of the caller: it is logged
-    (the model and the fields, never their values) and sent as it is rather than turned into
-    a 500; the tests, which hold every answer to the contract, catch it before a release.
-    """
-    try:
-        return model.model_validate(data).model_dump(mode="json", by_alias=True)
-    except ValidationError as error:
-        log.error(
-            "answer.off_contract",
-            model=model.__name__,
-            fields=sorted({".".join(map(str, e["loc"])) for e in error.errors(include_input=False)}),
-        )
-        return dict(data)
+@overload
+def iso_time(value: dt.datetime) -> str: ...
+@overload
+def iso_time(value: dt.datetime | None) -> str | None: ...
+def iso_time(value: dt.datetime | None) -> str | None:
+    """A UTC time as the answers write it (``...Z``), or None."""
+    return value.isoformat().replace("+00:00", "Z") if value else None
+
+
+@overload
+def iso_day(value: dt.date) -> str: ...
+@overload
+def iso_day(value: dt.date | None) -> str | None: ...
+def iso_day(value: dt.date | None) -> str | None:
+    return value.isoformat() if value is not None else None
 
 
 # -- errors --------------------------------------------------------------------------------

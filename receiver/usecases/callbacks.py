@@ -32,10 +32,11 @@ import hashlib
 import json
 import time
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Literal, cast
 
 from receiver.observability.logs import get_logger
 from receiver.services import Services
+from receiver.usecases.answers import CallbackAnswer
 from receiver.usecases.documents import CallbackBody, parse_json
 from receiver.usecases.errors import UseCaseError
 from storage import deliveries, lifecycle, raw_inputs, registry
@@ -101,6 +102,12 @@ class Outcome:
     #: For a refusal: what the answer tells the caller (generic), and the parameter at fault.
     description: str | None = None
     parameter: str | None = None
+
+    def answer(self) -> CallbackAnswer:
+        """The answer to a delivery accepted or found a duplicate (a refusal is answered as an error)."""
+        return CallbackAnswer.model_construct(
+            status=cast(Literal["accepted", "duplicate"], self.verdict), request_id=cast(str, self.request_id)
+        )
 
 
 def receive(services: Services, delivery: Delivery, *, now: float | None = None) -> Outcome:

@@ -1,4 +1,4 @@
-"""How a case looks on a given day: its deadline from the engine, its derived state, and its JSON.
+"""How a case looks on a given day: its deadline from the engine, its derived state, and its answer.
 
 The deadline is never computed here: a ``Case`` row becomes the engine's inputs
 (``deadline_of``) and ``deadlines`` answers, with the steps that explain it. The
@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from deadlines import (
     Calendar,
@@ -29,7 +29,23 @@ from deadlines import (
     processor_target,
 )
 from receiver.usecases import records
-from receiver.usecases.legal_holds import legal_hold_json
+from receiver.usecases.answers import (
+    CaseDetail,
+    CaseEventRecord,
+    CaseRequest,
+    CaseState,
+    CaseSummary,
+    DeadlineCalendar,
+    DeadlineExtension,
+    DeadlinePause,
+    DeadlineRecord,
+    DeadlineStep,
+    LegalHold,
+    Right,
+    iso_day,
+    iso_time,
+)
+from receiver.usecases.answers import Jurisdiction as JurisdictionName
 from storage import cases
 from storage.models import Case, CaseEvent, CasePause, ProcessorRequest
 
@@ -124,90 +140,96 @@ def view_case(case: Case, request_states: Sequence[str], *, today: dt.date, marg
     )
 
 
-# -- JSON ----------------------------------------------------------------------------------
+# -- the answers ----------------------------------------------------------------------------
 
 
-def _date(value: dt.date | None) -> str | None:
-    return value.isoformat() if value is not None else None
-
-
-def case_summary(view: CaseView) -> dict[str, Any]:
+def case_summary(view: CaseView) -> CaseSummary:
     """What a list shows of a case: who, which right, the deadline in force and how urgent it is."""
     case, deadline = view.case, view.deadline
-    return {
-        "id": case.id,
-        "subjectRef": case.subject_ref,
-        "right": case.right,
-        "jurisdiction": case.jurisdiction,
-        "receivedOn": _date(case.received_on),
-        "clockStartsOn": _date(case.clock_starts_on),
-        "state": view.state,
-        "dueOn": _date(deadline.due_on),
-        "originalDueOn": _date(deadline.original_due_on),
-        "daysLeft": None if view.closed else days_left(deadline.due_on, today=view.today),
-        "overdue": view.overdue,
-        "targetOn": _date(view.target_on),
-        "extended": deadline.is_extended,
-        "paused": case.paused_since is not None,
-        "pausedSince": _date(case.paused_since),
-        "requestCount": view.request_count,
-        "respondedOn": _date(case.responded_on),
-        "deliveredBy": case.delivered_by,
-        "answeredInTime": None if case.responded_on is None else case.responded_on <= deadline.due_on,
-        "notes": case.notes,
-        "createdAt": records.iso_time(case.created_at),
-        "createdBy": case.created_by,
-        "closedAt": records.iso_time(case.closed_at),
-        "closedBy": case.closed_by,
-        "legalHold": legal_hold_json(case),
-    }
+    return CaseSummary.model_construct(
+        id=case.id,
+        subject_ref=case.subject_ref,
+        right=cast(Right, case.right),
+        jurisdiction=cast(JurisdictionName, case.jurisdiction),
+        received_on=iso_day(case.received_on),
+        clock_starts_on=iso_day(case.clock_starts_on),
+        state=cast(CaseState, view.state),
+        due_on=iso_day(deadline.due_on),
+        original_due_on=iso_day(deadline.original_due_on),
+        days_left=None if view.closed else days_left(deadline.due_on, today=view.today),
+        overdue=view.overdue,
+        target_on=iso_day(view.target_on),
+        extended=deadline.is_extended,
+        paused=case.paused_since is not None,
+        paused_since=iso_day(case.paused_since),
+        request_count=view.request_count,
+        responded_on=iso_day(case.responded_on),
+        delivered_by=case.delivered_by,
+        answered_in_time=None if case.responded_on is None else case.responded_on <= deadline.due_on,
+        notes=case.notes,
+        created_at=iso_time(case.created_at),
+        created_by=case.created_by,
+        closed_at=iso_time(case.closed_at),
+        closed_by=case.closed_by,
+        legal_hold=legal_hold_of(case),
+    )
 
 
-def case_detail(view: CaseView, requests: Sequence[ProcessorRequest]) -> dict[str, Any]:
+def summary_fields(view: CaseView) -> dict[str, Any]:
+    """``case_summary``'s fields by name, for the answers that extend it (``CaseDetail``)."""
+    return dict(case_summary(view))
+
+
+def case_detail(view: CaseView, requests: Sequence[ProcessorRequest]) -> CaseDetail:
     """The whole case: summary, the deadline with its explanation, each request with its target, the history."""
     names = request_names(requests)
-    return {
-        **case_summary(view),
-        "deadline": deadline_json(view.deadline),
-        "requests": [
-            {**records.request_summary(r), "targetOn": _date(view.target_on), "late": view.is_request_late(r.state)}
+    return CaseDetail.model_construct(
+        **summary_fields(view),
+        deadline=deadline_record(view.deadline),
+        requests=[
+            CaseRequest.model_construct(
+                **records.record_fields(r), target_on=iso_day(view.target_on), late=view.is_request_late(r.state)
+            )
             for r in requests
         ],
-        "history": [event_json(event, names) for event in view.case.events],
-    }
+        history=[event_record(event, names) for event in view.case.events],
+    )
 
 
-def deadline_json(deadline: Deadline) -> dict[str, Any]:
+def deadline_record(deadline: Deadline) -> DeadlineRecord:
     calendar = deadline.calendar
-    return {
-        "dueOn": _date(deadline.due_on),
-        "originalDueOn": _date(deadline.original_due_on),
-        "explanation": explain(deadline.steps),
-        "steps": [step_json(step) for step in deadline.steps],
-        "calendar": {
-            "jurisdiction": str(calendar.jurisdiction),
-            "country": calendar.country,
-            "subdivision": calendar.subdivision,
-        },
-        "pausedDays": deadline.paused_days,
-        "pauses": [
-            {"startedOn": _date(p.started_on), "resumedOn": _date(p.resumed_on), "reason": p.reason}
+    extension = deadline.extension
+    return DeadlineRecord.model_construct(
+        due_on=iso_day(deadline.due_on),
+        original_due_on=iso_day(deadline.original_due_on),
+        explanation=explain(deadline.steps),
+        steps=[step_record(step) for step in deadline.steps],
+        calendar=DeadlineCalendar.model_construct(
+            jurisdiction=cast(JurisdictionName, str(calendar.jurisdiction)),
+            country=calendar.country,
+            subdivision=calendar.subdivision,
+        ),
+        paused_days=deadline.paused_days,
+        pauses=[
+            DeadlinePause.model_construct(
+                started_on=iso_day(p.started_on), resumed_on=iso_day(p.resumed_on), reason=p.reason
+            )
             for p in deadline.pauses
         ],
-        "extension": None
-        if deadline.extension is None
-        else {"informedOn": _date(deadline.extension.informed_on), "reason": deadline.extension.reason},
-    }
+        extension=None
+        if extension is None
+        else DeadlineExtension.model_construct(informed_on=iso_day(extension.informed_on), reason=extension.reason),
+    )
 
 
-def step_json(step: Step) -> dict[str, Any]:
-    return {
-        "rule": str(step.rule),
-        "source": step.source,
-        "from": _date(step.from_date),
-        "to": _date(step.to_date),
-        "note": step.note,
-    }
+def step_record(step: Step) -> DeadlineStep:
+    return DeadlineStep.model_construct(
+        rule=str(step.rule),
+        source=step.source,
+        from_date=iso_day(step.from_date),
+        to_date=iso_day(step.to_date),
+        note=step.note,
+    )
 
 
 def request_names(requests: Sequence[ProcessorRequest]) -> dict[str, str]:
@@ -221,19 +243,28 @@ def request_names(requests: Sequence[ProcessorRequest]) -> dict[str, str]:
     return names
 
 
-def event_json(event: CaseEvent, names: Mapping[str, str]) -> dict[str, Any]:
+def event_record(event: CaseEvent, names: Mapping[str, str]) -> CaseEventRecord:
     """One history entry as recorded; a request added is named by its id now too (``requestId``, from ``names``)."""
     added = names.get(event.to_value or "") if event.kind == cases.REQUEST_ADDED else None
-    return {
-        "at": records.iso_time(event.at),
-        "actor": event.actor,
-        "kind": event.kind,
-        "changed": event.changed,
-        "from": event.from_value,
-        "to": event.to_value,
-        "reason": event.reason,
-        "requestId": added,
-    }
+    return CaseEventRecord.model_construct(
+        at=iso_time(event.at),
+        actor=event.actor,
+        kind=event.kind,
+        changed=event.changed,
+        from_value=event.from_value,
+        to_value=event.to_value,
+        reason=event.reason,
+        request_id=added,
+    )
+
+
+def legal_hold_of(case: Case) -> LegalHold | None:
+    """The hold on a case, or None."""
+    if case.legal_hold_since is None:
+        return None
+    return LegalHold.model_construct(
+        since=iso_time(case.legal_hold_since), by=case.legal_hold_by, reason=case.legal_hold_reason
+    )
 
 
 def pause_row(pause: Pause) -> CasePause:

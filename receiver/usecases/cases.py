@@ -9,6 +9,13 @@ that can never be right), and every change to the deadline is an entry in the
 case's history naming its actor. Closing needs every request ended, or an
 override with a reason.
 
+A case's way, from ``POST /api/cases`` to a ``case.due_soon`` notification: ``open_case``
+asks the engine for the deadline (``case_views.deadline_of``: the case's dates in,
+``deadlines.compute_deadline`` out), stores it (``due_on``) with an ``opened`` entry,
+and answers ``case_views.case_detail``; each change stores it again. The deadline
+check (``receiver.usecases.alerts``) reads the stored ``due_on`` alone:
+``case.due_soon`` at each ``NOTIFY_DAYS_BEFORE`` threshold, ``case.overdue`` after.
+
 "Today" is the service's clock (``storage.clock``) as a UTC date, unless a
 caller passes ``today``.
 """
@@ -18,7 +25,6 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -26,7 +32,16 @@ from sqlalchemy.orm import Session
 from deadlines import Calendar, DeadlineError, Extension, check_extension_allowed, explain, pause_clock, resume_clock
 from receiver.services import Services
 from receiver.usecases import sending
-from receiver.usecases.case_views import CaseView, case_detail, deadline_of, pause_row, pauses_of, view_case
+from receiver.usecases.answers import CaseDetail, CasePage
+from receiver.usecases.case_views import (
+    CaseView,
+    case_detail,
+    case_summary,
+    deadline_of,
+    pause_row,
+    pauses_of,
+    view_case,
+)
 from receiver.usecases.documents import (
     CaseDocument,
     CloseDocument,
@@ -37,6 +52,7 @@ from receiver.usecases.documents import (
 )
 from receiver.usecases.errors import UseCaseError
 from storage import cases
+from storage.cases import CaseFilter as CaseFilter  # the criteria ``list_cases`` takes, named for its adapters
 from storage.clock import utcnow
 from storage.models import Case
 
@@ -105,7 +121,7 @@ def _not_before_the_gdpr(day: dt.date, parameter: str) -> None:
 # -- opening and reading -------------------------------------------------------------------
 
 
-def open_case(services: Services, document: Any, *, actor: str, today: dt.date | None = None) -> dict[str, Any]:
+def open_case(services: Services, document: Any, *, actor: str, today: dt.date | None = None) -> CaseDetail:
     """Validate and open a case; its detail (deadline, explanation, history)."""
     today = today or today_utc()
     parsed = parse(CaseDocument, document)
@@ -148,7 +164,7 @@ def _new_case(services: Services, parsed: CaseDocument, *, actor: str) -> Case:
     )
 
 
-def show_case(services: Services, case_id: str, *, today: dt.date | None = None) -> dict[str, Any]:
+def show_case(services: Services, case_id: str, *, today: dt.date | None = None) -> CaseDetail:
     """The case, its requests each with its target and whether late, its deadline explained, its history."""
     today = today or today_utc()
     with services.database.transaction() as session:
@@ -160,20 +176,14 @@ def show_case(services: Services, case_id: str, *, today: dt.date | None = None)
         return case_detail(view, requests)
 
 
-@dataclass(frozen=True)
-class CaseList:
-    cases: list[CaseView]
-    next_cursor: str | None
-
-
 def list_cases(
     services: Services,
-    wanted: cases.CaseFilter,
+    wanted: CaseFilter,
     *,
     limit: int,
     cursor: str | None = None,
     today: dt.date | None = None,
-) -> CaseList:
+) -> CasePage:
     """Cases most urgent first (overdue, running, clock stopped, closed; by deadline within each)."""
     today = today or today_utc()
     margin = services.settings.processor_margin_days
@@ -184,7 +194,7 @@ def list_cases(
             raise UseCaseError("invalid", "cursor is not valid", parameter="cursor") from None
         states = cases.request_states(session, [case.id for case in page.cases])
         views = [_view(services, case, states.get(case.id, []), today) for case in page.cases]
-        return CaseList(views, page.next_cursor)
+        return CasePage.model_construct(cases=[case_summary(view) for view in views], next_cursor=page.next_cursor)
 
 
 def _view(services: Services, case: Case, request_states: list[str], today: dt.date) -> CaseView:
@@ -197,7 +207,7 @@ def _view(services: Services, case: Case, request_states: list[str], today: dt.d
 Change = Callable[[Session, Case, dt.date], None]
 
 
-def _change(services: Services, case_id: str, change: Change, *, today: dt.date | None) -> dict[str, Any]:
+def _change(services: Services, case_id: str, change: Change, *, today: dt.date | None) -> CaseDetail:
     """Run ``change`` on the open case, locked, in one transaction; the case's detail afterwards."""
     today = today or today_utc()
     with services.database.transaction() as session:
@@ -226,7 +236,7 @@ def _store_deadline(case: Case, today: dt.date) -> None:
 
 def extend_deadline(
     services: Services, case_id: str, document: Any, *, actor: str, today: dt.date | None = None
-) -> dict[str, Any]:
+) -> CaseDetail:
     """Extend by two further months (GDPR Art. 12(3)): once, before the first deadline passed, the subject told."""
     parsed = parse(ExtendDocument, document)
 
@@ -250,9 +260,7 @@ def extend_deadline(
     return _change(services, case_id, extend, today=today)
 
 
-def pause(
-    services: Services, case_id: str, document: Any, *, actor: str, today: dt.date | None = None
-) -> dict[str, Any]:
+def pause(services: Services, case_id: str, document: Any, *, actor: str, today: dt.date | None = None) -> CaseDetail:
     """Stop the clock from ``date`` (information asked of the data subject); the deadline moves while it is stopped."""
     parsed = parse(PauseDocument, document)
 
@@ -275,9 +283,7 @@ def pause(
     return _change(services, case_id, stop, today=today)
 
 
-def resume(
-    services: Services, case_id: str, document: Any, *, actor: str, today: dt.date | None = None
-) -> dict[str, Any]:
+def resume(services: Services, case_id: str, document: Any, *, actor: str, today: dt.date | None = None) -> CaseDetail:
     """Restart the clock on ``date``: the deadline moves by the days it was stopped."""
     parsed = parse(ResumeDocument, document)
 
@@ -304,9 +310,7 @@ def resume(
     return _change(services, case_id, restart, today=today)
 
 
-def close(
-    services: Services, case_id: str, document: Any, *, actor: str, today: dt.date | None = None
-) -> dict[str, Any]:
+def close(services: Services, case_id: str, document: Any, *, actor: str, today: dt.date | None = None) -> CaseDetail:
     """Record the answer sent to the data subject; every request must have ended unless overridden with a reason."""
     parsed = parse(CloseDocument, document)
 

@@ -23,10 +23,13 @@ from receiver.observability.metrics import registry_for
 from receiver.services import Services
 from receiver.usecases import records
 from receiver.usecases.errors import UseCaseError
-from storage import cases, jobs, refusals, registry
+from storage import cases, jobs, refusals
+from storage.cases import ENDED_STATES as ENDED_STATES  # for the pages' progress: what has ended
+from storage.cases import Progress as Progress
 from storage.clock import utcnow
 from storage.errors import StorageError
 from storage.models import Job
+from storage.refusals import Refusal as Refusal  # a sample, as the deliveries page shows it
 
 
 def progress_of(services: Services, case_ids: Collection[str]) -> dict[str, list[cases.Progress]]:
@@ -36,14 +39,12 @@ def progress_of(services: Services, case_ids: Collection[str]) -> dict[str, list
 
 def request_record(services: Services, request_id: str) -> dict[str, Any]:
     """The request's record (state, transitions, callbacks, archive, events), as the admin API answers it."""
-    with services.database.transaction() as session:
-        try:
-            found = registry.get(session, request_id)
-        except StorageError as error:
-            if error.reason == "not_found":
-                raise UseCaseError("not_found", "no request with this id") from None
-            raise
-        return records.request_detail(found, registry.callbacks_of(session, found.id))
+    try:
+        return records.show_request(services, request_id).as_json()
+    except StorageError as error:
+        if error.reason == "not_found":
+            raise UseCaseError("not_found", "no request with this id") from None
+        raise
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,7 @@ class QueueFacts:
     depth: int
     oldest_age_seconds: float | None
     last_reconciliation: Job | None
+    last_reconciliation_age_seconds: float | None
 
 
 def queue_facts(services: Services) -> QueueFacts:
@@ -60,8 +62,9 @@ def queue_facts(services: Services) -> QueueFacts:
         stats = jobs.queue_stats(session)
     with services.database.reading() as connection:
         last = jobs.last_ended(connection, jobs.RECONCILE)
-    age = (utcnow() - stats.oldest_created_at).total_seconds() if stats.oldest_created_at else None
-    return QueueFacts(stats.depth, age, last)
+    now = utcnow()
+    age = (now - stats.oldest_created_at).total_seconds() if stats.oldest_created_at else None
+    return QueueFacts(stats.depth, age, last, (now - last.updated_at).total_seconds() if last is not None else None)
 
 
 @dataclass(frozen=True)
@@ -71,14 +74,17 @@ class Refusals:
     since: dt.datetime
     samples: list[refusals.Refusal]
     counted: dict[str, float]
+    #: When they were read: the chart's right edge.
+    now: dt.datetime
 
 
 def refusals_seen(services: Services) -> Refusals:
     settings = services.settings
-    since = utcnow() - dt.timedelta(days=settings.refusal_sample_retention_days)
+    now = utcnow()
+    since = now - dt.timedelta(days=settings.refusal_sample_retention_days)
     with services.database.reading() as connection:
         samples = refusals.recent(connection, since=since, limit=max(1, settings.refusal_sample_cap))
-    return Refusals(since, samples, refused_counts(registry_for(services.database).collect()))
+    return Refusals(since, samples, refused_counts(registry_for(services.database).collect()), now)
 
 
 def refused_counts(metrics: Iterable[Metric]) -> dict[str, float]:

@@ -35,7 +35,8 @@ import jinja2
 
 from deadlines import days_left
 from receiver.usecases import records
-from receiver.usecases.case_views import CaseView, case_summary, deadline_json, event_json, request_names
+from receiver.usecases.answers import iso_time
+from receiver.usecases.case_views import CaseView, case_summary, deadline_record, event_record, request_names
 from storage.anchors import Anchor
 from storage.audit_chain import CaseEntry
 from storage.models import Callback, ProcessorRequest
@@ -93,9 +94,9 @@ def evidence_document(
 ) -> dict[str, Any]:
     """``evidence.json``: the case, its history, its requests with all that happened to them, timeline, verdict."""
     names = request_names(requests)
-    history = [event_json(e, names) for e in view.case.events if e.kind != EVIDENCE_EXPORTED]
+    history = [event_record(e, names).as_json() for e in view.case.events if e.kind != EVIDENCE_EXPORTED]
     shown_requests = [_request(view, r, callbacks.get(r.id, ())) for r in requests]
-    case = {**case_summary(view), "deadline": deadline_json(view.deadline)}
+    case = {**case_summary(view).as_json(), "deadline": deadline_record(view.deadline).as_json()}
     document = {
         "format": FORMAT,
         "asOf": view.today.isoformat(),
@@ -110,7 +111,7 @@ def evidence_document(
 
 
 def _request(view: CaseView, request: ProcessorRequest, callbacks: Sequence[Callback]) -> dict[str, Any]:
-    detail = records.request_detail(request, callbacks)
+    detail = records.request_detail(request, callbacks).as_json()
     for shown, callback in zip(detail["callbacks"], callbacks, strict=True):
         shown["rawInputsKept"] = callback.raw_inputs_sealed is not None
         shown.pop("remoteAddr")  # the processor's address says nothing of the case, and has its own retention
@@ -312,7 +313,7 @@ def chain_document(excerpt: ChainExcerpt) -> dict[str, Any]:
             "seq": anchor.seq,
             "head": anchor.head_hash,
             "root": anchor.tree_root,
-            "stampedAt": records.iso_time(anchor.stamped_at),
+            "stampedAt": iso_time(anchor.stamped_at),
         },
         "unanchored": excerpt.unanchored,
         "entries": [

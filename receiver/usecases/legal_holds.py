@@ -13,14 +13,15 @@ hold), and every other archive of the case is kept from then on.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy.orm import Session
 
 from receiver.services import Services
+from receiver.usecases.answers import HeldArchive, LegalHoldView, iso_time
+from receiver.usecases.case_views import legal_hold_of
 from receiver.usecases.documents import LegalHoldDocument, ReleaseHoldDocument, parse
 from receiver.usecases.errors import UseCaseError
-from receiver.usecases.records import iso_time
 from storage import cases
 from storage import retention as kept
 from storage.clock import utcnow
@@ -29,7 +30,7 @@ from storage.models import Case
 PLACED, RELEASED = "legal_hold_placed", "legal_hold_released"
 
 
-def place_legal_hold(services: Services, case_id: str, document: Any, *, actor: str) -> dict[str, Any]:
+def place_legal_hold(services: Services, case_id: str, document: Any, *, actor: str) -> LegalHoldView:
     """Hold the case's archives; ``conflict`` when it is held already."""
     parsed = parse(LegalHoldDocument, document)
     with services.database.transaction() as session:
@@ -54,7 +55,7 @@ def place_legal_hold(services: Services, case_id: str, document: Any, *, actor: 
         return legal_hold_view(case, kept.case_archives(session, case_id))
 
 
-def release_legal_hold(services: Services, case_id: str, document: Any, *, actor: str) -> dict[str, Any]:
+def release_legal_hold(services: Services, case_id: str, document: Any, *, actor: str) -> LegalHoldView:
     """End the hold: the archives are deleted when their retention says so; ``conflict`` when none is held."""
     parsed = parse(ReleaseHoldDocument, document if document is not None else {})
     with services.database.transaction() as session:
@@ -75,7 +76,7 @@ def release_legal_hold(services: Services, case_id: str, document: Any, *, actor
         return legal_hold_view(case, kept.case_archives(session, case_id))
 
 
-def show_legal_hold(services: Services, case_id: str) -> dict[str, Any]:
+def show_legal_hold(services: Services, case_id: str) -> LegalHoldView:
     with services.database.transaction() as session:
         case = cases.find(session, case_id)
         if case is None:
@@ -90,30 +91,21 @@ def _locked_case(session: Session, case_id: str) -> Case:
     return case
 
 
-def legal_hold_json(case: Case) -> dict[str, Any] | None:
-    """The hold on a case, or None."""
-    if case.legal_hold_since is None:
-        return None
-    return {"since": iso_time(case.legal_hold_since), "by": case.legal_hold_by, "reason": case.legal_hold_reason}
-
-
-def legal_hold_view(case: Case, archives: list[kept.CaseArchive]) -> dict[str, Any]:
+def legal_hold_view(case: Case, archives: list[kept.CaseArchive]) -> LegalHoldView:
     """The case's hold and where each of its archives stands."""
-    return {
-        "caseId": case.id,
-        "legalHold": legal_hold_json(case),
-        "archives": [
-            {
-                "requestId": archive.request_id,
-                "state": _archive_state(archive),
-                "deletedAt": iso_time(archive.deleted_at),
-            }
+    return LegalHoldView.model_construct(
+        case_id=case.id,
+        legal_hold=legal_hold_of(case),
+        archives=[
+            HeldArchive.model_construct(
+                request_id=archive.request_id, state=_archive_state(archive), deleted_at=iso_time(archive.deleted_at)
+            )
             for archive in archives
         ],
-    }
+    )
 
 
-def _archive_state(archive: kept.CaseArchive) -> str:
+def _archive_state(archive: kept.CaseArchive) -> Literal["kept", "being deleted", "deleted"]:
     if archive.deleted_at is not None:
         return "deleted"
     return "being deleted" if archive.deletion_started_at is not None else "kept"

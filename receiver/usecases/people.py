@@ -213,9 +213,14 @@ class Known:
         return (people.role_at(self.held, at) if at is not None else None) or self.role
 
 
+def signed_in_person(actor: str) -> bool:
+    """Whether ``actor`` is a person who signed in through the identity provider (``oidc:<id>``)."""
+    return actor.startswith(people.ACTOR_PREFIX)
+
+
 def known_people(services: Services, actors: set[str]) -> dict[str, Known]:
     """The people among ``actors`` (``oidc:<id>``), by actor; any other actor is left out."""
-    if not any(actor.startswith(people.ACTOR_PREFIX) for actor in actors):
+    if not any(signed_in_person(actor) for actor in actors):
         return {}
     with services.database.reading_session() as session:
         found = people.names_of(session, actors)

@@ -13,12 +13,14 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from receiver.services import Services
+from receiver.usecases import records
+from receiver.usecases.answers import RequestRecord
 from receiver.usecases.documents import ImportRequestDocument, parse
 from storage import registry
 from storage.models import ProcessorRequest
 
 
-def import_messagebird_request(services: Services, document: Any, *, actor: str) -> ProcessorRequest:
+def import_messagebird_request(services: Services, document: Any, *, actor: str) -> RequestRecord:
     """Validate an import document and store the request in state ``sent``, in its case if it names one."""
     imported = parse(ImportRequestDocument, document)
     new = registry.NewRequest(
@@ -32,7 +34,7 @@ def import_messagebird_request(services: Services, document: Any, *, actor: str)
         case_id=imported.case_id,
         registered_by=actor,
     )
-    return store(services, new)
+    return records.request_record(store(services, new))
 
 
 #: Work done in the transaction that stores a request (queue its first job...), given the stored request.

@@ -36,8 +36,8 @@ from sqlalchemy.orm import Session
 from receiver.observability.logs import get_logger
 from receiver.services import Services
 from receiver.usecases import subject_retention
-from receiver.usecases.records import iso_time
-from storage import refusals
+from receiver.usecases.answers import iso_time
+from storage import cases, jobs, refusals
 from storage import retention as kept
 from storage.archives import DeletedArchive
 from storage.clock import utcnow
@@ -45,6 +45,10 @@ from storage.errors import StorageError
 from storage.replay import RedisReplayCache
 
 log = get_logger(__name__)
+
+RETENTION = jobs.RETENTION  #: the periodic job kind that runs the policy
+#: The actor a policy deletion records when the worker made it.
+WORKER_ACTOR = cases.SERVICE
 
 #: Requests whose secrets are erased per transaction.
 SECRETS_BATCH = 500

@@ -16,8 +16,8 @@ Nothing sent is lost:
    state ``sent``. If the database fails here, the intent stays ``sending``
    (``RECORDING_PENDING``, 202).
 
-A ``sending`` intent is resolved by reconciliation (``receiver.jobs.unrecorded``) from
-the provider's own records, queued early for when the send is surely over. The personal
+A ``sending`` intent is resolved by reconciliation (``receiver.usecases.unrecorded``)
+from the provider's own records, queued early for when the send is surely over. The personal
 data value is sent to the provider and never kept: the record holds only its keyed hash,
 which also finds the request in MessageBird's listing again. The story: docs/sending.md.
 """
@@ -34,6 +34,8 @@ from receiver.observability.logs import get_logger
 from receiver.providers import ProviderError
 from receiver.providers.messagebird import Order
 from receiver.services import Services
+from receiver.usecases import records
+from receiver.usecases.answers import RecordingPending, SentRequest
 from receiver.usecases.callbacks import MESSAGEBIRD_CALLBACK_PATH
 from receiver.usecases.documents import ForgetDocument, MessageBirdRequestDocument, parse
 from receiver.usecases.registration import After
@@ -81,6 +83,20 @@ class Sent:
         if self.outcome == OUTCOME_UNKNOWN:
             return f"{name} did not answer in time or in a readable way: it may have created the request. {kept}"
         return None
+
+    def answer(self) -> SentRequest:
+        """The request as the answer shows it, with the earlier requests about the same value."""
+        return SentRequest.model_construct(**records.record_fields(self.request), earlier_requests=self.earlier)
+
+    def pending_answer(self) -> RecordingPending:
+        """``RECORDING_PENDING``'s answer: the intent kept, the provider's id, and what ops are told."""
+        return RecordingPending.model_construct(
+            **records.record_fields(self.request),
+            earlier_requests=self.earlier,
+            status="recording_pending",
+            provider_request_id=self.provider_id,
+            description=self.explanation(),
+        )
 
 
 def parse_messagebird_document(document: Any, *, callback_url: str) -> tuple[Order, str | None]:

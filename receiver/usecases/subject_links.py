@@ -35,9 +35,9 @@ from sqlalchemy.orm import Session
 from receiver.observability.logs import get_logger
 from receiver.services import Services
 from receiver.usecases import subject_package, subject_texts
+from receiver.usecases.answers import CreatedLink, PackageRecord, iso_time
 from receiver.usecases.documents import LinkDocument, parse
 from receiver.usecases.errors import UseCaseError
-from receiver.usecases.records import iso_time
 from storage import answers, cases, jobs, notifications
 from storage.clock import utcnow
 from storage.models import AnswerLink, AnswerPackage, Case
@@ -58,7 +58,7 @@ def answer_url(services: Services, secret: str) -> str:
     return services.settings.public_url + ANSWER_PATH + secret
 
 
-def create_link(services: Services, case_id: str, document: Any, *, actor: str) -> dict[str, Any]:
+def create_link(services: Services, case_id: str, document: Any, *, actor: str) -> CreatedLink:
     """A new link to the case's ready package; the only answer that ever holds its secret."""
     parsed = parse(LinkDocument, document)
     settings = services.settings
@@ -96,15 +96,15 @@ def create_link(services: Services, case_id: str, document: Any, *, actor: str) 
             reason=f"to {package.id}, until {link.expires_at.date().isoformat()}, at most {link.max_downloads} "
             f"complete downloads, in {language}" + (", sent by e-mail" if parsed.email else ""),
         )
-        answer = {
-            "id": link.id,
-            "url": answer_url(services, secret),
-            "expiresAt": iso_time(link.expires_at),
-            "maxDownloads": link.max_downloads,
-            "language": language,
-            "emailQueued": bool(parsed.email),
-        }
-    log.info("answer_link.created", link_id=answer["id"], case_id=case_id, emailed=bool(parsed.email))
+        answer = CreatedLink.model_construct(
+            id=link.id,
+            url=answer_url(services, secret),
+            expires_at=iso_time(link.expires_at),
+            max_downloads=link.max_downloads,
+            language=language,
+            email_queued=bool(parsed.email),
+        )
+    log.info("answer_link.created", link_id=answer.id, case_id=case_id, emailed=bool(parsed.email))
     return answer
 
 
@@ -118,7 +118,7 @@ def _case_with_ready_package(session: Session, case_id: str) -> tuple[Case, Answ
     return case, package
 
 
-def revoke_link(services: Services, case_id: str, link_id: str, *, actor: str) -> dict[str, Any]:
+def revoke_link(services: Services, case_id: str, link_id: str, *, actor: str) -> PackageRecord:
     """Revoke a link of the case at once (revoking one already revoked changes nothing); the package's view."""
     with services.database.transaction() as session:
         link = answers.find_link(session, link_id, for_update=True)

@@ -27,14 +27,22 @@ import json
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal, cast
 
 from sqlalchemy.orm import Session
 
 from receiver.services import Services
 from receiver.usecases import subject_texts
+from receiver.usecases.answers import (
+    AnswerDownloadRecord,
+    AnswerLinkRecord,
+    ClosingProposal,
+    PackageFileRecord,
+    PackageReceipt,
+    PackageRecord,
+    iso_time,
+)
 from receiver.usecases.errors import UseCaseError
-from receiver.usecases.records import iso_time
 from storage import answers, cases, jobs, lifecycle
 from storage.archives.base import ArchiveStore
 from storage.archives.zipwriter import Entry
@@ -52,7 +60,7 @@ CONFIRMATION_HTML, CONFIRMATION_JSON = "confirmation.html", "confirmation.json"
 _UNSAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 
 
-def request_package(services: Services, case_id: str, *, actor: str) -> dict[str, Any]:
+def request_package(services: Services, case_id: str, *, actor: str) -> PackageRecord:
     """Record a new package of the case ``building`` and queue its job; the package as ``package_view`` shows it."""
     settings = services.settings
     if not (settings.controller_name and settings.controller_contact):
@@ -260,7 +268,7 @@ def _state_of(session: Session, package: AnswerPackage) -> str:
     return package.state
 
 
-def package_view(services: Services, case_id: str) -> dict[str, Any]:
+def package_view(services: Services, case_id: str) -> PackageRecord:
     """``GET /api/cases/<id>/package``: the package that counts, its links and their downloads."""
     with services.database.transaction() as session:
         case = cases.find(session, case_id)
@@ -270,54 +278,69 @@ def package_view(services: Services, case_id: str) -> dict[str, Any]:
         links = answers.links_of_case(session, case_id)
         downloads = answers.downloads_of(session, [link.id for link in links])
         if package is None:
-            return {"state": "none", "links": [_link_json(link, downloads[link.id], utcnow()) for link in links]}
-        return _package_json(session, package, links, downloads)
+            now = utcnow()
+            return PackageRecord.model_construct(
+                state="none", links=[_link_record(link, downloads[link.id], now) for link in links]
+            )
+        return _package_record(session, package, links, downloads)
 
 
-def _package_json(
+PackageState = Literal["building", "ready", "failed", "deleted"]
+
+
+def _package_record(
     session: Session,
     package: AnswerPackage,
     links: Sequence[AnswerLink],
     downloads: dict[str, list[AnswerDownload]],
-) -> dict[str, Any]:
+) -> PackageRecord:
     state = _state_of(session, package)
     failure = package.failure
     if state == answers.FAILED and failure is None and package.job_id is not None:
         job = session.get(Job, package.job_id)
         failure = job.last_error if job is not None else None
     now = utcnow()
-    return {
-        "state": state,
-        "id": package.id,
-        "content": package.content,
-        "bytes": package.size,
-        "sha256": package.sha256,
-        "files": [file.as_json() for file in answers.files_of(package)],
-        "requestedAt": iso_time(package.requested_at),
-        "requestedBy": package.requested_by,
-        "builtAt": iso_time(package.built_at),
-        "failure": failure,
-        "deletionReceipt": _receipt(package),
-        "links": [_link_json(link, downloads[link.id], now) for link in links],
-        "closingProposal": closing_proposal(links),
-    }
+    return PackageRecord.model_construct(
+        state=cast(PackageState, state),
+        id=package.id,
+        content=cast(Literal["archives", "confirmation"], package.content),
+        size=package.size,
+        sha256=package.sha256,
+        files=[_file_record(file) for file in answers.files_of(package)],
+        requested_at=iso_time(package.requested_at),
+        requested_by=package.requested_by,
+        built_at=iso_time(package.built_at),
+        failure=failure,
+        deletion_receipt=_receipt(package),
+        links=[_link_record(link, downloads[link.id], now) for link in links],
+        closing_proposal=closing_proposal(links),
+    )
 
 
-def _receipt(package: AnswerPackage) -> dict[str, Any] | None:
+def _file_record(file: answers.PackageFile) -> PackageFileRecord:
+    return PackageFileRecord.model_construct(
+        name=file.name, request_id=file.request_id, size=file.size, sha256=file.sha256
+    )
+
+
+def _receipt(package: AnswerPackage) -> PackageReceipt | None:
     if package.deleted_at is None:
         return None
-    return {
-        "deletedAt": iso_time(package.deleted_at),
-        "deletedBy": package.deleted_by,
-        "policy": package.deletion_policy,
-        "uri": package.uri,
-        "versions": json.loads(package.deleted_versions or "[]"),
-        "bytes": package.size,
-        "sha256": package.sha256,
-    }
+    return PackageReceipt.model_construct(
+        deleted_at=iso_time(package.deleted_at),
+        deleted_by=package.deleted_by,
+        policy=package.deletion_policy,
+        uri=package.uri,
+        versions=json.loads(package.deleted_versions or "[]"),
+        size=package.size,
+        sha256=package.sha256,
+    )
 
 
-def link_state(link: AnswerLink, now: dt.datetime) -> str:
+LinkState = Literal["active", "revoked", "expired", "used_up"]
+
+
+def link_state(link: AnswerLink, now: dt.datetime) -> LinkState:
     """``active``, ``revoked``, ``expired`` or ``used_up`` (``maxDownloads`` complete downloads made)."""
     if link.revoked_at is not None:
         return "revoked"
@@ -328,46 +351,46 @@ def link_state(link: AnswerLink, now: dt.datetime) -> str:
     return "active"
 
 
-def _link_json(link: AnswerLink, downloads: Sequence[AnswerDownload], now: dt.datetime) -> dict[str, Any]:
-    return {
-        "id": link.id,
-        "packageId": link.package_id,
-        "state": link_state(link, now),
-        "createdAt": iso_time(link.created_at),
-        "createdBy": link.created_by,
-        "expiresAt": iso_time(link.expires_at),
-        "maxDownloads": link.max_downloads,
-        "completeDownloads": link.complete_downloads,
-        "language": link.language,
-        "emailed": link.email_hash is not None,
-        "emailSentAt": iso_time(link.email_sent_at),
-        "revokedAt": iso_time(link.revoked_at),
-        "revokedBy": link.revoked_by,
-        "revokedReason": link.revoked_reason,
-        "downloads": [
-            {
-                "at": iso_time(download.at),
-                "firstByte": download.first_byte,
-                "bytesSent": download.bytes_sent,
-                "complete": download.complete,
-                "packageSha256": download.package_sha256,
-            }
+def _link_record(link: AnswerLink, downloads: Sequence[AnswerDownload], now: dt.datetime) -> AnswerLinkRecord:
+    return AnswerLinkRecord.model_construct(
+        id=link.id,
+        package_id=link.package_id,
+        state=link_state(link, now),
+        created_at=iso_time(link.created_at),
+        created_by=link.created_by,
+        expires_at=iso_time(link.expires_at),
+        max_downloads=link.max_downloads,
+        complete_downloads=link.complete_downloads,
+        language=link.language,
+        emailed=link.email_hash is not None,
+        email_sent_at=iso_time(link.email_sent_at),
+        revoked_at=iso_time(link.revoked_at),
+        revoked_by=link.revoked_by,
+        revoked_reason=link.revoked_reason,
+        downloads=[
+            AnswerDownloadRecord.model_construct(
+                at=iso_time(download.at),
+                first_byte=download.first_byte,
+                bytes_sent=download.bytes_sent,
+                complete=download.complete,
+                package_sha256=download.package_sha256,
+            )
             for download in downloads
         ],
-    }
+    )
 
 
-def closing_proposal(links: Sequence[AnswerLink]) -> dict[str, Any] | None:
+def closing_proposal(links: Sequence[AnswerLink]) -> ClosingProposal | None:
     """Once the subject has downloaded the answer: close it as given on the day its link was sent (GDPR Art. 12(3):
     the information was provided then), by ``download link``; the first complete download is the proof it arrived."""
-    downloaded = [link for link in links if link.first_complete_at is not None]
+    downloaded = [(link.first_complete_at, link) for link in links if link.first_complete_at is not None]
     if not downloaded:
         return None
-    first = min(downloaded, key=lambda link: link.first_complete_at or link.created_at)
+    downloaded_at, first = min(downloaded, key=lambda pair: pair[0])
     sent = first.email_sent_at or first.created_at
-    return {
-        "respondedOn": sent.date().isoformat(),
-        "deliveredBy": DELIVERED_BY_LINK,
-        "downloadedAt": iso_time(first.first_complete_at),
-        "linkId": first.id,
-    }
+    return ClosingProposal.model_construct(
+        responded_on=sent.date().isoformat(),
+        delivered_by=DELIVERED_BY_LINK,
+        downloaded_at=iso_time(downloaded_at),
+        link_id=first.id,
+    )

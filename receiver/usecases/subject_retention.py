@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from receiver.observability.logs import get_logger
 from receiver.services import Services
-from receiver.usecases.records import iso_time
+from receiver.usecases.answers import iso_time
 from storage import answers, cases
 from storage.clock import utcnow
 from storage.errors import StorageError

@@ -9,23 +9,13 @@ from __future__ import annotations
 from flask import Blueprint, Response, jsonify, send_file
 
 from receiver.usecases import archives, records, registration, sending
-from receiver.usecases.answers import (
-    ArchiveLink,
-    OutcomeUnknown,
-    RecordingPending,
-    RequestDetail,
-    RequestPage,
-    RequestRecord,
-    SentRequest,
-    shaped,
-)
+from receiver.usecases.answers import ArchiveLink, ErrorDetail, OutcomeUnknown
 from receiver.usecases.documents import RequestQuery
 from receiver.usecases.operators import EXPORT
 from receiver.web.auth import current_actor, protect, requires
 from receiver.web.current import services
-from receiver.web.errors import SERVICE_UNAVAILABLE, invalid
+from receiver.web.errors import SERVICE_UNAVAILABLE
 from receiver.web.inputs import json_body, query, refuse_unstorable_path
-from storage import registry
 
 blueprint = Blueprint("admin", __name__, url_prefix="/api")
 
@@ -36,7 +26,7 @@ blueprint.before_request(refuse_unstorable_path)
 @blueprint.post("/requests/import")
 def import_request() -> tuple[Response, int]:
     created = registration.import_messagebird_request(services(), json_body(), actor=current_actor())
-    return jsonify(shaped(RequestRecord, records.request_summary(created))), 201
+    return jsonify(created.as_json()), 201
 
 
 @blueprint.post("/requests")
@@ -54,53 +44,39 @@ def forget_number() -> tuple[Response, int]:
 def sent_answer(sent: sending.Sent) -> tuple[Response, int]:
     """201 with the request; 202 when it was sent but its answer is not recorded yet; 504 (502) when the
     provider's answer never came (or was unreadable): both say the intent is kept and will be resolved."""
-    body = {**records.request_summary(sent.request), "earlierRequests": sent.earlier}
     if sent.outcome == sending.RECORDING_PENDING:
-        pending = {
-            **body,
-            "status": sent.outcome,
-            "providerRequestId": sent.provider_id,
-            "description": sent.explanation(),
-        }
-        return jsonify(shaped(RecordingPending, pending)), 202
+        return jsonify(sent.pending_answer().as_json()), 202
     if sent.outcome == sending.OUTCOME_UNKNOWN:
         status = 504 if getattr(sent.problem, "reason", None) == "timeout" else 502
-        unknown = {"errors": [{"code": SERVICE_UNAVAILABLE, "description": sent.explanation()}], "request": body}
-        return jsonify(shaped(OutcomeUnknown, unknown)), status
-    return jsonify(shaped(SentRequest, body)), 201
+        problem = ErrorDetail.model_construct(code=SERVICE_UNAVAILABLE, description=sent.explanation() or "")
+        return jsonify(OutcomeUnknown.model_construct(errors=[problem], request=sent.answer()).as_json()), status
+    return jsonify(sent.answer().as_json()), 201
 
 
 @blueprint.get("/requests")
 def list_requests() -> Response:
     asked = query(RequestQuery)
-    try:
-        with services().database.transaction() as session:
-            page = registry.list_page(
-                session,
-                state=asked.state,
-                kind=asked.kind,
-                provider=asked.provider,
-                limit=asked.limit,
-                cursor=asked.cursor,
-                callback_missing=asked.callback_missing,
-            )
-            body = {"requests": [records.request_summary(r) for r in page.requests], "nextCursor": page.next_cursor}
-    except ValueError:
-        raise invalid("cursor is not valid", parameter="cursor") from None
-    return jsonify(shaped(RequestPage, body))
+    page = records.list_requests(
+        services(),
+        state=asked.state,
+        kind=asked.kind,
+        provider=asked.provider,
+        limit=asked.limit,
+        cursor=asked.cursor,
+        callback_missing=asked.callback_missing,
+    )
+    return jsonify(page.as_json())
 
 
 @blueprint.get("/requests/<request_id>")
 def show_request(request_id: str) -> Response:
-    with services().database.transaction() as session:
-        found = registry.get(session, request_id)
-        return jsonify(shaped(RequestDetail, records.request_detail(found, registry.callbacks_of(session, found.id))))
+    return jsonify(records.show_request(services(), request_id).as_json())
 
 
 @blueprint.post("/requests/<request_id>/retry")
 def retry_request(request_id: str) -> tuple[Response, int]:
     retried = archives.retry_archive(services(), request_id, actor=current_actor())
-    return jsonify(shaped(RequestRecord, records.request_summary(retried))), 202
+    return jsonify(retried.as_json()), 202
 
 
 @blueprint.get("/requests/<request_id>/archive")
@@ -109,5 +85,5 @@ def download_archive(request_id: str) -> Response:
     """A short-lived presigned URL for an S3 archive, or the file itself from the file store (audited)."""
     access = archives.archive_access(services(), request_id, actor=current_actor())
     if access.file is None:  # S3: a presigned URL
-        return jsonify(shaped(ArchiveLink, {"url": access.url, "expiresIn": access.expires_in}))
+        return jsonify(ArchiveLink.model_construct(url=access.url or "", expires_in=access.expires_in).as_json())
     return send_file(access.file, mimetype="application/zip", as_attachment=True, download_name=f"{request_id}.zip")

@@ -20,15 +20,13 @@ import base64
 from flask import Blueprint, Response, jsonify
 
 from receiver.usecases import cases, evidence
-from receiver.usecases.answers import CaseDetail, CasePage, shaped
-from receiver.usecases.case_views import case_summary
+from receiver.usecases.answers import CaseDetail
 from receiver.usecases.documents import CaseQuery
 from receiver.usecases.operators import EXPORT
 from receiver.web.admin import sent_answer
 from receiver.web.auth import current_actor, protect, requires
 from receiver.web.current import services
 from receiver.web.inputs import json_body, query, refuse_unstorable_path
-from storage import cases as case_registry
 
 blueprint = Blueprint("cases", __name__, url_prefix="/api/cases")
 protect(blueprint)
@@ -43,16 +41,14 @@ def open_case() -> tuple[Response, int]:
 @blueprint.get("")
 def list_cases() -> Response:
     asked = query(CaseQuery)
-    wanted = case_registry.CaseFilter(
+    wanted = cases.CaseFilter(
         state=asked.state,
         overdue=asked.overdue,
         due_before=asked.due_before,
         right=asked.right,
         jurisdiction=asked.jurisdiction,
     )
-    found = cases.list_cases(services(), wanted, limit=asked.limit, cursor=asked.cursor)
-    page = {"cases": [case_summary(view) for view in found.cases], "nextCursor": found.next_cursor}
-    return jsonify(shaped(CasePage, page))
+    return jsonify(cases.list_cases(services(), wanted, limit=asked.limit, cursor=asked.cursor).as_json())
 
 
 @blueprint.get("/<case_id>")
@@ -104,5 +100,5 @@ def forget_number(case_id: str) -> tuple[Response, int]:
     return sent_answer(cases.forget_for_case(services(), case_id, json_body(), actor=current_actor()))
 
 
-def _case(detail: dict[str, object]) -> Response:
-    return jsonify(shaped(CaseDetail, detail))
+def _case(detail: CaseDetail) -> Response:
+    return jsonify(detail.as_json())

@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping
 from flask import Blueprint, Response, jsonify
 
 from receiver.observability.logs import get_logger
+from receiver.usecases.answers import Health, Readiness
 from receiver.web.current import services
 from storage.errors import StorageError
 
@@ -30,7 +31,7 @@ TIMEOUT = "timeout"
 @blueprint.get("/healthz")
 def healthz() -> Response:
     """The process is alive and serving."""
-    return jsonify(status="ok")
+    return jsonify(Health.model_construct(status="ok").as_json())
 
 
 @blueprint.get("/readyz")
@@ -45,7 +46,8 @@ def readyz() -> tuple[Response, int]:
     gating = current.readiness_probes()
     checks = probe_all({**gating, **current.readiness_advisories()}, wait)
     ready = all(checks[name] == "ok" for name in gating)
-    return jsonify(status="ready" if ready else "unavailable", checks=checks), 200 if ready else 503
+    answer = Readiness.model_construct(status="ready" if ready else "unavailable", checks=checks)
+    return jsonify(answer.as_json()), 200 if ready else 503
 
 
 def probe_all(probes: Mapping[str, Callable[[], str | None]], seconds: float) -> dict[str, str]:

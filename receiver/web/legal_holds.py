@@ -13,7 +13,6 @@ from __future__ import annotations
 from flask import Blueprint, Response, jsonify, request
 
 from receiver.usecases import legal_holds
-from receiver.usecases.answers import LegalHoldView, shaped
 from receiver.web.auth import current_actor, protect
 from receiver.web.current import services
 from receiver.web.inputs import json_body, refuse_unstorable_path
@@ -25,13 +24,13 @@ blueprint.before_request(refuse_unstorable_path)
 
 @blueprint.get("/<case_id>/legal-hold")
 def show(case_id: str) -> Response:
-    return jsonify(shaped(LegalHoldView, legal_holds.show_legal_hold(services(), case_id)))
+    return jsonify(legal_holds.show_legal_hold(services(), case_id).as_json())
 
 
 @blueprint.post("/<case_id>/legal-hold")
 def place(case_id: str) -> Response:
     held = legal_holds.place_legal_hold(services(), case_id, json_body(), actor=current_actor())
-    return jsonify(shaped(LegalHoldView, held))
+    return jsonify(held.as_json())
 
 
 @blueprint.delete("/<case_id>/legal-hold")
@@ -39,4 +38,4 @@ def release(case_id: str) -> Response:
     """The body is optional: a release needs no reason, but may give one."""
     document = json_body() if request.content_length or request.mimetype == "application/json" else None
     released = legal_holds.release_legal_hold(services(), case_id, document, actor=current_actor())
-    return jsonify(shaped(LegalHoldView, released))
+    return jsonify(released.as_json())

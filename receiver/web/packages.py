@@ -13,7 +13,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, jsonify
 
 from receiver.usecases import subject_links, subject_package
-from receiver.usecases.answers import CreatedLink, PackageRecord, shaped
+from receiver.usecases.answers import PackageRecord
 from receiver.web.auth import current_actor, protect
 from receiver.web.current import services
 from receiver.web.inputs import json_body, refuse_unstorable_path
@@ -36,7 +36,7 @@ def build_package(case_id: str) -> tuple[Response, int]:
 @blueprint.post("/<case_id>/package/links")
 def create_link(case_id: str) -> tuple[Response, int]:
     created = subject_links.create_link(services(), case_id, json_body(), actor=current_actor())
-    response = jsonify(shaped(CreatedLink, created))
+    response = jsonify(created.as_json())
     response.headers["Cache-Control"] = "no-store"
     return response, 201
 
@@ -46,5 +46,5 @@ def revoke_link(case_id: str, link_id: str) -> Response:
     return _package(subject_links.revoke_link(services(), case_id, link_id, actor=current_actor()))
 
 
-def _package(view: dict[str, object]) -> Response:
-    return jsonify(shaped(PackageRecord, view))
+def _package(view: PackageRecord) -> Response:
+    return jsonify(view.as_json())

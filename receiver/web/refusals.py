@@ -25,7 +25,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import math
 import threading
@@ -44,17 +43,15 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from receiver.observability.logs import get_logger
 from receiver.observability.metrics import CALLBACKS
-from receiver.usecases.answers import RefusedPage, shaped
 from receiver.usecases.callbacks import MESSAGEBIRD_CALLBACK_PATH
 from receiver.usecases.documents import RefusedQuery
+from receiver.usecases.refused_deliveries import refused_page
 from receiver.web import webhooks
 from receiver.web.auth import protect
 from receiver.web.current import services
 from receiver.web.errors import BAD_REQUEST, HttpProblem
 from receiver.web.inputs import query
 from settings import Settings
-from storage import refusals
-from storage.clock import utcnow
 
 #: The answers that count against an address: every refusal of a delivery.
 REFUSED_STATUSES = frozenset({400, 401, 404, 409, 413, 415})
@@ -241,20 +238,4 @@ def _storage_options(settings: Settings) -> dict[str, float]:
 @blueprint.get("/refused")
 def refused() -> Response:
     """The sampled refusals of the retention period, newest first."""
-    limit = query(RefusedQuery).limit
-    svc = services()
-    since = utcnow() - dt.timedelta(days=svc.settings.refusal_sample_retention_days)
-    with svc.database.reading() as connection:
-        sampled = refusals.recent(connection, since=since, limit=limit)
-    return jsonify(shaped(RefusedPage, {"refused": [_sample(refusal) for refusal in sampled]}))
-
-
-def _sample(refusal: refusals.Refusal) -> dict[str, object]:
-    return {
-        "receivedAt": refusal.received_at.isoformat().replace("+00:00", "Z"),
-        "status": refusal.status_code,
-        "reason": refusal.reason,
-        "remoteAddr": refusal.remote_addr,
-        "bodySha256": refusal.body_sha256,
-        "bodyBytes": refusal.body_bytes,
-    }
+    return jsonify(refused_page(services(), limit=query(RefusedQuery).limit).as_json())

@@ -54,7 +54,7 @@ def messagebird_personal_data() -> tuple[Response, int]:
     _log_outcome(outcome, started)
     if outcome.verdict == callbacks.REJECTED:
         return _problem(outcome).response()
-    return jsonify(status=outcome.verdict, requestId=outcome.request_id), 200
+    return jsonify(outcome.answer().as_json()), 200
 
 
 def _problem(outcome: callbacks.Outcome) -> HttpProblem:

@@ -16,6 +16,7 @@ from deadlines import (
     is_late,
     processor_target,
 )
+from deadlines import target_on as target_of_dates
 
 ENGLAND = Calendar.for_jurisdiction("UK")
 
@@ -45,6 +46,17 @@ def test_the_target_moves_with_an_extension_and_a_pause() -> None:
         extension=Extension(date(2024, 12, 2), "complex"),
     )
     assert processor_target(deadline) == date(2025, 2, 25)  # 4 March less 7 days
+
+
+def test_the_rule_on_dates_alone_is_the_deadlines() -> None:
+    """``target_on`` is the rule on the dates a stored case keeps: ``processor_target`` of a deadline uses it."""
+    deadline = compute_deadline(received_on=date(2025, 1, 31), calendar=ENGLAND, clock_starts_on=date(2025, 2, 3))
+    for margin in (0, 7, 40):
+        by_dates = target_of_dates(deadline.due_on, counted_from=date(2025, 2, 3), margin_days=margin)
+        assert by_dates == processor_target(deadline, margin_days=margin)
+    assert target_of_dates(date(2024, 12, 27), counted_from=date(2024, 11, 25)) == date(2024, 12, 20)
+    with pytest.raises(DeadlineError):
+        target_of_dates(date(2024, 12, 27), counted_from=date(2024, 11, 25), margin_days=-1)
 
 
 def test_a_negative_margin_is_refused() -> None:

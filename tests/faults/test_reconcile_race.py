@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import select
 
 from app import create_app
-from receiver.jobs.reconcile import apply_listing
+from receiver.usecases.reconciliation import apply_listing
 from storage.clock import utcnow
 from storage.db import Database
 from storage.models import Job, Transition

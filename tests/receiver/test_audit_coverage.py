@@ -50,7 +50,7 @@ def build_package(services, case_id: str) -> str:
 
 def hand_out(services, case_id: str) -> tuple[str, subject_links.SubjectLink]:
     """A link to the case's package made as the API makes it: its id, and the link as the subject's page finds it."""
-    made = subject_links.create_link(services, case_id, {"maxDownloads": 3}, actor="olivia")
+    made = subject_links.create_link(services, case_id, {"maxDownloads": 3}, actor="olivia").as_json()
     found = subject_links.find_link(services, made["url"].rsplit("/", 1)[1])
     assert isinstance(found, subject_links.SubjectLink)
     return made["id"], found

@@ -55,7 +55,7 @@ def record(services: Services, request_id: str) -> dict[str, Any]:
         request = session.get(ProcessorRequest, request_id)
         assert request is not None
         return {
-            **records.request_summary(request),
+            **records.request_record(request).as_json(),
             "transitions": [t.to_state for t in request.transitions],
             "valueHash": request.value_hash,
         }

@@ -8,6 +8,7 @@ import itertools
 import pytest
 from sqlalchemy import Date, Integer, literal, select
 
+from deadlines import target_on
 from storage import cases, lifecycle, registry
 from storage.db import Database
 from storage.errors import StorageError
@@ -127,6 +128,31 @@ def test_a_target_is_never_before_the_clock_started(database):
         started_today: "waiting_on_processors",
         started_yesterday: "needs_attention",
     }
+
+
+def test_lateness_in_sql_is_the_rule_of_deadlines_target_on(database):
+    """SQL judges a request late row by row, on the case's clock date; the rule is ``deadlines.target_on``'s."""
+    made = {}
+    for received_on, due_on, paused_since in itertools.product(
+        (dt.date(2024, 12, 20), dt.date(2025, 1, 4), dt.date(2025, 1, 9)),
+        [TODAY + dt.timedelta(days=days) for days in range(-8, 16, 3)],
+        (None, dt.date(2025, 1, 9)),
+    ):
+        case_id = add_case(
+            database, received_on=received_on, due_on=due_on, paused_since=paused_since, request_states=("sent",)
+        )
+        made[case_id] = (received_on, due_on, paused_since or TODAY)
+    for margin in (0, 7, 40):
+        with database.transaction() as session:
+            statement = select(Case.id).where(cases.late_condition(today=TODAY, margin_days=margin))
+            late = set(session.scalars(statement))
+        by_the_rule = {
+            case_id
+            for case_id, (received_on, due_on, judged_on) in made.items()
+            if target_on(due_on, counted_from=received_on, margin_days=margin) < judged_on
+        }
+        assert late == by_the_rule, margin
+        assert late and late != set(made), margin
 
 
 def test_days_after_crosses_months_and_years_on_every_backend(database):

@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from flask import flash, redirect, request, url_for
 from werkzeug.wrappers import Response
@@ -20,7 +20,8 @@ from werkzeug.wrappers import Response
 from receiver.observability.logs import get_logger
 from receiver.providers import ProviderError
 from receiver.usecases import cases, console_views, evidence, legal_holds, sending, subject_package
-from receiver.usecases.case_views import case_summary
+from receiver.usecases.answers import Answer, CaseDetail
+from receiver.usecases.documents import CASE_STATES, JURISDICTIONS, RIGHTS
 from receiver.usecases.errors import UseCaseError
 from receiver.usecases.operators import ACT, EXPORT
 from receiver.web.console import access
@@ -43,37 +44,36 @@ from receiver.web.console.timeline import case_timeline
 from receiver.web.current import services
 from receiver.web.errors import invalid, problem_from_provider, problem_from_usecase
 from receiver.web.inputs import optional_arg, optional_flag, optional_text
-from storage import cases as case_registry
-from storage.clock import utcnow
 
 log = get_logger(__name__)
 PAGE = 50
 MAX_SEARCH = 200
 PageAnswer = tuple[str, int]
+Changed = TypeVar("Changed", bound=Answer)
 
 
 @dataclass(frozen=True)
 class CaseRow:
     case: dict[str, Any]
     badge: Badge
-    progress: list[case_registry.Progress]
+    progress: list[console_views.Progress]
 
     @property
     def ended(self) -> int:
-        return sum(1 for p in self.progress if p.state in case_registry.ENDED_STATES)
+        return sum(1 for p in self.progress if p.state in console_views.ENDED_STATES)
 
 
 @blueprint.get("/")
 def cases_list() -> PageAnswer:
-    wanted = case_registry.CaseFilter(
-        state=optional_arg("state", case_registry.STATES),
+    wanted = cases.CaseFilter(
+        state=optional_arg("state", CASE_STATES),
         overdue=True if optional_flag("overdue") else None,
-        right=optional_arg("right", case_registry.RIGHTS),
-        jurisdiction=optional_arg("jurisdiction", case_registry.JURISDICTIONS),
+        right=optional_arg("right", RIGHTS),
+        jurisdiction=optional_arg("jurisdiction", JURISDICTIONS),
         subject_ref_contains=_search_text(),
     )
     found = cases.list_cases(services(), wanted, limit=PAGE, cursor=optional_text("cursor"))
-    summaries = [case_summary(view) for view in found.cases]
+    summaries = [summary.as_json() for summary in found.cases]
     progress = console_views.progress_of(services(), [summary["id"] for summary in summaries])
     rows = [CaseRow(summary, deadline_badge(summary), progress.get(summary["id"], [])) for summary in summaries]
     next_page: dict[str, Any] = {**request.args, "cursor": found.next_cursor}
@@ -84,9 +84,9 @@ def cases_list() -> PageAnswer:
         wanted=wanted,
         next_url=next_url,
         filtered=bool(request.args),
-        states=case_registry.STATES,
-        rights=case_registry.RIGHTS,
-        jurisdictions=case_registry.JURISDICTIONS,
+        states=CASE_STATES,
+        rights=RIGHTS,
+        jurisdictions=JURISDICTIONS,
     )
 
 
@@ -112,8 +112,8 @@ def open_case() -> Response | PageAnswer:
     except UseCaseError as refused:
         form.show_refusal(refused)
         return page("new_case.html", problem_from_usecase(refused).status, form=form)
-    flash(f"Case opened for {opened['subjectRef']}: due {opened['dueOn']}.", "success")
-    return redirect(url_for(".case_page", case_id=opened["id"]), code=303)
+    flash(f"Case opened for {opened.subject_ref}: due {opened.due_on}.", "success")
+    return redirect(url_for(".case_page", case_id=opened.id), code=303)
 
 
 @blueprint.get("/cases/<case_id>")
@@ -126,16 +126,18 @@ def _case_page(
 ) -> PageAnswer:
     """The case; ``failed`` is the action form a refusal came back to, shown open with its errors; ``answer`` what
     the answer's forms show (``receiver.web.console.answers``: a new link, shown once, or the link form refused)."""
-    case = cases.show_case(services(), case_id)
+    case = cases.show_case(services(), case_id).as_json()
     forms = {**action_forms(case), **hold_forms(case)} if access.may(ACT) else {}
     if failed is not None:
         forms[failed[0]] = failed[1]
-    package = subject_package.package_view(services(), case_id)
+    package = subject_package.package_view(services(), case_id).as_json()
     if "close" in forms and package.get("closingProposal") and failed is None:
         proposal = package["closingProposal"]
         forms["close"].responded_on.data = dt.date.fromisoformat(proposal["respondedOn"])
         forms["close"].delivered_by.data = proposal["deliveredBy"]
-    timeline = case_timeline(case, utcnow().date(), lambda request_id: url_for(".request_page", request_id=request_id))
+    timeline = case_timeline(
+        case, cases.today_utc(), lambda request_id: url_for(".request_page", request_id=request_id)
+    )
     return page(
         "case.html",
         status,
@@ -197,7 +199,7 @@ def _forms(
 
 
 def _change(
-    case_id: str, name: str, change: Callable[..., dict[str, Any]], done: Callable[[dict[str, Any]], str]
+    case_id: str, name: str, change: Callable[..., Changed], done: Callable[[Changed], str]
 ) -> Response | PageAnswer:
     """Run a change of the case through its use case; the case again with the refusal, or a redirect."""
     form = FORMS[name][0](prefix=name)
@@ -213,26 +215,26 @@ def _change(
 @blueprint.post("/cases/<case_id>/extend")
 @access.permitted(ACT)
 def extend(case_id: str) -> Response | PageAnswer:
-    return _change(case_id, "extend", cases.extend_deadline, lambda case: f"Deadline extended to {case['dueOn']}.")
+    return _change(case_id, "extend", cases.extend_deadline, lambda case: f"Deadline extended to {case.due_on}.")
 
 
 @blueprint.post("/cases/<case_id>/pause")
 @access.permitted(ACT)
 def pause(case_id: str) -> Response | PageAnswer:
-    return _change(case_id, "pause", cases.pause, lambda case: f"Clock stopped since {case['pausedSince']}.")
+    return _change(case_id, "pause", cases.pause, lambda case: f"Clock stopped since {case.paused_since}.")
 
 
 @blueprint.post("/cases/<case_id>/resume")
 @access.permitted(ACT)
 def resume(case_id: str) -> Response | PageAnswer:
-    return _change(case_id, "resume", cases.resume, lambda case: f"Clock running again: due {case['dueOn']}.")
+    return _change(case_id, "resume", cases.resume, lambda case: f"Clock running again: due {case.due_on}.")
 
 
 @blueprint.post("/cases/<case_id>/close")
 @access.permitted(ACT)
 def close(case_id: str) -> Response | PageAnswer:
-    def closed(case: dict[str, Any]) -> str:
-        return "Case closed: " + ("answered in time." if case["answeredInTime"] else "answered after the deadline.")
+    def closed(case: CaseDetail) -> str:
+        return "Case closed: " + ("answered in time." if case.answered_in_time else "answered after the deadline.")
 
     return _change(case_id, "close", cases.close, closed)
 

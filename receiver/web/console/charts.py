@@ -1,6 +1,6 @@
 """Refused deliveries by reason over time: a stacked bar chart laid out for an SVG drawn on the server.
 
-``refusal_chart(samples, since, now, by)`` counts the sampled refusals (``storage.refusals``)
+``refusal_chart(samples, since, now, by)`` counts the sampled refusals (``console_views.refusals_seen``)
 per day (or per hour over the last day) and reason, and places one bar per period,
 its segments one per reason, each reason in its own colour class.
 """
@@ -12,7 +12,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from storage.refusals import Refusal
+from receiver.usecases.console_views import Refusal
 
 WIDTH, HEIGHT = 960, 260
 LEFT, RIGHT, TOP, BOTTOM = 48, 16, 12, 34

@@ -28,9 +28,8 @@ from wtforms import (
 from wtforms.fields.core import Field
 
 from receiver.usecases.cases import GDPR_APPLIES_FROM
-from receiver.usecases.documents import MESSAGEBIRD_FIELDS
+from receiver.usecases.documents import JURISDICTIONS, MESSAGEBIRD_FIELDS, RIGHTS
 from receiver.usecases.errors import UseCaseError
-from storage.cases import JURISDICTIONS, RIGHTS
 
 KINDS = [
     SelectChoice("KIND_PERSONAL_GET", "Access: the data held about a value (KIND_PERSONAL_GET)"),

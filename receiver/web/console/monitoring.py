@@ -16,7 +16,6 @@ from receiver.web.console.charts import BY_DAY, BY_HOUR, refusal_chart
 from receiver.web.current import services
 from receiver.web.health import READINESS_MARGIN_SECONDS, probe_all
 from receiver.web.inputs import optional_arg
-from storage.clock import utcnow
 from storage.errors import StorageError
 
 SAMPLES_SHOWN = 25
@@ -26,7 +25,7 @@ SAMPLES_SHOWN = 25
 def deliveries() -> tuple[str, int]:
     by = optional_arg("by", (BY_DAY, BY_HOUR)) or BY_DAY
     seen = console_views.refusals_seen(services())
-    chart = refusal_chart(seen.samples, since=seen.since, now=utcnow(), by=by)
+    chart = refusal_chart(seen.samples, since=seen.since, now=seen.now, by=by)
     return page(
         "deliveries.html",
         chart=chart,
@@ -52,5 +51,4 @@ def health() -> tuple[str, int]:
         ready=all(result == "ok" for result in checks.values()),
         facts=facts,
         interval=current.settings.reconcile_interval_seconds,
-        now=utcnow(),
     )

@@ -19,13 +19,12 @@ from receiver.usecases.operators import ACT
 from receiver.web.console import access
 from receiver.web.console.blueprint import blueprint, page
 from receiver.web.current import services
-from storage.people import ACTOR_PREFIX
 
 
 def actor_label(actor: str | None, at: str | dt.datetime | None = None) -> str:
     """``Olivia Example (operator) · oidc:3f9a0c1b2d4e`` for a person who signed in through the provider, with the role
     they held ``at`` the time of the entry (an ISO time or a datetime; their last role when not given)."""
-    if not actor or not actor.startswith(ACTOR_PREFIX):
+    if not actor or not people.signed_in_person(actor):
         return actor or ""
     known: dict[str, people.Known | None] = g.setdefault("console_people_known", {})
     if actor not in known:

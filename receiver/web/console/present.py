@@ -1,7 +1,7 @@
 """How facts read on a page: the days-left badge, states in words, sizes and ages.
 
-Pure functions of the API's JSON (``case_summary``, ``request_summary``), so the
-console shows exactly what the API answers.
+Pure functions of the API's JSON (a ``CaseSummary`` or ``RequestRecord`` as
+``as_json`` writes it), so the console shows exactly what the API answers.
 """
 
 from __future__ import annotations

@@ -20,7 +20,6 @@ from receiver.web.console import access
 from receiver.web.console.blueprint import blueprint, page
 from receiver.web.current import services
 from receiver.web.errors import problem_from_usecase
-from storage import lifecycle
 
 PageAnswer = tuple[str, int]
 
@@ -37,7 +36,7 @@ def _request_page(request_id: str, status: int = 200, problem: str | None = None
         status,
         request=record,
         problem=problem,
-        may_retry=access.may(ACT) and record["state"] == lifecycle.FAILED,
+        may_retry=access.may(ACT) and archives.may_retry(record["state"]),
     )
 
 

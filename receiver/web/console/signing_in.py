@@ -29,7 +29,6 @@ from receiver.web.console import access
 from receiver.web.console.blueprint import blueprint, page
 from receiver.web.console.forms import SignInForm
 from receiver.web.current import services
-from storage.people import ACTOR_PREFIX
 
 log = get_logger(__name__)
 
@@ -149,7 +148,7 @@ def _refusal_page(refused: IdentityError) -> tuple[str, int]:
 
 def _provider_sign_out_url(actor: str) -> str | None:
     identity = services().identity
-    if identity is None or not actor.startswith(ACTOR_PREFIX):
+    if identity is None or not people.signed_in_person(actor):
         return None
     return identity.end_session_url(post_logout_redirect_uri=services().settings.public_url + "/ops/sign-in")
 

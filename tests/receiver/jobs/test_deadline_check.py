@@ -12,8 +12,9 @@ import threading
 import pytest
 from sqlalchemy import func, select
 
-from receiver.jobs.deadline_check import DEADLINE_CHECK, check_deadlines
+from receiver.jobs.deadline_check import DEADLINE_CHECK
 from receiver.jobs.worker import Worker
+from receiver.usecases.alerts import check_deadlines
 from storage import cases, jobs, notifications
 from storage.clock import utcnow
 from storage.models import Notification, NotificationDelivery

@@ -8,8 +8,8 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import update
 
-from receiver.jobs.deadline_check import check_deadlines
 from receiver.observability.metrics import NOTIFICATIONS_FAILED, NOTIFICATIONS_SENT
+from receiver.usecases.alerts import check_deadlines
 from storage import jobs, notifications, registry
 from storage.clock import utcnow
 from storage.models import Job

@@ -101,6 +101,6 @@ def open_case(services: Services) -> Callable[..., dict[str, Any]]:
             "jurisdiction": "UK",
             **changes,
         }
-        return cases.open_case(services, document, actor="olivia")
+        return cases.open_case(services, document, actor="olivia").as_json()
 
     return open_case

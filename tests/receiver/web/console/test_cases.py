@@ -81,7 +81,7 @@ class TestOpeningACase:
         )
         assert answer.status_code == 303
         case_id = answer.headers["Location"].rsplit("/", 1)[1]
-        assert cases.show_case(services, case_id)["history"][0]["actor"] == "admin"
+        assert cases.show_case(services, case_id).as_json()["history"][0]["actor"] == "admin"
         assert "Case opened for T-NEW" in signed_in.get(answer.headers["Location"]).text
 
     def test_a_refused_document_comes_back_on_its_field(self, signed_in):
@@ -129,7 +129,7 @@ class TestACase:
             page=f"/ops/cases/{case['id']}",
         )
         assert answer.status_code == 303
-        after = cases.show_case(services, case["id"])
+        after = cases.show_case(services, case["id"]).as_json()
         assert after["extended"] and after["history"][-1]["actor"] == "admin"
         page = signed_in.get(answer.headers["Location"]).text
         assert f"Deadline extended to {after['dueOn']}." in page
@@ -144,7 +144,7 @@ class TestACase:
         )
         assert answer.status_code == 409 and "first deadline" in answer.text
         assert '<details open id="extend">' in answer.text
-        assert cases.show_case(services, case["id"])["extended"] is False
+        assert cases.show_case(services, case["id"]).as_json()["extended"] is False
 
     def test_stopping_and_restarting_the_clock(self, signed_in, open_case, services):
         case = open_case(receivedOn=days_ago(5))
@@ -153,14 +153,17 @@ class TestACase:
             {"pause-reason": "identity to confirm", "pause-date": days_ago(1)},
             page=f"/ops/cases/{case['id']}",
         )
-        assert stopped.status_code == 303 and cases.show_case(services, case["id"])["paused"]
+        assert stopped.status_code == 303 and cases.show_case(services, case["id"]).as_json()["paused"]
         page = signed_in.get(stopped.headers["Location"]).text
         assert "clock stopped" in page and "Restart the clock" in page and "Stop the clock" not in page
         resumed = signed_in.post(
             f"/ops/cases/{case['id']}/resume", {"resume-date": TODAY.isoformat()}, page=f"/ops/cases/{case['id']}"
         )
         assert resumed.status_code == 303
-        assert [e["actor"] for e in cases.show_case(services, case["id"])["history"][1:]] == ["admin", "admin"]
+        assert [e["actor"] for e in cases.show_case(services, case["id"]).as_json()["history"][1:]] == [
+            "admin",
+            "admin",
+        ]
 
     def test_closing_records_the_answer(self, signed_in, open_case, services):
         case = open_case(receivedOn=days_ago(5))
@@ -172,7 +175,7 @@ class TestACase:
         assert answer.status_code == 303
         page = signed_in.get(answer.headers["Location"]).text
         assert "Case closed: answered in time." in page and '<h2 id="actions-heading">' not in page
-        assert cases.show_case(services, case["id"])["closedBy"] == "admin"
+        assert cases.show_case(services, case["id"]).as_json()["closedBy"] == "admin"
 
     def test_a_bad_request_document_is_shown_on_its_field_and_never_sent(self, signed_in, open_case, services):
         case = open_case()
@@ -188,7 +191,7 @@ class TestACase:
         )
         assert answer.status_code == 400
         assert 'id="send-value-error">value is not a valid email' in answer.text
-        assert cases.show_case(services, case["id"])["requests"] == []
+        assert cases.show_case(services, case["id"]).as_json()["requests"] == []
 
     def test_a_provider_without_credentials_is_explained(self, signed_in, open_case, services):
         case = open_case()
@@ -199,7 +202,7 @@ class TestACase:
         )
         assert answer.status_code == 503
         assert "VoodooSMS is not configured: configuration error, check VOODOOSMS_API_KEY" in answer.text
-        after = cases.show_case(services, case["id"])
+        after = cases.show_case(services, case["id"]).as_json()
         assert after["requests"] == []
         added, refused = after["history"][1:]  # the history does not keep a request that was never made
         assert (added["kind"], refused["kind"], refused["actor"]) == ("request_added", "request_refused", "admin")
@@ -214,7 +217,7 @@ class TestACase:
             csrf=False,
         )
         assert answer.status_code == 400 and "Nothing was changed" in answer.text
-        assert cases.show_case(services, case["id"])["history"] == case["history"]
+        assert cases.show_case(services, case["id"]).as_json()["history"] == case["history"]
 
 
 class TestARequestSentFromTheCase:
@@ -232,7 +235,7 @@ class TestARequestSentFromTheCase:
             page=f"/ops/cases/{case['id']}",
         )
         assert answer.status_code == 303, answer.text
-        [request] = cases.show_case(services, case["id"])["requests"]
+        [request] = cases.show_case(services, case["id"]).as_json()["requests"]
         page = signed_in.get(f"/ops/cases/{case['id']}").text
         assert (
             f'requests: <a href="/ops/requests/{request["id"]}"><code>{request["id"]}</code></a> '
@@ -256,7 +259,7 @@ class TestRolesThatMayNotAct:
         browser = signed_in_as(f"{role}-2", role)
         answer = browser.post(f"/ops/cases/{case['id']}/{action}", {f"{action}-reason": "x"}, page="/ops/")
         assert answer.status_code == 403 and f"Your role ({role}) may not do this." in answer.text
-        assert cases.show_case(services, case["id"])["history"] == case["history"]
+        assert cases.show_case(services, case["id"]).as_json()["history"] == case["history"]
 
     def test_opening_a_case_is_refused(self, signed_in_as, role):
         browser = signed_in_as(f"{role}-3", role)

@@ -41,12 +41,12 @@ def two_cases(services):
         services,
         {"subjectRef": "TICKET-OVERDUE", "right": "access", "receivedOn": days_ago(45), "jurisdiction": "EU"},
         actor="olivia",
-    )
+    ).as_json()
     soon = cases.open_case(
         services,
         {"subjectRef": "TICKET-SOON", "right": "erasure", "receivedOn": days_ago(20), "jurisdiction": "EU"},
         actor="olivia",
-    )
+    ).as_json()
     return overdue, soon
 
 
@@ -113,7 +113,7 @@ def test_a_form_posted_without_its_csrf_token_changes_nothing(browser_page, live
     page.get_by_label("Reason given to the data subject").fill("Complex request across many systems")
     page.get_by_role("button", name="Extend the deadline").click()
     expect(page.get_by_role("heading", name="Form not accepted")).to_be_visible()
-    after = cases.show_case(services, soon["id"])
+    after = cases.show_case(services, soon["id"]).as_json()
     assert (after["dueOn"], after["extended"]) == (soon["dueOn"], False)
     assert [entry["kind"] for entry in after["history"]] == ["opened"]
 
@@ -128,7 +128,7 @@ def test_a_long_unbroken_subject_reference_wraps_within_the_window(browser_page,
         services,
         {"subjectRef": long_ref, "right": "access", "receivedOn": days_ago(3), "jurisdiction": "EU"},
         actor="olivia",
-    )
+    ).as_json()
     page, base = browser_page, live_service.base_url
     sign_in(page, base, ADMIN_TOKEN)
     cell = page.locator("table.list tbody th").first

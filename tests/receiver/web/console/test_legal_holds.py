@@ -37,7 +37,7 @@ def test_an_operator_places_a_hold_with_its_reason_and_the_page_shows_who_when_a
     )
 
     assert answer.status_code == 303 and answer.headers["Location"].endswith(hold_page(case["id"]))
-    held = cases.show_case(services, case["id"])["legalHold"]
+    held = cases.show_case(services, case["id"]).as_json()["legalHold"]
     assert (held["by"], held["reason"]) == ("admin", "claim 2026-17")
     page = signed_in.get(answer.headers["Location"]).text
     assert "Legal hold placed: no archive of this case is deleted until it is released." in page
@@ -58,7 +58,7 @@ def test_a_hold_needs_a_reason_and_nothing_changes_without_one(signed_in, open_c
     assert answer.status_code == 400
     assert re.search(r'id="hold-reason-error">reason[^<]*</p>', answer.text)
     assert '<details open id="hold">' in answer.text
-    assert cases.show_case(services, case["id"])["legalHold"] is None
+    assert cases.show_case(services, case["id"]).as_json()["legalHold"] is None
 
 
 def test_a_release_with_or_without_a_reason_names_the_operator(signed_in, open_case, services):
@@ -69,7 +69,7 @@ def test_a_release_with_or_without_a_reason_names_the_operator(signed_in, open_c
             f"/ops/cases/{case['id']}/legal-hold/release", {"release-reason": reason}, page=hold_page(case["id"])
         )
         assert answer.status_code == 303
-        released = cases.show_case(services, case["id"])
+        released = cases.show_case(services, case["id"]).as_json()
         assert released["legalHold"] is None
         last = released["history"][-1]
         assert (last["kind"], last["actor"], last["reason"]) == ("legal_hold_released", "admin", reason or None)
@@ -83,7 +83,7 @@ def test_a_closed_case_offers_the_hold_but_no_other_action(signed_in, services):
     page = signed_in.get(hold_page(case_id)).text
     assert "Place a legal hold" in page and '<h2 id="actions-heading">' not in page
     answer = signed_in.post(f"/ops/cases/{case_id}/legal-hold", {"hold-reason": "regulator"}, page=hold_page(case_id))
-    assert answer.status_code == 303 and cases.show_case(services, case_id)["legalHold"]["by"] == "admin"
+    assert answer.status_code == 303 and cases.show_case(services, case_id).as_json()["legalHold"]["by"] == "admin"
 
 
 def test_holding_a_case_held_meanwhile_is_refused_with_who_holds_it(signed_in, open_case, services):
@@ -96,7 +96,7 @@ def test_holding_a_case_held_meanwhile_is_refused_with_who_holds_it(signed_in, o
     )
     assert answer.status_code == 409 and "the case is under a legal hold already" in answer.text
     assert "by olivia" in answer.text
-    assert cases.show_case(services, case["id"])["legalHold"]["reason"] == "first"
+    assert cases.show_case(services, case["id"]).as_json()["legalHold"]["reason"] == "first"
 
 
 def test_releasing_a_case_not_held_is_refused(signed_in, open_case):
@@ -109,7 +109,7 @@ def test_a_hold_posted_without_its_csrf_token_changes_nothing(signed_in, open_ca
     case = open_case()
     answer = signed_in.post(f"/ops/cases/{case['id']}/legal-hold", {"hold-reason": "x"}, csrf=False)
     assert answer.status_code == 400 and "Nothing was changed" in answer.text
-    assert cases.show_case(services, case["id"])["legalHold"] is None
+    assert cases.show_case(services, case["id"]).as_json()["legalHold"] is None
 
 
 @pytest.mark.parametrize("role", ["viewer", "auditor"])
@@ -125,8 +125,8 @@ def test_a_role_that_may_not_act_sees_the_hold_but_may_not_place_or_release_it(s
     released = browser.post(f"/ops/cases/{held['id']}/legal-hold/release", {}, page="/ops/")
     assert placed.status_code == released.status_code == 403
     assert f"Your role ({role}) may not do this." in placed.text
-    assert cases.show_case(services, free["id"])["legalHold"] is None
-    assert cases.show_case(services, held["id"])["legalHold"]["by"] == "olivia"
+    assert cases.show_case(services, free["id"]).as_json()["legalHold"] is None
+    assert cases.show_case(services, held["id"]).as_json()["legalHold"]["by"] == "olivia"
 
 
 def test_an_archive_deleted_by_retention_is_in_the_case_history_and_timeline(signed_in, services):

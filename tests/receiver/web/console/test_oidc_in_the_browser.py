@@ -64,7 +64,7 @@ def case_soon(services: Any) -> dict[str, Any]:
         services,
         {"subjectRef": "TICKET-SOON", "right": "erasure", "receivedOn": days_ago(20), "jurisdiction": "EU"},
         actor="olivia",
-    )
+    ).as_json()
 
 
 def sign_in_with_provider(page: Page, base_url: str) -> None:
@@ -98,7 +98,7 @@ def test_an_operator_signs_in_acts_is_named_in_the_history_and_signs_out_there_t
     page.wait_for_url(f"{base}/ops/cases/{case_soon['id']}")
     extended = page.locator("table.history tbody tr", has_text="extended")
     assert re.fullmatch(r"Olivia Example \(operator\) · oidc:[0-9a-f]{12}", extended.locator("th").inner_text())
-    history = cases.show_case(live_service.services, case_soon["id"])["history"]
+    history = cases.show_case(live_service.services, case_soon["id"]).as_json()["history"]
     assert history[-1]["actor"].startswith("oidc:")
 
     page.get_by_role("button", name="Sign out").click()

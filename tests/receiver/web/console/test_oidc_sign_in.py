@@ -252,7 +252,7 @@ def test_the_evidence_pack_names_the_person_and_their_role_and_no_log_holds_thei
         services,
         {"subjectRef": "TICKET-9", "right": "access", "receivedOn": days_ago(2), "jurisdiction": "UK"},
         actor=actor,
-    )
+    ).as_json()
     pack = evidence.export_pack(services, case["id"], actor=actor)
     with zipfile.ZipFile(io.BytesIO(pack.data)) as archive:
         document = json.loads(archive.read("evidence.json"))
@@ -271,7 +271,7 @@ def test_the_history_names_the_role_a_person_held_when_they_acted(app, oidc_prov
         services,
         {"subjectRef": "TICKET-7", "right": "access", "receivedOn": days_ago(2), "jurisdiction": "UK"},
         actor=actor,
-    )
+    ).as_json()
     oidc_provider.user = User(groups=["gdpr-viewers"])  # moved to another group at the provider
     later = app.test_client()
     sign_in_through(later, oidc_provider)

@@ -60,7 +60,7 @@ def open_cases(services) -> dict[str, dict]:
             services,
             {"subjectRef": ref, "right": right, "receivedOn": days_ago(days), "jurisdiction": jurisdiction},
             actor=actor,
-        )
+        ).as_json()
 
     opened = {
         "overdue": open_one("TICKET-1041", "access", 45, "EU"),

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import json
 import re
 
@@ -10,8 +9,8 @@ import pytest
 from flask.testing import FlaskClient
 from openapi_spec_validator import validate
 from openapi_spec_validator.validation.exceptions import OpenAPIValidationError
+from pydantic import ValidationError
 
-from receiver.observability.logs import configure_logging
 from receiver.usecases import answers, documents, operators
 from receiver.web.openapi.document import build_document, documented_rules, openapi_document, undocumented_endpoints
 from receiver.web.openapi.operations import OPERATIONS, PUBLIC
@@ -138,29 +137,33 @@ def test_only_the_callback_the_probes_and_the_document_need_no_token(app):
     }
 
 
-class TestShaped:
+class TestAnswers:
+    """A use case builds its answer with ``model_construct`` (checked by mypy); an adapter writes it (``as_json``)."""
+
     def test_an_answer_is_written_by_its_model(self):
-        shaped = answers.shaped(answers.ErrorAnswer, {"errors": [{"code": 10, "description": "bad"}]})
-        assert shaped == {"errors": [{"code": 10, "description": "bad", "parameter": None}]}
+        error = answers.ErrorDetail.model_construct(code=10, description="bad")
+        assert answers.ErrorAnswer.model_construct(errors=[error]).as_json() == {
+            "errors": [{"code": 10, "description": "bad", "parameter": None}]
+        }
 
-    @pytest.fixture
-    def logged(self):
-        buffer = io.StringIO()
-        configure_logging("json", "INFO", stream=buffer)
-        yield buffer.getvalue
-        configure_logging("json", "INFO")
+    def test_names_go_out_in_camel_case_and_aliases_as_declared(self):
+        link = answers.ArchiveLink.model_construct(url="https://store.example/a.zip", expires_in=60)
+        assert link.as_json() == {"url": "https://store.example/a.zip", "expiresIn": 60}
+        version = answers.DeletedVersion.model_construct(version_id="v1", size=3, delete_marker=False, partial=False)
+        assert version.as_json() == {"versionId": "v1", "bytes": 3, "deleteMarker": False, "partial": False}
 
-    def test_a_field_its_model_does_not_declare_is_logged_by_name_and_the_answer_sent_as_it_is(self, logged):
-        """A slip of ours is no reason to answer 500; the contract tests catch it, the log names it."""
-        answer = {"status": "ok", "undeclared": "a value"}
-        assert answers.shaped(answers.Health, answer) == answer
-        [event] = [json.loads(line) for line in logged().splitlines()]
-        assert (event["event"], event["model"], event["fields"]) == ("answer.off_contract", "Health", ["undeclared"])
-        assert "a value" not in logged()
+    def test_a_slip_in_an_answer_costs_no_request(self):
+        """Nothing is validated on the way out: the answer goes as built, and the contract tests fail on it."""
+        assert answers.Health.model_construct(status="fine").as_json() == {"status": "fine"}
 
-    def test_a_field_its_model_requires_is_logged_when_missing(self, logged):
-        assert answers.shaped(answers.Readiness, {"status": "ready"}) == {"status": "ready"}
-        assert '"fields": ["checks"]' in logged()
+    def test_a_field_its_model_does_not_declare_is_refused_by_the_model(self):
+        """An answer off its model is a slip of ours: the model refuses it (and the contract tests see it)."""
+        with pytest.raises(ValidationError, match="undeclared"):
+            answers.Health.model_validate({"status": "ok", "undeclared": "a value"})
+
+    def test_a_field_its_model_requires_is_refused_when_missing(self):
+        with pytest.raises(ValidationError, match="checks"):
+            answers.Readiness.model_validate({"status": "ready"})
 
 
 class TestTheTestSuitesCheck:

@@ -12,13 +12,13 @@ could not be recorded. Each reconciliation resolves such intents:
   ``CLOCK_SKEW`` after its send was surely over. Among several, the one created
   closest to the intent (requests alike in all of that are interchangeable). Its
   ``signatureKey`` is sealed and stored, and the intent becomes the request under
-  MessageBird's id, ``sent``, the listing applied to it like to any other request.
+  MessageBird's id, in state ``sent``, to which the listing then applies.
 - VoodooSMS: its status call, asked by the intent's date without a reference,
   names one forget request (its ``reference`` and ``created_at``). When that
   reference is new to the registry, was created inside the intent's window and
   inside no other unresolved forget's window, the intent becomes that request and
-  its status polling is queued; anything less certain is left (the call cannot tell
-  two forgets of the same day apart).
+  its status polling is queued. Anything less certain is left as it is: the status
+  call cannot tell two forgets of the same day apart.
 - An intent that no record shows ``SEND_RESOLUTION_MAX_SECONDS`` after it was
   recorded is ``failed`` with what ops must do (send it again): it was never created,
   or it cannot be told which request it became.
@@ -34,19 +34,19 @@ from typing import Literal
 
 from sqlalchemy.orm import Session
 
-from receiver.jobs.contract import JobContext
 from receiver.observability.logs import get_logger
 from receiver.providers import ProviderError
 from receiver.providers.messagebird import Listed
 from receiver.providers.voodoosms import NO_RECORDS, Status
 from receiver.services import Services
+from receiver.usecases.job_runs import Interruptible
 from receiver.usecases.sending import queue_first_poll, settle_seconds
 from settings import Settings
 from storage import lifecycle, registry
 from storage.clock import utcnow
 from storage.models import ProcessorRequest
 
-log = get_logger("receiver.jobs.unrecorded")
+log = get_logger("receiver.jobs.unrecorded")  # reconciliation's log, as its events have always been named
 
 #: How far apart our clock and the provider's may be.
 CLOCK_SKEW = dt.timedelta(seconds=300)
@@ -182,26 +182,25 @@ def _unmatched(intent: ProcessorRequest, settings: Settings, now: dt.datetime, *
 # -- VoodooSMS: the status call by date -----------------------------------------------------
 
 
-def resolve_forgets(context: JobContext) -> Counter[str]:
+def resolve_forgets(services: Services, *, interruptible: Interruptible) -> Counter[str]:
     """Resolve VoodooSMS's ``sending`` intents, one status call each (outside any transaction)."""
-    services = context.services
     if not services.providers.voodoosms.configured:
         return Counter()
     with services.database.transaction() as session:
         pending = [Intent.of(i) for i in registry.sending_intents(session, registry.VOODOOSMS, lock=False)]
     counts: Counter[str] = Counter()
     for intent in pending:
-        status = _status_by_date(context, intent)
+        status = _status_by_date(services, intent, interruptible)
         if status is not False:
             counts[_apply_status(services, intent, pending, status)] += 1
     return counts
 
 
-def _status_by_date(context: JobContext, intent: Intent) -> Status | Literal[False] | None:
+def _status_by_date(services: Services, intent: Intent, interruptible: Interruptible) -> Status | Literal[False] | None:
     """VoodooSMS's answer for the intent's date: a ``Status``, None for "No records found", False when unknown."""
     try:
-        with context.interruptible():
-            return context.services.providers.voodoosms.status(submitted_at=intent.created_at)
+        with interruptible():
+            return services.providers.voodoosms.status(submitted_at=intent.created_at)
     except ProviderError as error:
         if error.code == NO_RECORDS:
             return None

@@ -9,8 +9,8 @@ import json
 import pytest
 from sqlalchemy import select
 
-from receiver.jobs.reconcile import FAIL, MISSING, WAIT, apply_listing, assess
 from receiver.providers.messagebird import Listed
+from receiver.usecases.reconciliation import FAIL, MISSING, WAIT, apply_listing, assess
 from storage import jobs, lifecycle, registry
 from storage.models import Job
 

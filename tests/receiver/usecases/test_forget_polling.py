@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from receiver.jobs.voodoosms_poll import next_interval
+from receiver.usecases.forget_polling import next_interval
 
 
 def test_the_interval_doubles_up_to_the_cap():

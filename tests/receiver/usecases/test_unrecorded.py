@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 
-from receiver.jobs.unrecorded import CLOCK_SKEW, Intent, match_listing
 from receiver.providers.messagebird import Listed
+from receiver.usecases.unrecorded import CLOCK_SKEW, Intent, match_listing
 
 T0 = dt.datetime(2026, 11, 23, 12, 0, tzinfo=dt.UTC)
 SETTLE = 30.0
