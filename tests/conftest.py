@@ -17,6 +17,7 @@ from tests.support.counts import write_summary
 pytest_plugins = [
     "verification.testing",
     "tests.support.url_builders",
+    "tests.support.jinja_bytecode",
     "tests.support.databases",
     "tests.support.redis_server",
     "tests.support.https_server",

@@ -21,6 +21,7 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -43,6 +44,17 @@ REGION = "us-east-1"
 UNTAGGING_ACCESS_KEY = "archive-test-no-tags"
 UNTAGGING_SECRET_KEY = "archive-test-no-tags-secret-0123"
 _SEAWEEDFS_SERVICES = ("master", "volume", "filer", "s3", "admin")
+#: One boto3 session for every test client of the process: a new session loads botocore's service models
+#: again (~0.1 s of CPU a client), and these clients take their endpoint and keys as arguments, not from it.
+_SESSION: list[boto3.session.Session] = []
+_SESSION_LOCK = threading.Lock()  # a session's client() is not safe from several threads at once
+
+
+def _shared_client(**arguments: Any) -> Any:
+    with _SESSION_LOCK:
+        if not _SESSION:
+            _SESSION.append(boto3.session.Session())
+        return _SESSION[0].client("s3", **arguments)
 
 
 @dataclass(frozen=True)
@@ -60,8 +72,7 @@ class S3Endpoint:
             "signature_version": "s3v4",
             **config,
         }
-        return boto3.session.Session().client(
-            "s3",
+        return _shared_client(
             endpoint_url=self.url,
             aws_access_key_id=self.access_key,
             aws_secret_access_key=self.secret_key,
