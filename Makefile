@@ -54,6 +54,10 @@ docs: $(VENV)/.dev
 docs-check: $(VENV)/.dev
 	@site=$$(mktemp -d); NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir $$site; status=$$?; rm -rf $$site; exit $$status
 
+# the suite starts hundreds of Python processes (gunicorn, workers, commands): they compile the service's modules
+# once into __pycache__ and load them from there, even where the environment asks for no bytecode files
+test test-fast: export PYTHONDONTWRITEBYTECODE :=
+
 ## make test: the checks of `make lint`, then the whole suite (installs the test tools first):
 ## every test spread over the cores but those marked timing, then those one at a time (they measure time)
 test: lint

@@ -204,6 +204,10 @@ class Database:
             if own:
                 engine.dispose()
 
+    def forget_inherited_connections(self) -> None:
+        """In a forked process: leave the parent's pooled connections to the parent, and open our own."""
+        self.engine.dispose(close=False)
+
     def dispose(self) -> None:
         self.engine.dispose()
 
