@@ -18,6 +18,7 @@ pytest_plugins = [
     "verification.testing",
     "tests.support.url_builders",
     "tests.support.jinja_bytecode",
+    "tests.support.sql_compiled",
     "tests.support.databases",
     "tests.support.redis_server",
     "tests.support.https_server",

@@ -125,6 +125,7 @@ class Launcher:
                 service.kill_now()
                 raise PortTaken(f"port {port} was taken before gunicorn could listen on it") from error
             raise
+        wait_for_workers(service, workers, timeout)
         return service
 
     def start_worker(self, env: Mapping[str, str], *, app: str = "wsgi") -> ServiceProcess:
@@ -151,6 +152,16 @@ class Launcher:
         """Every process started and not stopped by its test, killed (see ``ServiceProcess.kill_now``)."""
         for service in reversed(self._started):
             service.kill_now()
+
+
+def wait_for_workers(service: ServiceProcess, workers: int, timeout: float) -> None:
+    """Until gunicorn has forked all its workers: the first answers as soon as it is forked (the app is loaded
+    before), a moment before the master forks the last one."""
+    deadline = time.monotonic() + timeout
+    while len(service.children()) < workers:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"gunicorn did not start {workers} workers:\n{service.log()[-3000:]}")
+        time.sleep(0.05)
 
 
 def wait_healthy(service: ServiceProcess, timeout: float) -> None:

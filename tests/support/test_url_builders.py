@@ -33,3 +33,15 @@ def test_a_second_app_reuses_the_first_ones_builders(app, app_env):
         assert ours.keys() == theirs.keys() and all(ours[path] is theirs[path] for path in ours)
     finally:
         other.extensions["services"].close()
+
+
+def test_every_route_is_parsed_as_werkzeug_parses_it(app):
+    for rule in app.url_map.iter_rules():
+        own = rule.empty()
+        own.map = None
+        own.bind(app.url_map)  # the shared parse (the same rule text was parsed before)
+        shared = (own._parts, own._trace, own.arguments, {k: (type(c), c.regex) for k, c in own._converters.items()})
+        assert all(converter.map is app.url_map for converter in own._converters.values()), rule.rule
+        url_builders._compile(own)  # Werkzeug's own
+        theirs = (own._parts, own._trace, own.arguments, {k: (type(c), c.regex) for k, c in own._converters.items()})
+        assert shared == theirs, rule.rule
