@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 
 import verification
+from tests.support.built_once import built_once
 from verification.testing import MessageBirdSigner
 
 REPO = Path(__file__).resolve().parents[2]
@@ -78,28 +79,35 @@ def only(paths: list[Path]) -> Path:
 
 @pytest.fixture(scope="module")
 def dists(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The sdist and the wheel, built from a copy of the working tree.
+    """The sdist and the wheel, built from a copy of the working tree, once for the run (``built_once``).
 
     A copy, so that a ``build/`` folder left by an earlier build cannot slip stale
     files into the wheel, and so that this build leaves nothing in the checkout.
     Everything else of the tree is copied, so the archives prove what the packaging leaves out.
     """
-    work = tmp_path_factory.mktemp("build")
-    source = work / "source"
-    shutil.copytree(REPO, source, ignore=NOT_SOURCES)
-    run([sys.executable, "-m", "build", "--sdist", "--wheel", "--outdir", work / "dist", source])
-    return work / "dist"
+
+    def build(work: Path) -> None:
+        source = work / "source"
+        shutil.copytree(REPO, source, ignore=NOT_SOURCES)
+        run([sys.executable, "-m", "build", "--sdist", "--wheel", "--outdir", work / "dist", source])
+
+    return built_once(tmp_path_factory, "dists", build) / "dist"
 
 
 @pytest.fixture(scope="module")
 def installed(dists: Path, tmp_path_factory: pytest.TempPathFactory) -> Installed:
-    """A fresh venv with ``<wheel>[pytest]`` installed, from the package index this machine reaches."""
-    venv = tmp_path_factory.mktemp("integrator") / "venv"
-    run([sys.executable, "-m", "venv", venv])
-    python = venv / "bin" / "python"
-    wheel = only(sorted(dists.glob("*.whl")))
-    run([python, "-m", "pip", "install", "--quiet", f"{wheel}[pytest]"])
-    return Installed(python, distribution_names(python))
+    """A fresh venv with ``<wheel>[pytest]`` installed, from the package index this machine reaches; what it
+    holds is read as soon as the wheel is in (the integrator's project adds Flask after)."""
+
+    def build(folder: Path) -> None:
+        venv = folder / "venv"
+        run([sys.executable, "-m", "venv", venv])
+        wheel = only(sorted(dists.glob("*.whl")))
+        run([venv / "bin" / "python", "-m", "pip", "install", "--quiet", f"{wheel}[pytest]"])
+        (folder / "distributions").write_text("\n".join(sorted(distribution_names(venv / "bin" / "python"))))
+
+    folder = built_once(tmp_path_factory, "integrator", build)
+    return Installed(folder / "venv" / "bin" / "python", frozenset((folder / "distributions").read_text().split()))
 
 
 def distribution_names(python: Path) -> frozenset[str]:
@@ -111,11 +119,13 @@ def distribution_names(python: Path) -> frozenset[str]:
 @pytest.fixture(scope="module")
 def integrator_project(installed: Installed, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The integrator example in a folder of its own, with Flask, the integrator's own dependency."""
-    run([installed.python, "-m", "pip", "install", "--quiet", "flask"])
-    project = tmp_path_factory.mktemp("project")
-    for name in EXAMPLE_FILES:
-        shutil.copy(EXAMPLE / name, project / name)
-    return project
+
+    def build(project: Path) -> None:
+        run([installed.python, "-m", "pip", "install", "--quiet", "flask"])
+        for name in EXAMPLE_FILES:
+            shutil.copy(EXAMPLE / name, project / name)
+
+    return built_once(tmp_path_factory, "project", build)
 
 
 def run_pytest(installed: Installed, project: Path) -> str:
