@@ -56,12 +56,17 @@ docs-check: $(VENV)/.dev
 
 # the suite starts hundreds of Python processes (gunicorn, workers, commands): they compile the service's modules
 # once into __pycache__ and load them from there, even where the environment asks for no bytecode files
-test test-fast: export PYTHONDONTWRITEBYTECODE :=
+test test-fast lint: export PYTHONDONTWRITEBYTECODE :=
 
-## make test: the checks of `make lint`, then the whole suite (installs the test tools first):
-## every test spread over the cores but those marked timing, then those one at a time (they measure time)
-test: lint
-	$(BIN)/python -m pytest --numprocesses $(TEST_PROCESSES) --dist worksteal -m "not timing"
+## make test: the whole suite and the checks of `make lint` (installs the test tools first): every test but those
+## marked timing spread over the cores, the checks running beside them (their output follows the tests'); then,
+## when both have passed, the timing tests one at a time (they measure time)
+test: $(VENV)/.dev
+	@checks_log=$$(mktemp); $(MAKE) --no-print-directory lint > $$checks_log 2>&1 & checks=$$!; \
+	$(BIN)/python -m pytest --numprocesses $(TEST_PROCESSES) --dist worksteal -m "not timing"; tests=$$?; \
+	wait $$checks; lint=$$?; echo "make lint:"; cat $$checks_log; rm -f $$checks_log; \
+	if [ $$lint -ne 0 ]; then echo "make test: the checks of make lint failed (above)"; exit $$lint; fi; \
+	exit $$tests
 	$(BIN)/python -m pytest -m timing
 
 ## make test-fast: the checks of `make lint`, then the suite without the real-process and fault-injection tests (marked slow)
