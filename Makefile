@@ -16,8 +16,10 @@ $(VENV)/.runtime: requirements.txt | $(BIN)/python
 	$(BIN)/pip install --quiet --require-hashes -r requirements.txt
 	touch $@
 
+# --no-compile: pip would byte-compile every module of every package (half the install's time, most of them never
+# imported); a module is compiled when first imported instead, and the tests keep its bytecode (see below)
 $(VENV)/.dev: requirements.txt requirements-dev.txt | $(BIN)/python
-	$(BIN)/pip install --quiet --require-hashes -r requirements.txt -r requirements-dev.txt
+	$(BIN)/pip install --quiet --no-compile --require-hashes -r requirements.txt -r requirements-dev.txt
 	touch $(VENV)/.runtime $@
 
 instance/dev.env: | $(VENV)/.runtime
@@ -54,8 +56,8 @@ docs: $(VENV)/.dev
 docs-check: $(VENV)/.dev
 	@site=$$(mktemp -d); NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir $$site; status=$$?; rm -rf $$site; exit $$status
 
-# the suite starts hundreds of Python processes (gunicorn, workers, commands): they compile the service's modules
-# once into __pycache__ and load them from there, even where the environment asks for no bytecode files
+# the suite starts hundreds of Python processes (gunicorn, workers, commands): they compile the service's and the
+# libraries' modules once into __pycache__ and load them from there, even where the environment asks for no bytecode
 test test-fast lint: export PYTHONDONTWRITEBYTECODE :=
 
 ## make test: the whole suite and the checks of `make lint` (installs the test tools first): every test but those
