@@ -26,6 +26,7 @@ from sqlalchemy import Select, and_, delete, exists, insert, or_, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from storage import cases, jobs, lifecycle
+from storage.clock import clock_of
 from storage.errors import StorageError
 from storage.models import Callback, Job, ProcessorRequest, RequestEvent, Transition
 
@@ -108,10 +109,13 @@ def new_request(session: Session, new: NewRequest, *, sending: bool = False) -> 
         provider_created_at=new.provider_created_at,
         callback_missing=False,
     )
+    now = clock_of(session).now()
     if sending:
-        lifecycle.start(request, state=lifecycle.SENDING, reason="recorded before sending", actor=new.registered_by)
+        lifecycle.start(
+            request, state=lifecycle.SENDING, reason="recorded before sending", actor=new.registered_by, at=now
+        )
     else:
-        lifecycle.start(request, actor=new.registered_by)
+        lifecycle.start(request, actor=new.registered_by, at=now)
     if new.case_id is not None:
         cases.add_request(session, new.case_id, request, actor=new.registered_by)
     return request

@@ -26,7 +26,6 @@ from sqlalchemy.orm import Session
 
 from deadlines import DEFAULT_PROCESSOR_MARGIN_DAYS
 from storage import anchors, audit_chain, cases, jobs, notifications
-from storage.clock import utcnow
 from storage.db import Database
 from storage.errors import StorageError
 from storage.models import Case, Job, ProcessorRequest
@@ -64,7 +63,7 @@ class DatabaseCollector(Collector):
         self._margin_days = margin_days
 
     def collect(self) -> Iterator[Metric]:
-        now = utcnow()
+        now = self._database.clock.now()
         try:
             with self._database.transaction() as session:
                 found = [

@@ -36,7 +36,6 @@ from receiver.services import Services
 from receiver.usecases import job_runs, subject_links
 from settings import Settings
 from storage import cases, lifecycle, notifications
-from storage.clock import utcnow
 from storage.jobs import ClaimedJob
 from storage.models import Case, ProcessorRequest
 from storage.notifications import NewNotification
@@ -51,7 +50,7 @@ DUE_SOON, OVERDUE, REQUEST_FAILED, REQUEST_LATE = "case.due_soon", "case.overdue
 def run_deadline_check(services: Services, job: ClaimedJob) -> None:
     """Record the notifications due today and queue the next check (while a channel is configured), ending ``job``."""
     channels = services.notifiers.channels
-    now = utcnow()
+    now = services.clock.now()
     with services.database.transaction() as session:
         job_runs.finish(session, job)
         recorded = check_deadlines(session, services.settings, channels, today=now.date(), now=now) if channels else []

@@ -30,7 +30,6 @@ import contextlib
 import datetime as dt
 import hashlib
 import json
-import time
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal, cast
 
@@ -112,7 +111,7 @@ class Outcome:
 
 def receive(services: Services, delivery: Delivery, *, now: float | None = None) -> Outcome:
     """Verify and record one delivery; raises ``StorageError`` when it cannot be recorded."""
-    now = time.time() if now is None else now
+    now = services.clock.timestamp() if now is None else now
     try:
         body = parse_json(CallbackBody, delivery.body)
     except UseCaseError as error:
@@ -146,7 +145,8 @@ def refuse(services: Services, delivery: Delivery, outcome: Outcome, now: float)
 
 def record_refused(services: Services, delivery: Delivery, *, status: int, reason: str, description: str) -> Outcome:
     """A delivery the web layer refused before reading it (too large, wrong type)."""
-    return refuse(services, delivery, Outcome(status, REJECTED, reason, description=description), time.time())
+    refused = Outcome(status, REJECTED, reason, description=description)
+    return refuse(services, delivery, refused, services.clock.timestamp())
 
 
 def _decide_and_record(

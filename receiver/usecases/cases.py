@@ -16,7 +16,7 @@ and answers ``case_views.case_detail``; each change stores it again. The deadlin
 check (``receiver.usecases.alerts``) reads the stored ``due_on`` alone:
 ``case.due_soon`` at each ``NOTIFY_DAYS_BEFORE`` threshold, ``case.overdue`` after.
 
-"Today" is the service's clock (``storage.clock``) as a UTC date, unless a
+"Today" is the service's clock (``services.clock``) as a UTC date, unless a
 caller passes ``today``.
 """
 
@@ -53,17 +53,12 @@ from receiver.usecases.documents import (
 from receiver.usecases.errors import UseCaseError
 from storage import cases
 from storage.cases import CaseFilter as CaseFilter  # the criteria ``list_cases`` takes, named for its adapters
-from storage.clock import utcnow
 from storage.models import Case
 
 OPENED, EXTENDED, PAUSED, RESUMED, CLOSED = "opened", "extended", "paused", "resumed", "closed"
 #: GDPR Art. 99(2): the Regulation "shall apply from 25 May 2018". No request under it (nor under the UK GDPR,
 #: which carried it on) was received before that day.
 GDPR_APPLIES_FROM = dt.date(2018, 5, 25)
-
-
-def today_utc() -> dt.date:
-    return utcnow().date()
 
 
 #: The document parameter behind each of the engine's refusals of input, where there is one.
@@ -123,7 +118,7 @@ def _not_before_the_gdpr(day: dt.date, parameter: str) -> None:
 
 def open_case(services: Services, document: Any, *, actor: str, today: dt.date | None = None) -> CaseDetail:
     """Validate and open a case; its detail (deadline, explanation, history)."""
-    today = today or today_utc()
+    today = today or services.clock.today()
     parsed = parse(CaseDocument, document)
     _not_before_the_gdpr(parsed.received_on, "receivedOn")
     _not_after_today(parsed.received_on, today, "receivedOn")
@@ -166,7 +161,7 @@ def _new_case(services: Services, parsed: CaseDocument, *, actor: str) -> Case:
 
 def show_case(services: Services, case_id: str, *, today: dt.date | None = None) -> CaseDetail:
     """The case, its requests each with its target and whether late, its deadline explained, its history."""
-    today = today or today_utc()
+    today = today or services.clock.today()
     with services.database.transaction() as session:
         case = cases.find_whole(session, case_id)
         if case is None:
@@ -185,7 +180,7 @@ def list_cases(
     today: dt.date | None = None,
 ) -> CasePage:
     """Cases most urgent first (overdue, running, clock stopped, closed; by deadline within each)."""
-    today = today or today_utc()
+    today = today or services.clock.today()
     margin = services.settings.processor_margin_days
     with services.database.transaction() as session:
         try:
@@ -209,7 +204,7 @@ Change = Callable[[Session, Case, dt.date], None]
 
 def _change(services: Services, case_id: str, change: Change, *, today: dt.date | None) -> CaseDetail:
     """Run ``change`` on the open case, locked, in one transaction; the case's detail afterwards."""
-    today = today or today_utc()
+    today = today or services.clock.today()
     with services.database.transaction() as session:
         case = _open_case(session, case_id)
         with _engine_refusals():
@@ -333,7 +328,7 @@ def close(services: Services, case_id: str, document: Any, *, actor: str, today:
             )
         state_before = _view(services, case, [r.state for r in requests], today).state
         case.responded_on, case.delivered_by = parsed.responded_on, parsed.delivered_by
-        case.closed_at, case.closed_by = utcnow(), actor
+        case.closed_at, case.closed_by = services.clock.now(), actor
         cases.record_event(
             case,
             actor=actor,

@@ -36,7 +36,6 @@ from receiver.observability.logs import get_logger
 from receiver.services import Services
 from receiver.timestamping import TimestampError
 from receiver.usecases import audit
-from receiver.usecases import cases as case_usecases
 from receiver.usecases.callbacks import MESSAGEBIRD_CALLBACK_PATH
 from receiver.usecases.case_views import view_case
 from receiver.usecases.errors import UseCaseError
@@ -74,7 +73,7 @@ def export_pack(services: Services, case_id: str, *, actor: str, today: dt.date 
     all of it or none of it) and assembled in a reading transaction (on SQLite it holds up no callback),
     then recorded in a short write: a pack is handed out only once its SHA-256 is recorded.
     """
-    today = today or case_usecases.today_utc()
+    today = today or services.clock.today()
     anchored = audit.anchor(services)  # seals first; an authority that is down costs one bounded wait
     with services.database.reading_session(one_snapshot=True) as session:
         case = _case(session, case_id)

@@ -27,7 +27,6 @@ from receiver.services import Services
 from receiver.usecases.job_runs import LEASE_LOST, Interruptible, JobFailure, JobInterrupted, finish
 from settings import Settings
 from storage import jobs, lifecycle, registry
-from storage.clock import utcnow
 from storage.jobs import ClaimedJob
 from storage.models import ProcessorRequest
 
@@ -99,7 +98,7 @@ def _after_error(run: _Run, submitted_at: dt.datetime, error: ProviderError) -> 
 def _complete(run: _Run, status: Status) -> None:
     with _holding(run) as request:
         request.provider_state, request.result = REMOVED, status.message
-        request.provider_checked_at = utcnow()
+        request.provider_checked_at = run.services.clock.now()
         lifecycle.move(request, lifecycle.COMPLETED, reason=status.message)
     log.info("forget.removed", request_id=run.job.request_id, polls=run.job.attempts)
 
@@ -107,14 +106,14 @@ def _complete(run: _Run, status: Status) -> None:
 def _fail(run: _Run, reason: str, *, action: str) -> None:
     with _holding(run) as request:
         request.provider_state, request.action_needed = FAILED_STATE, action
-        request.provider_checked_at = utcnow()
+        request.provider_checked_at = run.services.clock.now()
         lifecycle.move(request, lifecycle.FAILED, reason=reason)
     log.error("forget.failed", request_id=run.job.request_id, reason=reason)
 
 
 def _pending(run: _Run, submitted_at: dt.datetime, provider_state: str | None, message: str | None) -> None:
     """Record a "not yet" answer and poll again later, or fail the request when it is too old."""
-    settings, now = run.services.settings, utcnow()
+    settings, now = run.services.settings, run.services.clock.now()
     deadline = submitted_at + dt.timedelta(seconds=settings.voodoosms_poll_max_age_seconds)
     if now >= deadline:
         _fail(

@@ -24,7 +24,6 @@ from receiver.usecases.documents import LegalHoldDocument, ReleaseHoldDocument, 
 from receiver.usecases.errors import UseCaseError
 from storage import cases
 from storage import retention as kept
-from storage.clock import utcnow
 from storage.models import Case
 
 PLACED, RELEASED = "legal_hold_placed", "legal_hold_released"
@@ -42,7 +41,7 @@ def place_legal_hold(services: Services, case_id: str, document: Any, *, actor: 
                 f"{iso_time(case.legal_hold_since)} by {case.legal_hold_by}",
                 reason="already_held",
             )
-        case.legal_hold_since, case.legal_hold_by, case.legal_hold_reason = utcnow(), actor, parsed.reason
+        case.legal_hold_since, case.legal_hold_by, case.legal_hold_reason = services.clock.now(), actor, parsed.reason
         cases.record_event(
             case,
             actor=actor,

@@ -19,7 +19,6 @@ from receiver.services import Services
 from receiver.usecases import subject_links
 from receiver.usecases.job_runs import Interruptible, JobFailure, finish
 from storage import answers, cases
-from storage.clock import utcnow
 from storage.jobs import ClaimedJob
 from storage.models import Job
 
@@ -36,7 +35,7 @@ def email_link(services: Services, job: ClaimedJob, *, interruptible: Interrupti
             "e-mail to the subject is not configured any more (SMTP_URL, SUBJECT_EMAIL_FROM)", retryable=False
         )
     payload = json.loads(services.secrets.open(job.payload_sealed or ""))
-    now = utcnow()
+    now = services.clock.now()
     with services.database.transaction() as session:
         link = answers.find_link(session, payload["linkId"])
         case = cases.find(session, link.case_id) if link is not None else None
@@ -70,7 +69,7 @@ def _record_sent(services: Services, job: ClaimedJob, link_id: str) -> None:
         link = answers.find_link(session, link_id, for_update=True)
         if link is None:
             return
-        link.email_sent_at = utcnow()
+        link.email_sent_at = services.clock.now()
         case = cases.find(session, link.case_id, for_update=True)
         if case is not None:
             cases.record_event(case, actor=cases.SERVICE, kind=LINK_EMAILED, changed="link", to_value=link.id)

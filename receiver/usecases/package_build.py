@@ -24,7 +24,6 @@ from receiver.usecases.job_runs import JobFailure, JobInterrupted, finish
 from storage import answers, cases, jobs
 from storage.archives import ArchiveStream, StoredArchive
 from storage.archives.zipwriter import ZipWriterStream
-from storage.clock import utcnow
 from storage.errors import StorageError
 from storage.jobs import ClaimedJob
 
@@ -72,7 +71,7 @@ def _plan(services: Services, job: ClaimedJob, package_id: str) -> tuple[str, su
             store=services.archive_store,
             controller=(settings.controller_name or "", settings.controller_contact or ""),
             language=settings.subject_default_language,
-            built_at=utcnow(),
+            built_at=services.clock.now(),
         )
         return case.id, contents
 

@@ -39,7 +39,6 @@ from receiver.usecases.answers import CreatedLink, PackageRecord, iso_time
 from receiver.usecases.documents import LinkDocument, parse
 from receiver.usecases.errors import UseCaseError
 from storage import answers, cases, jobs, notifications
-from storage.clock import utcnow
 from storage.models import AnswerLink, AnswerPackage, Case
 from storage.notifications import NewNotification
 
@@ -68,7 +67,7 @@ def create_link(services: Services, case_id: str, document: Any, *, actor: str) 
             "conflict", "e-mail to the subject needs SMTP_URL and SUBJECT_EMAIL_FROM", reason="email_not_configured"
         )
     secret = secrets.token_urlsafe(SECRET_BYTES)
-    now = utcnow()
+    now = services.clock.now()
     with services.database.transaction() as session:
         case, package = _case_with_ready_package(session, case_id)
         link = answers.add_link(
@@ -126,7 +125,11 @@ def revoke_link(services: Services, case_id: str, link_id: str, *, actor: str) -
         if link is None or case is None or link.case_id != case_id:
             raise UseCaseError("not_found", "no link with this id in this case")
         if link.revoked_at is None:
-            link.revoked_at, link.revoked_by, link.revoked_reason = utcnow(), actor, answers.REVOKED_BY_OPERATOR
+            link.revoked_at, link.revoked_by, link.revoked_reason = (
+                services.clock.now(),
+                actor,
+                answers.REVOKED_BY_OPERATOR,
+            )
             cases.record_event(case, actor=actor, kind=LINK_REVOKED, changed="link", from_value=link.id)
             log.info("answer_link.revoked", link_id=link.id, case_id=case_id)
     return subject_package.package_view(services, case_id)
@@ -169,7 +172,7 @@ def find_link(services: Services, secret: str) -> SubjectLink | LinkGone | None:
             return None
         package = answers.find_package(session, link.package_id)
         assert package is not None  # the link's foreign key keeps it
-        return _working(link, package, utcnow())
+        return _working(link, package, services.clock.now())
 
 
 def _working(link: AnswerLink, package: AnswerPackage, now: dt.datetime) -> SubjectLink | LinkGone:
@@ -198,7 +201,7 @@ def record_download(
 ) -> bool:
     """Keep one download on ``link``; whether it was complete (it sent the package's last byte)."""
     complete = bytes_sent > 0 and first_byte + bytes_sent == link.package_bytes
-    now = utcnow()
+    now = services.clock.now()
     first_for_case = False
     with services.database.transaction() as session:
         row = answers.find_link(session, link.link_id, for_update=True)

@@ -46,7 +46,6 @@ from receiver.usecases.errors import UseCaseError
 from storage import answers, cases, jobs, lifecycle
 from storage.archives.base import ArchiveStore
 from storage.archives.zipwriter import Entry
-from storage.clock import utcnow
 from storage.models import AnswerDownload, AnswerLink, AnswerPackage, Case, Job, ProcessorRequest
 
 ANSWER_PACKAGE = "answer_package"  #: the job kind that builds a package
@@ -278,11 +277,11 @@ def package_view(services: Services, case_id: str) -> PackageRecord:
         links = answers.links_of_case(session, case_id)
         downloads = answers.downloads_of(session, [link.id for link in links])
         if package is None:
-            now = utcnow()
+            now = services.clock.now()
             return PackageRecord.model_construct(
                 state="none", links=[_link_record(link, downloads[link.id], now) for link in links]
             )
-        return _package_record(session, package, links, downloads)
+        return _package_record(session, package, links, downloads, now=services.clock.now())
 
 
 PackageState = Literal["building", "ready", "failed", "deleted"]
@@ -293,13 +292,14 @@ def _package_record(
     package: AnswerPackage,
     links: Sequence[AnswerLink],
     downloads: dict[str, list[AnswerDownload]],
+    *,
+    now: dt.datetime,
 ) -> PackageRecord:
     state = _state_of(session, package)
     failure = package.failure
     if state == answers.FAILED and failure is None and package.job_id is not None:
         job = session.get(Job, package.job_id)
         failure = job.last_error if job is not None else None
-    now = utcnow()
     return PackageRecord.model_construct(
         state=cast(PackageState, state),
         id=package.id,

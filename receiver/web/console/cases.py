@@ -136,7 +136,7 @@ def _case_page(
         forms["close"].responded_on.data = dt.date.fromisoformat(proposal["respondedOn"])
         forms["close"].delivered_by.data = proposal["deliveredBy"]
     timeline = case_timeline(
-        case, cases.today_utc(), lambda request_id: url_for(".request_page", request_id=request_id)
+        case, services().clock.today(), lambda request_id: url_for(".request_page", request_id=request_id)
     )
     return page(
         "case.html",

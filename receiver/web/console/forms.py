@@ -30,6 +30,7 @@ from wtforms.fields.core import Field
 from receiver.usecases.cases import GDPR_APPLIES_FROM
 from receiver.usecases.documents import JURISDICTIONS, MESSAGEBIRD_FIELDS, RIGHTS
 from receiver.usecases.errors import UseCaseError
+from receiver.web.current import services
 
 KINDS = [
     SelectChoice("KIND_PERSONAL_GET", "Access: the data held about a value (KIND_PERSONAL_GET)"),
@@ -40,7 +41,8 @@ KINDS = [
 
 
 def _today() -> dt.date:
-    return dt.datetime.now(dt.UTC).date()
+    """A date field's default: today by the service's clock."""
+    return services().clock.today()
 
 
 class DocumentForm(FlaskForm):

@@ -16,7 +16,7 @@ from receiver.jobs.deadline_check import DEADLINE_CHECK
 from receiver.jobs.worker import Worker
 from receiver.usecases.alerts import check_deadlines
 from storage import cases, jobs, notifications
-from storage.clock import utcnow
+from storage.clock import Clock
 from storage.models import Notification, NotificationDelivery
 from tests.receiver.jobs.alerting import (
     PERSONAL,
@@ -170,7 +170,7 @@ def test_nothing_is_recorded_for_cases_paused_closed_or_far_from_their_deadline(
     add_case(services, "case-closed", due_in=-3, closed=True, requests=("failed",))
     add_case(services, "case-40d", due_in=40, requests=("sent",))
     with services.database.transaction() as session:
-        recorded = check_deadlines(session, services.settings, ("webhook",), today=today(), now=utcnow())
+        recorded = check_deadlines(session, services.settings, ("webhook",), today=today(), now=Clock().now())
     assert recorded == [] and count(services, Notification) == 0
 
 
@@ -184,7 +184,7 @@ def test_without_a_channel_no_check_is_queued(services):
 def test_the_stored_message_holds_no_personal_data(services):
     add_case(services, "case-0d", due_in=0, requests=("failed",))
     with services.database.transaction() as session:
-        check_deadlines(session, services.settings, ("webhook",), today=today(), now=utcnow())
+        check_deadlines(session, services.settings, ("webhook",), today=today(), now=Clock().now())
         payloads = [json.loads(n.payload) for n in notifications.recorded(session)]
     assert {p["type"] for p in payloads} == {"case.due_soon", "request.failed"}
     assert not any(value in json.dumps(payloads) for value in PERSONAL)
