@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+from receiver.backoff import doubling_seconds
 from receiver.observability.logs import get_logger
 from receiver.providers import ProviderError
 from receiver.providers.voodoosms import NO_RECORDS, REQUEST_FAILED, Status
@@ -142,9 +143,10 @@ def _pending(run: _Run, submitted_at: dt.datetime, provider_state: str | None, m
 
 
 def next_interval(settings: Settings, polls: int) -> float:
-    """Seconds to the next poll after ``polls`` polls: doubling from the first interval, capped."""
-    interval = settings.voodoosms_poll_interval_seconds * 2 ** max(0, polls - 1)
-    return float(min(interval, settings.voodoosms_poll_max_interval_seconds))
+    """Seconds to the next poll after ``polls`` polls: the service's backoff schedule, without jitter."""
+    return doubling_seconds(
+        polls, base=settings.voodoosms_poll_interval_seconds, cap=settings.voodoosms_poll_max_interval_seconds
+    )
 
 
 @contextmanager
