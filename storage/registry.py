@@ -21,6 +21,7 @@ import json
 import uuid
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
+from typing import Literal, get_args
 
 from sqlalchemy import Select, and_, delete, exists, insert, or_, select, update
 from sqlalchemy.orm import Session, selectinload
@@ -34,11 +35,18 @@ MESSAGEBIRD = "messagebird"
 VOODOOSMS = "voodoosms"
 PROVIDERS = (MESSAGEBIRD, VOODOOSMS)
 
-GET_KINDS = frozenset({"KIND_PERSONAL_GET", "KIND_USER_GET"})
-DELETE_KINDS = frozenset({"KIND_PERSONAL_DELETE", "KIND_USER_DELETE"})
-PERSONAL_KINDS = frozenset({"KIND_PERSONAL_GET", "KIND_PERSONAL_DELETE"})
-MESSAGEBIRD_KINDS = GET_KINDS | DELETE_KINDS
-VOODOOSMS_FORGET = "FORGET"
+#: MessageBird's request kinds (its Personal Data API's ``kind``): the one list the service names them in, by
+#: MessageBird's pattern ``KIND_<whose data>_<what is asked>``. The use cases' documents and answers, the console's
+#: form and the subject's texts take them from here.
+Kind = Literal["KIND_PERSONAL_GET", "KIND_PERSONAL_DELETE", "KIND_USER_GET", "KIND_USER_DELETE"]
+KINDS: tuple[Kind, ...] = get_args(Kind)
+GET_KINDS = frozenset(kind for kind in KINDS if kind.endswith("_GET"))
+DELETE_KINDS = frozenset(kind for kind in KINDS if kind.endswith("_DELETE"))
+#: The kinds about a value (``field``/``value``); the others are about the account itself.
+PERSONAL_KINDS = frozenset(kind for kind in KINDS if kind.startswith("KIND_PERSONAL_"))
+#: The one kind of VoodooSMS's requests: forget a phone number.
+ForgetKind = Literal["FORGET"]
+VOODOOSMS_FORGET: ForgetKind = "FORGET"
 #: The ids we give intents: never a provider's (MessageBird's are hex, VoodooSMS's alphanumeric).
 INTENT_PREFIX = "intent-"
 #: Ids per query when a listing is looked up (well under every backend's parameter limit).
