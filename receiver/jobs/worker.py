@@ -258,25 +258,25 @@ class Worker:
         failures = job.failures + 1  # this attempt's included
         if failure.retryable and job_runs.may_retry(self.services, job, failures):
             delay = backoff_seconds(failures, base=BACKOFF_BASE_SECONDS, cap=BACKOFF_CAP_SECONDS)
-            job_runs.retry_later(self.services, job, delay_seconds=delay, error=failure.reason)
+            job_runs.retry_later(self.services, job, delay_seconds=delay, error=failure.message)
             log.warning(
                 "job.retrying",
                 job_id=job.id,
                 kind=job.kind,
                 request_id=job.request_id,
-                reason=failure.reason,
+                reason=failure.message,
                 attempt=job.attempts,
                 failures=failures,
                 delay_s=round(delay, 1),
             )
             return "retrying"
-        job_runs.give_up(self.services, job, error=failure.reason)
+        job_runs.give_up(self.services, job, error=failure.message)
         log.error(
             "job.failed",
             job_id=job.id,
             kind=job.kind,
             request_id=job.request_id,
-            reason=failure.reason,
+            reason=failure.message,
             attempt=job.attempts,
             failures=failures,
         )

@@ -115,7 +115,7 @@ def receive(services: Services, delivery: Delivery, *, now: float | None = None)
     try:
         body = parse_json(CallbackBody, delivery.body)
     except UseCaseError as error:
-        refused = Outcome(400, REJECTED, error.reason, description=error.description, parameter=error.parameter)
+        refused = Outcome(400, REJECTED, error.reason, description=error.message, parameter=error.parameter)
         return refuse(services, delivery, refused, now)
     jwt = _check_jwt(services, delivery, now)  # pure CPU, before the database is touched
     hmac = _absent_or_unchecked(delivery)

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from receiver.services import Services
 from storage import jobs, lifecycle, registry
+from storage.errors import ServiceError
 from storage.jobs import ClaimedJob, PoisonJob
 
 LEASE_LOST = "the lease passed to another worker"
@@ -25,12 +26,12 @@ LEASE_LOST = "the lease passed to another worker"
 Interruptible = Callable[[], AbstractContextManager[None]]
 
 
-class JobFailure(Exception):
-    """A job did not succeed; ``reason`` is readable by ops, ``retryable`` says whether to try again."""
+class JobFailure(ServiceError):
+    """A job did not succeed; ``message`` is readable by ops (the job's ``last_error``, the log's ``reason``),
+    ``retryable`` says whether to try again."""
 
-    def __init__(self, reason: str, *, retryable: bool) -> None:
-        super().__init__(reason)
-        self.reason = reason
+    def __init__(self, message: str, *, retryable: bool, reason: str = "job_failed") -> None:
+        super().__init__(reason, message)
         self.retryable = retryable
 
 

@@ -46,7 +46,7 @@ def messagebird_personal_data() -> tuple[Response, int]:
         delivery = _delivery(_read_body(services().settings.max_callback_bytes))
     except HttpProblem as problem:
         refused = callbacks.record_refused(
-            services(), _delivery(b""), status=problem.status, reason=problem.reason, description=problem.description
+            services(), _delivery(b""), status=problem.status, reason=problem.reason, description=problem.message
         )
         _log_outcome(refused, started)
         return problem.response()

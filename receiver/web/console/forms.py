@@ -69,9 +69,9 @@ class DocumentForm(FlaskForm):
         named = {self.wire.get(field.short_name, to_camel(field.short_name)): field for field in self}
         field: Field | None = named.get(refused.parameter or "")
         if field is not None:
-            field.errors = [*field.errors, refused.description]
+            field.errors = [*field.errors, refused.message]
         else:
-            self.form_errors.append(refused.description)
+            self.form_errors.append(refused.message)
 
 
 class SignInForm(FlaskForm):
