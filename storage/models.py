@@ -264,7 +264,7 @@ class Case(Base):
     """One data subject request (access, erasure...): the Controller's deadline, met with every processor's part.
 
     The state is not stored: it follows the case's requests and is derived when read
-    (``storage.cases``). ``due_on`` is the deadline in force, stored so that cases can
+    (``storage.case_registry``). ``due_on`` is the deadline in force, stored so that cases can
     be queried by urgency; every change to it is a ``CaseEvent``.
     """
 

@@ -26,7 +26,7 @@ from typing import Literal, get_args
 from sqlalchemy import Select, and_, delete, exists, insert, or_, select, update
 from sqlalchemy.orm import Session, selectinload
 
-from storage import cases, jobs, lifecycle
+from storage import case_registry, jobs, lifecycle
 from storage.clock import clock_of
 from storage.errors import StorageError
 from storage.models import Callback, Job, ProcessorRequest, RequestEvent, Transition
@@ -125,7 +125,7 @@ def new_request(session: Session, new: NewRequest, *, sending: bool = False) -> 
     else:
         lifecycle.start(request, actor=new.registered_by, at=now)
     if new.case_id is not None:
-        cases.add_request(session, new.case_id, request, actor=new.registered_by)
+        case_registry.add_request(session, new.case_id, request, actor=new.registered_by)
     return request
 
 
@@ -172,7 +172,7 @@ def remove_intent(session: Session, intent_id: str, *, actor: str | None = None,
     if intent is None or intent.state != lifecycle.SENDING:
         return False
     if intent.case_id is not None:
-        cases.refuse_request(session, intent.case_id, intent, actor=actor, reason=reason)
+        case_registry.refuse_request(session, intent.case_id, intent, actor=actor, reason=reason)
     session.delete(intent)
     session.flush()
     return True

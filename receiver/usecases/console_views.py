@@ -23,17 +23,17 @@ from receiver.observability.metrics import registry_for
 from receiver.services import Services
 from receiver.usecases import records
 from receiver.usecases.errors import UseCaseError
-from storage import cases, jobs, refusals
-from storage.cases import ENDED_STATES as ENDED_STATES  # for the pages' progress: what has ended
-from storage.cases import Progress as Progress
+from storage import case_registry, jobs, refusals
+from storage.case_registry import ENDED_STATES as ENDED_STATES  # for the pages' progress: what has ended
+from storage.case_registry import Progress as Progress
 from storage.errors import StorageError
 from storage.models import Job
 from storage.refusals import Refusal as Refusal  # a sample, as the deliveries page shows it
 
 
-def progress_of(services: Services, case_ids: Collection[str]) -> dict[str, list[cases.Progress]]:
+def progress_of(services: Services, case_ids: Collection[str]) -> dict[str, list[case_registry.Progress]]:
     with services.database.transaction() as session:
-        return cases.request_progress(session, case_ids)
+        return case_registry.request_progress(session, case_ids)
 
 
 def request_record(services: Services, request_id: str) -> dict[str, Any]:

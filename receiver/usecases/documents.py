@@ -36,8 +36,8 @@ from pydantic_core import PydanticCustomError
 
 from receiver.usecases.errors import UseCaseError
 from storage import lifecycle
-from storage.cases import JURISDICTIONS, RIGHTS
-from storage.cases import STATES as CASE_STATES
+from storage.case_registry import JURISDICTIONS, RIGHTS
+from storage.case_registry import STATES as CASE_STATES
 from storage.registry import GET_KINDS as GET_KINDS  # the request kinds, for the adapters (the console's form)
 from storage.registry import KINDS as KINDS
 from storage.registry import PERSONAL_KINDS as PERSONAL_KINDS

@@ -21,7 +21,7 @@ from receiver.services import Services
 from receiver.usecases.job_runs import Interruptible, JobFailure, finish
 from storage import jobs, notifications
 from storage.jobs import ClaimedJob
-from storage.notifications import Delivery
+from storage.notifications import OutgoingNotification
 
 log = get_logger("receiver.jobs.notify")  # the job's log, as its events have always been named
 
@@ -54,7 +54,7 @@ def send_delivery(services: Services, job: ClaimedJob, *, interruptible: Interru
     )
 
 
-def _pending_delivery(services: Services, job: ClaimedJob) -> Delivery | None:
+def _pending_delivery(services: Services, job: ClaimedJob) -> OutgoingNotification | None:
     """The job's delivery; None (the job ended) when it is gone or was sent already."""
     with services.database.transaction() as session:
         delivery = notifications.delivery_of_job(session, job.id)
@@ -65,7 +65,7 @@ def _pending_delivery(services: Services, job: ClaimedJob) -> Delivery | None:
     return None
 
 
-def _record_sent(services: Services, job: ClaimedJob, delivery: Delivery) -> None:
+def _record_sent(services: Services, job: ClaimedJob, delivery: OutgoingNotification) -> None:
     with services.database.transaction() as session:
         finish(session, job)
         notifications.mark_sent(session, delivery.id, at=services.clock.now())

@@ -37,7 +37,7 @@ from receiver.observability.logs import get_logger
 from receiver.services import Services
 from receiver.usecases import subject_retention
 from receiver.usecases.answers import iso_time
-from storage import cases, jobs, refusals
+from storage import case_registry, jobs, refusals
 from storage import retention as kept
 from storage.archives import DeletedArchive
 from storage.errors import StorageError
@@ -47,7 +47,7 @@ log = get_logger(__name__)
 
 RETENTION = jobs.RETENTION  #: the periodic job kind that runs the policy
 #: The actor a policy deletion records when the worker made it.
-WORKER_ACTOR = cases.SERVICE
+WORKER_ACTOR = case_registry.SERVICE
 
 #: Requests whose secrets are erased per transaction.
 SECRETS_BATCH = 500

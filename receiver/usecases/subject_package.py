@@ -43,7 +43,7 @@ from receiver.usecases.answers import (
     iso_time,
 )
 from receiver.usecases.errors import UseCaseError
-from storage import answers, cases, jobs, lifecycle
+from storage import answers, case_registry, jobs, lifecycle
 from storage.archives.base import ArchiveStore
 from storage.archives.zipwriter import Entry
 from storage.models import AnswerDownload, AnswerLink, AnswerPackage, Case, Job, ProcessorRequest
@@ -69,7 +69,7 @@ def request_package(services: Services, case_id: str, *, actor: str) -> PackageR
             reason="controller_not_configured",
         )
     with services.database.transaction() as session:
-        case = cases.find(session, case_id, for_update=True)
+        case = case_registry.find(session, case_id, for_update=True)
         if case is None:
             raise UseCaseError("not_found", "no case with this id")
         _refuse_unless_buildable(session, case)
@@ -82,7 +82,7 @@ def request_package(services: Services, case_id: str, *, actor: str) -> PackageR
             payload_sealed=services.secrets.seal(json.dumps({"packageId": package_id})),
         )
         answers.add_package(session, package_id, case_id=case_id, content=content, actor=actor, job_id=job.id)
-        cases.record_event(case, actor=actor, kind=PACKAGE_REQUESTED, changed="package", to_value=package_id)
+        case_registry.record_event(case, actor=actor, kind=PACKAGE_REQUESTED, changed="package", to_value=package_id)
         session.flush()
     return package_view(services, case_id)
 
@@ -91,8 +91,8 @@ def _refuse_unless_buildable(session: Session, case: Case) -> None:
     current = answers.current_package(session, case.id)
     if current is not None and _state_of(session, current) == answers.BUILDING:
         raise UseCaseError("conflict", "a package of this case is being built", reason="package_building")
-    requests = cases.requests_of(session, case.id)
-    running = [request.id for request in requests if request.state not in cases.ENDED_STATES]
+    requests = case_registry.requests_of(session, case.id)
+    running = [request.id for request in requests if request.state not in case_registry.ENDED_STATES]
     if running:
         raise UseCaseError(
             "conflict",
@@ -270,7 +270,7 @@ def _state_of(session: Session, package: AnswerPackage) -> str:
 def package_view(services: Services, case_id: str) -> PackageRecord:
     """``GET /api/cases/<id>/package``: the package that counts, its links and their downloads."""
     with services.database.transaction() as session:
-        case = cases.find(session, case_id)
+        case = case_registry.find(session, case_id)
         if case is None:
             raise UseCaseError("not_found", "no case with this id")
         package = answers.current_package(session, case_id)

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 from receiver.observability.logs import get_logger
 from receiver.services import Services
 from receiver.usecases.answers import iso_time
-from storage import answers, cases
+from storage import answers, case_registry
 from storage.errors import StorageError
 
 if TYPE_CHECKING:
@@ -85,9 +85,9 @@ def _delete(
         row = answers.record_package_deletion(
             session, package.package_id, versions=versions, actor=actor, policy=policy, at=services.clock.now()
         )
-        case = cases.find(session, package.case_id, for_update=True)
+        case = case_registry.find(session, package.case_id, for_update=True)
         if row is not None and case is not None:
-            cases.record_event(
+            case_registry.record_event(
                 case,
                 actor=actor[:64],
                 kind=PACKAGE_DELETED,

@@ -11,8 +11,7 @@ from app import create_app
 from receiver.services import Services
 from receiver.usecases import cases, registration
 from receiver.usecases.errors import UseCaseError
-from storage import cases as case_registry
-from storage import lifecycle, registry
+from storage import case_registry, lifecycle, registry
 from storage.errors import StorageError
 
 RECEIVED = "2024-11-25"  # Monday 25 November 2024, the ICO's example
