@@ -300,12 +300,6 @@ def callbacks_of(session: Session, request_id: str) -> Sequence[Callback]:
     return session.scalars(select(Callback).where(Callback.request_id == request_id).order_by(Callback.id)).all()
 
 
-def record_callback(session: Session, callback: Callback) -> Callback:
-    session.add(callback)
-    session.flush()
-    return callback
-
-
 @dataclass(frozen=True)
 class Page:
     requests: Sequence[ProcessorRequest]
