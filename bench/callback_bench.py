@@ -58,7 +58,7 @@ from tests.support.load import (  # noqa: E402
     GET_KIND,
     Answer,
     CallbackSigner,
-    Delivery,
+    RawRequest,
     fire,
     get_request,
     http_request,
@@ -213,13 +213,13 @@ def address_of(web) -> tuple[str, int]:
     return host, int(port)
 
 
-def floor_posts(callbacks: list[Delivery]) -> list[Delivery]:
+def floor_posts(callbacks: list[RawRequest]) -> list[RawRequest]:
     """``POST /floor`` requests carrying the same bodies as ``callbacks`` (without their signatures)."""
     posts = []
     for delivery in callbacks:
         body = delivery.raw.split(b"\r\n\r\n", 1)[1]
         raw = http_request("POST", "/floor", host="127.0.0.1", headers={"Content-Type": "application/json"}, body=body)
-        posts.append(Delivery(delivery.request_id, delivery.http_id, raw))
+        posts.append(RawRequest(delivery.request_id, delivery.http_id, raw))
     return posts
 
 

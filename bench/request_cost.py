@@ -57,7 +57,7 @@ from tests.support.load import (  # noqa: E402
     CALLBACK_PATH,
     DELETE_KIND,
     CallbackSigner,
-    Delivery,
+    RawRequest,
     fire,
     get_request,
     http_request,
@@ -97,7 +97,7 @@ def group_cpu_seconds(server: ServiceProcess) -> float:
 
 
 def cpu_ms_per_request(
-    server: ServiceProcess, requests: list[Delivery], concurrency: int, expect: Callable[[int | None], bool]
+    server: ServiceProcess, requests: list[RawRequest], concurrency: int, expect: Callable[[int | None], bool]
 ) -> float:
     address = address_of(server)
     before = group_cpu_seconds(server)
@@ -112,11 +112,11 @@ def cpu_ms_per_request(
     return spent * 1000 / len(requests)
 
 
-def forwarded(delivery: Delivery, address: str) -> Delivery:
+def forwarded(delivery: RawRequest, address: str) -> RawRequest:
     return with_header(delivery, "X-Forwarded-For", address)
 
 
-def refused_deliveries(count: int, round_number: int) -> list[Delivery]:
+def refused_deliveries(count: int, round_number: int) -> list[RawRequest]:
     """Forged, malformed and unsigned 64 KB deliveries in turn, 100 from each address."""
     forger = CallbackSigner(PUBLIC_URL, secrets.token_urlsafe(32), secrets.token_urlsafe(32))
     headers = {"Content-Type": "application/json"}
@@ -128,19 +128,19 @@ def refused_deliveries(count: int, round_number: int) -> list[Delivery]:
             rid = f"forged-{round_number}-{i}"
             delivery = sign_callbacks(forger, {rid: DELETE_KIND})[0]
         elif kind == 1:
-            delivery = Delivery(
+            delivery = RawRequest(
                 "", "", http_request("POST", CALLBACK_PATH, host="h", headers=headers, body=b"{not json")
             )
         else:
-            delivery = Delivery("", "", http_request("POST", CALLBACK_PATH, host="h", headers=headers, body=big))
+            delivery = RawRequest("", "", http_request("POST", CALLBACK_PATH, host="h", headers=headers, body=big))
         made.append(forwarded(delivery, f"10.{round_number}.{i // 100 // 250}.{i // 100 % 250 + 1}"))
     return made
 
 
-def limited_deliveries(count: int) -> list[Delivery]:
+def limited_deliveries(count: int) -> list[RawRequest]:
     body = b'{"requestId": "x", "requestKind": "user.delete"}'
     raw = http_request("POST", CALLBACK_PATH, host="h", headers={"Content-Type": "application/json"}, body=body)
-    return [forwarded(Delivery("", "", raw), LIMITED_ADDRESS) for _ in range(count)]
+    return [forwarded(RawRequest("", "", raw), LIMITED_ADDRESS) for _ in range(count)]
 
 
 def limit_the_address(service: ServiceProcess, workers: int, concurrency: int) -> None:
@@ -193,7 +193,10 @@ def bench_backend(name: str, database_url: str, workdir: Path, args: argparse.Na
                 ),
                 "wrong_token": cpu_ms_per_request(
                     service,
-                    [Delivery("", "", http_request("GET", "/api/requests", host="h", headers=wrong)) for _ in range(n)],
+                    [
+                        RawRequest("", "", http_request("GET", "/api/requests", host="h", headers=wrong))
+                        for _ in range(n)
+                    ],
                     args.concurrency,
                     lambda status: status == 401,
                 ),

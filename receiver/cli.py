@@ -132,7 +132,7 @@ def _send(send: Callable[..., sending.Sent], document: TextIO) -> None:
     try:
         sent = send(services(), json.load(document), actor=cli_actor())
     except ProviderError as error:
-        raise click.ClickException(problem_from_provider(error).description) from None
+        raise click.ClickException(problem_from_provider(error).message) from None
     except (ValueError, UseCaseError, StorageError) as error:
         raise click.ClickException(getattr(error, "description", None) or str(error)) from None
     click.echo(json.dumps(sent.answer().as_json(), indent=2))
@@ -147,7 +147,7 @@ def requests_retry(request_id: str) -> None:
     try:
         retried = archives.retry_archive(services(), request_id, actor=cli_actor())
     except UseCaseError as error:
-        raise click.ClickException(error.description) from None
+        raise click.ClickException(error.message) from None
     click.echo(f"{retried.id} queued again ({retried.state})")
 
 

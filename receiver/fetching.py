@@ -44,6 +44,7 @@ from requests_hardened.ip_filter import EXTRA_BLOCKED_NET_RANGES
 from urllib3.util.connection import allowed_gai_family
 
 from receiver.observability.redaction import describe_url
+from storage.errors import ServiceError
 
 if TYPE_CHECKING:
     from requests.adapters import _HostParams, _PoolKwargs
@@ -72,7 +73,7 @@ _EXTRA_REFUSED = (
 PRIVATE_ADDRESS_CLASSES = frozenset({"loopback", "private", "site_local", "special"})
 
 
-class FetchError(Exception):
+class FetchError(ServiceError):
     """The archive could not be downloaded; ``reason`` is a stable code for logs, metrics and reasons.
 
     Reasons: ``bad_url``, ``scheme_not_allowed``, ``host_not_allowed``,
@@ -87,13 +88,11 @@ class FetchError(Exception):
     def __init__(
         self, reason: str, url: str, *, retryable: bool, status: int | None = None, detail: str | None = None
     ) -> None:
-        self.reason = reason
         self.origin = describe_url(url)
         self.retryable = retryable
         self.status = status
         self.detail = detail if detail and _WORD.fullmatch(detail) else None
-        self.message = f"{reason} at {self.origin}" + (f" ({self.detail})" if self.detail else "")
-        super().__init__(self.message)
+        super().__init__(reason, f"{reason} at {self.origin}" + (f" ({self.detail})" if self.detail else ""))
 
 
 def host_pattern_problems(patterns: tuple[str, ...]) -> list[str]:

@@ -14,6 +14,7 @@ from receiver.providers.clients import ProviderClients, build_provider_clients
 from receiver.timestamping import TimeStamper, load_certificates, tsa_policy
 from settings import ConfigError, Settings, load_settings
 from storage.archives import ArchiveStore, S3Options, open_archive_store
+from storage.clock import Clock
 from storage.crypto import SecretBox
 from storage.db import Database
 from storage.errors import StorageError
@@ -39,6 +40,12 @@ class Services:
     subject_mail: MailChannel | None = None
     #: The RFC 3161 authorities that anchor the audit chain (none configured: nothing is anchored).
     timestamper: TimeStamper = field(default_factory=lambda: build_timestamper(None))
+
+    @property
+    def clock(self) -> Clock:
+        """The service's one clock (``storage.clock``), the one the database stamps rows with: a test stops it at
+        a time of its choosing with ``services.clock.set(at)``."""
+        return self.database.clock
 
     def readiness_probes(self) -> dict[str, Callable[[], str | None]]:
         """Each backend serving needs; a probe returns None when ready, else why not, and writes nothing."""
@@ -68,9 +75,10 @@ class Services:
 
 def build_services(settings: Settings) -> Services:
     """Every collaborator; a setting that only fails here is reported as a ``ConfigError``."""
-    database = Database(settings.database_url, timeout_seconds=settings.database_timeout_seconds)
+    clock = Clock()
+    database = Database(settings.database_url, timeout_seconds=settings.database_timeout_seconds, clock=clock)
     try:
-        archive_store = open_archive_store(settings.archive_store_url, s3=s3_options(settings))
+        archive_store = open_archive_store(settings.archive_store_url, s3=s3_options(settings), clock=clock)
     except StorageError as error:
         raise ConfigError([f"ARCHIVE_STORE_URL: {error.message}"]) from None
     policy = fetch_policy(settings)
@@ -81,10 +89,10 @@ def build_services(settings: Settings) -> Services:
         replay_cache=open_replay_cache(settings.replay_cache_url, database),
         archive_store=archive_store,
         fetch_policy=policy,
-        providers=build_provider_clients(settings),
+        providers=build_provider_clients(settings, clock=clock),
         refusal_samples=RefusalSamples(database, cap=settings.refusal_sample_cap),
         notifiers=build_notifiers(settings),
-        identity=identity_provider(settings),
+        identity=identity_provider(settings, clock),
         subject_mail=build_subject_mail(settings),
         timestamper=build_timestamper(settings),
     )
@@ -163,7 +171,7 @@ def fetch_policy(settings: Settings) -> FetchPolicy:
 SIGN_IN_CALLBACK_PATH = "/ops/sign-in/callback"
 
 
-def identity_provider(settings: Settings) -> OidcProvider | None:
+def identity_provider(settings: Settings, clock: Clock) -> OidcProvider | None:
     """The console's OpenID Connect provider when ``OIDC_ISSUER`` is set; ``ConfigError`` for a malformed host."""
     if not settings.oidc_issuer or not settings.oidc_client_id:
         return None
@@ -179,5 +187,6 @@ def identity_provider(settings: Settings) -> OidcProvider | None:
             redirect_uri=settings.public_url + SIGN_IN_CALLBACK_PATH,
             allow_http=settings.oidc_allow_http,
             private_hosts=settings.oidc_private_hosts,
-        )
+        ),
+        clock=clock.timestamp,
     )

@@ -27,6 +27,7 @@ from rfc3161_client import TimestampRequestBuilder, VerificationError, VerifierB
 
 from receiver.fetching import FetchError, FetchPolicy, post_for_answer
 from receiver.observability.logs import get_logger
+from storage.errors import ServiceError
 
 log = get_logger("receiver.timestamping")
 
@@ -34,12 +35,8 @@ MAX_REPLY_BYTES = 64 * 1024
 _HEADERS = {"Content-Type": "application/timestamp-query", "Accept": "application/timestamp-reply"}
 
 
-class TimestampError(Exception):
+class TimestampError(ServiceError):
     """No time-stamp: ``reason`` is a stable code (``unavailable``, ``invalid_reply``, ``not_configured``)."""
-
-    def __init__(self, reason: str, message: str) -> None:
-        super().__init__(message)
-        self.reason, self.message = reason, message
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy import Connection, insert, select, update
 
 from storage.archives import ArchiveStore
-from storage.clock import utcnow
+from storage.clock import clock_of
 from storage.errors import StorageError
 from storage.models import AuditAnchor
 
@@ -69,7 +69,7 @@ def record(connection: Connection, anchor: Anchor) -> int:
             tsa_url=anchor.tsa_url,
             token=base64.b64encode(anchor.reply).decode("ascii"),
             stamped_at=anchor.stamped_at,
-            created_at=utcnow(),
+            created_at=clock_of(connection).now(),
         )
     )
     inserted = result.inserted_primary_key
@@ -119,9 +119,9 @@ def _anchor_of(row: Any) -> Anchor:
     )
 
 
-def publish(store: ArchiveStore, anchor: Anchor, *, now: dt.datetime | None = None) -> str:
-    """Write the anchor's statement and reply to the store (retained where it can); the statement's URI."""
-    retain_until = (now or utcnow()) + RETENTION
+def publish(store: ArchiveStore, anchor: Anchor, *, now: dt.datetime) -> str:
+    """Write the anchor's statement and reply to the store (retained from ``now`` where it can); its URI."""
+    retain_until = now + RETENTION
     store.put_record(f"{PREFIX}/{anchor.name}.tsr", anchor.reply, retain_until=retain_until)
     return store.put_record(f"{PREFIX}/{anchor.name}.json", anchor.statement, retain_until=retain_until)
 

@@ -48,7 +48,6 @@ from sqlalchemy import (
 )
 
 from storage import lifecycle
-from storage.clock import utcnow
 from storage.db import Database
 from storage.models import (
     AnswerDownload,
@@ -452,7 +451,7 @@ def seal(database: Database, *, batch: int = SEAL_BATCH) -> Sealed:
             _take_sealer_lock(connection)
             head = _head(connection)  # after the lock: another sealer may have gone first
             rows = list(_versions_to_seal(connection, waiting[start : start + batch]))
-            entries = list(_links(head, rows, sealed_at=utcnow()))
+            entries = list(_links(head, rows, sealed_at=database.clock.now()))
             if entries:
                 connection.execute(insert(_chain), entries)
                 head = Head(entries[-1]["seq"], entries[-1]["entry_hash"])

@@ -19,7 +19,7 @@ from typing import NamedTuple
 from sqlalchemy import Connection, delete, exists, func, or_, select
 from sqlalchemy.orm import Session
 
-from storage.clock import utcnow
+from storage.clock import clock_of
 from storage.db import rows_changed
 from storage.models import ApiToken, ConsoleSession
 from storage.people import ACTOR_PREFIX
@@ -39,7 +39,7 @@ def id_hash(session_id: str) -> str:
 
 def add(session: Session, session_id: str, *, operator: str, role: str, expires_at: dt.datetime) -> ConsoleSession:
     """Store a new session under the hash of ``session_id``; expired sessions are dropped on the way."""
-    session.execute(delete(ConsoleSession).where(ConsoleSession.expires_at <= utcnow()))
+    session.execute(delete(ConsoleSession).where(ConsoleSession.expires_at <= clock_of(session).now()))
     row = ConsoleSession(id_hash=id_hash(session_id), operator=operator, role=role, expires_at=expires_at)
     session.add(row)
     session.flush()
@@ -51,7 +51,7 @@ def find_valid(connection: Connection, session_id: str, *, now: dt.datetime | No
     token_active = exists().where(ApiToken.name == ConsoleSession.operator, ApiToken.revoked_at.is_(None))
     statement = select(ConsoleSession.operator, ConsoleSession.role).where(
         ConsoleSession.id_hash == id_hash(session_id),
-        ConsoleSession.expires_at > (now or utcnow()),
+        ConsoleSession.expires_at > (now or clock_of(connection).now()),
         or_(
             ConsoleSession.operator == BOOTSTRAP_OPERATOR,
             ConsoleSession.operator.startswith(ACTOR_PREFIX),
@@ -75,6 +75,6 @@ def end_all(session: Session, operator: str) -> int:
 def open_sessions(connection: Connection, operator: str, *, now: dt.datetime | None = None) -> int:
     """How many unexpired sessions ``operator`` has."""
     statement = select(func.count()).where(
-        ConsoleSession.operator == operator, ConsoleSession.expires_at > (now or utcnow())
+        ConsoleSession.operator == operator, ConsoleSession.expires_at > (now or clock_of(connection).now())
     )
     return int(connection.execute(statement).scalar_one())

@@ -32,6 +32,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, sessionmaker
 
 from storage.breaker import Breaker
+from storage.clock import EXECUTION_OPTION, Clock
 from storage.connection_deadlines import bound_calls
 from storage.errors import StorageError, storage_error_from
 from storage.sqlite_writing import WriterTurn
@@ -43,12 +44,18 @@ if TYPE_CHECKING:
 
 
 class Database:
-    """An engine and a session factory; ``transaction()`` is the one way to use them."""
+    """An engine and a session factory; ``transaction()`` is the one way to use them.
 
-    def __init__(self, url: str, *, timeout_seconds: float = 5.0) -> None:
+    ``clock`` is the service's clock (``storage.clock``): the engine carries it to the
+    storage functions and to the columns stamped by default.
+    """
+
+    def __init__(self, url: str, *, timeout_seconds: float = 5.0, clock: Clock | None = None) -> None:
         self.url = url
         self.timeout_seconds = timeout_seconds
+        self.clock = clock or Clock()
         self.engine = _create_engine(url, timeout_seconds)
+        self.engine.update_execution_options(**{EXECUTION_OPTION: self.clock})
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._writer = WriterTurn(_sqlite_path(url), timeout_seconds) if self.dialect == "sqlite" else None
         self._breaker = Breaker("database") if self.dialect != "sqlite" else None

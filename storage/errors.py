@@ -1,4 +1,10 @@
-"""The storage layer's one error type.
+"""The service's error base, and the storage layer's one error type.
+
+``ServiceError`` is the base of every layer's error (storage, use cases, providers,
+notifications, identity, fetching, time-stamping, jobs, the web's answers): a ``reason``
+code for logs and metrics, and a ``message`` in words. It lives here, in the lowest of the
+service's layers, so that every layer can derive from it; ``verification`` and
+``deadlines`` keep errors of their own (they import nothing of the service).
 
 Driver, boto and filesystem exceptions are translated into ``StorageError`` at the
 boundary, so callers above never import a driver to handle a failure.
@@ -22,15 +28,27 @@ REASONS = frozenset(
 )
 
 
-class StorageError(Exception):
+class ServiceError(Exception):
+    """An error of one of the service's layers.
+
+    ``reason`` is a stable code (a word: ``unavailable``, ``not_found``, ``http_503``...) that
+    logs and metrics carry; ``message`` says what happened in words, and never holds a secret,
+    a token or a personal data value, so that it may be logged and shown to an operator.
+    """
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+
+
+class StorageError(ServiceError):
     """A storage operation failed; ``reason`` is one of ``REASONS``."""
 
     def __init__(self, reason: str, message: str) -> None:
         if reason not in REASONS:
             raise ValueError(f"unknown storage error reason: {reason!r}")
-        super().__init__(message)
-        self.reason = reason
-        self.message = message
+        super().__init__(reason, message)
 
     @property
     def retryable(self) -> bool:

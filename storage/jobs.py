@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from sqlalchemy import ColumnElement, Connection, Select, and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from storage.clock import utcnow
+from storage.clock import clock_of
 from storage.db import rows_changed
 from storage.models import Job
 
@@ -73,7 +73,7 @@ def enqueue(
     payload_sealed: str | None = None,
     run_after: dt.datetime | None = None,
 ) -> Job:
-    now = utcnow()
+    now = clock_of(session).now()
     job = Job(
         kind=kind,
         request_id=request_id,
@@ -99,7 +99,7 @@ def claim_next(
     job for which that would be failure number ``max_failures`` is not handed out
     (``fail_poison`` ends it).
     """
-    now = now or utcnow()
+    now = now or clock_of(session).now()
     due = or_(
         and_(Job.state == QUEUED, Job.run_after <= now),
         and_(_lease_expired(now), Job.failures + 1 < max_failures),
@@ -136,7 +136,7 @@ def fail_poison(session: Session, *, max_failures: int, now: dt.datetime | None 
     the database on every attempt: handing it out again would only end the next
     worker too.
     """
-    now = now or utcnow()
+    now = now or clock_of(session).now()
     statement = select(Job).where(_lease_expired(now), Job.failures + 1 >= max_failures).order_by(Job.id)
     poisoned = []
     for job in session.scalars(_locked(session, statement)):
@@ -167,7 +167,7 @@ def _locked(session: Session, statement: Select[Job]) -> Select[Job]:
 
 def extend_lease(session: Session, job: ClaimedJob, *, lease_seconds: int) -> bool:
     """Push the lease forward; False when the caller no longer holds it."""
-    until = utcnow() + dt.timedelta(seconds=lease_seconds)
+    until = clock_of(session).now() + dt.timedelta(seconds=lease_seconds)
     return _update_held(session, job, lease_expires_at=until)
 
 
@@ -243,7 +243,7 @@ def release(session: Session, job: ClaimedJob) -> bool:
         session,
         job,
         state=QUEUED,
-        run_after=utcnow(),
+        run_after=clock_of(session).now(),
         lease_owner=None,
         lease_expires_at=None,
         attempts=Job.attempts - 1,
@@ -268,7 +268,7 @@ def requeue_for(
     ).first()
     if job is None or job.state in {QUEUED, RUNNING}:
         return job
-    now = utcnow()
+    now = clock_of(session).now()
     job.state, job.attempts, job.failures, job.run_after, job.created_at = QUEUED, 0, 0, now, now
     job.lease_owner = job.lease_expires_at = job.last_error = None
     job.payload_sealed = payload_sealed or job.payload_sealed
@@ -307,7 +307,7 @@ def _update_held(session: Session, job: ClaimedJob, **values: object) -> bool:
     statement = (
         update(Job)
         .where(Job.id == job.id, Job.lease_owner == job.owner, Job.state == RUNNING)
-        .values(updated_at=utcnow(), **values)
+        .values(updated_at=clock_of(session).now(), **values)
         .execution_options(synchronize_session=False)
     )
     return rows_changed(session, statement) == 1

@@ -21,7 +21,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from storage.clock import utcnow
+from sqlalchemy.orm import object_session
+
+from storage.clock import clock_of
 from storage.errors import StorageError
 from storage.models import ProcessorRequest, Transition
 
@@ -62,9 +64,10 @@ def move(
     actor: str | None = None,
 ) -> Transition:
     """Move ``request`` to ``to_state``, stamping the time and recording the transition (and the operator who
-    caused it: none when the service moved it on its own)."""
+    caused it: none when the service moved it on its own). ``at`` defaults to now by the clock of the
+    request's session."""
     check_move(request.state, to_state)
-    at = at or utcnow()
+    at = at or _now_for(request)
     transition = Transition(
         from_state=request.state, to_state=to_state, at=at, reason=reason, callback_id=callback_id, actor=actor
     )
@@ -131,7 +134,14 @@ def start(
     """Give a new request its first state (``sent``, or ``sending`` for an intent) with a transition from nothing."""
     if state not in FIRST_STATES:
         raise StorageError("conflict", f"a request cannot begin in {state}")
-    at = at or utcnow()
+    at = at or _now_for(request)
     request.state = state
     request.created_at = request.updated_at = at
     request.transitions.append(Transition(from_state=None, to_state=state, at=at, reason=reason, actor=actor))
+
+
+def _now_for(request: ProcessorRequest) -> dt.datetime:
+    session = object_session(request)
+    if session is None:
+        raise ValueError("a request in no session is moved at a time given (at=)")
+    return clock_of(session).now()

@@ -28,7 +28,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from storage.clock import utcnow
+from storage.clock import now_default
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -105,8 +105,8 @@ class ProcessorRequest(Base):
     provider_checked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     #: VoodooSMS forget option: true removes the number from the account's blacklist too.
     blacklist: Mapped[bool | None] = mapped_column(Boolean)
-    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
-    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=now_default)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=now_default, onupdate=now_default)
     callback_received_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     archiving_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     completed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
@@ -152,7 +152,7 @@ class Transition(Base):
     request_id: Mapped[str] = mapped_column(ForeignKey("requests.id"), index=True)
     from_state: Mapped[str | None] = mapped_column(String(32))
     to_state: Mapped[str] = mapped_column(String(32))
-    at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=now_default)
     reason: Mapped[str | None] = mapped_column(Text)
     callback_id: Mapped[int | None] = mapped_column(ForeignKey("callbacks.id"))
     #: The operator (API token name) who caused the move; none when the service moved it (a callback, the worker).
@@ -172,7 +172,7 @@ class Callback(Base):
     provider: Mapped[str] = mapped_column(String(32))
     request_id: Mapped[str | None] = mapped_column(String(128), index=True)
     request_kind: Mapped[str | None] = mapped_column(String(32))
-    received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=now_default)
     remote_addr: Mapped[str | None] = mapped_column(String(64))
     http_request_id: Mapped[str | None] = mapped_column(String(64))
     body_sha256: Mapped[str | None] = mapped_column(String(64))
@@ -228,12 +228,12 @@ class Job(Base):
     #: Attempts in a row that ended without a result: a handled failure, or a worker that died or lost
     #: the database (its lease expired). Planned work (``jobs.reschedule``) and ops' retry reset it.
     failures: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
-    run_after: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    run_after: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=now_default)
     lease_owner: Mapped[str | None] = mapped_column(String(128))
     lease_expires_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     last_error: Mapped[str | None] = mapped_column(Text)
-    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
-    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=now_default)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=now_default, onupdate=now_default)
 
     __table_args__ = (Index("ix_jobs_state_run_after", "state", "run_after"),)
 
@@ -255,7 +255,7 @@ class RequestEvent(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     request_id: Mapped[str] = mapped_column(ForeignKey("requests.id"), index=True)
     kind: Mapped[str] = mapped_column(String(32))
-    at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=now_default)
     actor: Mapped[str] = mapped_column(String(64))
     note: Mapped[str | None] = mapped_column(Text)
 
@@ -264,7 +264,7 @@ class Case(Base):
     """One data subject request (access, erasure...): the Controller's deadline, met with every processor's part.
 
     The state is not stored: it follows the case's requests and is derived when read
-    (``storage.cases``). ``due_on`` is the deadline in force, stored so that cases can
+    (``storage.case_registry``). ``due_on`` is the deadline in force, stored so that cases can
     be queried by urgency; every change to it is a ``CaseEvent``.
     """
 
@@ -299,9 +299,9 @@ class Case(Base):
     legal_hold_since: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     legal_hold_by: Mapped[str | None] = mapped_column(String(64))
     legal_hold_reason: Mapped[str | None] = mapped_column(Text)
-    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=now_default)
     created_by: Mapped[str] = mapped_column(String(64))
-    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=now_default, onupdate=now_default)
 
     pauses: Mapped[list[CasePause]] = relationship(order_by="CasePause.id", cascade="all, delete-orphan")
     events: Mapped[list[CaseEvent]] = relationship(order_by="CaseEvent.id", cascade="all, delete-orphan")
@@ -330,7 +330,7 @@ class CaseEvent(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     case_id: Mapped[str] = mapped_column(ForeignKey("cases.id"), index=True)
-    at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=now_default)
     actor: Mapped[str] = mapped_column(String(64))
     kind: Mapped[str] = mapped_column(String(32))
     changed: Mapped[str | None] = mapped_column(String(32))
@@ -350,7 +350,7 @@ class ApiToken(Base):
     name: Mapped[str] = mapped_column(String(64), unique=True)
     role: Mapped[str] = mapped_column(String(16))
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
-    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=now_default)
     created_by: Mapped[str] = mapped_column(String(64))
     revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     revoked_by: Mapped[str | None] = mapped_column(String(64))
@@ -375,7 +375,7 @@ class Notification(Base):
     request_id: Mapped[str | None] = mapped_column(ForeignKey("requests.id"), index=True)
     threshold_days: Mapped[int | None] = mapped_column(Integer)
     payload: Mapped[str] = mapped_column(Text)
-    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=now_default)
 
 
 class NotificationDelivery(Base):
@@ -408,7 +408,7 @@ class ConsoleSession(Base):
     id_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
     operator: Mapped[str] = mapped_column(String(64), index=True)
     role: Mapped[str] = mapped_column(String(16))
-    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=now_default)
     expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True)
 
 
@@ -432,7 +432,7 @@ class AuditChainEntry(Base):
     prev_hash: Mapped[str] = mapped_column(String(64))
     entry_hash: Mapped[str] = mapped_column(String(64))
     #: When it was sealed; not hashed: it only dates the daily checkpoint published in the metrics.
-    sealed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    sealed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=now_default)
 
     __table_args__ = (Index("ix_audit_chain_source_row_key", "source", "row_key", "row_version", unique=True),)
 
@@ -456,8 +456,8 @@ class ConsolePerson(Base):
     subject: Mapped[str] = mapped_column(String(255))
     name: Mapped[str] = mapped_column(String(200))
     role: Mapped[str] = mapped_column(String(16))
-    first_signed_in_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
-    last_signed_in_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    first_signed_in_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=now_default)
+    last_signed_in_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=now_default)
 
 
 class ConsolePersonRole(Base):
@@ -469,7 +469,7 @@ class ConsolePersonRole(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     person_id: Mapped[str] = mapped_column(ForeignKey("console_people.id"), index=True)
     role: Mapped[str] = mapped_column(String(16))
-    since: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    since: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=now_default)
 
 
 class AnswerPackage(Base):
@@ -490,7 +490,7 @@ class AnswerPackage(Base):
     state: Mapped[str] = mapped_column(String(16))
     #: ``archives`` (access, portability: the data) or ``confirmation`` (the other rights: a letter).
     content: Mapped[str] = mapped_column(String(16))
-    requested_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    requested_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=now_default)
     requested_by: Mapped[str] = mapped_column(String(64))
     #: The job that builds it (no foreign key: finished jobs are purged after ``JOB_RETENTION_DAYS``).
     job_id: Mapped[int | None] = mapped_column(Integer)
@@ -524,7 +524,7 @@ class AnswerLink(Base):
     package_id: Mapped[str] = mapped_column(ForeignKey("answer_packages.id"), index=True)
     case_id: Mapped[str] = mapped_column(ForeignKey("cases.id"), index=True)
     secret_hash: Mapped[str] = mapped_column(String(64), unique=True)
-    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=now_default)
     created_by: Mapped[str] = mapped_column(String(64))
     expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True)
     max_downloads: Mapped[int] = mapped_column(Integer)
@@ -551,7 +551,7 @@ class AnswerDownload(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     link_id: Mapped[str] = mapped_column(ForeignKey("answer_links.id"), index=True)
-    at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=now_default)
     first_byte: Mapped[int] = mapped_column(BigInteger)
     bytes_sent: Mapped[int] = mapped_column(BigInteger)
     complete: Mapped[bool] = mapped_column(Boolean)
@@ -581,4 +581,4 @@ class AuditAnchor(Base):
     stamped_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     #: Where the archive store's copy is (none until it was written).
     stored_uri: Mapped[str | None] = mapped_column(Text)
-    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=now_default)

@@ -54,7 +54,7 @@ class NewNotification:
 
 
 @dataclass(frozen=True)
-class Delivery:
+class OutgoingNotification:
     """A notification on one channel, as its job needs it: detached from any session."""
 
     id: int
@@ -101,7 +101,7 @@ def record(session: Session, new: NewNotification, *, channels: Iterable[str], n
     return notification_id
 
 
-def delivery_of_job(session: Session, job_id: int) -> Delivery | None:
+def delivery_of_job(session: Session, job_id: int) -> OutgoingNotification | None:
     """The delivery the ``notify`` job ``job_id`` sends, with its notification's message."""
     row = session.execute(
         select(NotificationDelivery, Notification)
@@ -111,7 +111,7 @@ def delivery_of_job(session: Session, job_id: int) -> Delivery | None:
     if row is None:
         return None
     delivery, notification = row
-    return Delivery(
+    return OutgoingNotification(
         delivery.id,
         notification.id,
         delivery.channel,

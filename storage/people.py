@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from storage.clock import utcnow
+from storage.clock import clock_of
 from storage.models import ConsolePerson, ConsolePersonRole
 
 #: The prefix of a person's actor: ``oidc:3f9a0c1b2d4e``.
@@ -30,7 +30,7 @@ def record_sign_in(session: Session, *, issuer: str, subject: str, name: str, ro
     """The person keyed on ``issuer`` and ``subject`` (added on their first sign-in), with this name and role."""
     statement = select(ConsolePerson).where(ConsolePerson.issuer == issuer, ConsolePerson.subject == subject)
     person = session.scalars(statement.with_for_update()).first()
-    now = utcnow()
+    now = clock_of(session).now()
     if person is None:
         person = ConsolePerson(
             id=secrets.token_hex(6), issuer=issuer, subject=subject, name=name, role="", first_signed_in_at=now

@@ -21,11 +21,13 @@ import json
 import uuid
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
+from typing import Literal, get_args
 
 from sqlalchemy import Select, and_, delete, exists, insert, or_, select, update
 from sqlalchemy.orm import Session, selectinload
 
-from storage import cases, jobs, lifecycle
+from storage import case_registry, jobs, lifecycle
+from storage.clock import clock_of
 from storage.errors import StorageError
 from storage.models import Callback, Job, ProcessorRequest, RequestEvent, Transition
 
@@ -33,11 +35,18 @@ MESSAGEBIRD = "messagebird"
 VOODOOSMS = "voodoosms"
 PROVIDERS = (MESSAGEBIRD, VOODOOSMS)
 
-GET_KINDS = frozenset({"KIND_PERSONAL_GET", "KIND_USER_GET"})
-DELETE_KINDS = frozenset({"KIND_PERSONAL_DELETE", "KIND_USER_DELETE"})
-PERSONAL_KINDS = frozenset({"KIND_PERSONAL_GET", "KIND_PERSONAL_DELETE"})
-MESSAGEBIRD_KINDS = GET_KINDS | DELETE_KINDS
-VOODOOSMS_FORGET = "FORGET"
+#: MessageBird's request kinds (its Personal Data API's ``kind``): the one list the service names them in, by
+#: MessageBird's pattern ``KIND_<whose data>_<what is asked>``. The use cases' documents and answers, the console's
+#: form and the subject's texts take them from here.
+Kind = Literal["KIND_PERSONAL_GET", "KIND_PERSONAL_DELETE", "KIND_USER_GET", "KIND_USER_DELETE"]
+KINDS: tuple[Kind, ...] = get_args(Kind)
+GET_KINDS = frozenset(kind for kind in KINDS if kind.endswith("_GET"))
+DELETE_KINDS = frozenset(kind for kind in KINDS if kind.endswith("_DELETE"))
+#: The kinds about a value (``field``/``value``); the others are about the account itself.
+PERSONAL_KINDS = frozenset(kind for kind in KINDS if kind.startswith("KIND_PERSONAL_"))
+#: The one kind of VoodooSMS's requests: forget a phone number.
+ForgetKind = Literal["FORGET"]
+VOODOOSMS_FORGET: ForgetKind = "FORGET"
 #: The ids we give intents: never a provider's (MessageBird's are hex, VoodooSMS's alphanumeric).
 INTENT_PREFIX = "intent-"
 #: Ids per query when a listing is looked up (well under every backend's parameter limit).
@@ -108,12 +117,15 @@ def new_request(session: Session, new: NewRequest, *, sending: bool = False) -> 
         provider_created_at=new.provider_created_at,
         callback_missing=False,
     )
+    now = clock_of(session).now()
     if sending:
-        lifecycle.start(request, state=lifecycle.SENDING, reason="recorded before sending", actor=new.registered_by)
+        lifecycle.start(
+            request, state=lifecycle.SENDING, reason="recorded before sending", actor=new.registered_by, at=now
+        )
     else:
-        lifecycle.start(request, actor=new.registered_by)
+        lifecycle.start(request, actor=new.registered_by, at=now)
     if new.case_id is not None:
-        cases.add_request(session, new.case_id, request, actor=new.registered_by)
+        case_registry.add_request(session, new.case_id, request, actor=new.registered_by)
     return request
 
 
@@ -160,7 +172,7 @@ def remove_intent(session: Session, intent_id: str, *, actor: str | None = None,
     if intent is None or intent.state != lifecycle.SENDING:
         return False
     if intent.case_id is not None:
-        cases.refuse_request(session, intent.case_id, intent, actor=actor, reason=reason)
+        case_registry.refuse_request(session, intent.case_id, intent, actor=actor, reason=reason)
     session.delete(intent)
     session.flush()
     return True
@@ -286,12 +298,6 @@ def ids_with_value_hash(session: Session, value_hash: str, *, limit: int = 20) -
 
 def callbacks_of(session: Session, request_id: str) -> Sequence[Callback]:
     return session.scalars(select(Callback).where(Callback.request_id == request_id).order_by(Callback.id)).all()
-
-
-def record_callback(session: Session, callback: Callback) -> Callback:
-    session.add(callback)
-    session.flush()
-    return callback
 
 
 @dataclass(frozen=True)

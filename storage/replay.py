@@ -18,7 +18,6 @@ keys in the caller's transaction.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -28,12 +27,10 @@ from sqlalchemy import Connection, bindparam, delete
 from sqlalchemy.dialects import postgresql, sqlite
 
 from storage.breaker import Breaker
+from storage.clock import Clock
 from storage.db import Database, rows_changed
 from storage.errors import StorageError
 from storage.models import ReplayKey
-
-Clock = Callable[[], float]
-
 
 Key = tuple[str, float]  # a replay key and until when it is kept (Unix time)
 
@@ -81,7 +78,7 @@ class _TransactionReplayScope:
         self._clock = clock
 
     def add(self, key: str, expires_at: float) -> bool:
-        return _insert_unless_live(self._connection, key, expires_at, self._clock())
+        return _insert_unless_live(self._connection, key, expires_at, self._clock.timestamp())
 
     def record(self, keys: DeliveryKeys) -> bool:
         deciding_is_new = self.add(*keys.deciding)
@@ -99,16 +96,16 @@ class DatabaseReplayCache:
     #: A delivery's keys are written by the statement or transaction that records it (``storage.deliveries``).
     writes_with_delivery: ClassVar[Literal[True]] = True
 
-    def __init__(self, database: Database, *, clock: Clock = time.time) -> None:
+    def __init__(self, database: Database) -> None:
         self._database = database
-        self._clock = clock
+        self._clock = database.clock
 
     def now(self) -> float:
-        return self._clock()
+        return self._clock.timestamp()
 
     def add(self, key: str, expires_at: float) -> bool:
         with self._database.connection() as connection:
-            return _insert_unless_live(connection, key, expires_at, self._clock())
+            return _insert_unless_live(connection, key, expires_at, self._clock.timestamp())
 
     def within(self, connection: Connection) -> ReplayScope:
         """A scope that records keys in ``connection``'s transaction, committed or rolled back with it."""
@@ -116,7 +113,7 @@ class DatabaseReplayCache:
 
     def purge_expired(self) -> int:
         with self._database.transaction() as session:
-            return rows_changed(session, delete(ReplayKey).where(ReplayKey.expires_at < self._clock()))
+            return rows_changed(session, delete(ReplayKey).where(ReplayKey.expires_at < self._clock.timestamp()))
 
     def ping(self) -> None:
         self._database.ping()
@@ -178,7 +175,7 @@ class RedisReplayCache:
     #: Redis cannot join the database's transaction: a delivery's keys are added first (``within``), undone on failure.
     writes_with_delivery: ClassVar[Literal[False]] = False
 
-    def __init__(self, url: str, *, timeout_seconds: float = 2.0) -> None:
+    def __init__(self, url: str, *, timeout_seconds: float = 2.0, clock: Clock | None = None) -> None:
         # imported here: a service without the Redis replay cache never loads redis-py (a quarter of a second at
         # each process's start)
         import redis
@@ -190,13 +187,14 @@ class RedisReplayCache:
             retry=Retry(NoBackoff(), retries=0),
         )  # fmt: skip
         self._breaker = Breaker("replay cache")
+        self._clock = clock or Clock()
 
     def now(self) -> float:
-        return time.time()
+        return self._clock.timestamp()
 
     def add(self, key: str, expires_at: float) -> bool:
         expires_ms = int(expires_at * 1000)
-        if expires_ms <= int(time.time() * 1000):
+        if expires_ms <= int(self.now() * 1000):
             return True  # already expired: nothing left to guard against
         with self._calling():
             return bool(self._client.set(self.PREFIX + key, b"1", nx=True, pxat=expires_ms))
@@ -259,4 +257,6 @@ class _RedisReplayScope:
 
 def open_replay_cache(url: str | None, database: Database) -> DatabaseReplayCache | RedisReplayCache:
     """The replay cache ``REPLAY_CACHE_URL`` names, or the database when it is unset; both bounded alike."""
-    return RedisReplayCache(url, timeout_seconds=database.timeout_seconds) if url else DatabaseReplayCache(database)
+    if url:
+        return RedisReplayCache(url, timeout_seconds=database.timeout_seconds, clock=database.clock)
+    return DatabaseReplayCache(database)

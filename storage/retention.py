@@ -35,7 +35,7 @@ from typing import Any
 from sqlalchemy import Connection, Exists, case, delete, exists, or_, select, update
 from sqlalchemy.orm import Session
 
-from storage import cases, jobs, lifecycle, notifications, raw_inputs, registry
+from storage import case_registry, jobs, lifecycle, notifications, raw_inputs, registry
 from storage.archives import DeletedArchive, DeletedVersion
 from storage.db import rows_changed
 from storage.models import Callback, Case, Job, ProcessorRequest
@@ -153,7 +153,9 @@ def claim_archive(
     """
     case_id = session.scalar(select(ProcessorRequest.case_id).where(ProcessorRequest.id == request_id))
     if case_id is not None:
-        cases.find(session, case_id, for_update=True)  # the case before the request: the order a legal hold takes
+        case_registry.find(
+            session, case_id, for_update=True
+        )  # the case before the request: the order a legal hold takes
     request = registry.find(session, request_id, for_update=True)
     if request is None or request.archive_uri is None or request.archive_deleted_at is not None:
         return None, Verdict(KEPT_NOT_COMPLETED)

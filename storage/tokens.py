@@ -16,7 +16,7 @@ from typing import NamedTuple
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from storage.clock import utcnow
+from storage.clock import clock_of
 from storage.db import Database
 from storage.errors import StorageError
 from storage.models import ApiToken
@@ -82,6 +82,6 @@ def revoke(session: Session, name: str, *, revoked_by: str, at: dt.datetime | No
         raise StorageError("not_found", "no token with this name")
     if token.revoked_at is not None:
         raise StorageError("conflict", "this token is already revoked")
-    token.revoked_at = at or utcnow()
+    token.revoked_at = at or clock_of(session).now()
     token.revoked_by = revoked_by
     return token

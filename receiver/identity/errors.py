@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from storage.errors import ServiceError
 
-class IdentityError(Exception):
+
+class IdentityError(ServiceError):
     """A sign-in through the identity provider that cannot go on.
 
     ``reason`` is a stable code for logs and metrics (``no_mapped_group``,
@@ -11,8 +13,3 @@ class IdentityError(Exception):
     ``message`` says what happened in words a person can act on, and never holds a
     token, a code or the person's e-mail address.
     """
-
-    def __init__(self, reason: str, message: str) -> None:
-        super().__init__(message)
-        self.reason = reason
-        self.message = message

@@ -20,7 +20,6 @@ import json
 import os
 import secrets
 import threading
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -38,6 +37,7 @@ from joserfc.jwk import KeySet
 from receiver.fetching import FetchError, FetchPolicy, ca_bundle, check_destination, fetch_error, mount_pinned_adapters
 from receiver.identity.errors import IdentityError
 from receiver.observability.logs import get_logger
+from storage.clock import Clock
 
 log = get_logger(__name__)
 
@@ -80,11 +80,11 @@ class OidcProvider:
         self,
         config: ProviderConfig,
         *,
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] | None = None,
         environ: Mapping[str, str] = os.environ,
     ) -> None:
         self.config = config
-        self._clock = clock
+        self._clock = clock or Clock().timestamp  # Unix time: the ID token's iat and exp
         self._environ = environ
         self._lock = threading.RLock()
         self._metadata: dict[str, Any] | None = None

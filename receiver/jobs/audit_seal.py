@@ -1,4 +1,4 @@
-"""The audit seal: a periodic job that seals new transitions and audit events into the hash chain.
+"""The audit seal: a periodic job that seals every covered fact's versions not sealed yet into the hash chain.
 
 Queued when a worker starts (unless one is queued already) and again by each run,
 ``AUDIT_SEAL_INTERVAL_SECONDS`` later; duplicates die out as with the deadline check.

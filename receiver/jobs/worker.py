@@ -53,7 +53,7 @@ from receiver.observability.metrics import JOB_OUTCOMES
 from receiver.services import Services
 from receiver.usecases import job_runs, subject_links, subject_package
 from receiver.usecases.retention import warn_if_deletion_blocked
-from storage import jobs
+from storage import jobs as job_queue
 from storage.errors import StorageError
 from storage.jobs import ClaimedJob
 
@@ -66,10 +66,10 @@ BACKOFF_CAP_SECONDS = 900.0
 def default_handlers() -> dict[str, Handler]:
     """One handler per job kind."""
     return {
-        jobs.ARCHIVE: archive.archive_job,
-        jobs.RECONCILE: reconcile.reconcile_job,
-        jobs.VOODOOSMS_POLL: voodoosms_poll.voodoosms_poll_job,
-        jobs.RETENTION: retention_job,
+        job_queue.ARCHIVE: archive.archive_job,
+        job_queue.RECONCILE: reconcile.reconcile_job,
+        job_queue.VOODOOSMS_POLL: voodoosms_poll.voodoosms_poll_job,
+        job_queue.RETENTION: retention_job,
         deadline_check.DEADLINE_CHECK: deadline_check.deadline_check_job,
         notify.NOTIFY: notify.notify_job,
         audit_seal.AUDIT_SEAL: audit_seal.audit_seal_job,
@@ -113,7 +113,7 @@ class Worker:
     def _start_retention(self) -> None:
         """Queue the retention run if this worker runs it and none is queued, and check (in the background,
         so a slow store delays nothing) whether the archive store would refuse its deletions."""
-        if jobs.RETENTION not in self.handlers:
+        if job_queue.RETENTION not in self.handlers:
             return
         threading.Thread(
             target=warn_if_deletion_blocked, args=(self.services,), name="deletion-check", daemon=True
@@ -127,7 +127,7 @@ class Worker:
         """Queue each periodic job this worker runs (reconciliation, the deadline check, the audit seal and anchor)
         unless one is queued."""
         periodic = {
-            jobs.RECONCILE: reconcile.schedule_reconciliation,
+            job_queue.RECONCILE: reconcile.schedule_reconciliation,
             deadline_check.DEADLINE_CHECK: deadline_check.schedule_deadline_check,
             audit_seal.AUDIT_SEAL: audit_seal.schedule_audit_seal,
             audit_anchor.AUDIT_ANCHOR: audit_anchor.schedule_audit_anchor,
@@ -250,7 +250,7 @@ class Worker:
 
     def _release(self, job: ClaimedJob) -> None:
         with self.services.database.transaction() as session:
-            jobs.release(session, job)
+            job_queue.release(session, job)
         log.info("job.released", job_id=job.id, kind=job.kind, request_id=job.request_id)
 
     def _after_failure(self, job: ClaimedJob, failure: JobFailure) -> str:
@@ -258,25 +258,25 @@ class Worker:
         failures = job.failures + 1  # this attempt's included
         if failure.retryable and job_runs.may_retry(self.services, job, failures):
             delay = backoff_seconds(failures, base=BACKOFF_BASE_SECONDS, cap=BACKOFF_CAP_SECONDS)
-            job_runs.retry_later(self.services, job, delay_seconds=delay, error=failure.reason)
+            job_runs.retry_later(self.services, job, delay_seconds=delay, error=failure.message)
             log.warning(
                 "job.retrying",
                 job_id=job.id,
                 kind=job.kind,
                 request_id=job.request_id,
-                reason=failure.reason,
+                reason=failure.message,
                 attempt=job.attempts,
                 failures=failures,
                 delay_s=round(delay, 1),
             )
             return "retrying"
-        job_runs.give_up(self.services, job, error=failure.reason)
+        job_runs.give_up(self.services, job, error=failure.message)
         log.error(
             "job.failed",
             job_id=job.id,
             kind=job.kind,
             request_id=job.request_id,
-            reason=failure.reason,
+            reason=failure.message,
             attempt=job.attempts,
             failures=failures,
         )
@@ -305,7 +305,7 @@ class _Heartbeat:
         while not self._stopped.wait(lease / 3):
             try:
                 with self._services.database.transaction() as session:
-                    held = jobs.extend_lease(session, self._job, lease_seconds=lease)
+                    held = job_queue.extend_lease(session, self._job, lease_seconds=lease)
             except StorageError as error:
                 log.warning("job.heartbeat_failed", job_id=self._job.id, reason=error.reason)
                 continue

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from storage.errors import ServiceError
 
-class NotifyError(Exception):
+
+class NotifyError(ServiceError):
     """A notification was not delivered on a channel.
 
     ``reason`` is a fixed word (``http_503``, ``address_not_allowed``, ``timeout``, ``smtp_auth``...);
@@ -12,7 +14,5 @@ class NotifyError(Exception):
     """
 
     def __init__(self, reason: str, message: str, *, retryable: bool) -> None:
-        super().__init__(message)
-        self.reason = reason
-        self.message = message
+        super().__init__(reason, message)
         self.retryable = retryable

@@ -103,6 +103,8 @@ def _shared_processors() -> list[Any]:
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
         structlog.stdlib.add_logger_name,
+        # the wall clock's time, not the service's clock (``storage.clock``): a line says when it was written,
+        # also under a test that stopped the service's clock
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         drop_secret_fields,
     ]

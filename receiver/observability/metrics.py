@@ -25,8 +25,7 @@ from sqlalchemy import Connection, func, select
 from sqlalchemy.orm import Session
 
 from deadlines import DEFAULT_PROCESSOR_MARGIN_DAYS
-from storage import anchors, audit_chain, cases, jobs, notifications
-from storage.clock import utcnow
+from storage import anchors, audit_chain, case_registry, jobs, notifications
 from storage.db import Database
 from storage.errors import StorageError
 from storage.models import Case, Job, ProcessorRequest
@@ -53,7 +52,7 @@ NOTIFICATIONS_FAILED = Counter(
 class DatabaseCollector(Collector):
     """Request states, job queue facts, cases' deadlines and notification deliveries, read at each scrape.
 
-    The cases' facts follow ``storage.cases`` on today's UTC date: states as the API
+    The cases' facts follow ``storage.case_registry`` on today's UTC date: states as the API
     derives them, overdue as ``GET /api/cases?overdue=true`` finds them, due within 7
     days (running clock, deadline today or in the next 7 days), and requests of open
     cases past their processor target (``PROCESSOR_MARGIN_DAYS``) and not ended.
@@ -64,7 +63,7 @@ class DatabaseCollector(Collector):
         self._margin_days = margin_days
 
     def collect(self) -> Iterator[Metric]:
-        now = utcnow()
+        now = self._database.clock.now()
         try:
             with self._database.transaction() as session:
                 found = [
@@ -101,12 +100,12 @@ def _request_and_queue_facts(session: Session, now: dt.datetime) -> list[Metric]
 
 def _case_facts(session: Session, today: dt.date, margin_days: int) -> list[Metric]:
     by_state = GaugeMetricFamily("receiver_cases", "Cases by derived state", labels=["state"])
-    for state in cases.STATES:
+    for state in case_registry.STATES:
         count = session.scalar(
-            select(func.count(Case.id)).where(cases.state_is(state, today=today, margin_days=margin_days))
+            select(func.count(Case.id)).where(case_registry.state_is(state, today=today, margin_days=margin_days))
         )
         by_state.add_metric([state], count or 0)
-    overdue = session.scalar(select(func.count(Case.id)).where(cases.overdue_condition(today))) or 0
+    overdue = session.scalar(select(func.count(Case.id)).where(case_registry.overdue_condition(today))) or 0
     soon = (
         session.scalar(
             select(func.count(Case.id)).where(
@@ -120,8 +119,8 @@ def _case_facts(session: Session, today: dt.date, margin_days: int) -> list[Metr
     )
     late = sum(
         1
-        for request, _case in cases.requests_needing_attention(session, today=today, margin_days=margin_days)
-        if request.state not in cases.ENDED_STATES
+        for request, _case in case_registry.requests_needing_attention(session, today=today, margin_days=margin_days)
+        if request.state not in case_registry.ENDED_STATES
     )
     return [
         by_state,

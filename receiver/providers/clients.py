@@ -10,6 +10,7 @@ from receiver.providers.messagebird import MessageBirdClient, access_key_headers
 from receiver.providers.transport import JsonTransport, RetryPolicy
 from receiver.providers.voodoosms import VoodooSmsClient, bearer_headers
 from settings import Settings
+from storage.clock import Clock
 
 
 @dataclass
@@ -18,14 +19,22 @@ class ProviderClients:
     voodoosms: VoodooSmsClient
 
 
-def build_provider_clients(settings: Settings, *, session: requests.Session | None = None) -> ProviderClients:
+def build_provider_clients(
+    settings: Settings, *, session: requests.Session | None = None, clock: Clock | None = None
+) -> ProviderClients:
     """The clients; one without its key configured refuses every call with ``not_configured``."""
-    session = session or requests.Session()
+    session, clock = session or requests.Session(), clock or Clock()
     retry = RetryPolicy(max_retries=settings.provider_max_retries, max_wait=settings.provider_retry_max_wait_seconds)
 
     def transport(provider: str, base_url: str, headers: dict[str, str]) -> JsonTransport:
         return JsonTransport(
-            provider, base_url, headers, timeout=settings.provider_timeout_seconds, retry=retry, session=session
+            provider,
+            base_url,
+            headers,
+            timeout=settings.provider_timeout_seconds,
+            retry=retry,
+            session=session,
+            clock=clock,
         )
 
     messagebird = voodoosms = None

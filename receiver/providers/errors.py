@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from storage.errors import ServiceError
+
 #: The fixed vocabulary of ``ProviderError.reason``.
 REASONS = frozenset(
     {
@@ -17,11 +19,11 @@ REASONS = frozenset(
 RETRYABLE = frozenset({"rate_limited", "unavailable", "timeout"})
 
 
-class ProviderError(Exception):
+class ProviderError(ServiceError):
     """A call to a provider failed; ``reason`` is one of ``REASONS``.
 
     ``code``, ``description`` and ``parameter`` are the provider's own documented
-    error fields when it sent them; ``status`` the HTTP status; ``retry_after`` the
+    error fields when it sent them (``message`` is ours); ``status`` the HTTP status; ``retry_after`` the
     seconds its ``Retry-After`` header asked for. ``outcome_unknown`` is true when the
     provider may have carried the request out all the same: no answer came after the
     request went out (a timeout, a connection lost), or a success answer could not be
@@ -44,9 +46,7 @@ class ProviderError(Exception):
     ) -> None:
         if reason not in REASONS:
             raise ValueError(f"unknown provider error reason: {reason!r}")
-        super().__init__(message)
-        self.reason = reason
-        self.message = message
+        super().__init__(reason, message)
         self.provider = provider
         self.status = status
         self.code = code

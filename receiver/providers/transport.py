@@ -31,6 +31,7 @@ import urllib3.exceptions
 from receiver.backoff import backoff_seconds
 from receiver.observability.logs import get_logger
 from receiver.providers.errors import ProviderError
+from storage.clock import Clock
 
 log = get_logger("receiver.providers")
 
@@ -62,6 +63,8 @@ class JsonTransport:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     session: requests.Session = field(default_factory=requests.Session)
     sleep: Callable[[float], None] = time.sleep
+    #: The service's clock, for a ``Retry-After`` given as an HTTP date.
+    clock: Clock = field(default_factory=Clock)
 
     def call(self, method: str, path: str, *, json_body: Any = None, params: Mapping[str, Any] | None = None) -> Answer:
         """Send ``method path`` and return the final answer after any retries."""
@@ -132,7 +135,11 @@ class JsonTransport:
                 stream=True,
                 allow_redirects=False,
             ) as response:
-                return Answer(response.status_code, self._document(response), retry_after_seconds(response.headers))
+                return Answer(
+                    response.status_code,
+                    self._document(response),
+                    retry_after_seconds(response.headers, now=self.clock.now()),
+                )
         except requests.Timeout as error:
             raise self._failure("timeout", f"no answer within {self.timeout} s", _may_have_arrived(error)) from None
         except requests.ConnectionError as error:
@@ -199,8 +206,8 @@ def _may_have_arrived(error: requests.RequestException) -> bool:
     return not isinstance(reason, urllib3.exceptions.NewConnectionError | urllib3.exceptions.ConnectTimeoutError)
 
 
-def retry_after_seconds(headers: Mapping[str, str], *, now: dt.datetime | None = None) -> float | None:
-    """``Retry-After`` as seconds from now: delta-seconds or an HTTP date; None when absent or unreadable."""
+def retry_after_seconds(headers: Mapping[str, str], *, now: dt.datetime) -> float | None:
+    """``Retry-After`` as seconds from ``now``: delta-seconds or an HTTP date; None when absent or unreadable."""
     raw = (headers.get("Retry-After") or "").strip()
     if not raw:
         return None
@@ -212,7 +219,7 @@ def retry_after_seconds(headers: Mapping[str, str], *, now: dt.datetime | None =
         return None
     if when.tzinfo is None:
         when = when.replace(tzinfo=dt.UTC)
-    return max(0.0, (when - (now or dt.datetime.now(dt.UTC))).total_seconds())
+    return max(0.0, (when - now).total_seconds())
 
 
 def error_for(

@@ -25,7 +25,6 @@ PROVIDER = "voodoosms"
 FORGET_PATH = "/gdpr/forget"
 STATUS_PATH = "/gdpr/status"
 
-CANNOT_USE_NUMBER = 76
 NO_RECORDS = 77
 REQUEST_FAILED = 78
 REMOVED_MESSAGE = "The number has been removed"

@@ -9,7 +9,7 @@ configured) looks, on today's UTC date, for:
 - ``case.overdue``: an open case whose clock runs, past its deadline;
 - ``request.failed``: a processor request of an open case that failed;
 - ``request.late``: a processor request of an open case past its target and not ended
-  (``storage.cases.requests_needing_attention``; the target is ``deadlines.target_on``
+  (``storage.case_registry.requests_needing_attention``; the target is ``deadlines.target_on``
   of the deadline as stored);
 - ``case.answer_not_downloaded``: a link to the subject's answer expired before one
   complete download, and no other link of the case was downloaded (``subject_links``).
@@ -35,8 +35,7 @@ from receiver.observability.logs import get_logger
 from receiver.services import Services
 from receiver.usecases import job_runs, subject_links
 from settings import Settings
-from storage import cases, lifecycle, notifications
-from storage.clock import utcnow
+from storage import case_registry, lifecycle, notifications
 from storage.jobs import ClaimedJob
 from storage.models import Case, ProcessorRequest
 from storage.notifications import NewNotification
@@ -51,7 +50,7 @@ DUE_SOON, OVERDUE, REQUEST_FAILED, REQUEST_LATE = "case.due_soon", "case.overdue
 def run_deadline_check(services: Services, job: ClaimedJob) -> None:
     """Record the notifications due today and queue the next check (while a channel is configured), ending ``job``."""
     channels = services.notifiers.channels
-    now = utcnow()
+    now = services.clock.now()
     with services.database.transaction() as session:
         job_runs.finish(session, job)
         recorded = check_deadlines(session, services.settings, channels, today=now.date(), now=now) if channels else []
@@ -92,7 +91,7 @@ def check_deadlines(
 def case_alerts(session: Session, *, today: dt.date, thresholds: tuple[int, ...]) -> Iterator[NewNotification]:
     """``case.overdue`` or the smallest ``case.due_soon`` threshold reached, for each open case whose clock runs."""
     last_day = today + dt.timedelta(days=max(thresholds, default=0))
-    for case in cases.running_due_by(session, last_day):
+    for case in case_registry.running_due_by(session, last_day):
         if is_overdue(case.due_on, today=today):
             yield _case_alert(case, OVERDUE, None, today)
             continue
@@ -103,7 +102,7 @@ def case_alerts(session: Session, *, today: dt.date, thresholds: tuple[int, ...]
 
 def request_alerts(session: Session, *, today: dt.date, margin_days: int) -> Iterator[NewNotification]:
     """``request.failed`` or ``request.late`` for each request of an open case that failed or is past its target."""
-    for request, case in cases.requests_needing_attention(session, today=today, margin_days=margin_days):
+    for request, case in case_registry.requests_needing_attention(session, today=today, margin_days=margin_days):
         if request.state == lifecycle.FAILED:
             failed_at = request.failed_at.isoformat() if request.failed_at else "-"
             yield _request_alert(request, case, REQUEST_FAILED, failed_at, today, margin_days)

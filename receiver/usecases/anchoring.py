@@ -99,7 +99,7 @@ def publish_unstored(services: Services) -> None:
 
 def _publish(services: Services, anchor_id: int, anchor: Anchor) -> None:
     try:
-        uri = anchors.publish(services.archive_store, anchor)
+        uri = anchors.publish(services.archive_store, anchor, now=services.clock.now())
     except StorageError as error:
         log.warning("audit.anchor_not_stored", seq=anchor.seq, reason=error.reason)
         return

@@ -1,6 +1,6 @@
 """Receiving a MessageBird Personal Data callback: verify, decide, record.
 
-The web view (``receiver/web/webhooks.py``) hands over a ``Delivery``: the raw body,
+The web view (``receiver/web/webhooks.py``) hands over a ``CallbackDelivery``: the raw body,
 the URL MessageBird signed and the two signature headers. ``receive`` answers with an
 ``Outcome``. What is kept of a delivery depends on what it proved:
 
@@ -30,7 +30,6 @@ import contextlib
 import datetime as dt
 import hashlib
 import json
-import time
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal, cast
 
@@ -67,7 +66,7 @@ log = get_logger(__name__)
 
 
 @dataclass(frozen=True)
-class Delivery:
+class CallbackDelivery:
     body: bytes
     url: str
     jwt_header: str | None
@@ -110,13 +109,13 @@ class Outcome:
         )
 
 
-def receive(services: Services, delivery: Delivery, *, now: float | None = None) -> Outcome:
+def receive(services: Services, delivery: CallbackDelivery, *, now: float | None = None) -> Outcome:
     """Verify and record one delivery; raises ``StorageError`` when it cannot be recorded."""
-    now = time.time() if now is None else now
+    now = services.clock.timestamp() if now is None else now
     try:
         body = parse_json(CallbackBody, delivery.body)
     except UseCaseError as error:
-        refused = Outcome(400, REJECTED, error.reason, description=error.description, parameter=error.parameter)
+        refused = Outcome(400, REJECTED, error.reason, description=error.message, parameter=error.parameter)
         return refuse(services, delivery, refused, now)
     jwt = _check_jwt(services, delivery, now)  # pure CPU, before the database is touched
     hmac = _absent_or_unchecked(delivery)
@@ -127,7 +126,7 @@ def receive(services: Services, delivery: Delivery, *, now: float | None = None)
     return refuse(services, delivery, outcome, now) if outcome.verdict == REJECTED else outcome
 
 
-def refuse(services: Services, delivery: Delivery, outcome: Outcome, now: float) -> Outcome:
+def refuse(services: Services, delivery: CallbackDelivery, outcome: Outcome, now: float) -> Outcome:
     """A refusal: nothing of the delivery is kept but, perhaps, a sample (time, reason, address, body hash)."""
     refusal = Refusal(
         received_at=dt.datetime.fromtimestamp(now, dt.UTC),
@@ -144,13 +143,16 @@ def refuse(services: Services, delivery: Delivery, outcome: Outcome, now: float)
     return outcome
 
 
-def record_refused(services: Services, delivery: Delivery, *, status: int, reason: str, description: str) -> Outcome:
+def record_refused(
+    services: Services, delivery: CallbackDelivery, *, status: int, reason: str, description: str
+) -> Outcome:
     """A delivery the web layer refused before reading it (too large, wrong type)."""
-    return refuse(services, delivery, Outcome(status, REJECTED, reason, description=description), time.time())
+    refused = Outcome(status, REJECTED, reason, description=description)
+    return refuse(services, delivery, refused, services.clock.timestamp())
 
 
 def _decide_and_record(
-    services: Services, delivery: Delivery, body: CallbackBody, jwt: SchemeVerdict, now: float
+    services: Services, delivery: CallbackDelivery, body: CallbackBody, jwt: SchemeVerdict, now: float
 ) -> Outcome:
     """Read the request (no lock, no writer's turn), check the HMAC against its key, decide, and record.
 
@@ -178,7 +180,7 @@ def _decide_and_record(
 
 def _record(
     services: Services,
-    delivery: Delivery,
+    delivery: CallbackDelivery,
     body: CallbackBody,
     request: RequestHead,
     outcome: Outcome,
@@ -290,11 +292,13 @@ def _signature_failure(policy: str, jwt: SchemeVerdict, hmac: SchemeVerdict) -> 
     return None
 
 
-def _absent_or_unchecked(delivery: Delivery) -> SchemeVerdict:
+def _absent_or_unchecked(delivery: CallbackDelivery) -> SchemeVerdict:
     return SchemeVerdict(ABSENT) if delivery.hmac_header is None else SchemeVerdict(UNCHECKED)
 
 
-def _check_hmac(services: Services, delivery: Delivery, request: RequestHead | None, now: float) -> SchemeVerdict:
+def _check_hmac(
+    services: Services, delivery: CallbackDelivery, request: RequestHead | None, now: float
+) -> SchemeVerdict:
     if delivery.hmac_header is None:
         return SchemeVerdict(ABSENT)
     if request is None:
@@ -321,7 +325,7 @@ def _check_hmac(services: Services, delivery: Delivery, request: RequestHead | N
     )
 
 
-def _check_jwt(services: Services, delivery: Delivery, now: float) -> SchemeVerdict:
+def _check_jwt(services: Services, delivery: CallbackDelivery, now: float) -> SchemeVerdict:
     """Every rule of the JWT but its replay: its key is recorded with the delivery (``_replay_keys``)."""
     if delivery.jwt_header is None:
         return SchemeVerdict(ABSENT)
@@ -373,7 +377,7 @@ def _accepted(
     return deliveries.NewDelivery(request, row, at, moves=moves, result=result, download=download)
 
 
-def _sealed_raw_inputs(services: Services, delivery: Delivery, now: float) -> str:
+def _sealed_raw_inputs(services: Services, delivery: CallbackDelivery, now: float) -> str:
     """What this accepted delivery's verification read, sealed: ``flask evidence reverify`` runs it again."""
     raw = RawInputs(
         url=delivery.url,
@@ -385,7 +389,9 @@ def _sealed_raw_inputs(services: Services, delivery: Delivery, now: float) -> st
     return raw_inputs.seal(services.secrets, raw)
 
 
-def _callback_row(delivery: Delivery, body: CallbackBody | None, outcome: Outcome, now: float) -> dict[str, Any]:
+def _callback_row(
+    delivery: CallbackDelivery, body: CallbackBody | None, outcome: Outcome, now: float
+) -> dict[str, Any]:
     return {
         "provider": registry.MESSAGEBIRD,
         "request_id": body.request_id[:128] if body else None,

@@ -2,9 +2,9 @@
 
 The deadline is never computed here: a ``Case`` row becomes the engine's inputs
 (``deadline_of``) and ``deadlines`` answers, with the steps that explain it. The
-state follows ``storage.cases.case_state``; lateness follows ``deadlines.is_late``
+state follows ``storage.case_registry.case_state``; lateness follows ``deadlines.is_late``
 against ``deadlines.processor_target``, judged on the case's clock date (today,
-or the day its clock stopped), the same rule ``storage.cases`` applies in SQL.
+or the day its clock stopped), the same rule ``storage.case_registry`` applies in SQL.
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ from receiver.usecases.answers import (
     iso_time,
 )
 from receiver.usecases.answers import Jurisdiction as JurisdictionName
-from storage import cases
+from storage import case_registry
 from storage.models import Case, CaseEvent, CasePause, ProcessorRequest
 
 
@@ -108,7 +108,7 @@ class CaseView:
         return running and is_overdue(self.deadline.due_on, today=self.today)
 
     def is_request_late(self, state: str) -> bool:
-        ended = state in cases.ENDED_STATES
+        ended = state in case_registry.ENDED_STATES
         return not self.closed and is_late(self.judged_target_on, today=self.judged_on, ended=ended)
 
 
@@ -125,9 +125,12 @@ def view_case(case: Case, request_states: Sequence[str], *, today: dt.date, marg
     judged = deadline if judged_on == today else deadline_of(case, today=judged_on)
     judged_target_on = processor_target(judged, margin_days=margin_days)
     any_late = case.responded_on is None and any(
-        is_late(judged_target_on, today=judged_on, ended=state in cases.ENDED_STATES) for state in request_states
+        is_late(judged_target_on, today=judged_on, ended=state in case_registry.ENDED_STATES)
+        for state in request_states
     )
-    state = cases.case_state(closed=case.responded_on is not None, request_states=request_states, any_late=any_late)
+    state = case_registry.case_state(
+        closed=case.responded_on is not None, request_states=request_states, any_late=any_late
+    )
     return CaseView(
         case,
         today,
@@ -245,7 +248,7 @@ def request_names(requests: Sequence[ProcessorRequest]) -> dict[str, str]:
 
 def event_record(event: CaseEvent, names: Mapping[str, str]) -> CaseEventRecord:
     """One history entry as recorded; a request added is named by its id now too (``requestId``, from ``names``)."""
-    added = names.get(event.to_value or "") if event.kind == cases.REQUEST_ADDED else None
+    added = names.get(event.to_value or "") if event.kind == case_registry.REQUEST_ADDED else None
     return CaseEventRecord.model_construct(
         at=iso_time(event.at),
         actor=event.actor,

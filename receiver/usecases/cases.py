@@ -16,7 +16,7 @@ and answers ``case_views.case_detail``; each change stores it again. The deadlin
 check (``receiver.usecases.alerts``) reads the stored ``due_on`` alone:
 ``case.due_soon`` at each ``NOTIFY_DAYS_BEFORE`` threshold, ``case.overdue`` after.
 
-"Today" is the service's clock (``storage.clock``) as a UTC date, unless a
+"Today" is the service's clock (``services.clock``) as a UTC date, unless a
 caller passes ``today``.
 """
 
@@ -51,19 +51,14 @@ from receiver.usecases.documents import (
     parse,
 )
 from receiver.usecases.errors import UseCaseError
-from storage import cases
-from storage.cases import CaseFilter as CaseFilter  # the criteria ``list_cases`` takes, named for its adapters
-from storage.clock import utcnow
+from storage import case_registry
+from storage.case_registry import CaseFilter as CaseFilter  # the criteria ``list_cases`` takes, named for its adapters
 from storage.models import Case
 
 OPENED, EXTENDED, PAUSED, RESUMED, CLOSED = "opened", "extended", "paused", "resumed", "closed"
 #: GDPR Art. 99(2): the Regulation "shall apply from 25 May 2018". No request under it (nor under the UK GDPR,
 #: which carried it on) was received before that day.
 GDPR_APPLIES_FROM = dt.date(2018, 5, 25)
-
-
-def today_utc() -> dt.date:
-    return utcnow().date()
 
 
 #: The document parameter behind each of the engine's refusals of input, where there is one.
@@ -123,7 +118,7 @@ def _not_before_the_gdpr(day: dt.date, parameter: str) -> None:
 
 def open_case(services: Services, document: Any, *, actor: str, today: dt.date | None = None) -> CaseDetail:
     """Validate and open a case; its detail (deadline, explanation, history)."""
-    today = today or today_utc()
+    today = today or services.clock.today()
     parsed = parse(CaseDocument, document)
     _not_before_the_gdpr(parsed.received_on, "receivedOn")
     _not_after_today(parsed.received_on, today, "receivedOn")
@@ -133,7 +128,7 @@ def open_case(services: Services, document: Any, *, actor: str, today: dt.date |
         case = _new_case(services, parsed, actor=actor)
         deadline = deadline_of(case, today=today, pauses=())
     case.due_on, case.original_due_on = deadline.due_on, deadline.original_due_on
-    cases.record_event(
+    case_registry.record_event(
         case, actor=actor, kind=OPENED, changed="dueOn", to_value=deadline.due_on, reason=explain(deadline.steps)[:1000]
     )
     with services.database.transaction() as session:
@@ -151,7 +146,7 @@ def _new_case(services: Services, parsed: CaseDocument, *, actor: str) -> Case:
         eu_country=settings.deadline_eu_next_working_day,
     )
     return Case(
-        id=cases.new_case_id(),
+        id=case_registry.new_case_id(),
         subject_ref=parsed.subject_ref,
         right=parsed.right,
         jurisdiction=parsed.jurisdiction,
@@ -166,12 +161,12 @@ def _new_case(services: Services, parsed: CaseDocument, *, actor: str) -> Case:
 
 def show_case(services: Services, case_id: str, *, today: dt.date | None = None) -> CaseDetail:
     """The case, its requests each with its target and whether late, its deadline explained, its history."""
-    today = today or today_utc()
+    today = today or services.clock.today()
     with services.database.transaction() as session:
-        case = cases.find_whole(session, case_id)
+        case = case_registry.find_whole(session, case_id)
         if case is None:
             raise UseCaseError("not_found", "no case with this id")
-        requests = cases.requests_of(session, case_id)
+        requests = case_registry.requests_of(session, case_id)
         view = _view(services, case, [r.state for r in requests], today)
         return case_detail(view, requests)
 
@@ -185,14 +180,14 @@ def list_cases(
     today: dt.date | None = None,
 ) -> CasePage:
     """Cases most urgent first (overdue, running, clock stopped, closed; by deadline within each)."""
-    today = today or today_utc()
+    today = today or services.clock.today()
     margin = services.settings.processor_margin_days
     with services.database.transaction() as session:
         try:
-            page = cases.list_page(session, wanted, today=today, margin_days=margin, limit=limit, cursor=cursor)
+            page = case_registry.list_page(session, wanted, today=today, margin_days=margin, limit=limit, cursor=cursor)
         except ValueError:
             raise UseCaseError("invalid", "cursor is not valid", parameter="cursor") from None
-        states = cases.request_states(session, [case.id for case in page.cases])
+        states = case_registry.request_states(session, [case.id for case in page.cases])
         views = [_view(services, case, states.get(case.id, []), today) for case in page.cases]
         return CasePage.model_construct(cases=[case_summary(view) for view in views], next_cursor=page.next_cursor)
 
@@ -209,18 +204,18 @@ Change = Callable[[Session, Case, dt.date], None]
 
 def _change(services: Services, case_id: str, change: Change, *, today: dt.date | None) -> CaseDetail:
     """Run ``change`` on the open case, locked, in one transaction; the case's detail afterwards."""
-    today = today or today_utc()
+    today = today or services.clock.today()
     with services.database.transaction() as session:
         case = _open_case(session, case_id)
         with _engine_refusals():
             change(session, case, today)
         session.flush()
-        requests = cases.requests_of(session, case_id)
+        requests = case_registry.requests_of(session, case_id)
         return case_detail(_view(services, case, [r.state for r in requests], today), requests)
 
 
 def _open_case(session: Session, case_id: str) -> Case:
-    case = cases.find(session, case_id, for_update=True)
+    case = case_registry.find(session, case_id, for_update=True)
     if case is None:
         raise UseCaseError("not_found", "no case with this id")
     if case.responded_on is not None:
@@ -229,7 +224,7 @@ def _open_case(session: Session, case_id: str) -> Case:
 
 
 def _store_deadline(case: Case, today: dt.date) -> None:
-    """Keep the deadline as it stands on the case's clock date (``storage.cases``: queried for urgency)."""
+    """Keep the deadline as it stands on the case's clock date (``storage.case_registry``: queried for urgency)."""
     deadline = deadline_of(case, today=case.paused_since or today)
     case.due_on, case.original_due_on = deadline.due_on, deadline.original_due_on
 
@@ -247,7 +242,7 @@ def extend_deadline(
         before = case.due_on
         case.extension_informed_on, case.extension_reason = extension.informed_on, extension.reason
         _store_deadline(case, today)
-        cases.record_event(
+        case_registry.record_event(
             case,
             actor=actor,
             kind=EXTENDED,
@@ -270,7 +265,7 @@ def pause(services: Services, case_id: str, document: Any, *, actor: str, today:
         case.pauses.append(pause_row(paused[-1]))
         case.paused_since = parsed.day
         _store_deadline(case, today)
-        cases.record_event(
+        case_registry.record_event(
             case,
             actor=actor,
             kind=PAUSED,
@@ -297,7 +292,7 @@ def resume(services: Services, case_id: str, document: Any, *, actor: str, today
         before = case.due_on
         _store_deadline(case, today)
         days = (parsed.day - stopped.started_on).days
-        cases.record_event(
+        case_registry.record_event(
             case,
             actor=actor,
             kind=RESUMED,
@@ -322,8 +317,8 @@ def close(services: Services, case_id: str, document: Any, *, actor: str, today:
                 "respondedOn cannot be before receivedOn, nor before a stopped clock stopped",
                 parameter="respondedOn",
             )
-        requests = cases.requests_of(session, case.id)
-        running = [r.id for r in requests if r.state not in cases.ENDED_STATES]
+        requests = case_registry.requests_of(session, case.id)
+        running = [r.id for r in requests if r.state not in case_registry.ENDED_STATES]
         if running and parsed.override_reason is None:
             raise UseCaseError(
                 "conflict",
@@ -333,18 +328,18 @@ def close(services: Services, case_id: str, document: Any, *, actor: str, today:
             )
         state_before = _view(services, case, [r.state for r in requests], today).state
         case.responded_on, case.delivered_by = parsed.responded_on, parsed.delivered_by
-        case.closed_at, case.closed_by = utcnow(), actor
-        cases.record_event(
+        case.closed_at, case.closed_by = services.clock.now(), actor
+        case_registry.record_event(
             case,
             actor=actor,
             kind=CLOSED,
             changed="state",
             from_value=state_before,
-            to_value=cases.CLOSED,
+            to_value=case_registry.CLOSED,
             reason=f"answered {parsed.responded_on} by {parsed.delivered_by}",
         )
         if running:
-            cases.record_event(
+            case_registry.record_event(
                 case,
                 actor=actor,
                 kind="close_override",
@@ -376,7 +371,7 @@ def _for_case(services: Services, case_id: str, document: Any) -> Any:
     if document.get("caseId") not in (None, case_id):
         raise UseCaseError("invalid", "caseId differs from the case in the path", parameter="caseId")
     with services.database.transaction() as session:
-        case = cases.find(session, case_id)
+        case = case_registry.find(session, case_id)
         if case is None:
             raise UseCaseError("not_found", "no case with this id")
         subject_ref = case.subject_ref

@@ -18,7 +18,6 @@ from receiver.usecases import operators
 from receiver.usecases.errors import UseCaseError
 from receiver.usecases.operators import READ, Operator
 from storage import console_sessions
-from storage.clock import utcnow
 
 
 @dataclass(frozen=True)
@@ -45,7 +44,7 @@ def sign_in(services: Services, token: str) -> SignedIn:
             parameter="token",
         )
     session_id = secrets.token_urlsafe(32)
-    expires_at = utcnow() + dt.timedelta(minutes=services.settings.console_session_minutes)
+    expires_at = services.clock.now() + dt.timedelta(minutes=services.settings.console_session_minutes)
     with services.database.transaction() as session:
         console_sessions.add(session, session_id, operator=operator.name, role=operator.role, expires_at=expires_at)
     return SignedIn(session_id, operator, expires_at)

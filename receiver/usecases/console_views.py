@@ -23,18 +23,17 @@ from receiver.observability.metrics import registry_for
 from receiver.services import Services
 from receiver.usecases import records
 from receiver.usecases.errors import UseCaseError
-from storage import cases, jobs, refusals
-from storage.cases import ENDED_STATES as ENDED_STATES  # for the pages' progress: what has ended
-from storage.cases import Progress as Progress
-from storage.clock import utcnow
+from storage import case_registry, jobs, refusals
+from storage.case_registry import ENDED_STATES as ENDED_STATES  # for the pages' progress: what has ended
+from storage.case_registry import Progress as Progress
 from storage.errors import StorageError
 from storage.models import Job
 from storage.refusals import Refusal as Refusal  # a sample, as the deliveries page shows it
 
 
-def progress_of(services: Services, case_ids: Collection[str]) -> dict[str, list[cases.Progress]]:
+def progress_of(services: Services, case_ids: Collection[str]) -> dict[str, list[case_registry.Progress]]:
     with services.database.transaction() as session:
-        return cases.request_progress(session, case_ids)
+        return case_registry.request_progress(session, case_ids)
 
 
 def request_record(services: Services, request_id: str) -> dict[str, Any]:
@@ -62,7 +61,7 @@ def queue_facts(services: Services) -> QueueFacts:
         stats = jobs.queue_stats(session)
     with services.database.reading() as connection:
         last = jobs.last_ended(connection, jobs.RECONCILE)
-    now = utcnow()
+    now = services.clock.now()
     age = (now - stats.oldest_created_at).total_seconds() if stats.oldest_created_at else None
     return QueueFacts(stats.depth, age, last, (now - last.updated_at).total_seconds() if last is not None else None)
 
@@ -80,7 +79,7 @@ class Refusals:
 
 def refusals_seen(services: Services) -> Refusals:
     settings = services.settings
-    now = utcnow()
+    now = services.clock.now()
     since = now - dt.timedelta(days=settings.refusal_sample_retention_days)
     with services.database.reading() as connection:
         samples = refusals.recent(connection, since=since, limit=max(1, settings.refusal_sample_cap))

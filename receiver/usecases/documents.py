@@ -36,9 +36,12 @@ from pydantic_core import PydanticCustomError
 
 from receiver.usecases.errors import UseCaseError
 from storage import lifecycle
-from storage.cases import JURISDICTIONS, RIGHTS
-from storage.cases import STATES as CASE_STATES
-from storage.registry import DELETE_KINDS, GET_KINDS, PERSONAL_KINDS, PROVIDERS, VOODOOSMS_FORGET
+from storage.case_registry import JURISDICTIONS, RIGHTS
+from storage.case_registry import STATES as CASE_STATES
+from storage.registry import GET_KINDS as GET_KINDS  # the request kinds, for the adapters (the console's form)
+from storage.registry import KINDS as KINDS
+from storage.registry import PERSONAL_KINDS as PERSONAL_KINDS
+from storage.registry import PROVIDERS, ForgetKind, Kind
 
 MAX_TEXT = 1000
 # The documented values of the Personal Data API's ``field`` attribute.
@@ -51,17 +54,15 @@ UK_NUMBER_SCHEMA = {
     "anyOf": [{"type": "string", "pattern": "^44[0-9]{8,13}$"}, {"type": "integer"}],
 }
 
-# The values are written out for the type checker; the asserts keep them the storage layer's own.
-Kind = Literal["KIND_PERSONAL_GET", "KIND_PERSONAL_DELETE", "KIND_USER_GET", "KIND_USER_DELETE"]
-AnyKind = Literal["KIND_PERSONAL_DELETE", "KIND_PERSONAL_GET", "KIND_USER_DELETE", "KIND_USER_GET", "FORGET"]
+# The values are written out for the type checker; the asserts keep them the storage layer's own. The request
+# kinds are storage's own types (``storage.registry.Kind``: MessageBird's; ``AnyKind``: VoodooSMS's forget too).
+AnyKind = Literal[Kind, ForgetKind]
 RequestState = Literal["sending", "sent", "callback_received", "archiving", "completed", "failed"]
 Provider = Literal["messagebird", "voodoosms"]
 CaseState = Literal["open", "waiting_on_processors", "ready", "needs_attention", "closed"]
 MessageBirdField = Literal["phone_number", "email", "ipv4", "ipv6", "address", "name", "chat api contact ID"]
 Right = Literal["access", "erasure", "rectification", "restriction", "portability", "objection"]
 Jurisdiction = Literal["EU", "UK"]
-assert set(get_args(Kind)) == GET_KINDS | DELETE_KINDS
-assert get_args(AnyKind) == (*sorted(GET_KINDS | DELETE_KINDS), VOODOOSMS_FORGET)
 assert get_args(RequestState) == lifecycle.STATES and get_args(Provider) == PROVIDERS
 assert get_args(CaseState) == CASE_STATES
 assert get_args(Right) == RIGHTS and get_args(Jurisdiction) == JURISDICTIONS

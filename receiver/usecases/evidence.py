@@ -36,7 +36,6 @@ from receiver.observability.logs import get_logger
 from receiver.services import Services
 from receiver.timestamping import TimestampError
 from receiver.usecases import audit
-from receiver.usecases import cases as case_usecases
 from receiver.usecases.callbacks import MESSAGEBIRD_CALLBACK_PATH
 from receiver.usecases.case_views import view_case
 from receiver.usecases.errors import UseCaseError
@@ -52,7 +51,7 @@ from receiver.usecases.evidence_pack import (
     zip_pack,
 )
 from receiver.usecases.people import roles_text
-from storage import audit_chain, cases, people, raw_inputs, registry, tokens
+from storage import audit_chain, case_registry, people, raw_inputs, registry, tokens
 from storage.anchors import Anchor
 from storage.errors import StorageError
 from storage.models import Callback, Case, ProcessorRequest
@@ -74,11 +73,11 @@ def export_pack(services: Services, case_id: str, *, actor: str, today: dt.date 
     all of it or none of it) and assembled in a reading transaction (on SQLite it holds up no callback),
     then recorded in a short write: a pack is handed out only once its SHA-256 is recorded.
     """
-    today = today or case_usecases.today_utc()
+    today = today or services.clock.today()
     anchored = audit.anchor(services)  # seals first; an authority that is down costs one bounded wait
     with services.database.reading_session(one_snapshot=True) as session:
         case = _case(session, case_id)
-        requests = cases.requests_of(session, case_id)
+        requests = case_registry.requests_of(session, case_id)
         view = view_case(
             case, [r.state for r in requests], today=today, margin_days=services.settings.processor_margin_days
         )
@@ -89,7 +88,7 @@ def export_pack(services: Services, case_id: str, *, actor: str, today: dt.date 
         files = pack_files(evidence_document(view, requests, callbacks, roles), excerpt)
     pack = zip_pack(_time_stamped(services, files))
     with services.database.transaction() as session:
-        cases.record_event(
+        case_registry.record_event(
             _case(session, case_id),
             actor=actor,
             kind=EVIDENCE_EXPORTED,
@@ -148,7 +147,7 @@ def _time_stamped(services: Services, files: dict[str, bytes]) -> dict[str, byte
 
 
 def _case(session: Session, case_id: str) -> Case:
-    case = cases.find_whole(session, case_id)
+    case = case_registry.find_whole(session, case_id)
     if case is None:
         raise UseCaseError("not_found", "no case with this id")
     return case
@@ -326,7 +325,7 @@ def reverify_case(services: Services, case_id: str) -> list[Recheck]:
         _case(session, case_id)
         found = [
             (r, c)
-            for r in cases.requests_of(session, case_id)
+            for r in case_registry.requests_of(session, case_id)
             for c in registry.callbacks_of(session, r.id)
             if c.verdict == "accepted"
         ]

@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+from receiver.backoff import doubling_seconds
 from receiver.observability.logs import get_logger
 from receiver.providers import ProviderError
 from receiver.providers.voodoosms import NO_RECORDS, REQUEST_FAILED, Status
@@ -27,7 +28,6 @@ from receiver.services import Services
 from receiver.usecases.job_runs import LEASE_LOST, Interruptible, JobFailure, JobInterrupted, finish
 from settings import Settings
 from storage import jobs, lifecycle, registry
-from storage.clock import utcnow
 from storage.jobs import ClaimedJob
 from storage.models import ProcessorRequest
 
@@ -99,7 +99,7 @@ def _after_error(run: _Run, submitted_at: dt.datetime, error: ProviderError) -> 
 def _complete(run: _Run, status: Status) -> None:
     with _holding(run) as request:
         request.provider_state, request.result = REMOVED, status.message
-        request.provider_checked_at = utcnow()
+        request.provider_checked_at = run.services.clock.now()
         lifecycle.move(request, lifecycle.COMPLETED, reason=status.message)
     log.info("forget.removed", request_id=run.job.request_id, polls=run.job.attempts)
 
@@ -107,14 +107,14 @@ def _complete(run: _Run, status: Status) -> None:
 def _fail(run: _Run, reason: str, *, action: str) -> None:
     with _holding(run) as request:
         request.provider_state, request.action_needed = FAILED_STATE, action
-        request.provider_checked_at = utcnow()
+        request.provider_checked_at = run.services.clock.now()
         lifecycle.move(request, lifecycle.FAILED, reason=reason)
     log.error("forget.failed", request_id=run.job.request_id, reason=reason)
 
 
 def _pending(run: _Run, submitted_at: dt.datetime, provider_state: str | None, message: str | None) -> None:
     """Record a "not yet" answer and poll again later, or fail the request when it is too old."""
-    settings, now = run.services.settings, utcnow()
+    settings, now = run.services.settings, run.services.clock.now()
     deadline = submitted_at + dt.timedelta(seconds=settings.voodoosms_poll_max_age_seconds)
     if now >= deadline:
         _fail(
@@ -143,9 +143,10 @@ def _pending(run: _Run, submitted_at: dt.datetime, provider_state: str | None, m
 
 
 def next_interval(settings: Settings, polls: int) -> float:
-    """Seconds to the next poll after ``polls`` polls: doubling from the first interval, capped."""
-    interval = settings.voodoosms_poll_interval_seconds * 2 ** max(0, polls - 1)
-    return float(min(interval, settings.voodoosms_poll_max_interval_seconds))
+    """Seconds to the next poll after ``polls`` polls: the service's backoff schedule, without jitter."""
+    return doubling_seconds(
+        polls, base=settings.voodoosms_poll_interval_seconds, cap=settings.voodoosms_poll_max_interval_seconds
+    )
 
 
 @contextmanager

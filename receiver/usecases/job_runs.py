@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from receiver.services import Services
 from storage import jobs, lifecycle, registry
-from storage.clock import utcnow
+from storage.errors import ServiceError
 from storage.jobs import ClaimedJob, PoisonJob
 
 LEASE_LOST = "the lease passed to another worker"
@@ -26,12 +26,12 @@ LEASE_LOST = "the lease passed to another worker"
 Interruptible = Callable[[], AbstractContextManager[None]]
 
 
-class JobFailure(Exception):
-    """A job did not succeed; ``reason`` is readable by ops, ``retryable`` says whether to try again."""
+class JobFailure(ServiceError):
+    """A job did not succeed; ``message`` is readable by ops (the job's ``last_error``, the log's ``reason``),
+    ``retryable`` says whether to try again."""
 
-    def __init__(self, reason: str, *, retryable: bool) -> None:
-        super().__init__(reason)
-        self.reason = reason
+    def __init__(self, message: str, *, retryable: bool, reason: str = "job_failed") -> None:
+        super().__init__(reason, message)
         self.retryable = retryable
 
 
@@ -51,16 +51,16 @@ def queue_periodic(services: Services, kind: str) -> bool:
         return jobs.enqueue_periodic(session, kind)
 
 
-def queue_next(session: Session, kind: str, *, seconds: float, now: dt.datetime | None = None) -> None:
+def queue_next(session: Session, kind: str, *, seconds: float, now: dt.datetime) -> None:
     """Queue the next run of ``kind`` ``seconds`` after ``now``, unless another worker did (duplicates die out)."""
-    jobs.enqueue_periodic(session, kind, run_after=(now or utcnow()) + dt.timedelta(seconds=seconds))
+    jobs.enqueue_periodic(session, kind, run_after=now + dt.timedelta(seconds=seconds))
 
 
 def finish_and_queue_next(services: Services, job: ClaimedJob, kind: str, *, seconds: float) -> None:
     """End a run of the periodic job ``kind`` and queue its next run ``seconds`` later, in one transaction."""
     with services.database.transaction() as session:
         finish(session, job)
-        queue_next(session, kind, seconds=seconds)
+        queue_next(session, kind, seconds=seconds, now=services.clock.now())
 
 
 def claim_next(services: Services, *, owner: str) -> tuple[list[PoisonJob], ClaimedJob | None]:
@@ -82,13 +82,15 @@ def claim_next(services: Services, *, owner: str) -> tuple[list[PoisonJob], Clai
 def may_retry(services: Services, job: ClaimedJob, failures: int) -> bool:
     """Fewer than ``WORKER_MAX_ATTEMPTS`` failures in a row and younger than ``WORKER_MAX_AGE_SECONDS``."""
     settings = services.settings
-    age = (utcnow() - job.created_at).total_seconds()
+    age = (services.clock.now() - job.created_at).total_seconds()
     return failures < settings.worker_max_attempts and age < settings.worker_max_age_seconds
 
 
 def retry_later(services: Services, job: ClaimedJob, *, delay_seconds: float, error: str) -> None:
     with services.database.transaction() as session:
-        jobs.retry_later(session, job, run_after=utcnow() + dt.timedelta(seconds=delay_seconds), error=error)
+        jobs.retry_later(
+            session, job, run_after=services.clock.now() + dt.timedelta(seconds=delay_seconds), error=error
+        )
 
 
 def give_up(services: Services, job: ClaimedJob, *, error: str) -> None:

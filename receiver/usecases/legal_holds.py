@@ -22,9 +22,8 @@ from receiver.usecases.answers import HeldArchive, LegalHoldView, iso_time
 from receiver.usecases.case_views import legal_hold_of
 from receiver.usecases.documents import LegalHoldDocument, ReleaseHoldDocument, parse
 from receiver.usecases.errors import UseCaseError
-from storage import cases
+from storage import case_registry
 from storage import retention as kept
-from storage.clock import utcnow
 from storage.models import Case
 
 PLACED, RELEASED = "legal_hold_placed", "legal_hold_released"
@@ -42,8 +41,8 @@ def place_legal_hold(services: Services, case_id: str, document: Any, *, actor: 
                 f"{iso_time(case.legal_hold_since)} by {case.legal_hold_by}",
                 reason="already_held",
             )
-        case.legal_hold_since, case.legal_hold_by, case.legal_hold_reason = utcnow(), actor, parsed.reason
-        cases.record_event(
+        case.legal_hold_since, case.legal_hold_by, case.legal_hold_reason = services.clock.now(), actor, parsed.reason
+        case_registry.record_event(
             case,
             actor=actor,
             kind=PLACED,
@@ -64,7 +63,7 @@ def release_legal_hold(services: Services, case_id: str, document: Any, *, actor
             raise UseCaseError("conflict", "the case is not under a legal hold", reason="not_held")
         placed = f"held since {iso_time(case.legal_hold_since)} by {case.legal_hold_by}"
         case.legal_hold_since = case.legal_hold_by = case.legal_hold_reason = None
-        cases.record_event(
+        case_registry.record_event(
             case,
             actor=actor,
             kind=RELEASED,
@@ -78,14 +77,14 @@ def release_legal_hold(services: Services, case_id: str, document: Any, *, actor
 
 def show_legal_hold(services: Services, case_id: str) -> LegalHoldView:
     with services.database.transaction() as session:
-        case = cases.find(session, case_id)
+        case = case_registry.find(session, case_id)
         if case is None:
             raise UseCaseError("not_found", "no case with this id")
         return legal_hold_view(case, kept.case_archives(session, case_id))
 
 
 def _locked_case(session: Session, case_id: str) -> Case:
-    case = cases.find(session, case_id, for_update=True)
+    case = case_registry.find(session, case_id, for_update=True)
     if case is None:
         raise UseCaseError("not_found", "no case with this id")
     return case

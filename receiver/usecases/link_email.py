@@ -18,8 +18,7 @@ from receiver.observability.logs import get_logger
 from receiver.services import Services
 from receiver.usecases import subject_links
 from receiver.usecases.job_runs import Interruptible, JobFailure, finish
-from storage import answers, cases
-from storage.clock import utcnow
+from storage import answers, case_registry
 from storage.jobs import ClaimedJob
 from storage.models import Job
 
@@ -36,10 +35,10 @@ def email_link(services: Services, job: ClaimedJob, *, interruptible: Interrupti
             "e-mail to the subject is not configured any more (SMTP_URL, SUBJECT_EMAIL_FROM)", retryable=False
         )
     payload = json.loads(services.secrets.open(job.payload_sealed or ""))
-    now = utcnow()
+    now = services.clock.now()
     with services.database.transaction() as session:
         link = answers.find_link(session, payload["linkId"])
-        case = cases.find(session, link.case_id) if link is not None else None
+        case = case_registry.find(session, link.case_id) if link is not None else None
         if link is None or case is None or link.revoked_at is not None or link.email_sent_at is not None:
             _end(session, job)
             log.info("answer_email.skipped", job_id=job.id, link_id=payload["linkId"])
@@ -70,7 +69,9 @@ def _record_sent(services: Services, job: ClaimedJob, link_id: str) -> None:
         link = answers.find_link(session, link_id, for_update=True)
         if link is None:
             return
-        link.email_sent_at = utcnow()
-        case = cases.find(session, link.case_id, for_update=True)
+        link.email_sent_at = services.clock.now()
+        case = case_registry.find(session, link.case_id, for_update=True)
         if case is not None:
-            cases.record_event(case, actor=cases.SERVICE, kind=LINK_EMAILED, changed="link", to_value=link.id)
+            case_registry.record_event(
+                case, actor=case_registry.SERVICE, kind=LINK_EMAILED, changed="link", to_value=link.id
+            )

@@ -20,9 +20,8 @@ from receiver.observability.metrics import NOTIFICATIONS_FAILED, NOTIFICATIONS_S
 from receiver.services import Services
 from receiver.usecases.job_runs import Interruptible, JobFailure, finish
 from storage import jobs, notifications
-from storage.clock import utcnow
 from storage.jobs import ClaimedJob
-from storage.notifications import Delivery
+from storage.notifications import OutgoingNotification
 
 log = get_logger("receiver.jobs.notify")  # the job's log, as its events have always been named
 
@@ -39,7 +38,7 @@ def send_delivery(services: Services, job: ClaimedJob, *, interruptible: Interru
         raise JobFailure(f"{delivery.channel} notifications are not configured any more", retryable=False)
     try:
         with interruptible():
-            channel.send(delivery.notification_id, delivery.type, delivery.payload, now=utcnow())
+            channel.send(delivery.notification_id, delivery.type, delivery.payload, now=services.clock.now())
     except NotifyError as error:
         NOTIFICATIONS_FAILED.labels(delivery.type, delivery.channel).inc()
         raise JobFailure(error.message, retryable=error.retryable) from None
@@ -55,7 +54,7 @@ def send_delivery(services: Services, job: ClaimedJob, *, interruptible: Interru
     )
 
 
-def _pending_delivery(services: Services, job: ClaimedJob) -> Delivery | None:
+def _pending_delivery(services: Services, job: ClaimedJob) -> OutgoingNotification | None:
     """The job's delivery; None (the job ended) when it is gone or was sent already."""
     with services.database.transaction() as session:
         delivery = notifications.delivery_of_job(session, job.id)
@@ -66,7 +65,7 @@ def _pending_delivery(services: Services, job: ClaimedJob) -> Delivery | None:
     return None
 
 
-def _record_sent(services: Services, job: ClaimedJob, delivery: Delivery) -> None:
+def _record_sent(services: Services, job: ClaimedJob, delivery: OutgoingNotification) -> None:
     with services.database.transaction() as session:
         finish(session, job)
-        notifications.mark_sent(session, delivery.id, at=utcnow())
+        notifications.mark_sent(session, delivery.id, at=services.clock.now())

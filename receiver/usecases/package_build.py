@@ -21,10 +21,9 @@ from receiver.observability.logs import get_logger
 from receiver.services import Services
 from receiver.usecases import subject_package
 from receiver.usecases.job_runs import JobFailure, JobInterrupted, finish
-from storage import answers, cases, jobs
+from storage import answers, case_registry, jobs
 from storage.archives import ArchiveStream, StoredArchive
 from storage.archives.zipwriter import ZipWriterStream
-from storage.clock import utcnow
 from storage.errors import StorageError
 from storage.jobs import ClaimedJob
 
@@ -64,15 +63,15 @@ def _plan(services: Services, job: ClaimedJob, package_id: str) -> tuple[str, su
             jobs.finish(session, job)
             log.info("package.skipped", job_id=job.id, package_id=package_id)
             return None
-        case = cases.find(session, package.case_id)
+        case = case_registry.find(session, package.case_id)
         assert case is not None  # the package's foreign key keeps it
         contents = subject_package.package_contents(
             case,
-            cases.requests_of(session, case.id),
+            case_registry.requests_of(session, case.id),
             store=services.archive_store,
             controller=(settings.controller_name or "", settings.controller_contact or ""),
             language=settings.subject_default_language,
-            built_at=utcnow(),
+            built_at=services.clock.now(),
         )
         return case.id, contents
 
@@ -118,12 +117,12 @@ def _complete(
             files=files,
             at=stored.stored_at,
         )
-        case = cases.find(session, package.case_id, for_update=True)
+        case = case_registry.find(session, package.case_id, for_update=True)
         assert case is not None
         note = f"{package_id}: {len(files)} files, {stored.size} bytes"
         if revoked:
             note += f"; the earlier package replaced and its {len(revoked)} link(s) revoked ({', '.join(revoked)})"
-        cases.record_event(
+        case_registry.record_event(
             case,
             actor=package.requested_by,
             kind=subject_package.PACKAGE_BUILT,

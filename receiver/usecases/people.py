@@ -34,7 +34,6 @@ from receiver.usecases.console_sessions import SignedIn
 from receiver.usecases.errors import UseCaseError
 from receiver.usecases.operators import Operator
 from storage import console_sessions, people
-from storage.clock import utcnow
 from storage.errors import StorageError
 
 log = get_logger(__name__)
@@ -123,7 +122,7 @@ def complete(services: Services, *, sealed: str, state: str, code: str) -> Perso
     if not isinstance(subject, str) or not subject or len(subject) > MAX_SUBJECT_CHARS:
         raise IdentityError("invalid_id_token", "The identity provider's answer names nobody.")
     session_id = secrets.token_urlsafe(32)
-    expires_at = utcnow() + dt.timedelta(minutes=settings.console_session_minutes)
+    expires_at = services.clock.now() + dt.timedelta(minutes=settings.console_session_minutes)
     name = display_name(claims)
     actor = _open_session(services, provider.config.issuer, subject, name, role, session_id, expires_at)
     return PersonSignedIn(SignedIn(session_id, Operator(actor, role), expires_at), name, pending.next)

@@ -43,7 +43,6 @@ from receiver.services import Services
 from receiver.usecases import job_runs, unrecorded
 from receiver.usecases.job_runs import Interruptible
 from storage import jobs, lifecycle, registry
-from storage.clock import utcnow
 from storage.errors import StorageError
 from storage.jobs import ClaimedJob
 from storage.models import ProcessorRequest
@@ -81,7 +80,7 @@ def reconcile(services: Services, job: ClaimedJob, *, interruptible: Interruptib
     """Run one reconciliation, end ``job`` and queue the next."""
     listing = _listing(services, interruptible)
     counts = unrecorded.resolve_forgets(services, interruptible=interruptible)
-    now = utcnow()
+    now = services.clock.now()
     with services.database.transaction() as session:
         job_runs.finish(session, job)
         if listing is not None:

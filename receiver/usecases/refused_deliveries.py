@@ -12,11 +12,10 @@ import datetime as dt
 from receiver.services import Services
 from receiver.usecases.answers import RefusedPage, RefusedSample, iso_time
 from storage import refusals
-from storage.clock import utcnow
 
 
 def refused_page(services: Services, *, limit: int) -> RefusedPage:
-    since = utcnow() - dt.timedelta(days=services.settings.refusal_sample_retention_days)
+    since = services.clock.now() - dt.timedelta(days=services.settings.refusal_sample_retention_days)
     with services.database.reading() as connection:
         sampled = refusals.recent(connection, since=since, limit=limit)
     return RefusedPage.model_construct(refused=[_sample(refusal) for refusal in sampled])

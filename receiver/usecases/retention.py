@@ -19,7 +19,7 @@ own outcome in the report:
   after its own period.
 
 A class that fails (its backend unavailable) is reported as failed and the others still
-run. Times are the service's clock: a test moves them by backdating rows, never the clock.
+run. Times are the service's clock (``services.clock``).
 The policy, class by class, and the deletion receipt: docs/retention.md.
 """
 
@@ -37,10 +37,9 @@ from receiver.observability.logs import get_logger
 from receiver.services import Services
 from receiver.usecases import subject_retention
 from receiver.usecases.answers import iso_time
-from storage import cases, jobs, refusals
+from storage import case_registry, jobs, refusals
 from storage import retention as kept
 from storage.archives import DeletedArchive
-from storage.clock import utcnow
 from storage.errors import StorageError
 from storage.replay import RedisReplayCache
 
@@ -48,7 +47,7 @@ log = get_logger(__name__)
 
 RETENTION = jobs.RETENTION  #: the periodic job kind that runs the policy
 #: The actor a policy deletion records when the worker made it.
-WORKER_ACTOR = cases.SERVICE
+WORKER_ACTOR = case_registry.SERVICE
 
 #: Requests whose secrets are erased per transaction.
 SECRETS_BATCH = 500
@@ -120,7 +119,7 @@ def run_retention(
     services: Services, *, actor: str, should_stop: Callable[[], bool] = lambda: False
 ) -> RetentionReport:
     """Apply the retention policy to every class once; the report says what was done, kept and why."""
-    report = RetentionReport(actor=actor, started_at=utcnow())
+    report = RetentionReport(actor=actor, started_at=services.clock.now())
     for apply in (_archives, _answers, _secrets, _finished_jobs, _client_addresses, _refusal_samples, _replay_keys):
         if should_stop():
             report.interrupted = True
@@ -175,8 +174,8 @@ def _outcome_for(apply: Apply, services: Services) -> ClassOutcome:
     return ClassOutcome(name, period)
 
 
-def _days_ago(days: int) -> dt.datetime:
-    return utcnow() - dt.timedelta(days=days)
+def _days_ago(services: Services, days: int) -> dt.datetime:
+    return services.clock.now() - dt.timedelta(days=days)
 
 
 # -- archives ------------------------------------------------------------------------------
@@ -186,7 +185,7 @@ def _archives(services: Services, actor: str, should_stop: Callable[[], bool], o
     retention = dt.timedelta(days=services.settings.archive_retention_days)
     with services.database.reading() as connection:
         archives = kept.live_archives(connection)
-    now = utcnow()
+    now = services.clock.now()
     due = []
     for archive in archives:
         verdict = kept.archive_verdict(archive, retention=retention, now=now)
@@ -226,20 +225,22 @@ def _delete_archive(
 ) -> None:
     """Claim, delete every version, record the receipt; a store failure releases the claim and is reported."""
     with services.database.transaction() as session:
-        found, verdict = kept.claim_archive(session, request_id, retention=retention, now=utcnow())
+        found, verdict = kept.claim_archive(session, request_id, retention=retention, now=services.clock.now())
     if found is None:
         return  # another run deleted it meanwhile
     if not verdict.due:
         outcome.kept[verdict.kept_because or kept.KEPT_NOT_COMPLETED] += 1
         return
-    policy = archive_policy(services.settings.archive_retention_days, verdict)
+    policy = archive_policy(services.settings.archive_retention_days, verdict, now=services.clock.now())
     try:
         deleted = _listed_then_deleted(services, request_id, found.uri)
     except StorageError as error:
         _deletion_failed(services, request_id, error, outcome)
         return
     with services.database.transaction() as session:
-        deleted = kept.record_deletion(session, request_id, deleted, actor=actor, policy=policy, at=utcnow())
+        deleted = kept.record_deletion(
+            session, request_id, deleted, actor=actor, policy=policy, at=services.clock.now()
+        )
     log.info(
         "archive.deleted",
         request_id=request_id,
@@ -274,17 +275,17 @@ def _raw_inputs_without_archive(services: Services, actor: str, outcome: ClassOu
     days = services.settings.archive_retention_days
     erased = 0
     with services.database.transaction() as session:
-        for ended in kept.ended_without_archive(session, ended_before=_days_ago(days)):
+        for ended in kept.ended_without_archive(session, ended_before=_days_ago(services, days)):
             verdict = kept.Verdict(None, ended.ended_at, f"request {ended.state}")
-            policy = archive_policy(days, verdict)
+            policy = archive_policy(days, verdict, now=services.clock.now())
             kept.erase_raw_inputs_without_archive(session, ended, actor=actor, policy=policy)
             erased += 1
     outcome.done["raw inputs erased without an archive"] = erased
 
 
-def archive_policy(days: int, verdict: kept.Verdict) -> str:
-    """The policy a deletion was made under, as its receipt keeps it."""
-    since = verdict.since or utcnow()
+def archive_policy(days: int, verdict: kept.Verdict, *, now: dt.datetime) -> str:
+    """The policy a deletion was made under, as its receipt keeps it (an end not known: from ``now``)."""
+    since = verdict.since or now
     due = since + dt.timedelta(days=days)
     return f"ARCHIVE_RETENTION_DAYS={days}: {verdict.basis} {iso_time(since)}, due {iso_time(due)}"
 
@@ -298,12 +299,12 @@ def _answers(services: Services, actor: str, should_stop: Callable[[], bool], ou
 
 
 def _secrets(services: Services, actor: str, should_stop: Callable[[], bool], outcome: ClassOutcome) -> None:
-    ended_before = _days_ago(services.settings.secrets_retention_days)
+    ended_before = _days_ago(services, services.settings.secrets_retention_days)
     totals = Counter[str](requests=0)
     while True:
         with services.database.transaction() as session:
             due = kept.requests_with_secrets_due(session, ended_before=ended_before, limit=SECRETS_BATCH)
-            totals.update(erase_request_secrets(session, due, now=utcnow()))
+            totals.update(erase_request_secrets(session, due, now=services.clock.now()))
         totals["requests"] += len(due)
         if len(due) < SECRETS_BATCH or should_stop():
             break
@@ -325,21 +326,21 @@ def erase_request_secrets(session: Session, request_ids: list[str], *, now: dt.d
 def _finished_jobs(services: Services, actor: str, should_stop: Callable[[], bool], outcome: ClassOutcome) -> None:
     with services.database.transaction() as session:
         outcome.done["deleted"] = kept.purge_finished_jobs(
-            session, finished_before=_days_ago(services.settings.job_retention_days)
+            session, finished_before=_days_ago(services, services.settings.job_retention_days)
         )
 
 
 def _client_addresses(services: Services, actor: str, should_stop: Callable[[], bool], outcome: ClassOutcome) -> None:
     with services.database.transaction() as session:
         outcome.done["cleared"] = kept.forget_client_addresses(
-            session, received_before=_days_ago(services.settings.client_address_retention_days)
+            session, received_before=_days_ago(services, services.settings.client_address_retention_days)
         )
 
 
 def _refusal_samples(services: Services, actor: str, should_stop: Callable[[], bool], outcome: ClassOutcome) -> None:
     with services.database.connection() as connection:
         outcome.done["deleted"] = refusals.purge_older_than(
-            connection, _days_ago(services.settings.refusal_sample_retention_days)
+            connection, _days_ago(services, services.settings.refusal_sample_retention_days)
         )
 
 

@@ -41,7 +41,6 @@ from receiver.usecases.documents import ForgetDocument, MessageBirdRequestDocume
 from receiver.usecases.registration import After
 from settings import Settings
 from storage import jobs, registry
-from storage.clock import utcnow
 from storage.errors import StorageError
 from storage.models import ProcessorRequest
 
@@ -190,13 +189,13 @@ def forget_number(services: Services, document: Any, *, actor: str) -> Sent:
         intent,
         answer,
         reason=ACCEPTED_BY_VOODOOSMS,
-        then=lambda session, request: queue_first_poll(session, services.settings, request),
+        then=lambda session, request: queue_first_poll(session, services.settings, request, now=services.clock.now()),
     )
 
 
-def queue_first_poll(session: Session, settings: Settings, request: ProcessorRequest) -> None:
-    """Queue the status polling of a forget request VoodooSMS accepted."""
-    first_poll = utcnow() + dt.timedelta(seconds=settings.voodoosms_poll_interval_seconds)
+def queue_first_poll(session: Session, settings: Settings, request: ProcessorRequest, *, now: dt.datetime) -> None:
+    """Queue the status polling of a forget request VoodooSMS accepted (accepted ``now``)."""
+    first_poll = now + dt.timedelta(seconds=settings.voodoosms_poll_interval_seconds)
     jobs.enqueue(session, kind=jobs.VOODOOSMS_POLL, request_id=request.id, run_after=first_poll)
 
 
@@ -287,7 +286,7 @@ def _record_answer(
 
 def _resolve_soon(services: Services) -> None:
     """Queue a reconciliation for when the send is surely over, unless one is queued by then already."""
-    at = utcnow() + dt.timedelta(seconds=settle_seconds(services.settings))
+    at = services.clock.now() + dt.timedelta(seconds=settle_seconds(services.settings))
     try:
         with services.database.transaction() as session:
             if not jobs.queued_by(session, jobs.RECONCILE, at):

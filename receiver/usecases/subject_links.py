@@ -38,8 +38,7 @@ from receiver.usecases import subject_package, subject_texts
 from receiver.usecases.answers import CreatedLink, PackageRecord, iso_time
 from receiver.usecases.documents import LinkDocument, parse
 from receiver.usecases.errors import UseCaseError
-from storage import answers, cases, jobs, notifications
-from storage.clock import utcnow
+from storage import answers, case_registry, jobs, notifications
 from storage.models import AnswerLink, AnswerPackage, Case
 from storage.notifications import NewNotification
 
@@ -68,7 +67,7 @@ def create_link(services: Services, case_id: str, document: Any, *, actor: str) 
             "conflict", "e-mail to the subject needs SMTP_URL and SUBJECT_EMAIL_FROM", reason="email_not_configured"
         )
     secret = secrets.token_urlsafe(SECRET_BYTES)
-    now = utcnow()
+    now = services.clock.now()
     with services.database.transaction() as session:
         case, package = _case_with_ready_package(session, case_id)
         link = answers.add_link(
@@ -87,7 +86,7 @@ def create_link(services: Services, case_id: str, document: Any, *, actor: str) 
                 session, kind=ANSWER_EMAIL, request_id=None, payload_sealed=services.secrets.seal(json.dumps(payload))
             )
             link.email_job_id = job.id
-        cases.record_event(
+        case_registry.record_event(
             case,
             actor=actor,
             kind=LINK_CREATED,
@@ -109,7 +108,7 @@ def create_link(services: Services, case_id: str, document: Any, *, actor: str) 
 
 
 def _case_with_ready_package(session: Session, case_id: str) -> tuple[Case, AnswerPackage]:
-    case = cases.find(session, case_id, for_update=True)
+    case = case_registry.find(session, case_id, for_update=True)
     if case is None:
         raise UseCaseError("not_found", "no case with this id")
     package = answers.current_package(session, case_id)
@@ -122,12 +121,16 @@ def revoke_link(services: Services, case_id: str, link_id: str, *, actor: str) -
     """Revoke a link of the case at once (revoking one already revoked changes nothing); the package's view."""
     with services.database.transaction() as session:
         link = answers.find_link(session, link_id, for_update=True)
-        case = cases.find(session, case_id, for_update=True)
+        case = case_registry.find(session, case_id, for_update=True)
         if link is None or case is None or link.case_id != case_id:
             raise UseCaseError("not_found", "no link with this id in this case")
         if link.revoked_at is None:
-            link.revoked_at, link.revoked_by, link.revoked_reason = utcnow(), actor, answers.REVOKED_BY_OPERATOR
-            cases.record_event(case, actor=actor, kind=LINK_REVOKED, changed="link", from_value=link.id)
+            link.revoked_at, link.revoked_by, link.revoked_reason = (
+                services.clock.now(),
+                actor,
+                answers.REVOKED_BY_OPERATOR,
+            )
+            case_registry.record_event(case, actor=actor, kind=LINK_REVOKED, changed="link", from_value=link.id)
             log.info("answer_link.revoked", link_id=link.id, case_id=case_id)
     return subject_package.package_view(services, case_id)
 
@@ -169,7 +172,7 @@ def find_link(services: Services, secret: str) -> SubjectLink | LinkGone | None:
             return None
         package = answers.find_package(session, link.package_id)
         assert package is not None  # the link's foreign key keeps it
-        return _working(link, package, utcnow())
+        return _working(link, package, services.clock.now())
 
 
 def _working(link: AnswerLink, package: AnswerPackage, now: dt.datetime) -> SubjectLink | LinkGone:
@@ -198,11 +201,11 @@ def record_download(
 ) -> bool:
     """Keep one download on ``link``; whether it was complete (it sent the package's last byte)."""
     complete = bytes_sent > 0 and first_byte + bytes_sent == link.package_bytes
-    now = utcnow()
+    now = services.clock.now()
     first_for_case = False
     with services.database.transaction() as session:
         row = answers.find_link(session, link.link_id, for_update=True)
-        case = cases.find_whole(session, link.case_id)
+        case = case_registry.find_whole(session, link.case_id)
         if row is None or case is None:
             return complete
         answers.add_download(
@@ -233,9 +236,9 @@ def record_download(
 def _record_first_download(
     services: Services, session: Session, case: Case, link: SubjectLink, now: dt.datetime
 ) -> None:
-    cases.record_event(
+    case_registry.record_event(
         case,
-        actor=cases.SERVICE,
+        actor=case_registry.SERVICE,
         kind=ANSWER_DOWNLOADED,
         changed="answer",
         to_value=link.package_sha256,

@@ -43,10 +43,9 @@ from receiver.usecases.answers import (
     iso_time,
 )
 from receiver.usecases.errors import UseCaseError
-from storage import answers, cases, jobs, lifecycle
+from storage import answers, case_registry, jobs, lifecycle
 from storage.archives.base import ArchiveStore
 from storage.archives.zipwriter import Entry
-from storage.clock import utcnow
 from storage.models import AnswerDownload, AnswerLink, AnswerPackage, Case, Job, ProcessorRequest
 
 ANSWER_PACKAGE = "answer_package"  #: the job kind that builds a package
@@ -70,7 +69,7 @@ def request_package(services: Services, case_id: str, *, actor: str) -> PackageR
             reason="controller_not_configured",
         )
     with services.database.transaction() as session:
-        case = cases.find(session, case_id, for_update=True)
+        case = case_registry.find(session, case_id, for_update=True)
         if case is None:
             raise UseCaseError("not_found", "no case with this id")
         _refuse_unless_buildable(session, case)
@@ -83,7 +82,7 @@ def request_package(services: Services, case_id: str, *, actor: str) -> PackageR
             payload_sealed=services.secrets.seal(json.dumps({"packageId": package_id})),
         )
         answers.add_package(session, package_id, case_id=case_id, content=content, actor=actor, job_id=job.id)
-        cases.record_event(case, actor=actor, kind=PACKAGE_REQUESTED, changed="package", to_value=package_id)
+        case_registry.record_event(case, actor=actor, kind=PACKAGE_REQUESTED, changed="package", to_value=package_id)
         session.flush()
     return package_view(services, case_id)
 
@@ -92,8 +91,8 @@ def _refuse_unless_buildable(session: Session, case: Case) -> None:
     current = answers.current_package(session, case.id)
     if current is not None and _state_of(session, current) == answers.BUILDING:
         raise UseCaseError("conflict", "a package of this case is being built", reason="package_building")
-    requests = cases.requests_of(session, case.id)
-    running = [request.id for request in requests if request.state not in cases.ENDED_STATES]
+    requests = case_registry.requests_of(session, case.id)
+    running = [request.id for request in requests if request.state not in case_registry.ENDED_STATES]
     if running:
         raise UseCaseError(
             "conflict",
@@ -271,18 +270,18 @@ def _state_of(session: Session, package: AnswerPackage) -> str:
 def package_view(services: Services, case_id: str) -> PackageRecord:
     """``GET /api/cases/<id>/package``: the package that counts, its links and their downloads."""
     with services.database.transaction() as session:
-        case = cases.find(session, case_id)
+        case = case_registry.find(session, case_id)
         if case is None:
             raise UseCaseError("not_found", "no case with this id")
         package = answers.current_package(session, case_id)
         links = answers.links_of_case(session, case_id)
         downloads = answers.downloads_of(session, [link.id for link in links])
         if package is None:
-            now = utcnow()
+            now = services.clock.now()
             return PackageRecord.model_construct(
                 state="none", links=[_link_record(link, downloads[link.id], now) for link in links]
             )
-        return _package_record(session, package, links, downloads)
+        return _package_record(session, package, links, downloads, now=services.clock.now())
 
 
 PackageState = Literal["building", "ready", "failed", "deleted"]
@@ -293,13 +292,14 @@ def _package_record(
     package: AnswerPackage,
     links: Sequence[AnswerLink],
     downloads: dict[str, list[AnswerDownload]],
+    *,
+    now: dt.datetime,
 ) -> PackageRecord:
     state = _state_of(session, package)
     failure = package.failure
     if state == answers.FAILED and failure is None and package.job_id is not None:
         job = session.get(Job, package.job_id)
         failure = job.last_error if job is not None else None
-    now = utcnow()
     return PackageRecord.model_construct(
         state=cast(PackageState, state),
         id=package.id,

@@ -19,8 +19,7 @@ from typing import TYPE_CHECKING
 from receiver.observability.logs import get_logger
 from receiver.services import Services
 from receiver.usecases.answers import iso_time
-from storage import answers, cases
-from storage.clock import utcnow
+from storage import answers, case_registry
 from storage.errors import StorageError
 
 if TYPE_CHECKING:
@@ -36,7 +35,7 @@ def apply_to_answers(services: Services, actor: str, should_stop: Callable[[], b
     """Delete the packages whose time has come, with their receipts; forget old download addresses."""
     settings = services.settings
     retention = dt.timedelta(days=settings.archive_retention_days)
-    now = utcnow()
+    now = services.clock.now()
     with services.database.transaction() as session:
         stored = answers.stored_packages(session)
         outcome.done["download addresses cleared"] = answers.forget_download_addresses(
@@ -71,7 +70,7 @@ def _delete(
         outcome.done["failed"] += 1
         outcome.notes.append(f"not deleted: {package.package_id}: {error.reason}: {error.message}")
         return
-    closed = package.closed_at or utcnow()
+    closed = package.closed_at or services.clock.now()
     policy = (
         f"ARCHIVE_RETENTION_DAYS={retention_days}: case closed {iso_time(closed)}, "
         f"due {iso_time(closed + dt.timedelta(days=retention_days))}"
@@ -84,11 +83,11 @@ def _delete(
     )
     with services.database.transaction() as session:
         row = answers.record_package_deletion(
-            session, package.package_id, versions=versions, actor=actor, policy=policy, at=utcnow()
+            session, package.package_id, versions=versions, actor=actor, policy=policy, at=services.clock.now()
         )
-        case = cases.find(session, package.case_id, for_update=True)
+        case = case_registry.find(session, package.case_id, for_update=True)
         if row is not None and case is not None:
-            cases.record_event(
+            case_registry.record_event(
                 case,
                 actor=actor[:64],
                 kind=PACKAGE_DELETED,

@@ -20,6 +20,7 @@ import jinja2
 from babel.support import NullTranslations, Translations
 
 from settings import SUBJECT_LANGUAGES
+from storage.registry import DELETE_KINDS, GET_KINDS, VOODOOSMS_FORGET
 
 TRANSLATIONS_DIR = Path(__file__).resolve().parent.parent / "translations"
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates" / "subject"
@@ -40,12 +41,10 @@ RIGHTS = {
     "objection": N_("to stop processing your personal data, on your objection (GDPR Art. 21)"),
 }
 #: What each kind of processor request asked.
-ASKED = {
-    "KIND_PERSONAL_GET": N_("a copy of the personal data it holds about you"),
-    "KIND_USER_GET": N_("a copy of the personal data it holds about you"),
-    "KIND_PERSONAL_DELETE": N_("to erase the personal data it holds about you"),
-    "KIND_USER_DELETE": N_("to erase the personal data it holds about you"),
-    "FORGET": N_("to forget your phone number"),
+ASKED: dict[str, str] = {
+    **dict.fromkeys(GET_KINDS, N_("a copy of the personal data it holds about you")),
+    **dict.fromkeys(DELETE_KINDS, N_("to erase the personal data it holds about you")),
+    VOODOOSMS_FORGET: N_("to forget your phone number"),
 }
 PROCESSORS = {"messagebird": "MessageBird", "voodoosms": "VoodooSMS"}
 

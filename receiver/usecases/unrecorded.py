@@ -43,7 +43,6 @@ from receiver.usecases.job_runs import Interruptible
 from receiver.usecases.sending import queue_first_poll, settle_seconds
 from settings import Settings
 from storage import lifecycle, registry
-from storage.clock import utcnow
 from storage.models import ProcessorRequest
 
 log = get_logger("receiver.jobs.unrecorded")  # reconciliation's log, as its events have always been named
@@ -210,7 +209,7 @@ def _status_by_date(services: Services, intent: Intent, interruptible: Interrupt
 
 def _apply_status(services: Services, intent: Intent, pending: Sequence[Intent], status: Status | None) -> str:
     """Adopt the reference the status call named, if it can only be this intent's; else maybe fail the intent."""
-    settings, now = services.settings, utcnow()
+    settings, now = services.settings, services.clock.now()
     with services.database.transaction() as session:
         locked = registry.find(session, intent.id, for_update=True)
         if locked is None or locked.state != lifecycle.SENDING:
@@ -219,9 +218,8 @@ def _apply_status(services: Services, intent: Intent, pending: Sequence[Intent],
             answer = registry.ProviderAnswer(
                 status.reference or "", provider_state="accepted", provider_created_at=status.created_at
             )
-            queue_first_poll(
-                session, settings, registry.record_answer(session, intent.id, answer, reason=FOUND_BY_STATUS)
-            )
+            request = registry.record_answer(session, intent.id, answer, reason=FOUND_BY_STATUS)
+            queue_first_poll(session, settings, request, now=now)
             log.warning(
                 "request.resolved", intent_id=intent.id, request_id=status.reference, provider=registry.VOODOOSMS
             )

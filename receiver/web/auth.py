@@ -70,7 +70,3 @@ def authorise_request() -> None:
     view = current_app.view_functions.get(request.endpoint or "")
     default = READ if request.method in _READING_METHODS else ACT
     authorise(getattr(view, "required_permission", default))
-
-
-#: The name blueprints used when ``ADMIN_TOKEN`` was the only credential; prefer ``protect(blueprint)``.
-require_admin_token = authorise_request

@@ -14,7 +14,7 @@ from werkzeug.exceptions import HTTPException
 from receiver.observability.logs import get_logger
 from receiver.providers.errors import ProviderError
 from receiver.usecases.errors import UseCaseError
-from storage.errors import StorageError
+from storage.errors import ServiceError, StorageError
 
 log = get_logger(__name__)
 
@@ -29,29 +29,28 @@ SERVICE_UNAVAILABLE = 100
 DUPLICATE_ENTRY = 101
 
 
-class HttpProblem(Exception):
-    """An answer other than success: HTTP status, provider-style code, generic description, log reason."""
+class HttpProblem(ServiceError):
+    """An answer other than success: HTTP status, provider-style code, generic message (the answer's
+    ``description``), log reason."""
 
     def __init__(
         self,
         status: int,
         code: int,
-        description: str,
+        message: str,
         *,
         reason: str,
         parameter: str | None = None,
         headers: dict[str, str] | None = None,
     ):
-        super().__init__(description)
+        super().__init__(reason, message)
         self.status = status
         self.code = code
-        self.description = description
-        self.reason = reason
         self.parameter = parameter
         self.headers = headers or {}
 
     def response(self) -> tuple[Response, int]:
-        error: dict[str, object] = {"code": self.code, "description": self.description}
+        error: dict[str, object] = {"code": self.code, "description": self.message}
         if self.parameter:
             error["parameter"] = self.parameter
         response = jsonify(errors=[error])
@@ -82,11 +81,11 @@ _CODE_OF_KIND = {
 
 
 def problem_from_usecase(error: UseCaseError) -> HttpProblem:
-    """The answer to a use case's refusal: its kind's status and code, its own description and parameter."""
+    """The answer to a use case's refusal: its kind's status and code, its own message and parameter."""
     return HttpProblem(
         _STATUS_OF_KIND[error.kind],
         _CODE_OF_KIND[error.kind],
-        error.description,
+        error.message,
         reason=error.reason,
         parameter=error.parameter,
     )

@@ -74,19 +74,23 @@ class LimitedAddresses:
     MAX_ADDRESSES = 10_000
     _BODY = json.dumps({"errors": [{"code": BAD_REQUEST, "description": TOO_MANY}]}).encode()
 
-    def __init__(self, wsgi_app: WsgiApp, *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, wsgi_app: WsgiApp, *, clock: Callable[[], float] = time.monotonic) -> None:
         self._wsgi_app = wsgi_app
         self._clock = clock
         self._until: dict[str, float] = {}
 
     def block(self, address: str, until: float) -> None:
-        """Answer ``address``'s deliveries 429 until ``until`` (Unix time)."""
+        """Answer ``address``'s deliveries 429 until ``until`` (by the filter's clock: ``time.monotonic``)."""
         if len(self._until) >= self.MAX_ADDRESSES:
             now = self._clock()
             self._until = {kept: ends for kept, ends in self._until.items() if ends > now}
             if len(self._until) >= self.MAX_ADDRESSES:
                 self._until.clear()  # a flood of addresses: Flask-Limiter still limits each one
         self._until[address] = until
+
+    def block_for(self, address: str, seconds: float) -> None:
+        """Answer ``address``'s deliveries 429 for the next ``seconds``."""
+        self.block(address, self._clock() + seconds)
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         until = self._until.get(environ.get("REMOTE_ADDR", ""))
@@ -190,7 +194,7 @@ def _count_refusal(response: Response, counter: RefusalCounter, limited: Limited
     if window is None:
         return response
     CALLBACKS.labels("rejected", "rate_limited").inc()
-    limited.block(address, time.time() + window)
+    limited.block_for(address, window)
     log.warning("callback.address_limited", retry_after_s=window)  # the address: GET /api/deliveries/refused
     problem = HttpProblem(429, BAD_REQUEST, TOO_MANY, reason="rate_limited", headers={"Retry-After": str(window)})
     answer, status = problem.response()

@@ -2,7 +2,7 @@
 
 A thin adapter: it bounds and reads the body once, rebuilds the URL MessageBird
 signed from ``PUBLIC_URL`` (never from ``Host`` or ``X-Forwarded-*``, which a
-caller controls and a proxy rewrites), hands a ``Delivery`` to
+caller controls and a proxy rewrites), hands a ``CallbackDelivery`` to
 ``receiver.usecases.callbacks`` and turns the ``Outcome`` into the answer and one log event.
 """
 
@@ -46,7 +46,7 @@ def messagebird_personal_data() -> tuple[Response, int]:
         delivery = _delivery(_read_body(services().settings.max_callback_bytes))
     except HttpProblem as problem:
         refused = callbacks.record_refused(
-            services(), _delivery(b""), status=problem.status, reason=problem.reason, description=problem.description
+            services(), _delivery(b""), status=problem.status, reason=problem.reason, description=problem.message
         )
         _log_outcome(refused, started)
         return problem.response()
@@ -87,8 +87,8 @@ def signed_url() -> str:
     return f"{url}?{query}" if query else url
 
 
-def _delivery(body: bytes) -> callbacks.Delivery:
-    return callbacks.Delivery(
+def _delivery(body: bytes) -> callbacks.CallbackDelivery:
+    return callbacks.CallbackDelivery(
         body=body,
         url=signed_url(),
         jwt_header=request.headers.get(JWT_HEADER),

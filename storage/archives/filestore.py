@@ -29,7 +29,7 @@ from urllib.parse import unquote, urlsplit
 
 from storage.archives.base import DeletedArchive, DeletedVersion, StoredArchive, check_key, check_metadata
 from storage.archives.stream import ArchiveStream, Readable
-from storage.clock import utcnow
+from storage.clock import Clock
 from storage.errors import StorageError
 
 _COPY_CHUNK = 1 << 20
@@ -39,11 +39,11 @@ _MISCONFIGURED_ERRNOS = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOTDIR, 
 class FileArchiveStore:
     """An ``ArchiveStore`` on a local (or mounted) filesystem; ``uri`` is ``file:///abs/path``."""
 
-    def __init__(self, root: Path, *, clock: Callable[[], datetime] = utcnow) -> None:
+    def __init__(self, root: Path, *, clock: Callable[[], datetime] | None = None) -> None:
         if not root.is_absolute():
             raise StorageError("misconfigured", "file archive store root must be an absolute path")
         self._root = root
-        self._clock = clock
+        self._clock = clock or Clock().now
 
     def put(self, key: str, stream: ArchiveStream, *, metadata: Mapping[str, str]) -> StoredArchive:
         check_metadata(metadata)

@@ -40,7 +40,7 @@ from botocore.exceptions import ConnectionError as BotoConnectionError
 from storage.archives.base import DeletedArchive, DeletedVersion, StoredArchive, check_key, check_metadata
 from storage.archives.s3options import S3Options
 from storage.archives.stream import ArchiveStream
-from storage.clock import utcnow
+from storage.clock import Clock
 from storage.errors import StorageError
 
 log = logging.getLogger(__name__)
@@ -92,7 +92,7 @@ class S3ArchiveStore:
         options: S3Options,
         *,
         client: Any | None = None,
-        clock: Callable[[], datetime] = utcnow,
+        clock: Callable[[], datetime] | None = None,
     ) -> None:
         self._bucket = bucket
         self._prefix = prefix.strip("/")
@@ -100,7 +100,7 @@ class S3ArchiveStore:
             check_key(self._prefix)
         self._options = options
         self._client = client if client is not None else default_client(options)
-        self._clock = clock
+        self._clock = clock or Clock().now
         self._transfer = _transfer_config(options)
         self._versions = _VersionRecorder(self._client)
         self._lockable: bool | None = None

@@ -30,7 +30,7 @@ from tests.support.load import (
     CALLBACK_PATH,
     DELETE_KIND,
     Answer,
-    Delivery,
+    RawRequest,
     callback_json,
     fire,
     http_request,
@@ -55,7 +55,7 @@ def app_env(app_env: dict[str, str]) -> dict[str, str]:
     return {**app_env, "TRUSTED_PROXIES": "1"}
 
 
-def hostile_corpus(known_ids: list[str], seed: int = 10) -> list[Delivery]:
+def hostile_corpus(known_ids: list[str], seed: int = 10) -> list[RawRequest]:
     """Five kinds of hostile delivery, shuffled, each from one of eight addresses."""
     rng = random.Random(seed)
     makers = [_junk_json, _forged_hmac_unknown, _forged_hmac_known, _jwt_with_a_wrong_key, _oversize]
@@ -64,7 +64,7 @@ def hostile_corpus(known_ids: list[str], seed: int = 10) -> list[Delivery]:
         raw_headers, body = makers[n % len(makers)](rng, n, known_ids)
         headers = {"Content-Type": "application/json", "X-Forwarded-For": f"203.0.113.{n % 8 + 1}", **raw_headers}
         corpus.append(
-            Delivery(
+            RawRequest(
                 "", f"hostile-{n}", http_request("POST", CALLBACK_PATH, host="127.0.0.1", headers=headers, body=body)
             )
         )
@@ -112,7 +112,7 @@ def database_bytes(database_url: str) -> int:
 
 
 @contextmanager
-def flooding(target: tuple[str, int], corpus: list[Delivery]) -> Iterator[list[int | None]]:
+def flooding(target: tuple[str, int], corpus: list[RawRequest]) -> Iterator[list[int | None]]:
     """Send ``corpus`` from another process while the block runs; the statuses it got, once it ends."""
     context = multiprocessing.get_context("spawn")
     results = context.Queue()
@@ -126,7 +126,7 @@ def flooding(target: tuple[str, int], corpus: list[Delivery]) -> Iterator[list[i
         sender.join(timeout=30)
 
 
-def _flood(target: tuple[str, int], corpus: list[Delivery], results) -> None:
+def _flood(target: tuple[str, int], corpus: list[RawRequest], results) -> None:
     results.put([answer.status for answer in fire(target, corpus, concurrency=HOSTILE_CONCURRENCY)])
 
 

@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import update
 
 from storage import jobs
-from storage.clock import utcnow
+from storage.clock import Clock
 from storage.db import Database
 from storage.models import Job, ProcessorRequest
 from tests.faults import job_faults
@@ -71,7 +71,7 @@ class Jobs:
 
     def make_due(self, job_id: int) -> None:
         with self.database.transaction() as session:
-            session.execute(update(Job).where(Job.id == job_id).values(run_after=utcnow()))
+            session.execute(update(Job).where(Job.id == job_id).values(run_after=Clock().now()))
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from sqlalchemy import select
 
 from app import create_app
 from receiver.usecases.reconciliation import apply_listing
-from storage.clock import utcnow
+from storage.clock import Clock
 from storage.db import Database
 from storage.models import Job, Transition
 from tests.faults.audit import audit_callbacks
@@ -47,7 +47,7 @@ class Reconciler(threading.Thread):
             try:
                 listing = self.services.providers.messagebird.list_requests()
                 with self.services.database.transaction() as session:
-                    counts = apply_listing(session, self.services, listing, utcnow())
+                    counts = apply_listing(session, self.services, listing, Clock().now())
             except Exception as error:
                 self.errors.append(type(error).__name__)
                 continue

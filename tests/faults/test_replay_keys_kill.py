@@ -17,7 +17,7 @@ from tests.faults.audit import audit_callbacks
 from tests.faults.conftest import address, gunicorn_workers, wait_until
 from tests.faults.test_web_kill import Killer
 from tests.support.databases import Backend
-from tests.support.load import DELETE_KIND, GET_KIND, Answer, Delivery, fire, register_requests, sign_callbacks
+from tests.support.load import DELETE_KIND, GET_KIND, Answer, RawRequest, fire, register_requests, sign_callbacks
 
 pytestmark = [pytest.mark.slow, pytest.mark.redis]
 
@@ -34,7 +34,7 @@ def backend(request: pytest.FixtureRequest) -> Backend:
     return Backend(request.getfixturevalue(f"{database}_url"), request.getfixturevalue("redis_url"))
 
 
-def resend_identically(server: tuple[str, int], deliveries: list[Delivery], rounds: int = 6) -> list[Answer]:
+def resend_identically(server: tuple[str, int], deliveries: list[RawRequest], rounds: int = 6) -> list[Answer]:
     """Send the same bytes again, and again what got no answer or a 5xx."""
     every: list[Answer] = []
     for _ in range(rounds):

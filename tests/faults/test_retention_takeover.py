@@ -16,7 +16,7 @@ from sqlalchemy import update
 
 from receiver.usecases.retention import run_retention
 from storage import retention as kept
-from storage.clock import utcnow
+from storage.clock import Clock
 from storage.models import ProcessorRequest
 from tests.support import zips
 from tests.support.retention import archive_file, stored_request
@@ -48,7 +48,7 @@ def test_a_receipt_written_by_the_run_that_took_over_lists_what_the_dead_run_rem
         session.execute(
             update(ProcessorRequest)
             .where(ProcessorRequest.archive_deletion_started_at.is_not(None))
-            .values(archive_deletion_started_at=utcnow() - dt.timedelta(seconds=kept.CLAIM_SECONDS + 60))
+            .values(archive_deletion_started_at=Clock().now() - dt.timedelta(seconds=kept.CLAIM_SECONDS + 60))
         )
     second = run_retention(services, actor="second-run")
 

@@ -13,7 +13,7 @@ from werkzeug.test import TestResponse
 
 from receiver.usecases import operators
 from storage import lifecycle
-from storage.clock import utcnow
+from storage.clock import Clock
 from storage.models import ProcessorRequest
 from tests.conftest import CALLBACK_URL
 from verification.testing import MessageBirdSigner
@@ -80,7 +80,7 @@ def answered_case(client: FlaskClient, services, register, deliver) -> dict[str,
     The archive is recorded stored as the worker leaves it; the rest goes through the service's own paths.
     """
     olivia = {"Authorization": f"Bearer {operators.create_token(services, 'olivia', 'operator', actor='admin').token}"}
-    today = utcnow().date()
+    today = Clock().now().date()
     opened = client.post(
         "/api/cases",
         headers=olivia,
@@ -107,7 +107,7 @@ def answered_case(client: FlaskClient, services, register, deliver) -> dict[str,
         lifecycle.move(request, lifecycle.ARCHIVING)
         request.archive_uri, request.archive_bytes = "file:///archives/req-1.zip", 2048
         request.archive_sha256, request.archive_version_id = "ab" * 32, "v-0001"
-        request.archive_stored_at = utcnow()
+        request.archive_stored_at = Clock().now()
         lifecycle.move(request, lifecycle.COMPLETED, reason="archive stored")
     closed = client.post(
         f"/api/cases/{opened['id']}/close",

@@ -15,7 +15,7 @@ from app import create_app
 from receiver.jobs.audit_anchor import AUDIT_ANCHOR
 from receiver.jobs.worker import Worker
 from storage import audit_chain, jobs, registry
-from storage.clock import utcnow
+from storage.clock import Clock
 from storage.models import AuditAnchor, Job
 from tests.receiver.observability.test_metrics import scrape
 from tests.storage.audit_history import tamper, write_history
@@ -128,7 +128,7 @@ def test_a_row_inserted_with_an_old_date_after_an_anchor_is_named_backdated(app,
         services.database,
         "INSERT INTO case_events (case_id, at, actor, kind, reason) VALUES (:case, :at, 'ops', 'extended', 'late')",
         case=case_id,
-        at=utcnow() - dt.timedelta(days=30),
+        at=Clock().now() - dt.timedelta(days=30),
     )
     write_history(services.database, requests=1)  # genuine rows sealed after the anchor too: not named
     result = run(app, "verify")

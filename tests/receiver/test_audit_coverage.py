@@ -16,11 +16,11 @@ import pytest
 
 from receiver.usecases import console_sessions, operators, subject_links
 from storage import answers, audit_chain, people
-from storage.clock import utcnow
+from storage.clock import Clock
 from tests.receiver.conftest import callback_body
 from tests.storage.audit_history import tamper
 
-TODAY = utcnow().date()
+TODAY = Clock().now().date()
 PACKAGE_BYTES = 4096
 ISSUER = "https://login.example.test/realms/ops"
 
@@ -43,7 +43,7 @@ def build_package(services, case_id: str) -> str:
             sha256="a" * 64,
             version_id=None,
             files=[answers.PackageFile("messages.csv", "req-1", PACKAGE_BYTES - 200, "b" * 64)],
-            at=utcnow(),
+            at=Clock().now(),
         )
         return package.id
 
@@ -234,7 +234,7 @@ def test_the_answers_and_the_peoples_own_changes_verify_once_sealed(app, service
     subject_links.revoke_link(services, lived_case["id"], lived_case["link_id"], actor="olivia")
     assert sign_in_through_the_identity_provider(services, role="operator") == lived_case["person"]  # a new role
     with services.database.transaction() as session:  # the retention erases the addresses: no new version
-        assert answers.forget_download_addresses(session, before=utcnow() + dt.timedelta(seconds=1)) == 2
+        assert answers.forget_download_addresses(session, before=Clock().now() + dt.timedelta(seconds=1)) == 2
     verdict = audit_chain.verify(services.database)
     assert verdict.breaks == () and verdict.pending >= 4  # the link, the new download, the person, the new role
     result = verify(app)

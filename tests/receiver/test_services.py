@@ -1,11 +1,18 @@
-"""The composition root: the archive download's policy comes from the settings, every bad pattern named."""
+"""The composition root: the archive download's policy comes from the settings, every bad pattern named; one
+clock for every collaborator."""
 
 from __future__ import annotations
+
+import datetime as dt
+import io
 
 import pytest
 
 from receiver.services import build_timestamper, fetch_policy
 from settings import ConfigError, load_settings
+from storage import jobs
+from storage.archives import ArchiveStream
+from tests.support.zips import zip_bytes
 from tests.test_settings import REQUIRED
 
 
@@ -55,3 +62,21 @@ def test_the_time_stamping_authorities_are_checked_like_every_outbound_host(tmp_
     assert refused.value.problems[0].startswith("AUDIT_TSA_PRIVATE_HOSTS: not a host or host:port pattern")
     assert refused.value.problems[1] == "AUDIT_TSA_CA_FILE: not a file of PEM certificates"
     assert not build_timestamper(load_settings(REQUIRED)).configured
+
+
+def test_one_clock_reaches_the_database_the_stores_and_the_use_cases(services, client, admin_headers):
+    """A test sets the service's clock once: rows, archives and "today" all follow it."""
+    stopped_at = dt.datetime(2024, 3, 4, 10, 30, tzinfo=dt.UTC)
+    services.clock.set(stopped_at)
+    assert services.clock is services.database.clock
+    opened = client.post(
+        "/api/cases",
+        headers=admin_headers,
+        json={"subjectRef": "T-1", "right": "access", "jurisdiction": "EU", "receivedOn": "2024-03-05"},
+    )
+    assert (opened.status_code, opened.json["errors"][0]["parameter"]) == (400, "receivedOn")  # after "today"
+    with services.database.transaction() as session:
+        assert jobs.enqueue(session, kind=jobs.RECONCILE, request_id=None).created_at == stopped_at
+    archive = ArchiveStream(io.BytesIO(zip_bytes({"a.txt": b"a"})), max_bytes=1 << 20)
+    stored = services.archive_store.put("clock/a.zip", archive, metadata={})
+    assert stored.stored_at == stopped_at

@@ -7,7 +7,7 @@ import uuid
 
 from sqlalchemy import text
 
-from storage import cases, lifecycle, registry
+from storage import case_registry, lifecycle, registry
 from storage.db import Database
 from storage.models import Case
 
@@ -30,7 +30,7 @@ def write_history(database: Database, *, requests: int = 2) -> str:
             created_by="ops",
         )
         session.add(case)
-        cases.record_event(case, actor="ops", kind="opened", reason="Grüße: non-ASCII is kept as it is")
+        case_registry.record_event(case, actor="ops", kind="opened", reason="Grüße: non-ASCII is kept as it is")
         session.flush()
         for n in range(requests):
             request = registry.register(

@@ -8,12 +8,12 @@ import datetime as dt
 from sqlalchemy import select
 
 from storage import console_sessions, tokens
-from storage.clock import utcnow
+from storage.clock import Clock
 from storage.models import ConsoleSession
 
 
 def later(minutes: int) -> dt.datetime:
-    return utcnow() + dt.timedelta(minutes=minutes)
+    return Clock().now() + dt.timedelta(minutes=minutes)
 
 
 def test_the_session_id_is_stored_only_as_its_hash(database):
@@ -55,7 +55,7 @@ def test_a_session_whose_operator_has_no_token_is_not_valid(database):
 
 def test_signing_out_ends_the_session_and_expired_ones_are_dropped_on_the_next_sign_in(database):
     with database.transaction() as session:
-        console_sessions.add(session, "old", operator="admin", role="operator", expires_at=utcnow())
+        console_sessions.add(session, "old", operator="admin", role="operator", expires_at=Clock().now())
         console_sessions.add(session, "current", operator="admin", role="operator", expires_at=later(60))
     with database.transaction() as session:
         assert console_sessions.end(session, "current") is True

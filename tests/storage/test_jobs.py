@@ -6,7 +6,7 @@ import datetime as dt
 import threading
 
 from storage import jobs, lifecycle
-from storage.clock import utcnow
+from storage.clock import Clock
 from storage.models import Job, ProcessorRequest
 
 
@@ -33,7 +33,7 @@ def failures_of(database, job_id):
 
 
 def after(seconds):
-    return utcnow() + dt.timedelta(seconds=seconds)
+    return Clock().now() + dt.timedelta(seconds=seconds)
 
 
 def test_a_claimed_job_is_not_claimed_again_while_its_lease_lasts(database):
@@ -46,7 +46,7 @@ def test_a_claimed_job_is_not_claimed_again_while_its_lease_lasts(database):
 def test_an_expired_lease_is_taken_over_and_the_old_holder_cannot_finish(database):
     [job_id] = enqueue(database)
     old = claim(database, "w1", lease=60)
-    new = claim(database, "w2", now=utcnow() + dt.timedelta(seconds=61))
+    new = claim(database, "w2", now=Clock().now() + dt.timedelta(seconds=61))
     assert (new.id, new.attempts) == (job_id, 2)
     with database.transaction() as session:
         assert jobs.finish(session, old) is False
@@ -57,16 +57,16 @@ def test_an_expired_lease_is_taken_over_and_the_old_holder_cannot_finish(databas
 
 
 def test_a_job_queued_for_later_waits_until_it_is_due(database):
-    enqueue(database, run_after=utcnow() + dt.timedelta(seconds=30))
+    enqueue(database, run_after=Clock().now() + dt.timedelta(seconds=30))
     assert claim(database) is None
-    assert claim(database, now=utcnow() + dt.timedelta(seconds=31)) is not None
+    assert claim(database, now=Clock().now() + dt.timedelta(seconds=31)) is not None
 
 
 def test_retry_later_requeues_with_the_error_and_release_does_not_count_the_attempt(database):
     [job_id] = enqueue(database)
     job = claim(database)
     with database.transaction() as session:
-        jobs.retry_later(session, job, run_after=utcnow(), error="download timeout")
+        jobs.retry_later(session, job, run_after=Clock().now(), error="download timeout")
     again = claim(database)
     assert again.attempts == 2
     with database.transaction() as session:
@@ -128,7 +128,7 @@ def test_retries_count_failures_and_planned_work_starts_them_over(database):
 
     def end(job, how, **arguments):
         with database.transaction() as session:
-            getattr(jobs, how)(session, job, run_after=utcnow(), **arguments)
+            getattr(jobs, how)(session, job, run_after=Clock().now(), **arguments)
 
     end(claim(database), "retry_later", error="timeout")
     assert claim(database).failures == 1
@@ -171,8 +171,8 @@ def test_fail_poison_leaves_live_leases_and_jobs_with_failures_to_spare(database
 def test_an_ops_retry_starts_attempts_and_failures_over(database):
     with database.transaction() as session:
         request = ProcessorRequest(id="req-1", provider="messagebird", kind="KIND_PERSONAL_GET")
-        lifecycle.start(request)
         session.add(request)
+        lifecycle.start(request)
     [job_id] = enqueue(database)
     with database.transaction() as session:
         session.get(Job, job_id).request_id = "req-1"

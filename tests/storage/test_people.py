@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 from storage import console_sessions, people
-from storage.clock import utcnow
+from storage.clock import Clock
 
 ISSUER = "https://login.example.test/realms/ops"
 
@@ -56,7 +56,7 @@ def test_a_persons_sessions_are_valid_until_ended_all_at_once(database):
     with database.transaction() as session:
         for session_id in ("a", "b"):
             console_sessions.add(
-                session, session_id, operator=actor, role="operator", expires_at=utcnow() + dt.timedelta(hours=1)
+                session, session_id, operator=actor, role="operator", expires_at=Clock().now() + dt.timedelta(hours=1)
             )
     with database.reading() as connection:
         assert console_sessions.find_valid(connection, "a") == (actor, "operator")

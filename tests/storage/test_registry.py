@@ -176,3 +176,10 @@ def test_many_requests_with_an_id_known_or_repeated_register_none(database, clas
     assert refused.value.reason == "conflict"
     with database.transaction() as session:
         assert session.scalars(select(ProcessorRequest.id)).all() == ["bulk-0"]
+
+
+def test_the_one_list_of_kinds_splits_into_what_is_asked_and_whose_data():
+    assert registry.KINDS == ("KIND_PERSONAL_GET", "KIND_PERSONAL_DELETE", "KIND_USER_GET", "KIND_USER_DELETE")
+    assert sorted(registry.GET_KINDS) == ["KIND_PERSONAL_GET", "KIND_USER_GET"]
+    assert sorted(registry.DELETE_KINDS) == ["KIND_PERSONAL_DELETE", "KIND_USER_DELETE"]
+    assert sorted(registry.PERSONAL_KINDS) == ["KIND_PERSONAL_DELETE", "KIND_PERSONAL_GET"]

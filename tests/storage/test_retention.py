@@ -13,7 +13,7 @@ from sqlalchemy import select
 from storage import jobs, lifecycle, registry
 from storage import retention as kept
 from storage.archives import DeletedArchive, DeletedVersion
-from storage.clock import utcnow
+from storage.clock import Clock
 from storage.db import Database
 from storage.models import Callback, Case, Job, ProcessorRequest, RequestEvent
 
@@ -259,15 +259,19 @@ def erase_due(database: Database, *, ended_before: dt.datetime, now: dt.datetime
 
 
 def test_secrets_go_once_the_request_ended_long_enough_ago(database):
-    completed = add_request(database, ended_at=utcnow() - 15 * DAY)
+    completed = add_request(database, ended_at=Clock().now() - 15 * DAY)
     failed = add_request(
-        database, state=lifecycle.FAILED, ended_at=utcnow() - 15 * DAY, job_state=jobs.FAILED, stored=False
+        database, state=lifecycle.FAILED, ended_at=Clock().now() - 15 * DAY, job_state=jobs.FAILED, stored=False
     )
-    recent = add_request(database, ended_at=utcnow() - 13 * DAY)
+    recent = add_request(database, ended_at=Clock().now() - 13 * DAY)
     waiting = add_request(
-        database, state=lifecycle.CALLBACK_RECEIVED, ended_at=utcnow() - 60 * DAY, job_state=jobs.QUEUED, stored=False
+        database,
+        state=lifecycle.CALLBACK_RECEIVED,
+        ended_at=Clock().now() - 60 * DAY,
+        job_state=jobs.QUEUED,
+        stored=False,
     )
-    now = utcnow()
+    now = Clock().now()
     assert erase_due(database, ended_before=now - 14 * DAY, now=now) == kept.Erased(signature_keys=2, archive_urls=2)
     assert secrets_of(database, completed) == (None, [None], now)
     assert secrets_of(database, failed) == (None, [None], now)
@@ -276,27 +280,27 @@ def test_secrets_go_once_the_request_ended_long_enough_ago(database):
 
 
 def test_a_request_is_erased_once(database):
-    request_id = add_request(database, ended_at=utcnow() - 15 * DAY)
-    first = erase_due(database, ended_before=utcnow(), now=utcnow())
+    request_id = add_request(database, ended_at=Clock().now() - 15 * DAY)
+    first = erase_due(database, ended_before=Clock().now(), now=Clock().now())
     with database.transaction() as session:
-        assert kept.requests_with_secrets_due(session, ended_before=utcnow()) == []
+        assert kept.requests_with_secrets_due(session, ended_before=Clock().now()) == []
     assert first == kept.Erased(1, 1) and secrets_of(database, request_id)[2] is not None
 
 
 def test_a_failed_request_whose_download_is_queued_again_keeps_its_secrets(database):
     """Ops' retry (or a new URL from the listing) put a job in the queue: the request is being moved on."""
     request_id = add_request(
-        database, state=lifecycle.FAILED, ended_at=utcnow() - 60 * DAY, job_state=jobs.QUEUED, stored=False
+        database, state=lifecycle.FAILED, ended_at=Clock().now() - 60 * DAY, job_state=jobs.QUEUED, stored=False
     )
-    assert erase_due(database, ended_before=utcnow() - 14 * DAY, now=utcnow()) == kept.Erased()
+    assert erase_due(database, ended_before=Clock().now() - 14 * DAY, now=Clock().now()) == kept.Erased()
     assert secrets_of(database, request_id)[0] == "sealed-key"
 
 
 def test_secrets_are_erased_in_batches(database):
     for _ in range(3):
-        add_request(database, ended_at=utcnow() - 20 * DAY)
-    first = erase_due(database, ended_before=utcnow(), now=utcnow(), limit=2)
-    second = erase_due(database, ended_before=utcnow(), now=utcnow(), limit=2)
+        add_request(database, ended_at=Clock().now() - 20 * DAY)
+    first = erase_due(database, ended_before=Clock().now(), now=Clock().now(), limit=2)
+    second = erase_due(database, ended_before=Clock().now(), now=Clock().now(), limit=2)
     assert (first.signature_keys, second.signature_keys) == (2, 1)
 
 
@@ -306,11 +310,11 @@ def job_ids(database: Database) -> dict[int, tuple[str, str | None]]:
 
 
 def test_finished_jobs_go_after_their_period_and_a_requests_only_once_its_secrets_went(database):
-    erased = add_request(database, ended_at=utcnow() - 40 * DAY)
-    not_erased = add_request(database, ended_at=utcnow() - 40 * DAY)
+    erased = add_request(database, ended_at=Clock().now() - 40 * DAY)
+    not_erased = add_request(database, ended_at=Clock().now() - 40 * DAY)
     with database.transaction() as session:
-        session.get(ProcessorRequest, erased).secrets_erased_at = utcnow()
-        old = utcnow() - 31 * DAY
+        session.get(ProcessorRequest, erased).secrets_erased_at = Clock().now()
+        old = Clock().now() - 31 * DAY
         for kind, state in (
             (jobs.RECONCILE, jobs.DONE),
             (jobs.RETENTION, jobs.FAILED),
@@ -323,7 +327,7 @@ def test_finished_jobs_go_after_their_period_and_a_requests_only_once_its_secret
         recent = jobs.enqueue(session, kind=jobs.RECONCILE, request_id=None)
         recent.state = jobs.DONE
     with database.transaction() as session:
-        assert kept.purge_finished_jobs(session, finished_before=utcnow() - 30 * DAY) == 4
+        assert kept.purge_finished_jobs(session, finished_before=Clock().now() - 30 * DAY) == 4
     left = sorted(job_ids(database).values(), key=str)
     assert left == sorted(
         [("archive", not_erased), ("reconcile", None), ("reconcile", None), ("notify", None)], key=str
@@ -336,7 +340,7 @@ def test_client_addresses_are_cleared_after_their_period(database):
             session.add(
                 Callback(
                     provider="messagebird",
-                    received_at=utcnow() - days * DAY,
+                    received_at=Clock().now() - days * DAY,
                     remote_addr=address,
                     verdict="accepted",
                     status_code=200,
@@ -345,7 +349,7 @@ def test_client_addresses_are_cleared_after_their_period(database):
                 )
             )
     with database.transaction() as session:
-        assert kept.forget_client_addresses(session, received_before=utcnow() - 30 * DAY) == 1
+        assert kept.forget_client_addresses(session, received_before=Clock().now() - 30 * DAY) == 1
     with database.transaction() as session:
         assert sorted(filter(None, session.scalars(select(Callback.remote_addr)))) == ["203.0.113.8"]
 

@@ -39,7 +39,7 @@ GET_KIND = "KIND_PERSONAL_GET"
 
 
 @dataclass(frozen=True)
-class Delivery:
+class RawRequest:
     """One HTTP request, ready to send: its bytes and what it is about."""
 
     request_id: str
@@ -51,7 +51,7 @@ class Delivery:
 class Answer:
     """What one delivery got: ``status`` (None when no answer came) or ``error``, and timings."""
 
-    delivery: Delivery
+    delivery: RawRequest
     status: int | None
     body: bytes = b""
     error: str | None = None
@@ -125,7 +125,7 @@ class CallbackSigner:
     def url(self) -> str:
         return self.public_url + CALLBACK_PATH
 
-    def sign(self, request_id: str, body: bytes, now: float | None = None) -> Delivery:
+    def sign(self, request_id: str, body: bytes, now: float | None = None) -> RawRequest:
         """A freshly signed delivery (a new ``jti``), as MessageBird signs every attempt."""
         now = time.time() if now is None else now
         http_id = f"ld-{next(self._serial)}-{uuid.uuid4().hex[:8]}"
@@ -135,29 +135,29 @@ class CallbackSigner:
             "MessageBird-Signature-JWT": sign_jwt(self.signing_key, self.url, body, now),
             "X-MessageBird-Signature": sign_hmac(self.signature_key, body, int(now)),
         }
-        return Delivery(
+        return RawRequest(
             request_id, http_id, http_request("POST", CALLBACK_PATH, host=self.host, headers=headers, body=body)
         )
 
-    def resign(self, delivery: Delivery) -> Delivery:
+    def resign(self, delivery: RawRequest) -> RawRequest:
         """The same callback signed again, for a sender's retry."""
         return self.sign(delivery.request_id, delivery.raw.split(b"\r\n\r\n", 1)[1])
 
 
 def sign_callbacks(
     signer: CallbackSigner, kinds: dict[str, str], *, data: dict[str, str] | None = None
-) -> list[Delivery]:
+) -> list[RawRequest]:
     """One signed delivery per request id, with its archive URL from ``data`` where given."""
     data = data or {}
     return [signer.sign(rid, callback_json(rid, kind, data.get(rid))) for rid, kind in kinds.items()]
 
 
-def get_request(path: str, host: str = "127.0.0.1") -> Delivery:
-    return Delivery("", f"get-{uuid.uuid4().hex[:8]}", http_request("GET", path, host=host))
+def get_request(path: str, host: str = "127.0.0.1") -> RawRequest:
+    return RawRequest("", f"get-{uuid.uuid4().hex[:8]}", http_request("GET", path, host=host))
 
 
 def fire(
-    address: tuple[str, int], deliveries: Sequence[Delivery], *, concurrency: int, timeout: float = 15
+    address: tuple[str, int], deliveries: Sequence[RawRequest], *, concurrency: int, timeout: float = 15
 ) -> list[Answer]:
     """Send every delivery, ``concurrency`` at a time; the answers in the deliveries' order."""
     return run_apart(_fire(address, deliveries, concurrency, timeout))
@@ -174,16 +174,16 @@ def run_apart(coroutine: Coroutine[Any, Any, T]) -> T:
         return runner.submit(asyncio.run, coroutine).result()
 
 
-def with_header(delivery: Delivery, name: str, value: str) -> Delivery:
+def with_header(delivery: RawRequest, name: str, value: str) -> RawRequest:
     """The same request with one more header (after the request line)."""
     line, rest = delivery.raw.split(b"\r\n", 1)
-    return Delivery(
+    return RawRequest(
         delivery.request_id, delivery.http_id, line + f"\r\n{name}: {value}".encode("latin-1") + b"\r\n" + rest
     )
 
 
 async def _fire(
-    address: tuple[str, int], deliveries: Sequence[Delivery], concurrency: int, timeout: float
+    address: tuple[str, int], deliveries: Sequence[RawRequest], concurrency: int, timeout: float
 ) -> list[Answer]:
     answers: list[Answer | None] = [None] * len(deliveries)
     indexes = iter(range(len(deliveries)))
@@ -196,7 +196,7 @@ async def _fire(
     return [answer for answer in answers if answer is not None]
 
 
-async def send(address: tuple[str, int], delivery: Delivery, timeout: float) -> Answer:
+async def send(address: tuple[str, int], delivery: RawRequest, timeout: float) -> Answer:
     """One request on its own connection; never raises for a network failure."""
     started = time.perf_counter()
     try:
@@ -236,7 +236,7 @@ def _parse_head(head: bytes) -> tuple[int, int | None]:
 def deliver_until_answered(
     address: tuple[str, int],
     signer: CallbackSigner,
-    deliveries: Iterable[Delivery],
+    deliveries: Iterable[RawRequest],
     *,
     concurrency: int,
     rounds: int = 6,

@@ -14,7 +14,7 @@ from pathlib import Path
 from receiver.services import Services
 from storage import lifecycle, registry
 from storage.archives import ArchiveStream
-from storage.clock import utcnow
+from storage.clock import Clock
 from storage.models import Case, ProcessorRequest
 from tests.support import zips
 
@@ -30,7 +30,7 @@ def stored_request(
     stored = services.archive_store.put(
         f"messagebird/{request_id}.zip", ArchiveStream(io.BytesIO(archive), max_bytes=1 << 20), metadata={}
     )
-    completed_at = utcnow() - dt.timedelta(days=completed_days_ago)
+    completed_at = Clock().now() - dt.timedelta(days=completed_days_ago)
     with services.database.transaction() as session:
         request = registry.register(
             session,
@@ -48,7 +48,7 @@ def stored_request(
 
 def add_case(services: Services, *, closed_days_ago: float | None = None) -> str:
     case_id = f"case-ret-{next(_ids)}"
-    closed_at = utcnow() - dt.timedelta(days=closed_days_ago) if closed_days_ago is not None else None
+    closed_at = Clock().now() - dt.timedelta(days=closed_days_ago) if closed_days_ago is not None else None
     with services.database.transaction() as session:
         session.add(
             Case(

@@ -28,7 +28,7 @@ def build_package(case_id: str) -> Response | PageAnswer:
     try:
         subject_package.request_package(services(), case_id, actor=access.actor())
     except UseCaseError as refused:
-        flash(refused.description, "error")
+        flash(refused.message, "error")
         return redirect(url_for(".case_page", case_id=case_id, _anchor="answer"), code=303)
     flash("The package is being built by the worker: reload this page in a moment.", "success")
     return redirect(url_for(".case_page", case_id=case_id, _anchor="answer"), code=303)
@@ -53,7 +53,7 @@ def revoke_link(case_id: str, link_id: str) -> Response:
     try:
         subject_links.revoke_link(services(), case_id, link_id, actor=access.actor())
     except UseCaseError as refused:
-        flash(refused.description, "error")
+        flash(refused.message, "error")
     else:
         flash(f"Link {link_id} revoked: it answers 410 from now on.", "success")
     return redirect(url_for(".case_page", case_id=case_id, _anchor="answer"), code=303)

@@ -137,9 +137,7 @@ def _refused(error: UseCaseError) -> tuple[str, int]:
 @blueprint.errorhandler(HttpProblem)
 def _problem_page(problem: HttpProblem) -> tuple[str, int]:
     titles = {400: "Not understood", 403: "Not allowed", 404: "Not found", 409: "Not possible now"}
-    return page(
-        "error.html", problem.status, title=titles.get(problem.status, "Unavailable"), message=problem.description
-    )
+    return page("error.html", problem.status, title=titles.get(problem.status, "Unavailable"), message=problem.message)
 
 
 @blueprint.errorhandler(StorageError)

@@ -136,7 +136,7 @@ def _case_page(
         forms["close"].responded_on.data = dt.date.fromisoformat(proposal["respondedOn"])
         forms["close"].delivered_by.data = proposal["deliveredBy"]
     timeline = case_timeline(
-        case, cases.today_utc(), lambda request_id: url_for(".request_page", request_id=request_id)
+        case, services().clock.today(), lambda request_id: url_for(".request_page", request_id=request_id)
     )
     return page(
         "case.html",
@@ -300,7 +300,7 @@ def _send(case_id: str, name: str, send: Callable[..., sending.Sent]) -> Respons
             "provider.failed", provider=error.provider, reason=error.reason, code=error.code, status=error.status
         )
         problem = problem_from_provider(error)
-        form.form_errors.append(problem.description)
+        form.form_errors.append(problem.message)
         return _case_page(case_id, problem.status, failed=(name, form))
     if sent.outcome == sending.CREATED:
         provider = sending.PROVIDER_NAMES.get(sent.request.provider, sent.request.provider)

@@ -28,19 +28,25 @@ from wtforms import (
 from wtforms.fields.core import Field
 
 from receiver.usecases.cases import GDPR_APPLIES_FROM
-from receiver.usecases.documents import JURISDICTIONS, MESSAGEBIRD_FIELDS, RIGHTS
+from receiver.usecases.documents import GET_KINDS, JURISDICTIONS, MESSAGEBIRD_FIELDS, PERSONAL_KINDS, RIGHTS
+from receiver.usecases.documents import KINDS as REQUEST_KINDS
 from receiver.usecases.errors import UseCaseError
+from receiver.web.current import services
 
-KINDS = [
-    SelectChoice("KIND_PERSONAL_GET", "Access: the data held about a value (KIND_PERSONAL_GET)"),
-    SelectChoice("KIND_PERSONAL_DELETE", "Erasure: delete the data held about a value (KIND_PERSONAL_DELETE)"),
-    SelectChoice("KIND_USER_GET", "Access: the account's own data (KIND_USER_GET)"),
-    SelectChoice("KIND_USER_DELETE", "Erasure: the account's own data (KIND_USER_DELETE)"),
-]
+
+def _kind_choice(kind: str) -> SelectChoice:
+    """``Access: the data held about a value (KIND_PERSONAL_GET)``: what the kind asks, of whose data."""
+    asked = "Access" if kind in GET_KINDS else "Erasure"
+    whose = "the data held about a value" if kind in PERSONAL_KINDS else "the account's own data"
+    return SelectChoice(kind, f"{asked}: {whose} ({kind})")
+
+
+KINDS = [_kind_choice(kind) for kind in REQUEST_KINDS]
 
 
 def _today() -> dt.date:
-    return dt.datetime.now(dt.UTC).date()
+    """A date field's default: today by the service's clock."""
+    return services().clock.today()
 
 
 class DocumentForm(FlaskForm):
@@ -63,9 +69,9 @@ class DocumentForm(FlaskForm):
         named = {self.wire.get(field.short_name, to_camel(field.short_name)): field for field in self}
         field: Field | None = named.get(refused.parameter or "")
         if field is not None:
-            field.errors = [*field.errors, refused.description]
+            field.errors = [*field.errors, refused.message]
         else:
-            self.form_errors.append(refused.description)
+            self.form_errors.append(refused.message)
 
 
 class SignInForm(FlaskForm):

@@ -46,7 +46,7 @@ def retry(request_id: str) -> Response | PageAnswer:
     try:
         archives.retry_archive(services(), request_id, actor=access.actor())
     except UseCaseError as refused:
-        return _request_page(request_id, problem_from_usecase(refused).status, refused.description)
+        return _request_page(request_id, problem_from_usecase(refused).status, refused.message)
     flash("The archive download is queued again.", "success")
     return redirect(url_for(".request_page", request_id=request_id), code=303)
 
@@ -57,7 +57,7 @@ def download_archive(request_id: str) -> Response | PageAnswer:
     try:
         handed = archives.archive_access(services(), request_id, actor=access.actor())
     except UseCaseError as refused:
-        return _request_page(request_id, problem_from_usecase(refused).status, refused.description)
+        return _request_page(request_id, problem_from_usecase(refused).status, refused.message)
     if handed.file is None:  # S3: a presigned URL
         return page("archive_link.html", request_id=request_id, url=handed.url, expires_in=handed.expires_in)
     return send_file(handed.file, mimetype="application/zip", as_attachment=True, download_name=f"{request_id}.zip")

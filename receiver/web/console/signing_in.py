@@ -50,7 +50,7 @@ def sign_in_with_token() -> Response | tuple[str, int]:
         signed_in = console_sessions.sign_in(services(), form.token.data or "")
     except UseCaseError as refused:
         log.info("console.sign_in_refused", reason=refused.reason)
-        form.token.errors = [refused.description]
+        form.token.errors = [refused.message]
         status = 403 if refused.kind == "forbidden" else 401
         return page("sign_in.html", status, form=form, **_ways_to_sign_in())
     log.info("console.signed_in", actor=signed_in.operator.name, role=signed_in.operator.role, method="token")

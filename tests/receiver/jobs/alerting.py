@@ -14,7 +14,7 @@ from standardwebhooks import Webhook
 from receiver.jobs.worker import Worker
 from receiver.observability.logs import configure_logging
 from storage import lifecycle, registry
-from storage.clock import utcnow
+from storage.clock import Clock
 from storage.models import Case, Job, NotificationDelivery
 from tests.support.smtp_server import SmtpServer
 
@@ -44,7 +44,7 @@ def alerts_env(
 
 
 def today() -> dt.date:
-    return utcnow().date()
+    return Clock().now().date()
 
 
 def add_case(

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from receiver.jobs.audit_seal import AUDIT_SEAL
 from receiver.jobs.worker import Worker
 from storage import audit_chain, jobs
-from storage.clock import utcnow
+from storage.clock import Clock
 from storage.models import Job
 from tests.receiver.jobs.alerting import LogCapture
 from tests.storage.audit_history import write_history
@@ -31,7 +31,7 @@ def test_a_worker_seals_at_start_logs_the_head_and_queues_the_next_seal(services
     done, queued = seal_jobs(services)
     assert (done.state, queued.state) == (jobs.DONE, jobs.QUEUED)
     interval = services.settings.audit_seal_interval_seconds
-    assert queued.run_after - utcnow() > dt.timedelta(seconds=interval - 60)
+    assert queued.run_after - Clock().now() > dt.timedelta(seconds=interval - 60)
 
 
 def test_a_second_worker_start_queues_no_second_seal(services):

@@ -15,8 +15,8 @@ from sqlalchemy import func, select
 from receiver.jobs.deadline_check import DEADLINE_CHECK
 from receiver.jobs.worker import Worker
 from receiver.usecases.alerts import check_deadlines
-from storage import cases, jobs, notifications
-from storage.clock import utcnow
+from storage import case_registry, jobs, notifications
+from storage.clock import Clock
 from storage.models import Notification, NotificationDelivery
 from tests.receiver.jobs.alerting import (
     PERSONAL,
@@ -125,7 +125,7 @@ def test_a_deadline_that_moves_gets_its_reminder_again(services, https_server):
     add_case(services, "case-2d", due_in=2)
     run_worker(services)
     with services.database.transaction() as session:
-        extended = cases.find(session, "case-2d", for_update=True)
+        extended = case_registry.find(session, "case-2d", for_update=True)
         extended.due_on = today() + dt.timedelta(days=1)
         jobs.enqueue(session, kind=DEADLINE_CHECK, request_id=None)
     run_worker(services)
@@ -143,14 +143,14 @@ def test_two_workers_checking_at_once_record_and_send_each_notification_once(
     expected = cases_of_every_kind(services)
     if services.database.dialect == "postgresql":
         both_read = threading.Barrier(2, timeout=20)
-        read = cases.running_due_by
+        read = case_registry.running_due_by
 
         def read_then_wait(session, last_day):
             found = read(session, last_day)
             both_read.wait()
             return found
 
-        monkeypatch.setattr(cases, "running_due_by", read_then_wait)
+        monkeypatch.setattr(case_registry, "running_due_by", read_then_wait)
     with services.database.transaction() as session:
         for _ in range(2):
             jobs.enqueue(session, kind=DEADLINE_CHECK, request_id=None)
@@ -170,7 +170,7 @@ def test_nothing_is_recorded_for_cases_paused_closed_or_far_from_their_deadline(
     add_case(services, "case-closed", due_in=-3, closed=True, requests=("failed",))
     add_case(services, "case-40d", due_in=40, requests=("sent",))
     with services.database.transaction() as session:
-        recorded = check_deadlines(session, services.settings, ("webhook",), today=today(), now=utcnow())
+        recorded = check_deadlines(session, services.settings, ("webhook",), today=today(), now=Clock().now())
     assert recorded == [] and count(services, Notification) == 0
 
 
@@ -184,7 +184,7 @@ def test_without_a_channel_no_check_is_queued(services):
 def test_the_stored_message_holds_no_personal_data(services):
     add_case(services, "case-0d", due_in=0, requests=("failed",))
     with services.database.transaction() as session:
-        check_deadlines(session, services.settings, ("webhook",), today=today(), now=utcnow())
+        check_deadlines(session, services.settings, ("webhook",), today=today(), now=Clock().now())
         payloads = [json.loads(n.payload) for n in notifications.recorded(session)]
     assert {p["type"] for p in payloads} == {"case.due_soon", "request.failed"}
     assert not any(value in json.dumps(payloads) for value in PERSONAL)

@@ -11,7 +11,7 @@ from sqlalchemy import update
 from receiver.observability.metrics import NOTIFICATIONS_FAILED, NOTIFICATIONS_SENT
 from receiver.usecases.alerts import check_deadlines
 from storage import jobs, notifications, registry
-from storage.clock import utcnow
+from storage.clock import Clock
 from storage.models import Job
 from tests.receiver.jobs.alerting import (
     LogCapture,
@@ -47,7 +47,7 @@ def due_now(services, job_id: int) -> float:
     with services.database.transaction() as session:
         job = session.get(Job, job_id)
         delay = (job.run_after - job.updated_at).total_seconds()
-        session.execute(update(Job).where(Job.id == job_id).values(run_after=utcnow()))
+        session.execute(update(Job).where(Job.id == job_id).values(run_after=Clock().now()))
     return delay
 
 
@@ -122,7 +122,7 @@ def test_a_loopback_receiver_not_named_private_is_refused_and_never_connected_to
 def test_a_channel_no_longer_configured_fails_its_deliveries_for_good(services):
     add_case(services, "case-0d", due_in=0)
     with services.database.transaction() as session:
-        check_deadlines(session, services.settings, ("webhook", "email"), today=utcnow().date(), now=utcnow())
+        check_deadlines(session, services.settings, ("webhook", "email"), today=Clock().now().date(), now=Clock().now())
     services.notifiers = type(services.notifiers)(webhook=services.notifiers.webhook)
     run_worker(services)
     states = {delivery_channel(services, job.id): (job.state, job.last_error) for job in notify_jobs(services)}
@@ -135,6 +135,6 @@ def test_a_delivery_sent_already_is_not_sent_again(services, https_server):
     run_worker(services)
     job = webhook_job(services)
     with services.database.transaction() as session:  # as if the job came back after its lease
-        session.execute(update(Job).where(Job.id == job.id).values(state=jobs.QUEUED, run_after=utcnow()))
+        session.execute(update(Job).where(Job.id == job.id).values(state=jobs.QUEUED, run_after=Clock().now()))
     run_worker(services)
     assert len(https_server.posts) == 1 and webhook_job(services).state == jobs.DONE

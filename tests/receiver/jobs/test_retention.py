@@ -17,7 +17,7 @@ from receiver.jobs.worker import Worker
 from receiver.observability.logs import configure_logging
 from receiver.usecases.retention import run_retention, warn_if_deletion_blocked
 from storage import jobs
-from storage.clock import utcnow
+from storage.clock import Clock
 from storage.models import Job, ProcessorRequest
 from tests.support.retention import archive_file, stored_request
 
@@ -42,7 +42,7 @@ def test_a_run_deletes_what_is_due_and_queues_the_next_one_an_interval_later(ser
     assert Worker(services, handlers=RETENTION_ONLY).run(once=True) == 1
     done, following = retention_jobs(services)
     assert done.state == jobs.DONE and following.state == jobs.QUEUED
-    assert 595 <= (following.run_after - utcnow()).total_seconds() <= 600
+    assert 595 <= (following.run_after - Clock().now()).total_seconds() <= 600
     assert not archive_file(services, request_id).exists()
     with services.database.transaction() as session:
         assert session.get(ProcessorRequest, request_id).archive_deleted_by == "service"

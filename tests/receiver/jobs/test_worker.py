@@ -16,7 +16,7 @@ from receiver.jobs.contract import JobContext, JobFailure, JobInterrupted
 from receiver.jobs.worker import Worker
 from receiver.observability.logs import configure_logging
 from storage import jobs
-from storage.clock import utcnow
+from storage.clock import Clock
 from storage.errors import StorageError
 from storage.models import Job, ProcessorRequest
 
@@ -83,13 +83,15 @@ def request_row(services, request_id: str) -> ProcessorRequest:
 
 def make_due(services) -> None:
     with services.database.transaction() as session:
-        session.execute(update(Job).where(Job.state == "queued").values(run_after=utcnow() - dt.timedelta(seconds=1)))
+        session.execute(
+            update(Job).where(Job.state == "queued").values(run_after=Clock().now() - dt.timedelta(seconds=1))
+        )
 
 
 def expire_leases(services) -> None:
     with services.database.transaction() as session:
         session.execute(
-            update(Job).where(Job.state == "running").values(lease_expires_at=utcnow() - dt.timedelta(seconds=1))
+            update(Job).where(Job.state == "running").values(lease_expires_at=Clock().now() - dt.timedelta(seconds=1))
         )
 
 
@@ -102,7 +104,7 @@ def test_an_unexpected_exception_fails_its_job_and_the_worker_goes_on(services, 
     assert run_worker(services) == 2
     job = job_row(services, exploding)
     assert (job.state, job.attempts, job.failures) == ("queued", 1, 1)
-    assert job.run_after > utcnow(), "retried after a backoff"
+    assert job.run_after > Clock().now(), "retried after a backoff"
     assert job.last_error.startswith(
         "unexpected RuntimeError in the explode job at tests.receiver.jobs.test_worker:explode:"
     )
@@ -180,7 +182,7 @@ def test_a_storage_error_while_recording_the_outcome_leaves_the_job_to_its_lease
     assert run_worker(services) == 2, "the worker went on with the next job"
     job = job_row(services, lost)
     assert (job.state, job.attempts) == ("running", 1)
-    assert job.lease_expires_at > utcnow() + dt.timedelta(seconds=20), "the lease runs out, nothing else"
+    assert job.lease_expires_at > Clock().now() + dt.timedelta(seconds=20), "the lease runs out, nothing else"
     assert job_row(services, finishing).state == "done"
     [unrecorded] = events(log_lines, "job.record_failed")
     assert (unrecorded["job_id"], unrecorded["reason"]) == (lost, "unavailable")

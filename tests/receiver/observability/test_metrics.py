@@ -11,7 +11,7 @@ from sqlalchemy import update
 
 from receiver.observability.metrics import registry_for
 from storage import audit_chain, jobs, notifications
-from storage.clock import utcnow
+from storage.clock import Clock
 from storage.models import AuditChainEntry, Job
 from tests.receiver.jobs.alerting import add_case
 from tests.storage.audit_history import write_history
@@ -47,7 +47,7 @@ def test_deliveries_are_counted_by_channel_and_state(services):
     add_case(services, "case-0d", due_in=0)
     with services.database.transaction() as session:
         new = notifications.NewNotification("k", "case.due_soon", "case-0d", None, 1, {"caseId": "case-0d"})
-        notifications.record(session, new, channels=("webhook", "email"), now=utcnow())
+        notifications.record(session, new, channels=("webhook", "email"), now=Clock().now())
     with services.database.transaction() as session:
         session.execute(update(Job).where(Job.kind == notifications.NOTIFY).values(state=jobs.FAILED))
     facts = scrape(services)
@@ -56,7 +56,7 @@ def test_deliveries_are_counted_by_channel_and_state(services):
 
 
 def test_the_longest_wait_of_a_due_job_is_measured_not_the_age_of_planned_ones(services):
-    now = utcnow()
+    now = Clock().now()
     with services.database.transaction() as session:
         planned = jobs.enqueue(session, kind="voodoosms_poll", request_id=None, run_after=now + dt.timedelta(hours=4))
         planned.created_at = now - dt.timedelta(days=2)  # a status poll lives for days: it is not waiting
@@ -72,11 +72,11 @@ def test_the_audit_chains_head_and_its_daily_checkpoint(services):
     write_history(services.database, requests=1)
     yesterday = audit_chain.seal(services.database).head
     with services.database.transaction() as session:
-        session.execute(update(AuditChainEntry).values(sealed_at=utcnow() - dt.timedelta(days=1)))
+        session.execute(update(AuditChainEntry).values(sealed_at=Clock().now() - dt.timedelta(days=1)))
     write_history(services.database, requests=1)
     audit_chain.seal(services.database)
     facts = scrape(services)
-    midnight = utcnow().strftime("%Y-%m-%dT00:00:00Z")
+    midnight = Clock().now().strftime("%Y-%m-%dT00:00:00Z")
     assert facts[("receiver_audit_chain_head_seq", ())] == 16
     assert facts[("receiver_audit_chain_checkpoint_seq", ())] == yesterday.seq == 8
     assert facts[("receiver_audit_chain_checkpoint_info", (("at", midnight), ("hash", yesterday.hash)))] == 1

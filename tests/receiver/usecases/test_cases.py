@@ -11,8 +11,7 @@ from app import create_app
 from receiver.services import Services
 from receiver.usecases import cases, registration
 from receiver.usecases.errors import UseCaseError
-from storage import cases as case_registry
-from storage import lifecycle, registry
+from storage import case_registry, lifecycle, registry
 from storage.errors import StorageError
 
 RECEIVED = "2024-11-25"  # Monday 25 November 2024, the ICO's example
@@ -45,7 +44,7 @@ class TestOpening:
         """GDPR Art. 99(2): it applies from 25 May 2018. Received on the 24th: refused; on the 25th: opened."""
         refused = refusal(lambda: open_uk(services, today="2018-05-24", receivedOn="2018-05-24"))
         assert (refused.kind, refused.reason, refused.parameter) == ("invalid", "before_gdpr_applied", "receivedOn")
-        assert refused.description == "receivedOn cannot be before 2018-05-25, the day the GDPR applied (Art. 99(2))"
+        assert refused.message == "receivedOn cannot be before 2018-05-25, the day the GDPR applied (Art. 99(2))"
         opened = open_uk(services, today="2018-05-25", receivedOn="2018-05-25", jurisdiction="EU")
         assert (opened["receivedOn"], opened["dueOn"]) == ("2018-05-25", "2018-06-25")
 
@@ -281,7 +280,7 @@ class TestClosing:
         document = {"respondedOn": "2024-12-20", "deliveredBy": "secure email"}
         refused = refusal(lambda: cases.close(services, case_id, document, actor="frank", today=D("2024-12-20")))
         assert (refused.kind, refused.reason) == ("conflict", "requests_not_ended")
-        assert "r-2" in refused.description
+        assert "r-2" in refused.message
 
     def test_closing_records_when_and_how_the_answer_went_out(self, services):
         case_id = open_uk(services)["id"]

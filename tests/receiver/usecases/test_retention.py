@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from receiver.usecases import legal_holds
 from receiver.usecases.retention import RetentionReport, run_retention
 from storage import jobs, lifecycle, registry
-from storage.clock import utcnow
+from storage.clock import Clock
 from storage.errors import StorageError
 from storage.models import Callback, Job, ProcessorRequest, ReplayKey
 from storage.refusals import Refusal, take_slot
@@ -118,8 +118,8 @@ def test_secrets_go_after_their_period_and_a_failed_request_cannot_be_retried_af
                 "failed-1", registry.MESSAGEBIRD, "KIND_PERSONAL_GET", signature_key_sealed=services.secrets.seal("k")
             ),
         )
-        lifecycle.move(failed, lifecycle.CALLBACK_RECEIVED, at=utcnow() - 20 * DAY)
-        lifecycle.move(failed, lifecycle.FAILED, at=utcnow() - 20 * DAY, reason="download failed: http_500 at x")
+        lifecycle.move(failed, lifecycle.CALLBACK_RECEIVED, at=Clock().now() - 20 * DAY)
+        lifecycle.move(failed, lifecycle.FAILED, at=Clock().now() - 20 * DAY, reason="download failed: http_500 at x")
         job = jobs.enqueue(session, kind=jobs.ARCHIVE, request_id="failed-1", payload_sealed=services.secrets.seal("u"))
         job.state = jobs.FAILED
     secrets = outcome(run_retention(services, actor="ops-test"), "secrets")
@@ -134,7 +134,7 @@ def test_secrets_go_after_their_period_and_a_failed_request_cannot_be_retried_af
 
 
 def test_jobs_addresses_samples_and_replay_keys_go_after_their_own_periods(services):
-    old = utcnow() - 31 * DAY
+    old = Clock().now() - 31 * DAY
     with services.database.transaction() as session:
         done = jobs.enqueue(session, kind=jobs.RECONCILE, request_id=None)
         done.state, done.updated_at = jobs.DONE, old
@@ -149,17 +149,17 @@ def test_jobs_addresses_samples_and_replay_keys_go_after_their_own_periods(servi
                 hmac_verdict="passed",
             )
         )
-        session.add(ReplayKey(key="jwt:expired", expires_at=utcnow().timestamp() - 1))
-        session.add(ReplayKey(key="jwt:live", expires_at=utcnow().timestamp() + 600))
+        session.add(ReplayKey(key="jwt:expired", expires_at=Clock().now().timestamp() - 1))
+        session.add(ReplayKey(key="jwt:live", expires_at=Clock().now().timestamp() + 600))
         take_slot(
             session.connection(),
             0,
-            Refusal(utcnow() - 8 * DAY, 401, "jwt_bad_signature", "198.51.100.5", "00" * 32, 10),
+            Refusal(Clock().now() - 8 * DAY, 401, "jwt_bad_signature", "198.51.100.5", "00" * 32, 10),
         )
         take_slot(
             session.connection(),
             1,
-            Refusal(utcnow() - 6 * DAY, 401, "jwt_bad_signature", "198.51.100.5", "00" * 32, 10),
+            Refusal(Clock().now() - 6 * DAY, 401, "jwt_bad_signature", "198.51.100.5", "00" * 32, 10),
         )
     report = run_retention(services, actor="ops-test")
     assert outcome(report, "finished jobs").done == {"deleted": 1}
@@ -197,7 +197,7 @@ def app_env(app_env):
 
 def ended_without_archive(services, request_id: str, *, days_ago: float, failed: bool, case_id: str | None = None):
     """A GET request that failed (or completed with no personal data) ``days_ago``, its callback's raw inputs kept."""
-    at = utcnow() - days_ago * DAY
+    at = Clock().now() - days_ago * DAY
     with services.database.transaction() as session:
         request = registry.register(
             session,

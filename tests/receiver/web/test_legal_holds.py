@@ -11,7 +11,7 @@ from flask.testing import FlaskClient
 from receiver.usecases import operators
 from receiver.usecases.retention import run_retention
 from storage import retention as kept
-from storage.clock import utcnow
+from storage.clock import Clock
 from tests.support.retention import add_case, archive_file, stored_request
 
 
@@ -111,6 +111,6 @@ def test_a_hold_placed_while_a_deletion_is_under_way_says_so(services, client, o
     """The run claimed the archive before the hold: the hold cannot stop it, and its answer does not pretend to."""
     case_id, request_id = closed_case
     with services.database.transaction() as session:
-        kept.claim_archive(session, request_id, retention=dt.timedelta(days=30), now=utcnow())
+        kept.claim_archive(session, request_id, retention=dt.timedelta(days=30), now=Clock().now())
     placed = hold(client, case_id, olivia, reason="too late for this one")
     assert placed.json["archives"] == [{"requestId": request_id, "state": "being deleted", "deletedAt": None}]

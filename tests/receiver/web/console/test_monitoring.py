@@ -6,7 +6,7 @@ import datetime as dt
 import re
 
 from storage import jobs
-from storage.clock import utcnow
+from storage.clock import Clock
 from storage.models import Job
 from tests.receiver.conftest import callback_body
 
@@ -36,7 +36,7 @@ def test_health_shows_the_readiness_probes_and_the_queue(signed_in, services, re
     register("req-1")
     with services.database.transaction() as session:
         job = jobs.enqueue(session, kind=jobs.ARCHIVE, request_id="req-1")
-        job.created_at = utcnow() - dt.timedelta(minutes=7)
+        job.created_at = Clock().now() - dt.timedelta(minutes=7)
     page = signed_in.get("/ops/health").text
     assert re.search(r'<th scope="row">database</th><td><span class="state good">ok</span>', page)
     assert re.search(r'<dt>Jobs queued or running</dt><dd class="big">1</dd>', page)
@@ -51,10 +51,10 @@ def test_health_shows_the_last_reconciliation(signed_in, services):
                 kind=jobs.RECONCILE,
                 state=jobs.FAILED,
                 last_error="MessageBird's listing: timeout",
-                updated_at=utcnow() - dt.timedelta(minutes=3),
+                updated_at=Clock().now() - dt.timedelta(minutes=3),
             )
         )
-        session.add(Job(kind=jobs.RECONCILE, state=jobs.DONE, updated_at=utcnow() - dt.timedelta(hours=2)))
+        session.add(Job(kind=jobs.RECONCILE, state=jobs.DONE, updated_at=Clock().now() - dt.timedelta(hours=2)))
     page = signed_in.get("/ops/health").text
     assert re.search(r'<span class="state danger">failed</span>\s*[-0-9: ]+UTC, 3 min ago', page)
     assert "MessageBird&#39;s listing: timeout" in page

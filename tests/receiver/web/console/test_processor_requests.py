@@ -18,7 +18,7 @@ from receiver.usecases.retention import run_retention
 from storage import jobs, lifecycle, registry
 from storage import retention as kept
 from storage.archives.base import DeletedArchive, DeletedVersion
-from storage.clock import utcnow
+from storage.clock import Clock
 from storage.models import Job, ProcessorRequest
 from tests.receiver.conftest import callback_body
 from tests.support import zips
@@ -159,7 +159,7 @@ def test_the_receipt_lists_each_version_the_store_removed(signed_in, services):
         (DeletedVersion("v-2", 1_536), DeletedVersion("v-1", 1_024), DeletedVersion("v-0", None, delete_marker=True)),
     )
     with services.database.transaction() as session:
-        kept.record_deletion(session, request_id, deleted, actor="olivia", policy="by hand", at=utcnow())
+        kept.record_deletion(session, request_id, deleted, actor="olivia", policy="by hand", at=Clock().now())
 
     section = receipt_section(signed_in.get(f"/ops/requests/{request_id}").text)
 

@@ -22,7 +22,7 @@ import requests
 from receiver.jobs.worker import Worker
 from receiver.usecases import cases
 from storage import registry
-from storage.clock import utcnow
+from storage.clock import Clock
 from storage.refusals import Refusal, RefusalSamples
 from tests.conftest import ADMIN_TOKEN
 from tests.receiver.web.console.conftest import days_ago
@@ -112,7 +112,7 @@ def refuse_some_deliveries(base_url: str, services) -> None:
     for body in (b"{not json", b'{"requestId": "r-1", "requestKind": "KIND_PERSONAL_GET"}'):
         assert requests.post(url, data=body, headers={"Content-Type": "application/json"}, timeout=10).status_code
     samples = RefusalSamples(services.database, cap=services.settings.refusal_sample_cap, per_second=1e9)
-    now = utcnow()
+    now = Clock().now()
     reasons = ("no_signature", "bad_signature", "malformed_json", "expired", "unknown_request")
     for index in range(120):
         at = now - dt.timedelta(hours=(index * 37) % (24 * 6) + index % 5)

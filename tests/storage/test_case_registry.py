@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import Date, Integer, literal, select
 
 from deadlines import target_on
-from storage import cases, lifecycle, registry
+from storage import case_registry, lifecycle, registry
 from storage.db import Database
 from storage.errors import StorageError
 from storage.models import Case
@@ -69,8 +69,8 @@ def states_in_sql(database: Database, *, margin_days: int = MARGIN) -> dict[str,
     """Each case's state as ``state_is`` finds it, checking that exactly one state matches."""
     found: dict[str, str] = {}
     with database.transaction() as session:
-        for state in cases.STATES:
-            statement = select(Case.id).where(cases.state_is(state, today=TODAY, margin_days=margin_days))
+        for state in case_registry.STATES:
+            statement = select(Case.id).where(case_registry.state_is(state, today=TODAY, margin_days=margin_days))
             for case_id in session.scalars(statement):
                 assert case_id not in found, f"{case_id} is both {found.get(case_id)} and {state}"
                 found[case_id] = state
@@ -115,7 +115,7 @@ def test_the_state_follows_the_requests(database, due_on, paused_since, responde
     ],
 )
 def test_the_state_of_one_case_follows_the_same_rules(closed, request_states, any_late, expected):
-    assert cases.case_state(closed=closed, request_states=request_states, any_late=any_late) == expected
+    assert case_registry.case_state(closed=closed, request_states=request_states, any_late=any_late) == expected
 
 
 def test_a_target_is_never_before_the_clock_started(database):
@@ -144,7 +144,7 @@ def test_lateness_in_sql_is_the_rule_of_deadlines_target_on(database):
         made[case_id] = (received_on, due_on, paused_since or TODAY)
     for margin in (0, 7, 40):
         with database.transaction() as session:
-            statement = select(Case.id).where(cases.late_condition(today=TODAY, margin_days=margin))
+            statement = select(Case.id).where(case_registry.late_condition(today=TODAY, margin_days=margin))
             late = set(session.scalars(statement))
         by_the_rule = {
             case_id
@@ -162,7 +162,7 @@ def test_days_after_crosses_months_and_years_on_every_backend(database):
             (dt.date(2024, 12, 30), 3, dt.date(2025, 1, 2)),
             (dt.date(2024, 2, 28), 1, dt.date(2024, 2, 29)),
         ):
-            shown = session.scalar(select(cases.days_after(literal(day, Date), literal(days, Integer))))
+            shown = session.scalar(select(case_registry.days_after(literal(day, Date), literal(days, Integer))))
             assert dt.date.fromisoformat(str(shown)) == expected
 
 
@@ -183,12 +183,12 @@ def urgency(database) -> dict[str, str]:
 MOST_URGENT_FIRST = ["overdue_first", "overdue_second", "due_today", "running_soon", "running_late", "paused", "closed"]
 
 
-ANY_CASE = cases.CaseFilter()
+ANY_CASE = case_registry.CaseFilter()
 
 
-def listed(database: Database, wanted: cases.CaseFilter = ANY_CASE, **page: object) -> list[str]:
+def listed(database: Database, wanted: case_registry.CaseFilter = ANY_CASE, **page: object) -> list[str]:
     with database.transaction() as session:
-        return [c.id for c in cases.list_page(session, wanted, today=TODAY, margin_days=MARGIN, **page).cases]
+        return [c.id for c in case_registry.list_page(session, wanted, today=TODAY, margin_days=MARGIN, **page).cases]
 
 
 def test_cases_are_listed_most_urgent_first(database, urgency):
@@ -199,7 +199,9 @@ def test_the_cursor_walks_every_case_once_in_order(database, urgency):
     seen, cursor = [], None
     while True:
         with database.transaction() as session:
-            page = cases.list_page(session, cases.CaseFilter(), today=TODAY, margin_days=MARGIN, limit=2, cursor=cursor)
+            page = case_registry.list_page(
+                session, case_registry.CaseFilter(), today=TODAY, margin_days=MARGIN, limit=2, cursor=cursor
+            )
         seen += [c.id for c in page.cases]
         cursor = page.next_cursor
         if cursor is None:
@@ -210,17 +212,17 @@ def test_the_cursor_walks_every_case_once_in_order(database, urgency):
 @pytest.mark.parametrize(
     ("wanted", "names"),
     [
-        (cases.CaseFilter(overdue=True), ["overdue_first", "overdue_second"]),
-        (cases.CaseFilter(overdue=False), ["due_today", "running_soon", "running_late", "paused", "closed"]),
+        (case_registry.CaseFilter(overdue=True), ["overdue_first", "overdue_second"]),
+        (case_registry.CaseFilter(overdue=False), ["due_today", "running_soon", "running_late", "paused", "closed"]),
         # a stopped clock has no fixed deadline, and a closed case is not due
         (
-            cases.CaseFilter(due_before=dt.date(2025, 1, 13)),
+            case_registry.CaseFilter(due_before=dt.date(2025, 1, 13)),
             ["overdue_first", "overdue_second", "due_today", "running_soon"],
         ),
-        (cases.CaseFilter(right="erasure"), ["running_soon"]),
-        (cases.CaseFilter(jurisdiction="EU"), ["running_soon"]),
-        (cases.CaseFilter(state="closed"), ["closed"]),
-        (cases.CaseFilter(state="open", overdue=True), ["overdue_first", "overdue_second"]),
+        (case_registry.CaseFilter(right="erasure"), ["running_soon"]),
+        (case_registry.CaseFilter(jurisdiction="EU"), ["running_soon"]),
+        (case_registry.CaseFilter(state="closed"), ["closed"]),
+        (case_registry.CaseFilter(state="open", overdue=True), ["overdue_first", "overdue_second"]),
     ],
 )
 def test_filters(database, urgency, wanted, names):
@@ -243,8 +245,11 @@ def test_the_deadline_check_finds_what_is_due_and_what_is_late(database):
     failed_in_time = add_case(database, due_on=dt.date(2025, 2, 1), request_states=("failed",))
     add_case(database, due_on=dt.date(2025, 1, 3), responded_on=dt.date(2025, 1, 2), request_states=("failed",))
     with database.transaction() as session:
-        assert [c.id for c in cases.running_due_by(session, TODAY + dt.timedelta(days=3))] == [overdue, due_soon]
-        found = cases.requests_needing_attention(session, today=TODAY, margin_days=MARGIN)
+        assert [c.id for c in case_registry.running_due_by(session, TODAY + dt.timedelta(days=3))] == [
+            overdue,
+            due_soon,
+        ]
+        found = case_registry.requests_needing_attention(session, today=TODAY, margin_days=MARGIN)
         assert [(request.id, request.state) for request, _case in found] == [
             (f"{overdue}-r0", "sent"),
             (f"{failed_in_time}-r0", "failed"),
@@ -255,7 +260,7 @@ def test_a_request_joins_only_an_open_case_and_the_history_says_so(database):
     open_case = add_case(database, due_on=dt.date(2025, 1, 20), request_states=("sent",))
     closed_case = add_case(database, due_on=dt.date(2025, 1, 20), responded_on=TODAY)
     with database.transaction() as session:
-        [event] = cases.find_whole(session, open_case).events
+        [event] = case_registry.find_whole(session, open_case).events
         assert (event.kind, event.actor, event.to_value) == ("request_added", "ops", f"{open_case}-r0")
     for case_id, reason in ((closed_case, "conflict"), ("case-none", "not_found")):
         with pytest.raises(StorageError) as refused, database.transaction() as session:
