@@ -285,6 +285,31 @@ def test_a_schema_emptied_for_the_next_test_is_a_fresh_one(schema_pool):
         schema_pool.give_back(again)
 
 
+@pytest.mark.postgres
+def test_rows_written_after_a_schema_was_given_back_are_gone_when_it_is_taken_again(schema_pool):
+    """A test's processes can outlive the fixture that gave its schema back (fixtures are torn down in the
+    reverse order of their set-up): what they still write must not reach the next test, nor its sequences."""
+    schema = schema_pool.take()
+    schema_pool.give_back(schema)
+    late = Database(postgres_schema_url(schema))
+    try:
+        with late.transaction() as session:
+            jobs.enqueue(session, kind="audit_seal", request_id=None)
+    finally:
+        late.dispose()
+    again = schema_pool.take()
+    next_test = Database(postgres_schema_url(again))
+    try:
+        assert again == schema
+        with next_test.transaction() as session:
+            jobs.enqueue(session, kind="audit_seal", request_id=None)  # the sequence restarted: no duplicate id
+        with psycopg.connect(_libpq_url(POSTGRES_URL)) as connection:
+            assert connection.execute(f'SELECT count(*) FROM "{again}".jobs').fetchone() == (1,)
+    finally:
+        next_test.dispose()
+        schema_pool.give_back(again)
+
+
 def _sequence_values(schema: str) -> list[tuple]:
     with psycopg.connect(_libpq_url(POSTGRES_URL)) as connection:
         return connection.execute(

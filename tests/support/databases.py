@@ -134,7 +134,7 @@ def drop_schema(schema: str) -> None:
 
 
 class SchemaPool:
-    """Migrated PostgreSQL schemas for one test process, handed out empty and emptied again after each test.
+    """Migrated PostgreSQL schemas for one test process, handed out empty, and emptied again before each next use.
 
     Making a schema (replaying the migration) takes about ten times as long as emptying one: every
     table's rows deleted and every sequence restarted, in one transaction, so a schema handed out
@@ -150,8 +150,13 @@ class SchemaPool:
         self._tables: frozenset[str] | None = None  # the migration's tables, read off the first schema made
 
     def take(self) -> str:
-        if self._free:
-            return self._free.pop()
+        """A migrated schema with no rows, emptied now rather than when it was given back: a test's processes can
+        outlive the fixture that gave its schema back (fixtures are torn down in the reverse order of their
+        set-up), and may still write into it until the test's own teardown has stopped them."""
+        while self._free:
+            schema = self._free.pop()
+            if self._emptied(schema):
+                return schema
         schema = new_schema_name()
         create_schema(schema)
         self._recording.replay(schema)
@@ -160,6 +165,11 @@ class SchemaPool:
         return schema
 
     def give_back(self, schema: str) -> None:
+        self._free.append(schema)
+
+    def _emptied(self, schema: str) -> bool:
+        """Empty ``schema`` for the next test; False (and the schema dropped) if it no longer holds exactly the
+        migration's tables."""
         try:
             if tables_of(self._cleaner(), schema) != self._tables:
                 raise psycopg.errors.DuplicateTable(f"schema {schema} does not hold the migration's tables only")
@@ -167,8 +177,8 @@ class SchemaPool:
         except psycopg.Error:
             self._close_cleaner()
             drop_schema(schema)
-        else:
-            self._free.append(schema)
+            return False
+        return True
 
     def close(self) -> None:
         self._close_cleaner()

@@ -70,6 +70,7 @@ class ServiceProcess:
         stop takes gunicorn 2-3 s)."""
         if self.process.poll() is not None:
             return
+        self.kill(signal.SIGSTOP)  # first, so that gunicorn forks no worker in place of one killed here
         for child in self.children():
             with contextlib.suppress(ProcessLookupError):
                 os.kill(child, signal.SIGKILL)
