@@ -5,20 +5,25 @@ large ...) is counted in the metrics and logged, but its content is never kept: 
 its text, not the request id it names. Some of them are sampled into
 ``refused_deliveries`` with the time, the status, the reason, the client address and
 the body's SHA-256 and size. The table has ``cap`` slots that are reused in turn, so
-it never grows however many deliveries are refused, and each process samples at
-most ``per_second`` of them, so a flood of refusals costs the database almost
-nothing (on SQLite every write waits for the one writer's turn).
+it never grows however many deliveries are refused; each process samples at most
+``per_second`` of them (a refusal is only described, its body hashed, once it is
+sampled) and writes its samples in batches, one statement at most every
+``flush_seconds``, so a flood of refusals costs the database almost nothing (on
+SQLite every write waits for the one writer's turn). ``flush`` writes what is
+pending now: readers of the samples call it first.
 """
 
 from __future__ import annotations
 
+import atexit
 import dataclasses
 import datetime as dt
 import itertools
+import logging
 import random
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,9 +31,11 @@ from sqlalchemy import Connection, bindparam, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from storage.db import Database
+from storage.errors import StorageError
 from storage.models import RefusedDelivery
 
 _table = RefusedDelivery.__table__
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -67,27 +74,63 @@ _TAKE_SLOT = {"postgresql": _take_slot_statement(postgresql.insert), "sqlite": _
 
 
 class RefusalSamples:
-    """Samples refusals into ``cap`` reused slots, at most ``per_second`` per process."""
+    """Samples refusals into ``cap`` reused slots, at most ``per_second`` per process, written in batches."""
 
     def __init__(
-        self, database: Database, *, cap: int, per_second: float = 2.0, clock: Callable[[], float] = time.monotonic
+        self,
+        database: Database,
+        *,
+        cap: int,
+        per_second: float = 2.0,
+        flush_seconds: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._database = database
         self._cap = cap
         self._interval = 1.0 / per_second if per_second > 0 else float("inf")
+        self._flush_seconds = flush_seconds
         self._clock = clock
         self._lock = threading.Lock()
         self._next_allowed = 0.0
         self._slots = itertools.count(random.randrange(cap)) if cap > 0 else None
+        self._pending: dict[int, Refusal] = {}
+        self._timer: threading.Timer | None = None
+        self._exit_flush_registered = False
 
-    def offer(self, refusal: Refusal) -> bool:
-        """Store ``refusal`` in the next slot if this process's rate allows; whether it was stored."""
+    def offer(self, describe: Callable[[], Refusal]) -> bool:
+        """Keep the refusal ``describe`` returns (called only then) if this process's rate allows; whether it was kept.
+
+        It is written with the next batch: within ``flush_seconds``, or at the next ``flush``.
+        """
         slot = self._claim_slot()
         if slot is None:
             return False
-        with self._database.connection() as connection:
-            take_slot(connection, slot, refusal)
+        refusal = describe()
+        with self._lock:
+            self._pending[slot] = refusal  # a slot reused before its batch went out: the newer sample wins
+            self._schedule_flush()
         return True
+
+    def flush(self) -> int:
+        """Write the pending samples in one statement; how many were written.
+
+        Samples only illustrate what the metrics and the log count: a batch the database
+        does not take is dropped with a warning (``callback.samples_dropped``), never raised.
+        """
+        with self._lock:
+            pending, self._pending = self._pending, {}
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+        if not pending:
+            return 0
+        try:
+            with self._database.connection() as connection:
+                take_slots(connection, list(pending.items()))
+        except StorageError as error:
+            log.warning("callback.samples_dropped", extra={"reason": error.reason, "samples": len(pending)})
+            return 0
+        return len(pending)
 
     def _claim_slot(self) -> int | None:
         if self._slots is None:
@@ -99,11 +142,21 @@ class RefusalSamples:
             self._next_allowed = now + self._interval
             return next(self._slots) % self._cap
 
+    def _schedule_flush(self) -> None:
+        """Called with the lock held: a timer for the batch, and a last flush when the process exits."""
+        if self._timer is None:
+            self._timer = threading.Timer(self._flush_seconds, self.flush)
+            self._timer.daemon = True
+            self._timer.start()
+        if not self._exit_flush_registered:
+            atexit.register(self.flush)
+            self._exit_flush_registered = True
 
-def take_slot(connection: Connection, slot: int, refusal: Refusal) -> None:
-    """Write ``refusal`` into ``slot``, over whatever it held."""
+
+def take_slots(connection: Connection, samples: Sequence[tuple[int, Refusal]]) -> None:
+    """Write each ``(slot, refusal)`` over whatever its slot held, in one statement."""
     statement = _TAKE_SLOT[connection.dialect.name]
-    connection.execute(statement, {"slot": slot, **dataclasses.asdict(refusal)})
+    connection.execute(statement, [{"slot": slot, **dataclasses.asdict(refusal)} for slot, refusal in samples])
 
 
 def recent(connection: Connection, *, since: dt.datetime, limit: int = 100) -> list[Refusal]:

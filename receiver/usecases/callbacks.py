@@ -128,18 +128,18 @@ def receive(services: Services, delivery: CallbackDelivery, *, now: float | None
 
 def refuse(services: Services, delivery: CallbackDelivery, outcome: Outcome, now: float) -> Outcome:
     """A refusal: nothing of the delivery is kept but, perhaps, a sample (time, reason, address, body hash)."""
-    refusal = Refusal(
-        received_at=dt.datetime.fromtimestamp(now, dt.UTC),
-        status_code=outcome.status,
-        reason=(outcome.reason or "refused")[:64],
-        remote_addr=(delivery.remote_addr or "")[:64] or None,
-        body_sha256=hashlib.sha256(delivery.body).hexdigest(),
-        body_bytes=len(delivery.body),
-    )
-    try:
-        services.refusal_samples.offer(refusal)
-    except StorageError as error:
-        log.warning("callback.sample_failed", reason=error.reason, status=outcome.status)
+
+    def described() -> Refusal:  # only for a refusal sampled: most are only counted
+        return Refusal(
+            received_at=dt.datetime.fromtimestamp(now, dt.UTC),
+            status_code=outcome.status,
+            reason=(outcome.reason or "refused")[:64],
+            remote_addr=(delivery.remote_addr or "")[:64] or None,
+            body_sha256=hashlib.sha256(delivery.body).hexdigest(),
+            body_bytes=len(delivery.body),
+        )
+
+    services.refusal_samples.offer(described)
     return outcome
 
 

@@ -79,6 +79,7 @@ class Refusals:
 
 def refusals_seen(services: Services) -> Refusals:
     settings = services.settings
+    services.refusal_samples.flush()
     now = services.clock.now()
     since = now - dt.timedelta(days=settings.refusal_sample_retention_days)
     with services.database.reading() as connection:

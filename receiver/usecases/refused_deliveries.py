@@ -2,7 +2,8 @@
 
 Each sample is its time, status, reason, the client's address, and the body's SHA-256
 and size: never its content. Samples older than ``REFUSAL_SAMPLE_RETENTION_DAYS`` are
-not shown (the retention run deletes them).
+not shown (the retention run deletes them). This process's pending samples are written
+first; another process's are written within a second (``storage.refusals``).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from storage import refusals
 
 
 def refused_page(services: Services, *, limit: int) -> RefusedPage:
+    services.refusal_samples.flush()
     since = services.clock.now() - dt.timedelta(days=services.settings.refusal_sample_retention_days)
     with services.database.reading() as connection:
         sampled = refusals.recent(connection, since=since, limit=limit)

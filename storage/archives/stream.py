@@ -10,17 +10,25 @@ the upload is complete: a store that aborts on an exception never publishes a ba
 Every ``read(n)`` returns exactly ``n`` bytes until the source ends. s3transfer decides
 between one PutObject and a multipart upload from the length of its first read; one
 short read would make it buffer the whole rest of the archive in memory.
+
+A large chunk is hashed on a shared background thread while the caller reads the next
+one (hashlib lets go of the GIL): the download and the hash overlap instead of taking
+turns. Chunks are hashed in order, one at a time; ``sha256`` waits for the last.
 """
 
 from __future__ import annotations
 
 import hashlib
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Protocol
 
 from storage.archives.zipcheck import TAIL_BYTES, check_zip_head, check_zip_tail
 from storage.errors import StorageError
 
 _HEAD_BYTES = 4
+#: A chunk at least this long is hashed in the background; a shorter one costs less to hash than to hand over.
+_BACKGROUND_HASH_BYTES = 256 << 10
+_HASHING = ThreadPoolExecutor(max_workers=2, thread_name_prefix="archive-hash")
 
 
 class Readable(Protocol):
@@ -41,6 +49,7 @@ class ArchiveStream:
         self._max_bytes = max_bytes
         self._tail_bytes = tail_bytes
         self._hash = hashlib.sha256()
+        self._hashing: Future[None] | None = None
         self._size = 0
         self._head = b""
         self._tail = bytearray()
@@ -50,6 +59,7 @@ class ArchiveStream:
     @property
     def sha256(self) -> str:
         """Hex SHA-256 of the bytes read so far; of the whole archive once ``complete``."""
+        self._hashed()
         return self._hash.hexdigest()
 
     @property
@@ -104,12 +114,25 @@ class ArchiveStream:
         self._size += len(chunk)
         if self._size > self._max_bytes:
             raise StorageError("too_large", f"archive is larger than {self._max_bytes} bytes")
-        self._hash.update(chunk)
+        self._hash_in_order(chunk)
         if len(self._head) < _HEAD_BYTES:
             self._head += chunk[: _HEAD_BYTES - len(self._head)]
             if len(self._head) == _HEAD_BYTES:
                 check_zip_head(self._head)
         self._keep_tail(chunk)
+
+    def _hash_in_order(self, chunk: bytes) -> None:
+        self._hashed()
+        if len(chunk) < _BACKGROUND_HASH_BYTES:
+            self._hash.update(chunk)
+        else:
+            self._hashing = _HASHING.submit(self._hash.update, chunk)
+
+    def _hashed(self) -> None:
+        """Wait for the chunk being hashed in the background, if any."""
+        if self._hashing is not None:
+            self._hashing.result()
+            self._hashing = None
 
     def _keep_tail(self, chunk: bytes) -> None:
         if len(chunk) >= self._tail_bytes:

@@ -17,7 +17,7 @@ from storage import jobs, lifecycle, registry
 from storage.clock import Clock
 from storage.errors import StorageError
 from storage.models import Callback, Job, ProcessorRequest, ReplayKey
-from storage.refusals import Refusal, take_slot
+from storage.refusals import Refusal, take_slots
 from tests.support import zips
 from tests.support.retention import add_case, archive_file, stored_request
 
@@ -151,15 +151,12 @@ def test_jobs_addresses_samples_and_replay_keys_go_after_their_own_periods(servi
         )
         session.add(ReplayKey(key="jwt:expired", expires_at=Clock().now().timestamp() - 1))
         session.add(ReplayKey(key="jwt:live", expires_at=Clock().now().timestamp() + 600))
-        take_slot(
+        take_slots(
             session.connection(),
-            0,
-            Refusal(Clock().now() - 8 * DAY, 401, "jwt_bad_signature", "198.51.100.5", "00" * 32, 10),
-        )
-        take_slot(
-            session.connection(),
-            1,
-            Refusal(Clock().now() - 6 * DAY, 401, "jwt_bad_signature", "198.51.100.5", "00" * 32, 10),
+            [
+                (0, Refusal(Clock().now() - 8 * DAY, 401, "jwt_bad_signature", "198.51.100.5", "00" * 32, 10)),
+                (1, Refusal(Clock().now() - 6 * DAY, 401, "jwt_bad_signature", "198.51.100.5", "00" * 32, 10)),
+            ],
         )
     report = run_retention(services, actor="ops-test")
     assert outcome(report, "finished jobs").done == {"deleted": 1}

@@ -51,6 +51,15 @@ def test_hash_and_size_describe_exactly_the_bytes_read() -> None:
     assert stream.sha256 == hashlib.sha256(archive).hexdigest()
 
 
+def test_large_reads_hashed_in_the_background_give_the_same_hash_in_order() -> None:
+    archive = zips.zip_bytes({"a.bin": bytes(range(256)) * 12_000, "b.bin": bytes(range(255, -1, -1)) * 9_000})
+    stream = ArchiveStream(io.BytesIO(archive), max_bytes=len(archive))
+    halfway = stream.read(len(archive) // 2)
+    assert stream.sha256 == hashlib.sha256(halfway).hexdigest()  # waits for the chunk in the background
+    assert halfway + drain(stream, 1 << 20) == archive
+    assert stream.sha256 == hashlib.sha256(archive).hexdigest()
+
+
 def test_read_without_a_size_returns_the_rest() -> None:
     archive = zips.zip_bytes()
     stream = ArchiveStream(io.BytesIO(archive), max_bytes=10_000)

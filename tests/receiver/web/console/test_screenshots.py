@@ -118,7 +118,7 @@ def refuse_some_deliveries(base_url: str, services) -> None:
         at = now - dt.timedelta(hours=(index * 37) % (24 * 6) + index % 5)
         reason = reasons[(index * index) % 7 % len(reasons)]
         samples.offer(
-            Refusal(
+            lambda at=at, reason=reason, index=index: Refusal(
                 at,
                 401 if reason != "malformed_json" else 400,
                 reason,
@@ -127,6 +127,7 @@ def refuse_some_deliveries(base_url: str, services) -> None:
                 200 + index,
             )
         )
+    assert samples.flush() == 120
 
 
 PAGES = ("sign-in", "cases", "case", "request", "deliveries", "health")
