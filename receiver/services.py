@@ -70,6 +70,7 @@ class Services:
         return f"blocked: {blocker}" if blocker else None
 
     def close(self) -> None:
+        self.refusal_samples.close()
         self.database.dispose()
 
 

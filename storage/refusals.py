@@ -132,6 +132,13 @@ class RefusalSamples:
             return 0
         return len(pending)
 
+    def close(self) -> None:
+        """Write what is pending; nothing is written after (the process, or its ``Database``, is ending)."""
+        self.flush()
+        with self._lock:
+            self._slots = None
+        atexit.unregister(self.flush)
+
     def _claim_slot(self) -> int | None:
         if self._slots is None:
             return None

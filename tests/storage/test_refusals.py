@@ -114,3 +114,12 @@ def test_a_batch_the_database_refuses_is_dropped_with_a_warning_not_raised(datab
     assert samples.flush() == 0
     assert "callback.samples_dropped" in caplog.text
     assert samples.flush() == 0  # dropped, not retried forever
+
+
+def test_closing_writes_what_is_pending_and_keeps_nothing_after(database):
+    samples = RefusalSamples(database, cap=10, per_second=1000, flush_seconds=60)
+    samples.offer(lambda: refusal(1))
+    samples.close()
+    assert samples.offer(lambda: refusal(2)) is False
+    with database.reading() as connection:
+        assert [r.body_bytes for r in refusals.recent(connection, since=T0)] == [1]

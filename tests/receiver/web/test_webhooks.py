@@ -30,6 +30,7 @@ def request_state(services, request_id="req-1") -> str:
 
 
 def samples(services) -> list[RefusedDelivery]:
+    services.refusal_samples.flush()  # written in batches: this process's batch, now
     with services.database.transaction() as session:
         return session.scalars(select(RefusedDelivery).order_by(RefusedDelivery.received_at)).all()
 
