@@ -4,25 +4,31 @@ A JWT signed with HMAC under the account's signing key, whose claims bind it to
 the URL and body of the request (``url_hash``, ``payload_hash``) and to a time
 window (``nbf``, ``exp``); ``jti`` lets the receiver refuse a replay.
 
-PyJWT parses the token and supplies the HMAC algorithms; the claims and the time
-window are checked here, against the injected ``now``, because PyJWT's own clock
-is ``time.time()``. Only HMAC algorithms are ever accepted, so the token header
-cannot steer a key towards an asymmetric algorithm (algorithm confusion), whatever
-the caller lists in ``algorithms``.
+PyJWT supplies the HMAC algorithms. The compact form is parsed here by PyJWT's own
+rules (``_parse``: canonical base64url segments, at most two ``=``, a JSON object
+header, ``kid`` a string, ``crit`` only naming what PyJWT supports, no detached
+payload), checked against PyJWT by a property test, with the alphabet checked by one
+regular expression instead of character by character (a third of the parse's cost on
+every delivery, forged ones included). The claims and the time window are checked
+here, against the injected ``now``, because PyJWT's own clock is ``time.time()``.
+Only HMAC algorithms are ever accepted, so the token header cannot steer a key
+towards an asymmetric algorithm (algorithm confusion), whatever the caller lists
+in ``algorithms``.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import hmac
 import json
 import math
+import re
 from collections.abc import Sequence
 from typing import Any
 
 from jwt.algorithms import HMACAlgorithm
-from jwt.api_jws import PyJWS
-from jwt.exceptions import InvalidTokenError
 
 from verification._inputs import body_bytes, current_time
 from verification.errors import SignatureError
@@ -49,7 +55,9 @@ MAX_TOKEN_LENGTH = 8192
 #: Larger timestamps are not timestamps; refusing them keeps the arithmetic in floats exact.
 _MAX_TIMESTAMP = 2**53
 
-_PARSER = PyJWS()
+_BASE64URL = re.compile(r"[A-Za-z0-9_-]*")
+#: The critical header parameters PyJWT understands (``b64``, which this verifier then refuses as detached).
+_SUPPORTED_CRIT = frozenset({"b64"})
 
 
 def url_hash(url: str) -> str:
@@ -123,12 +131,48 @@ def _parse(token: object) -> tuple[dict[str, Any], bytes, bytes, bytes]:
     """Header, payload, signing input and signature of a compact JWS, unverified."""
     if not isinstance(token, str) or not token.isascii() or len(token) > MAX_TOKEN_LENGTH:
         raise SignatureError("malformed")
+    signing_input, _, signature_segment = token.rpartition(".")
+    header_segment, dot, payload_segment = signing_input.partition(".")
+    if not dot:
+        raise SignatureError("malformed")
+    header = _header(_segment(header_segment))
+    if header.get("b64", True) is False:  # a detached payload (RFC 7797): MessageBird signs the body's hash instead
+        raise SignatureError("malformed")
+    return header, _segment(payload_segment), signing_input.encode("ascii"), _segment(signature_segment)
+
+
+def _segment(segment: str) -> bytes:
+    """A canonical base64url segment's bytes, padded with at most two ``=`` (as PyJWT accepts)."""
+    stripped = segment.rstrip("=")
+    padding = len(segment) - len(stripped)
+    if padding > 2 or (padding and len(segment) % 4) or len(stripped) % 4 == 1 or not _BASE64URL.fullmatch(stripped):
+        raise SignatureError("malformed")
     try:
-        parts = _PARSER.decode_complete(token, options={"verify_signature": False})
-    except InvalidTokenError:
+        decoded = base64.urlsafe_b64decode(stripped + "=" * (-len(stripped) % 4))
+    except binascii.Error:
         raise SignatureError("malformed") from None
-    signing_input = token.rsplit(".", 1)[0].encode("ascii")
-    return parts["header"], parts["payload"], signing_input, parts["signature"]
+    if base64.urlsafe_b64encode(decoded).rstrip(b"=") != stripped.encode("ascii"):
+        raise SignatureError("malformed")  # unused bits set: another spelling of the same bytes
+    return decoded
+
+
+def _header(data: bytes) -> dict[str, Any]:
+    try:
+        header = json.loads(data)
+    except (ValueError, RecursionError):
+        raise SignatureError("malformed") from None
+    if not isinstance(header, dict) or not isinstance(header.get("kid", ""), str):
+        raise SignatureError("malformed")
+    if "crit" in header and not _critical_understood(header):
+        raise SignatureError("malformed")
+    return header
+
+
+def _critical_understood(header: dict[str, Any]) -> bool:
+    crit = header["crit"]
+    if not isinstance(crit, list) or not crit:
+        return False
+    return all(isinstance(name, str) and name in _SUPPORTED_CRIT and name in header for name in crit)
 
 
 def _allowed_algorithm(header: dict[str, Any], algorithms: Sequence[str]) -> HMACAlgorithm:

@@ -20,6 +20,7 @@ from verification.jwt_signature import (
     HMAC_ALGORITHMS,
     MAX_TOKEN_LENGTH,
     REPLAY_MARGIN,
+    _parse,
     payload_hash,
     url_hash,
 )
@@ -36,6 +37,45 @@ json_values = st.recursive(
     lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=8), children, max_size=3),
     max_leaves=8,
 )
+
+
+TOKEN_CHARACTERS = string.ascii_letters + string.digits + "-_.=+/ "
+
+
+@st.composite
+def mutated_tokens(draw: st.DrawFn) -> str:
+    """A signed token with a few characters replaced, inserted or removed."""
+    token = list(sign_jwt(KEY, URL, BODY, NOW))
+    for _ in range(draw(st.integers(0, 3))):
+        at = draw(st.integers(0, len(token)))
+        action = draw(st.sampled_from(("replace", "insert", "delete")))
+        character = draw(st.sampled_from(TOKEN_CHARACTERS))
+        if action == "insert" or at == len(token):
+            token.insert(at, character)
+        elif action == "replace":
+            token[at] = character
+        else:
+            del token[at]
+    return "".join(token)
+
+
+@st.composite
+def crafted_headers(draw: st.DrawFn) -> str:
+    """A token whose header is any JSON object: ``kid``, ``crit``, ``b64`` and their odd values, with padding or not."""
+    header = draw(
+        st.fixed_dictionaries(
+            {"alg": st.just("HS256")},
+            optional={
+                "kid": st.none() | st.integers() | st.text(max_size=4),
+                "crit": st.lists(st.sampled_from(["b64", "exp", 5]), max_size=2) | st.just("b64"),
+                "b64": st.booleans(),
+            },
+        )
+    )
+    payload = draw(st.sampled_from([b"{}", b"", b'{"a":1}']))
+    segments = [base64url_encode(json.dumps(header).encode()), base64url_encode(payload), b"c2ln"]
+    padded = [segment + b"=" * draw(st.integers(0, 3)) for segment in segments]
+    return b".".join(padded).decode()
 
 
 def verify(token: str, **overrides: Any) -> dict[str, Any]:
@@ -282,6 +322,23 @@ class TestMalformedTokens:
     )
     def test_a_token_that_does_not_parse(self, token: Any) -> None:
         assert refusal_reason(verify, token) == "malformed"
+
+    @settings(max_examples=300)
+    @given(data=st.data())
+    def test_the_compact_form_is_parsed_as_pyjwt_parses_it(self, data: st.DataObject) -> None:
+        """Our parser (one regular expression for the alphabet) accepts what PyJWT's does, with the same parts."""
+        junk = st.text(alphabet=TOKEN_CHARACTERS, max_size=60)
+        token = data.draw(st.one_of(mutated_tokens(), junk, crafted_headers()))
+        try:
+            ours: Any = _parse(token)
+        except SignatureError as error:
+            ours = error.reason
+        try:
+            parts = jwt.api_jws.PyJWS().decode_complete(token, options={"verify_signature": False})
+            theirs: Any = (parts["header"], parts["payload"], token.rsplit(".", 1)[0].encode(), parts["signature"])
+        except jwt.InvalidTokenError:
+            theirs = "malformed"
+        assert ours == theirs
 
     def test_a_tampered_signature(self) -> None:
         header, payload, signature = signed().split(".")
