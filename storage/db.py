@@ -25,7 +25,7 @@ from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, CursorResult, Engine, UpdateBase, create_engine, event, text
+from sqlalchemy import Connection, CursorResult, Engine, UpdateBase, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
@@ -163,9 +163,8 @@ class Database:
             raise StorageError("unavailable", "no database connection free within DATABASE_TIMEOUT_SECONDS") from error
 
     def ping(self) -> None:
-        """Raise ``StorageError("unavailable")`` unless the database answers a query."""
-        with self.transaction() as session:
-            session.execute(text("SELECT 1"))
+        """Raise ``StorageError("unavailable")`` unless the database answers a query: one read, no writer's turn."""
+        self.single_statement("SELECT 1", {})
 
     def write_blocker(self, *, min_free_bytes: int) -> str | None:
         """Why the database cannot take writes now, or None; found without writing anything.

@@ -186,15 +186,16 @@ KEY_PREFIX = "gdpr-receiver:refusals"
 
 def _count_refusal(response: Response, counter: RefusalCounter, limited: LimitedAddresses) -> Response:
     """After a refusal: count it; the one that takes its address past the limit is answered 429 instead, and
-    the address's deliveries are then answered 429 by ``limited`` for the limit's window."""
+    the address's deliveries are then answered 429 by ``limited`` for the limit's window. In
+    ``receiver_callbacks_total`` that one stays counted under its refusal's reason; the 429s after it, as
+    ``rate_limited``."""
     if response.status_code not in REFUSED_STATUSES:
         return response
     address = request.remote_addr or ""
     window = counter.refused(address)
     if window is None:
         return response
-    CALLBACKS.labels("rejected", "rate_limited").inc()
-    limited.block_for(address, window)
+    limited.block_for(address, window)  # counted once, by the view, under its refusal's reason
     log.warning("callback.address_limited", retry_after_s=window)  # the address: GET /api/deliveries/refused
     problem = HttpProblem(429, BAD_REQUEST, TOO_MANY, reason="rate_limited", headers={"Retry-After": str(window)})
     answer, status = problem.response()

@@ -333,13 +333,14 @@ class TestWriteBlocker:
         assert blocker is not None and blocker.startswith("no_space: ")
 
     def test_sqlite_is_probed_without_waiting_for_a_writer(self, sqlite_url: str) -> None:
-        """A writer holding SQLite's write lock does not hold up the probe: it takes no writer's turn."""
+        """A writer holding SQLite's write lock does not hold up the probes: they take no writer's turn."""
         database = Database(sqlite_url, timeout_seconds=2)
         writer = database.engine.raw_connection()
         try:
             writer.driver_connection.execute("BEGIN IMMEDIATE")
             began = time.monotonic()
             assert database.write_blocker(min_free_bytes=0) is None
+            database.ping()
             assert time.monotonic() - began < 1
         finally:
             writer.driver_connection.execute("ROLLBACK")

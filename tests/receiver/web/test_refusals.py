@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 
 import pytest
+from prometheus_client import REGISTRY
 
 from tests.receiver.conftest import CALLBACK_PATH, callback_body
 
@@ -38,6 +39,21 @@ def test_an_address_past_its_refusals_is_answered_429_before_its_delivery_is_rea
     assert limited.headers["Retry-After"].isdigit()
     assert limited.json["errors"][0]["description"] == "Too many refused deliveries from this address"
     assert forged(client, an_address()).status_code == 401  # another address is not affected
+
+
+def test_each_delivery_is_counted_once_the_one_that_crosses_the_limit_under_its_reason(register, client):
+    register("req-1", "KIND_USER_DELETE")
+    address = an_address()
+
+    def counted(reason: str) -> float:
+        labels = {"verdict": "rejected", "reason": reason}
+        return REGISTRY.get_sample_value("receiver_callbacks_total", labels) or 0.0
+
+    before = {reason: counted(reason) for reason in ("hmac_bad_signature", "rate_limited")}
+    assert [forged(client, address).status_code for _ in range(5)] == [401, 401, 401, 429, 429]
+    after = {reason: counted(reason) for reason in before}
+    assert after["hmac_bad_signature"] - before["hmac_bad_signature"] == 4
+    assert after["rate_limited"] - before["rate_limited"] == 1  # the filter's answer only
 
 
 def test_genuine_deliveries_are_never_counted(register, deliver, client):
