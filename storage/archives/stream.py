@@ -19,6 +19,7 @@ turns. Chunks are hashed in order, one at a time; ``sha256`` waits for the last.
 from __future__ import annotations
 
 import hashlib
+import os
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Protocol
 
@@ -28,7 +29,22 @@ from storage.errors import StorageError
 _HEAD_BYTES = 4
 #: A chunk at least this long is hashed in the background; a shorter one costs less to hash than to hand over.
 _BACKGROUND_HASH_BYTES = 256 << 10
-_HASHING = ThreadPoolExecutor(max_workers=2, thread_name_prefix="archive-hash")
+
+
+def _hashing_pool() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=2, thread_name_prefix="archive-hash")
+
+
+_HASHING = _hashing_pool()
+
+
+def _new_pool_in_child() -> None:
+    """A forked child has none of its parent's threads: a pool of its own, or its first hash would wait forever."""
+    global _HASHING
+    _HASHING = _hashing_pool()
+
+
+os.register_at_fork(after_in_child=_new_pool_in_child)
 
 
 class Readable(Protocol):
