@@ -20,6 +20,7 @@ import dataclasses
 import datetime as dt
 import itertools
 import logging
+import os
 import random
 import threading
 import time
@@ -95,6 +96,7 @@ class RefusalSamples:
         self._slots = itertools.count(random.randrange(cap)) if cap > 0 else None
         self._pending: dict[int, Refusal] = {}
         self._timer: threading.Timer | None = None
+        self._timer_pid = 0
         self._exit_flush_registered = False
 
     def offer(self, describe: Callable[[], Refusal]) -> bool:
@@ -151,10 +153,11 @@ class RefusalSamples:
 
     def _schedule_flush(self) -> None:
         """Called with the lock held: a timer for the batch, and a last flush when the process exits."""
-        if self._timer is None:
+        if self._timer is None or self._timer_pid != os.getpid():  # a forked child has none of its parent's threads
             self._timer = threading.Timer(self._flush_seconds, self.flush)
             self._timer.daemon = True
             self._timer.start()
+            self._timer_pid = os.getpid()
         if not self._exit_flush_registered:
             atexit.register(self.flush)
             self._exit_flush_registered = True
