@@ -144,7 +144,7 @@ class _SinkHandler(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         try:
             _SINK.write(self.format(record))
-        except Exception:
+        except Exception:  # logging.Handler's contract: a failed line never raises into the code that logged it
             self.handleError(record)
 
 
