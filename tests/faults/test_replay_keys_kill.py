@@ -66,12 +66,9 @@ def test_no_request_is_left_unrecorded_when_workers_die_between_redis_and_the_da
     )
     corpus = sign_callbacks(signer, kinds, data={rid: ARCHIVE_URL for rid, kind in kinds.items() if kind == GET_KIND})
     web = launcher.start_web(app_env, workers=4)
-    killer = Killer(web, kills=KILLS, interval=0.2)
+    killer = Killer(web, kills=KILLS, deliveries=len(corpus))
 
-    killer.start()
-    first = fire(address(web), corpus, concurrency=CONCURRENCY)
-    killer.done.set()
-    killer.join()
+    first = fire(address(web), corpus, concurrency=CONCURRENCY, on_answer=killer.answered)
     wait_until(lambda: len(gunicorn_workers(web)) == 4, timeout=20, what="gunicorn back at 4 workers")
     resent = resend_identically(address(web), corpus)
 
@@ -84,7 +81,7 @@ def test_no_request_is_left_unrecorded_when_workers_die_between_redis_and_the_da
         resends_accepted=sum(a.verdict == "accepted" for a in resent),
         left_sent=len(left),
     )
-    assert len(killer.killed) >= 3 and any(a.status is None for a in first), f"kills cut nothing: {counts}"
+    assert len(killer.killed) == KILLS and any(a.status is None for a in first), f"kills cut nothing: {counts}"
     assert not left, f"{counts}: never recorded: {left[:5]}"
     assert not audit.problems, f"{counts}: {audit.problems[:5]}"
     assert audit.accepted == CALLBACKS, counts

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import random
 import signal
-import threading
 
 import pytest
 from sqlalchemy import func, select
@@ -24,23 +23,24 @@ KILLS = 6
 ARCHIVE_URL = "https://files.test/archive.zip"  # queued only: no archive worker runs here
 
 
-class Killer(threading.Thread):
-    """Kills one of gunicorn's workers with SIGKILL every ``interval`` seconds, ``kills`` times."""
+class Killer:
+    """Kills one of gunicorn's workers with SIGKILL each time the load passes another ``1 / (kills + 1)`` of its
+    deliveries: paced by the load's progress, so every kill lands under load however fast the machine answers.
+    Pass ``killer.answered`` to ``fire(on_answer=...)``."""
 
-    def __init__(self, web, *, kills: int, interval: float) -> None:
-        super().__init__(daemon=True)
-        self.web, self.kills, self.interval = web, kills, interval
+    def __init__(self, web, *, kills: int, deliveries: int) -> None:
+        self.web = web
         self.killed: list[int] = []
-        self.done = threading.Event()
+        self._thresholds = [deliveries * (k + 1) // (kills + 1) for k in range(kills)]
+        self._chooser = random.Random(9)
 
-    def run(self) -> None:
-        chooser = random.Random(9)
-        while len(self.killed) < self.kills and not self.done.wait(self.interval):
-            workers = gunicorn_workers(self.web)
-            if workers:
-                victim = chooser.choice(workers)
-                os.kill(victim, signal.SIGKILL)
-                self.killed.append(victim)
+    def answered(self, count: int) -> None:
+        """Kill a worker if ``count`` answers passed the next threshold (and one is up: else at the next answer)."""
+        due = len(self.killed) < len(self._thresholds) and count >= self._thresholds[len(self.killed)]
+        if due and (workers := gunicorn_workers(self.web)):
+            victim = self._chooser.choice(workers)
+            os.kill(victim, signal.SIGKILL)
+            self.killed.append(victim)
 
 
 def queued_archive_jobs(database_url: str) -> dict[str, int]:
@@ -67,12 +67,9 @@ def test_workers_killed_mid_request_lose_no_acknowledged_callback(launcher, app_
     )
     corpus = sign_callbacks(signer, kinds, data=dict.fromkeys(gets, ARCHIVE_URL))
     web = launcher.start_web(app_env, workers=4)
-    killer = Killer(web, kills=KILLS, interval=0.4)
+    killer = Killer(web, kills=KILLS, deliveries=len(corpus))
 
-    killer.start()
-    first = fire(address(web), corpus, concurrency=CONCURRENCY)
-    killer.done.set()
-    killer.join()
+    first = fire(address(web), corpus, concurrency=CONCURRENCY, on_answer=killer.answered)
     cut = [answer for answer in first if answer.status is None]
     retried, final = deliver_until_answered(
         address(web), signer, [signer.resign(a.delivery) for a in first if a.retryable], concurrency=CONCURRENCY
@@ -90,7 +87,7 @@ def test_workers_killed_mid_request_lose_no_acknowledged_callback(launcher, app_
         other_statuses=sorted({a.status for a in first if a.status not in (200, None)}),
     )
     assert not audit.problems, f"{counts}: {audit.problems[:5]}"
-    assert len(killer.killed) >= KILLS // 2 and cut, f"the kills must cut requests in flight: {counts}"
+    assert len(killer.killed) == KILLS and cut, f"the kills must cut requests in flight: {counts}"
     assert all(a.status == 200 for a in final) and {a.delivery.request_id for a in final} >= {
         a.delivery.request_id for a in first if a.retryable
     }, counts

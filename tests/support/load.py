@@ -21,7 +21,7 @@ import itertools
 import json
 import time
 import uuid
-from collections.abc import Coroutine, Iterable, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -157,10 +157,18 @@ def get_request(path: str, host: str = "127.0.0.1") -> RawRequest:
 
 
 def fire(
-    address: tuple[str, int], deliveries: Sequence[RawRequest], *, concurrency: int, timeout: float = 15
+    address: tuple[str, int],
+    deliveries: Sequence[RawRequest],
+    *,
+    concurrency: int,
+    timeout: float = 15,
+    on_answer: Callable[[int], object] | None = None,
 ) -> list[Answer]:
-    """Send every delivery, ``concurrency`` at a time; the answers in the deliveries' order."""
-    return run_apart(_fire(address, deliveries, concurrency, timeout))
+    """Send every delivery, ``concurrency`` at a time; the answers in the deliveries' order.
+
+    ``on_answer(count)``, when given, is called after each answer with the number answered so far
+    (a fault injector paced by the load's progress, whatever the machine's speed)."""
+    return run_apart(_fire(address, deliveries, concurrency, timeout, on_answer))
 
 
 def run_apart(coroutine: Coroutine[Any, Any, T]) -> T:
@@ -183,14 +191,21 @@ def with_header(delivery: RawRequest, name: str, value: str) -> RawRequest:
 
 
 async def _fire(
-    address: tuple[str, int], deliveries: Sequence[RawRequest], concurrency: int, timeout: float
+    address: tuple[str, int],
+    deliveries: Sequence[RawRequest],
+    concurrency: int,
+    timeout: float,
+    on_answer: Callable[[int], object] | None = None,
 ) -> list[Answer]:
     answers: list[Answer | None] = [None] * len(deliveries)
     indexes = iter(range(len(deliveries)))
+    answered = itertools.count(1)
 
     async def lane() -> None:
         for index in indexes:
             answers[index] = await send(address, deliveries[index], timeout)
+            if on_answer is not None:
+                on_answer(next(answered))
 
     await asyncio.gather(*(lane() for _ in range(max(1, concurrency))))
     return [answer for answer in answers if answer is not None]

@@ -18,6 +18,7 @@ from tests.receiver.answers.conftest import CONTACT, CONTROLLER
 from tests.receiver.conftest import CALLBACK_PATH
 from tests.support.databases import Backend
 from tests.support.processes import free_port
+from tests.support.simulators import eventually
 
 pytestmark = pytest.mark.slow
 
@@ -61,9 +62,15 @@ def test_the_subject_opens_the_link_downloads_the_answer_and_the_download_is_pro
     saved = Path(started.value.path())
     assert started.value.suggested_filename.startswith("answer-") and started.value.suggested_filename.endswith(".zip")
     assert hashlib.sha256(saved.read_bytes()).hexdigest() == package["sha256"]
-    shown = client.get(f"/api/cases/{case_id}/package", headers=admin_headers).json
+
+    def recorded():
+        """The download recorded: the server keeps it after writing the last byte, which the browser may save first."""
+        shown = client.get(f"/api/cases/{case_id}/package", headers=admin_headers).json
+        return shown if shown["links"][0]["state"] == "used_up" else None
+
+    shown = eventually(recorded, timeout=10)
     [listed] = shown["links"]
-    assert listed["state"] == "used_up" and [d["complete"] for d in listed["downloads"]] == [True]
+    assert [d["complete"] for d in listed["downloads"]] == [True]
     assert shown["closingProposal"]["deliveredBy"] == "download link"
     again = page.goto(link["url"])
     assert again.status == 410
