@@ -1,9 +1,9 @@
-"""PostgreSQL and Redis frozen (SIGSTOP) for 25 s in the middle of a burst: every answer bounded, nothing lost.
+"""PostgreSQL and Redis frozen (SIGSTOP) for 15 s in the middle of a burst: every answer bounded, nothing lost.
 
 A frozen server is not a crashed one: its connections stay open, its kernel accepts new
 ones and acknowledges every byte, and nothing ever answers. Two services run through the
-same freeze, side by side, to keep the suite short. 25 s is over twelve times the callbacks'
-timeout and two and a half times the worker's lease here, so everything a longer freeze
+same freeze, side by side, to keep the suite short. 15 s is over seven times the callbacks'
+timeout and three times the worker's lease here, so everything a longer freeze
 showed happens inside it: each answer bounded while frozen, no thread held past its bound as
 the calls pile up, a job's lease running out while the database cannot be asked:
 
@@ -51,7 +51,7 @@ from tests.support.zips import StreamedZip
 pytestmark = [pytest.mark.slow, pytest.mark.timing, pytest.mark.postgres, pytest.mark.redis, pytest.mark.timeout(420)]
 
 TIMEOUT = 2.0  # DATABASE_TIMEOUT_SECONDS
-FREEZE_SECONDS = 25.0
+FREEZE_SECONDS = 15.0
 #: A callback's answer while a backend is frozen: the timeout, the client's grace and watch tick, scheduling.
 ANSWER_BOUND = TIMEOUT + 1.5
 HEALTHZ_BOUND = 1.0
@@ -217,7 +217,7 @@ def _archive_jobs_running(database_url: str) -> int:
 
 
 def _under_load_freeze_both(services: list[Service], postgres: PrivatePostgres, redis: PrivateRedis):
-    """Load both services, freeze both backends 2 s in for FREEZE_SECONDS, go on 8 s after the thaw.
+    """Load both services, freeze both backends 2 s in for FREEZE_SECONDS, go on 4 s after the thaw.
 
     Returns how many archive jobs were running at the freeze, and the freeze's times."""
     for service in services:
@@ -231,7 +231,7 @@ def _under_load_freeze_both(services: list[Service], postgres: PrivatePostgres, 
     postgres.thaw()
     redis.thaw()
     freeze.ended, freeze.ended_wall = time.perf_counter(), time.time()
-    time.sleep(8.0)
+    time.sleep(4.0)
     for service in services:
         service.stop()
     return busy_at_freeze, freeze
@@ -271,7 +271,7 @@ def test_frozen_database_and_replay_cache_get_bounded_answers_and_lose_nothing(
     urls = {rid: https_server.route(f"/{rid}.zip", body, stall_after=MiB, stall=3.0) for rid, body in bodies.items()}
     host = urls[next(iter(urls))].split("/")[2]
     app_env = {**app_env, "DATABASE_TIMEOUT_SECONDS": str(TIMEOUT)}
-    database_env = {**app_env, "WORKER_POLL_SECONDS": "0.5", "WORKER_LEASE_SECONDS": "10",
+    database_env = {**app_env, "WORKER_POLL_SECONDS": "0.5", "WORKER_LEASE_SECONDS": "5",
                     "ARCHIVE_ALLOWED_HOSTS": host, "ARCHIVE_PRIVATE_HOSTS": host,
                     "REQUESTS_CA_BUNDLE": https_server.ca_bundle}  # fmt: skip
     cache_env = {**app_env, "DATABASE_URL": postgres_url, "REPLAY_CACHE_URL": private_redis.url}
