@@ -7,6 +7,9 @@ in its assertion messages, as ``record_property`` entries (the JUnit XML), and i
 
 from __future__ import annotations
 
+import os
+import random
+import signal
 import time
 from collections.abc import Callable, Iterator
 
@@ -82,3 +85,23 @@ def wait_until(predicate: Callable[[], object], *, timeout: float, interval: flo
             return value
         time.sleep(interval)
     raise AssertionError(f"{what} not reached within {timeout} s")
+
+
+class Killer:
+    """Kills one of gunicorn's workers with SIGKILL each time the load passes another ``1 / (kills + 1)`` of its
+    deliveries: paced by the load's progress, so every kill lands under load however fast the machine answers.
+    Pass ``killer.answered`` to ``fire(on_answer=...)``."""
+
+    def __init__(self, web: ServiceProcess, *, kills: int, deliveries: int) -> None:
+        self.web = web
+        self.killed: list[int] = []
+        self._thresholds = [deliveries * (k + 1) // (kills + 1) for k in range(kills)]
+        self._chooser = random.Random(9)
+
+    def answered(self, count: int) -> None:
+        """Kill a worker if ``count`` answers passed the next threshold (and one is up: else at the next answer)."""
+        due = len(self.killed) < len(self._thresholds) and count >= self._thresholds[len(self.killed)]
+        if due and (workers := gunicorn_workers(self.web)):
+            victim = self._chooser.choice(workers)
+            os.kill(victim, signal.SIGKILL)
+            self.killed.append(victim)

@@ -14,8 +14,7 @@ from sqlalchemy import select
 from storage.db import Database
 from storage.models import ProcessorRequest
 from tests.faults.audit import audit_callbacks
-from tests.faults.conftest import address, gunicorn_workers, wait_until
-from tests.faults.test_web_kill import Killer
+from tests.faults.conftest import Killer, address, gunicorn_workers, wait_until
 from tests.support.databases import Backend
 from tests.support.load import DELETE_KIND, GET_KIND, Answer, RawRequest, fire, register_requests, sign_callbacks
 

@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import random
-import signal
-
 import pytest
 from sqlalchemy import func, select
 
 from storage.db import Database
 from storage.models import Job
 from tests.faults.audit import audit_callbacks
-from tests.faults.conftest import address, gunicorn_workers, wait_until
+from tests.faults.conftest import Killer, address, gunicorn_workers, wait_until
 from tests.support.load import DELETE_KIND, GET_KIND, deliver_until_answered, fire, register_requests, sign_callbacks
 
 pytestmark = pytest.mark.slow
@@ -21,26 +17,6 @@ CALLBACKS = 900
 CONCURRENCY = 16
 KILLS = 6
 ARCHIVE_URL = "https://files.test/archive.zip"  # queued only: no archive worker runs here
-
-
-class Killer:
-    """Kills one of gunicorn's workers with SIGKILL each time the load passes another ``1 / (kills + 1)`` of its
-    deliveries: paced by the load's progress, so every kill lands under load however fast the machine answers.
-    Pass ``killer.answered`` to ``fire(on_answer=...)``."""
-
-    def __init__(self, web, *, kills: int, deliveries: int) -> None:
-        self.web = web
-        self.killed: list[int] = []
-        self._thresholds = [deliveries * (k + 1) // (kills + 1) for k in range(kills)]
-        self._chooser = random.Random(9)
-
-    def answered(self, count: int) -> None:
-        """Kill a worker if ``count`` answers passed the next threshold (and one is up: else at the next answer)."""
-        due = len(self.killed) < len(self._thresholds) and count >= self._thresholds[len(self.killed)]
-        if due and (workers := gunicorn_workers(self.web)):
-            victim = self._chooser.choice(workers)
-            os.kill(victim, signal.SIGKILL)
-            self.killed.append(victim)
 
 
 def queued_archive_jobs(database_url: str) -> dict[str, int]:
