@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import secrets
 from collections.abc import Iterator
 
@@ -32,6 +33,11 @@ pytest_plugins = [
     "tests.support.browser",
     "tests.support.tsa",
 ]
+
+# The suite starts hundreds of Python processes (gunicorn, workers, commands): they keep the bytecode they compile,
+# even where the environment asks for none, or each would compile the service and its libraries again (`make test`
+# clears the setting for the test processes too; this covers pytest run by hand).
+os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
 
 PUBLIC_URL = "https://hooks.example.test"
 CALLBACK_URL = PUBLIC_URL + "/webhooks/messagebird/personal-data"
