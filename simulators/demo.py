@@ -179,6 +179,12 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+def command_options(**values: object) -> list[str]:
+    """``--name=value`` for each value: one argument each, so a value that starts with "-" (a random key may)
+    stays the option's value instead of being read as another option."""
+    return [f"--{name.replace('_', '-')}={value}" for name, value in values.items()]
+
+
 def service_env(
     workdir: Path, messagebird: Mapping[str, Any], voodoosms: Mapping[str, Any], keys: Mapping[str, str], port: int
 ) -> dict[str, str]:
@@ -233,16 +239,13 @@ def running_stack(workdir: Path) -> Iterator[tuple[str, str]]:
                 [
                     "-m",
                     "simulators.messagebird",
-                    "--port",
-                    "0",
-                    "--ca-file",
-                    str(workdir / "messagebird-ca.pem"),
-                    "--access-key",
-                    keys["access_key"],
-                    "--signing-key",
-                    keys["signing_key"],
-                    "--callback-delay",
-                    "1",
+                    *command_options(
+                        port=0,
+                        ca_file=workdir / "messagebird-ca.pem",
+                        access_key=keys["access_key"],
+                        signing_key=keys["signing_key"],
+                        callback_delay=1,
+                    ),
                 ],
                 stdout=subprocess.PIPE,
             ),
@@ -252,7 +255,7 @@ def running_stack(workdir: Path) -> Iterator[tuple[str, str]]:
         voodoosms = read_ready_line(
             processes.start(
                 "voodoosms",
-                ["-m", "simulators.voodoosms", "--port", "0", "--api-key", keys["api_key"], "--removal-delay", "3"],
+                ["-m", "simulators.voodoosms", *command_options(port=0, api_key=keys["api_key"], removal_delay=3)],
                 stdout=subprocess.PIPE,
             ),
             "voodoosms",

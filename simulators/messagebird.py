@@ -459,7 +459,8 @@ def start(simulator: MessageBirdSimulator, *, ca_file: Path, host: str = "127.0.
     return server.start()
 
 
-def main(argv: list[str] | None = None) -> None:
+def argument_parser() -> argparse.ArgumentParser:
+    """The command line of ``python -m simulators.messagebird``."""
     parser = argparse.ArgumentParser(prog="python -m simulators.messagebird", description=__doc__.split("\n\n")[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
@@ -481,7 +482,11 @@ def main(argv: list[str] | None = None) -> None:
         metavar="SECONDS",
         help="create the request, then wait this long before answering",
     )
-    arguments = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    arguments = argument_parser().parse_args(argv)
     knobs = Knobs(
         callback_delay=arguments.callback_delay,
         callback=arguments.callback,

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from simulators.demo import DemoError, Processes, read_ready_line, wait_healthy
+from simulators import messagebird
+from simulators.demo import DemoError, Processes, command_options, read_ready_line, wait_healthy
 from tests.support.ports import free_port
 from tests.support.processes import PROJECT_ROOT, process_env
 
@@ -57,6 +58,22 @@ def test_the_demo_completes_every_request_and_stops_everything(tmp_path):
     assert len(archives) == 1 and f"archive file://{archives[0]}" in result.stdout
     assert processes_mentioning(str(workdir)) == []
     assert not (PROJECT_ROOT / "instance" / "demo").exists()
+
+
+@pytest.mark.parametrize(
+    "key", ["-LB6KQJmeVNyxfAcnN4aIjO7PQiCMj5sT7kvD1LtvlE", "--6KQJmeVNyxfAcnN4aIjO7PQiCMj5sT7kvD1LtvlE", "plain"]
+)
+def test_a_random_key_that_starts_with_a_dash_reaches_the_simulator_as_its_value(key):
+    """``secrets.token_urlsafe`` starts with "-" one time in 64: given as ``--signing-key -LB6...`` the simulator
+    refused its command line and the demo stopped."""
+    given = command_options(ca_file="ca.pem", signing_key=key, access_key=key, callback_delay=1)
+    parsed = messagebird.argument_parser().parse_args(given)
+    assert (parsed.signing_key, parsed.access_key, parsed.ca_file, parsed.callback_delay) == (
+        key,
+        key,
+        Path("ca.pem"),
+        1.0,
+    )
 
 
 @pytest.fixture
